@@ -1,0 +1,1 @@
+/* gstclipclassify: being written */

@@ -1,0 +1,1 @@
+/* gstclipmeta: being written */

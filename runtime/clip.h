@@ -1,0 +1,254 @@
+/* gst-clip runtime: the one public header.
+ *
+ * Load a CLIP model folder (HuggingFace or OpenCLIP layout), tokenize prompts
+ * as OpenAI's tokenizer does, preprocess frames as CLIP does, run the image
+ * and text encoders on a backend, score images against a set of labels.
+ *
+ * Errors are GError in the CLIP_ERROR domain. Objects are not thread-safe
+ * unless said otherwise: use one ClipEncoder from one thread at a time.
+ * ClipModel and ClipLabelSet are immutable once made and may be shared.
+ */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* ------------------------------------------------------------------ errors */
+
+#define CLIP_ERROR (clip_error_quark ())
+GQuark clip_error_quark (void);
+
+typedef enum {
+  CLIP_ERROR_IO,          /* a file is missing or cannot be read */
+  CLIP_ERROR_FORMAT,      /* a file is malformed (safetensors, JSON, vocab, image) */
+  CLIP_ERROR_CONFIG,      /* sizes that are zero, negative or inconsistent */
+  CLIP_ERROR_UNSUPPORTED, /* valid but not supported: ResNet towers, unknown dtype */
+  CLIP_ERROR_INVALID,     /* bad argument: invalid UTF-8, empty label list, bad frame */
+  CLIP_ERROR_BACKEND,     /* the backend failed or is not available */
+} ClipErrorCode;
+
+/* ------------------------------------------------------------------ config */
+
+typedef enum {
+  CLIP_ACTIVATION_QUICK_GELU, /* x * sigmoid(1.702 x), OpenAI's models */
+  CLIP_ACTIVATION_GELU,       /* exact erf GELU, most OpenCLIP/LAION models */
+} ClipActivation;
+
+typedef struct {
+  int width;      /* hidden size */
+  int layers;
+  int heads;      /* head_dim = width / heads */
+  int mlp_width;  /* intermediate size, usually 4 * width */
+  float eps;      /* LayerNorm epsilon */
+  ClipActivation activation;
+} ClipTowerConfig;
+
+typedef struct {
+  ClipTowerConfig vision;
+  ClipTowerConfig text;
+  int embed_dim;        /* projection dimension shared by both towers */
+  int image_size;       /* square input side, e.g. 224 */
+  int patch_size;       /* e.g. 32: (image_size / patch_size)^2 patches */
+  int context_length;   /* e.g. 77 */
+  int vocab_size;       /* e.g. 49408 */
+  float image_mean[3];  /* per RGB channel, for 0..1 pixel values */
+  float image_std[3];
+} ClipConfig;
+
+/* Number of vision positions: patches plus the class token. */
+static inline int
+clip_config_vision_tokens (const ClipConfig *c)
+{
+  int g = c->image_size / c->patch_size;
+  return g * g + 1;
+}
+
+/* Checks every size for sanity and consistency; names the first problem. */
+gboolean clip_config_validate (const ClipConfig *config, GError **error);
+
+/* --------------------------------------------------------------- tokenizer */
+
+#define CLIP_TOKEN_START 49406 /* <|startoftext|> */
+#define CLIP_TOKEN_END   49407 /* <|endoftext|> */
+
+typedef struct _ClipTokenizer ClipTokenizer;
+
+/* Loads vocab.json + merges.txt, or bpe_simple_vocab_16e6.txt.gz, from a folder. */
+ClipTokenizer *clip_tokenizer_new_from_dir (const char *dir, GError **error);
+void clip_tokenizer_free (ClipTokenizer *tok);
+
+/* clip.tokenize(text, context_length, truncate=True): start token, BPE ids,
+ * end token, zero padding; when too long, the first context_length ids are
+ * kept and the last becomes the end token. Fails on invalid UTF-8. */
+gboolean clip_tokenizer_encode (const ClipTokenizer *tok, const char *text,
+    int context_length, gint32 *ids, GError **error);
+
+/* ------------------------------------------------------------------- model */
+
+typedef struct _ClipModel ClipModel;
+
+/* Loads a model folder; the layout (HF or OpenCLIP/OpenAI) is detected from
+ * its files and tensor names. vocab_dir may be NULL: the vocabulary is then
+ * taken from the model folder, and a folder without one is an error. */
+ClipModel *clip_model_load (const char *dir, const char *vocab_dir, GError **error);
+ClipModel *clip_model_ref (ClipModel *model);
+void clip_model_unref (ClipModel *model);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClipModel, clip_model_unref)
+
+const ClipConfig *clip_model_get_config (const ClipModel *model);
+/* The folder's base name, e.g. "clip-vit-base-patch32". */
+const char *clip_model_get_name (const ClipModel *model);
+const char *clip_model_get_dir (const ClipModel *model);
+const ClipTokenizer *clip_model_get_tokenizer (const ClipModel *model);
+/* exp(logit_scale), the temperature the model was trained with. */
+float clip_model_get_logit_scale (const ClipModel *model);
+
+/* The shipped default model's folder: $GST_CLIP_DEFAULT_MODEL when set, else
+ * the installed one (datadir/gst-clip/models/default). NULL when neither
+ * exists. Free with g_free. */
+char *clip_default_model_dir (void);
+
+/* -------------------------------------------------------------- preprocess */
+
+typedef enum {
+  CLIP_PIXEL_RGB,  /* packed 24-bit */
+  CLIP_PIXEL_RGBA, /* packed 32-bit, 4th byte ignored (also RGBx) */
+  CLIP_PIXEL_BGRA, /* packed 32-bit, 4th byte ignored (also BGRx) */
+  CLIP_PIXEL_I420, /* planar Y, U, V, chroma halved both ways */
+  CLIP_PIXEL_NV12, /* planar Y, interleaved UV, chroma halved both ways */
+} ClipPixelFormat;
+
+typedef enum {
+  CLIP_YUV_BT601,
+  CLIP_YUV_BT709,
+  CLIP_YUV_BT2020,
+} ClipYuvMatrix;
+
+typedef struct {
+  ClipPixelFormat format;
+  int width, height;
+  const guint8 *planes[3]; /* packed formats use planes[0] only */
+  int strides[3];          /* bytes per row of each plane */
+  ClipYuvMatrix matrix;    /* YUV formats only */
+  gboolean full_range;     /* YUV formats only: 0..255 instead of 16..235 */
+} ClipFrame;
+
+/* Resize (shorter side to size, Pillow-exact bicubic, antialiased when
+ * shrinking) and center crop (torchvision's rounding) to size x size RGB
+ * bytes, HWC. */
+gboolean clip_resize_crop (const ClipFrame *frame, int size, guint8 *rgb_out,
+    GError **error);
+
+/* The whole CLIP preprocessing: resize, crop, then (u8/255 - mean) / std into
+ * a float CHW tensor of 3 x image_size x image_size. */
+gboolean clip_preprocess (const ClipFrame *frame, const ClipConfig *config,
+    float *tensor_out, GError **error);
+
+/* Decodes a PNG/JPEG/... file to full-resolution 8-bit RGB (gdk-pixbuf),
+ * as PIL's Image.open(...).convert("RGB") does. Free with g_free. */
+guint8 *clip_image_load_rgb (const char *path, int *width, int *height,
+    GError **error);
+
+/* ------------------------------------------------------------------ encoder */
+
+typedef enum {
+  CLIP_BACKEND_AUTO,   /* Vulkan on a real GPU when there is one, else CPU */
+  CLIP_BACKEND_CPU,
+  CLIP_BACKEND_VULKAN,
+} ClipBackendKind;
+
+typedef struct {
+  int threads;             /* CPU threads; 0 = as many as cores */
+  int device_index;        /* Vulkan device index; -1 = by name or first */
+  const char *device_name; /* Vulkan device name substring, or NULL */
+  gboolean f16;            /* Vulkan: F16 weight storage where supported */
+  gboolean profile;        /* Vulkan: timestamp queries per stage */
+} ClipBackendOptions;
+
+#define CLIP_BACKEND_OPTIONS_INIT { 0, -1, NULL, TRUE, FALSE }
+
+typedef struct _ClipEncoder ClipEncoder;
+
+ClipEncoder *clip_encoder_new (ClipModel *model, ClipBackendKind kind,
+    const ClipBackendOptions *options, GError **error);
+void clip_encoder_free (ClipEncoder *enc);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClipEncoder, clip_encoder_free)
+
+ClipModel *clip_encoder_get_model (const ClipEncoder *enc);
+/* "cpu" or "vulkan", plus the device for Vulkan */
+const char *clip_encoder_get_backend_name (const ClipEncoder *enc);
+
+/* n preprocessed images [n, 3, S, S] -> raw embeddings [n, embed_dim]. */
+gboolean clip_encoder_encode_images (ClipEncoder *enc, const float *pixels,
+    int n, float *embeddings, GError **error);
+
+/* n token rows [n, context_length] -> raw embeddings [n, embed_dim]. */
+gboolean clip_encoder_encode_texts (ClipEncoder *enc, const gint32 *tokens,
+    int n, float *embeddings, GError **error);
+
+/* Tokenizes and encodes texts; the embeddings are L2-normalised. */
+gboolean clip_encoder_encode_strings (ClipEncoder *enc,
+    const char *const *texts, int n, float *embeddings, GError **error);
+
+/* Per-stage timings of the last batch (Vulkan with profile = TRUE); NULL
+ * when not available. */
+const char *clip_encoder_get_profile (const ClipEncoder *enc);
+
+/* ---------------------------------------------------------------- labels */
+
+/* One label and the prompts that describe it. prompts NULL = use templates. */
+typedef struct {
+  char *label;
+  char **prompts; /* NULL-terminated, or NULL */
+} ClipLabelSpec;
+
+/* Parses "a, b ,c" into label specs (trimmed, empties dropped). Returns a
+ * GPtrArray of ClipLabelSpec* (free with g_ptr_array_unref). */
+GPtrArray *clip_labels_parse_list (const char *comma_separated);
+
+/* Parses a labels file's text: one label per line; "label: prompt one |
+ * prompt two" gives a label its own prompts; '#' comments and blank lines
+ * ignored. Fails on invalid UTF-8 or a malformed line (names the line). */
+GPtrArray *clip_labels_parse_text (const char *text, gssize length,
+    const char *filename, GError **error);
+GPtrArray *clip_labels_parse_file (const char *path, GError **error);
+
+/* Splits "a photo of a {}.|a video of {}" into templates. */
+char **clip_templates_parse (const char *bar_separated);
+
+typedef struct _ClipLabelSet ClipLabelSet;
+
+/* Builds the text-embedding matrix: for each label, each prompt (its own, or
+ * every template with {} replaced by the label) is encoded, normalised,
+ * averaged and renormalised (the CLIP paper's prompt ensembling).
+ * negative_labels take part in the softmax but are flagged not reportable.
+ * Fails on an empty label list. */
+ClipLabelSet *clip_label_set_new (ClipEncoder *enc, GPtrArray *labels,
+    GPtrArray *negative_labels, const char *const *templates, GError **error);
+ClipLabelSet *clip_label_set_ref (ClipLabelSet *set);
+void clip_label_set_unref (ClipLabelSet *set);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClipLabelSet, clip_label_set_unref)
+
+int clip_label_set_get_n_labels (const ClipLabelSet *set);
+const char *clip_label_set_get_label (const ClipLabelSet *set, int i);
+gboolean clip_label_set_is_negative (const ClipLabelSet *set, int i);
+int clip_label_set_get_embed_dim (const ClipLabelSet *set);
+/* [n_labels, embed_dim], rows L2-normalised */
+const float *clip_label_set_get_embeddings (const ClipLabelSet *set);
+float clip_label_set_get_logit_scale (const ClipLabelSet *set);
+
+/* image_embedding need not be normalised. logits[i] = scale * cosine;
+ * probs = softmax(logits) over all labels, negatives included. Either output
+ * may be NULL. */
+void clip_label_set_score (const ClipLabelSet *set, const float *image_embedding,
+    float *logits, float *probs);
+
+/* ------------------------------------------------------------------- math */
+
+/* Scales v to unit L2 norm (left as is when the norm is 0). */
+void clip_l2_normalize (float *v, int n);
+/* In place, numerically safe. */
+void clip_softmax (float *v, int n);
+
+G_END_DECLS

@@ -1,0 +1,1 @@
+/* cpu/cpu-backend: being written */

@@ -1,0 +1,1 @@
+/* labels: being written */

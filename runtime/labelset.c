@@ -1,0 +1,1 @@
+/* labelset: being written */

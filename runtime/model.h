@@ -1,0 +1,78 @@
+/* The model as the backends see it: the config plus named weight views.
+ * Internal to the runtime; the elements and tools use clip.h only. */
+#pragma once
+
+#include "clip.h"
+#include "safetensors.h"
+
+/* Every linear weight is [out, in] row-major, as torch's nn.Linear stores it:
+ * y = x W^T + b. */
+typedef struct {
+  const float *ln1_w, *ln1_b;
+  const float *q_w, *q_b, *k_w, *k_b, *v_w, *v_b; /* [W, W], [W] */
+  const float *out_w, *out_b;                      /* [W, W], [W] */
+  const float *ln2_w, *ln2_b;
+  const float *fc1_w, *fc1_b; /* [M, W], [M] */
+  const float *fc2_w, *fc2_b; /* [W, M], [W] */
+} ClipLayerWeights;
+
+typedef struct {
+  const float *patch_w;   /* [W, 3, P, P] (conv1, no bias) */
+  const float *class_emb; /* [W] */
+  const float *pos_emb;   /* [T, W], T = patches + 1 */
+  const float *ln_pre_w, *ln_pre_b;
+  ClipLayerWeights *layers; /* [config.vision.layers] */
+  const float *ln_post_w, *ln_post_b;
+  const float *proj;        /* [E, W]: HF visual_projection.weight, OpenAI visual.proj transposed */
+} ClipVisionWeights;
+
+typedef struct {
+  const float *token_emb; /* [V, W] */
+  const float *pos_emb;   /* [C, W] */
+  ClipLayerWeights *layers; /* [config.text.layers] */
+  const float *ln_final_w, *ln_final_b;
+  const float *proj;        /* [E, W]: HF text_projection.weight, OpenAI text_projection transposed */
+} ClipTextWeights;
+
+typedef struct {
+  ClipVisionWeights vision;
+  ClipTextWeights text;
+  float logit_scale; /* the stored log value */
+} ClipWeights;
+
+typedef enum {
+  CLIP_LAYOUT_HF,     /* transformers' CLIPModel names */
+  CLIP_LAYOUT_OPENAI, /* OpenAI / OpenCLIP names */
+} ClipLayout;
+
+struct _ClipModel {
+  gint ref_count;
+  char *dir;
+  char *name;
+  ClipConfig config;
+  ClipLayout layout;
+  ClipSafetensors *st;   /* the mmapped file the F32 views point into */
+  float *converted;      /* one buffer: F16/BF16 tensors as F32, transposed projections */
+  ClipWeights weights;
+  ClipTokenizer *tokenizer;
+};
+
+/* Reads the config of a model folder: HF config.json (CLIPConfig), or
+ * open_clip_config.json / an OpenCLIP-style config.json. Also reads an HF
+ * preprocessor_config.json for mean/std when present. Refuses ResNet
+ * towers. The result is validated. */
+gboolean clip_config_load_dir (const char *dir, ClipConfig *config, GError **error);
+/* Parses one config file's JSON text (the fuzz target uses this). */
+gboolean clip_config_parse (const char *json_text, gssize length,
+    const char *name_for_errors, ClipConfig *config, GError **error);
+
+/* CLIP's defaults: 224, 32, 77, 49408, OpenAI mean/std, eps 1e-5. */
+void clip_config_init_default (ClipConfig *config);
+
+/* Writes a model folder in the given layout: config (config.json for HF,
+ * open_clip_config.json for OpenCLIP), model.safetensors in dtype F32 or
+ * F16, and vocab.json + merges.txt copied from vocab_dir when not NULL.
+ * weights must be complete for the config. Used by random-model and train. */
+gboolean clip_model_save (const char *dir, const ClipConfig *config,
+    const ClipWeights *weights, ClipLayout layout, ClipDType dtype,
+    const char *vocab_dir, GError **error);

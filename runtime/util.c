@@ -1,0 +1,57 @@
+#include "backend.h"
+
+#include <math.h>
+
+G_DEFINE_QUARK (clip-error-quark, clip_error)
+
+void
+clip_l2_normalize (float *v, int n)
+{
+  double sum = 0.0;
+  for (int i = 0; i < n; i++)
+    sum += (double) v[i] * v[i];
+  if (sum <= 0.0)
+    return;
+  float inv = (float) (1.0 / sqrt (sum));
+  for (int i = 0; i < n; i++)
+    v[i] *= inv;
+}
+
+void
+clip_softmax (float *v, int n)
+{
+  if (n <= 0)
+    return;
+  float max = v[0];
+  for (int i = 1; i < n; i++)
+    max = MAX (max, v[i]);
+  double sum = 0.0;
+  for (int i = 0; i < n; i++) {
+    v[i] = expf (v[i] - max);
+    sum += v[i];
+  }
+  for (int i = 0; i < n; i++)
+    v[i] = (float) (v[i] / sum);
+}
+
+int
+clip_tokens_eot_position (const gint32 *ids, int context_length)
+{
+  /* The official code pools at ids.argmax(): the first occurrence of the
+   * largest id, which is <|endoftext|> in any tokenized row. */
+  int best = 0;
+  for (int i = 1; i < context_length; i++)
+    if (ids[i] > ids[best])
+      best = i;
+  return best;
+}
+
+char *
+clip_default_model_dir (void)
+{
+  const char *env = g_getenv ("GST_CLIP_DEFAULT_MODEL");
+  const char *dir = env && *env ? env : CLIP_DEFAULT_MODEL_DIR;
+  if (!g_file_test (dir, G_FILE_TEST_IS_DIR))
+    return NULL;
+  return g_strdup (dir);
+}

@@ -1,0 +1,23 @@
+/* Access to ../shared/reference for the tests: its absence fails under
+ * CI=true and skips loudly elsewhere. */
+#pragma once
+
+#include <glib.h>
+
+/* The reference folder, or NULL after marking the test skipped (or failed
+ * under CI=true). Use: if (!(ref = clip_test_reference ())) return; */
+const char *clip_test_reference (void);
+
+/* Path inside the reference folder; free with g_free. */
+char *clip_test_ref_path (const char *relative);
+
+/* Reads a raw float32 file of exactly n values (fails the test otherwise). */
+float *clip_test_read_f32 (const char *relative, gsize n);
+/* Reads a raw file of exactly n bytes. */
+guint8 *clip_test_read_u8 (const char *relative, gsize n);
+
+/* Max |a - b| over n values. */
+double clip_test_max_abs_diff (const float *a, const float *b, gsize n);
+
+/* A fresh temporary folder, removed at exit. */
+char *clip_test_tmpdir (void);
