@@ -1,1 +1,280 @@
-/* gstclipmeta: being written */
+/* GstClipMeta and its label table. Depends on GStreamer only, never on the
+ * CLIP runtime, so that readers of the meta need nothing else. */
+#include "gstclipmeta.h"
+
+#include <string.h>
+
+/* ------------------------------------------------------------ label table */
+
+struct _GstClipLabelTable {
+  gint ref_count;
+  guint n_labels;
+  gchar **labels; /* NULL-terminated */
+};
+
+G_DEFINE_BOXED_TYPE (GstClipLabelTable, gst_clip_label_table,
+    gst_clip_label_table_ref, gst_clip_label_table_unref)
+
+GstClipLabelTable *
+gst_clip_label_table_new (const gchar *const *labels, guint n_labels)
+{
+  g_return_val_if_fail (labels != NULL || n_labels == 0, NULL);
+
+  GstClipLabelTable *table = g_new0 (GstClipLabelTable, 1);
+  table->ref_count = 1;
+  table->n_labels = n_labels;
+  table->labels = g_new0 (gchar *, n_labels + 1);
+  for (guint i = 0; i < n_labels; i++)
+    table->labels[i] = g_strdup (labels[i] ? labels[i] : "");
+  return table;
+}
+
+GstClipLabelTable *
+gst_clip_label_table_ref (GstClipLabelTable *table)
+{
+  g_return_val_if_fail (table != NULL, NULL);
+  g_atomic_int_inc (&table->ref_count);
+  return table;
+}
+
+void
+gst_clip_label_table_unref (GstClipLabelTable *table)
+{
+  if (table == NULL || !g_atomic_int_dec_and_test (&table->ref_count))
+    return;
+  g_strfreev (table->labels);
+  g_free (table);
+}
+
+guint
+gst_clip_label_table_get_n_labels (const GstClipLabelTable *table)
+{
+  g_return_val_if_fail (table != NULL, 0);
+  return table->n_labels;
+}
+
+const gchar *
+gst_clip_label_table_get_label (const GstClipLabelTable *table, guint index)
+{
+  g_return_val_if_fail (table != NULL, NULL);
+  return index < table->n_labels ? table->labels[index] : NULL;
+}
+
+/* ------------------------------------------------------------------- meta */
+
+GType
+gst_clip_meta_api_get_type (void)
+{
+  static GType type;
+  /* No tags: the result describes the picture's content, which scaling,
+   * cropping or a format conversion downstream does not change. */
+  static const gchar *tags[] = { NULL };
+
+  if (g_once_init_enter (&type)) {
+    GType t = gst_meta_api_type_register ("GstClipMetaAPI", tags);
+    g_once_init_leave (&type, t);
+  }
+  return type;
+}
+
+static gboolean
+clip_meta_init (GstMeta *meta, gpointer params, GstBuffer *buffer)
+{
+  GstClipMeta *m = (GstClipMeta *) meta;
+
+  m->label_table = NULL;
+  m->n_labels = 0;
+  m->label_indices = NULL;
+  m->probabilities = NULL;
+  m->logits = NULL;
+  m->top = -1;
+  m->pts = GST_CLOCK_TIME_NONE;
+  m->duration = GST_CLOCK_TIME_NONE;
+  m->fresh = FALSE;
+  m->model_name = NULL;
+  m->embedding = NULL;
+  return TRUE;
+}
+
+static void
+clip_meta_free (GstMeta *meta, GstBuffer *buffer)
+{
+  GstClipMeta *m = (GstClipMeta *) meta;
+
+  g_clear_pointer (&m->label_table, gst_clip_label_table_unref);
+  /* label_indices owns the one block the three arrays live in */
+  g_clear_pointer (&m->label_indices, g_free);
+  g_clear_pointer (&m->embedding, g_bytes_unref);
+}
+
+/* Fills an initialised meta; the arrays share one allocation. */
+static void
+clip_meta_fill (GstClipMeta *m, GstClipLabelTable *label_table,
+    guint n_labels, const guint *label_indices, const gfloat *probabilities,
+    const gfloat *logits, gint top, GstClockTime pts, GstClockTime duration,
+    gboolean fresh, const gchar *model_name, GBytes *embedding)
+{
+  m->label_table = gst_clip_label_table_ref (label_table);
+  m->n_labels = n_labels;
+  if (n_labels > 0) {
+    G_STATIC_ASSERT (sizeof (guint) == sizeof (gfloat));
+    m->label_indices = g_new (guint, 3 * (gsize) n_labels);
+    m->probabilities = (gfloat *) (m->label_indices + n_labels);
+    m->logits = m->probabilities + n_labels;
+    memcpy (m->label_indices, label_indices, n_labels * sizeof (guint));
+    memcpy (m->probabilities, probabilities, n_labels * sizeof (gfloat));
+    memcpy (m->logits, logits, n_labels * sizeof (gfloat));
+  }
+  m->top = top;
+  m->pts = pts;
+  m->duration = duration;
+  m->fresh = fresh;
+  /* Interned: a pipeline uses a handful of models, and the meta then needs
+   * no copy per buffer. */
+  m->model_name = g_intern_string (model_name ? model_name : "");
+  m->embedding = embedding ? g_bytes_ref (embedding) : NULL;
+}
+
+static gboolean
+clip_meta_transform (GstBuffer *dest, GstMeta *meta, GstBuffer *buffer,
+    GQuark type, gpointer data)
+{
+  GstClipMeta *src = (GstClipMeta *) meta;
+
+  /* Every transform (copy, scale, crop, conversion) keeps the result: it
+   * describes what the picture shows, not how its pixels are laid out. */
+  GstClipMeta *dst = (GstClipMeta *) gst_buffer_add_meta (dest,
+      GST_CLIP_META_INFO, NULL);
+  if (dst == NULL)
+    return FALSE;
+  clip_meta_fill (dst, src->label_table, src->n_labels, src->label_indices,
+      src->probabilities, src->logits, src->top, src->pts, src->duration,
+      src->fresh, src->model_name, src->embedding);
+  return TRUE;
+}
+
+const GstMetaInfo *
+gst_clip_meta_get_info (void)
+{
+  static const GstMetaInfo *info;
+
+  if (g_once_init_enter (&info)) {
+    const GstMetaInfo *i = gst_meta_register (GST_CLIP_META_API_TYPE,
+        "GstClipMeta", sizeof (GstClipMeta), clip_meta_init, clip_meta_free,
+        clip_meta_transform);
+    g_once_init_leave (&info, i);
+  }
+  return info;
+}
+
+GstClipMeta *
+gst_buffer_add_clip_meta (GstBuffer *buffer, GstClipLabelTable *label_table,
+    guint n_labels, const guint *label_indices, const gfloat *probabilities,
+    const gfloat *logits, gint top, GstClockTime pts, GstClockTime duration,
+    gboolean fresh, const gchar *model_name, GBytes *embedding)
+{
+  g_return_val_if_fail (GST_IS_BUFFER (buffer), NULL);
+  g_return_val_if_fail (gst_buffer_is_writable (buffer), NULL);
+  g_return_val_if_fail (label_table != NULL, NULL);
+  g_return_val_if_fail (n_labels == 0 || (label_indices != NULL
+          && probabilities != NULL && logits != NULL), NULL);
+  g_return_val_if_fail (top >= -1 && top < (gint) MIN (n_labels, G_MAXINT),
+      NULL);
+  for (guint i = 0; i < n_labels; i++)
+    g_return_val_if_fail (label_indices[i] < label_table->n_labels, NULL);
+
+  GstClipMeta *m = (GstClipMeta *) gst_buffer_add_meta (buffer,
+      GST_CLIP_META_INFO, NULL);
+  if (m == NULL)
+    return NULL;
+  clip_meta_fill (m, label_table, n_labels, label_indices, probabilities,
+      logits, top, pts, duration, fresh, model_name, embedding);
+  return m;
+}
+
+guint
+gst_clip_meta_get_n_labels (const GstClipMeta *meta)
+{
+  g_return_val_if_fail (meta != NULL, 0);
+  return meta->n_labels;
+}
+
+const gchar *
+gst_clip_meta_get_label (const GstClipMeta *meta, guint i)
+{
+  g_return_val_if_fail (meta != NULL, NULL);
+  if (i >= meta->n_labels)
+    return NULL;
+  return gst_clip_label_table_get_label (meta->label_table,
+      meta->label_indices[i]);
+}
+
+gfloat
+gst_clip_meta_get_probability (const GstClipMeta *meta, guint i)
+{
+  g_return_val_if_fail (meta != NULL, 0.0f);
+  return i < meta->n_labels ? meta->probabilities[i] : 0.0f;
+}
+
+gfloat
+gst_clip_meta_get_logit (const GstClipMeta *meta, guint i)
+{
+  g_return_val_if_fail (meta != NULL, 0.0f);
+  return i < meta->n_labels ? meta->logits[i] : 0.0f;
+}
+
+gint
+gst_clip_meta_get_top (const GstClipMeta *meta)
+{
+  g_return_val_if_fail (meta != NULL, -1);
+  return meta->top;
+}
+
+const gchar *
+gst_clip_meta_get_top_label (const GstClipMeta *meta)
+{
+  g_return_val_if_fail (meta != NULL, NULL);
+  return meta->top >= 0 ? gst_clip_meta_get_label (meta, meta->top) : NULL;
+}
+
+GstClockTime
+gst_clip_meta_get_pts (const GstClipMeta *meta)
+{
+  g_return_val_if_fail (meta != NULL, GST_CLOCK_TIME_NONE);
+  return meta->pts;
+}
+
+GstClockTime
+gst_clip_meta_get_duration (const GstClipMeta *meta)
+{
+  g_return_val_if_fail (meta != NULL, GST_CLOCK_TIME_NONE);
+  return meta->duration;
+}
+
+gboolean
+gst_clip_meta_is_fresh (const GstClipMeta *meta)
+{
+  g_return_val_if_fail (meta != NULL, FALSE);
+  return meta->fresh;
+}
+
+const gchar *
+gst_clip_meta_get_model_name (const GstClipMeta *meta)
+{
+  g_return_val_if_fail (meta != NULL, NULL);
+  return meta->model_name;
+}
+
+const gfloat *
+gst_clip_meta_get_embedding (const GstClipMeta *meta, guint *dim)
+{
+  gsize size = 0;
+  const gfloat *data = NULL;
+
+  g_return_val_if_fail (meta != NULL, NULL);
+  if (meta->embedding != NULL)
+    data = g_bytes_get_data (meta->embedding, &size);
+  if (dim != NULL)
+    *dim = (guint) (size / sizeof (gfloat));
+  return data;
+}

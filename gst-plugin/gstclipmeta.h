@@ -1,0 +1,129 @@
+/* GstClipMeta: the result of a CLIP classification, attached to a video
+ * buffer by clipclassify.
+ *
+ * Installed with the pkg-config file gstreamer-clip-meta-1.0, so that
+ * applications and other elements can read results without depending on the
+ * CLIP runtime:
+ *
+ *   GstClipMeta *meta = gst_buffer_get_clip_meta (buffer);
+ *   if (meta != NULL && gst_clip_meta_get_top (meta) >= 0)
+ *     g_print ("%s %.2f\n", gst_clip_meta_get_top_label (meta),
+ *         gst_clip_meta_get_probability (meta, gst_clip_meta_get_top (meta)));
+ *
+ * The meta has no tags: a classification describes the picture, not its
+ * pixel layout, so it stays valid when a downstream element scales, crops
+ * or converts the frame, and GStreamer's transform elements keep it.
+ */
+#pragma once
+
+#include <gst/gst.h>
+
+G_BEGIN_DECLS
+
+/* ------------------------------------------------------------ label table */
+
+/* An immutable, refcounted list of label strings. clipclassify makes one per
+ * label set, and every meta scored against that set points into it, so that
+ * attaching a result to a buffer does not copy the strings. Thread-safe. */
+typedef struct _GstClipLabelTable GstClipLabelTable;
+
+#define GST_TYPE_CLIP_LABEL_TABLE (gst_clip_label_table_get_type ())
+GType gst_clip_label_table_get_type (void);
+
+GstClipLabelTable *gst_clip_label_table_new (const gchar *const *labels,
+    guint n_labels);
+GstClipLabelTable *gst_clip_label_table_ref (GstClipLabelTable *table);
+void gst_clip_label_table_unref (GstClipLabelTable *table);
+guint gst_clip_label_table_get_n_labels (const GstClipLabelTable *table);
+/* NULL when index is out of range. */
+const gchar *gst_clip_label_table_get_label (const GstClipLabelTable *table,
+    guint index);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (GstClipLabelTable, gst_clip_label_table_unref)
+
+/* ------------------------------------------------------------------- meta */
+
+#define GST_CLIP_META_API_TYPE (gst_clip_meta_api_get_type ())
+#define GST_CLIP_META_INFO (gst_clip_meta_get_info ())
+
+typedef struct _GstClipMeta GstClipMeta;
+
+/**
+ * GstClipMeta:
+ * @meta: the parent #GstMeta
+ * @label_table: every label of the set the frame was scored against,
+ *     negative labels included
+ * @n_labels: how many labels are reported: the top-k by probability whose
+ *     probability reaches the element's threshold, negative labels excluded;
+ *     may be 0
+ * @label_indices: [@n_labels] indices into @label_table, best first
+ * @probabilities: [@n_labels] softmax probabilities over all labels
+ * @logits: [@n_labels] logit scale times cosine similarity
+ * @top: index into the reported arrays of the top label, or -1 when there is
+ *     none: nothing reaches the threshold, or a negative label won. When not
+ *     -1 it is always 0, the best reported label.
+ * @pts: presentation timestamp of the analysed frame the result belongs to
+ * @duration: duration of that frame
+ * @fresh: TRUE when the result is new on this buffer. In sync mode that means
+ *     it was computed from this very buffer. In live mode a buffer never
+ *     waits for inference, so the first buffer to carry a newly finished
+ *     result is fresh; compare @pts with the buffer's to know whether the
+ *     result is of its own frame.
+ * @model_name: the model's name, e.g. "clip-vit-base-patch32"
+ * @embedding: the analysed frame's L2-normalised image embedding (float32,
+ *     native endianness, before temporal smoothing), or NULL unless the
+ *     element's attach-embedding property is set
+ *
+ * Read-only for everyone but its creator. Use the accessors below.
+ */
+struct _GstClipMeta {
+  GstMeta meta;
+
+  GstClipLabelTable *label_table;
+  guint n_labels;
+  guint *label_indices;
+  gfloat *probabilities;
+  gfloat *logits;
+  gint top;
+  GstClockTime pts;
+  GstClockTime duration;
+  gboolean fresh;
+  const gchar *model_name;
+  GBytes *embedding;
+};
+
+GType gst_clip_meta_api_get_type (void);
+const GstMetaInfo *gst_clip_meta_get_info (void);
+
+#define gst_buffer_get_clip_meta(buffer) \
+  ((GstClipMeta *) gst_buffer_get_meta ((buffer), GST_CLIP_META_API_TYPE))
+
+/* Adds a meta to a writable buffer. The arrays are copied (@n_labels entries
+ * each); the table and the embedding are referenced. Every label index must
+ * be inside the table and @top must be -1 or below @n_labels, else NULL is
+ * returned and nothing is added. */
+GstClipMeta *gst_buffer_add_clip_meta (GstBuffer *buffer,
+    GstClipLabelTable *label_table, guint n_labels, const guint *label_indices,
+    const gfloat *probabilities, const gfloat *logits, gint top,
+    GstClockTime pts, GstClockTime duration, gboolean fresh,
+    const gchar *model_name, GBytes *embedding);
+
+guint gst_clip_meta_get_n_labels (const GstClipMeta *meta);
+/* The i-th reported label, best first; NULL when i is out of range. */
+const gchar *gst_clip_meta_get_label (const GstClipMeta *meta, guint i);
+/* 0 when i is out of range. */
+gfloat gst_clip_meta_get_probability (const GstClipMeta *meta, guint i);
+gfloat gst_clip_meta_get_logit (const GstClipMeta *meta, guint i);
+gint gst_clip_meta_get_top (const GstClipMeta *meta);
+/* The top label, or NULL when there is none. */
+const gchar *gst_clip_meta_get_top_label (const GstClipMeta *meta);
+GstClockTime gst_clip_meta_get_pts (const GstClipMeta *meta);
+GstClockTime gst_clip_meta_get_duration (const GstClipMeta *meta);
+gboolean gst_clip_meta_is_fresh (const GstClipMeta *meta);
+const gchar *gst_clip_meta_get_model_name (const GstClipMeta *meta);
+/* The embedding and its length (*dim), or NULL (*dim = 0) when not
+ * attached. dim may be NULL. */
+const gfloat *gst_clip_meta_get_embedding (const GstClipMeta *meta,
+    guint *dim);
+
+G_END_DECLS

@@ -136,7 +136,12 @@ typedef struct {
 
 /* Resize (shorter side to size, Pillow-exact bicubic, antialiased when
  * shrinking) and center crop (torchvision's rounding) to size x size RGB
- * bytes, HWC. */
+ * bytes, HWC. YUV frames are converted to 8-bit RGB first, with the frame's
+ * matrix and range, each value rounded and clamped; chroma is upsampled by
+ * nearest neighbour (chroma sample (x/2, y/2) serves its 2x2 luma block,
+ * whatever the siting). Only the cropped region is computed. Thread-safe.
+ * Fails with CLIP_ERROR_INVALID on a bad frame: a side < 1 or > 2^20, a NULL
+ * plane, a stride shorter than a row, or size outside 1..8192. */
 gboolean clip_resize_crop (const ClipFrame *frame, int size, guint8 *rgb_out,
     GError **error);
 
@@ -203,18 +208,27 @@ typedef struct {
   char **prompts; /* NULL-terminated, or NULL */
 } ClipLabelSpec;
 
+void clip_label_spec_free (ClipLabelSpec *spec);
+
 /* Parses "a, b ,c" into label specs (trimmed, empties dropped). Returns a
  * GPtrArray of ClipLabelSpec* (free with g_ptr_array_unref). */
 GPtrArray *clip_labels_parse_list (const char *comma_separated);
 
 /* Parses a labels file's text: one label per line; "label: prompt one |
  * prompt two" gives a label its own prompts; '#' comments and blank lines
- * ignored. Fails on invalid UTF-8 or a malformed line (names the line). */
+ * ignored. Fails on invalid UTF-8 or a malformed line (names the line).
+ * Details: the first ':' ends the label; a '#' starts a comment only as a
+ * line's first non-blank character (so "c# code" is a label); labels and
+ * prompts are trimmed; CRLF line ends and a leading UTF-8 BOM are accepted.
+ * An empty label, an empty prompt or a file without labels is an error.
+ * filename names the text in errors; may be NULL. */
 GPtrArray *clip_labels_parse_text (const char *text, gssize length,
     const char *filename, GError **error);
 GPtrArray *clip_labels_parse_file (const char *path, GError **error);
 
-/* Splits "a photo of a {}.|a video of {}" into templates. */
+/* Splits "a photo of a {}.|a video of {}" into templates: trimmed, empty
+ * ones dropped (the result may be empty). A template without "{}" is used
+ * as it is, the same prompt for every label. Free with g_strfreev. */
 char **clip_templates_parse (const char *bar_separated);
 
 typedef struct _ClipLabelSet ClipLabelSet;

@@ -1,1 +1,201 @@
-/* labelset: being written */
+/* ClipLabelSet: labels, their ensembled text embeddings and the logit
+ * scale; immutable once built, so that any thread may score against it
+ * while a newer set is being built. */
+#include "clip.h"
+
+#include <math.h>
+#include <string.h>
+
+/* Prompts encoded per call: bounds the text encoder's activations. */
+#define PROMPT_BATCH 32
+/* CLIP clamps the learned temperature at 100 (OpenAI's training code). */
+#define MAX_LOGIT_SCALE 100.0f
+
+struct _ClipLabelSet {
+  gint ref_count;
+  int n_labels;
+  int embed_dim;
+  char **labels;       /* n_labels, positives first */
+  gboolean *negative;  /* n_labels */
+  float *embeddings;   /* [n_labels, embed_dim], rows L2-normalised */
+  float logit_scale;
+};
+
+/* Every "{}" of the template replaced by the label. */
+static char *
+fill_template (const char *template, const char *label, GError **error)
+{
+  if (strstr (template, "{}") == NULL) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
+        "template '%s' has no {} for the label", template);
+    return NULL;
+  }
+  g_auto (GStrv) parts = g_strsplit (template, "{}", -1);
+  return g_strjoinv (label, parts);
+}
+
+/* Appends the label's prompts to prompts: its own, or one per template. */
+static gboolean
+add_prompts (GPtrArray *prompts, const ClipLabelSpec *spec,
+    const char *const *templates, GError **error)
+{
+  if (spec->prompts != NULL && spec->prompts[0] != NULL) {
+    for (char **p = spec->prompts; *p; p++)
+      g_ptr_array_add (prompts, g_strdup (*p));
+    return TRUE;
+  }
+  if (templates == NULL || templates[0] == NULL) {
+    g_ptr_array_add (prompts, g_strdup (spec->label));
+    return TRUE;
+  }
+  for (const char *const *t = templates; *t; t++) {
+    char *prompt = fill_template (*t, spec->label, error);
+    if (prompt == NULL)
+      return FALSE;
+    g_ptr_array_add (prompts, prompt);
+  }
+  return TRUE;
+}
+
+ClipLabelSet *
+clip_label_set_new (ClipEncoder *enc, GPtrArray *labels,
+    GPtrArray *negative_labels, const char *const *templates, GError **error)
+{
+  if (labels == NULL || labels->len == 0) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID, "empty label list");
+    return NULL;
+  }
+  int n_positive = labels->len;
+  int n_labels = n_positive + (negative_labels ? negative_labels->len : 0);
+  const ClipConfig *config = clip_model_get_config (clip_encoder_get_model (enc));
+  int dim = config->embed_dim;
+
+  /* All prompts of all labels in one list; first_prompt[i] is where label
+   * i's start, first_prompt[n_labels] the total. */
+  g_autoptr (GPtrArray) prompts = g_ptr_array_new_with_free_func (g_free);
+  g_autofree int *first_prompt = g_new (int, n_labels + 1);
+  for (int i = 0; i < n_labels; i++) {
+    const ClipLabelSpec *spec = i < n_positive ? labels->pdata[i]
+        : negative_labels->pdata[i - n_positive];
+    first_prompt[i] = prompts->len;
+    if (!add_prompts (prompts, spec, templates, error))
+      return NULL;
+  }
+  first_prompt[n_labels] = prompts->len;
+
+  g_autofree float *prompt_emb = g_new (float, (gsize) prompts->len * dim);
+  for (guint p = 0; p < prompts->len; p += PROMPT_BATCH) {
+    int n = MIN (PROMPT_BATCH, prompts->len - p);
+    if (!clip_encoder_encode_strings (enc, (const char *const *) prompts->pdata + p,
+            n, prompt_emb + (gsize) p * dim, error))
+      return NULL;
+  }
+
+  ClipLabelSet *set = g_new0 (ClipLabelSet, 1);
+  set->ref_count = 1;
+  set->n_labels = n_labels;
+  set->embed_dim = dim;
+  set->labels = g_new0 (char *, n_labels + 1);
+  set->negative = g_new0 (gboolean, n_labels);
+  set->embeddings = g_new0 (float, (gsize) n_labels * dim);
+  set->logit_scale = MIN (clip_model_get_logit_scale (clip_encoder_get_model (enc)),
+      MAX_LOGIT_SCALE);
+  for (int i = 0; i < n_labels; i++) {
+    const ClipLabelSpec *spec = i < n_positive ? labels->pdata[i]
+        : negative_labels->pdata[i - n_positive];
+    set->labels[i] = g_strdup (spec->label);
+    set->negative[i] = i >= n_positive;
+    /* Prompt ensembling: the mean of the normalised prompt embeddings,
+     * renormalised. */
+    float *row = set->embeddings + (gsize) i * dim;
+    for (int p = first_prompt[i]; p < first_prompt[i + 1]; p++)
+      for (int j = 0; j < dim; j++)
+        row[j] += prompt_emb[(gsize) p * dim + j];
+    clip_l2_normalize (row, dim);
+  }
+  return set;
+}
+
+ClipLabelSet *
+clip_label_set_ref (ClipLabelSet *set)
+{
+  g_atomic_int_inc (&set->ref_count);
+  return set;
+}
+
+void
+clip_label_set_unref (ClipLabelSet *set)
+{
+  if (set == NULL || !g_atomic_int_dec_and_test (&set->ref_count))
+    return;
+  g_strfreev (set->labels);
+  g_free (set->negative);
+  g_free (set->embeddings);
+  g_free (set);
+}
+
+int
+clip_label_set_get_n_labels (const ClipLabelSet *set)
+{
+  return set->n_labels;
+}
+
+const char *
+clip_label_set_get_label (const ClipLabelSet *set, int i)
+{
+  g_return_val_if_fail (i >= 0 && i < set->n_labels, NULL);
+  return set->labels[i];
+}
+
+gboolean
+clip_label_set_is_negative (const ClipLabelSet *set, int i)
+{
+  g_return_val_if_fail (i >= 0 && i < set->n_labels, FALSE);
+  return set->negative[i];
+}
+
+int
+clip_label_set_get_embed_dim (const ClipLabelSet *set)
+{
+  return set->embed_dim;
+}
+
+const float *
+clip_label_set_get_embeddings (const ClipLabelSet *set)
+{
+  return set->embeddings;
+}
+
+float
+clip_label_set_get_logit_scale (const ClipLabelSet *set)
+{
+  return set->logit_scale;
+}
+
+void
+clip_label_set_score (const ClipLabelSet *set, const float *image_embedding,
+    float *logits, float *probs)
+{
+  int dim = set->embed_dim;
+  double norm = 0.0;
+  for (int j = 0; j < dim; j++)
+    norm += (double) image_embedding[j] * image_embedding[j];
+  /* A zero embedding has no direction: every cosine is 0. */
+  double inv_norm = norm > 0.0 ? 1.0 / sqrt (norm) : 0.0;
+
+  float *out = logits ? logits : probs;
+  if (out == NULL)
+    return;
+  for (int i = 0; i < set->n_labels; i++) {
+    const float *row = set->embeddings + (gsize) i * dim;
+    double dot = 0.0;
+    for (int j = 0; j < dim; j++)
+      dot += (double) row[j] * image_embedding[j];
+    out[i] = (float) (set->logit_scale * dot * inv_norm);
+  }
+  if (probs) {
+    if (probs != out)
+      memcpy (probs, out, set->n_labels * sizeof (float));
+    clip_softmax (probs, set->n_labels);
+  }
+}

@@ -1,1 +1,859 @@
-/* model: being written */
+/* ClipModel: a model folder's config plus its weights mapped onto
+ * ClipWeights, from either layout; and the inverse, clip_model_save.
+ *
+ * Both layouts are described by one table of WeightSpec (tensor name,
+ * stored shape, where it goes in ClipWeights), so loading, saving and
+ * clip_weights_foreach cannot disagree about a name or a shape. */
+#include "model.h"
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+
+/* F32 tensors are used in place, and safetensors data is little-endian. */
+#if G_BYTE_ORDER != G_LITTLE_ENDIAN
+#error "gst-clip reads safetensors in place and needs a little-endian host"
+#endif
+
+typedef enum {
+  WEIGHT_PLAIN,
+  WEIGHT_FUSED_QKV,  /* OpenAI's in_proj: q, k, v stacked along the rows */
+  WEIGHT_TRANSPOSED, /* OpenAI's [W, E] projections, kept as [E, W] */
+} WeightKind;
+
+typedef struct {
+  char name[128];
+  WeightKind kind;
+  const float **slots[3]; /* three for WEIGHT_FUSED_QKV, else one */
+  int n_dims;
+  gint64 shape[4]; /* as stored in the file */
+} WeightSpec;
+
+static void
+add_spec (GArray *specs, WeightKind kind, const char *prefix,
+    const char *suffix, const float **slot, int n_dims, gint64 d0, gint64 d1,
+    gint64 d2, gint64 d3)
+{
+  WeightSpec spec = { .kind = kind, .slots = { slot }, .n_dims = n_dims,
+      .shape = { d0, d1, d2, d3 } };
+  g_snprintf (spec.name, sizeof spec.name, "%s%s", prefix, suffix);
+  g_array_append_val (specs, spec);
+}
+
+/* OpenAI's in_proj: [3W, W] weights or [3W] biases, q, k, v row blocks. */
+static void
+add_fused_qkv_spec (GArray *specs, const char *prefix, const char *suffix,
+    const float **q, const float **k, const float **v, int n_dims, gint64 w)
+{
+  add_spec (specs, WEIGHT_FUSED_QKV, prefix, suffix, q, n_dims, 3 * w,
+      n_dims == 2 ? w : 0, 0, 0);
+  WeightSpec *spec = &g_array_index (specs, WeightSpec, specs->len - 1);
+  spec->slots[1] = k;
+  spec->slots[2] = v;
+}
+
+/* Shorthands for build_specs and add_layer_specs, whose list is `specs`. */
+#define ADD_1D(prefix, suffix, slot, d0) \
+  add_spec (specs, WEIGHT_PLAIN, prefix, suffix, slot, 1, d0, 0, 0, 0)
+#define ADD_2D(prefix, suffix, slot, d0, d1) \
+  add_spec (specs, WEIGHT_PLAIN, prefix, suffix, slot, 2, d0, d1, 0, 0)
+
+static void
+add_layer_specs (GArray *specs, ClipLayout layout, const char *prefix,
+    const ClipTowerConfig *t, ClipLayerWeights *l)
+{
+  gint64 w = t->width, m = t->mlp_width;
+  if (layout == CLIP_LAYOUT_HF) {
+    ADD_1D (prefix, "layer_norm1.weight", &l->ln1_w, w);
+    ADD_1D (prefix, "layer_norm1.bias", &l->ln1_b, w);
+    ADD_2D (prefix, "self_attn.q_proj.weight", &l->q_w, w, w);
+    ADD_1D (prefix, "self_attn.q_proj.bias", &l->q_b, w);
+    ADD_2D (prefix, "self_attn.k_proj.weight", &l->k_w, w, w);
+    ADD_1D (prefix, "self_attn.k_proj.bias", &l->k_b, w);
+    ADD_2D (prefix, "self_attn.v_proj.weight", &l->v_w, w, w);
+    ADD_1D (prefix, "self_attn.v_proj.bias", &l->v_b, w);
+    ADD_2D (prefix, "self_attn.out_proj.weight", &l->out_w, w, w);
+    ADD_1D (prefix, "self_attn.out_proj.bias", &l->out_b, w);
+    ADD_1D (prefix, "layer_norm2.weight", &l->ln2_w, w);
+    ADD_1D (prefix, "layer_norm2.bias", &l->ln2_b, w);
+    ADD_2D (prefix, "mlp.fc1.weight", &l->fc1_w, m, w);
+    ADD_1D (prefix, "mlp.fc1.bias", &l->fc1_b, m);
+    ADD_2D (prefix, "mlp.fc2.weight", &l->fc2_w, w, m);
+    ADD_1D (prefix, "mlp.fc2.bias", &l->fc2_b, w);
+    return;
+  }
+  ADD_1D (prefix, "ln_1.weight", &l->ln1_w, w);
+  ADD_1D (prefix, "ln_1.bias", &l->ln1_b, w);
+  add_fused_qkv_spec (specs, prefix, "attn.in_proj_weight", &l->q_w, &l->k_w,
+      &l->v_w, 2, w);
+  add_fused_qkv_spec (specs, prefix, "attn.in_proj_bias", &l->q_b, &l->k_b,
+      &l->v_b, 1, w);
+  ADD_2D (prefix, "attn.out_proj.weight", &l->out_w, w, w);
+  ADD_1D (prefix, "attn.out_proj.bias", &l->out_b, w);
+  ADD_1D (prefix, "ln_2.weight", &l->ln2_w, w);
+  ADD_1D (prefix, "ln_2.bias", &l->ln2_b, w);
+  ADD_2D (prefix, "mlp.c_fc.weight", &l->fc1_w, m, w);
+  ADD_1D (prefix, "mlp.c_fc.bias", &l->fc1_b, m);
+  ADD_2D (prefix, "mlp.c_proj.weight", &l->fc2_w, w, m);
+  ADD_1D (prefix, "mlp.c_proj.bias", &l->fc2_b, w);
+}
+
+/* Every tensor of the layout but logit_scale (a scalar, read apart).
+ * w->vision.layers and w->text.layers must be allocated. */
+static GArray *
+build_specs (ClipLayout layout, const ClipConfig *c, ClipWeights *w)
+{
+  GArray *specs = g_array_new (FALSE, TRUE, sizeof (WeightSpec));
+  gboolean hf = layout == CLIP_LAYOUT_HF;
+  gint64 vw = c->vision.width, tw = c->text.width, e = c->embed_dim;
+  gint64 p = c->patch_size, tokens = clip_config_vision_tokens (c);
+  ClipVisionWeights *v = &w->vision;
+  ClipTextWeights *t = &w->text;
+  char prefix[64];
+
+  const char *vp = hf ? "vision_model." : "visual.";
+  add_spec (specs, WEIGHT_PLAIN, vp, hf ? "embeddings.patch_embedding.weight"
+      : "conv1.weight", &v->patch_w, 4, vw, 3, p, p);
+  ADD_1D (vp, hf ? "embeddings.class_embedding" : "class_embedding",
+      &v->class_emb, vw);
+  ADD_2D (vp, hf ? "embeddings.position_embedding.weight"
+      : "positional_embedding", &v->pos_emb, tokens, vw);
+  ADD_1D (vp, hf ? "pre_layrnorm.weight" : "ln_pre.weight", &v->ln_pre_w, vw);
+  ADD_1D (vp, hf ? "pre_layrnorm.bias" : "ln_pre.bias", &v->ln_pre_b, vw);
+  for (int i = 0; i < c->vision.layers; i++) {
+    g_snprintf (prefix, sizeof prefix, hf ? "vision_model.encoder.layers.%d."
+        : "visual.transformer.resblocks.%d.", i);
+    add_layer_specs (specs, layout, prefix, &c->vision, &v->layers[i]);
+  }
+  ADD_1D (vp, hf ? "post_layernorm.weight" : "ln_post.weight", &v->ln_post_w,
+      vw);
+  ADD_1D (vp, hf ? "post_layernorm.bias" : "ln_post.bias", &v->ln_post_b, vw);
+  if (hf)
+    ADD_2D ("", "visual_projection.weight", &v->proj, e, vw);
+  else
+    add_spec (specs, WEIGHT_TRANSPOSED, "visual.", "proj", &v->proj, 2, vw, e,
+        0, 0);
+
+  const char *tp = hf ? "text_model." : "";
+  ADD_2D (tp, hf ? "embeddings.token_embedding.weight"
+      : "token_embedding.weight", &t->token_emb, c->vocab_size, tw);
+  ADD_2D (tp, hf ? "embeddings.position_embedding.weight"
+      : "positional_embedding", &t->pos_emb, c->context_length, tw);
+  for (int i = 0; i < c->text.layers; i++) {
+    g_snprintf (prefix, sizeof prefix, hf ? "text_model.encoder.layers.%d."
+        : "transformer.resblocks.%d.", i);
+    add_layer_specs (specs, layout, prefix, &c->text, &t->layers[i]);
+  }
+  ADD_1D (tp, hf ? "final_layer_norm.weight" : "ln_final.weight",
+      &t->ln_final_w, tw);
+  ADD_1D (tp, hf ? "final_layer_norm.bias" : "ln_final.bias", &t->ln_final_b,
+      tw);
+  if (hf)
+    ADD_2D ("", "text_projection.weight", &t->proj, e, tw);
+  else
+    add_spec (specs, WEIGHT_TRANSPOSED, "", "text_projection", &t->proj, 2, tw,
+        e, 0, 0);
+  return specs;
+}
+
+static gint64
+spec_n_elements (const WeightSpec *spec)
+{
+  gint64 n = 1;
+  for (int d = 0; d < spec->n_dims; d++)
+    n *= spec->shape[d];
+  return n;
+}
+
+static void
+append_shape (GString *out, int n_dims, const gint64 *shape)
+{
+  g_string_append_c (out, '[');
+  for (int d = 0; d < n_dims; d++)
+    g_string_append_printf (out, "%s%" G_GINT64_FORMAT, d ? ", " : "",
+        shape[d]);
+  g_string_append_c (out, ']');
+}
+
+void
+clip_weights_foreach (const ClipConfig *config, const ClipWeights *weights,
+    ClipWeightFunc func, gpointer user_data)
+{
+  /* The HF layout stores exactly ClipWeights' views; only read here. */
+  g_autoptr (GArray) specs = build_specs (CLIP_LAYOUT_HF, config,
+      (ClipWeights *) weights);
+  for (guint i = 0; i < specs->len; i++) {
+    const WeightSpec *spec = &g_array_index (specs, WeightSpec, i);
+    func (spec->name, *spec->slots[0], spec_n_elements (spec), user_data);
+  }
+}
+
+/* ---------------------------------------------------------------- load */
+
+static gboolean
+is_float_dtype (ClipDType dtype)
+{
+  return dtype == CLIP_DTYPE_F32 || dtype == CLIP_DTYPE_F16
+      || dtype == CLIP_DTYPE_BF16;
+}
+
+static float
+tensor_element (const ClipTensor *t, gsize i)
+{
+  const guint8 *bytes = t->data;
+  guint16 half;
+  float f;
+  switch (t->dtype) {
+    case CLIP_DTYPE_F16:
+      memcpy (&half, bytes + 2 * i, 2);
+      return clip_f16_to_f32 (GUINT16_FROM_LE (half));
+    case CLIP_DTYPE_BF16:
+      memcpy (&half, bytes + 2 * i, 2);
+      return clip_bf16_to_f32 (GUINT16_FROM_LE (half));
+    default:
+      memcpy (&f, bytes + 4 * i, 4);
+      return f;
+  }
+}
+
+static void
+tensor_to_f32 (const ClipTensor *t, float *out)
+{
+  if (t->dtype == CLIP_DTYPE_F32) {
+    memcpy (out, t->data, t->n_bytes);
+    return;
+  }
+  for (gint64 i = 0; i < t->n_elements; i++)
+    out[i] = tensor_element (t, i);
+}
+
+/* F32 tensors are views into the mapping; the rest is converted once. */
+static gboolean
+needs_conversion (const ClipTensor *t, WeightKind kind)
+{
+  return kind == WEIGHT_TRANSPOSED || t->dtype != CLIP_DTYPE_F32
+      || (guintptr) t->data % G_ALIGNOF (float) != 0;
+}
+
+static const ClipTensor *
+find_weight (ClipSafetensors *st, const char *name, int n_dims,
+    const gint64 *shape, GError **error)
+{
+  const char *file = clip_safetensors_path (st);
+  const ClipTensor *t = clip_safetensors_find (st, name);
+  g_autoptr (GString) expected = g_string_new (NULL);
+  append_shape (expected, n_dims, shape);
+  if (t == NULL) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT,
+        "%s: tensor '%s' is missing (expected shape %s)", file, name,
+        expected->str);
+    return NULL;
+  }
+  if (!is_float_dtype (t->dtype)) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT,
+        "%s: tensor '%s' has dtype %s, expected F32, F16 or BF16", file, name,
+        clip_dtype_name (t->dtype));
+    return NULL;
+  }
+  gboolean same = t->n_dims == n_dims;
+  for (int d = 0; same && d < n_dims; d++)
+    same = t->shape[d] == shape[d];
+  if (!same) {
+    g_autoptr (GString) actual = g_string_new (NULL);
+    append_shape (actual, t->n_dims, t->shape);
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_CONFIG,
+        "%s: tensor '%s' has shape %s, expected %s from the config", file,
+        name, actual->str, expected->str);
+    return NULL;
+  }
+  return t;
+}
+
+static gboolean
+read_logit_scale (ClipSafetensors *st, float *logit_scale, GError **error)
+{
+  const ClipTensor *t = clip_safetensors_find (st, "logit_scale");
+  if (t == NULL) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT,
+        "%s: tensor 'logit_scale' is missing", clip_safetensors_path (st));
+    return FALSE;
+  }
+  if (!is_float_dtype (t->dtype) || t->n_elements != 1) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT,
+        "%s: tensor 'logit_scale' has dtype %s and %" G_GINT64_FORMAT
+        " element(s), expected one float", clip_safetensors_path (st),
+        clip_dtype_name (t->dtype), t->n_elements);
+    return FALSE;
+  }
+  *logit_scale = tensor_element (t, 0);
+  if (!isfinite (*logit_scale)) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT,
+        "%s: logit_scale is not finite", clip_safetensors_path (st));
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean
+map_weights (ClipModel *model, GError **error)
+{
+  ClipWeights *w = &model->weights;
+  w->vision.layers = g_new0 (ClipLayerWeights, model->config.vision.layers);
+  w->text.layers = g_new0 (ClipLayerWeights, model->config.text.layers);
+  g_autoptr (GArray) specs = build_specs (model->layout, &model->config, w);
+  g_autofree const ClipTensor **tensors = g_new (const ClipTensor *,
+      specs->len);
+
+  /* Everything is checked before a byte of weight data is read. */
+  gsize n_converted = 0;
+  for (guint i = 0; i < specs->len; i++) {
+    const WeightSpec *spec = &g_array_index (specs, WeightSpec, i);
+    tensors[i] = find_weight (model->st, spec->name, spec->n_dims, spec->shape,
+        error);
+    if (tensors[i] == NULL)
+      return FALSE;
+    if (needs_conversion (tensors[i], spec->kind))
+      n_converted += tensors[i]->n_elements;
+  }
+  if (!read_logit_scale (model->st, &w->logit_scale, error))
+    return FALSE;
+  if (n_converted > 0) {
+    model->converted = g_try_new (float, n_converted);
+    if (model->converted == NULL) {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO,
+          "%s: not enough memory to convert %" G_GSIZE_FORMAT " MB of weights "
+          "to F32", clip_safetensors_path (model->st),
+          n_converted * sizeof (float) >> 20);
+      return FALSE;
+    }
+  }
+
+  float *next = model->converted;
+  for (guint i = 0; i < specs->len; i++) {
+    const WeightSpec *spec = &g_array_index (specs, WeightSpec, i);
+    const ClipTensor *t = tensors[i];
+    const float *data = t->data;
+    if (needs_conversion (t, spec->kind)) {
+      if (spec->kind == WEIGHT_TRANSPOSED) {
+        gint64 rows = spec->shape[0], cols = spec->shape[1];
+        for (gint64 r = 0; r < rows; r++)
+          for (gint64 c = 0; c < cols; c++)
+            next[c * rows + r] = tensor_element (t, r * cols + c);
+      } else {
+        tensor_to_f32 (t, next);
+      }
+      data = next;
+      next += t->n_elements;
+    }
+    if (spec->kind == WEIGHT_FUSED_QKV) {
+      gint64 part = t->n_elements / 3;
+      for (int p = 0; p < 3; p++)
+        *spec->slots[p] = data + p * part;
+    } else {
+      *spec->slots[0] = data;
+    }
+  }
+  return TRUE;
+}
+
+static gboolean
+detect_layout (ClipSafetensors *st, ClipLayout *layout, GError **error)
+{
+  gboolean hf = FALSE, openai = FALSE;
+  for (guint i = 0; i < clip_safetensors_n_tensors (st); i++) {
+    const char *name = clip_safetensors_get (st, i)->name;
+    if (g_str_has_prefix (name, "visual.layer1.")
+        || g_str_has_prefix (name, "visual.attnpool.")) {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_UNSUPPORTED,
+          "%s: ResNet CLIP models are not supported (tensor '%s'); use a ViT "
+          "model", clip_safetensors_path (st), name);
+      return FALSE;
+    }
+    hf = hf || g_str_has_prefix (name, "vision_model.")
+        || g_str_has_prefix (name, "text_model.");
+    openai = openai || g_str_has_prefix (name, "visual.");
+  }
+  if (!hf && !openai) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT,
+        "%s: no CLIP tensors: neither HuggingFace names (vision_model.*, "
+        "text_model.*) nor OpenAI/OpenCLIP names (visual.*)",
+        clip_safetensors_path (st));
+    return FALSE;
+  }
+  *layout = hf ? CLIP_LAYOUT_HF : CLIP_LAYOUT_OPENAI;
+  return TRUE;
+}
+
+static gboolean
+has_vocabulary (const char *dir)
+{
+  g_autofree char *vocab = g_build_filename (dir, "vocab.json", NULL);
+  g_autofree char *merges = g_build_filename (dir, "merges.txt", NULL);
+  g_autofree char *bpe = g_build_filename (dir, "bpe_simple_vocab_16e6.txt.gz",
+      NULL);
+  return (g_file_test (vocab, G_FILE_TEST_EXISTS)
+             && g_file_test (merges, G_FILE_TEST_EXISTS))
+      || g_file_test (bpe, G_FILE_TEST_EXISTS);
+}
+
+/* model.safetensors, else open_clip_model.safetensors; either layout. */
+static char *
+find_weights_file (const char *dir, GError **error)
+{
+  static const char *const names[] = { "model.safetensors",
+      "open_clip_model.safetensors" };
+  for (gsize i = 0; i < G_N_ELEMENTS (names); i++) {
+    char *path = g_build_filename (dir, names[i], NULL);
+    if (g_file_test (path, G_FILE_TEST_EXISTS))
+      return path;
+    g_free (path);
+  }
+  g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO,
+      "%s: no model.safetensors or open_clip_model.safetensors in the model "
+      "folder", dir);
+  return NULL;
+}
+
+ClipModel *
+clip_model_load (const char *dir, const char *vocab_dir, GError **error)
+{
+  g_return_val_if_fail (dir != NULL, NULL);
+  if (!g_file_test (dir, G_FILE_TEST_IS_DIR)) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO,
+        "%s: no such model folder", dir);
+    return NULL;
+  }
+  const char *vocabulary = vocab_dir ? vocab_dir : dir;
+  ClipModel *model = g_new0 (ClipModel, 1);
+  model->ref_count = 1;
+  model->dir = g_strdup (dir);
+  model->name = g_path_get_basename (dir);
+
+  g_autofree char *weights_path = NULL;
+  if (!clip_config_load_dir (dir, &model->config, error))
+    goto fail;
+  if (!has_vocabulary (vocabulary)) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO,
+        "%s: no vocabulary (vocab.json + merges.txt, or "
+        "bpe_simple_vocab_16e6.txt.gz)%s", vocabulary, vocab_dir ? ""
+        : ": pass a vocabulary folder (the vocab argument, --vocab DIR)");
+    goto fail;
+  }
+  if ((weights_path = find_weights_file (dir, error)) == NULL
+      || (model->st = clip_safetensors_open (weights_path, error)) == NULL
+      || !detect_layout (model->st, &model->layout, error)
+      || !map_weights (model, error)
+      || (model->tokenizer = clip_tokenizer_new_from_dir (vocabulary,
+              error)) == NULL)
+    goto fail;
+  return model;
+
+fail:
+  clip_model_unref (model);
+  return NULL;
+}
+
+ClipModel *
+clip_model_ref (ClipModel *model)
+{
+  g_atomic_int_inc (&model->ref_count);
+  return model;
+}
+
+void
+clip_model_unref (ClipModel *model)
+{
+  if (model == NULL || !g_atomic_int_dec_and_test (&model->ref_count))
+    return;
+  if (model->tokenizer != NULL)
+    clip_tokenizer_free (model->tokenizer);
+  g_free (model->weights.vision.layers);
+  g_free (model->weights.text.layers);
+  g_free (model->converted);
+  clip_safetensors_close (model->st);
+  g_free (model->dir);
+  g_free (model->name);
+  g_free (model);
+}
+
+const ClipConfig *
+clip_model_get_config (const ClipModel *model)
+{
+  return &model->config;
+}
+
+const char *
+clip_model_get_name (const ClipModel *model)
+{
+  return model->name;
+}
+
+const char *
+clip_model_get_dir (const ClipModel *model)
+{
+  return model->dir;
+}
+
+const ClipTokenizer *
+clip_model_get_tokenizer (const ClipModel *model)
+{
+  return model->tokenizer;
+}
+
+float
+clip_model_get_logit_scale (const ClipModel *model)
+{
+  return expf (model->weights.logit_scale);
+}
+
+/* ---------------------------------------------------------------- save */
+
+/* The shortest decimal that reads back as the same float, so that a saved
+ * eps is "1e-05" and not "9.9999997e-06". */
+static void
+append_float (GString *out, float value)
+{
+  char buffer[G_ASCII_DTOSTR_BUF_SIZE];
+  for (int precision = 1; precision <= 9; precision++) {
+    g_autofree char *format = g_strdup_printf ("%%.%dg", precision);
+    g_ascii_formatd (buffer, sizeof buffer, format, value);
+    if ((float) g_ascii_strtod (buffer, NULL) == value)
+      break;
+  }
+  g_string_append (out, buffer);
+}
+
+static void
+append_float3 (GString *out, const float values[3])
+{
+  g_string_append_c (out, '[');
+  for (int i = 0; i < 3; i++) {
+    if (i > 0)
+      g_string_append (out, ", ");
+    append_float (out, values[i]);
+  }
+  g_string_append_c (out, ']');
+}
+
+static const char *
+activation_name (ClipActivation activation)
+{
+  return activation == CLIP_ACTIVATION_GELU ? "gelu" : "quick_gelu";
+}
+
+static void
+append_hf_tower (GString *out, const ClipTowerConfig *t)
+{
+  g_string_append_printf (out,
+      "    \"hidden_size\": %d,\n"
+      "    \"intermediate_size\": %d,\n"
+      "    \"num_hidden_layers\": %d,\n"
+      "    \"num_attention_heads\": %d,\n"
+      "    \"hidden_act\": \"%s\",\n"
+      "    \"layer_norm_eps\": ", t->width, t->mlp_width, t->layers, t->heads,
+      activation_name (t->activation));
+  append_float (out, t->eps);
+  g_string_append (out, ",\n");
+}
+
+static char *
+hf_config_json (const ClipConfig *c, ClipDType dtype)
+{
+  GString *out = g_string_new (NULL);
+  g_string_append_printf (out,
+      "{\n"
+      "  \"architectures\": [\"CLIPModel\"],\n"
+      "  \"model_type\": \"clip\",\n"
+      "  \"projection_dim\": %d,\n"
+      "  \"logit_scale_init_value\": 2.6592,\n"
+      "  \"torch_dtype\": \"%s\",\n"
+      "  \"text_config\": {\n"
+      "    \"model_type\": \"clip_text_model\",\n",
+      c->embed_dim, dtype == CLIP_DTYPE_F16 ? "float16" : "float32");
+  append_hf_tower (out, &c->text);
+  g_string_append_printf (out,
+      "    \"projection_dim\": %d,\n"
+      "    \"vocab_size\": %d,\n"
+      "    \"max_position_embeddings\": %d,\n"
+      "    \"bos_token_id\": %d,\n"
+      "    \"eos_token_id\": %d\n"
+      "  },\n"
+      "  \"vision_config\": {\n"
+      "    \"model_type\": \"clip_vision_model\",\n",
+      c->embed_dim, c->vocab_size, c->context_length, CLIP_TOKEN_START,
+      CLIP_TOKEN_END);
+  append_hf_tower (out, &c->vision);
+  g_string_append_printf (out,
+      "    \"projection_dim\": %d,\n"
+      "    \"num_channels\": 3,\n"
+      "    \"image_size\": %d,\n"
+      "    \"patch_size\": %d\n"
+      "  }\n"
+      "}\n", c->embed_dim, c->image_size, c->patch_size);
+  return g_string_free (out, FALSE);
+}
+
+static char *
+hf_preprocessor_json (const ClipConfig *c)
+{
+  GString *out = g_string_new (NULL);
+  g_string_append_printf (out,
+      "{\n"
+      "  \"image_processor_type\": \"CLIPImageProcessor\",\n"
+      "  \"do_resize\": true,\n"
+      "  \"size\": {\"shortest_edge\": %d},\n"
+      "  \"resample\": 3,\n"
+      "  \"do_center_crop\": true,\n"
+      "  \"crop_size\": {\"height\": %d, \"width\": %d},\n"
+      "  \"do_rescale\": true,\n"
+      "  \"rescale_factor\": 0.00392156862745098,\n"
+      "  \"do_normalize\": true,\n"
+      "  \"do_convert_rgb\": true,\n"
+      "  \"image_mean\": ", c->image_size, c->image_size, c->image_size);
+  append_float3 (out, c->image_mean);
+  g_string_append (out, ",\n  \"image_std\": ");
+  append_float3 (out, c->image_std);
+  g_string_append (out, "\n}\n");
+  return g_string_free (out, FALSE);
+}
+
+/* OpenCLIP gives both towers one activation and sizes the MLP as
+ * int(width * mlp_ratio); a config outside that cannot be written. */
+static gboolean
+openclip_mlp_ratio (const ClipTowerConfig *t, const char *tower,
+    double *ratio, GError **error)
+{
+  *ratio = (double) t->mlp_width / t->width;
+  if ((int) (t->width * *ratio) != t->mlp_width) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_UNSUPPORTED,
+        "the %s MLP width %d is not int(width * mlp_ratio) for any ratio "
+        "OpenCLIP can store; save in the HF layout", tower, t->mlp_width);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static void
+append_openclip_norm (GString *out, float eps)
+{
+  if (eps == 1e-5f)
+    return;
+  g_string_append (out, ",\n      \"norm_kwargs\": {\"eps\": ");
+  append_float (out, eps);
+  g_string_append_c (out, '}');
+}
+
+static char *
+openclip_config_json (const ClipConfig *c, GError **error)
+{
+  double vision_ratio, text_ratio;
+  if (c->vision.activation != c->text.activation) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_UNSUPPORTED,
+        "the towers have different activations, which an OpenCLIP config "
+        "cannot express; save in the HF layout");
+    return NULL;
+  }
+  if (!openclip_mlp_ratio (&c->vision, "vision", &vision_ratio, error)
+      || !openclip_mlp_ratio (&c->text, "text", &text_ratio, error))
+    return NULL;
+  char ratio[2][G_ASCII_DTOSTR_BUF_SIZE];
+  g_ascii_dtostr (ratio[0], sizeof ratio[0], vision_ratio);
+  g_ascii_dtostr (ratio[1], sizeof ratio[1], text_ratio);
+
+  GString *out = g_string_new (NULL);
+  g_string_append_printf (out,
+      "{\n"
+      "  \"model_cfg\": {\n"
+      "    \"embed_dim\": %d,\n"
+      "    \"quick_gelu\": %s,\n"
+      "    \"vision_cfg\": {\n"
+      "      \"image_size\": %d,\n"
+      "      \"layers\": %d,\n"
+      "      \"width\": %d,\n"
+      "      \"patch_size\": %d,\n"
+      "      \"head_width\": %d,\n"
+      "      \"mlp_ratio\": %s",
+      c->embed_dim, c->vision.activation == CLIP_ACTIVATION_QUICK_GELU
+      ? "true" : "false", c->image_size, c->vision.layers, c->vision.width,
+      c->patch_size, c->vision.width / c->vision.heads, ratio[0]);
+  append_openclip_norm (out, c->vision.eps);
+  g_string_append_printf (out,
+      "\n"
+      "    },\n"
+      "    \"text_cfg\": {\n"
+      "      \"context_length\": %d,\n"
+      "      \"vocab_size\": %d,\n"
+      "      \"width\": %d,\n"
+      "      \"heads\": %d,\n"
+      "      \"layers\": %d,\n"
+      "      \"mlp_ratio\": %s",
+      c->context_length, c->vocab_size, c->text.width, c->text.heads,
+      c->text.layers, ratio[1]);
+  append_openclip_norm (out, c->text.eps);
+  g_string_append (out, "\n    }\n  },\n  \"preprocess_cfg\": {\n    \"mean\": ");
+  append_float3 (out, c->image_mean);
+  g_string_append (out, ",\n    \"std\": ");
+  append_float3 (out, c->image_std);
+  g_string_append (out, "\n  }\n}\n");
+  return g_string_free (out, FALSE);
+}
+
+static gboolean
+write_text_file (const char *dir, const char *name, const char *text,
+    GError **error)
+{
+  g_autofree char *path = g_build_filename (dir, name, NULL);
+  g_autoptr (GError) io_error = NULL;
+  if (!g_file_set_contents (path, text, -1, &io_error)) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s", io_error->message);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean
+copy_file (const char *from_dir, const char *to_dir, const char *name,
+    GError **error)
+{
+  g_autofree char *from = g_build_filename (from_dir, name, NULL);
+  g_autofree char *to = g_build_filename (to_dir, name, NULL);
+  g_autofree char *contents = NULL;
+  gsize length;
+  g_autoptr (GError) io_error = NULL;
+  if (!g_file_get_contents (from, &contents, &length, &io_error)
+      || !g_file_set_contents (to, contents, length, &io_error)) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s", io_error->message);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean
+copy_vocabulary (const char *from, const char *to, GError **error)
+{
+  g_autofree char *vocab = g_build_filename (from, "vocab.json", NULL);
+  g_autofree char *merges = g_build_filename (from, "merges.txt", NULL);
+  if (g_file_test (vocab, G_FILE_TEST_EXISTS)
+      && g_file_test (merges, G_FILE_TEST_EXISTS))
+    return copy_file (from, to, "vocab.json", error)
+        && copy_file (from, to, "merges.txt", error);
+  if (has_vocabulary (from))
+    return copy_file (from, to, "bpe_simple_vocab_16e6.txt.gz", error);
+  g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO,
+      "%s: no vocabulary to copy (vocab.json + merges.txt, or "
+      "bpe_simple_vocab_16e6.txt.gz)", from);
+  return FALSE;
+}
+
+/* The tensor as stored: F32 views of the caller's weights where the layout
+ * keeps them as they are; fused, transposed or F16 data in new buffers
+ * that `buffers` owns. */
+static void
+stored_tensor (const WeightSpec *spec, ClipDType dtype, GPtrArray *buffers,
+    ClipTensor *tensor)
+{
+  gint64 n = spec_n_elements (spec);
+  const float *floats = *spec->slots[0];
+  if (spec->kind == WEIGHT_FUSED_QKV) {
+    float *fused = g_new (float, n);
+    for (int p = 0; p < 3; p++)
+      memcpy (fused + p * (n / 3), *spec->slots[p], n / 3 * sizeof (float));
+    g_ptr_array_add (buffers, fused);
+    floats = fused;
+  } else if (spec->kind == WEIGHT_TRANSPOSED) {
+    gint64 rows = spec->shape[0], cols = spec->shape[1];
+    float *transposed = g_new (float, n);
+    for (gint64 r = 0; r < rows; r++)
+      for (gint64 c = 0; c < cols; c++)
+        transposed[r * cols + c] = floats[c * rows + r];
+    g_ptr_array_add (buffers, transposed);
+    floats = transposed;
+  }
+  const void *data = floats;
+  if (dtype == CLIP_DTYPE_F16) {
+    guint16 *halves = g_new (guint16, n);
+    for (gint64 i = 0; i < n; i++)
+      halves[i] = GUINT16_TO_LE (clip_f32_to_f16 (floats[i]));
+    g_ptr_array_add (buffers, halves);
+    data = halves;
+  }
+  *tensor = (ClipTensor) {
+    .name = spec->name, .dtype = dtype, .n_dims = spec->n_dims,
+    .n_elements = n, .data = data, .n_bytes = n * clip_dtype_size (dtype),
+  };
+  memcpy (tensor->shape, spec->shape, sizeof spec->shape);
+}
+
+static gboolean
+save_weights (const char *path, const ClipConfig *config,
+    const ClipWeights *weights, ClipLayout layout, ClipDType dtype,
+    GError **error)
+{
+  /* Saving only reads through the specs' slots. */
+  g_autoptr (GArray) specs = build_specs (layout, config,
+      (ClipWeights *) weights);
+  for (guint i = 0; i < specs->len; i++) {
+    const WeightSpec *spec = &g_array_index (specs, WeightSpec, i);
+    for (int p = 0; p < (spec->kind == WEIGHT_FUSED_QKV ? 3 : 1); p++)
+      if (*spec->slots[p] == NULL) {
+        g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
+            "%s: cannot save: the weights for '%s' are missing", path,
+            spec->name);
+        return FALSE;
+      }
+  }
+  g_autoptr (GPtrArray) buffers = g_ptr_array_new_with_free_func (g_free);
+  g_autofree ClipTensor *tensors = g_new0 (ClipTensor, specs->len + 1);
+  for (guint i = 0; i < specs->len; i++)
+    stored_tensor (&g_array_index (specs, WeightSpec, i), dtype, buffers,
+        &tensors[i]);
+  guint16 half_scale = GUINT16_TO_LE (clip_f32_to_f16 (weights->logit_scale));
+  tensors[specs->len] = (ClipTensor) {
+    .name = "logit_scale", .dtype = dtype, .n_dims = 0, .n_elements = 1,
+    .data = dtype == CLIP_DTYPE_F16 ? (const void *) &half_scale
+                                    : (const void *) &weights->logit_scale,
+    .n_bytes = clip_dtype_size (dtype),
+  };
+  return clip_safetensors_write (path, tensors, specs->len + 1, error);
+}
+
+gboolean
+clip_model_save (const char *dir, const ClipConfig *config,
+    const ClipWeights *weights, ClipLayout layout, ClipDType dtype,
+    const char *vocab_dir, GError **error)
+{
+  if (!clip_config_validate (config, error)) {
+    g_prefix_error (error, "%s: cannot save: ", dir);
+    return FALSE;
+  }
+  if (dtype != CLIP_DTYPE_F32 && dtype != CLIP_DTYPE_F16) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
+        "%s: cannot save weights as %s (F32 or F16)", dir,
+        clip_dtype_name (dtype));
+    return FALSE;
+  }
+  if (g_mkdir_with_parents (dir, 0755) != 0) {
+    int saved = errno;
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO,
+        "%s: cannot create the folder: %s", dir, g_strerror (saved));
+    return FALSE;
+  }
+  g_autofree char *config_text = NULL;
+  gboolean ok;
+  if (layout == CLIP_LAYOUT_HF) {
+    config_text = hf_config_json (config, dtype);
+    g_autofree char *preprocessor = hf_preprocessor_json (config);
+    ok = write_text_file (dir, "config.json", config_text, error)
+        && write_text_file (dir, "preprocessor_config.json", preprocessor,
+            error);
+  } else {
+    config_text = openclip_config_json (config, error);
+    ok = config_text != NULL
+        && write_text_file (dir, "open_clip_config.json", config_text, error);
+  }
+  g_autofree char *weights_path = g_build_filename (dir, "model.safetensors",
+      NULL);
+  return ok
+      && save_weights (weights_path, config, weights, layout, dtype, error)
+      && (vocab_dir == NULL || copy_vocabulary (vocab_dir, dir, error));
+}

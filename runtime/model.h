@@ -57,6 +57,13 @@ struct _ClipModel {
   ClipTokenizer *tokenizer;
 };
 
+/* Calls func for every weight tensor of a complete model (logit_scale
+ * aside), in a fixed order, under its HF name, with its float count. */
+typedef void (*ClipWeightFunc) (const char *name, const float *data,
+    gsize n_floats, gpointer user_data);
+void clip_weights_foreach (const ClipConfig *config, const ClipWeights *weights,
+    ClipWeightFunc func, gpointer user_data);
+
 /* Reads the config of a model folder: HF config.json (CLIPConfig), or
  * open_clip_config.json / an OpenCLIP-style config.json. Also reads an HF
  * preprocessor_config.json for mean/std when present. Refuses ResNet

@@ -1,1 +1,655 @@
-/* preprocess: being written */
+/* CLIP preprocessing: torchvision's Resize(size, BICUBIC) as Pillow 9.4 does
+ * it, CenterCrop(size), ToTensor and Normalize, from packed RGB or planar YUV
+ * frames of any stride.
+ *
+ * The resize reproduces Pillow's fixed-point path (libImaging/Resample.c)
+ * so that the cropped bytes equal PIL's exactly: a separable filter,
+ * horizontal pass then vertical pass, 8-bit results after each pass. Only
+ * what the crop keeps is computed: the horizontal pass for the kept columns
+ * over the input rows the kept rows read, then the vertical pass for the
+ * kept rows. Every output byte depends only on its own weights, so this
+ * gives the same bytes as resizing the whole frame and cropping it. */
+#include "clip.h"
+
+#include <math.h>
+#include <string.h>
+
+/* Pillow keeps 8-bit results in an int accumulator with two spare bits for
+ * the filter's negative lobes: 32 - 8 - 2 fractional bits. */
+#define WEIGHT_BITS 22
+#define WEIGHT_HALF (1 << (WEIGHT_BITS - 1))
+
+/* Limits that keep every index, product and byte count far from overflow
+ * (and Pillow's float box edges exact, which needs sides below 2^24). */
+#define MAX_FRAME_SIDE (1 << 20)
+#define MAX_CROP_SIZE 8192
+#define MAX_RESIZED_SIDE (1 << 28)
+
+/* Plans with more weights than this are built per call, not cached: only
+ * absurd aspect ratios produce them. */
+#define MAX_CACHED_WEIGHTS (1 << 18)
+#define PLAN_CACHE_SLOTS 8
+
+/* ------------------------------------------------------------ axis plans */
+
+/* The resampling weights of one axis (in_size -> out_size), for the output
+ * indices first .. first + count - 1 only. Immutable once built. */
+typedef struct {
+  gint ref_count;
+  int in_size, out_size, first, count;
+  int taps;             /* weights stored per output index (Pillow's ksize) */
+  int in_first, in_end; /* the input indices the kept outputs read */
+  int *start;           /* [count] first input index of each output */
+  int *length;          /* [count] input indices it reads */
+  gint32 *weights;      /* [count * taps] in WEIGHT_BITS fixed point */
+} AxisPlan;
+
+static GMutex plan_cache_lock;
+static AxisPlan *plan_cache[PLAN_CACHE_SLOTS]; /* most recently used first */
+
+static double
+bicubic (double x)
+{
+  /* Keys' cubic convolution with a = -0.5, written as Pillow evaluates it
+   * so that the double results, and so the rounded weights, are the same. */
+  const double a = -0.5;
+  if (x < 0.0)
+    x = -x;
+  if (x < 1.0)
+    return ((a + 2.0) * x - (a + 3.0)) * x * x + 1;
+  if (x < 2.0)
+    return (((x - 5) * x + 8) * x - 4) * a;
+  return 0.0;
+}
+
+static void
+axis_plan_unref (AxisPlan *plan)
+{
+  if (plan == NULL || !g_atomic_int_dec_and_test (&plan->ref_count))
+    return;
+  g_free (plan->start);
+  g_free (plan->length);
+  g_free (plan->weights);
+  g_free (plan);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (AxisPlan, axis_plan_unref)
+
+static AxisPlan *
+axis_plan_new (int in_size, int out_size, int first, int count, GError **error)
+{
+  /* Pillow: scale = (in1 - in0) / out with the box (0, in_size); the filter
+   * widens by the scale when shrinking, which is its antialiasing. */
+  double scale = (double) in_size / out_size;
+  double filterscale = MAX (scale, 1.0);
+  double support = 2.0 * filterscale;
+  int taps = (int) ceil (support) * 2 + 1;
+  gsize n_weights = (gsize) taps * count;
+
+  g_autoptr (AxisPlan) plan = g_new0 (AxisPlan, 1);
+  plan->ref_count = 1;
+  plan->in_size = in_size;
+  plan->out_size = out_size;
+  plan->first = first;
+  plan->count = count;
+  plan->taps = taps;
+  plan->start = g_try_new (int, count);
+  plan->length = g_try_new (int, count);
+  plan->weights = g_try_new0 (gint32, n_weights);
+  g_autofree double *k = g_try_new (double, taps);
+  if (!plan->start || !plan->length || !plan->weights || !k) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
+        "frame: out of memory for the weights of a %d -> %d resize",
+        in_size, out_size);
+    return NULL;
+  }
+
+  plan->in_first = in_size;
+  plan->in_end = 0;
+  for (int i = 0; i < count; i++) {
+    int xx = first + i;
+    double center = (xx + 0.5) * scale;
+    double ss = 1.0 / filterscale;
+    /* Pillow rounds the window's ends by truncating x + 0.5. */
+    int xmin = (int) (center - support + 0.5);
+    int xmax = (int) (center + support + 0.5);
+    xmin = MAX (xmin, 0);
+    xmax = MIN (xmax, in_size);
+    int n = CLAMP (xmax - xmin, 0, taps);
+
+    double sum = 0.0;
+    for (int x = 0; x < n; x++) {
+      k[x] = bicubic ((x + xmin - center + 0.5) * ss);
+      sum += k[x];
+    }
+    gint32 *w = plan->weights + (gsize) i * taps;
+    for (int x = 0; x < n; x++) {
+      double v = sum != 0.0 ? k[x] / sum : k[x];
+      /* Round half away from zero, as Pillow's normalize_coeffs_8bpc. */
+      w[x] = v < 0 ? (gint32) (-0.5 + v * (1 << WEIGHT_BITS))
+                   : (gint32) (0.5 + v * (1 << WEIGHT_BITS));
+    }
+    plan->start[i] = xmin;
+    plan->length[i] = n;
+    if (n > 0) {
+      plan->in_first = MIN (plan->in_first, xmin);
+      plan->in_end = MAX (plan->in_end, xmin + n);
+    }
+  }
+  return g_steal_pointer (&plan);
+}
+
+static gboolean
+axis_plan_matches (const AxisPlan *plan, int in_size, int out_size, int first,
+    int count)
+{
+  return plan->in_size == in_size && plan->out_size == out_size
+      && plan->first == first && plan->count == count;
+}
+
+/* A plan from the cache, or a new one put in it. Thread-safe; the caller
+ * owns a reference. */
+static AxisPlan *
+axis_plan_get (int in_size, int out_size, int first, int count, GError **error)
+{
+  AxisPlan *plan = NULL;
+
+  g_mutex_lock (&plan_cache_lock);
+  for (int i = 0; i < PLAN_CACHE_SLOTS && plan_cache[i]; i++) {
+    if (axis_plan_matches (plan_cache[i], in_size, out_size, first, count)) {
+      plan = plan_cache[i];
+      memmove (plan_cache + 1, plan_cache, i * sizeof (AxisPlan *));
+      plan_cache[0] = plan;
+      g_atomic_int_inc (&plan->ref_count);
+      break;
+    }
+  }
+  g_mutex_unlock (&plan_cache_lock);
+  if (plan)
+    return plan;
+
+  /* Built outside the lock: another thread may build the same plan at the
+   * same time, which only costs a duplicate slot. */
+  plan = axis_plan_new (in_size, out_size, first, count, error);
+  if (plan == NULL || (gsize) plan->taps * plan->count > MAX_CACHED_WEIGHTS)
+    return plan;
+
+  g_mutex_lock (&plan_cache_lock);
+  AxisPlan *evicted = plan_cache[PLAN_CACHE_SLOTS - 1];
+  memmove (plan_cache + 1, plan_cache,
+      (PLAN_CACHE_SLOTS - 1) * sizeof (AxisPlan *));
+  plan_cache[0] = plan;
+  g_atomic_int_inc (&plan->ref_count);
+  g_mutex_unlock (&plan_cache_lock);
+  axis_plan_unref (evicted);
+  return plan;
+}
+
+/* ------------------------------------------------------------ the passes */
+
+static inline guint8
+weighted_to_u8 (gint32 sum)
+{
+  /* Pillow's clip8: the integer part of the fixed-point sum, clamped. */
+  if (sum < 0)
+    return 0;
+  if (sum >= (256 << WEIGHT_BITS))
+    return 255;
+  return (guint8) (sum >> WEIGHT_BITS);
+}
+
+/* The filter's inner loop runs twice as fast with AVX2's 8-wide 32-bit
+ * multiply: baseline x86-64 builds carry an AVX2 clone, chosen at load time.
+ * The arithmetic is integer, so both give the same bytes. */
+#if defined(__x86_64__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define CLIP_MULTIVERSION __attribute__ ((target_clones ("avx2", "default")))
+#endif
+#endif
+#ifndef CLIP_MULTIVERSION
+#define CLIP_MULTIVERSION
+#endif
+
+/* The horizontal pass filters this many input rows at a time. */
+#define BLOCK_ROWS 32
+
+/* One output line of a pass: the weighted sum of n consecutive input lines
+ * of line_bytes each. Both passes come down to this loop, which the compiler
+ * vectorises: one weight times a run of contiguous bytes. */
+static void CLIP_MULTIVERSION
+filter_line (const guint8 *lines, int line_bytes, const gint32 *k, int n,
+    gint32 *sums, guint8 *dest)
+{
+  for (int i = 0; i < line_bytes; i++)
+    sums[i] = WEIGHT_HALF;
+  for (int t = 0; t < n; t++) {
+    const guint8 *line = lines + (gsize) t * line_bytes;
+    gint32 w = k[t];
+    for (int i = 0; i < line_bytes; i++)
+      sums[i] += line[i] * w;
+  }
+  for (int i = 0; i < line_bytes; i++)
+    dest[i] = weighted_to_u8 (sums[i]);
+}
+
+/* Copies count pixels, step bytes apart with red at offset red and blue at
+ * 2 - red, to RGB triplets dest_step bytes apart. Inlined with constant
+ * layouts by gather_row. */
+static inline void
+gather_pixels (const guint8 *src, int step, int red, int count, guint8 *dest,
+    gsize dest_step)
+{
+  for (int x = 0; x < count; x++, src += step, dest += dest_step) {
+    dest[0] = src[red];
+    dest[1] = src[1];
+    dest[2] = src[2 - red];
+  }
+}
+
+static void
+gather_row (const guint8 *src, int step, int red, int count, guint8 *dest,
+    gsize dest_step)
+{
+  if (step == 3)
+    gather_pixels (src, 3, 0, count, dest, dest_step);
+  else if (red == 0)
+    gather_pixels (src, 4, 0, count, dest, dest_step);
+  else
+    gather_pixels (src, 4, 2, count, dest, dest_step);
+}
+
+/* The horizontal pass over a block of nb input rows, stored transposed: a
+ * line per input column, holding that column's RGB in each of the rows, so
+ * that one column weight multiplies a contiguous line. Writes the kept
+ * output columns of the nb rows to dest, row_bytes apart. */
+static void
+horizontal_block (const guint8 *block, int nb, const AxisPlan *plan,
+    int col_first, gint32 *sums, guint8 *line, guint8 *dest, int row_bytes)
+{
+  int line_bytes = 3 * nb;
+  for (int i = 0; i < plan->count; i++) {
+    filter_line (block + (gsize) (plan->start[i] - col_first) * line_bytes,
+        line_bytes, plan->weights + (gsize) i * plan->taps, plan->length[i],
+        sums, line);
+    for (int b = 0; b < nb; b++)
+      memcpy (dest + (gsize) b * row_bytes + 3 * i, line + 3 * b, 3);
+  }
+}
+
+/* The vertical pass: src holds the horizontally resampled rows from input
+ * row plan->in_first on, row_bytes each. */
+static void
+vertical_pass (const guint8 *src, int row_bytes, const AxisPlan *plan,
+    gint32 *sums, guint8 *dest)
+{
+  for (int j = 0; j < plan->count; j++)
+    filter_line (src + (gsize) (plan->start[j] - plan->in_first) * row_bytes,
+        row_bytes, plan->weights + (gsize) j * plan->taps, plan->length[j],
+        sums, dest + (gsize) j * row_bytes);
+}
+
+/* ------------------------------------------------------------------- YUV */
+
+/* YUV -> RGB for 8-bit video. With (Kr, Kb) of the matrix (BT.601: 0.299,
+ * 0.114; BT.709: 0.2126, 0.0722; BT.2020: 0.2627, 0.0593), Kg = 1 - Kr - Kb,
+ * u = c (U - 128), v = c (V - 128) and
+ *   full range:    y = Y,                  c = 1
+ *   limited range: y = (Y - 16) * 255/219, c = 255/224
+ * the result is
+ *   R = y + 2 (1 - Kr) v
+ *   G = y - (2 Kb (1 - Kb) u + 2 Kr (1 - Kr) v) / Kg
+ *   B = y + 2 (1 - Kb) u
+ * each rounded to nearest and clamped to 0..255. The terms are tabulated in
+ * 16-bit fixed point, within 3e-5 of the exact value before that rounding.
+ * Chroma is upsampled by nearest neighbour: chroma sample (x / 2, y / 2)
+ * serves the 2x2 luma block it covers, whatever the siting; the
+ * antialiased downscale that follows averages far more than that anyway. */
+#define YUV_BITS 16
+/* Keeps every sum positive, so the shift needs no signed semantics. */
+#define YUV_BIAS 1024
+
+typedef struct {
+  gint32 luma[256]; /* includes YUV_BIAS and the rounding half */
+  gint32 r_from_v[256], g_from_u[256], g_from_v[256], b_from_u[256];
+  /* Indexed by sum >> YUV_BITS. The sums stay within YUV_BIAS + [-311, 571]
+   * (luma -18.6..278.2 plus at most 2 (1 - Kb) * 128 * 255/224 of chroma),
+   * well inside the table. */
+  guint8 clamp[2 * YUV_BIAS];
+} YuvTables;
+
+static void
+yuv_tables_init (YuvTables *t, ClipYuvMatrix matrix, gboolean full_range)
+{
+  double kr, kb;
+  switch (matrix) {
+    case CLIP_YUV_BT709:
+      kr = 0.2126, kb = 0.0722;
+      break;
+    case CLIP_YUV_BT2020:
+      kr = 0.2627, kb = 0.0593;
+      break;
+    case CLIP_YUV_BT601:
+    default:
+      kr = 0.299, kb = 0.114;
+      break;
+  }
+  double kg = 1.0 - kr - kb;
+  double y_scale = full_range ? 1.0 : 255.0 / 219.0;
+  double y_offset = full_range ? 0.0 : 16.0;
+  double c_scale = full_range ? 1.0 : 255.0 / 224.0;
+  double one = 1 << YUV_BITS;
+
+  for (int i = 0; i < 256; i++) {
+    double c = (i - 128) * c_scale;
+    t->luma[i] = (gint32) lround ((i - y_offset) * y_scale * one)
+        + (YUV_BIAS << YUV_BITS) + (1 << (YUV_BITS - 1));
+    t->r_from_v[i] = (gint32) lround (2.0 * (1.0 - kr) * c * one);
+    t->g_from_u[i] = (gint32) lround (-2.0 * kb * (1.0 - kb) / kg * c * one);
+    t->g_from_v[i] = (gint32) lround (-2.0 * kr * (1.0 - kr) / kg * c * one);
+    t->b_from_u[i] = (gint32) lround (2.0 * (1.0 - kb) * c * one);
+  }
+  for (int i = 0; i < 2 * YUV_BIAS; i++)
+    t->clamp[i] = (guint8) CLAMP (i - YUV_BIAS, 0, 255);
+}
+
+/* The tables of each matrix and range, built once. */
+static const YuvTables *
+yuv_tables_get (ClipYuvMatrix matrix, gboolean full_range)
+{
+  static YuvTables tables[CLIP_YUV_BT2020 + 1][2];
+  static gsize ready[CLIP_YUV_BT2020 + 1][2];
+  int range = full_range ? 1 : 0;
+  if (g_once_init_enter (&ready[matrix][range])) {
+    yuv_tables_init (&tables[matrix][range], matrix, full_range);
+    g_once_init_leave (&ready[matrix][range], 1);
+  }
+  return &tables[matrix][range];
+}
+
+static inline void
+yuv_pixel (const YuvTables *t, int luma, int u, int v, guint8 *rgb)
+{
+  gint32 l = t->luma[luma];
+  rgb[0] = t->clamp[(l + t->r_from_v[v]) >> YUV_BITS];
+  rgb[1] = t->clamp[(l + t->g_from_u[u] + t->g_from_v[v]) >> YUV_BITS];
+  rgb[2] = t->clamp[(l + t->b_from_u[u]) >> YUV_BITS];
+}
+
+/* Converts columns x0 .. x1 - 1 of row y to packed RGB. */
+static void
+yuv_row_to_rgb (const ClipFrame *frame, const YuvTables *t, int y, int x0,
+    int x1, guint8 *rgb)
+{
+  const guint8 *luma = frame->planes[0] + (gsize) y * frame->strides[0];
+  const guint8 *u = frame->planes[1] + (gsize) (y / 2) * frame->strides[1];
+  const guint8 *v;
+  int chroma_step;
+  if (frame->format == CLIP_PIXEL_I420) {
+    v = frame->planes[2] + (gsize) (y / 2) * frame->strides[2];
+    chroma_step = 1;
+  } else {
+    v = u + 1;
+    chroma_step = 2;
+  }
+  int x = x0;
+  if (x % 2 == 1 && x < x1) {
+    /* A first column that shares its chroma with one left of the range. */
+    yuv_pixel (t, luma[x], u[(x / 2) * chroma_step], v[(x / 2) * chroma_step],
+        rgb);
+    x++, rgb += 3;
+  }
+  for (; x + 1 < x1; x += 2, rgb += 6) {
+    int c = (x / 2) * chroma_step;
+    yuv_pixel (t, luma[x], u[c], v[c], rgb);
+    yuv_pixel (t, luma[x + 1], u[c], v[c], rgb + 3);
+  }
+  if (x < x1)
+    yuv_pixel (t, luma[x], u[(x / 2) * chroma_step], v[(x / 2) * chroma_step],
+        rgb);
+}
+
+/* ------------------------------------------------------------ validation */
+
+static const char *
+format_name (ClipPixelFormat format)
+{
+  switch (format) {
+    case CLIP_PIXEL_RGB: return "RGB";
+    case CLIP_PIXEL_RGBA: return "RGBA";
+    case CLIP_PIXEL_BGRA: return "BGRA";
+    case CLIP_PIXEL_I420: return "I420";
+    case CLIP_PIXEL_NV12: return "NV12";
+    default: return "unknown";
+  }
+}
+
+static gboolean
+check_plane (const ClipFrame *frame, int plane, int row_bytes, GError **error)
+{
+  if (frame->planes[plane] == NULL) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
+        "frame: %s plane %d is NULL", format_name (frame->format), plane);
+    return FALSE;
+  }
+  if (frame->strides[plane] < row_bytes) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
+        "frame: %s plane %d has stride %d, less than its %d bytes per row "
+        "at width %d", format_name (frame->format), plane,
+        frame->strides[plane], row_bytes, frame->width);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean
+validate_frame (const ClipFrame *frame, int size, GError **error)
+{
+  if (frame == NULL) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID, "frame: NULL");
+    return FALSE;
+  }
+  if (size < 1 || size > MAX_CROP_SIZE) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
+        "frame: output size %d is outside 1..%d", size, MAX_CROP_SIZE);
+    return FALSE;
+  }
+  if (frame->width < 1 || frame->height < 1 || frame->width > MAX_FRAME_SIDE
+      || frame->height > MAX_FRAME_SIDE) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
+        "frame: size %dx%d is invalid (each side must be 1..%d)",
+        frame->width, frame->height, MAX_FRAME_SIDE);
+    return FALSE;
+  }
+  int w = frame->width, chroma_w = (w + 1) / 2;
+  switch (frame->format) {
+    case CLIP_PIXEL_RGB:
+      return check_plane (frame, 0, 3 * w, error);
+    case CLIP_PIXEL_RGBA:
+    case CLIP_PIXEL_BGRA:
+      return check_plane (frame, 0, 4 * w, error);
+    case CLIP_PIXEL_I420:
+    case CLIP_PIXEL_NV12:
+      if ((guint) frame->matrix > CLIP_YUV_BT2020) {
+        g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
+            "frame: unknown YUV matrix %d", (int) frame->matrix);
+        return FALSE;
+      }
+      if (frame->format == CLIP_PIXEL_I420)
+        return check_plane (frame, 0, w, error)
+            && check_plane (frame, 1, chroma_w, error)
+            && check_plane (frame, 2, chroma_w, error);
+      return check_plane (frame, 0, w, error)
+          && check_plane (frame, 1, 2 * chroma_w, error);
+    default:
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
+          "frame: unknown pixel format %d", (int) frame->format);
+      return FALSE;
+  }
+}
+
+/* torchvision's Resize(size): the shorter side becomes size, the longer
+ * int(size * long / short) in double precision. */
+static gboolean
+resized_size (int width, int height, int size, int *out_w, int *out_h,
+    GError **error)
+{
+  int shorter = MIN (width, height), longer = MAX (width, height);
+  double resized_long = (double) size * longer / shorter;
+  if (resized_long > MAX_RESIZED_SIDE) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
+        "frame: %dx%d is too elongated to resize its shorter side to %d",
+        width, height, size);
+    return FALSE;
+  }
+  *out_w = width <= height ? size : (int) resized_long;
+  *out_h = width <= height ? (int) resized_long : size;
+  return TRUE;
+}
+
+/* torchvision's CenterCrop offset: int(round((side - size) / 2)), Python's
+ * round, ties to even. */
+static int
+crop_offset (int side, int size)
+{
+  int excess = side - size;
+  int offset = excess / 2;
+  if (excess % 2 == 1 && offset % 2 == 1)
+    offset++;
+  return offset;
+}
+
+/* ------------------------------------------------------------ public API */
+
+gboolean
+clip_resize_crop (const ClipFrame *frame, int size, guint8 *rgb_out,
+    GError **error)
+{
+  int resized_w, resized_h;
+  if (!validate_frame (frame, size, error)
+      || !resized_size (frame->width, frame->height, size, &resized_w,
+          &resized_h, error))
+    return FALSE;
+  int left = crop_offset (resized_w, size);
+  int top = crop_offset (resized_h, size);
+
+  /* As Pillow: an axis whose size does not change is not filtered. */
+  g_autoptr (AxisPlan) columns = NULL;
+  g_autoptr (AxisPlan) rows = NULL;
+  if (resized_w != frame->width
+      && !(columns = axis_plan_get (frame->width, resized_w, left, size, error)))
+    return FALSE;
+  if (resized_h != frame->height
+      && !(rows = axis_plan_get (frame->height, resized_h, top, size, error)))
+    return FALSE;
+
+  int col_first = columns ? columns->in_first : left;
+  int col_end = columns ? columns->in_end : left + size;
+  int row_first = rows ? rows->in_first : top;
+  int row_end = rows ? rows->in_end : top + size;
+  int n_cols = col_end - col_first;
+  int row_bytes = 3 * size;
+  gboolean yuv = frame->format == CLIP_PIXEL_I420
+      || frame->format == CLIP_PIXEL_NV12;
+
+  /* Scratch of a few rows at most, except the vertical pass's input: the
+   * kept columns of every input row it reads (13 MB for 20000x20000). */
+  g_autofree guint8 *between = NULL;
+  g_autofree guint8 *block = NULL;
+  g_autofree guint8 *line = NULL;
+  g_autofree guint8 *yuv_row = NULL;
+  g_autofree gint32 *sums = g_try_new (gint32, MAX (row_bytes, 3 * BLOCK_ROWS));
+  gboolean allocated = sums != NULL;
+  if (rows) {
+    between = g_try_malloc ((gsize) (row_end - row_first) * row_bytes);
+    allocated = allocated && between;
+  }
+  if (columns) {
+    block = g_try_malloc ((gsize) n_cols * 3 * BLOCK_ROWS);
+    line = g_try_malloc (3 * BLOCK_ROWS);
+    allocated = allocated && block && line;
+  }
+  if (yuv) {
+    yuv_row = g_try_malloc ((gsize) n_cols * 3);
+    allocated = allocated && yuv_row;
+  }
+  if (!allocated) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
+        "frame: out of memory resizing %dx%d to %dx%d", frame->width,
+        frame->height, resized_w, resized_h);
+    return FALSE;
+  }
+  /* Without a vertical pass the horizontal one writes the output. */
+  guint8 *horizontal_out = rows ? between : rgb_out;
+
+  const YuvTables *tables = yuv
+      ? yuv_tables_get (frame->matrix, frame->full_range) : NULL;
+  int step = frame->format == CLIP_PIXEL_RGB || yuv ? 3 : 4;
+  int red = frame->format == CLIP_PIXEL_BGRA ? 2 : 0;
+
+  for (int block_first = row_first; block_first < row_end;
+      block_first += BLOCK_ROWS) {
+    int nb = MIN (BLOCK_ROWS, row_end - block_first);
+    guint8 *block_out = horizontal_out
+        + (gsize) (block_first - row_first) * row_bytes;
+    for (int b = 0; b < nb; b++) {
+      int y = block_first + b;
+      const guint8 *src;
+      if (yuv) {
+        yuv_row_to_rgb (frame, tables, y, col_first, col_end, yuv_row);
+        src = yuv_row;
+      } else {
+        src = frame->planes[0] + (gsize) y * frame->strides[0]
+            + (gsize) col_first * step;
+      }
+      if (columns)
+        gather_row (src, step, red, n_cols, block + 3 * b, 3 * nb);
+      else
+        gather_row (src, step, red, size,
+            block_out + (gsize) b * row_bytes, 3);
+    }
+    if (columns)
+      horizontal_block (block, nb, columns, col_first, sums, line, block_out,
+          row_bytes);
+  }
+
+  if (rows)
+    vertical_pass (between, row_bytes, rows, sums, rgb_out);
+  return TRUE;
+}
+
+gboolean
+clip_preprocess (const ClipFrame *frame, const ClipConfig *config,
+    float *tensor_out, GError **error)
+{
+  int size = config->image_size;
+  if (size < 1 || size > MAX_CROP_SIZE) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
+        "frame: model image size %d is outside 1..%d", size, MAX_CROP_SIZE);
+    return FALSE;
+  }
+  gsize plane = (gsize) size * size;
+  g_autofree guint8 *rgb = g_try_malloc (plane * 3);
+  if (rgb == NULL) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
+        "frame: out of memory for a %dx%d crop", size, size);
+    return FALSE;
+  }
+  if (!clip_resize_crop (frame, size, rgb, error))
+    return FALSE;
+
+  /* ToTensor then Normalize in float32, one rounding per operation, in
+   * torchvision's order: the tables hold exactly what torch computes. */
+  float table[3][256];
+  for (int c = 0; c < 3; c++)
+    for (int u = 0; u < 256; u++) {
+      float v = (float) u / 255.0f;
+      v = v - config->image_mean[c];
+      table[c][u] = v / config->image_std[c];
+    }
+  for (gsize i = 0; i < plane; i++) {
+    tensor_out[i] = table[0][rgb[3 * i + 0]];
+    tensor_out[plane + i] = table[1][rgb[3 * i + 1]];
+    tensor_out[2 * plane + i] = table[2][rgb[3 * i + 2]];
+  }
+  return TRUE;
+}

@@ -1,1 +1,93 @@
-int main (void) { return 0; }
+/* gst-clip: the command-line tool. This file only dispatches to the
+ * subcommands (cmd-*.c); each parses its own options. */
+#include "commands.h"
+
+#include <locale.h>
+#include <stdio.h>
+#include <string.h>
+
+static const ToolCommand commands[] = {
+  { "tokenize", "print the token ids of texts", tool_cmd_tokenize },
+  { "embed", "print image and text embeddings", tool_cmd_embed },
+  { "classify", "score images against labels (JSON Lines)", tool_cmd_classify },
+  { "random-model", "write a random-weight model of a real architecture",
+    tool_cmd_random_model },
+  { "bench", "measure the encoders' speed", tool_cmd_bench },
+  { "train", "train a CLIP by contrastive pre-training", tool_cmd_train },
+  { "eval", "zero-shot accuracy on the synthetic world", tool_cmd_eval },
+};
+
+static void
+print_overview (FILE *out)
+{
+  fprintf (out,
+      "Usage: gst-clip COMMAND [OPTION...]\n"
+      "\n"
+      "Runs OpenAI CLIP models (HuggingFace or OpenCLIP folders) on images and text.\n"
+      "\n"
+      "Commands:\n");
+  for (gsize i = 0; i < G_N_ELEMENTS (commands); i++)
+    fprintf (out, "  %-14s %s\n", commands[i].name, commands[i].summary);
+  fprintf (out,
+      "\n"
+      "Run 'gst-clip COMMAND --help' for a command's options.\n"
+      "Errors go to stderr as 'gst-clip: <message>'; the exit status is 0 on\n"
+      "success, 1 on an error and 2 on a bad command line.\n");
+}
+
+static const ToolCommand *
+find_command (const char *name)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (commands); i++)
+    if (strcmp (commands[i].name, name) == 0)
+      return &commands[i];
+  return NULL;
+}
+
+int
+main (int argc, char **argv)
+{
+  /* Character set only: numbers must print with a '.' whatever the locale. */
+  setlocale (LC_CTYPE, "");
+
+  if (argc < 2) {
+    fprintf (stderr, "gst-clip: no COMMAND given\n\n");
+    print_overview (stderr);
+    return TOOL_EXIT_USAGE;
+  }
+  const char *name = argv[1];
+  if (strcmp (name, "--help") == 0 || strcmp (name, "-h") == 0) {
+    print_overview (stdout);
+    return TOOL_EXIT_OK;
+  }
+  if (strcmp (name, "--version") == 0) {
+    printf ("gst-clip %s\n", GST_CLIP_VERSION);
+    return TOOL_EXIT_OK;
+  }
+
+  /* "gst-clip help NAME" is "gst-clip NAME --help". */
+  gboolean help = strcmp (name, "help") == 0;
+  if (help) {
+    if (argc < 3) {
+      print_overview (stdout);
+      return TOOL_EXIT_OK;
+    }
+    name = argv[2];
+  }
+
+  const ToolCommand *command = find_command (name);
+  if (command == NULL) {
+    fprintf (stderr, "gst-clip: unknown command '%s'\n\n", name);
+    print_overview (stderr);
+    return TOOL_EXIT_USAGE;
+  }
+
+  g_autofree char *program = g_strdup_printf ("gst-clip %s", command->name);
+  char *help_argv[] = { program, (char *) "--help", NULL };
+  if (help)
+    return command->run (2, help_argv);
+
+  /* The command sees its own name as argv[0] and the rest unchanged. */
+  argv[1] = program;
+  return command->run (argc - 1, argv + 1);
+}

@@ -1,1 +1,301 @@
-/* cpu/cpu-backend: being written */
+/* The CPU backend: CLIP's two encoders as plain C over OpenBLAS.
+ *
+ * A batch of n sequences of T tokens is one [n*T, width] matrix, so every
+ * linear layer is one sgemm over the whole batch; only attention works per
+ * sequence. The activations live in one arena sized for the largest batch
+ * seen. The weights are read where the model keeps them (the mmapped file),
+ * never copied. */
+#include "backend.h"
+#include "cpu-kernels.h"
+
+#include <cblas.h>
+#include <string.h>
+
+typedef struct {
+  ClipBackend base;
+  int threads;
+  float *arena;
+  gsize arena_floats;
+  char *description;
+} ClipCpuBackend;
+
+/* The activations of one tower pass over rows = n * T tokens. */
+typedef struct {
+  float *x;      /* [rows, W] the residual stream */
+  float *xn;     /* [rows, W] a sublayer's layer-normed input */
+  float *qkv;    /* [rows, 3W] */
+  float *att;    /* [rows, W] attention output, before out_proj */
+  float *hidden; /* [rows, M] */
+  float *scores; /* [T, T] */
+} Activations;
+
+/* Floats of everything but the residual stream and xn. */
+static gsize
+layer_scratch_floats (const ClipTowerConfig *tower, gsize rows, gsize tokens)
+{
+  return rows * (4 * (gsize) tower->width + tower->mlp_width) + tokens * tokens;
+}
+
+/* Makes the arena hold at least floats values; grows, never shrinks. */
+static gboolean
+reserve_arena (ClipCpuBackend *cpu, gsize floats, GError **error)
+{
+  if (floats <= cpu->arena_floats)
+    return TRUE;
+  float *arena = floats < G_MAXSIZE / sizeof (float)
+      ? g_try_malloc (floats * sizeof (float)) : NULL;
+  if (arena == NULL) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_BACKEND,
+        "cpu: cannot allocate %" G_GSIZE_FORMAT " MiB of activations",
+        floats / (1024 * 1024 / sizeof (float)));
+    return FALSE;
+  }
+  g_free (cpu->arena);
+  cpu->arena = arena;
+  cpu->arena_floats = floats;
+  return TRUE;
+}
+
+static void
+carve_activations (ClipCpuBackend *cpu, const ClipTowerConfig *tower,
+    gsize rows, Activations *act)
+{
+  gsize w = tower->width;
+  act->x = cpu->arena;
+  act->xn = act->x + rows * w;
+  act->qkv = act->xn + rows * w;
+  act->att = act->qkv + rows * 3 * w;
+  act->hidden = act->att + rows * w;
+  act->scores = act->hidden + rows * tower->mlp_width;
+}
+
+/* The OpenAI layout's in_proj is one [3W, W] tensor that the model exposes
+ * as three views: then q, k and v are one GEMM. */
+static gboolean
+qkv_is_fused (const ClipLayerWeights *lw, int width)
+{
+  gsize square = (gsize) width * width;
+  return lw->k_w == lw->q_w + square && lw->v_w == lw->k_w + square
+      && lw->q_b != NULL && lw->k_b == lw->q_b + width
+      && lw->v_b == lw->k_b + width;
+}
+
+/* The residual block, over n sequences of l tokens:
+ * x += attn(ln_1(x)); x += mlp(ln_2(x)). */
+static void
+transformer_layer (const ClipTowerConfig *tower, const ClipLayerWeights *lw,
+    Activations *act, int n, int l, gboolean causal)
+{
+  int w = tower->width, m = tower->mlp_width, rows = n * l;
+
+  clip_cpu_layer_norm (act->xn, act->x, lw->ln1_w, lw->ln1_b, rows, w,
+      tower->eps);
+  if (qkv_is_fused (lw, w)) {
+    clip_cpu_linear (act->qkv, 3 * w, act->xn, lw->q_w, lw->q_b, rows, w,
+        3 * w, FALSE);
+  } else {
+    clip_cpu_linear (act->qkv, 3 * w, act->xn, lw->q_w, lw->q_b, rows, w, w,
+        FALSE);
+    clip_cpu_linear (act->qkv + w, 3 * w, act->xn, lw->k_w, lw->k_b, rows, w,
+        w, FALSE);
+    clip_cpu_linear (act->qkv + 2 * w, 3 * w, act->xn, lw->v_w, lw->v_b, rows,
+        w, w, FALSE);
+  }
+  for (int s = 0; s < n; s++) {
+    gsize first = (gsize) s * l;
+    clip_cpu_attention (act->att + first * w, w, act->qkv + first * 3 * w,
+        act->scores, l, w, tower->heads, causal);
+  }
+  clip_cpu_linear (act->x, w, act->att, lw->out_w, lw->out_b, rows, w, w, TRUE);
+
+  clip_cpu_layer_norm (act->xn, act->x, lw->ln2_w, lw->ln2_b, rows, w,
+      tower->eps);
+  clip_cpu_linear (act->hidden, m, act->xn, lw->fc1_w, NULL, rows, w, m, FALSE);
+  clip_cpu_bias_activation (act->hidden, lw->fc1_b, rows, m,
+      tower->activation);
+  clip_cpu_linear (act->x, w, act->hidden, lw->fc2_w, lw->fc2_b, rows, m, w,
+      TRUE);
+}
+
+static void
+use_threads (ClipCpuBackend *cpu)
+{
+  /* OpenBLAS's thread count is per process: another encoder may have set
+   * a different one since. */
+  if (openblas_get_num_threads () != cpu->threads)
+    openblas_set_num_threads (cpu->threads);
+}
+
+/* im2col of one [3, S, S] image: row p (patches in row-major grid order)
+ * holds the channel-major P x P pixels of patch p, the order of conv1's
+ * [W, 3, P, P] weight, so that the strided convolution is one GEMM. */
+static void
+image_to_patch_rows (float *rows, const float *image, int size, int patch)
+{
+  int grid = size / patch;
+  gsize plane = (gsize) size * size;
+  for (int gy = 0; gy < grid; gy++)
+    for (int gx = 0; gx < grid; gx++) {
+      float *row = rows + ((gsize) gy * grid + gx) * 3 * patch * patch;
+      for (int c = 0; c < 3; c++)
+        for (int ky = 0; ky < patch; ky++) {
+          const float *src = image + c * plane
+              + ((gsize) gy * patch + ky) * size + (gsize) gx * patch;
+          memcpy (row, src, patch * sizeof (float));
+          row += patch;
+        }
+    }
+}
+
+static gboolean
+cpu_images (ClipBackend *b, const float *pixels, int n, float *out,
+    GError **error)
+{
+  ClipCpuBackend *cpu = (ClipCpuBackend *) b;
+  const ClipConfig *cfg = &b->model->config;
+  const ClipTowerConfig *tower = &cfg->vision;
+  const ClipVisionWeights *vw = &b->model->weights.vision;
+  int w = tower->width, patch = cfg->patch_size;
+  int t = clip_config_vision_tokens (cfg), patches = t - 1;
+  int patch_len = 3 * patch * patch;
+  gsize rows = (gsize) n * t;
+
+  /* The patch rows and their embeddings only live before the first layer:
+   * they share the layers' scratch. */
+  gsize embed_floats = (gsize) n * patches * (patch_len + w);
+  gsize floats = 2 * rows * w
+      + MAX (layer_scratch_floats (tower, rows, t), embed_floats);
+  if (!reserve_arena (cpu, floats, error))
+    return FALSE;
+  use_threads (cpu);
+  Activations act;
+  carve_activations (cpu, tower, rows, &act);
+
+  float *patch_rows = act.qkv;
+  float *patch_emb = patch_rows + (gsize) n * patches * patch_len;
+  gsize image_floats = (gsize) 3 * cfg->image_size * cfg->image_size;
+  for (int i = 0; i < n; i++)
+    image_to_patch_rows (patch_rows + (gsize) i * patches * patch_len,
+        pixels + i * image_floats, cfg->image_size, patch);
+  clip_cpu_linear (patch_emb, w, patch_rows, vw->patch_w, NULL, n * patches,
+      patch_len, w, FALSE);
+
+  /* Per image: the class token, then the patches; plus the positions. */
+  for (int i = 0; i < n; i++) {
+    float *x = act.x + (gsize) i * t * w;
+    const float *emb = patch_emb + (gsize) i * patches * w;
+    for (int j = 0; j < w; j++)
+      x[j] = vw->class_emb[j] + vw->pos_emb[j];
+    for (gsize k = w; k < (gsize) t * w; k++)
+      x[k] = emb[k - w] + vw->pos_emb[k];
+  }
+  clip_cpu_layer_norm (act.x, act.x, vw->ln_pre_w, vw->ln_pre_b, rows, w,
+      tower->eps);
+
+  for (int layer = 0; layer < tower->layers; layer++)
+    transformer_layer (tower, &vw->layers[layer], &act, n, t, FALSE);
+
+  /* ln_post of each class token, then the projection. */
+  for (int i = 0; i < n; i++)
+    clip_cpu_layer_norm (act.xn + (gsize) i * w, act.x + (gsize) i * t * w,
+        vw->ln_post_w, vw->ln_post_b, 1, w, tower->eps);
+  clip_cpu_linear (out, cfg->embed_dim, act.xn, vw->proj, NULL, n, w,
+      cfg->embed_dim, FALSE);
+  return TRUE;
+}
+
+static gboolean
+cpu_texts (ClipBackend *b, const gint32 *tokens, int n, float *out,
+    GError **error)
+{
+  ClipCpuBackend *cpu = (ClipCpuBackend *) b;
+  const ClipConfig *cfg = &b->model->config;
+  const ClipTowerConfig *tower = &cfg->text;
+  const ClipTextWeights *tw = &b->model->weights.text;
+  int w = tower->width, context = cfg->context_length;
+
+  /* Causal attention: the tokens after the last end-of-text of the batch
+   * cannot change the pooled rows, so the batch runs only up to it. */
+  g_autofree int *eot = g_new (int, n);
+  int l = 1;
+  for (int s = 0; s < n; s++) {
+    const gint32 *ids = tokens + (gsize) s * context;
+    for (int i = 0; i < context; i++)
+      if (ids[i] < 0 || ids[i] >= cfg->vocab_size) {
+        g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
+            "token %d of text %d is %d, outside the vocabulary (0..%d)",
+            i, s, ids[i], cfg->vocab_size - 1);
+        return FALSE;
+      }
+    eot[s] = clip_tokens_eot_position (ids, context);
+    l = MAX (l, eot[s] + 1);
+  }
+
+  gsize rows = (gsize) n * l;
+  if (!reserve_arena (cpu, 2 * rows * w + layer_scratch_floats (tower, rows, l),
+          error))
+    return FALSE;
+  use_threads (cpu);
+  Activations act;
+  carve_activations (cpu, tower, rows, &act);
+
+  for (int s = 0; s < n; s++)
+    for (int i = 0; i < l; i++) {
+      gint32 id = tokens[(gsize) s * context + i];
+      float *x = act.x + ((gsize) s * l + i) * w;
+      const float *tok = tw->token_emb + (gsize) id * w;
+      const float *pos = tw->pos_emb + (gsize) i * w;
+      for (int j = 0; j < w; j++)
+        x[j] = tok[j] + pos[j];
+    }
+
+  for (int layer = 0; layer < tower->layers; layer++)
+    transformer_layer (tower, &tw->layers[layer], &act, n, l, TRUE);
+
+  /* ln_final is per token: only the pooled rows need it. */
+  for (int s = 0; s < n; s++)
+    clip_cpu_layer_norm (act.xn + (gsize) s * w,
+        act.x + ((gsize) s * l + eot[s]) * w, tw->ln_final_w, tw->ln_final_b,
+        1, w, tower->eps);
+  clip_cpu_linear (out, cfg->embed_dim, act.xn, tw->proj, NULL, n, w,
+      cfg->embed_dim, FALSE);
+  return TRUE;
+}
+
+static ClipBackend *
+cpu_open (const ClipModel *model, const ClipBackendOptions *opts,
+    GError **error)
+{
+  ClipCpuBackend *cpu = g_new0 (ClipCpuBackend, 1);
+  cpu->base.ops = &clip_backend_cpu;
+  cpu->base.model = model;
+  cpu->threads = opts->threads > 0 ? opts->threads : (int) g_get_num_processors ();
+  cpu->description = g_strdup_printf ("OpenBLAS %s, %d thread%s",
+      openblas_get_corename (), cpu->threads, cpu->threads == 1 ? "" : "s");
+  return &cpu->base;
+}
+
+static const char *
+cpu_describe (ClipBackend *b)
+{
+  return ((ClipCpuBackend *) b)->description;
+}
+
+static void
+cpu_close (ClipBackend *b)
+{
+  ClipCpuBackend *cpu = (ClipCpuBackend *) b;
+  g_free (cpu->arena);
+  g_free (cpu->description);
+  g_free (cpu);
+}
+
+const ClipBackendOps clip_backend_cpu = {
+  .name = "cpu",
+  .open = cpu_open,
+  .images = cpu_images,
+  .texts = cpu_texts,
+  .describe = cpu_describe,
+  .profile = NULL,
+  .close = cpu_close,
+};

@@ -1,0 +1,905 @@
+/* The Vulkan backend: the whole CLIP forward pass as one recorded command
+ * buffer of compute dispatches (the kernels in shaders/) per batch.
+ *
+ * Weights go to one device-local buffer at open (F16 for the linear layers
+ * when asked for and supported). Each tower owns its activation buffers,
+ * sized for the largest batch seen so far, and keeps the command buffer it
+ * recorded: a batch of the same size (and, for text, the same sequence
+ * length) is only resubmitted. Activations never leave the device inside a
+ * forward pass; a global memory barrier separates consecutive dispatches. */
+#include "backend.h"
+#include "vk-device.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The attention kernel keeps a row of scores and a query in shared memory. */
+#define MAX_POSITIONS 1024
+#define MAX_HEAD_DIM 256
+
+/* Device memory one tower's activations may take: ViT-B/32 runs 176 images
+ * or 327 prompts per submission within it. */
+#define ACTIVATION_BUDGET ((gsize) 512 << 20)
+
+/* matmul.comp push-constant flags */
+#define MATMUL_BIAS 1u
+#define MATMUL_ACCUMULATE 2u
+#define MATMUL_ACT_SHIFT 2u
+
+typedef struct {
+  ClipVkView ln1_w, ln1_b, qkv_w, qkv_b, out_w, out_b;
+  ClipVkView ln2_w, ln2_b, fc1_w, fc1_b, fc2_w, fc2_b;
+} LayerViews;
+
+typedef enum {
+  TOWER_VISION,
+  TOWER_TEXT,
+} TowerKind;
+
+/* One dispatch of the recorded pass, for the profile. */
+typedef struct {
+  const char *stage;
+  double flops; /* of a matmul; 0 for the other kernels */
+} Stage;
+
+typedef struct {
+  TowerKind kind;
+  const ClipTowerConfig *cfg;
+  int positions; /* vision tokens, or the context length */
+  int max_chunk; /* most items one command buffer may hold */
+
+  LayerViews *layers;
+  ClipVkView embed_w; /* conv1 [W, 3 P P], or the token embedding [V, W] */
+  ClipVkView class_emb, pos_emb, ln_pre_w, ln_pre_b, ln_final_w, ln_final_b, proj;
+
+  int capacity; /* items the buffers below hold */
+  ClipVkBuffer upload, download;
+  ClipVkBuffer input, rows, cols, patches, x, h, qkv, attn, mlp, pooled, out;
+  VkCommandBuffer cmd;
+  VkDescriptorPool descriptor_pool;
+  guint max_dispatches;
+  VkQueryPool queries;
+  int recorded_n, recorded_length; /* what cmd holds; 0 = nothing */
+  GArray *stages;
+} Tower;
+
+typedef struct {
+  ClipBackend parent;
+  ClipVkDevice *dev;
+  gboolean f16;
+  gboolean profile;
+  int forced_tile; /* CLIP_VULKAN_MATMUL_TILE: 64 or 128, 0 = chosen per matmul */
+  VkDeviceSize align;
+  ClipVkBuffer weights;
+  ClipVkBuffer dummy;
+  /* [vec4 loads][large tiles] */
+  VkPipeline matmul[2][2];
+  VkPipeline attention, layernorm, im2col, vision_embed, text_embed;
+  Tower vision, text;
+  char *description;
+  char *profile_text;
+} VkBackend;
+
+/* ---------------------------------------------------------------- weights */
+
+/* A tensor to upload: up to three host arrays placed back to back (the
+ * fused q, k, v projection), stored as F16 when half is set. */
+typedef struct {
+  const float *parts[3];
+  guint n_parts;
+  gsize part_len;
+  gboolean half;
+  ClipVkView *view;
+} Upload;
+
+static void
+add_upload (GArray *uploads, ClipVkView *view, gboolean half, gsize len,
+    const float *a, const float *b, const float *c)
+{
+  Upload u = { { a, b, c }, c ? 3 : 1, len, half, view };
+  g_array_append_val (uploads, u);
+}
+
+static void
+add_layers (GArray *uploads, LayerViews *views, const ClipLayerWeights *layers,
+    const ClipTowerConfig *cfg, gboolean half)
+{
+  gsize W = cfg->width, M = cfg->mlp_width;
+  for (int l = 0; l < cfg->layers; l++) {
+    const ClipLayerWeights *w = &layers[l];
+    LayerViews *v = &views[l];
+    add_upload (uploads, &v->ln1_w, FALSE, W, w->ln1_w, NULL, NULL);
+    add_upload (uploads, &v->ln1_b, FALSE, W, w->ln1_b, NULL, NULL);
+    add_upload (uploads, &v->qkv_w, half, W * W, w->q_w, w->k_w, w->v_w);
+    add_upload (uploads, &v->qkv_b, FALSE, W, w->q_b, w->k_b, w->v_b);
+    add_upload (uploads, &v->out_w, half, W * W, w->out_w, NULL, NULL);
+    add_upload (uploads, &v->out_b, FALSE, W, w->out_b, NULL, NULL);
+    add_upload (uploads, &v->ln2_w, FALSE, W, w->ln2_w, NULL, NULL);
+    add_upload (uploads, &v->ln2_b, FALSE, W, w->ln2_b, NULL, NULL);
+    add_upload (uploads, &v->fc1_w, half, M * W, w->fc1_w, NULL, NULL);
+    add_upload (uploads, &v->fc1_b, FALSE, M, w->fc1_b, NULL, NULL);
+    add_upload (uploads, &v->fc2_w, half, W * M, w->fc2_w, NULL, NULL);
+    add_upload (uploads, &v->fc2_b, FALSE, W, w->fc2_b, NULL, NULL);
+  }
+}
+
+static void
+write_upload (const Upload *u, guint8 *dst)
+{
+  for (guint p = 0; p < u->n_parts; p++) {
+    const float *src = u->parts[p];
+    if (u->half) {
+      guint16 *out = (guint16 *) dst + p * u->part_len;
+      for (gsize i = 0; i < u->part_len; i++)
+        out[i] = clip_f32_to_f16 (src[i]);
+    } else {
+      memcpy ((float *) dst + p * u->part_len, src, u->part_len * sizeof (float));
+    }
+  }
+}
+
+/* Copies src to dst on the device and waits. */
+static gboolean
+copy_and_wait (VkBackend *vk, const ClipVkBuffer *src, const ClipVkBuffer *dst,
+    GError **error)
+{
+  VkCommandBufferAllocateInfo alloc = {
+    .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
+    .commandPool = vk->dev->command_pool,
+    .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
+    .commandBufferCount = 1,
+  };
+  VkCommandBuffer cmd;
+  VkResult r = vkAllocateCommandBuffers (vk->dev->device, &alloc, &cmd);
+  if (r != VK_SUCCESS)
+    return clip_vk_fail (r, "vkAllocateCommandBuffers", error);
+  VkCommandBufferBeginInfo begin = {
+    .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
+    .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT,
+  };
+  vkBeginCommandBuffer (cmd, &begin);
+  VkBufferCopy region = { 0, 0, src->size };
+  vkCmdCopyBuffer (cmd, src->buffer, dst->buffer, 1, &region);
+  VkMemoryBarrier barrier = {
+    .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+    .srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT,
+    .dstAccessMask = VK_ACCESS_SHADER_READ_BIT,
+  };
+  vkCmdPipelineBarrier (cmd, VK_PIPELINE_STAGE_TRANSFER_BIT,
+      VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &barrier, 0, NULL, 0, NULL);
+  vkEndCommandBuffer (cmd);
+  gboolean ok = clip_vk_submit_and_wait (vk->dev, cmd, error);
+  vkFreeCommandBuffers (vk->dev->device, vk->dev->command_pool, 1, &cmd);
+  return ok;
+}
+
+static gboolean
+upload_weights (VkBackend *vk, const ClipModel *model, GError **error)
+{
+  const ClipConfig *cfg = &model->config;
+  const ClipWeights *w = &model->weights;
+  gboolean half = vk->f16;
+  g_autoptr (GArray) uploads = g_array_new (FALSE, FALSE, sizeof (Upload));
+  Tower *v = &vk->vision, *t = &vk->text;
+  gsize Wv = cfg->vision.width, Wt = cfg->text.width, P = cfg->patch_size;
+
+  add_upload (uploads, &v->embed_w, half, Wv * 3 * P * P, w->vision.patch_w, NULL, NULL);
+  add_upload (uploads, &v->class_emb, FALSE, Wv, w->vision.class_emb, NULL, NULL);
+  add_upload (uploads, &v->pos_emb, FALSE, v->positions * Wv, w->vision.pos_emb, NULL, NULL);
+  add_upload (uploads, &v->ln_pre_w, FALSE, Wv, w->vision.ln_pre_w, NULL, NULL);
+  add_upload (uploads, &v->ln_pre_b, FALSE, Wv, w->vision.ln_pre_b, NULL, NULL);
+  add_layers (uploads, v->layers, w->vision.layers, &cfg->vision, half);
+  add_upload (uploads, &v->ln_final_w, FALSE, Wv, w->vision.ln_post_w, NULL, NULL);
+  add_upload (uploads, &v->ln_final_b, FALSE, Wv, w->vision.ln_post_b, NULL, NULL);
+  add_upload (uploads, &v->proj, half, cfg->embed_dim * Wv, w->vision.proj, NULL, NULL);
+
+  /* Only a few rows of the token table are read per prompt: F32 costs
+   * memory, not time. */
+  add_upload (uploads, &t->embed_w, FALSE, (gsize) cfg->vocab_size * Wt, w->text.token_emb,
+      NULL, NULL);
+  add_upload (uploads, &t->pos_emb, FALSE, t->positions * Wt, w->text.pos_emb, NULL, NULL);
+  add_layers (uploads, t->layers, w->text.layers, &cfg->text, half);
+  add_upload (uploads, &t->ln_final_w, FALSE, Wt, w->text.ln_final_w, NULL, NULL);
+  add_upload (uploads, &t->ln_final_b, FALSE, Wt, w->text.ln_final_b, NULL, NULL);
+  add_upload (uploads, &t->proj, half, cfg->embed_dim * Wt, w->text.proj, NULL, NULL);
+
+  VkDeviceSize total = 0;
+  for (guint i = 0; i < uploads->len; i++) {
+    Upload *u = &g_array_index (uploads, Upload, i);
+    VkDeviceSize bytes = u->n_parts * u->part_len * (u->half ? 2 : 4);
+    if (bytes > vk->dev->max_range) {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_UNSUPPORTED,
+          "%s: a weight of %" G_GUINT64_FORMAT " bytes is larger than Vulkan device %s "
+          "can bind (%" G_GUINT64_FORMAT ")", model->name, (guint64) bytes,
+          vk->dev->props.deviceName, (guint64) vk->dev->max_range);
+      return FALSE;
+    }
+    total = (total + vk->align - 1) / vk->align * vk->align;
+    *u->view = (ClipVkView) { VK_NULL_HANDLE, total, bytes };
+    total += bytes;
+  }
+
+  ClipVkBuffer staging;
+  if (!clip_vk_buffer_init (vk->dev, &staging, total, TRUE, error))
+    return FALSE;
+  for (guint i = 0; i < uploads->len; i++) {
+    Upload *u = &g_array_index (uploads, Upload, i);
+    write_upload (u, (guint8 *) staging.mapped + u->view->offset);
+  }
+  gboolean ok = clip_vk_buffer_init (vk->dev, &vk->weights, total, FALSE, error)
+      && copy_and_wait (vk, &staging, &vk->weights, error);
+  clip_vk_buffer_clear (vk->dev, &staging);
+  if (!ok)
+    return FALSE;
+  for (guint i = 0; i < uploads->len; i++)
+    g_array_index (uploads, Upload, i).view->buffer = vk->weights.buffer;
+  return TRUE;
+}
+
+/* ------------------------------------------------------------ activations */
+
+typedef struct {
+  gsize input, cols, patches, x, qkv, mlp;
+} ItemSizes;
+
+/* Bytes one batch item needs in each activation buffer. */
+static ItemSizes
+item_sizes (const VkBackend *vk, const Tower *t)
+{
+  const ClipConfig *cfg = &vk->parent.model->config;
+  gsize T = t->positions, W = t->cfg->width;
+  ItemSizes s = { 0 };
+  if (t->kind == TOWER_VISION) {
+    gsize S = cfg->image_size, P = cfg->patch_size;
+    s.input = 3 * S * S * 4;
+    s.cols = (T - 1) * 3 * P * P * 4;
+    s.patches = (T - 1) * W * 4;
+  } else {
+    s.input = T * 4;
+  }
+  s.x = T * W * 4;
+  s.qkv = 3 * s.x;
+  s.mlp = T * t->cfg->mlp_width * 4;
+  return s;
+}
+
+static void
+clear_activations (VkBackend *vk, Tower *t)
+{
+  ClipVkBuffer *buffers[] = { &t->upload, &t->download, &t->input, &t->rows, &t->cols,
+    &t->patches, &t->x, &t->h, &t->qkv, &t->attn, &t->mlp, &t->pooled, &t->out };
+  for (guint i = 0; i < G_N_ELEMENTS (buffers); i++)
+    clip_vk_buffer_clear (vk->dev, buffers[i]);
+  t->capacity = 0;
+  t->recorded_n = 0;
+}
+
+static VkDeviceSize
+aligned (const VkBackend *vk, VkDeviceSize size)
+{
+  return (size + vk->align - 1) / vk->align * vk->align;
+}
+
+/* Grows the activation buffers to hold n items; the recorded command buffer
+ * refers to the old ones, so it goes too. */
+static gboolean
+ensure_capacity (VkBackend *vk, Tower *t, int n, GError **error)
+{
+  if (n <= t->capacity)
+    return TRUE;
+  clear_activations (vk, t);
+  ItemSizes s = item_sizes (vk, t);
+  gsize W = t->cfg->width, E = vk->parent.model->config.embed_dim;
+  gsize rows_at = aligned (vk, n * s.input);
+  gboolean vision = t->kind == TOWER_VISION;
+  struct { ClipVkBuffer *buf; gsize size; gboolean host; } plan[] = {
+    { &t->upload, rows_at + n * 4, TRUE },
+    { &t->download, n * E * 4, TRUE },
+    { &t->input, n * s.input, FALSE },
+    { &t->rows, n * 4, FALSE },
+    { &t->cols, vision ? n * s.cols : 4, FALSE },
+    { &t->patches, vision ? n * s.patches : 4, FALSE },
+    { &t->x, n * s.x, FALSE },
+    { &t->h, n * s.x, FALSE },
+    { &t->qkv, n * s.qkv, FALSE },
+    { &t->attn, n * s.x, FALSE },
+    { &t->mlp, n * s.mlp, FALSE },
+    { &t->pooled, n * W * 4, FALSE },
+    { &t->out, n * E * 4, FALSE },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (plan); i++)
+    if (!clip_vk_buffer_init (vk->dev, plan[i].buf, plan[i].size, plan[i].host, error)) {
+      clear_activations (vk, t);
+      return FALSE;
+    }
+  t->capacity = n;
+  return TRUE;
+}
+
+static ClipVkView
+whole (const ClipVkBuffer *buf)
+{
+  return clip_vk_view (buf, 0, buf->size);
+}
+
+/* -------------------------------------------------------------- recording */
+
+typedef struct {
+  VkBackend *vk;
+  Tower *tower;
+  VkCommandBuffer cmd;
+  guint n_dispatches;
+  GError **error;
+  gboolean failed;
+} Recorder;
+
+static void
+compute_barrier (VkCommandBuffer cmd, VkPipelineStageFlags src_stage,
+    VkAccessFlags src_access, VkPipelineStageFlags dst_stage, VkAccessFlags dst_access)
+{
+  VkMemoryBarrier barrier = {
+    .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+    .srcAccessMask = src_access,
+    .dstAccessMask = dst_access,
+  };
+  vkCmdPipelineBarrier (cmd, src_stage, dst_stage, 0, 1, &barrier, 0, NULL, 0, NULL);
+}
+
+static void
+dispatch (Recorder *rec, VkPipeline pipeline, const ClipVkView *views, guint n_views,
+    const void *push, gsize push_size, guint gx, guint gy, guint gz,
+    const char *stage, double flops)
+{
+  VkBackend *vk = rec->vk;
+  Tower *t = rec->tower;
+  if (rec->failed)
+    return;
+  g_assert (n_views <= CLIP_VK_BINDINGS && push_size <= CLIP_VK_PUSH_BYTES);
+  g_assert (rec->n_dispatches < t->max_dispatches);
+
+  VkDescriptorSetAllocateInfo alloc = {
+    .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
+    .descriptorPool = t->descriptor_pool,
+    .descriptorSetCount = 1,
+    .pSetLayouts = &vk->dev->set_layout,
+  };
+  VkDescriptorSet set;
+  VkResult r = vkAllocateDescriptorSets (vk->dev->device, &alloc, &set);
+  if (r != VK_SUCCESS) {
+    rec->failed = TRUE;
+    clip_vk_fail (r, "vkAllocateDescriptorSets", rec->error);
+    return;
+  }
+  VkDescriptorBufferInfo infos[CLIP_VK_BINDINGS];
+  VkWriteDescriptorSet writes[CLIP_VK_BINDINGS];
+  for (guint i = 0; i < CLIP_VK_BINDINGS; i++) {
+    ClipVkView v = i < n_views ? views[i] : whole (&vk->dummy);
+    infos[i] = (VkDescriptorBufferInfo) { v.buffer, v.offset, v.range };
+    writes[i] = (VkWriteDescriptorSet) {
+      .sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
+      .dstSet = set,
+      .dstBinding = i,
+      .descriptorCount = 1,
+      .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+      .pBufferInfo = &infos[i],
+    };
+  }
+  vkUpdateDescriptorSets (vk->dev->device, CLIP_VK_BINDINGS, writes, 0, NULL);
+
+  vkCmdBindPipeline (rec->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline);
+  vkCmdBindDescriptorSets (rec->cmd, VK_PIPELINE_BIND_POINT_COMPUTE,
+      vk->dev->pipeline_layout, 0, 1, &set, 0, NULL);
+  vkCmdPushConstants (rec->cmd, vk->dev->pipeline_layout, VK_SHADER_STAGE_COMPUTE_BIT,
+      0, push_size, push);
+  vkCmdDispatch (rec->cmd, gx, gy, gz);
+  /* Every dispatch reads what the previous ones wrote. */
+  compute_barrier (rec->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+      VK_ACCESS_SHADER_WRITE_BIT, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+      VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT);
+  rec->n_dispatches++;
+  if (vk->profile && t->queries) {
+    vkCmdWriteTimestamp (rec->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, t->queries,
+        rec->n_dispatches);
+    Stage s = { stage, flops };
+    g_array_append_val (t->stages, s);
+  }
+}
+
+/* Element-wise kernels and layernorm loop over their items, so that a grid
+ * of this many workgroups covers any size: enough to fill a large GPU, few
+ * enough that a CPU implementation (lavapipe) does not pay its cost of
+ * starting a workgroup per handful of items. */
+#define MAX_LOOPING_GROUPS 1024
+
+static guint
+groups (gsize items, guint per_group)
+{
+  return (guint) MIN ((items + per_group - 1) / per_group, MAX_LOOPING_GROUPS);
+}
+
+/* c = act (a . w^T + bias) (+ c when accumulating); a [M, K], w [N, K]. */
+static void
+matmul (Recorder *rec, ClipVkView a, ClipVkView w, const ClipVkView *bias, ClipVkView c,
+    guint M, guint N, guint K, guint flags, const char *stage)
+{
+  VkBackend *vk = rec->vk;
+  gboolean vec4 = K % 4 == 0;
+  /* Large tiles only pay off when there are enough of them to fill the GPU. */
+  gboolean large = vk->forced_tile ? vk->forced_tile == 128
+                                   : (gsize) ((M + 127) / 128) * ((N + 127) / 128) >= 128;
+  guint tile = large ? 128 : 64;
+  ClipVkView views[4] = { a, w, bias ? *bias : whole (&vk->dummy), c };
+  guint32 push[4] = { M, N, K, flags | (bias ? MATMUL_BIAS : 0) };
+  dispatch (rec, vk->matmul[vec4][large], views, 4, push, sizeof (push),
+      (N + tile - 1) / tile, (M + tile - 1) / tile, 1, stage, 2.0 * M * N * K);
+}
+
+static void
+layernorm (Recorder *rec, ClipVkView in, ClipVkView w, ClipVkView b, ClipVkView out,
+    guint rows, guint width, float eps, gboolean gather)
+{
+  ClipVkView views[5] = { in, w, b, out, whole (&rec->tower->rows) };
+  struct { guint32 rows, width, gather; float eps; } push = { rows, width, gather, eps };
+  dispatch (rec, rec->vk->layernorm, views, 5, &push, sizeof (push),
+      MIN (rows, MAX_LOOPING_GROUPS), 1, 1, "layernorm", 0);
+}
+
+static void
+record_layers (Recorder *rec, guint n, guint length, gboolean causal)
+{
+  Tower *t = rec->tower;
+  const ClipTowerConfig *cfg = t->cfg;
+  guint R = n * length, W = cfg->width, M = cfg->mlp_width;
+  guint head_dim = W / cfg->heads;
+  guint act = cfg->activation == CLIP_ACTIVATION_GELU ? 2 : 1;
+  ClipVkView x = whole (&t->x), h = whole (&t->h), qkv = whole (&t->qkv);
+  ClipVkView attn = whole (&t->attn), mlp = whole (&t->mlp);
+
+  for (int l = 0; l < cfg->layers; l++) {
+    const LayerViews *lw = &t->layers[l];
+    layernorm (rec, x, lw->ln1_w, lw->ln1_b, h, R, W, cfg->eps, FALSE);
+    matmul (rec, h, lw->qkv_w, &lw->qkv_b, qkv, R, 3 * W, W, 0, "qkv");
+    struct { guint32 positions, width, head_dim, causal; float scale; } push = {
+      length, W, head_dim, causal, 1.0f / sqrtf ((float) head_dim) };
+    ClipVkView views[2] = { qkv, attn };
+    dispatch (rec, rec->vk->attention, views, 2, &push, sizeof (push),
+        length, cfg->heads, n, "attention", 0);
+    matmul (rec, attn, lw->out_w, &lw->out_b, x, R, W, W, MATMUL_ACCUMULATE, "attn_out");
+    layernorm (rec, x, lw->ln2_w, lw->ln2_b, h, R, W, cfg->eps, FALSE);
+    matmul (rec, h, lw->fc1_w, &lw->fc1_b, mlp, R, M, W, act << MATMUL_ACT_SHIFT, "mlp_fc1");
+    matmul (rec, mlp, lw->fc2_w, &lw->fc2_b, x, R, W, M, MATMUL_ACCUMULATE, "mlp_fc2");
+  }
+}
+
+static void
+record_vision (Recorder *rec, guint n)
+{
+  VkBackend *vk = rec->vk;
+  Tower *t = rec->tower;
+  const ClipConfig *cfg = &vk->parent.model->config;
+  guint T = t->positions, W = t->cfg->width, P = cfg->patch_size;
+  guint grid = cfg->image_size / P, patches = n * (T - 1);
+
+  struct { guint32 total, image_size, patch_size, grid; } im2col = {
+    patches * 3 * P * P, cfg->image_size, P, grid };
+  ClipVkView im2col_views[2] = { whole (&t->input), whole (&t->cols) };
+  dispatch (rec, vk->im2col, im2col_views, 2, &im2col, sizeof (im2col),
+      groups (im2col.total, 256), 1, 1, "im2col", 0);
+  matmul (rec, whole (&t->cols), t->embed_w, NULL, whole (&t->patches),
+      patches, W, 3 * P * P, 0, "patch_embed");
+
+  struct { guint32 total, positions, width; } embed = { n * T * W, T, W };
+  ClipVkView embed_views[4] = { whole (&t->patches), t->class_emb, t->pos_emb, whole (&t->h) };
+  dispatch (rec, vk->vision_embed, embed_views, 4, &embed, sizeof (embed),
+      groups (embed.total, 256), 1, 1, "embed", 0);
+  layernorm (rec, whole (&t->h), t->ln_pre_w, t->ln_pre_b, whole (&t->x), n * T, W,
+      t->cfg->eps, FALSE);
+
+  record_layers (rec, n, T, FALSE);
+}
+
+static void
+record_text (Recorder *rec, guint n, guint length)
+{
+  VkBackend *vk = rec->vk;
+  Tower *t = rec->tower;
+  const ClipConfig *cfg = &vk->parent.model->config;
+  guint W = t->cfg->width;
+  struct { guint32 total, run_length, context_length, width, vocab_size; } embed = {
+    n * length * W, length, t->positions, W, cfg->vocab_size };
+  ClipVkView views[4] = { whole (&t->input), t->embed_w, t->pos_emb, whole (&t->x) };
+  dispatch (rec, vk->text_embed, views, 4, &embed, sizeof (embed),
+      groups (embed.total, 256), 1, 1, "embed", 0);
+  record_layers (rec, n, length, TRUE);
+}
+
+/* Records upload, forward pass and download of n items into t->cmd. */
+static gboolean
+record (VkBackend *vk, Tower *t, int n, int length, GError **error)
+{
+  const ClipConfig *cfg = &vk->parent.model->config;
+  VkDevice device = vk->dev->device;
+  VkResult r = vkResetDescriptorPool (device, t->descriptor_pool, 0);
+  if (r != VK_SUCCESS)
+    return clip_vk_fail (r, "vkResetDescriptorPool", error);
+  g_array_set_size (t->stages, 0);
+
+  VkCommandBufferBeginInfo begin = { .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO };
+  r = vkBeginCommandBuffer (t->cmd, &begin);
+  if (r != VK_SUCCESS)
+    return clip_vk_fail (r, "vkBeginCommandBuffer", error);
+
+  /* The last submission (waited for) read input and rows: order the copies
+   * after it. */
+  compute_barrier (t->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+      0, VK_PIPELINE_STAGE_TRANSFER_BIT, 0);
+  ItemSizes s = item_sizes (vk, t);
+  VkBufferCopy input_copy = { 0, 0, n * s.input };
+  VkBufferCopy rows_copy = { aligned (vk, t->capacity * s.input), 0, n * 4 };
+  vkCmdCopyBuffer (t->cmd, t->upload.buffer, t->input.buffer, 1, &input_copy);
+  vkCmdCopyBuffer (t->cmd, t->upload.buffer, t->rows.buffer, 1, &rows_copy);
+  /* The previous submission's dispatches and download are done (we waited
+   * on it) but their writes must still be ordered before this one's. */
+  compute_barrier (t->cmd, VK_PIPELINE_STAGE_TRANSFER_BIT | VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+      VK_ACCESS_TRANSFER_WRITE_BIT | VK_ACCESS_SHADER_WRITE_BIT,
+      VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+      VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT);
+  if (vk->profile && t->queries) {
+    vkCmdResetQueryPool (t->cmd, t->queries, 0, t->max_dispatches + 1);
+    vkCmdWriteTimestamp (t->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, t->queries, 0);
+  }
+
+  Recorder rec = { vk, t, t->cmd, 0, error, FALSE };
+  if (t->kind == TOWER_VISION)
+    record_vision (&rec, n);
+  else
+    record_text (&rec, n, length);
+  /* Pooling: LayerNorm of the class token / end-of-text rows, projection. */
+  layernorm (&rec, whole (&t->x), t->ln_final_w, t->ln_final_b, whole (&t->pooled), n,
+      t->cfg->width, t->cfg->eps, TRUE);
+  matmul (&rec, whole (&t->pooled), t->proj, NULL, whole (&t->out), n, cfg->embed_dim,
+      t->cfg->width, 0, "projection");
+  if (rec.failed) {
+    vkEndCommandBuffer (t->cmd);
+    return FALSE;
+  }
+
+  compute_barrier (t->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_WRITE_BIT,
+      VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_READ_BIT);
+  VkBufferCopy out_copy = { 0, 0, (VkDeviceSize) n * cfg->embed_dim * 4 };
+  vkCmdCopyBuffer (t->cmd, t->out.buffer, t->download.buffer, 1, &out_copy);
+  compute_barrier (t->cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT,
+      VK_PIPELINE_STAGE_HOST_BIT, VK_ACCESS_HOST_READ_BIT);
+  r = vkEndCommandBuffer (t->cmd);
+  if (r != VK_SUCCESS)
+    return clip_vk_fail (r, "vkEndCommandBuffer", error);
+  t->recorded_n = n;
+  t->recorded_length = length;
+  return TRUE;
+}
+
+/* ---------------------------------------------------------------- profile */
+
+static void
+update_profile (VkBackend *vk, Tower *t, int n, int length)
+{
+  guint n_stamps = t->stages->len + 1;
+  g_autofree guint64 *stamps = g_new0 (guint64, n_stamps);
+  VkResult r = vkGetQueryPoolResults (vk->dev->device, t->queries, 0, n_stamps,
+      n_stamps * sizeof (guint64), stamps, sizeof (guint64),
+      VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT);
+  if (r != VK_SUCCESS)
+    return;
+  double ns_per_tick = vk->dev->props.limits.timestampPeriod;
+  /* Sum per stage name, in the order the stages first ran. */
+  g_autoptr (GArray) names = g_array_new (FALSE, FALSE, sizeof (const char *));
+  g_autoptr (GArray) ms = g_array_new (FALSE, TRUE, sizeof (double));
+  double total_ms = 0, matmul_ms = 0, matmul_flops = 0;
+  for (guint i = 0; i < t->stages->len; i++) {
+    const Stage *s = &g_array_index (t->stages, Stage, i);
+    double stage_ms = (double) (stamps[i + 1] - stamps[i]) * ns_per_tick * 1e-6;
+    guint k = 0;
+    while (k < names->len && strcmp (g_array_index (names, const char *, k), s->stage) != 0)
+      k++;
+    if (k == names->len) {
+      g_array_append_val (names, s->stage);
+      g_array_set_size (ms, k + 1);
+    }
+    g_array_index (ms, double, k) += stage_ms;
+    total_ms += stage_ms;
+    if (s->flops > 0) {
+      matmul_ms += stage_ms;
+      matmul_flops += s->flops;
+    }
+  }
+  GString *text = g_string_new (NULL);
+  g_string_append_printf (text, "%s encoder, batch %d", t->kind == TOWER_VISION ? "image" : "text", n);
+  if (t->kind == TOWER_TEXT)
+    g_string_append_printf (text, ", %d positions", length);
+  g_string_append_printf (text, ", on %s:\n", vk->dev->props.deviceName);
+  for (guint k = 0; k < names->len; k++)
+    g_string_append_printf (text, "  %-12s %9.3f ms\n", g_array_index (names, const char *, k),
+        g_array_index (ms, double, k));
+  g_string_append_printf (text, "  %-12s %9.3f ms\n", "total", total_ms);
+  if (matmul_ms > 0)
+    g_string_append_printf (text, "  matmuls: %.3f GFLOP in %.3f ms = %.1f GFLOP/s\n",
+        matmul_flops * 1e-9, matmul_ms, matmul_flops * 1e-6 / matmul_ms);
+  g_free (vk->profile_text);
+  vk->profile_text = g_string_free (text, FALSE);
+}
+
+/* ------------------------------------------------------------------ batches */
+
+/* Runs n items already written to the upload buffer through the tower. */
+static gboolean
+run (VkBackend *vk, Tower *t, int n, int length, float *out, GError **error)
+{
+  if (t->recorded_n != n || t->recorded_length != length)
+    if (!record (vk, t, n, length, error)) {
+      t->recorded_n = 0;
+      return FALSE;
+    }
+  if (!clip_vk_submit_and_wait (vk->dev, t->cmd, error))
+    return FALSE;
+  memcpy (out, t->download.mapped, (gsize) n * vk->parent.model->config.embed_dim * 4);
+  if (vk->profile && t->queries)
+    update_profile (vk, t, n, length);
+  return TRUE;
+}
+
+static gboolean
+vk_images (ClipBackend *b, const float *pixels, int n, float *out, GError **error)
+{
+  VkBackend *vk = (VkBackend *) b;
+  Tower *t = &vk->vision;
+  const ClipConfig *cfg = &b->model->config;
+  gsize image_floats = 3 * (gsize) cfg->image_size * cfg->image_size;
+  for (int done = 0; done < n;) {
+    int chunk = MIN (n - done, t->max_chunk);
+    if (!ensure_capacity (vk, t, chunk, error))
+      return FALSE;
+    memcpy (t->upload.mapped, pixels + done * image_floats, chunk * image_floats * 4);
+    guint32 *rows = (guint32 *) ((guint8 *) t->upload.mapped
+        + aligned (vk, t->capacity * image_floats * 4));
+    for (int i = 0; i < chunk; i++)
+      rows[i] = i * t->positions;
+    if (!run (vk, t, chunk, t->positions, out + (gsize) done * cfg->embed_dim, error))
+      return FALSE;
+    done += chunk;
+  }
+  return TRUE;
+}
+
+static gboolean
+vk_texts (ClipBackend *b, const gint32 *tokens, int n, float *out, GError **error)
+{
+  VkBackend *vk = (VkBackend *) b;
+  Tower *t = &vk->text;
+  const ClipConfig *cfg = &b->model->config;
+  int C = cfg->context_length;
+  for (int i = 0; i < n; i++)
+    for (int j = 0; j < C; j++) {
+      gint32 id = tokens[(gsize) i * C + j];
+      if (id < 0 || id >= cfg->vocab_size) {
+        g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
+            "token id %d (prompt %d, position %d) is outside the vocabulary of %s (%d ids)",
+            id, i, j, b->model->name, cfg->vocab_size);
+        return FALSE;
+      }
+    }
+
+  for (int done = 0; done < n;) {
+    int chunk = MIN (n - done, t->max_chunk);
+    const gint32 *ids = tokens + (gsize) done * C;
+    if (!ensure_capacity (vk, t, chunk, error))
+      return FALSE;
+    /* The causal encoder need only run up to the last end-of-text position. */
+    int length = 1;
+    for (int i = 0; i < chunk; i++)
+      length = MAX (length, clip_tokens_eot_position (ids + (gsize) i * C, C) + 1);
+    memcpy (t->upload.mapped, ids, (gsize) chunk * C * 4);
+    guint32 *rows = (guint32 *) ((guint8 *) t->upload.mapped + aligned (vk, t->capacity * C * 4));
+    for (int i = 0; i < chunk; i++)
+      rows[i] = i * length + clip_tokens_eot_position (ids + (gsize) i * C, C);
+    if (!run (vk, t, chunk, length, out + (gsize) done * cfg->embed_dim, error))
+      return FALSE;
+    done += chunk;
+  }
+  return TRUE;
+}
+
+/* ------------------------------------------------------------ open, close */
+
+static gboolean
+create_pipelines (VkBackend *vk, GError **error)
+{
+  const char *names[2] = { vk->f16 ? "matmul_f16" : "matmul_f32",
+    vk->f16 ? "matmul_f16_vec4" : "matmul_f32_vec4" };
+  /* Both tile shapes run 256 invocations: 64x64 with 4x4 outputs each, or
+   * 128x128 with 8x8 (more reuse of each value loaded from shared memory). */
+  const guint32 small[5] = { 64, 64, 4, 4, 256 };
+  const guint32 large[5] = { 128, 128, 8, 8, 256 };
+  for (int v = 0; v < 2; v++)
+    for (int l = 0; l < 2; l++)
+      if (!(vk->matmul[v][l] = clip_vk_pipeline_new (vk->dev, names[v], l ? large : small,
+                5, error)))
+        return FALSE;
+  return (vk->attention = clip_vk_pipeline_new (vk->dev, "attention", NULL, 0, error))
+      && (vk->layernorm = clip_vk_pipeline_new (vk->dev, "layernorm", NULL, 0, error))
+      && (vk->im2col = clip_vk_pipeline_new (vk->dev, "im2col", NULL, 0, error))
+      && (vk->vision_embed = clip_vk_pipeline_new (vk->dev, "vision_embed", NULL, 0, error))
+      && (vk->text_embed = clip_vk_pipeline_new (vk->dev, "text_embed", NULL, 0, error));
+}
+
+static gboolean
+init_tower (VkBackend *vk, Tower *t, TowerKind kind, GError **error)
+{
+  const ClipConfig *cfg = &vk->parent.model->config;
+  t->kind = kind;
+  t->cfg = kind == TOWER_VISION ? &cfg->vision : &cfg->text;
+  t->positions = kind == TOWER_VISION ? clip_config_vision_tokens (cfg) : cfg->context_length;
+  t->layers = g_new0 (LayerViews, t->cfg->layers);
+  t->stages = g_array_new (FALSE, FALSE, sizeof (Stage));
+  const char *tower = kind == TOWER_VISION ? "vision" : "text";
+  guint head_dim = t->cfg->width / t->cfg->heads;
+  if (t->positions > MAX_POSITIONS || head_dim > MAX_HEAD_DIM) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_UNSUPPORTED,
+        "%s: the Vulkan backend runs at most %d positions with heads of at most %d, "
+        "the %s tower has %d positions with heads of %u", vk->parent.model->name,
+        MAX_POSITIONS, MAX_HEAD_DIM, tower, t->positions, head_dim);
+    return FALSE;
+  }
+
+  ItemSizes s = item_sizes (vk, t);
+  gsize largest = MAX (MAX (s.input, s.cols), MAX (s.qkv, s.mlp));
+  if (largest > vk->dev->max_range) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_UNSUPPORTED,
+        "%s: one input of the %s tower needs a buffer of %" G_GSIZE_FORMAT " bytes, more "
+        "than Vulkan device %s can bind", vk->parent.model->name, tower, largest,
+        vk->dev->props.deviceName);
+    return FALSE;
+  }
+  /* Bigger batches run as several submissions, so that every buffer stays
+   * bindable, the activations within ACTIVATION_BUDGET and the grids within
+   * the 65535 workgroups every device allows. */
+  gsize per_item = s.input + s.cols + s.patches + 3 * s.x + s.qkv + s.mlp;
+  t->max_chunk = MIN (MIN (vk->dev->max_range / largest, ACTIVATION_BUDGET / per_item),
+      MIN (4096, 65535 * 64 / t->positions)); /* matmul grid: 65535 tiles of 64 rows */
+  t->max_chunk = MAX (t->max_chunk, 1);
+  /* A smaller limit for a GPU short of memory (and for the tests). */
+  const char *limit = g_getenv ("CLIP_VULKAN_MAX_BATCH");
+  if (limit && atoi (limit) > 0)
+    t->max_chunk = MIN (t->max_chunk, atoi (limit));
+
+  /* im2col, patch matmul, embed, ln_pre; 7 per layer; ln_post, projection. */
+  t->max_dispatches = 7 * t->cfg->layers + 6;
+  VkDescriptorPoolSize size = {
+    VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, t->max_dispatches * CLIP_VK_BINDINGS };
+  VkDescriptorPoolCreateInfo pool_info = {
+    .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
+    .maxSets = t->max_dispatches,
+    .poolSizeCount = 1,
+    .pPoolSizes = &size,
+  };
+  VkResult r = vkCreateDescriptorPool (vk->dev->device, &pool_info, NULL, &t->descriptor_pool);
+  if (r != VK_SUCCESS)
+    return clip_vk_fail (r, "vkCreateDescriptorPool", error);
+  VkCommandBufferAllocateInfo alloc = {
+    .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
+    .commandPool = vk->dev->command_pool,
+    .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
+    .commandBufferCount = 1,
+  };
+  r = vkAllocateCommandBuffers (vk->dev->device, &alloc, &t->cmd);
+  if (r != VK_SUCCESS)
+    return clip_vk_fail (r, "vkAllocateCommandBuffers", error);
+  if (vk->profile && vk->dev->timestamps) {
+    VkQueryPoolCreateInfo query_info = {
+      .sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
+      .queryType = VK_QUERY_TYPE_TIMESTAMP,
+      .queryCount = t->max_dispatches + 1,
+    };
+    r = vkCreateQueryPool (vk->dev->device, &query_info, NULL, &t->queries);
+    if (r != VK_SUCCESS)
+      return clip_vk_fail (r, "vkCreateQueryPool", error);
+  }
+  return TRUE;
+}
+
+static void
+clear_tower (VkBackend *vk, Tower *t)
+{
+  VkDevice device = vk->dev->device;
+  clear_activations (vk, t);
+  if (t->queries)
+    vkDestroyQueryPool (device, t->queries, NULL);
+  if (t->descriptor_pool)
+    vkDestroyDescriptorPool (device, t->descriptor_pool, NULL);
+  if (t->cmd)
+    vkFreeCommandBuffers (device, vk->dev->command_pool, 1, &t->cmd);
+  if (t->stages)
+    g_array_unref (t->stages);
+  g_free (t->layers);
+}
+
+static void
+vk_close (ClipBackend *b)
+{
+  VkBackend *vk = (VkBackend *) b;
+  if (vk->dev) {
+    VkDevice device = vk->dev->device;
+    vkDeviceWaitIdle (device);
+    clear_tower (vk, &vk->vision);
+    clear_tower (vk, &vk->text);
+    VkPipeline pipelines[] = { vk->matmul[0][0], vk->matmul[0][1], vk->matmul[1][0],
+      vk->matmul[1][1], vk->attention, vk->layernorm, vk->im2col, vk->vision_embed,
+      vk->text_embed };
+    for (guint i = 0; i < G_N_ELEMENTS (pipelines); i++)
+      if (pipelines[i])
+        vkDestroyPipeline (device, pipelines[i], NULL);
+    clip_vk_buffer_clear (vk->dev, &vk->weights);
+    clip_vk_buffer_clear (vk->dev, &vk->dummy);
+    clip_vk_device_close (vk->dev);
+  }
+  g_free (vk->description);
+  g_free (vk->profile_text);
+  g_free (vk);
+}
+
+static ClipBackend *
+vk_open (const ClipModel *model, const ClipBackendOptions *opts, GError **error)
+{
+  VkBackend *vk = g_new0 (VkBackend, 1);
+  vk->parent.ops = &clip_backend_vulkan;
+  vk->parent.model = model;
+  vk->profile = opts->profile;
+  const char *tile = g_getenv ("CLIP_VULKAN_MATMUL_TILE");
+  if (g_strcmp0 (tile, "64") == 0 || g_strcmp0 (tile, "128") == 0)
+    vk->forced_tile = atoi (tile);
+  vk->dev = clip_vk_device_open (opts->device_index, opts->device_name, opts->f16, error);
+  if (vk->dev == NULL) {
+    vk_close (&vk->parent);
+    return NULL;
+  }
+  vk->f16 = vk->dev->f16_storage;
+  /* 16 bytes keeps every weight's start aligned for vec4 loads. */
+  vk->align = MAX (vk->dev->props.limits.minStorageBufferOffsetAlignment, 16);
+  if (!init_tower (vk, &vk->vision, TOWER_VISION, error)
+      || !init_tower (vk, &vk->text, TOWER_TEXT, error)
+      || !clip_vk_buffer_init (vk->dev, &vk->dummy, 256, FALSE, error)
+      || !create_pipelines (vk, error)
+      || !upload_weights (vk, model, error)) {
+    vk_close (&vk->parent);
+    return NULL;
+  }
+  vk->description = g_strdup_printf ("%s, %s weights", vk->dev->description,
+      vk->f16 ? "F16" : "F32");
+  return &vk->parent;
+}
+
+static const char *
+vk_describe (ClipBackend *b)
+{
+  VkBackend *vk = (VkBackend *) b;
+  return vk->description;
+}
+
+static const char *
+vk_profile (ClipBackend *b)
+{
+  VkBackend *vk = (VkBackend *) b;
+  if (vk->profile && !vk->dev->timestamps)
+    return "timestamp queries are not supported on this device";
+  return vk->profile_text;
+}
+
+const ClipBackendOps clip_backend_vulkan = {
+  .name = "vulkan",
+  .open = vk_open,
+  .images = vk_images,
+  .texts = vk_texts,
+  .describe = vk_describe,
+  .profile = vk_profile,
+  .close = vk_close,
+};

@@ -1,0 +1,103 @@
+#!/bin/bash
+# Peer benchmark (not a test, not run in CI): the ViT-B/32 image encoder in
+# gst-clip, ONNX Runtime and PyTorch on the same random weights, 2 threads,
+# batch 1 and 8, side by side; and how far their embeddings are apart.
+#
+# Usage: scripts/bench-peers.sh [BUILD_DIR]   (default: build)
+# Environment: WORK (scratch folder, default /tmp/gst-clip-bench-peers),
+# ITERATIONS (timed batches per size, default 10), THREADS (default 2),
+# CLIP_REFERENCE_DIR (for the vocabulary, default ../shared/reference),
+# PYTHON (default /usr/bin/python3: Debian's, which has the Debian torch).
+#
+# Needs, beside a built gst-clip: python3-torch and python3-numpy (Debian),
+# node + npm; onnxruntime-node is installed into WORK by
+# `npm install --ignore-scripts onnxruntime-node` (it ships the CPU library).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+build=${1:-build}
+gst_clip=$(realpath "$build/tools/gst-clip")
+work=${WORK:-/tmp/gst-clip-bench-peers}
+iterations=${ITERATIONS:-10}
+threads=${THREADS:-2}
+reference=${CLIP_REFERENCE_DIR:-../shared/reference}
+bench=$PWD/scripts/bench
+python=${PYTHON:-/usr/bin/python3}
+
+[ -x "$gst_clip" ] || { echo "bench-peers: no $gst_clip; build first" >&2; exit 1; }
+"$python" -c 'import torch, numpy' 2>/dev/null ||
+  { echo "bench-peers: needs python3-torch and python3-numpy (apt-get install)" >&2; exit 1; }
+command -v npm >/dev/null ||
+  { echo "bench-peers: needs node and npm (apt-get install npm)" >&2; exit 1; }
+mkdir -p "$work"
+
+if [ ! -d "$work/node_modules/onnxruntime-node" ]; then
+  echo "== installing onnxruntime-node into $work"
+  (cd "$work" && npm install --ignore-scripts --no-audit --no-fund onnxruntime-node >/dev/null)
+fi
+ort_version=$(node -p "require('$work/node_modules/onnxruntime-node/package.json').version")
+torch_version=$("$python" -c 'import torch; print(torch.__version__)')
+
+model=$work/vit-b-32
+if [ ! -f "$model/model.safetensors" ]; then
+  echo "== gst-clip random-model --arch ViT-B/32"
+  "$gst_clip" random-model --arch ViT-B/32 --layout openclip --seed 1 \
+    --vocab "$reference/vocab" --out "$model"
+fi
+if [ ! -f "$work/vit-b-32.onnx" ]; then
+  echo "== exporting the vision tower to ONNX (torch.onnx.export)"
+  "$python" "$bench/clip_vision.py" export "$model" "$work/vit-b-32.onnx" 2>/dev/null
+fi
+
+# One preprocessed-looking input, the same for the three engines.
+"$python" -c '
+import numpy as np, sys
+np.random.default_rng(0).uniform(-1.8, 2.1, (3, 224, 224)).astype("<f4").tofile(sys.argv[1])
+' "$work/input.f32"
+
+echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
+echo "== $threads threads, $iterations timed batches after one warm-up batch; load average $(cut -d" " -f1-3 /proc/loadavg)"
+results=$work/results.txt
+: >"$results"
+for batch in 1 8; do
+  "$gst_clip" bench --model "$model" --backend cpu --threads "$threads" \
+    --batch "$batch" --iterations "$iterations" >"$work/gst-clip-$batch.txt"
+  cat "$work/gst-clip-$batch.txt"
+  echo "gst-clip batch $batch: $(sed -n 's/^image ms\/image: //p' \
+    "$work/gst-clip-$batch.txt") ms/image" >>"$results"
+done
+NODE_PATH=$work/node_modules node "$bench/ort-bench.js" "$work/vit-b-32.onnx" 224 "$threads" "$iterations" \
+  "$work/input.f32" "$work/ort-embedding.f32" 1 8 | tee -a "$results"
+"$python" "$bench/clip_vision.py" bench "$model" "$threads" "$iterations" 1 8 |
+  tee -a "$results"
+
+# The three must compute the same encoder.
+"$gst_clip" embed --model "$model" --backend cpu --raw --pre "$work/input.f32" \
+  >"$work/gst-clip-embedding.txt"
+"$python" "$bench/clip_vision.py" embed "$model" "$work/input.f32" "$work/torch-embedding.f32"
+
+echo
+echo "== ViT-B/32 image encoder, ms/image ($threads threads)"
+"$python" - "$results" "$work" "$ort_version" "$torch_version" <<'PY'
+import re, sys
+import numpy as np
+results, work, ort_version, torch_version = sys.argv[1:]
+names = {"gst-clip": "gst-clip (cpu)", "onnxruntime": f"ONNX Runtime {ort_version}",
+         "pytorch": f"PyTorch {torch_version}"}
+table = {}
+for line in open(results):
+    m = re.match(r"(\S+) batch (\d+): ([\d.]+) ms/image", line)
+    if m:
+        table.setdefault(m[1], {})[int(m[2])] = float(m[3])
+print(f"{'engine':<24}{'batch 1':>10}{'batch 8':>10}")
+for key, name in names.items():
+    row = table.get(key, {})
+    print(f"{name:<24}" + "".join(f"{row.get(b, float('nan')):>10.1f}" for b in (1, 8)))
+torch_out = np.fromfile(f"{work}/torch-embedding.f32", "<f4")
+ort_out = np.fromfile(f"{work}/ort-embedding.f32", "<f4")
+ours = np.loadtxt(f"{work}/gst-clip-embedding.txt", dtype=np.float32)
+scale = np.abs(torch_out).max()
+print(f"max |difference| of the raw embeddings, relative to max |torch|: "
+      f"gst-clip {np.abs(ours - torch_out).max() / scale:.2g}, "
+      f"onnxruntime {np.abs(ort_out - torch_out).max() / scale:.2g}")
+PY

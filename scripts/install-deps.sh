@@ -1,0 +1,13 @@
+#!/bin/sh
+# Installs the Debian 12 packages gst-clip needs to build, test and run.
+# Run as root. Each package's reason is in README.md ("Dependencies").
+set -eu
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends \
+  ca-certificates gcc meson ninja-build pkg-config python3 \
+  libglib2.0-dev libjson-glib-dev libopenblas-dev zlib1g-dev libgdk-pixbuf-2.0-dev \
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev \
+  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
+  libcairo2-dev libpango1.0-dev libsqlite3-dev \
+  libvulkan-dev glslc mesa-vulkan-drivers vulkan-validationlayers

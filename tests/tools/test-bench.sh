@@ -1,0 +1,28 @@
+#!/bin/bash
+# gst-clip bench runs on the tiny model and prints every field, with the
+# FLOP count of the tiny image encoder.
+source "$(dirname "$0")/lib.sh"
+need_reference
+
+"$GST_CLIP" bench --model "$REF/models/tiny-openai" --vocab "$REF/vocab" \
+  --backend cpu --threads 1 --batch 2 --iterations 1 --profile >"$TMP/out"
+cat "$TMP/out"
+
+field () {
+  sed -n "s|^$1: ||p" "$TMP/out"
+}
+number='^[0-9]+(\.[0-9]+)?$'
+[[ "$(field backend)" == cpu* ]] || fail "backend is '$(field backend)'"
+[ "$(field threads)" = 1 ] || fail "threads is '$(field threads)'"
+[ "$(field batch)" = 2 ] || fail "batch is '$(field batch)'"
+[ "$(field iterations)" = 1 ] || fail "iterations is '$(field iterations)'"
+# Patches 2*49*64*3072, per layer 2*50*64*(3*64 + 64 + 2*256) + 4*50*50*64,
+# two layers, projection 2*64*32: 30382080 FLOPs.
+[ "$(field 'image GFLOP/image')" = 0.030 ] ||
+  fail "GFLOP/image is '$(field 'image GFLOP/image')', expected 0.030"
+for key in 'image images/s' 'image ms/image' 'image GFLOP/s' 'text ms/prompt'; do
+  [[ "$(field "$key")" =~ $number ]] || fail "'$key' is not a number: '$(field "$key")'"
+done
+[ "$(field 'text prompts/batch')" = 8 ] || fail "text batch is not 8"
+grep -q '^image profile: ' "$TMP/out" || fail "--profile printed nothing"
+echo "ok: every bench field printed"

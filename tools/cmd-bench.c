@@ -1,0 +1,152 @@
+/* gst-clip bench: the encoders' speed on synthetic input. */
+#include "commands.h"
+
+#include <stdio.h>
+
+/* Multiply-adds of one image through the vision tower, counted as two
+ * FLOPs each: the patch embedding, per layer the q/k/v, output and MLP
+ * GEMMs and the two attention matmuls (q k^T, then the weights times v),
+ * and the projection of the class token. LayerNorm, softmax and the
+ * activation are left out, as GEMM GFLOP/s figures usually do. */
+static double
+image_encoder_flops (const ClipConfig *c)
+{
+  double t = clip_config_vision_tokens (c);
+  double w = c->vision.width, m = c->vision.mlp_width;
+  double p = c->patch_size;
+  double patches = 2.0 * (t - 1) * w * 3 * p * p;
+  double per_layer = 2.0 * t * w * 3 * w      /* q, k, v */
+      + 2.0 * t * w * w                     /* attention output */
+      + 2.0 * 2 * t * w * m                 /* MLP up and down */
+      + 2.0 * 2 * t * t * w;                /* q k^T and attn v, all heads */
+  return patches + c->vision.layers * per_layer + 2.0 * w * c->embed_dim;
+}
+
+/* Prompts of the length zero-shot labels usually have. */
+static const char *const bench_prompts[] = {
+  "a photo of a dog.",
+  "a photo of a cat.",
+  "a photo of a person riding a bicycle.",
+  "a blurry photo of a car at night.",
+  "a close-up photo of a red apple.",
+  "a video of a person playing guitar.",
+  "a diagram of colorful shapes.",
+  "a photo of a bird flying over the sea.",
+};
+
+static double
+seconds_since (gint64 start_us)
+{
+  return (g_get_monotonic_time () - start_us) / 1e6;
+}
+
+static void
+print_profile (const char *encoder, const ClipEncoder *enc)
+{
+  const char *stages = clip_encoder_get_profile (enc);
+  if (stages)
+    printf ("%s profile:\n%s\n", encoder, stages);
+  else
+    printf ("%s profile: none (this backend does not time its stages)\n",
+        encoder);
+}
+
+int
+tool_cmd_bench (int argc, char **argv)
+{
+  g_auto (ToolModelOptions) opts = { 0 };
+  int batch = 1, iterations = 10;
+  gboolean profile = FALSE;
+  int status = TOOL_EXIT_OK;
+
+  g_autoptr (GOptionContext) ctx = g_option_context_new ("");
+  g_option_context_set_summary (ctx,
+      "Encodes synthetic images and typical prompts after a warm-up batch and\n"
+      "prints, one 'key: value' per line: the backend, the image encoder's\n"
+      "GFLOP per image (counted from the config), images/s, ms/image and the\n"
+      "achieved GFLOP/s, and the text encoder's ms per prompt (a batch of 8).");
+  const GOptionEntry entries[] = {
+    { "batch", 'b', 0, G_OPTION_ARG_INT, &batch,
+      "Images per encoder call (default 1)", "N" },
+    { "iterations", 'n', 0, G_OPTION_ARG_INT, &iterations,
+      "Timed batches of each kind (default 10)", "N" },
+    { "profile", 0, 0, G_OPTION_ARG_NONE, &profile,
+      "Print the backend's per-stage timings of the last batch, where it "
+      "has them (Vulkan)", NULL },
+    { NULL },
+  };
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  tool_add_model_options (ctx, &opts, TRUE);
+
+  g_autoptr (ClipModel) model = NULL;
+  g_autoptr (ClipEncoder) enc = NULL;
+  GError *error = NULL;
+  if (!tool_parse (ctx, &argc, &argv, &status))
+    return status;
+  if (argc > 1)
+    return tool_usage_error ("bench", "unexpected argument '%s'", argv[1]);
+  if (batch < 1 || iterations < 1)
+    return tool_usage_error ("bench", "--batch and --iterations must be "
+        "at least 1");
+  if (!(model = tool_load_model ("bench", &opts, &status))
+      || !(enc = tool_open_encoder ("bench", model, &opts, profile, &status)))
+    return status;
+
+  const ClipConfig *config = clip_model_get_config (model);
+  gsize image_floats = 3 * (gsize) config->image_size * config->image_size;
+  g_autofree float *pixels = g_new (float, batch * image_floats);
+  g_autofree float *embeddings = g_new (float,
+      (gsize) MAX (batch, (int) G_N_ELEMENTS (bench_prompts)) * config->embed_dim);
+  /* Values in the range of normalised pixels; the content does not change
+   * the work, a fixed seed keeps runs comparable. */
+  g_autoptr (GRand) rand = g_rand_new_with_seed (42);
+  for (gsize i = 0; i < batch * image_floats; i++)
+    pixels[i] = (float) g_rand_double_range (rand, -1.8, 2.1);
+
+  int n_prompts = G_N_ELEMENTS (bench_prompts);
+  g_autofree gint32 *ids = g_new (gint32,
+      (gsize) n_prompts * config->context_length);
+  for (int i = 0; i < n_prompts; i++)
+    if (!clip_tokenizer_encode (clip_model_get_tokenizer (model),
+            bench_prompts[i], config->context_length,
+            ids + (gsize) i * config->context_length, &error))
+      return tool_fail (error);
+
+  int threads = opts.threads ? opts.threads : (int) g_get_num_processors ();
+  double flops = image_encoder_flops (config);
+  printf ("model: %s\n", clip_model_get_dir (model));
+  printf ("backend: %s\n", clip_encoder_get_backend_name (enc));
+  printf ("threads: %d\n", threads);
+  printf ("batch: %d\n", batch);
+  printf ("iterations: %d\n", iterations);
+  printf ("image GFLOP/image: %.3f\n", flops / 1e9);
+  fflush (stdout);
+
+  if (!clip_encoder_encode_images (enc, pixels, batch, embeddings, &error))
+    return tool_fail (error);
+  gint64 start = g_get_monotonic_time ();
+  for (int i = 0; i < iterations; i++)
+    if (!clip_encoder_encode_images (enc, pixels, batch, embeddings, &error))
+      return tool_fail (error);
+  double seconds = seconds_since (start);
+  double images = (double) batch * iterations;
+  printf ("image images/s: %.2f\n", images / seconds);
+  printf ("image ms/image: %.2f\n", 1e3 * seconds / images);
+  printf ("image GFLOP/s: %.1f\n", flops * images / seconds / 1e9);
+  if (profile)
+    print_profile ("image", enc);
+  fflush (stdout);
+
+  if (!clip_encoder_encode_texts (enc, ids, n_prompts, embeddings, &error))
+    return tool_fail (error);
+  start = g_get_monotonic_time ();
+  for (int i = 0; i < iterations; i++)
+    if (!clip_encoder_encode_texts (enc, ids, n_prompts, embeddings, &error))
+      return tool_fail (error);
+  seconds = seconds_since (start);
+  printf ("text prompts/batch: %d\n", n_prompts);
+  printf ("text ms/prompt: %.2f\n", 1e3 * seconds / ((double) n_prompts * iterations));
+  if (profile)
+    print_profile ("text", enc);
+  return status;
+}

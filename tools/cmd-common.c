@@ -1,0 +1,151 @@
+/* Helpers shared by the gst-clip subcommands: options, errors, loading. */
+#include "commands.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void
+tool_add_model_options (GOptionContext *ctx, ToolModelOptions *opts,
+    gboolean with_backend)
+{
+  const GOptionEntry model_entries[] = {
+    { "model", 'm', 0, G_OPTION_ARG_FILENAME, &opts->model_dir,
+      "Model folder (HuggingFace or OpenCLIP layout); default: the installed "
+      "default model", "DIR" },
+    { "vocab", 0, 0, G_OPTION_ARG_FILENAME, &opts->vocab_dir,
+      "Folder with vocab.json + merges.txt or bpe_simple_vocab_16e6.txt.gz, "
+      "for a model folder that has none", "DIR" },
+    { NULL },
+  };
+  const GOptionEntry backend_entries[] = {
+    { "backend", 0, 0, G_OPTION_ARG_STRING, &opts->backend,
+      "cpu, vulkan or auto (default: a Vulkan GPU when there is one, else "
+      "the CPU)", "NAME" },
+    { "threads", 0, 0, G_OPTION_ARG_INT, &opts->threads,
+      "CPU threads (default 0: one per core)", "N" },
+    { NULL },
+  };
+  /* GOption copies the entries, so stack arrays are fine. */
+  g_option_context_add_main_entries (ctx, model_entries, NULL);
+  if (with_backend)
+    g_option_context_add_main_entries (ctx, backend_entries, NULL);
+}
+
+void
+tool_model_options_clear (ToolModelOptions *opts)
+{
+  g_clear_pointer (&opts->model_dir, g_free);
+  g_clear_pointer (&opts->vocab_dir, g_free);
+  g_clear_pointer (&opts->backend, g_free);
+}
+
+gboolean
+tool_parse (GOptionContext *ctx, int *argc, char ***argv, int *status)
+{
+  g_autoptr (GError) error = NULL;
+  if (g_option_context_parse (ctx, argc, argv, &error))
+    return TRUE;
+  fprintf (stderr, "gst-clip: %s\nTry '%s --help'.\n", error->message,
+      (*argv)[0]);
+  *status = TOOL_EXIT_USAGE;
+  return FALSE;
+}
+
+int
+tool_usage_error (const char *command, const char *format, ...)
+{
+  va_list args;
+  va_start (args, format);
+  g_autofree char *message = g_strdup_vprintf (format, args);
+  va_end (args);
+  fprintf (stderr, "gst-clip: %s\nTry 'gst-clip %s --help'.\n", message,
+      command);
+  return TOOL_EXIT_USAGE;
+}
+
+int
+tool_fail (GError *error)
+{
+  fprintf (stderr, "gst-clip: %s\n", error->message);
+  g_error_free (error);
+  return TOOL_EXIT_FAILURE;
+}
+
+ClipModel *
+tool_load_model (const char *command, const ToolModelOptions *opts,
+    int *status)
+{
+  g_autofree char *default_dir = NULL;
+  const char *dir = opts->model_dir;
+  if (dir == NULL) {
+    default_dir = clip_default_model_dir ();
+    if (default_dir == NULL) {
+      *status = tool_usage_error (command, "no --model DIR given and no "
+          "default model is installed (or set GST_CLIP_DEFAULT_MODEL)");
+      return NULL;
+    }
+    dir = default_dir;
+  }
+  GError *error = NULL;
+  ClipModel *model = clip_model_load (dir, opts->vocab_dir, &error);
+  if (model == NULL)
+    *status = tool_fail (error);
+  return model;
+}
+
+ClipEncoder *
+tool_open_encoder (const char *command, ClipModel *model,
+    const ToolModelOptions *opts, gboolean profile, int *status)
+{
+  ClipBackendKind kind;
+  if (opts->backend == NULL || strcmp (opts->backend, "auto") == 0)
+    kind = CLIP_BACKEND_AUTO;
+  else if (strcmp (opts->backend, "cpu") == 0)
+    kind = CLIP_BACKEND_CPU;
+  else if (strcmp (opts->backend, "vulkan") == 0)
+    kind = CLIP_BACKEND_VULKAN;
+  else {
+    *status = tool_usage_error (command,
+        "--backend: unknown backend '%s' (cpu, vulkan or auto)", opts->backend);
+    return NULL;
+  }
+  if (opts->threads < 0) {
+    *status = tool_usage_error (command, "--threads: %d is negative",
+        opts->threads);
+    return NULL;
+  }
+
+  ClipBackendOptions options = CLIP_BACKEND_OPTIONS_INIT;
+  options.threads = opts->threads;
+  options.profile = profile;
+  GError *error = NULL;
+  ClipEncoder *enc = clip_encoder_new (model, kind, &options, &error);
+  if (enc == NULL)
+    *status = tool_fail (error);
+  return enc;
+}
+
+gboolean
+tool_load_image_tensor (const char *path, const ClipConfig *config,
+    float *tensor_out, GError **error)
+{
+  int width, height;
+  g_autofree guint8 *rgb = clip_image_load_rgb (path, &width, &height, error);
+  if (rgb == NULL)
+    return FALSE;
+  ClipFrame frame = {
+    .format = CLIP_PIXEL_RGB,
+    .width = width,
+    .height = height,
+    .planes = { rgb },
+    .strides = { width * 3 },
+  };
+  GError *local = NULL;
+  if (clip_preprocess (&frame, config, tensor_out, &local))
+    return TRUE;
+  /* The preprocessing sees pixels, not files: say which file it was. */
+  g_set_error (error, local->domain, local->code, "%s: %s", path,
+      local->message);
+  g_error_free (local);
+  return FALSE;
+}

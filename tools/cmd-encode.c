@@ -1,0 +1,396 @@
+/* gst-clip tokenize, embed and classify: the runtime's encoders on the
+ * command line, with output meant for scripts. */
+#include "commands.h"
+
+#include <json-glib/json-glib.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- tokenize */
+
+int
+tool_cmd_tokenize (int argc, char **argv)
+{
+  g_auto (ToolModelOptions) opts = { 0 };
+  int status = TOOL_EXIT_OK;
+  g_autoptr (GOptionContext) ctx = g_option_context_new ("TEXT...");
+  g_option_context_set_summary (ctx,
+      "Prints, for each TEXT, one line of the model's context length of token\n"
+      "ids separated by spaces, as OpenAI's clip.tokenize(text, truncate=True):\n"
+      "start token, BPE ids, end token, zero padding.\n"
+      "Put -- before the texts when one starts with '-'.");
+  tool_add_model_options (ctx, &opts, FALSE);
+
+  g_autoptr (ClipModel) model = NULL;
+  if (!tool_parse (ctx, &argc, &argv, &status))
+    return status;
+  if (argc < 2)
+    return tool_usage_error ("tokenize", "no TEXT given");
+  if (!(model = tool_load_model ("tokenize", &opts, &status)))
+    return status;
+
+  const ClipTokenizer *tok = clip_model_get_tokenizer (model);
+  int context_length = clip_model_get_config (model)->context_length;
+  g_autofree gint32 *ids = g_new (gint32, context_length);
+  for (int i = 1; i < argc; i++) {
+    GError *error = NULL;
+    if (!clip_tokenizer_encode (tok, argv[i], context_length, ids, &error))
+      return tool_fail (error);
+    for (int j = 0; j < context_length; j++)
+      printf (j ? " %d" : "%d", ids[j]);
+    putchar ('\n');
+  }
+
+  return status;
+}
+
+/* ------------------------------------------------------------------- embed */
+
+typedef enum {
+  INPUT_IMAGE,
+  INPUT_PRE,
+  INPUT_TEXT,
+} InputKind;
+
+typedef struct {
+  InputKind kind;
+  char *value;
+} EmbedInput;
+
+static void
+embed_input_clear (gpointer data)
+{
+  g_free (((EmbedInput *) data)->value);
+}
+
+/* One callback for --image, --pre and --text keeps them in command-line
+ * order, which is the output order. */
+static gboolean
+add_embed_input (const char *option_name, const char *value, gpointer data,
+    GError **error)
+{
+  EmbedInput input = { .value = g_strdup (value) };
+  if (strcmp (option_name, "--image") == 0)
+    input.kind = INPUT_IMAGE;
+  else if (strcmp (option_name, "--pre") == 0)
+    input.kind = INPUT_PRE;
+  else
+    input.kind = INPUT_TEXT;
+  g_array_append_val ((GArray *) data, input);
+  return TRUE;
+}
+
+/* A raw little-endian float32 CHW tensor of exactly n values. */
+static gboolean
+read_pre_tensor (const char *path, float *tensor, gsize n, GError **error)
+{
+  g_autofree char *contents = NULL;
+  gsize length;
+  GError *local = NULL;
+  if (!g_file_get_contents (path, &contents, &length, &local)) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s", local->message);
+    g_error_free (local);
+    return FALSE;
+  }
+  if (length != n * sizeof (float)) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
+        "%s: %" G_GSIZE_FORMAT " bytes, expected %" G_GSIZE_FORMAT
+        " (float32 CHW tensor of the model's input size)",
+        path, length, n * sizeof (float));
+    return FALSE;
+  }
+  for (gsize i = 0; i < n; i++) {
+    guint32 bits;
+    memcpy (&bits, contents + i * sizeof bits, sizeof bits);
+    bits = GUINT32_FROM_LE (bits);
+    memcpy (&tensor[i], &bits, sizeof bits);
+  }
+  return TRUE;
+}
+
+static gboolean
+embed_one (ClipEncoder *enc, const EmbedInput *input, float *tensor,
+    gint32 *ids, float *embedding, GError **error)
+{
+  ClipModel *model = clip_encoder_get_model (enc);
+  const ClipConfig *config = clip_model_get_config (model);
+  gsize tensor_size = 3 * (gsize) config->image_size * config->image_size;
+
+  switch (input->kind) {
+    case INPUT_IMAGE:
+      return tool_load_image_tensor (input->value, config, tensor, error)
+          && clip_encoder_encode_images (enc, tensor, 1, embedding, error);
+    case INPUT_PRE:
+      return read_pre_tensor (input->value, tensor, tensor_size, error)
+          && clip_encoder_encode_images (enc, tensor, 1, embedding, error);
+    case INPUT_TEXT:
+      return clip_tokenizer_encode (clip_model_get_tokenizer (model),
+                 input->value, config->context_length, ids, error)
+          && clip_encoder_encode_texts (enc, ids, 1, embedding, error);
+  }
+  g_assert_not_reached ();
+}
+
+int
+tool_cmd_embed (int argc, char **argv)
+{
+  g_auto (ToolModelOptions) opts = { 0 };
+  gboolean raw = FALSE;
+  int status = TOOL_EXIT_OK;
+  g_autoptr (GArray) inputs = g_array_new (FALSE, FALSE, sizeof (EmbedInput));
+  g_array_set_clear_func (inputs, embed_input_clear);
+
+  g_autoptr (GOptionContext) ctx = g_option_context_new (
+      "(--image FILE | --pre FILE.f32 | --text TEXT)...");
+  g_option_context_set_summary (ctx,
+      "Prints one line per input, in command-line order: the embedding's\n"
+      "floats separated by spaces (%.9g), L2-normalised unless --raw.");
+  GOptionGroup *main_group = g_option_group_new (NULL, NULL, NULL, inputs,
+      NULL);
+  g_option_context_set_main_group (ctx, main_group);
+  const GOptionEntry entries[] = {
+    { "image", 'i', G_OPTION_FLAG_FILENAME, G_OPTION_ARG_CALLBACK,
+      add_embed_input, "An image file (PNG, JPEG, ...), decoded and "
+      "preprocessed as CLIP does", "FILE" },
+    { "pre", 'p', G_OPTION_FLAG_FILENAME, G_OPTION_ARG_CALLBACK,
+      add_embed_input, "An already preprocessed image: raw little-endian "
+      "float32, CHW, 3 x S x S for the model's input size S", "FILE.f32" },
+    { "text", 't', G_OPTION_FLAG_FILENAME, G_OPTION_ARG_CALLBACK,
+      add_embed_input, "A text (UTF-8)", "TEXT" },
+    { "raw", 0, 0, G_OPTION_ARG_NONE, &raw,
+      "Print the embeddings as the encoder gives them, not normalised", NULL },
+    { NULL },
+  };
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  tool_add_model_options (ctx, &opts, TRUE);
+
+  g_autoptr (ClipModel) model = NULL;
+  g_autoptr (ClipEncoder) enc = NULL;
+  if (!tool_parse (ctx, &argc, &argv, &status))
+    return status;
+  if (argc > 1)
+    return tool_usage_error ("embed", "unexpected argument '%s' (inputs "
+        "are given with --image, --pre or --text)", argv[1]);
+  if (inputs->len == 0)
+    return tool_usage_error ("embed", "no input: give --image, --pre or "
+        "--text");
+  if (!(model = tool_load_model ("embed", &opts, &status)))
+    return status;
+  if (!(enc = tool_open_encoder ("embed", model, &opts, FALSE, &status)))
+    return status;
+
+  const ClipConfig *config = clip_model_get_config (model);
+  g_autofree float *tensor = g_new (float,
+      3 * (gsize) config->image_size * config->image_size);
+  g_autofree gint32 *ids = g_new (gint32, config->context_length);
+  g_autofree float *embedding = g_new (float, config->embed_dim);
+  for (guint i = 0; i < inputs->len; i++) {
+    GError *error = NULL;
+    if (!embed_one (enc, &g_array_index (inputs, EmbedInput, i), tensor, ids,
+            embedding, &error))
+      return tool_fail (error);
+    if (!raw)
+      clip_l2_normalize (embedding, config->embed_dim);
+    for (int j = 0; j < config->embed_dim; j++)
+      printf (j ? " %.9g" : "%.9g", embedding[j]);
+    putchar ('\n');
+  }
+
+  return status;
+}
+
+/* ---------------------------------------------------------------- classify */
+
+typedef struct {
+  int index;
+  float prob;
+} LabelScore;
+
+static int
+compare_scores_descending (gconstpointer a, gconstpointer b)
+{
+  const LabelScore *x = a, *y = b;
+  if (x->prob != y->prob)
+    return x->prob > y->prob ? -1 : 1;
+  return x->index - y->index; /* ties keep the label order */
+}
+
+static GPtrArray *
+parse_label_list (const char *option, const char *text, GError **error)
+{
+  if (!g_utf8_validate (text, -1, NULL)) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
+        "%s: invalid UTF-8 text", option);
+    return NULL;
+  }
+  return clip_labels_parse_list (text);
+}
+
+/* The labels from --labels and --labels-file, in that order. */
+static GPtrArray *
+collect_labels (const char *list, const char *file, GError **error)
+{
+  g_autoptr (GPtrArray) labels = NULL;
+  if (list && !(labels = parse_label_list ("--labels", list, error)))
+    return NULL;
+  if (file) {
+    GPtrArray *from_file = clip_labels_parse_file (file, error);
+    if (from_file == NULL)
+      return NULL;
+    if (labels == NULL)
+      return from_file;
+    g_ptr_array_extend_and_steal (labels, from_file);
+  }
+  return g_steal_pointer (&labels);
+}
+
+static char **
+collect_templates (char **options, GError **error)
+{
+  if (options == NULL || options[0] == NULL)
+    return g_strdupv ((char *[]) { (char *) "a photo of a {}.", NULL });
+  g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
+  for (char **t = options; *t; t++) {
+    if (!g_utf8_validate (*t, -1, NULL)) {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
+          "--template: invalid UTF-8 text");
+      return NULL;
+    }
+    g_auto (GStrv) parts = clip_templates_parse (*t);
+    g_strv_builder_addv (builder, (const char **) parts);
+  }
+  return g_strv_builder_end (builder);
+}
+
+static char *
+result_json_line (const char *image, const ClipLabelSet *set,
+    const float *probs)
+{
+  int n = clip_label_set_get_n_labels (set);
+  g_autoptr (GArray) ranked = g_array_new (FALSE, FALSE, sizeof (LabelScore));
+  for (int i = 0; i < n; i++)
+    if (!clip_label_set_is_negative (set, i)) {
+      LabelScore s = { i, probs[i] };
+      g_array_append_val (ranked, s);
+    }
+  g_array_sort (ranked, compare_scores_descending);
+
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "image");
+  json_builder_add_string_value (b, image);
+  json_builder_set_member_name (b, "labels");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < ranked->len; i++)
+    json_builder_add_string_value (b, clip_label_set_get_label (set,
+            g_array_index (ranked, LabelScore, i).index));
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "scores");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < ranked->len; i++)
+    json_builder_add_double_value (b, g_array_index (ranked, LabelScore, i).prob);
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "top");
+  if (ranked->len > 0)
+    json_builder_add_string_value (b, clip_label_set_get_label (set,
+            g_array_index (ranked, LabelScore, 0).index));
+  else
+    json_builder_add_null_value (b);
+  json_builder_end_object (b);
+
+  g_autoptr (JsonNode) root = json_builder_get_root (b);
+  g_autoptr (JsonGenerator) gen = json_generator_new ();
+  json_generator_set_root (gen, root);
+  return json_generator_to_data (gen, NULL);
+}
+
+int
+tool_cmd_classify (int argc, char **argv)
+{
+  g_auto (ToolModelOptions) opts = { 0 };
+  g_autofree char *labels_list = NULL;
+  g_autofree char *labels_file = NULL;
+  g_autofree char *negative_list = NULL;
+  g_auto (GStrv) template_options = NULL;
+  int status = TOOL_EXIT_OK;
+
+  g_autoptr (GOptionContext) ctx = g_option_context_new ("IMAGE...");
+  g_option_context_set_summary (ctx,
+      "Scores each IMAGE against the labels and prints one JSON object per\n"
+      "line: {\"image\": FILE, \"labels\": [...], \"scores\": [...], \"top\": LABEL}\n"
+      "with the labels sorted by probability (softmax of exp(logit_scale) x\n"
+      "cosine over all labels, negative ones included; those are not listed).");
+  g_option_context_set_description (ctx,
+      "A labels file has one label per line; 'label: prompt one | prompt two'\n"
+      "gives a label its own prompts instead of the templates. '#' starts a\n"
+      "comment. Each label's text embedding is the renormalised mean of its\n"
+      "prompts' normalised embeddings (the CLIP paper's prompt ensembling).\n");
+  const GOptionEntry entries[] = {
+    { "labels", 'l', 0, G_OPTION_ARG_FILENAME, &labels_list,
+      "Comma-separated labels", "\"a,b,c\"" },
+    { "labels-file", 0, 0, G_OPTION_ARG_FILENAME, &labels_file,
+      "Read labels from a file (added after --labels)", "FILE" },
+    { "negative-labels", 0, 0, G_OPTION_ARG_FILENAME, &negative_list,
+      "Comma-separated labels that take part in the softmax but are never "
+      "reported", "\"x,y\"" },
+    { "template", 'T', 0, G_OPTION_ARG_FILENAME_ARRAY, &template_options,
+      "Prompt template, {} is the label; repeat it or separate with '|' "
+      "(default: \"a photo of a {}.\")", "TEMPLATE" },
+    { NULL },
+  };
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  tool_add_model_options (ctx, &opts, TRUE);
+
+  g_autoptr (ClipModel) model = NULL;
+  g_autoptr (ClipEncoder) enc = NULL;
+  g_autoptr (GPtrArray) labels = NULL;
+  g_autoptr (GPtrArray) negatives = NULL;
+  g_auto (GStrv) templates = NULL;
+  g_autoptr (ClipLabelSet) set = NULL;
+  GError *error = NULL;
+
+  if (!tool_parse (ctx, &argc, &argv, &status))
+    return status;
+  if (labels_list == NULL && labels_file == NULL)
+    return tool_usage_error ("classify", "no labels: give --labels or "
+        "--labels-file");
+  if (argc < 2)
+    return tool_usage_error ("classify", "no IMAGE given");
+  if (!(labels = collect_labels (labels_list, labels_file, &error))
+      || (negative_list && !(negatives = parse_label_list ("--negative-labels",
+                  negative_list, &error)))
+      || !(templates = collect_templates (template_options, &error)))
+    return tool_fail (error);
+  if (labels->len == 0)
+    return tool_usage_error ("classify", "no labels: the label list is "
+        "empty");
+
+  if (!(model = tool_load_model ("classify", &opts, &status))
+      || !(enc = tool_open_encoder ("classify", model, &opts, FALSE, &status)))
+    return status;
+  if (!(set = clip_label_set_new (enc, labels, negatives,
+              (const char *const *) templates, &error)))
+    return tool_fail (error);
+
+  const ClipConfig *config = clip_model_get_config (model);
+  g_autofree float *tensor = g_new (float,
+      3 * (gsize) config->image_size * config->image_size);
+  g_autofree float *embedding = g_new (float, config->embed_dim);
+  g_autofree float *probs = g_new (float, clip_label_set_get_n_labels (set));
+  /* A bad image is reported and skipped, so one file does not stop a batch;
+   * the exit status still says that something failed. */
+  for (int i = 1; i < argc; i++) {
+    if (!tool_load_image_tensor (argv[i], config, tensor, &error)
+        || !clip_encoder_encode_images (enc, tensor, 1, embedding, &error)) {
+      status = tool_fail (g_steal_pointer (&error));
+      continue;
+    }
+    clip_label_set_score (set, embedding, NULL, probs);
+    /* JSON strings must be UTF-8, file names need not be. */
+    g_autofree char *name = g_filename_display_name (argv[i]);
+    g_autofree char *line = result_json_line (name, set, probs);
+    puts (line);
+  }
+
+  return status;
+}

@@ -1,0 +1,73 @@
+/* gst-clip subcommands and the helpers they share.
+ *
+ * A command gets the arguments after its name, with argv[0] set to
+ * "gst-clip NAME" so that GOption's --help names it, and returns the exit
+ * status: TOOL_EXIT_OK, TOOL_EXIT_FAILURE (an error, "gst-clip: <message>"
+ * on stderr) or TOOL_EXIT_USAGE (bad command line). */
+#pragma once
+
+#include "clip.h"
+
+#define TOOL_EXIT_OK      0
+#define TOOL_EXIT_FAILURE 1
+#define TOOL_EXIT_USAGE   2
+
+typedef struct {
+  const char *name;
+  const char *summary;
+  int (*run) (int argc, char **argv);
+} ToolCommand;
+
+int tool_cmd_tokenize (int argc, char **argv);
+int tool_cmd_embed (int argc, char **argv);
+int tool_cmd_classify (int argc, char **argv);
+int tool_cmd_random_model (int argc, char **argv);
+int tool_cmd_bench (int argc, char **argv);
+int tool_cmd_train (int argc, char **argv);
+int tool_cmd_eval (int argc, char **argv);
+
+/* ------------------------------------------------------- shared helpers */
+
+/* The options every model-using command has. Strings are raw command-line
+ * bytes (G_OPTION_ARG_FILENAME): the runtime checks UTF-8 where it matters. */
+typedef struct {
+  char *model_dir;
+  char *vocab_dir;
+  char *backend;
+  int threads;
+} ToolModelOptions;
+
+/* Adds --model and --vocab, and with with_backend also --backend and
+ * --threads, to ctx's main group. */
+void tool_add_model_options (GOptionContext *ctx, ToolModelOptions *opts,
+    gboolean with_backend);
+void tool_model_options_clear (ToolModelOptions *opts);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (ToolModelOptions, tool_model_options_clear)
+
+/* Parses argv; on failure prints the problem and returns FALSE with the
+ * exit status to use in *status. */
+gboolean tool_parse (GOptionContext *ctx, int *argc, char ***argv,
+    int *status);
+
+/* Prints "gst-clip: <message>" and a hint to run `gst-clip NAME --help`;
+ * returns TOOL_EXIT_USAGE. */
+int tool_usage_error (const char *command, const char *format, ...)
+    G_GNUC_PRINTF (2, 3);
+
+/* Prints "gst-clip: <error message>", frees the error and returns
+ * TOOL_EXIT_FAILURE. */
+int tool_fail (GError *error);
+
+/* Loads --model (or the installed default model when --model is absent).
+ * NULL with *status set when that fails. */
+ClipModel *tool_load_model (const char *command, const ToolModelOptions *opts,
+    int *status);
+
+/* Opens an encoder as --backend and --threads say. */
+ClipEncoder *tool_open_encoder (const char *command, ClipModel *model,
+    const ToolModelOptions *opts, gboolean profile, int *status);
+
+/* Decodes an image file and preprocesses it for the model into tensor_out
+ * (3 x image_size x image_size floats). */
+gboolean tool_load_image_tensor (const char *path, const ClipConfig *config,
+    float *tensor_out, GError **error);
