@@ -74,13 +74,18 @@ gboolean clip_config_validate (const ClipConfig *config, GError **error);
 
 typedef struct _ClipTokenizer ClipTokenizer;
 
-/* Loads vocab.json + merges.txt, or bpe_simple_vocab_16e6.txt.gz, from a folder. */
+/* Loads vocab.json + merges.txt, or bpe_simple_vocab_16e6.txt.gz, from a folder
+ * (the first pair when both forms are there). Fails with CLIP_ERROR_IO when
+ * the folder or its files are missing, CLIP_ERROR_FORMAT (naming the file
+ * and line) when they are malformed. */
 ClipTokenizer *clip_tokenizer_new_from_dir (const char *dir, GError **error);
 void clip_tokenizer_free (ClipTokenizer *tok);
 
 /* clip.tokenize(text, context_length, truncate=True): start token, BPE ids,
  * end token, zero padding; when too long, the first context_length ids are
- * kept and the last becomes the end token. Fails on invalid UTF-8. */
+ * kept and the last becomes the end token. Fails on invalid UTF-8. Same ids
+ * as OpenAI's simple_tokenizer.py except for its ftfy.fix_text step (mojibake
+ * repair), which is not reproduced. Thread-safe. */
 gboolean clip_tokenizer_encode (const ClipTokenizer *tok, const char *text,
     int context_length, gint32 *ids, GError **error);
 

@@ -50,14 +50,17 @@ static char **
 parse_prompts (char *text, const char *filename, int line_no, GError **error)
 {
   char **prompts = g_strsplit (text, "|", -1);
-  for (char **p = prompts; *p; p++)
-    if (!*g_strstrip (*p)) {
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT,
-          "%s:%d: empty prompt (a label's prompts are \"label: prompt one | "
-          "prompt two\")", filename, line_no);
-      g_strfreev (prompts);
-      return NULL;
-    }
+  /* g_strsplit gives no parts at all for an empty string. */
+  gboolean empty = prompts[0] == NULL;
+  for (char **p = prompts; *p && !empty; p++)
+    empty = !*g_strstrip (*p);
+  if (empty) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT,
+        "%s:%d: empty prompt (a label's prompts are \"label: prompt one | "
+        "prompt two\")", filename, line_no);
+    g_strfreev (prompts);
+    return NULL;
+  }
   return prompts;
 }
 

@@ -20,7 +20,7 @@
 #define OPENAI_VOCAB_FILE "bpe_simple_vocab_16e6.txt.gz"
 /* simple_tokenizer.py keeps lines [1, 49152 - 256 - 2 + 1) of that file. */
 #define OPENAI_N_MERGES (49152 - 256 - 2)
-/* The official file is 1.3 MB unpacked; anything far larger is not it. */
+/* The official file unpacks to 3.2 MB; anything far larger is not it. */
 #define OPENAI_VOCAB_MAX_BYTES (64 << 20)
 #define END_OF_WORD "</w>"
 #define START_TOKEN "<|startoftext|>"
@@ -208,7 +208,8 @@ numeric_charref (const gunichar *s, gsize n, gsize i, GArray *out)
   guint64 code = 0;
   gboolean too_large = FALSE;
   for (; i < n; i++) {
-    int v = base == 16 ? hex_value (s[i]) : is_ascii_digit (s[i]) ? (int) (s[i] - '0') : -1;
+    int v = base == 16 ? hex_value (s[i])
+        : is_ascii_digit (s[i]) ? (int) (s[i] - '0') : -1;
     if (v < 0)
       break;
     /* Python's int() is unbounded: remember overflow instead of wrapping. */
@@ -384,9 +385,9 @@ lower_char (gunichar c)
   return g_unichar_tolower (c);
 }
 
-/* Python's str.lower(): the full mappings, not only the simple ones, and
- * independent of the locale (g_utf8_strdown follows the locale, giving 'i'
- * for U+0130 in Turkish and Azeri ones). */
+/* Python's str.lower(). g_utf8_strdown differs: it picks the final sigma
+ * from the next character alone (a lone "Σ" becomes "ς", Python gives "σ"),
+ * keeps Ⓐ and Ⅰ, and lowers U+0130 to plain 'i' in Turkic locales. */
 static GArray *
 python_lower (const gunichar *s, gsize n)
 {
@@ -527,7 +528,8 @@ heap_pop (CandidateHeap *h)
     gsize child = 2 * i + 1;
     if (child >= h->len)
       break;
-    if (child + 1 < h->len && candidate_before (&h->items[child + 1], &h->items[child]))
+    if (child + 1 < h->len
+        && candidate_before (&h->items[child + 1], &h->items[child]))
       child++;
     if (!candidate_before (&h->items[child], &last))
       break;
@@ -556,7 +558,8 @@ bpe_word (const ClipTokenizer *tok, const guint8 *bytes, gsize n, GArray *ids)
   gint32 merged;
 
   for (gsize i = 0; i < n; i++) {
-    symbol[i] = i + 1 < n ? tok->byte_ids[bytes[i]] : tok->byte_end_ids[bytes[i]];
+    symbol[i] = i + 1 < n ? tok->byte_ids[bytes[i]]
+        : tok->byte_end_ids[bytes[i]];
     next[i] = i + 1 < n ? (gint32) i + 1 : -1;
     prev[i] = (gint32) i - 1;
   }
@@ -584,10 +587,13 @@ bpe_word (const ClipTokenizer *tok, const guint8 *bytes, gsize n, GArray *ids)
       next[p] = next[q];
       if (next[p] >= 0)
         prev[next[p]] = p;
+      /* The merged symbol's new pairs with its neighbours. */
       gint32 r;
-      if (prev[p] >= 0 && (r = merge_rank (tok, symbol[prev[p]], symbol[p], &merged)) >= 0)
+      if (prev[p] >= 0
+          && (r = merge_rank (tok, symbol[prev[p]], symbol[p], &merged)) >= 0)
         heap_push (&heap, r, prev[p]);
-      if (next[p] >= 0 && (r = merge_rank (tok, symbol[p], symbol[next[p]], &merged)) >= 0)
+      if (next[p] >= 0
+          && (r = merge_rank (tok, symbol[p], symbol[next[p]], &merged)) >= 0)
         heap_push (&heap, r, p);
     }
   }
@@ -605,7 +611,8 @@ bpe_word_cached (const ClipTokenizer *tok, const guint8 *bytes, gsize n,
     GArray *ids)
 {
   ClipTokenizer *mutable_tok = (ClipTokenizer *) tok;
-  g_autofree char *key = n <= CACHE_MAX_WORD_BYTES ? g_strndup ((const char *) bytes, n) : NULL;
+  g_autofree char *key = n <= CACHE_MAX_WORD_BYTES
+      ? g_strndup ((const char *) bytes, n) : NULL;
 
   if (key) {
     g_mutex_lock (&mutable_tok->cache_lock);
@@ -623,7 +630,8 @@ bpe_word_cached (const ClipTokenizer *tok, const guint8 *bytes, gsize n,
     guint count = ids->len - first;
     gint32 *entry = g_new (gint32, 1 + count);
     entry[0] = count;
-    memcpy (entry + 1, &g_array_index (ids, gint32, first), count * sizeof (gint32));
+    memcpy (entry + 1, &g_array_index (ids, gint32, first),
+        count * sizeof (gint32));
     g_mutex_lock (&mutable_tok->cache_lock);
     if (g_hash_table_size (tok->cache) >= CACHE_MAX_WORDS)
       g_hash_table_remove_all (tok->cache);
@@ -786,7 +794,8 @@ read_gzip_lines (const char *path, int max_lines, gsize *length, GError **error)
     z.avail_out = MIN (capacity - z.total_out, 1 << 16);
     const char *unpacked = out + z.total_out;
     status = inflate (&z, Z_NO_FLUSH);
-    for (const char *p = unpacked; (p = memchr (p, '\n', out + z.total_out - p)); p++)
+    const char *unpacked_end = out + z.total_out;
+    for (const char *p = unpacked; (p = memchr (p, '\n', unpacked_end - p)); p++)
       lines++;
   } while (status == Z_OK && lines < max_lines);
   inflateEnd (&z);
@@ -1222,7 +1231,8 @@ clip_tokenizer_encode (const ClipTokenizer *tok, const char *text,
   glong n_chars;
   g_autofree gunichar *chars = g_utf8_to_ucs4_fast (text, -1, &n_chars);
   g_autoptr (GArray) cleaned = clean_text (chars, n_chars);
-  g_autoptr (GArray) lowered = python_lower ((gunichar *) cleaned->data, cleaned->len);
+  g_autoptr (GArray) lowered = python_lower ((gunichar *) cleaned->data,
+      cleaned->len);
   const gunichar *s = (const gunichar *) lowered->data;
   gsize n = lowered->len;
 

@@ -34,8 +34,10 @@ tool_cmd_tokenize (int argc, char **argv)
   g_autofree gint32 *ids = g_new (gint32, context_length);
   for (int i = 1; i < argc; i++) {
     GError *error = NULL;
-    if (!clip_tokenizer_encode (tok, argv[i], context_length, ids, &error))
+    if (!clip_tokenizer_encode (tok, argv[i], context_length, ids, &error)) {
+      g_prefix_error (&error, "TEXT %d: ", i);
       return tool_fail (error);
+    }
     for (int j = 0; j < context_length; j++)
       printf (j ? " %d" : "%d", ids[j]);
     putchar ('\n');
@@ -55,6 +57,7 @@ typedef enum {
 typedef struct {
   InputKind kind;
   char *value;
+  guint text_number; /* 1 for the first --text, ... */
 } EmbedInput;
 
 static void
@@ -76,7 +79,13 @@ add_embed_input (const char *option_name, const char *value, gpointer data,
     input.kind = INPUT_PRE;
   else
     input.kind = INPUT_TEXT;
-  g_array_append_val ((GArray *) data, input);
+  GArray *inputs = data;
+  if (input.kind == INPUT_TEXT) {
+    input.text_number = 1;
+    for (guint i = 0; i < inputs->len; i++)
+      input.text_number += g_array_index (inputs, EmbedInput, i).kind == INPUT_TEXT;
+  }
+  g_array_append_val (inputs, input);
   return TRUE;
 }
 
@@ -124,9 +133,13 @@ embed_one (ClipEncoder *enc, const EmbedInput *input, float *tensor,
       return read_pre_tensor (input->value, tensor, tensor_size, error)
           && clip_encoder_encode_images (enc, tensor, 1, embedding, error);
     case INPUT_TEXT:
-      return clip_tokenizer_encode (clip_model_get_tokenizer (model),
-                 input->value, config->context_length, ids, error)
-          && clip_encoder_encode_texts (enc, ids, 1, embedding, error);
+      if (!clip_tokenizer_encode (clip_model_get_tokenizer (model),
+              input->value, config->context_length, ids, error)) {
+        /* A text has no file name: say which one it was. */
+        g_prefix_error (error, "--text number %u: ", input->text_number);
+        return FALSE;
+      }
+      return clip_encoder_encode_texts (enc, ids, 1, embedding, error);
   }
   g_assert_not_reached ();
 }

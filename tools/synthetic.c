@@ -305,44 +305,56 @@ draw_scene (const Scene *s, GRand *rand, int size, guint8 *bgra, int stride)
   cairo_surface_destroy (surface);
 }
 
-/* The caption, in one of several phrasings so that short prompts ("a red
- * star", clipclassify's default "a photo of a red star.") and long ones all
- * mean something to the text encoder. */
+/* Caption phrasings, so that short prompts ("a red star", clipclassify's
+ * default "a photo of a red star.") and long ones all mean something to the
+ * text encoder. Two name one attribute alone: colour and shape must be told
+ * apart separately, which is what lets unseen pairs be recognised. */
+typedef enum {
+  FORM_FULL,          /* a small red circle on the left of a plain background */
+  FORM_NO_BACKGROUND, /* a small red circle on the left */
+  FORM_NO_PLACE,      /* a red circle on a plain background */
+  FORM_SHORT,         /* a red circle */
+  FORM_PHOTO,         /* a photo of a red circle. */
+  FORM_COLOUR_ONLY,   /* a red shape on the left */
+  FORM_SHAPE_ONLY,    /* a small circle on the left of a plain background */
+} CaptionForm;
+
 static char *
-scene_caption (const Scene *s, GRand *rand)
+scene_caption (const Scene *s, CaptionForm form)
 {
   const char *colour = colours[s->colour].name;
   const char *size = s->large ? "large" : "small";
   const char *background = s->striped ? "striped" : "plain";
-  int form = g_rand_int_range (rand, 0, 100);
   if (s->count > 1) {
     const char *count = s->count == 2 ? "two" : "three";
     const char *shapes = shape_plurals[s->shape];
-    return form < 60
+    return form <= FORM_NO_PLACE
         ? g_strdup_printf ("%s %s %s %s on a %s background", count, size,
             colour, shapes, background)
         : g_strdup_printf ("%s %s %s", count, colour, shapes);
   }
   const char *shape = shape_names[s->shape];
   const char *where = position_phrases[s->position];
-  if (form < 25)
-    return g_strdup_printf ("a %s %s %s %s of a %s background", size, colour,
-        shape, where, background);
-  if (form < 40)
-    return g_strdup_printf ("a %s %s %s %s", size, colour, shape, where);
-  if (form < 50)
-    return g_strdup_printf ("a %s %s on a %s background", colour, shape,
-        background);
-  if (form < 60)
-    return g_strdup_printf ("a %s %s", colour, shape);
-  if (form < 70)
-    return g_strdup_printf ("a photo of a %s %s.", colour, shape);
-  /* One attribute alone: colour and shape must be told apart separately,
-   * which is what lets unseen pairs be recognised. */
-  if (form < 80)
-    return g_strdup_printf ("a %s shape %s", colour, where);
-  return g_strdup_printf ("a %s %s %s of a %s background", size, shape, where,
-      background);
+  switch (form) {
+    case FORM_FULL:
+      return g_strdup_printf ("a %s %s %s %s of a %s background", size,
+          colour, shape, where, background);
+    case FORM_NO_BACKGROUND:
+      return g_strdup_printf ("a %s %s %s %s", size, colour, shape, where);
+    case FORM_NO_PLACE:
+      return g_strdup_printf ("a %s %s on a %s background", colour, shape,
+          background);
+    case FORM_SHORT:
+      return g_strdup_printf ("a %s %s", colour, shape);
+    case FORM_PHOTO:
+      return g_strdup_printf ("a photo of a %s %s.", colour, shape);
+    case FORM_COLOUR_ONLY:
+      return g_strdup_printf ("a %s shape %s", colour, where);
+    case FORM_SHAPE_ONLY:
+    default:
+      return g_strdup_printf ("a %s %s %s of a %s background", size, shape,
+          where, background);
+  }
 }
 
 /* Draws a scene and preprocesses it into tensor. */
@@ -379,6 +391,78 @@ random_scene (Scene *s, GRand *rand, gboolean unseen)
   s->striped = g_rand_boolean (rand);
 }
 
+/* Scenes come in groups that differ in one attribute only (shape, colour
+ * or position): in-batch negatives that differ in just that attribute are
+ * what forces the model to see it. Random scenes rarely share all their
+ * other attributes, so without groups the easy colour and position would
+ * be learnt and the shape barely at all. */
+#define GROUP_SIZE 4
+typedef enum { VARY_SHAPE, VARY_COLOUR, VARY_POSITION } Varied;
+
+/* Forms that name the varied attribute, so that a group's captions differ. */
+static const CaptionForm forms_naming[][6] = {
+  [VARY_SHAPE] = { FORM_FULL, FORM_NO_BACKGROUND, FORM_NO_PLACE, FORM_SHORT,
+    FORM_PHOTO, FORM_SHAPE_ONLY },
+  [VARY_COLOUR] = { FORM_FULL, FORM_NO_BACKGROUND, FORM_NO_PLACE, FORM_SHORT,
+    FORM_PHOTO, FORM_COLOUR_ONLY },
+  [VARY_POSITION] = { FORM_FULL, FORM_NO_BACKGROUND, FORM_COLOUR_ONLY,
+    FORM_SHAPE_ONLY, FORM_FULL, FORM_NO_BACKGROUND },
+};
+
+static void
+shuffle (int *values, int n, GRand *rand)
+{
+  for (int i = n - 1; i > 0; i--) {
+    int j = g_rand_int_range (rand, 0, i + 1);
+    int swap = values[i];
+    values[i] = values[j];
+    values[j] = swap;
+  }
+}
+
+/* The scenes of one group (up to GROUP_SIZE), all of seen pairs, and the
+ * caption form they share. */
+static int
+scene_group (Scene *group, CaptionForm *form, GRand *rand)
+{
+  Scene base;
+  random_scene (&base, rand, FALSE);
+  Varied varied = g_rand_int_range (rand, 0, 4) < 2 ? VARY_SHAPE
+      : g_rand_boolean (rand) ? VARY_COLOUR : VARY_POSITION;
+  if (base.count > 1 && varied == VARY_POSITION)
+    varied = VARY_SHAPE; /* several shapes have no position in the caption */
+  *form = forms_naming[varied][g_rand_int_range (rand, 0, 6)];
+
+  /* Colours are the most numerous of the varied attributes. */
+  G_STATIC_ASSERT (N_COLOURS >= (gsize) N_SHAPES
+      && N_COLOURS >= (gsize) N_POSITIONS);
+  int values[N_COLOURS], n = 0;
+  if (varied == VARY_SHAPE) {
+    for (int v = 0; v < N_SHAPES; v++)
+      if (!is_held_out (base.colour, v))
+        values[n++] = v;
+  } else if (varied == VARY_COLOUR) {
+    for (guint v = 0; v < N_COLOURS; v++)
+      if (!is_held_out (v, base.shape))
+        values[n++] = v;
+  } else {
+    for (int v = 0; v < N_POSITIONS; v++)
+      values[n++] = v;
+  }
+  shuffle (values, n, rand);
+  n = MIN (n, GROUP_SIZE);
+  for (int k = 0; k < n; k++) {
+    group[k] = base;
+    if (varied == VARY_SHAPE)
+      group[k].shape = values[k];
+    else if (varied == VARY_COLOUR)
+      group[k].colour = values[k];
+    else
+      group[k].position = values[k];
+  }
+  return n;
+}
+
 /* One generator per (seed, purpose, index): any frame can be made alone. */
 static GRand *
 rand_for (guint32 seed, guint32 purpose, guint64 index, guint32 slot)
@@ -410,6 +494,9 @@ synthetic_train_batch (SyntheticWorld *world, guint32 seed, guint64 step,
   g_rand_free (batch_rand);
 
   char **out = g_new0 (char *, n + 1);
+  Scene group[GROUP_SIZE];
+  int group_size = 0, member = 0;
+  CaptionForm form = FORM_FULL;
   for (int i = 0; i < n; i++) {
     GRand *rand = rand_for (seed, PURPOSE_TRAIN, step, i);
     float *tensor = pixels + i * image;
@@ -434,10 +521,14 @@ synthetic_train_batch (SyntheticWorld *world, guint32 seed, guint64 step,
           break;
       }
     } else {
-      Scene scene;
-      random_scene (&scene, rand, FALSE);
-      render_scene (world, &scene, rand, tensor);
-      out[i] = scene_caption (&scene, rand);
+      if (member == group_size) {
+        /* The group's generator is the one of its first scene. */
+        group_size = scene_group (group, &form, rand);
+        member = 0;
+      }
+      render_scene (world, &group[member], rand, tensor);
+      out[i] = scene_caption (&group[member], form);
+      member++;
     }
     g_rand_free (rand);
   }

@@ -18,8 +18,8 @@
 #define MAX_POSITIONS 1024
 #define MAX_HEAD_DIM 256
 
-/* Device memory one tower's activations may take: ViT-B/32 runs 176 images
- * or 327 prompts per submission within it. */
+/* Device memory one tower's activations may take: ViT-B/32 runs 185 images
+ * or 340 prompts per submission within it. */
 #define ACTIVATION_BUDGET ((gsize) 512 << 20)
 
 /* matmul.comp push-constant flags */
@@ -425,9 +425,12 @@ matmul (Recorder *rec, ClipVkView a, ClipVkView w, const ClipVkView *bias, ClipV
 {
   VkBackend *vk = rec->vk;
   gboolean vec4 = K % 4 == 0;
-  /* Large tiles only pay off when there are enough of them to fill the GPU. */
+  /* Large tiles reuse each loaded value more but only pay off when there
+   * are enough of them for several waves over a big GPU (~132 SMs holding
+   * two each): ViT-B/32 at batch 128 takes them for qkv and mlp_fc1 (900,
+   * 1200 tiles), not for the N = 768 matmuls (300). To be tuned on a GPU. */
   gboolean large = vk->forced_tile ? vk->forced_tile == 128
-                                   : (gsize) ((M + 127) / 128) * ((N + 127) / 128) >= 128;
+                                   : (gsize) ((M + 127) / 128) * ((N + 127) / 128) >= 512;
   guint tile = large ? 128 : 64;
   ClipVkView views[4] = { a, w, bias ? *bias : whole (&vk->dummy), c };
   guint32 push[4] = { M, N, K, flags | (bias ? MATMUL_BIAS : 0) };
@@ -764,9 +767,9 @@ init_tower (VkBackend *vk, Tower *t, TowerKind kind, GError **error)
    * bindable, the activations within ACTIVATION_BUDGET and the grids within
    * the 65535 workgroups every device allows. */
   gsize per_item = s.input + s.cols + s.patches + 3 * s.x + s.qkv + s.mlp;
-  t->max_chunk = MIN (MIN (vk->dev->max_range / largest, ACTIVATION_BUDGET / per_item),
-      MIN (4096, 65535 * 64 / t->positions)); /* matmul grid: 65535 tiles of 64 rows */
-  t->max_chunk = MAX (t->max_chunk, 1);
+  gsize grid_limit = MIN (4096, 65535 * 64 / t->positions); /* matmul: 65535 tiles of 64 rows */
+  gsize chunk = MIN (MIN (vk->dev->max_range / largest, ACTIVATION_BUDGET / per_item), grid_limit);
+  t->max_chunk = MAX (chunk, 1);
   /* A smaller limit for a GPU short of memory (and for the tests). */
   const char *limit = g_getenv ("CLIP_VULKAN_MAX_BATCH");
   if (limit && atoi (limit) > 0)
@@ -859,6 +862,20 @@ vk_open (const ClipModel *model, const ClipBackendOptions *opts, GError **error)
     vk->forced_tile = atoi (tile);
   vk->dev = clip_vk_device_open (opts->device_index, opts->device_name, opts->f16, error);
   if (vk->dev == NULL) {
+    vk_close (&vk->parent);
+    return NULL;
+  }
+  /* The matmul kernel's workgroups: 256 invocations and 16 KiB of shared
+   * memory, both above the least a device may offer. */
+  const VkPhysicalDeviceLimits *limits = &vk->dev->props.limits;
+  if (limits->maxComputeWorkGroupInvocations < 256
+      || limits->maxComputeWorkGroupSize[0] < 256
+      || limits->maxComputeSharedMemorySize < 16384) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_UNSUPPORTED,
+        "Vulkan device %s is too small for our kernels (workgroups of %u invocations "
+        "and %u bytes of shared memory; 256 and 16384 are needed)",
+        vk->dev->props.deviceName, limits->maxComputeWorkGroupInvocations,
+        limits->maxComputeSharedMemorySize);
     vk_close (&vk->parent);
     return NULL;
   }

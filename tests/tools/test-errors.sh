@@ -65,8 +65,9 @@ expect_error 1 classify "${model[@]}" --labels-file "$TMP/absent.txt" "$png" \
 
 # Invalid UTF-8 text.
 bad=$'caf\xe9'
-expect_error 1 tokenize "${vocab[@]}" "$bad" -- "UTF-8"
-expect_error 1 embed "${model[@]}" --text "$bad" -- "UTF-8"
+expect_error 1 tokenize "${vocab[@]}" good "$bad" -- "TEXT 2" "UTF-8"
+expect_error 1 embed "${model[@]}" --text good --pre "$REF/images/noise_224x224.pre.f32" \
+  --text "$bad" -- "--text number 2" "UTF-8"
 expect_error 1 classify "${model[@]}" --labels "$bad" "$png" -- "--labels" "UTF-8"
 expect_error 1 classify "${model[@]}" --labels a --template "$bad {}" "$png" \
   -- "--template" "UTF-8"

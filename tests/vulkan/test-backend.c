@@ -406,15 +406,23 @@ test_no_device (void)
   RandomModel *rm = random_model_new (61);
   ClipBackendOptions opts = CLIP_BACKEND_OPTIONS_INIT;
   g_autoptr (GError) error = NULL;
-  /* The loader reads the driver list at each instance creation. */
-  g_autofree char *saved = g_strdup (g_getenv ("VK_ICD_FILENAMES"));
-  g_setenv ("VK_ICD_FILENAMES", "/nonexistent/no-driver.json", TRUE);
+  /* The loader reads the driver list at each instance creation; newer
+   * loaders name the variable VK_DRIVER_FILES. */
+  const char *variables[] = { "VK_ICD_FILENAMES", "VK_DRIVER_FILES" };
+  char *saved[G_N_ELEMENTS (variables)];
+  for (guint i = 0; i < G_N_ELEMENTS (variables); i++) {
+    saved[i] = g_strdup (g_getenv (variables[i]));
+    g_setenv (variables[i], "/nonexistent/no-driver.json", TRUE);
+  }
   g_assert_cmpint (clip_vulkan_count_devices (), ==, 0);
   g_assert_null (clip_backend_vulkan.open (&rm->model, &opts, &error));
-  if (saved)
-    g_setenv ("VK_ICD_FILENAMES", saved, TRUE);
-  else
-    g_unsetenv ("VK_ICD_FILENAMES");
+  for (guint i = 0; i < G_N_ELEMENTS (variables); i++) {
+    if (saved[i])
+      g_setenv (variables[i], saved[i], TRUE);
+    else
+      g_unsetenv (variables[i]);
+    g_free (saved[i]);
+  }
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_BACKEND);
   g_test_message ("%s", error->message);
   g_assert_true (g_str_has_prefix (error->message, "no Vulkan device found"));
