@@ -23,6 +23,12 @@ tool_add_model_options (GOptionContext *ctx, ToolModelOptions *opts,
       "the CPU)", "NAME" },
     { "threads", 0, 0, G_OPTION_ARG_INT, &opts->threads,
       "CPU threads (default 0: one per core)", "N" },
+    { "device", 0, 0, G_OPTION_ARG_STRING, &opts->device,
+      "Vulkan device: its index, or a substring of its name (default: the "
+      "first GPU)", "INDEX|NAME" },
+    { "f32", 0, 0, G_OPTION_ARG_NONE, &opts->f32,
+      "Vulkan: keep the weights in F32 (default: F16 storage where the "
+      "device supports it, F32 arithmetic either way)", NULL },
     { NULL },
   };
   /* GOption copies the entries, so stack arrays are fine. */
@@ -37,6 +43,7 @@ tool_model_options_clear (ToolModelOptions *opts)
   g_clear_pointer (&opts->model_dir, g_free);
   g_clear_pointer (&opts->vocab_dir, g_free);
   g_clear_pointer (&opts->backend, g_free);
+  g_clear_pointer (&opts->device, g_free);
 }
 
 gboolean
@@ -118,6 +125,15 @@ tool_open_encoder (const char *command, ClipModel *model,
   ClipBackendOptions options = CLIP_BACKEND_OPTIONS_INIT;
   options.threads = opts->threads;
   options.profile = profile;
+  options.f16 = !opts->f32;
+  if (opts->device != NULL) {
+    char *end = NULL;
+    gint64 index = g_ascii_strtoll (opts->device, &end, 10);
+    if (end != opts->device && *end == '\0' && index >= 0 && index < G_MAXINT)
+      options.device_index = (int) index;
+    else
+      options.device_name = opts->device;
+  }
   GError *error = NULL;
   ClipEncoder *enc = clip_encoder_new (model, kind, &options, &error);
   if (enc == NULL)

@@ -253,7 +253,8 @@ tool_cmd_train (int argc, char **argv)
   g_autofree char *data_dir = NULL;
   g_autofree char *out_dir = NULL;
   g_autofree char *dtype_name = NULL;
-  g_auto (ToolModelOptions) model_opts = { 0 };
+  g_autofree char *model_dir = NULL;
+  g_autofree char *vocab_arg = NULL;
   gboolean synthetic = FALSE;
   int threads = 0, stop_after = 0;
   int status = TOOL_EXIT_OK;
@@ -291,10 +292,15 @@ tool_cmd_train (int argc, char **argv)
       "for a given count", "N" },
     { "stop-after", 0, 0, G_OPTION_ARG_INT, &stop_after,
       "Stop (with a checkpoint) after this many steps of this run", "N" },
+    { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_dir,
+      "Start from this model (fine-tuning; its sizes replace [model]); "
+      "default: a new model initialised from the seed", "DIR" },
+    { "vocab", 0, 0, G_OPTION_ARG_FILENAME, &vocab_arg,
+      "Folder with vocab.json + merges.txt (default: the --model folder's); "
+      "copied into the output", "DIR" },
     { NULL },
   };
   g_option_context_add_main_entries (ctx, entries, NULL);
-  tool_add_model_options (ctx, &model_opts, FALSE);
   if (!tool_parse (ctx, &argc, &argv, &status))
     return status;
   if (argc > 1)
@@ -320,11 +326,9 @@ tool_cmd_train (int argc, char **argv)
   clip_config_init_default (&settings.config);
   clip_train_options_init (&settings.train);
   g_autoptr (ClipModel) init = NULL;
-  if (model_opts.model_dir != NULL) {
-    init = tool_load_model ("train", &model_opts, &status);
-    if (init == NULL)
-      return status;
-  }
+  if (model_dir != NULL
+      && (init = clip_model_load (model_dir, vocab_arg, &error)) == NULL)
+    return tool_fail (error);
   if (!read_settings (config_path, &settings, &error))
     return tool_fail (error);
   const ClipConfig *config = init ? clip_model_get_config (init)
@@ -332,8 +336,7 @@ tool_cmd_train (int argc, char **argv)
   settings.train.threads = threads > 0 ? threads : (int) g_get_num_processors ();
 
   /* The vocabulary: --vocab, else the model's folder. */
-  const char *vocab_dir = model_opts.vocab_dir ? model_opts.vocab_dir
-                                               : model_opts.model_dir;
+  const char *vocab_dir = vocab_arg ? vocab_arg : model_dir;
   if (vocab_dir == NULL)
     return tool_usage_error ("train", "a new model needs --vocab DIR "
         "(vocab.json + merges.txt)");

@@ -25,6 +25,9 @@ int tool_cmd_random_model (int argc, char **argv);
 int tool_cmd_bench (int argc, char **argv);
 int tool_cmd_train (int argc, char **argv);
 int tool_cmd_eval (int argc, char **argv);
+int tool_cmd_annotate (int argc, char **argv);
+int tool_cmd_index (int argc, char **argv);
+int tool_cmd_search (int argc, char **argv);
 
 /* ------------------------------------------------------- shared helpers */
 
@@ -35,10 +38,12 @@ typedef struct {
   char *vocab_dir;
   char *backend;
   int threads;
+  char *device;   /* Vulkan device: index or name substring */
+  gboolean f32;   /* Vulkan: F32 weights even where F16 storage exists */
 } ToolModelOptions;
 
-/* Adds --model and --vocab, and with with_backend also --backend and
- * --threads, to ctx's main group. */
+/* Adds --model and --vocab, and with with_backend also --backend,
+ * --threads, --device and --f32, to ctx's main group. */
 void tool_add_model_options (GOptionContext *ctx, ToolModelOptions *opts,
     gboolean with_backend);
 void tool_model_options_clear (ToolModelOptions *opts);

@@ -15,6 +15,12 @@ static const ToolCommand commands[] = {
   { "bench", "measure the encoders' speed", tool_cmd_bench },
   { "train", "train a CLIP by contrastive pre-training", tool_cmd_train },
   { "eval", "zero-shot accuracy on the synthetic world", tool_cmd_eval },
+  { "annotate", "label a video file, segments as WebVTT, SRT or JSON Lines",
+    tool_cmd_annotate },
+  { "index", "store video frames' embeddings in a SQLite database",
+    tool_cmd_index },
+  { "search", "find moments in indexed videos by text or example image",
+    tool_cmd_search },
 };
 
 static void

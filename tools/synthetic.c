@@ -285,7 +285,7 @@ draw_scene (const Scene *s, GRand *rand, int size, guint8 *bgra, int stride)
   cairo_set_source_rgb (cr, CLAMP (c->r + jitter (rand, 0.08), 0, 1),
       CLAMP (c->g + jitter (rand, 0.08), 0, 1),
       CLAMP (c->b + jitter (rand, 0.08), 0, 1));
-  double r = size * (s->large ? 0.22 : 0.14) * (1 + jitter (rand, 0.1));
+  double r = size * (s->large ? 0.26 : 0.16) * (1 + jitter (rand, 0.1));
   if (s->count == 1) {
     const double *xy = position_xy[s->position];
     path_shape (cr, s->shape, size * (xy[0] + jitter (rand, 0.04)),
@@ -427,8 +427,10 @@ scene_group (Scene *group, CaptionForm *form, GRand *rand)
 {
   Scene base;
   random_scene (&base, rand, FALSE);
-  Varied varied = g_rand_int_range (rand, 0, 4) < 2 ? VARY_SHAPE
-      : g_rand_boolean (rand) ? VARY_COLOUR : VARY_POSITION;
+  /* Mostly shape: the attribute that is hardest to learn. */
+  int choice = g_rand_int_range (rand, 0, 5);
+  Varied varied = choice < 3 ? VARY_SHAPE : choice == 3 ? VARY_COLOUR
+      : VARY_POSITION;
   if (base.count > 1 && varied == VARY_POSITION)
     varied = VARY_SHAPE; /* several shapes have no position in the caption */
   *form = forms_naming[varied][g_rand_int_range (rand, 0, 6)];

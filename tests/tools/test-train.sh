@@ -30,7 +30,7 @@ checkpoint_every=50
 INI
 train () {
   "$GST_CLIP" train --config "$TMP/tiny.ini" --synthetic --vocab "$REF/vocab" \
-    --threads 1 "$@"
+    --threads 2 "$@"
 }
 
 train --out "$TMP/a" >"$TMP/a.log"
@@ -80,7 +80,7 @@ printf 'gradient_320x240.png\ta gradient\nshapes_640x480.png\tsome shapes\nstrip
   >"$TMP/data/captions.txt"
 sed -e 's/^steps=.*/steps=3/' -e 's/^batch=.*/batch=3/' "$TMP/tiny.ini" >"$TMP/ft.ini"
 "$GST_CLIP" train --config "$TMP/ft.ini" --data "$TMP/data" --model "$TMP/a" \
-  --out "$TMP/ft" --threads 1 >"$TMP/ft.log"
+  --out "$TMP/ft" --threads 2 >"$TMP/ft.log"
 [ -f "$TMP/ft/model.safetensors" ] || fail "fine-tuning wrote no model"
 echo "ok: fine-tuning on a captioned folder"
 

@@ -1,0 +1,189 @@
+#!/bin/bash
+# gst-clip annotate on generated videos whose content changes at known
+# times: valid WebVTT, SRT and JSON Lines whose segments change label only
+# at the cuts, a valid partial file after Ctrl-C, clear errors, and a smoke
+# run on real footage when Debian's opencv-doc is installed.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/video-lib.sh"
+need_reference
+need_elements clipclassify jpegenc avimux concat pngenc
+
+model=(--model "$REF/models/tiny-openai" --vocab "$REF/vocab")
+# A random-weight model names nothing, but with many labels and bare
+# prompts it gives these three patterns different top labels, so that
+# segment boundaries must fall on the cuts at 2 s and 4 s.
+labels=$(python3 -c 'print(",".join(f"label {i}" for i in range(64)))')
+make_cut_video "$TMP/cuts.avi" 160x120 smpte checkers-8 circular
+
+for ext in vtt srt jsonl; do
+  expect_status 0 annotate "$TMP/cuts.avi" "${model[@]}" --labels "$labels" \
+    --template "{}" --out "$TMP/cuts.$ext"
+done
+# Progress goes to stderr as plain lines when it is not a terminal.
+grep -q '^cuts.avi: 100%, 60 frames' "$TMP/err" ||
+  fail "no final progress line: $(cat "$TMP/err")"
+
+# Strict readers of the three formats; each prints its segments as
+# "start end label" lines, times in ms, for the comparisons below.
+check_subtitles () {
+  python3 - "$@" <<'PY'
+import json, re, sys
+path, kind = sys.argv[1], sys.argv[2]
+text = open(path, encoding="utf-8").read()
+segments = []
+
+def ms(h, m, s, f):
+    assert int(m) < 60 and int(s) < 60, (m, s)
+    return ((int(h) * 60 + int(m)) * 60 + int(s)) * 1000 + int(f)
+
+if kind == "jsonl":
+    assert text.endswith("\n"), "last line unterminated"
+    for n, line in enumerate(text.splitlines(), 1):
+        o = json.loads(line)
+        assert set(o) == {"start", "end", "label", "score"}, (n, o)
+        assert isinstance(o["label"], str) and 0 <= o["score"] <= 1, (n, o)
+        segments.append((round(o["start"] * 1000), round(o["end"] * 1000), o["label"]))
+else:
+    sep = r"\." if kind == "vtt" else ","
+    stamp = rf"(\d\d+):(\d\d):(\d\d){sep}(\d\d\d)"
+    timing = re.compile(rf"^{stamp} --> {stamp}$")
+    blocks = text.split("\n\n")
+    if kind == "vtt":
+        assert blocks[0] == "WEBVTT", f"header {blocks[0]!r}"
+        blocks = blocks[1:]
+    assert blocks[-1] == "", "file does not end with a blank line"
+    for n, block in enumerate(blocks[:-1], 1):
+        lines = block.split("\n")
+        if kind == "srt":
+            assert lines[0] == str(n), f"cue {n} numbered {lines[0]!r}"
+            lines = lines[1:]
+        m = timing.match(lines[0])
+        assert m, f"cue {n}: bad timing line {lines[0]!r}"
+        assert len(lines) == 2 and lines[1], f"cue {n}: text {lines[1:]!r}"
+        assert "-->" not in lines[1] and (kind == "srt" or "<" not in lines[1])
+        label = re.fullmatch(r"(.+) \((\d\.\d\d)\)", lines[1])
+        assert label, f"cue {n}: text {lines[1]!r} is not 'label (score)'"
+        segments.append((ms(*m.groups()[:4]), ms(*m.groups()[4:]), label[1]))
+previous_end = None
+for start, end, label in segments:
+    assert start <= end, (start, end)
+    assert previous_end is None or start >= previous_end, "cues overlap"
+    previous_end = end
+for s in segments:
+    print(*s)
+PY
+}
+
+for ext in vtt srt jsonl; do
+  check_subtitles "$TMP/cuts.$ext" "$ext" >"$TMP/cuts.$ext.segments" ||
+    fail "cuts.$ext is not valid: $(cat "$TMP/cuts.$ext")"
+done
+cmp "$TMP/cuts.vtt.segments" "$TMP/cuts.jsonl.segments" ||
+  fail "the WebVTT and JSON Lines segments differ"
+cmp "$TMP/cuts.srt.segments" "$TMP/cuts.jsonl.segments" ||
+  fail "the SRT and JSON Lines segments differ"
+
+# The segments tile the whole video and change only at the cuts.
+python3 - "$TMP/cuts.jsonl.segments" <<'PY' || fail "segments of cuts.avi: $(cat "$TMP/cuts.jsonl")"
+import sys
+segs = [l.split(" ", 2) for l in open(sys.argv[1]).read().splitlines()]
+segs = [(int(a), int(b), c) for a, b, c in segs]
+assert segs[0][0] == 0 and segs[-1][1] == 6000, segs
+for (_, end, label), (start, _, next_label) in zip(segs, segs[1:]):
+    assert end == start, f"gap or overlap at {end} ms"
+    assert end in (2000, 4000), f"a boundary at {end} ms is not a cut"
+    assert label != next_label, f"two segments of '{label}' side by side"
+assert len(segs) >= 2, "the patterns were not told apart"
+print(f"ok: {len(segs)} segments, boundaries at",
+      [s[0] for s in segs[1:]], "ms")
+PY
+
+# On a terminal (util-linux script provides one) the progress is a bar
+# redrawn in place, ending at 100%.
+if command -v script >/dev/null; then
+  script -qec "$(printf '%q ' "$GST_CLIP" annotate "$TMP/cuts.avi" "${model[@]}" \
+    --labels a,b --out "$TMP/tty.vtt")" /dev/null >"$TMP/tty.out" ||
+    fail "annotate on a terminal failed: $(cat "$TMP/tty.out")"
+  grep -qE $'\r''cuts.avi \[#{30}\] 100%  +[0-9.]+ frames/s  ETA 0:00' "$TMP/tty.out" ||
+    fail "no progress bar on a terminal: $(cat -v "$TMP/tty.out")"
+  echo "ok: progress bar on a terminal"
+else
+  echo "SKIP (part): no 'script' command to test the terminal progress bar"
+fi
+
+# stdout is JSON Lines when there is no --out.
+expect_status 0 annotate "$TMP/cuts.avi" "${model[@]}" --labels "$labels" \
+  --template "{}" --quiet
+cmp "$TMP/out" "$TMP/cuts.jsonl" || fail "stdout differs from --out x.jsonl"
+[ ! -s "$TMP/err" ] || fail "--quiet still wrote: $(cat "$TMP/err")"
+
+# --interval analyses fewer frames; the segments still cover the video.
+expect_status 0 annotate "$TMP/cuts.avi" "${model[@]}" --labels "$labels" \
+  --template "{}" --interval 5 --out "$TMP/interval.jsonl"
+check_subtitles "$TMP/interval.jsonl" jsonl >"$TMP/interval.segments" ||
+  fail "interval.jsonl is not valid"
+tail -n 1 "$TMP/interval.segments" | grep -q '^[0-9]* 6000 ' ||
+  fail "with --interval 5 the last segment does not end at 6 s"
+
+# Errors.
+expect_error 2 annotate "$TMP/cuts.avi" "${model[@]}" -- "no labels"
+expect_error 2 annotate "$TMP/cuts.avi" "${model[@]}" --labels a \
+  --out "$TMP/x.txt" -- "x.txt" ".vtt"
+expect_error 2 annotate "${model[@]}" --labels a -- "no VIDEO"
+expect_error 1 annotate "$TMP/missing.avi" "${model[@]}" --labels a \
+  -- "missing.avi" "no such file"
+expect_error 1 annotate "$TMP/cuts.avi" --model "$TMP" --vocab "$REF/vocab" \
+  --labels a -- "$TMP"
+expect_error 2 annotate "$TMP/cuts.avi" "${model[@]}" --labels a \
+  --backend nope -- "nope"
+gst-launch-1.0 -q audiotestsrc num-buffers=20 ! wavenc \
+  ! filesink "location=$TMP/audio.wav"
+expect_error 1 annotate "$TMP/audio.wav" "${model[@]}" --labels a \
+  -- "audio.wav" "no video"
+expect_error 1 annotate "$TMP/cuts.avi" "${model[@]}" --labels a \
+  --out "$TMP/no-such-dir/x.vtt" -- "no-such-dir/x.vtt"
+
+# Ctrl-C: a long file, interrupted; the WebVTT must still be complete.
+gst-launch-1.0 -q videotestsrc pattern=smpte num-buffers=3000 \
+  ! video/x-raw,width=64,height=48,framerate=25/1 ! jpegenc ! avimux \
+  ! filesink "location=$TMP/long.avi"
+"$GST_CLIP" annotate "$TMP/long.avi" "${model[@]}" --labels "a,b" \
+  --out "$TMP/long.vtt" 2>"$TMP/long.err" &
+pid=$!
+# Wait for the first progress line, so that the signal handler is in place.
+for _ in $(seq 100); do
+  [ -s "$TMP/long.err" ] && break
+  kill -0 "$pid" 2>/dev/null || break
+  sleep 0.1
+done
+kill -INT "$pid" 2>/dev/null || true
+status=0
+wait "$pid" || status=$?
+[ "$status" = 0 ] || fail "annotate exited with $status after SIGINT: $(cat "$TMP/long.err")"
+check_subtitles "$TMP/long.vtt" vtt >"$TMP/long.segments" ||
+  fail "long.vtt is not valid after Ctrl-C: $(cat "$TMP/long.vtt")"
+[ -s "$TMP/long.segments" ] || fail "long.vtt has no cue after Ctrl-C"
+if grep -q interrupted "$TMP/long.err"; then
+  echo "ok: interrupted run left a valid WebVTT up to" \
+    "$(tail -n 1 "$TMP/long.segments" | cut -d' ' -f2) ms of 120000"
+else
+  echo "note: annotate finished before the SIGINT; its output is valid"
+fi
+
+# Real footage, where Debian's opencv-doc is installed (not required).
+vtest=/usr/share/doc/opencv-doc/examples/data/vtest.avi
+if [ ! -f "$vtest" ]; then
+  echo "SKIP (part): $vtest is missing (Debian package opencv-doc)"
+elif ! "$GST_CLIP" annotate "$vtest" "${model[@]}" --labels "person,car,street" \
+    --interval 25 --out "$TMP/vtest.jsonl" 2>"$TMP/vtest.err"; then
+  grep -q "missing a plug-in" "$TMP/vtest.err" ||
+    fail "annotate on vtest.avi: $(cat "$TMP/vtest.err")"
+  echo "SKIP (part): no decoder for vtest.avi:" \
+    "$(cat "$TMP/vtest.err") (Debian package gstreamer1.0-libav)"
+else
+  check_subtitles "$TMP/vtest.jsonl" jsonl >"$TMP/vtest.segments" ||
+    fail "vtest.jsonl is not valid"
+  end=$(tail -n 1 "$TMP/vtest.segments" | cut -d' ' -f2)
+  [ "$end" -gt 70000 ] || fail "vtest.avi segments end at $end ms"
+  echo "ok: vtest.avi annotated, segments up to $end ms"
+fi

@@ -1,0 +1,568 @@
+/* gst-clip index and search: per-frame image embeddings of video files in
+ * a SQLite database, and the moments that best match a text or an example
+ * image. */
+#include "commands.h"
+#include "video-run.h"
+
+#include <gst/video/video.h>
+#include <math.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Frames preprocessed and encoded together while indexing. */
+#define INDEX_BATCH 8
+
+/* One table per thing: a video (its absolute path and the model that
+ * embedded it) and its analysed frames. Times are nanoseconds. */
+static const char schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS videos ("
+    "  id INTEGER PRIMARY KEY,"
+    "  path TEXT NOT NULL UNIQUE,"
+    "  model TEXT NOT NULL,"
+    "  dim INTEGER NOT NULL,"
+    "  indexed_at INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS frames ("
+    "  video_id INTEGER NOT NULL REFERENCES videos (id) ON DELETE CASCADE,"
+    "  pts INTEGER NOT NULL,"
+    "  duration INTEGER NOT NULL,"
+    "  embedding BLOB NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS frames_by_video ON frames (video_id, pts);";
+
+static gboolean
+db_fail (sqlite3 *db, const char *db_path, GError **error)
+{
+  g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: %s", db_path,
+      sqlite3_errmsg (db));
+  return FALSE;
+}
+
+static gboolean
+db_exec (sqlite3 *db, const char *db_path, const char *sql, GError **error)
+{
+  if (sqlite3_exec (db, sql, NULL, NULL, NULL) == SQLITE_OK)
+    return TRUE;
+  return db_fail (db, db_path, error);
+}
+
+/* The model of the videos already in the database that is not model_name,
+ * or NULL when every video (or none) uses model_name. */
+static gboolean
+db_other_model (sqlite3 *db, const char *db_path, const char *model_name,
+    char **other, GError **error)
+{
+  sqlite3_stmt *stmt = NULL;
+  *other = NULL;
+  if (sqlite3_prepare_v2 (db,
+          "SELECT model FROM videos WHERE model != ?1 LIMIT 1", -1, &stmt,
+          NULL) != SQLITE_OK) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT,
+        "%s: not a gst-clip index: %s", db_path, sqlite3_errmsg (db));
+    return FALSE;
+  }
+  sqlite3_bind_text (stmt, 1, model_name, -1, SQLITE_STATIC);
+  int rc = sqlite3_step (stmt);
+  if (rc == SQLITE_ROW)
+    *other = g_strdup ((const char *) sqlite3_column_text (stmt, 0));
+  sqlite3_finalize (stmt);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    return db_fail (db, db_path, error);
+  return TRUE;
+}
+
+static gboolean
+check_same_model (sqlite3 *db, const char *db_path, const char *model_name,
+    GError **error)
+{
+  g_autofree char *other = NULL;
+  if (!db_other_model (db, db_path, model_name, &other, error))
+    return FALSE;
+  if (other == NULL)
+    return TRUE;
+  g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
+      "%s: the database holds embeddings of model '%s', not '%s': embeddings "
+      "of different models cannot be compared (use another --db, or --model "
+      "for '%s')", db_path, other, model_name, other);
+  return FALSE;
+}
+
+/* ------------------------------------------------------------------ index */
+
+typedef struct {
+  GstClockTime pts;
+  GstClockTime duration;
+} FrameTime;
+
+typedef struct {
+  ClipEncoder *enc;
+  const ClipConfig *config;
+  int embed_dim;
+  int interval;
+  guint64 frame_number;
+
+  GstVideoInfo info;
+  gboolean have_info;
+
+  float *batch_pixels;  /* [INDEX_BATCH, 3, S, S] */
+  FrameTime batch_times[INDEX_BATCH];
+  int batch_count;
+
+  GArray *times;        /* FrameTime per indexed frame */
+  GArray *embeddings;   /* float, embed_dim per indexed frame */
+} Indexer;
+
+static gboolean
+indexer_flush (Indexer *ix, GError **error)
+{
+  if (ix->batch_count == 0)
+    return TRUE;
+  gsize old = ix->embeddings->len;
+  g_array_set_size (ix->embeddings, old + (gsize) ix->batch_count * ix->embed_dim);
+  float *out = &g_array_index (ix->embeddings, float, old);
+  if (!clip_encoder_encode_images (ix->enc, ix->batch_pixels, ix->batch_count,
+          out, error)) {
+    g_array_set_size (ix->embeddings, old);
+    return FALSE;
+  }
+  for (int i = 0; i < ix->batch_count; i++)
+    clip_l2_normalize (out + (gsize) i * ix->embed_dim, ix->embed_dim);
+  g_array_append_vals (ix->times, ix->batch_times, ix->batch_count);
+  ix->batch_count = 0;
+  return TRUE;
+}
+
+static gboolean
+index_buffer (GstBuffer *buffer, GstPad *pad, gpointer user_data,
+    GError **error)
+{
+  Indexer *ix = user_data;
+  if (ix->frame_number++ % ix->interval != 0)
+    return TRUE;
+  if (!GST_BUFFER_PTS_IS_VALID (buffer))
+    return TRUE; /* a frame without a time cannot be found again */
+
+  g_autoptr (GstCaps) caps = gst_pad_get_current_caps (pad);
+  if (caps == NULL || !gst_video_info_from_caps (&ix->info, caps)) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT,
+        "a decoded frame came without usable video caps");
+    return FALSE;
+  }
+  GstVideoFrame vframe;
+  if (!gst_video_frame_map (&vframe, &ix->info, buffer, GST_MAP_READ)) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT,
+        "cannot map a decoded frame");
+    return FALSE;
+  }
+  int size = ix->config->image_size;
+  ClipFrame frame = {
+    .format = CLIP_PIXEL_RGB,
+    .width = GST_VIDEO_FRAME_WIDTH (&vframe),
+    .height = GST_VIDEO_FRAME_HEIGHT (&vframe),
+    .planes = { GST_VIDEO_FRAME_PLANE_DATA (&vframe, 0) },
+    .strides = { GST_VIDEO_FRAME_PLANE_STRIDE (&vframe, 0) },
+  };
+  gboolean ok = clip_preprocess (&frame, ix->config,
+      ix->batch_pixels + (gsize) ix->batch_count * 3 * size * size, error);
+  gst_video_frame_unmap (&vframe);
+  if (!ok)
+    return FALSE;
+
+  /* An analysed frame stands for the interval it was picked from. */
+  GstClockTime duration = GST_BUFFER_DURATION (buffer);
+  if (!GST_CLOCK_TIME_IS_VALID (duration) && GST_VIDEO_INFO_FPS_N (&ix->info) > 0)
+    duration = gst_util_uint64_scale (GST_SECOND, GST_VIDEO_INFO_FPS_D (&ix->info),
+        GST_VIDEO_INFO_FPS_N (&ix->info));
+  ix->batch_times[ix->batch_count++] = (FrameTime) {
+    .pts = GST_BUFFER_PTS (buffer),
+    .duration = GST_CLOCK_TIME_IS_VALID (duration) ? duration * ix->interval : 0,
+  };
+  return ix->batch_count < INDEX_BATCH || indexer_flush (ix, error);
+}
+
+/* Replaces the video's rows with the indexed frames, in one transaction. */
+static gboolean
+store_video (sqlite3 *db, const char *db_path, const char *video_path,
+    const char *model_name, const Indexer *ix, GError **error)
+{
+  if (!db_exec (db, db_path, "BEGIN IMMEDIATE", error))
+    return FALSE;
+  sqlite3_stmt *stmt = NULL;
+  gboolean ok = check_same_model (db, db_path, model_name, error);
+
+  if (ok && sqlite3_prepare_v2 (db, "DELETE FROM videos WHERE path = ?1", -1,
+          &stmt, NULL) == SQLITE_OK) {
+    sqlite3_bind_text (stmt, 1, video_path, -1, SQLITE_STATIC);
+    ok = sqlite3_step (stmt) == SQLITE_DONE;
+  } else {
+    ok = FALSE;
+  }
+  g_clear_pointer (&stmt, sqlite3_finalize);
+
+  if (ok && sqlite3_prepare_v2 (db, "INSERT INTO videos (path, model, dim, "
+          "indexed_at) VALUES (?1, ?2, ?3, ?4)", -1, &stmt, NULL) == SQLITE_OK) {
+    sqlite3_bind_text (stmt, 1, video_path, -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 2, model_name, -1, SQLITE_STATIC);
+    sqlite3_bind_int (stmt, 3, ix->embed_dim);
+    sqlite3_bind_int64 (stmt, 4, g_get_real_time () / G_USEC_PER_SEC);
+    ok = sqlite3_step (stmt) == SQLITE_DONE;
+  } else {
+    ok = FALSE;
+  }
+  g_clear_pointer (&stmt, sqlite3_finalize);
+  sqlite3_int64 video_id = sqlite3_last_insert_rowid (db);
+
+  if (ok && sqlite3_prepare_v2 (db, "INSERT INTO frames (video_id, pts, "
+          "duration, embedding) VALUES (?1, ?2, ?3, ?4)", -1, &stmt, NULL)
+      == SQLITE_OK) {
+    for (guint i = 0; ok && i < ix->times->len; i++) {
+      const FrameTime *t = &g_array_index (ix->times, FrameTime, i);
+      sqlite3_bind_int64 (stmt, 1, video_id);
+      sqlite3_bind_int64 (stmt, 2, (sqlite3_int64) t->pts);
+      sqlite3_bind_int64 (stmt, 3, (sqlite3_int64) t->duration);
+      sqlite3_bind_blob (stmt, 4, &g_array_index (ix->embeddings, float,
+              (gsize) i * ix->embed_dim), ix->embed_dim * sizeof (float),
+          SQLITE_STATIC);
+      ok = sqlite3_step (stmt) == SQLITE_DONE;
+      sqlite3_reset (stmt);
+    }
+  } else {
+    ok = FALSE;
+  }
+  g_clear_pointer (&stmt, sqlite3_finalize);
+
+  if (ok)
+    return db_exec (db, db_path, "COMMIT", error);
+  if (error == NULL || *error == NULL)
+    db_fail (db, db_path, error);
+  sqlite3_exec (db, "ROLLBACK", NULL, NULL, NULL);
+  return FALSE;
+}
+
+static sqlite3 *
+open_db (const char *db_path, gboolean create, GError **error)
+{
+  if (!create && !g_file_test (db_path, G_FILE_TEST_IS_REGULAR)) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: no such file (make "
+        "one with gst-clip index)", db_path);
+    return NULL;
+  }
+  sqlite3 *db = NULL;
+  int flags = create ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
+      : SQLITE_OPEN_READONLY;
+  if (sqlite3_open_v2 (db_path, &db, flags, NULL) != SQLITE_OK) {
+    db_fail (db, db_path, error);
+    sqlite3_close (db);
+    return NULL;
+  }
+  /* Another gst-clip index may hold the write lock for a while. */
+  sqlite3_busy_timeout (db, 10000);
+  if (create && (!db_exec (db, db_path, "PRAGMA foreign_keys = ON", error)
+          || !db_exec (db, db_path, schema_sql, error))) {
+    sqlite3_close (db);
+    return NULL;
+  }
+  return db;
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (sqlite3, sqlite3_close)
+
+int
+tool_cmd_index (int argc, char **argv)
+{
+  g_auto (ToolModelOptions) opts = { 0 };
+  g_autofree char *db_path = NULL;
+  int interval = 1;
+  gboolean quiet = FALSE;
+  int status = TOOL_EXIT_OK;
+
+  g_autoptr (GOptionContext) ctx = g_option_context_new ("VIDEO...");
+  g_option_context_set_summary (ctx,
+      "Stores the image embedding of every analysed frame of each VIDEO in a\n"
+      "SQLite database, for gst-clip search. Indexing a video again replaces\n"
+      "its frames; one database holds the embeddings of one model.");
+  const GOptionEntry entries[] = {
+    { "db", 'd', 0, G_OPTION_ARG_FILENAME, &db_path,
+      "Database file (created when missing)", "FILE.sqlite" },
+    { "interval", 'i', 0, G_OPTION_ARG_INT, &interval,
+      "Index one frame in N (default 1)", "N" },
+    { "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "No progress display", NULL },
+    { NULL },
+  };
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  tool_add_model_options (ctx, &opts, TRUE);
+  if (!tool_parse (ctx, &argc, &argv, &status))
+    return status;
+  if (argc < 2)
+    return tool_usage_error ("index", "no VIDEO given");
+  if (db_path == NULL)
+    return tool_usage_error ("index", "no --db FILE given");
+  if (interval < 1)
+    return tool_usage_error ("index", "--interval must be at least 1");
+
+  g_autoptr (ClipModel) model = tool_load_model ("index", &opts, &status);
+  if (model == NULL)
+    return status;
+  g_autoptr (ClipEncoder) enc = tool_open_encoder ("index", model, &opts,
+      FALSE, &status);
+  if (enc == NULL)
+    return status;
+  const char *model_name = clip_model_get_name (model);
+
+  GError *error = NULL;
+  g_autoptr (sqlite3) db = open_db (db_path, TRUE, &error);
+  if (db == NULL || !check_same_model (db, db_path, model_name, &error))
+    return tool_fail (error);
+
+  const ClipConfig *config = clip_model_get_config (model);
+  int size = config->image_size;
+  g_autofree float *pixels = g_new (float, (gsize) INDEX_BATCH * 3 * size * size);
+
+  for (int v = 1; v < argc; v++) {
+    Indexer ix = {
+      .enc = enc,
+      .config = config,
+      .embed_dim = config->embed_dim,
+      .interval = interval,
+      .batch_pixels = pixels,
+      .times = g_array_new (FALSE, FALSE, sizeof (FrameTime)),
+      .embeddings = g_array_new (FALSE, FALSE, sizeof (float)),
+    };
+    g_autoptr (GArray) times = ix.times;
+    g_autoptr (GArray) embeddings = ix.embeddings;
+    g_autoptr (ToolVideo) video = tool_video_new (argv[v], TOOL_VIDEO_RGB,
+        &error);
+    if (video == NULL)
+      return tool_fail (error);
+    tool_video_set_buffer_func (video, index_buffer, &ix);
+    g_autofree char *base = g_path_get_basename (argv[v]);
+    tool_video_set_progress (video, base, quiet);
+    gboolean interrupted = FALSE;
+    if (!tool_video_run (video, &interrupted, &error)
+        || !indexer_flush (&ix, &error))
+      return tool_fail (error);
+    if (interrupted) {
+      /* A half-indexed video would look complete to search: keep the old
+       * rows instead. */
+      fprintf (stderr, "gst-clip index: interrupted; %s not stored\n", argv[v]);
+      return TOOL_EXIT_FAILURE;
+    }
+    g_autofree char *absolute = g_canonicalize_filename (argv[v], NULL);
+    const char *stored = gst_uri_is_valid (argv[v]) ? argv[v] : absolute;
+    if (!store_video (db, db_path, stored, model_name, &ix, &error))
+      return tool_fail (error);
+    if (!quiet)
+      fprintf (stderr, "gst-clip index: %s: %u frames\n", stored, times->len);
+  }
+  return TOOL_EXIT_OK;
+}
+
+/* ----------------------------------------------------------------- search */
+
+typedef struct {
+  guint video;        /* index into the path array */
+  GstClockTime pts;
+  GstClockTime duration;
+  float score;
+  gboolean taken;     /* already part of a printed moment */
+} ScoredFrame;
+
+static void
+print_time (GstClockTime t)
+{
+  guint64 ms = t / GST_MSECOND;
+  printf ("%" G_GUINT64_FORMAT ":%02u:%02u.%03u", ms / 3600000,
+      (guint) (ms / 60000 % 60), (guint) (ms / 1000 % 60), (guint) (ms % 1000));
+}
+
+static int
+compare_by_score (gconstpointer a, gconstpointer b, gpointer user_data)
+{
+  const ScoredFrame *frames = user_data;
+  float sa = frames[*(const guint *) a].score;
+  float sb = frames[*(const guint *) b].score;
+  return (sa < sb) - (sa > sb);
+}
+
+/* Scores every frame of the database against the query embedding; frames
+ * come grouped by video in time order, so neighbours are adjacent. */
+static GArray *
+score_frames (sqlite3 *db, const char *db_path, const float *query, int dim,
+    GPtrArray *paths, GError **error)
+{
+  sqlite3_stmt *stmt = NULL;
+  if (sqlite3_prepare_v2 (db, "SELECT v.path, f.pts, f.duration, f.embedding "
+          "FROM frames f JOIN videos v ON v.id = f.video_id "
+          "ORDER BY v.id, f.pts", -1, &stmt, NULL) != SQLITE_OK) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT,
+        "%s: not a gst-clip index: %s", db_path, sqlite3_errmsg (db));
+    return NULL;
+  }
+  g_autoptr (GArray) frames = g_array_new (FALSE, FALSE, sizeof (ScoredFrame));
+  g_autofree float *embedding = g_new (float, dim);
+  int rc;
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+    const char *path = (const char *) sqlite3_column_text (stmt, 0);
+    const void *blob = sqlite3_column_blob (stmt, 3);
+    int bytes = sqlite3_column_bytes (stmt, 3);
+    if (path == NULL || blob == NULL || bytes != dim * (int) sizeof (float)) {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT,
+          "%s: a frame of '%s' has a %d-byte embedding, expected %d floats",
+          db_path, path ? path : "(null)", bytes, dim);
+      sqlite3_finalize (stmt);
+      return NULL;
+    }
+    if (paths->len == 0 || strcmp (g_ptr_array_index (paths, paths->len - 1),
+            path) != 0)
+      g_ptr_array_add (paths, g_strdup (path));
+    /* The blob need not be aligned for floats. */
+    memcpy (embedding, blob, bytes);
+    double dot = 0, norm = 0;
+    for (int i = 0; i < dim; i++) {
+      dot += (double) embedding[i] * query[i];
+      norm += (double) embedding[i] * embedding[i];
+    }
+    ScoredFrame f = {
+      .video = paths->len - 1,
+      .pts = (GstClockTime) sqlite3_column_int64 (stmt, 1),
+      .duration = (GstClockTime) sqlite3_column_int64 (stmt, 2),
+      .score = norm > 0 ? dot / sqrt (norm) : 0,
+    };
+    g_array_append_val (frames, f);
+  }
+  sqlite3_finalize (stmt);
+  if (rc != SQLITE_DONE) {
+    db_fail (db, db_path, error);
+    return NULL;
+  }
+  return g_steal_pointer (&frames);
+}
+
+/* Prints the top moments: the best frame not yet printed, grown over the
+ * neighbouring frames of its video whose score is within tolerance of it.
+ * The tolerance is a fraction of the spread of all scores, because that
+ * spread depends on the model and the query: text-to-image cosines of a
+ * real CLIP span a few hundredths, image-to-image ones far more. */
+static void
+print_moments (GArray *frames_array, GPtrArray *paths, int top,
+    double tolerance)
+{
+  ScoredFrame *frames = (ScoredFrame *) frames_array->data;
+  guint n = frames_array->len;
+  g_autofree guint *order = g_new (guint, n);
+  for (guint i = 0; i < n; i++)
+    order[i] = i;
+  g_qsort_with_data (order, n, sizeof (guint), compare_by_score, frames);
+  double spread = frames[order[0]].score - frames[order[n - 1]].score;
+
+  int printed = 0;
+  for (guint k = 0; k < n && printed < top; k++) {
+    guint peak = order[k];
+    if (frames[peak].taken)
+      continue;
+    double floor = frames[peak].score - tolerance * spread;
+    guint first = peak, last = peak;
+    while (first > 0 && !frames[first - 1].taken
+        && frames[first - 1].video == frames[peak].video
+        && frames[first - 1].score >= floor)
+      first--;
+    while (last + 1 < n && !frames[last + 1].taken
+        && frames[last + 1].video == frames[peak].video
+        && frames[last + 1].score >= floor)
+      last++;
+    for (guint i = first; i <= last; i++)
+      frames[i].taken = TRUE;
+
+    printf ("%s  ", (const char *) g_ptr_array_index (paths, frames[peak].video));
+    print_time (frames[first].pts);
+    putchar ('-');
+    print_time (frames[last].pts + frames[last].duration);
+    printf ("  %.4f\n", frames[peak].score);
+    printed++;
+  }
+}
+
+int
+tool_cmd_search (int argc, char **argv)
+{
+  g_auto (ToolModelOptions) opts = { 0 };
+  g_autofree char *db_path = NULL;
+  g_autofree char *image_path = NULL;
+  int top = 5;
+  double tolerance = 0.1;
+  int status = TOOL_EXIT_OK;
+
+  g_autoptr (GOptionContext) ctx = g_option_context_new ("[TEXT]");
+  g_option_context_set_summary (ctx,
+      "Finds the moments of the indexed videos that best match TEXT (or the\n"
+      "example picture of --image) and prints them best first, one per line:\n"
+      "VIDEO  START-END  SCORE (times H:MM:SS.mmm, score the cosine\n"
+      "similarity of the best frame). Neighbouring frames scoring close to a\n"
+      "moment's best frame (within --tolerance times the spread between the\n"
+      "best and the worst frame of the database) belong to the moment.");
+  const GOptionEntry entries[] = {
+    { "db", 'd', 0, G_OPTION_ARG_FILENAME, &db_path,
+      "Database made by gst-clip index", "FILE.sqlite" },
+    { "image", 0, 0, G_OPTION_ARG_FILENAME, &image_path,
+      "Search by an example picture instead of a text", "FILE" },
+    { "top", 'n', 0, G_OPTION_ARG_INT, &top,
+      "How many moments to print (default 5)", "N" },
+    { "tolerance", 0, 0, G_OPTION_ARG_DOUBLE, &tolerance,
+      "How close to a moment's best frame a neighbour must score to join "
+      "it, as a fraction of the score spread (default 0.1)", "F" },
+    { NULL },
+  };
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  tool_add_model_options (ctx, &opts, TRUE);
+  if (!tool_parse (ctx, &argc, &argv, &status))
+    return status;
+  if (db_path == NULL)
+    return tool_usage_error ("search", "no --db FILE given");
+  if ((argc == 2) == (image_path != NULL) || argc > 2)
+    return tool_usage_error ("search", "give one TEXT or --image FILE");
+  if (top < 1)
+    return tool_usage_error ("search", "--top must be at least 1");
+  if (!(tolerance >= 0 && tolerance <= 1))
+    return tool_usage_error ("search", "--tolerance must be between 0 and 1");
+
+  GError *error = NULL;
+  g_autoptr (sqlite3) db = open_db (db_path, FALSE, &error);
+  if (db == NULL)
+    return tool_fail (error);
+  g_autoptr (ClipModel) model = tool_load_model ("search", &opts, &status);
+  if (model == NULL)
+    return status;
+  if (!check_same_model (db, db_path, clip_model_get_name (model), &error))
+    return tool_fail (error);
+  g_autoptr (ClipEncoder) enc = tool_open_encoder ("search", model, &opts,
+      FALSE, &status);
+  if (enc == NULL)
+    return status;
+
+  const ClipConfig *config = clip_model_get_config (model);
+  int dim = config->embed_dim;
+  g_autofree float *query = g_new (float, dim);
+  if (image_path) {
+    int size = config->image_size;
+    g_autofree float *pixels = g_new (float, (gsize) 3 * size * size);
+    if (!tool_load_image_tensor (image_path, config, pixels, &error)
+        || !clip_encoder_encode_images (enc, pixels, 1, query, &error))
+      return tool_fail (error);
+    clip_l2_normalize (query, dim);
+  } else {
+    const char *text = argv[1];
+    if (!clip_encoder_encode_strings (enc, &text, 1, query, &error))
+      return tool_fail (error);
+  }
+
+  g_autoptr (GPtrArray) paths = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GArray) frames = score_frames (db, db_path, query, dim, paths,
+      &error);
+  if (frames == NULL)
+    return tool_fail (error);
+  if (frames->len == 0) {
+    fprintf (stderr, "gst-clip search: %s holds no frames\n", db_path);
+    return TOOL_EXIT_OK;
+  }
+  print_moments (frames, paths, top, tolerance);
+  return TOOL_EXIT_OK;
+}
