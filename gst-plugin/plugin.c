@@ -1,10 +1,15 @@
 /* The "clip" plugin: CLIP zero-shot classification of video. */
 #include "gstclipclassify.h"
+#include "gstclipexport.h"
+#include "gstclipoverlay.h"
 
 static gboolean
 plugin_init (GstPlugin *plugin)
 {
-  return GST_ELEMENT_REGISTER (clipclassify, plugin);
+  gboolean ok = GST_ELEMENT_REGISTER (clipclassify, plugin);
+  ok &= GST_ELEMENT_REGISTER (clipexport, plugin);
+  ok &= GST_ELEMENT_REGISTER (clipoverlay, plugin);
+  return ok;
 }
 
 GST_PLUGIN_DEFINE (GST_VERSION_MAJOR, GST_VERSION_MINOR, clip,

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Annotates a recorded video into files: every frame is classified (sync
+# mode) and chained clipexport elements write, as the frames pass,
+#
+#   PREFIX.jsonl  one line per frame: pts, labels, scores, top
+#   PREFIX.vtt    WebVTT cues, one per segment of the top label
+#   PREFIX.srt    the same cues as SubRip
+#   PREFIX.csv    the segments as rows: start,end,label,score
+#
+#   CLIP_MODEL=/path/to/model pipelines/annotate-to-files.sh video.webm [PREFIX]
+#
+# PREFIX defaults to the video's path without its extension.
+# Environment: CLIP_MODEL, CLIP_VOCAB, CLIP_LABELS as in demo-videotestsrc.sh;
+#   CLIP_MIN_SEGMENT  nanoseconds a label must hold to start a segment
+#                     (default 500000000)
+set -euo pipefail
+
+if [[ $# -lt 1 || $# -gt 2 ]]; then
+  echo "usage: $0 FILE-OR-URI [PREFIX]" >&2
+  exit 2
+fi
+# A path becomes a file:// URI, percent-encoded byte by byte.
+uri_from_path() {
+  local LC_ALL=C path out= c i
+  path=$(realpath "$1")
+  for ((i = 0; i < ${#path}; i++)); do
+    c=${path:i:1}
+    case $c in
+      [a-zA-Z0-9/._~-]) out+=$c ;;
+      *) printf -v c '%%%02X' "'$c"; out+=$c ;;
+    esac
+  done
+  echo "file://$out"
+}
+if [[ $1 == *://* ]]; then uri=$1; else uri=$(uri_from_path "$1"); fi
+prefix=${2:-${1%.*}}
+min_segment=${CLIP_MIN_SEGMENT:-500000000}
+
+element=(clipclassify "labels=${CLIP_LABELS:-a person,a car,a building,a ball,nature}"
+  mode=sync batch-size=8)
+[[ -n ${CLIP_MODEL:-} ]] && element+=("model=$CLIP_MODEL")
+[[ -n ${CLIP_VOCAB:-} ]] && element+=("vocab=$CLIP_VOCAB")
+
+# clipexport passes the video on untouched, so one element per format is
+# chained on the same path: no tee, no queues.
+gst-launch-1.0 -q uridecodebin "uri=$uri" ! videoconvert ! "${element[@]}" \
+  ! clipexport format=jsonl "location=$prefix.jsonl" \
+  ! clipexport format=webvtt "location=$prefix.vtt" "min-segment=$min_segment" \
+  ! clipexport format=srt "location=$prefix.srt" "min-segment=$min_segment" \
+  ! clipexport format=csv "location=$prefix.csv" "min-segment=$min_segment" \
+  ! fakesink
+echo "wrote $prefix.jsonl $prefix.vtt $prefix.srt $prefix.csv"
