@@ -11,4 +11,7 @@ else
 fi
 [ -d build ] || meson setup build
 ninja -C build
-exec sh pipelines/demo-videotestsrc.sh
+# Run from the build tree: the plugin from build/, the shipped model from models/.
+export GST_PLUGIN_PATH="$PWD/build/gst-plugin"
+export GST_CLIP_DEFAULT_MODEL="$PWD/models/default"
+exec bash pipelines/demo-videotestsrc.sh
