@@ -20,7 +20,6 @@ struct _ToolVideo {
   char *path;
   GstElement *pipeline;
   GstElement *convert;
-  GstElement *stage;
   GstElement *classify; /* NULL unless the stage is clipclassify */
   GstElement *sink;
   GMainLoop *loop;
@@ -137,20 +136,20 @@ tool_video_new (const char *path, ToolVideoStage stage, GError **error)
 
   GstElement *decode = gst_element_factory_make ("uridecodebin", NULL);
   GstElement *convert = gst_element_factory_make ("videoconvert", NULL);
-  GstElement *classify = gst_element_factory_make (
+  GstElement *middle = gst_element_factory_make (
       stage == TOOL_VIDEO_CLASSIFY ? "clipclassify" : "capsfilter", NULL);
   GstElement *sink = gst_element_factory_make ("fakesink", NULL);
-  if (!decode || !convert || !classify || !sink) {
+  if (!decode || !convert || !middle || !sink) {
     const char *missing = !decode ? "uridecodebin" : !convert ? "videoconvert"
-        : !classify ? (stage == TOOL_VIDEO_CLASSIFY ? "clipclassify"
+        : !middle ? (stage == TOOL_VIDEO_CLASSIFY ? "clipclassify"
             : "capsfilter") : "fakesink";
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_UNSUPPORTED,
         "GStreamer element '%s' is not available%s", missing,
-        classify ? "" : ": install the clip plugin, or point GST_PLUGIN_PATH "
+        middle ? "" : ": install the clip plugin, or point GST_PLUGIN_PATH "
         "at the folder of libgstclip.so");
     g_clear_object (&decode);
     g_clear_object (&convert);
-    g_clear_object (&classify);
+    g_clear_object (&middle);
     g_clear_object (&sink);
     return NULL;
   }
@@ -159,8 +158,7 @@ tool_video_new (const char *path, ToolVideoStage stage, GError **error)
   video->path = g_strdup (path);
   video->pipeline = gst_pipeline_new ("gst-clip");
   video->convert = convert;
-  video->stage = classify;
-  video->classify = stage == TOOL_VIDEO_CLASSIFY ? classify : NULL;
+  video->classify = stage == TOOL_VIDEO_CLASSIFY ? middle : NULL;
   video->sink = sink;
   g_mutex_init (&video->lock);
   video->last_pts = video->last_end = GST_CLOCK_TIME_NONE;
@@ -168,23 +166,23 @@ tool_video_new (const char *path, ToolVideoStage stage, GError **error)
 
   g_object_set (decode, "uri", uri, NULL);
   if (stage == TOOL_VIDEO_CLASSIFY) {
-    gst_util_set_object_arg (G_OBJECT (classify), "mode", "sync");
+    gst_util_set_object_arg (G_OBJECT (middle), "mode", "sync");
   } else {
     g_autoptr (GstCaps) rgb = gst_caps_from_string ("video/x-raw,format=RGB");
-    g_object_set (classify, "caps", rgb, NULL);
+    g_object_set (middle, "caps", rgb, NULL);
   }
   /* As fast as the model goes, not at playback speed. */
   g_object_set (sink, "sync", FALSE, "signal-handoffs", TRUE, NULL);
 
-  gst_bin_add_many (GST_BIN (video->pipeline), decode, convert, classify, sink,
+  gst_bin_add_many (GST_BIN (video->pipeline), decode, convert, middle, sink,
       NULL);
-  gst_element_link_many (convert, classify, sink, NULL);
+  gst_element_link_many (convert, middle, sink, NULL);
   g_signal_connect (decode, "pad-added", G_CALLBACK (on_pad_added), video);
   g_signal_connect (decode, "no-more-pads", G_CALLBACK (on_no_more_pads),
       video);
   g_signal_connect (sink, "handoff", G_CALLBACK (on_handoff), video);
 
-  g_autoptr (GstPad) stage_sink = gst_element_get_static_pad (classify, "sink");
+  g_autoptr (GstPad) stage_sink = gst_element_get_static_pad (middle, "sink");
   gst_pad_add_probe (stage_sink, GST_PAD_PROBE_TYPE_BUFFER,
       (GstPadProbeCallback) stop_probe, video, NULL);
   return video;
@@ -365,7 +363,10 @@ tool_video_run (ToolVideo *video, gboolean *interrupted, GError **error)
   guint bus_watch = gst_bus_add_watch (bus, on_bus_message, video);
   guint sigint = g_unix_signal_add (SIGINT, on_sigint, video);
   guint tick = 0;
-  video->started_us = video->last_plain_us = g_get_monotonic_time ();
+  /* The first plain line comes at the first tick: a log shows at once
+   * that the run started. */
+  video->started_us = g_get_monotonic_time ();
+  video->last_plain_us = 0;
   if (!video->quiet && video->progress_label)
     tick = g_timeout_add (BAR_REFRESH_MS, on_progress_tick, video);
 

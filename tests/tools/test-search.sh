@@ -105,20 +105,24 @@ expect_moment "$TMP/two.avi" 2 4 --image "$TMP/pinwheel.png" "${model[@]}"
 
 # Ctrl-C while indexing keeps the video's old rows: a half-indexed video
 # would look complete to search.
-gst-launch-1.0 -q videotestsrc pattern=pinwheel num-buffers=3000 \
+gst-launch-1.0 -q videotestsrc pattern=pinwheel num-buffers=6000 \
   ! video/x-raw,width=64,height=48,framerate=25/1 ! jpegenc ! avimux \
   ! filesink "location=$TMP/long.avi"
+mv "$TMP/two.avi" "$TMP/two.orig"
 cp "$TMP/long.avi" "$TMP/two.avi"
 "$GST_CLIP" index --db "$db" "${model[@]}" "$TMP/two.avi" 2>"$TMP/long.err" &
 pid=$!
-for _ in $(seq 100); do
-  [ -s "$TMP/long.err" ] && break
+# Wait (at most 20 s) for a progress line with frames done, so that the
+# signal handler is in place and some frames are analysed.
+for _ in $(seq 200); do
+  grep -qE ' [1-9][0-9]* frames' "$TMP/long.err" && break
   kill -0 "$pid" 2>/dev/null || break
   sleep 0.1
 done
 kill -INT "$pid" 2>/dev/null || true
 status=0
 wait "$pid" || status=$?
+mv -f "$TMP/two.orig" "$TMP/two.avi"
 if grep -q "interrupted" "$TMP/long.err"; then
   [ "$status" = 1 ] || fail "interrupted index exited with $status"
   grep -qF "two.avi not stored" "$TMP/long.err" ||
