@@ -98,6 +98,8 @@ clip_encoder_encode_images (ClipEncoder *enc, const float *pixels, int n,
 {
   if (n <= 0)
     return TRUE;
+  if (!clip_model_check_weights (enc->model, error))
+    return FALSE;
   return enc->backend->ops->images (enc->backend, pixels, n, embeddings, error);
 }
 
@@ -107,6 +109,8 @@ clip_encoder_encode_texts (ClipEncoder *enc, const gint32 *tokens, int n,
 {
   if (n <= 0)
     return TRUE;
+  if (!clip_model_check_weights (enc->model, error))
+    return FALSE;
   return enc->backend->ops->texts (enc->backend, tokens, n, embeddings, error);
 }
 

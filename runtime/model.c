@@ -476,6 +476,12 @@ clip_model_unref (ClipModel *model)
   g_free (model);
 }
 
+gboolean
+clip_model_check_weights (const ClipModel *model, GError **error)
+{
+  return clip_safetensors_check_file (model->st, error);
+}
+
 const ClipConfig *
 clip_model_get_config (const ClipModel *model)
 {

@@ -57,6 +57,11 @@ struct _ClipModel {
   ClipTokenizer *tokenizer;
 };
 
+/* Fails with CLIP_ERROR_IO, naming the file, when the weights file was
+ * truncated after loading (see clip_safetensors_check_file); the encoder
+ * calls it before every batch. */
+gboolean clip_model_check_weights (const ClipModel *model, GError **error);
+
 /* Calls func for every weight tensor of a complete model (logit_scale
  * aside), in a fixed order, under its HF name, with its float count. */
 typedef void (*ClipWeightFunc) (const char *name, const float *data,
@@ -72,6 +77,12 @@ gboolean clip_config_load_dir (const char *dir, ClipConfig *config, GError **err
 /* Parses one config file's JSON text (the fuzz target uses this). */
 gboolean clip_config_parse (const char *json_text, gssize length,
     const char *name_for_errors, ClipConfig *config, GError **error);
+
+/* A tokenizer from an HF vocab.json and merges.txt already in memory (the
+ * fuzz target uses this); errors name "vocab.json" and "merges.txt". */
+ClipTokenizer *clip_tokenizer_new_from_data (const char *vocab_json,
+    gsize vocab_length, const char *merges_text, gsize merges_length,
+    GError **error);
 
 /* CLIP's defaults: 224, 32, 77, 49408, OpenAI mean/std, eps 1e-5. */
 void clip_config_init_default (ClipConfig *config);

@@ -8,6 +8,7 @@
 #include "clip.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <stdio.h>
@@ -24,6 +25,7 @@
 struct _ClipSafetensors {
   char *path;
   GMappedFile *mapped; /* NULL when parsed from the caller's memory */
+  int fd;              /* the mapped file, kept open to notice it shrinking */
   ClipTensor *tensors;
   guint n_tensors;
   GHashTable *by_name; /* name -> ClipTensor* */
@@ -142,8 +144,10 @@ safetensors_free (ClipSafetensors *st)
   g_free (st->tensors);
   if (st->by_name != NULL)
     g_hash_table_unref (st->by_name);
-  if (st->mapped != NULL)
+  if (st->mapped != NULL) {
     g_mapped_file_unref (st->mapped);
+    close (st->fd);
+  }
   g_free (st->path);
   g_free (st);
 }
@@ -402,9 +406,18 @@ ClipSafetensors *
 clip_safetensors_open (const char *path, GError **error)
 {
   g_autoptr (GError) map_error = NULL;
-  GMappedFile *mapped = g_mapped_file_new (path, FALSE, &map_error);
+  int fd = g_open (path, O_RDONLY | O_CLOEXEC, 0);
+  if (fd < 0) {
+    int saved_errno = errno;
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: %s", path,
+        g_strerror (saved_errno));
+    return NULL;
+  }
+  GMappedFile *mapped = g_mapped_file_new_from_fd (fd, FALSE, &map_error);
   if (mapped == NULL) {
-    g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s", map_error->message);
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: %s", path,
+        map_error->message);
+    close (fd);
     return NULL;
   }
   ClipSafetensors *st = clip_safetensors_parse (
@@ -412,10 +425,35 @@ clip_safetensors_open (const char *path, GError **error)
       g_mapped_file_get_length (mapped), path, error);
   if (st == NULL) {
     g_mapped_file_unref (mapped);
+    close (fd);
     return NULL;
   }
   st->mapped = mapped;
+  st->fd = fd;
   return st;
+}
+
+gboolean
+clip_safetensors_check_file (const ClipSafetensors *st, GError **error)
+{
+  if (st == NULL || st->mapped == NULL)
+    return TRUE;
+  struct stat info;
+  gsize mapped_length = g_mapped_file_get_length (st->mapped);
+  if (fstat (st->fd, &info) != 0) {
+    int saved_errno = errno;
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: %s", st->path,
+        g_strerror (saved_errno));
+    return FALSE;
+  }
+  if ((guint64) info.st_size < mapped_length) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: the file shrank from "
+        "%" G_GSIZE_FORMAT " to %" G_GUINT64_FORMAT " bytes after the model "
+        "was loaded; its weights are gone, load the model again", st->path,
+        mapped_length, (guint64) info.st_size);
+    return FALSE;
+  }
+  return TRUE;
 }
 
 void

@@ -34,6 +34,14 @@ ClipSafetensors *clip_safetensors_open (const char *path, GError **error);
 ClipSafetensors *clip_safetensors_parse (const guint8 *data, gsize size,
     const char *name_for_errors, GError **error);
 void clip_safetensors_close (ClipSafetensors *st);
+/* The tensors of an opened file are views into its mapping: if the file is
+ * truncated afterwards, touching them raises SIGBUS. Fails with
+ * CLIP_ERROR_IO when the file is now shorter than its mapping, so that a
+ * caller can stop before using the weights. A truncation between this check
+ * and the use of the weights is not caught (a small window; replacing a
+ * model by writing a new file and renaming it over the old one is safe, as
+ * is deleting it). TRUE for a file parsed from memory. */
+gboolean clip_safetensors_check_file (const ClipSafetensors *st, GError **error);
 
 guint clip_safetensors_n_tensors (const ClipSafetensors *st);
 const ClipTensor *clip_safetensors_get (const ClipSafetensors *st, guint i);

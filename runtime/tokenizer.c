@@ -11,6 +11,7 @@
  * Everything works on Unicode code points, as Python's str does, with GLib's
  * character classification. */
 #include "clip.h"
+#include "model.h"
 #include "html-entities.h"
 
 #include <stdlib.h>
@@ -962,12 +963,9 @@ json_string (JsonReader *r, GString *out, GError **error)
 
 /* HF's vocab.json: an object of token -> id, the ids 0..n-1 each once. */
 static gboolean
-read_vocab_json (Vocab *vocab, const char *path, GError **error)
+parse_vocab_json (Vocab *vocab, const char *text, gsize length,
+    const char *path, GError **error)
 {
-  g_autofree char *text = NULL;
-  gsize length;
-  if (!read_file (path, &text, &length, error))
-    return FALSE;
   JsonReader r = { text, text + length, path, 1 };
   const char *invalid;
   if (!g_utf8_validate_len (text, length, &invalid)) {
@@ -1032,6 +1030,16 @@ read_vocab_json (Vocab *vocab, const char *path, GError **error)
     }
   }
   return TRUE;
+}
+
+static gboolean
+read_vocab_json (Vocab *vocab, const char *path, GError **error)
+{
+  g_autofree char *text = NULL;
+  gsize length;
+  if (!read_file (path, &text, &length, error))
+    return FALSE;
+  return parse_vocab_json (vocab, text, length, path, error);
 }
 
 static gboolean
@@ -1143,6 +1151,26 @@ load_hf (const char *vocab_path, const char *merges_path, GError **error)
   ClipTokenizer *tok = NULL;
   if (read_vocab_json (&vocab, vocab_path, error))
     tok = tokenizer_new (&vocab, vocab_path, merges, merges_path, error);
+  vocab_clear (&vocab);
+  return tok;
+}
+
+ClipTokenizer *
+clip_tokenizer_new_from_data (const char *vocab_json, gsize vocab_length,
+    const char *merges_text, gsize merges_length, GError **error)
+{
+  /* parse_merges splits its text in place and wants a final NUL. */
+  g_autofree char *merges_copy = g_strndup (merges_text, merges_length);
+  merges_length = strlen (merges_copy);
+  int first_line = g_str_has_prefix (merges_copy, "#version") ? 2 : 1;
+  g_autoptr (GArray) merges = parse_merges (merges_copy, merges_length,
+      "merges.txt", first_line, -1, error);
+  if (merges == NULL)
+    return NULL;
+  Vocab vocab = { NULL, NULL };
+  ClipTokenizer *tok = NULL;
+  if (parse_vocab_json (&vocab, vocab_json, vocab_length, "vocab.json", error))
+    tok = tokenizer_new (&vocab, "vocab.json", merges, "merges.txt", error);
   vocab_clear (&vocab);
   return tok;
 }

@@ -22,5 +22,6 @@ OUT=${OUT:?set OUT, the training folder}
 "$GST_CLIP" train --config models/default/train.ini --synthetic \
   --vocab models/default --threads 2 --dtype f16 --out "$OUT"
 "$GST_CLIP" eval --model "$OUT" --synthetic --backend cpu
-cp "$OUT/config.json" "$OUT/model.safetensors" models/default/
+cp "$OUT/config.json" "$OUT/preprocessor_config.json" "$OUT/model.safetensors" \
+  models/default/
 echo "models/default updated from $OUT"

@@ -3,10 +3,13 @@
  * A batch of n sequences of T tokens is one [n*T, width] matrix, so every
  * linear layer is one sgemm over the whole batch; only attention works per
  * sequence. The activations live in one arena sized for the largest batch
- * seen. The weights are read where the model keeps them (the mmapped file),
- * never copied. */
+ * seen. Where the CPU has AVX2 or AVX-512, the linear layers' weights are
+ * packed once at open for gemm.c's kernels, and their pages of the mmapped
+ * file leave the resident set; other weights are read where the model keeps
+ * them. */
 #include "backend.h"
 #include "cpu-kernels.h"
+#include "gemm.h"
 
 #include <cblas.h>
 #include <string.h>
@@ -17,6 +20,8 @@ typedef struct {
   float *arena;
   gsize arena_floats;
   char *description;
+  GHashTable *packed; /* weight pointer -> ClipGemmWeight; NULL: none */
+  ClipGemmPool *pool;
 } ClipCpuBackend;
 
 /* The activations of one tower pass over rows = n * T tokens. */
@@ -80,40 +85,59 @@ qkv_is_fused (const ClipLayerWeights *lw, int width)
       && lw->v_b == lw->k_b + width;
 }
 
+/* clip_cpu_linear, on the packed copy of w when there is one. */
+static void
+linear (ClipCpuBackend *cpu, float *out, int ldo, const float *in,
+    const float *w, const float *b, int n, int in_dim, int out_dim,
+    gboolean accumulate)
+{
+  const ClipGemmWeight *packed =
+      cpu->packed != NULL ? g_hash_table_lookup (cpu->packed, w) : NULL;
+  if (packed != NULL && clip_gemm_weight_has_shape (packed, out_dim, in_dim))
+    clip_gemm_linear (cpu->pool, packed, out, ldo, in, b, n, accumulate);
+  else
+    clip_cpu_linear (out, ldo, in, w, b, n, in_dim, out_dim, accumulate);
+}
+
 /* The residual block, over n sequences of l tokens:
  * x += attn(ln_1(x)); x += mlp(ln_2(x)). */
 static void
-transformer_layer (const ClipTowerConfig *tower, const ClipLayerWeights *lw,
-    Activations *act, int n, int l, gboolean causal)
+transformer_layer (ClipCpuBackend *cpu, const ClipTowerConfig *tower,
+    const ClipLayerWeights *lw, Activations *act, int n, int l,
+    gboolean causal)
 {
   int w = tower->width, m = tower->mlp_width, rows = n * l;
 
   clip_cpu_layer_norm (act->xn, act->x, lw->ln1_w, lw->ln1_b, rows, w,
       tower->eps);
   if (qkv_is_fused (lw, w)) {
-    clip_cpu_linear (act->qkv, 3 * w, act->xn, lw->q_w, lw->q_b, rows, w,
+    linear (cpu, act->qkv, 3 * w, act->xn, lw->q_w, lw->q_b, rows, w,
         3 * w, FALSE);
   } else {
-    clip_cpu_linear (act->qkv, 3 * w, act->xn, lw->q_w, lw->q_b, rows, w, w,
+    linear (cpu, act->qkv, 3 * w, act->xn, lw->q_w, lw->q_b, rows, w, w,
         FALSE);
-    clip_cpu_linear (act->qkv + w, 3 * w, act->xn, lw->k_w, lw->k_b, rows, w,
+    linear (cpu, act->qkv + w, 3 * w, act->xn, lw->k_w, lw->k_b, rows, w,
         w, FALSE);
-    clip_cpu_linear (act->qkv + 2 * w, 3 * w, act->xn, lw->v_w, lw->v_b, rows,
+    linear (cpu, act->qkv + 2 * w, 3 * w, act->xn, lw->v_w, lw->v_b, rows,
         w, w, FALSE);
   }
+  /* The loops between the GEMMs stay on the calling thread: sharing them
+   * with a thread pool measured slower, the hand-off waiting behind
+   * OpenBLAS's threads, which spin for a while after each GEMM. */
   for (int s = 0; s < n; s++) {
     gsize first = (gsize) s * l;
-    clip_cpu_attention (act->att + first * w, w, act->qkv + first * 3 * w,
-        act->scores, l, w, tower->heads, causal);
+    for (int h = 0; h < tower->heads; h++)
+      clip_cpu_attention_head (act->att + first * w, w,
+          act->qkv + first * 3 * w, act->scores, l, w, tower->heads, h, causal);
   }
-  clip_cpu_linear (act->x, w, act->att, lw->out_w, lw->out_b, rows, w, w, TRUE);
+  linear (cpu, act->x, w, act->att, lw->out_w, lw->out_b, rows, w, w, TRUE);
 
   clip_cpu_layer_norm (act->xn, act->x, lw->ln2_w, lw->ln2_b, rows, w,
       tower->eps);
-  clip_cpu_linear (act->hidden, m, act->xn, lw->fc1_w, NULL, rows, w, m, FALSE);
+  linear (cpu, act->hidden, m, act->xn, lw->fc1_w, NULL, rows, w, m, FALSE);
   clip_cpu_bias_activation (act->hidden, lw->fc1_b, rows, m,
       tower->activation);
-  clip_cpu_linear (act->x, w, act->hidden, lw->fc2_w, lw->fc2_b, rows, m, w,
+  linear (cpu, act->x, w, act->hidden, lw->fc2_w, lw->fc2_b, rows, m, w,
       TRUE);
 }
 
@@ -177,7 +201,7 @@ cpu_images (ClipBackend *b, const float *pixels, int n, float *out,
   for (int i = 0; i < n; i++)
     image_to_patch_rows (patch_rows + (gsize) i * patches * patch_len,
         pixels + i * image_floats, cfg->image_size, patch);
-  clip_cpu_linear (patch_emb, w, patch_rows, vw->patch_w, NULL, n * patches,
+  linear (cpu, patch_emb, w, patch_rows, vw->patch_w, NULL, n * patches,
       patch_len, w, FALSE);
 
   /* Per image: the class token, then the patches; plus the positions. */
@@ -193,13 +217,13 @@ cpu_images (ClipBackend *b, const float *pixels, int n, float *out,
       tower->eps);
 
   for (int layer = 0; layer < tower->layers; layer++)
-    transformer_layer (tower, &vw->layers[layer], &act, n, t, FALSE);
+    transformer_layer (cpu, tower, &vw->layers[layer], &act, n, t, FALSE);
 
   /* ln_post of each class token, then the projection. */
   for (int i = 0; i < n; i++)
     clip_cpu_layer_norm (act.xn + (gsize) i * w, act.x + (gsize) i * t * w,
         vw->ln_post_w, vw->ln_post_b, 1, w, tower->eps);
-  clip_cpu_linear (out, cfg->embed_dim, act.xn, vw->proj, NULL, n, w,
+  linear (cpu, out, cfg->embed_dim, act.xn, vw->proj, NULL, n, w,
       cfg->embed_dim, FALSE);
   return TRUE;
 }
@@ -250,16 +274,70 @@ cpu_texts (ClipBackend *b, const gint32 *tokens, int n, float *out,
     }
 
   for (int layer = 0; layer < tower->layers; layer++)
-    transformer_layer (tower, &tw->layers[layer], &act, n, l, TRUE);
+    transformer_layer (cpu, tower, &tw->layers[layer], &act, n, l, TRUE);
 
   /* ln_final is per token: only the pooled rows need it. */
   for (int s = 0; s < n; s++)
     clip_cpu_layer_norm (act.xn + (gsize) s * w,
         act.x + ((gsize) s * l + eot[s]) * w, tw->ln_final_w, tw->ln_final_b,
         1, w, tower->eps);
-  clip_cpu_linear (out, cfg->embed_dim, act.xn, tw->proj, NULL, n, w,
+  linear (cpu, out, cfg->embed_dim, act.xn, tw->proj, NULL, n, w,
       cfg->embed_dim, FALSE);
   return TRUE;
+}
+
+/* Packs w [out_dim, in_dim] when it lies in the model's file mapping, whose
+ * pages can then leave the resident set: the packed copy replaces them, so
+ * the weights stay resident once. */
+static void
+pack_linear (ClipCpuBackend *cpu, const float *w, int out_dim, int in_dim)
+{
+  gsize floats = (gsize) out_dim * in_dim;
+  if (w == NULL || g_hash_table_contains (cpu->packed, w)
+      || !clip_gemm_weight_is_mapped (cpu->base.model->st, w, floats))
+    return;
+  ClipGemmWeight *packed = clip_gemm_pack (w, out_dim, in_dim, CLIP_GEMM_AUTO);
+  if (packed == NULL)
+    return; /* out of memory: this layer stays on cblas_sgemm */
+  g_hash_table_insert (cpu->packed, (gpointer) w, packed);
+  clip_gemm_release_mapped (w, floats);
+}
+
+/* The same weights, with the same shapes, as transformer_layer uses. */
+static void
+pack_tower (ClipCpuBackend *cpu, const ClipTowerConfig *tower,
+    const ClipLayerWeights *layers)
+{
+  int w = tower->width, m = tower->mlp_width;
+  for (int i = 0; layers != NULL && i < tower->layers; i++) {
+    const ClipLayerWeights *lw = &layers[i];
+    if (qkv_is_fused (lw, w)) {
+      pack_linear (cpu, lw->q_w, 3 * w, w);
+    } else {
+      pack_linear (cpu, lw->q_w, w, w);
+      pack_linear (cpu, lw->k_w, w, w);
+      pack_linear (cpu, lw->v_w, w, w);
+    }
+    pack_linear (cpu, lw->out_w, w, w);
+    pack_linear (cpu, lw->fc1_w, m, w);
+    pack_linear (cpu, lw->fc2_w, w, m);
+  }
+}
+
+static void
+pack_weights (ClipCpuBackend *cpu)
+{
+  const ClipConfig *cfg = &cpu->base.model->config;
+  const ClipWeights *weights = &cpu->base.model->weights;
+  cpu->packed = g_hash_table_new_full (NULL, NULL, NULL,
+      (GDestroyNotify) clip_gemm_weight_free);
+  cpu->pool = clip_gemm_pool_new (cpu->threads);
+  pack_linear (cpu, weights->vision.patch_w, cfg->vision.width,
+      3 * cfg->patch_size * cfg->patch_size);
+  pack_tower (cpu, &cfg->vision, weights->vision.layers);
+  pack_linear (cpu, weights->vision.proj, cfg->embed_dim, cfg->vision.width);
+  pack_tower (cpu, &cfg->text, weights->text.layers);
+  pack_linear (cpu, weights->text.proj, cfg->embed_dim, cfg->text.width);
 }
 
 static ClipBackend *
@@ -270,8 +348,15 @@ cpu_open (const ClipModel *model, const ClipBackendOptions *opts,
   cpu->base.ops = &clip_backend_cpu;
   cpu->base.model = model;
   cpu->threads = opts->threads > 0 ? opts->threads : (int) g_get_num_processors ();
-  cpu->description = g_strdup_printf ("OpenBLAS %s, %d thread%s",
-      openblas_get_corename (), cpu->threads, cpu->threads == 1 ? "" : "s");
+  if (clip_gemm_kernel_supported (CLIP_GEMM_AUTO))
+    pack_weights (cpu);
+  g_autofree char *packed = cpu->packed != NULL
+      && g_hash_table_size (cpu->packed) > 0
+      ? g_strdup_printf (" + packed %s GEMM",
+          clip_gemm_kernel_name (CLIP_GEMM_AUTO)) : NULL;
+  cpu->description = g_strdup_printf ("OpenBLAS %s%s, %d thread%s",
+      openblas_get_corename (), packed != NULL ? packed : "", cpu->threads,
+      cpu->threads == 1 ? "" : "s");
   return &cpu->base;
 }
 
@@ -287,6 +372,9 @@ cpu_close (ClipBackend *b)
   ClipCpuBackend *cpu = (ClipCpuBackend *) b;
   g_free (cpu->arena);
   g_free (cpu->description);
+  if (cpu->packed != NULL)
+    g_hash_table_destroy (cpu->packed);
+  clip_gemm_pool_free (cpu->pool);
   g_free (cpu);
 }
 

@@ -154,21 +154,19 @@ softmax_row (float *row, int m, int l)
 }
 
 void
-clip_cpu_attention (float *out, int ldo, const float *qkv, float *scores,
-    int l, int w, int heads, gboolean causal)
+clip_cpu_attention_head (float *out, int ldo, const float *qkv, float *scores,
+    int l, int w, int heads, int head, gboolean causal)
 {
   int head_dim = w / heads;
   int ld = 3 * w;
   float scale = 1.0f / sqrtf ((float) head_dim);
-  for (int h = 0; h < heads; h++) {
-    const float *q = qkv + h * head_dim;
-    const float *k = q + w;
-    const float *v = q + 2 * w;
-    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, l, l, head_dim,
-        scale, q, ld, k, ld, 0.0f, scores, l);
-    for (int i = 0; i < l; i++)
-      softmax_row (scores + (gsize) i * l, causal ? i + 1 : l, l);
-    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, l, head_dim, l,
-        1.0f, scores, l, v, ld, 0.0f, out + h * head_dim, ldo);
-  }
+  const float *q = qkv + head * head_dim;
+  const float *k = q + w;
+  const float *v = q + 2 * w;
+  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, l, l, head_dim,
+      scale, q, ld, k, ld, 0.0f, scores, l);
+  for (int i = 0; i < l; i++)
+    softmax_row (scores + (gsize) i * l, causal ? i + 1 : l, l);
+  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, l, head_dim, l,
+      1.0f, scores, l, v, ld, 0.0f, out + head * head_dim, ldo);
 }

@@ -22,9 +22,10 @@ void clip_cpu_bias_activation (float *x, const float *bias, int n, int c,
  * that range outside it (no inf, no denormals). */
 void clip_cpu_exp (float *x, int n);
 
-/* Multi-head self-attention core for one sequence of l tokens:
+/* One head of multi-head self-attention over one sequence of l tokens:
  * qkv [l, 3w] (q, k, v blocks of w columns; heads are contiguous slices of
- * head_dim columns of each), out [l, w] (row stride ldo), scores: l * l
- * floats of scratch. causal: position i sees j <= i. */
-void clip_cpu_attention (float *out, int ldo, const float *qkv, float *scores,
-    int l, int w, int heads, gboolean causal);
+ * w / heads columns of each); writes the head's columns of out [l, w] (row
+ * stride ldo). scores: l * l floats of scratch. causal: position i sees
+ * j <= i. */
+void clip_cpu_attention_head (float *out, int ldo, const float *qkv,
+    float *scores, int l, int w, int heads, int head, gboolean causal);

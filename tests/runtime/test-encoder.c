@@ -420,7 +420,8 @@ check_attention (gboolean causal)
   g_autofree float *out = g_new0 (float, l * (w + 5));
   for (int k = 0; k < l * 3 * w; k++)
     qkv[k] = uniform (rand, -2, 2);
-  clip_cpu_attention (out, w + 5, qkv, scores, l, w, heads, causal);
+  for (int h = 0; h < heads; h++)
+    clip_cpu_attention_head (out, w + 5, qkv, scores, l, w, heads, h, causal);
   for (int h = 0; h < heads; h++)
     for (int i = 0; i < l; i++) {
       int seen = causal ? i + 1 : l;

@@ -1,0 +1,475 @@
+/* The packed-weight GEMM. W is stored as panels of `panel` output columns
+ * (16 for the AVX2 kernel, 32 for AVX-512): panel p holds, for every k, the
+ * weights W[p * panel + j][k] side by side (zero past out_dim), so that the
+ * kernel reads it as one contiguous stream. The inputs are not packed: the
+ * kernel broadcasts them straight from the rows of x. */
+#include "gemm.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define HAVE_X86_KERNEL 1
+#endif
+
+/* Inputs per K block: a panel's block (16 or 32 KiB) stays in L1 while the
+ * kernel runs over all rows of x. */
+#define K_BLOCK 256
+/* Below this many multiply-adds a second thread costs more than it saves. */
+#define MIN_THREADED_WORK (1 << 20)
+#define MAX_PANEL 32
+#define HUGE_PAGE (2 * 1024 * 1024)
+#define MAX_TILE_ROWS 8
+
+/* c[rows, panel] (stride ldc) = (load_c ? c : 0) + a[rows, kc] (stride lda)
+ * b[kc, panel], + bias[panel] when bias is not NULL. */
+typedef void (*TileFunc) (int rows, int kc, const float *a, gsize lda,
+    const float *b, float *c, gsize ldc, gboolean load_c, const float *bias);
+
+typedef struct {
+  const char *name;
+  int panel;     /* output columns per panel */
+  int tile_rows; /* rows of x per register tile */
+  TileFunc tile;
+} Kernel;
+
+struct _ClipGemmWeight {
+  const Kernel *kernel;
+  int out_dim, in_dim, panels;
+  float *data; /* [panels][in_dim][panel], 64-byte aligned */
+};
+
+#ifdef HAVE_X86_KERNEL
+/* 6 x 16 floats: 12 ymm accumulators, plus 2 for the weights and 1 for the
+ * broadcast input. rows is a constant at each call site, so that the tile
+ * is unrolled into registers. */
+__attribute__ ((target ("avx2,fma"), always_inline)) static inline void
+tile_avx2_rows (int rows, int kc, const float *a, gsize lda, const float *b,
+    float *c, gsize ldc, gboolean load_c, const float *bias)
+{
+  __m256 acc[6][2];
+#pragma GCC unroll 6
+  for (int r = 0; r < 6; r++)
+    if (r < rows) {
+      acc[r][0] = load_c ? _mm256_loadu_ps (c + r * ldc) : _mm256_setzero_ps ();
+      acc[r][1] = load_c ? _mm256_loadu_ps (c + r * ldc + 8)
+          : _mm256_setzero_ps ();
+    }
+  for (int k = 0; k < kc; k++) {
+    __m256 b0 = _mm256_load_ps (b + k * 16);
+    __m256 b1 = _mm256_load_ps (b + k * 16 + 8);
+#pragma GCC unroll 6
+    for (int r = 0; r < 6; r++)
+      if (r < rows) {
+        __m256 x = _mm256_broadcast_ss (a + r * lda + k);
+        acc[r][0] = _mm256_fmadd_ps (x, b0, acc[r][0]);
+        acc[r][1] = _mm256_fmadd_ps (x, b1, acc[r][1]);
+      }
+  }
+  if (bias != NULL) {
+    __m256 bias0 = _mm256_loadu_ps (bias), bias1 = _mm256_loadu_ps (bias + 8);
+#pragma GCC unroll 6
+    for (int r = 0; r < 6; r++)
+      if (r < rows) {
+        acc[r][0] = _mm256_add_ps (acc[r][0], bias0);
+        acc[r][1] = _mm256_add_ps (acc[r][1], bias1);
+      }
+  }
+#pragma GCC unroll 6
+  for (int r = 0; r < 6; r++)
+    if (r < rows) {
+      _mm256_storeu_ps (c + r * ldc, acc[r][0]);
+      _mm256_storeu_ps (c + r * ldc + 8, acc[r][1]);
+    }
+}
+
+__attribute__ ((target ("avx2,fma"))) static void
+tile_avx2 (int rows, int kc, const float *a, gsize lda, const float *b,
+    float *c, gsize ldc, gboolean load_c, const float *bias)
+{
+  switch (rows) {
+    case 6: tile_avx2_rows (6, kc, a, lda, b, c, ldc, load_c, bias); break;
+    case 5: tile_avx2_rows (5, kc, a, lda, b, c, ldc, load_c, bias); break;
+    case 4: tile_avx2_rows (4, kc, a, lda, b, c, ldc, load_c, bias); break;
+    case 3: tile_avx2_rows (3, kc, a, lda, b, c, ldc, load_c, bias); break;
+    case 2: tile_avx2_rows (2, kc, a, lda, b, c, ldc, load_c, bias); break;
+    default: tile_avx2_rows (1, kc, a, lda, b, c, ldc, load_c, bias); break;
+  }
+}
+
+/* 8 x 32 floats: 16 zmm accumulators, enough independent chains for two
+ * 512-bit FMA pipes, and twice the work per instruction of the AVX2 tile. */
+__attribute__ ((target ("avx512f"), always_inline)) static inline void
+tile_avx512_rows (int rows, int kc, const float *a, gsize lda, const float *b,
+    float *c, gsize ldc, gboolean load_c, const float *bias)
+{
+  __m512 acc[8][2];
+#pragma GCC unroll 8
+  for (int r = 0; r < 8; r++)
+    if (r < rows) {
+      acc[r][0] = load_c ? _mm512_loadu_ps (c + r * ldc) : _mm512_setzero_ps ();
+      acc[r][1] = load_c ? _mm512_loadu_ps (c + r * ldc + 16)
+          : _mm512_setzero_ps ();
+    }
+  for (int k = 0; k < kc; k++) {
+    __m512 b0 = _mm512_load_ps (b + k * 32);
+    __m512 b1 = _mm512_load_ps (b + k * 32 + 16);
+#pragma GCC unroll 8
+    for (int r = 0; r < 8; r++)
+      if (r < rows) {
+        __m512 x = _mm512_set1_ps (a[r * lda + k]);
+        acc[r][0] = _mm512_fmadd_ps (x, b0, acc[r][0]);
+        acc[r][1] = _mm512_fmadd_ps (x, b1, acc[r][1]);
+      }
+  }
+  if (bias != NULL) {
+    __m512 bias0 = _mm512_loadu_ps (bias), bias1 = _mm512_loadu_ps (bias + 16);
+#pragma GCC unroll 8
+    for (int r = 0; r < 8; r++)
+      if (r < rows) {
+        acc[r][0] = _mm512_add_ps (acc[r][0], bias0);
+        acc[r][1] = _mm512_add_ps (acc[r][1], bias1);
+      }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < 8; r++)
+    if (r < rows) {
+      _mm512_storeu_ps (c + r * ldc, acc[r][0]);
+      _mm512_storeu_ps (c + r * ldc + 16, acc[r][1]);
+    }
+}
+
+__attribute__ ((target ("avx512f"))) static void
+tile_avx512 (int rows, int kc, const float *a, gsize lda, const float *b,
+    float *c, gsize ldc, gboolean load_c, const float *bias)
+{
+  switch (rows) {
+    case 8: tile_avx512_rows (8, kc, a, lda, b, c, ldc, load_c, bias); break;
+    case 7: tile_avx512_rows (7, kc, a, lda, b, c, ldc, load_c, bias); break;
+    case 6: tile_avx512_rows (6, kc, a, lda, b, c, ldc, load_c, bias); break;
+    case 5: tile_avx512_rows (5, kc, a, lda, b, c, ldc, load_c, bias); break;
+    case 4: tile_avx512_rows (4, kc, a, lda, b, c, ldc, load_c, bias); break;
+    case 3: tile_avx512_rows (3, kc, a, lda, b, c, ldc, load_c, bias); break;
+    case 2: tile_avx512_rows (2, kc, a, lda, b, c, ldc, load_c, bias); break;
+    default: tile_avx512_rows (1, kc, a, lda, b, c, ldc, load_c, bias); break;
+  }
+}
+
+static const Kernel kernel_avx2 = { "AVX2", 16, 6, tile_avx2 };
+static const Kernel kernel_avx512 = { "AVX-512", 32, 8, tile_avx512 };
+#endif
+
+gboolean
+clip_gemm_kernel_supported (ClipGemmKernel kind)
+{
+#ifdef HAVE_X86_KERNEL
+  switch (kind) {
+    case CLIP_GEMM_AUTO:
+    case CLIP_GEMM_AVX2:
+      return __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma");
+    case CLIP_GEMM_AVX512:
+      return __builtin_cpu_supports ("avx512f");
+  }
+#endif
+  return FALSE;
+}
+
+static const Kernel *
+find_kernel (ClipGemmKernel kind)
+{
+#ifdef HAVE_X86_KERNEL
+  if (kind == CLIP_GEMM_AUTO && clip_gemm_kernel_supported (CLIP_GEMM_AVX512))
+    kind = CLIP_GEMM_AVX512;
+  if (!clip_gemm_kernel_supported (kind))
+    return NULL;
+  return kind == CLIP_GEMM_AVX512 ? &kernel_avx512 : &kernel_avx2;
+#else
+  return NULL;
+#endif
+}
+
+const char *
+clip_gemm_kernel_name (ClipGemmKernel kind)
+{
+  const Kernel *kernel = find_kernel (kind);
+  return kernel != NULL ? kernel->name : NULL;
+}
+
+ClipGemmWeight *
+clip_gemm_pack (const float *w, int out_dim, int in_dim, ClipGemmKernel kind)
+{
+  const Kernel *kernel = find_kernel (kind);
+  if (kernel == NULL || out_dim <= 0 || in_dim <= 0)
+    return NULL;
+  int panel = kernel->panel;
+  int panels = (out_dim + panel - 1) / panel;
+  gsize floats = (gsize) panels * in_dim * panel;
+  gsize bytes = floats * sizeof (float);
+  float *data = NULL;
+  if (posix_memalign ((void **) &data, bytes >= HUGE_PAGE ? HUGE_PAGE : 64,
+          bytes) != 0)
+    return NULL;
+  /* Huge pages where the system gives them on request: a fault per 4 KiB
+   * page costs more than the packing itself, and the kernels stream the
+   * weights through fewer TLB entries. */
+  guintptr end = ((guintptr) data + bytes) & ~(guintptr) (HUGE_PAGE - 1);
+  if ((guintptr) data < end)
+    madvise (data, end - (guintptr) data, MADV_HUGEPAGE);
+  /* Writes in order and reads the panel's rows side by side: each row's
+   * cache line then serves 16 values of k while it is still in L1. */
+  float *dst = data;
+  for (int p = 0; p < panels; p++) {
+    const float *rows = w + (gsize) p * panel * in_dim;
+    int cols = MIN (panel, out_dim - p * panel);
+    for (int k = 0; k < in_dim; k++) {
+      for (int j = 0; j < cols; j++)
+        dst[j] = rows[(gsize) j * in_dim + k];
+      for (int j = cols; j < panel; j++)
+        dst[j] = 0.0f;
+      dst += panel;
+    }
+  }
+  ClipGemmWeight *packed = g_new (ClipGemmWeight, 1);
+  packed->kernel = kernel;
+  packed->out_dim = out_dim;
+  packed->in_dim = in_dim;
+  packed->panels = panels;
+  packed->data = data;
+  return packed;
+}
+
+void
+clip_gemm_weight_free (ClipGemmWeight *packed)
+{
+  if (packed == NULL)
+    return;
+  free (packed->data);
+  g_free (packed);
+}
+
+gsize
+clip_gemm_weight_size (const ClipGemmWeight *packed)
+{
+  return (gsize) packed->panels * packed->in_dim * packed->kernel->panel
+      * sizeof (float);
+}
+
+gboolean
+clip_gemm_weight_has_shape (const ClipGemmWeight *packed, int out_dim,
+    int in_dim)
+{
+  return packed->out_dim == out_dim && packed->in_dim == in_dim;
+}
+
+gboolean
+clip_gemm_weight_is_mapped (const ClipSafetensors *st, const float *w,
+    gsize floats)
+{
+  if (st == NULL)
+    return FALSE;
+  const guint8 *start = (const guint8 *) w;
+  gsize bytes = floats * sizeof (float);
+  for (guint i = 0; i < clip_safetensors_n_tensors (st); i++) {
+    const ClipTensor *t = clip_safetensors_get (st, i);
+    const guint8 *data = t->data;
+    if (t->dtype == CLIP_DTYPE_F32 && start >= data
+        && bytes <= t->n_bytes && (gsize) (start - data) <= t->n_bytes - bytes)
+      return TRUE;
+  }
+  return FALSE;
+}
+
+void
+clip_gemm_release_mapped (const float *w, gsize floats)
+{
+  guintptr page = (guintptr) sysconf (_SC_PAGESIZE);
+  guintptr first = ((guintptr) w + page - 1) & ~(page - 1);
+  guintptr end = ((guintptr) (w + floats)) & ~(page - 1);
+  /* Advice, not a requirement: on failure the pages just stay resident. */
+  if (first < end)
+    madvise ((void *) first, end - first, MADV_DONTNEED);
+}
+
+/* One call's operands; a thread computes the panels [first, last). */
+typedef struct {
+  const ClipGemmWeight *packed;
+  float *out;
+  int ldo;
+  const float *in;
+  const float *b;
+  int n;
+  gboolean accumulate;
+} GemmJob;
+
+/* The last panel, when out_dim is not a multiple of the panel width: the
+ * kernel works on a full-width copy of the tile and only the real columns
+ * go back. */
+static void
+edge_tile (const Kernel *kernel, int rows, int cols, int kc, const float *a,
+    gsize lda, const float *b, float *c, gsize ldc, gboolean load_c,
+    const float *bias)
+{
+  float buf[MAX_TILE_ROWS * MAX_PANEL] = { 0 };
+  float bias_buf[MAX_PANEL] = { 0 };
+  int panel = kernel->panel;
+  if (load_c)
+    for (int r = 0; r < rows; r++)
+      memcpy (buf + r * panel, c + r * ldc, cols * sizeof (float));
+  if (bias != NULL)
+    memcpy (bias_buf, bias, cols * sizeof (float));
+  kernel->tile (rows, kc, a, lda, b, buf, panel, load_c,
+      bias != NULL ? bias_buf : NULL);
+  for (int r = 0; r < rows; r++)
+    memcpy (c + r * ldc, buf + r * panel, cols * sizeof (float));
+}
+
+static void
+run_panels (const GemmJob *job, int first, int last)
+{
+  const ClipGemmWeight *pw = job->packed;
+  const Kernel *kernel = pw->kernel;
+  int in_dim = pw->in_dim, panel = kernel->panel;
+  for (int k0 = 0; k0 < in_dim; k0 += K_BLOCK) {
+    int kc = MIN (K_BLOCK, in_dim - k0);
+    gboolean load_c = k0 > 0 || job->accumulate;
+    gboolean last_block = k0 + kc == in_dim;
+    for (int p = first; p < last; p++) {
+      const float *b = pw->data + ((gsize) p * in_dim + k0) * panel;
+      int col = p * panel, cols = MIN (panel, pw->out_dim - col);
+      const float *bias = last_block && job->b != NULL ? job->b + col : NULL;
+      for (int r = 0; r < job->n; r += kernel->tile_rows) {
+        int rows = MIN (kernel->tile_rows, job->n - r);
+        const float *a = job->in + (gsize) r * in_dim + k0;
+        float *c = job->out + (gsize) r * job->ldo + col;
+        if (cols == panel)
+          kernel->tile (rows, kc, a, in_dim, b, c, job->ldo, load_c, bias);
+        else
+          edge_tile (kernel, rows, cols, kc, a, in_dim, b, c, job->ldo,
+              load_c, bias);
+      }
+    }
+  }
+}
+
+struct _ClipGemmPool {
+  int threads;
+  GThread **workers; /* threads - 1: the caller is worker 0 */
+  GMutex lock;
+  GCond wake, done;
+  guint generation; /* bumped for every job */
+  int pending;      /* workers still running the current job */
+  gboolean quit;
+  const GemmJob *job;
+};
+
+typedef struct {
+  ClipGemmPool *pool;
+  int index;
+} WorkerArgs;
+
+/* Worker index's share of the panels: contiguous, as even as possible. */
+static void
+run_share (const GemmJob *job, int index, int threads)
+{
+  int panels = job->packed->panels;
+  int first = (int) ((gint64) panels * index / threads);
+  int last = (int) ((gint64) panels * (index + 1) / threads);
+  if (first < last)
+    run_panels (job, first, last);
+}
+
+static gpointer
+worker_main (gpointer data)
+{
+  WorkerArgs *args = data;
+  ClipGemmPool *pool = args->pool;
+  guint seen = 0;
+  g_mutex_lock (&pool->lock);
+  for (;;) {
+    while (pool->generation == seen && !pool->quit)
+      g_cond_wait (&pool->wake, &pool->lock);
+    if (pool->quit)
+      break;
+    seen = pool->generation;
+    const GemmJob *job = pool->job;
+    g_mutex_unlock (&pool->lock);
+    run_share (job, args->index, pool->threads);
+    g_mutex_lock (&pool->lock);
+    if (--pool->pending == 0)
+      g_cond_signal (&pool->done);
+  }
+  g_mutex_unlock (&pool->lock);
+  g_free (args);
+  return NULL;
+}
+
+ClipGemmPool *
+clip_gemm_pool_new (int threads)
+{
+  ClipGemmPool *pool = g_new0 (ClipGemmPool, 1);
+  pool->threads = MAX (threads, 1);
+  g_mutex_init (&pool->lock);
+  g_cond_init (&pool->wake);
+  g_cond_init (&pool->done);
+  pool->workers = g_new0 (GThread *, pool->threads);
+  for (int i = 1; i < pool->threads; i++) {
+    WorkerArgs *args = g_new (WorkerArgs, 1);
+    args->pool = pool;
+    args->index = i;
+    pool->workers[i] = g_thread_try_new ("clip-gemm", worker_main, args, NULL);
+    if (pool->workers[i] == NULL) {
+      /* Fewer threads, not a failure: the shares follow pool->threads. */
+      g_free (args);
+      pool->threads = i;
+      break;
+    }
+  }
+  return pool;
+}
+
+void
+clip_gemm_pool_free (ClipGemmPool *pool)
+{
+  if (pool == NULL)
+    return;
+  g_mutex_lock (&pool->lock);
+  pool->quit = TRUE;
+  g_cond_broadcast (&pool->wake);
+  g_mutex_unlock (&pool->lock);
+  for (int i = 1; i < pool->threads; i++)
+    g_thread_join (pool->workers[i]);
+  g_free (pool->workers);
+  g_mutex_clear (&pool->lock);
+  g_cond_clear (&pool->wake);
+  g_cond_clear (&pool->done);
+  g_free (pool);
+}
+
+void
+clip_gemm_linear (ClipGemmPool *pool, const ClipGemmWeight *packed,
+    float *out, int ldo, const float *in, const float *b, int n,
+    gboolean accumulate)
+{
+  if (n <= 0)
+    return;
+  GemmJob job = { packed, out, ldo, in, b, n, accumulate };
+  gint64 work = (gint64) n * packed->in_dim * packed->out_dim;
+  if (pool == NULL || pool->threads < 2 || work < MIN_THREADED_WORK) {
+    run_panels (&job, 0, packed->panels);
+    return;
+  }
+  g_mutex_lock (&pool->lock);
+  pool->job = &job;
+  pool->generation++;
+  pool->pending = pool->threads - 1;
+  g_cond_broadcast (&pool->wake);
+  g_mutex_unlock (&pool->lock);
+  run_share (&job, 0, pool->threads);
+  g_mutex_lock (&pool->lock);
+  while (pool->pending > 0)
+    g_cond_wait (&pool->done, &pool->lock);
+  g_mutex_unlock (&pool->lock);
+}

@@ -1,0 +1,57 @@
+/* Linear layers over weights packed once: y[m, n] = x[m, k] W[n, k]^T + b,
+ * on an AVX-512 or AVX2/FMA register-tile kernel chosen at run time, split
+ * over a small thread pool. OpenBLAS re-packs W on every call (a third of a
+ * batch-1 encoder's GEMM time) and, forced onto its Haswell kernels, never
+ * uses AVX-512. Internal to runtime/cpu. */
+#pragma once
+
+#include "safetensors.h"
+
+#include <glib.h>
+
+typedef struct _ClipGemmWeight ClipGemmWeight;
+typedef struct _ClipGemmPool ClipGemmPool;
+
+typedef enum {
+  CLIP_GEMM_AUTO,   /* the widest kernel this CPU runs */
+  CLIP_GEMM_AVX2,   /* AVX2 + FMA */
+  CLIP_GEMM_AVX512, /* AVX-512F */
+} ClipGemmKernel;
+
+/* TRUE when this CPU runs that kernel (AUTO: any); otherwise the callers
+ * keep plain cblas_sgemm. */
+gboolean clip_gemm_kernel_supported (ClipGemmKernel kind);
+/* "AVX2" or "AVX-512": the kernel that kind packs for on this CPU; NULL
+ * when it runs none. */
+const char *clip_gemm_kernel_name (ClipGemmKernel kind);
+
+/* Packs w [out_dim, in_dim] (row-major, nn.Linear's layout) for a kernel.
+ * NULL when the CPU does not run it, the dimensions are not positive or the
+ * copy cannot be allocated. */
+ClipGemmWeight *clip_gemm_pack (const float *w, int out_dim, int in_dim,
+    ClipGemmKernel kind);
+void clip_gemm_weight_free (ClipGemmWeight *packed);
+/* Bytes of the packed copy. */
+gsize clip_gemm_weight_size (const ClipGemmWeight *packed);
+/* TRUE when packed was made from a weight of that shape. */
+gboolean clip_gemm_weight_has_shape (const ClipGemmWeight *packed,
+    int out_dim, int in_dim);
+
+/* TRUE when w [floats] lies inside one F32 tensor of st (which may be NULL),
+ * that is in the model's read-only private mapping of its file. */
+gboolean clip_gemm_weight_is_mapped (const ClipSafetensors *st,
+    const float *w, gsize floats);
+/* Takes the pages wholly inside w [floats], a weight that
+ * clip_gemm_weight_is_mapped accepted and that now lives packed, out of the
+ * resident set: they fault back in from the file if it is read again. */
+void clip_gemm_release_mapped (const float *w, gsize floats);
+
+/* threads workers, the calling thread being one of them. */
+ClipGemmPool *clip_gemm_pool_new (int threads);
+void clip_gemm_pool_free (ClipGemmPool *pool);
+
+/* out[n, out_dim] (row stride ldo) = in[n, in_dim] W^T + b, or += when
+ * accumulate; b may be NULL. pool may be NULL: one thread. */
+void clip_gemm_linear (ClipGemmPool *pool, const ClipGemmWeight *packed,
+    float *out, int ldo, const float *in, const float *b, int n,
+    gboolean accumulate);

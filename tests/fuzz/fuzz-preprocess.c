@@ -1,0 +1,69 @@
+/* libFuzzer target: clip_resize_crop on frames of arbitrary format, size,
+ * strides and content. The first 12 bytes are the frame's description; the
+ * rest are its pixels, copied into a buffer of exactly the bytes the frame
+ * claims, so that any read past a plane is an ASan error. Sizes are capped
+ * to keep each run short. */
+#include "clip.h"
+
+#include <stdint.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
+
+#define HEADER_BYTES 12
+#define MAX_SIDE 300
+#define MAX_OUTPUT_SIZE 64
+
+int
+LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
+{
+  if (size < HEADER_BYTES)
+    return 0;
+  ClipFrame frame = { 0 };
+  frame.format = data[0] % 5;
+  /* Sides from 0 (invalid) up to MAX_SIDE. */
+  frame.width = (data[1] | data[2] << 8) % (MAX_SIDE + 1);
+  frame.height = (data[3] | data[4] << 8) % (MAX_SIDE + 1);
+  frame.matrix = data[5] % 3;
+  frame.full_range = data[5] & 0x80;
+  int output_size = data[6] % (MAX_OUTPUT_SIZE + 1); /* 0 is invalid */
+  /* Stride padding -8..+23 bytes: negative values test the short-stride
+   * check, the rest odd alignments. */
+  int padding = (data[7] & 31) - 8;
+
+  gboolean planar = frame.format == CLIP_PIXEL_I420 || frame.format == CLIP_PIXEL_NV12;
+  int bytes_per_pixel = frame.format == CLIP_PIXEL_RGB ? 3 : planar ? 1 : 4;
+  int chroma_width = (frame.width + 1) / 2, chroma_height = (frame.height + 1) / 2;
+  int n_planes = frame.format == CLIP_PIXEL_I420 ? 3 : planar ? 2 : 1;
+  gsize plane_bytes[3] = { 0 };
+  for (int p = 0; p < n_planes; p++) {
+    int row = p == 0 ? frame.width * bytes_per_pixel
+        : frame.format == CLIP_PIXEL_NV12 ? 2 * chroma_width : chroma_width;
+    int rows = p == 0 ? frame.height : chroma_height;
+    frame.strides[p] = MAX (row + padding, 0);
+    /* The last row needs only its own bytes, not a whole stride. */
+    plane_bytes[p] = rows > 0 ? (gsize) frame.strides[p] * (rows - 1) + row : 0;
+  }
+
+  const guint8 *pixels = data + HEADER_BYTES;
+  gsize n_pixels = size - HEADER_BYTES;
+  guint8 *planes[3] = { NULL };
+  for (int p = 0; p < n_planes; p++) {
+    /* Each plane is its own allocation, filled by repeating the input. */
+    planes[p] = g_malloc (MAX (plane_bytes[p], 1));
+    for (gsize b = 0; b < plane_bytes[p]; b++)
+      planes[p][b] = n_pixels ? pixels[b % n_pixels] : (guint8) b;
+    frame.planes[p] = planes[p];
+  }
+
+  guint8 *rgb = g_malloc (3 * MAX_OUTPUT_SIZE * MAX_OUTPUT_SIZE);
+  GError *error = NULL;
+  if (!clip_resize_crop (&frame, output_size, rgb, &error)) {
+    g_assert (error != NULL);
+    g_error_free (error);
+  }
+  g_free (rgb);
+  for (int p = 0; p < n_planes; p++)
+    g_free (planes[p]);
+  return 0;
+}

@@ -1,0 +1,221 @@
+/* The packed-weight GEMM against a double-precision loop, for every kernel
+ * this CPU runs, over shapes that end inside a register tile, a panel and
+ * a K block; and the release of a packed weight's mapped pages. */
+#include "reference.h"
+#include "backend.h"
+#include "cpu/gemm.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static const ClipGemmKernel kernels[] = { CLIP_GEMM_AVX2, CLIP_GEMM_AVX512 };
+
+static float *
+random_floats (GRand *rand, gsize n)
+{
+  float *x = g_new (float, n);
+  for (gsize i = 0; i < n; i++)
+    x[i] = (float) g_rand_double_range (rand, -1.0, 1.0);
+  return x;
+}
+
+/* One shape on one kernel: out has ldo = out_dim + 3 columns, and the 3
+ * past out_dim must come back untouched. */
+static void
+check_shape (ClipGemmKernel kind, ClipGemmPool *pool, GRand *rand, int n,
+    int in_dim, int out_dim, gboolean with_bias, gboolean accumulate)
+{
+  int ldo = out_dim + 3;
+  g_autofree float *x = random_floats (rand, (gsize) n * in_dim);
+  g_autofree float *w = random_floats (rand, (gsize) out_dim * in_dim);
+  g_autofree float *b = random_floats (rand, out_dim);
+  g_autofree float *out = random_floats (rand, (gsize) n * ldo);
+  g_autofree float *before = g_memdup2 (out, (gsize) n * ldo * sizeof (float));
+
+  ClipGemmWeight *packed = clip_gemm_pack (w, out_dim, in_dim, kind);
+  g_assert_nonnull (packed);
+  g_assert_true (clip_gemm_weight_has_shape (packed, out_dim, in_dim));
+  g_assert_false (clip_gemm_weight_has_shape (packed, out_dim + 1, in_dim));
+  g_assert_cmpuint (clip_gemm_weight_size (packed), >=,
+      (gsize) out_dim * in_dim * sizeof (float));
+  clip_gemm_linear (pool, packed, out, ldo, x, with_bias ? b : NULL, n,
+      accumulate);
+  clip_gemm_weight_free (packed);
+
+  for (int r = 0; r < n; r++) {
+    for (int c = 0; c < out_dim; c++) {
+      double want = accumulate ? before[(gsize) r * ldo + c] : 0.0;
+      for (int k = 0; k < in_dim; k++)
+        want += (double) x[(gsize) r * in_dim + k] * w[(gsize) c * in_dim + k];
+      if (with_bias)
+        want += b[c];
+      double got = out[(gsize) r * ldo + c];
+      if (fabs (got - want) > 1e-5 * (1.0 + sqrt ((double) in_dim)))
+        g_error ("kernel %d, n %d, in %d, out %d: [%d, %d] is %g, expected %g",
+            kind, n, in_dim, out_dim, r, c, got, want);
+    }
+    for (int c = out_dim; c < ldo; c++)
+      g_assert_cmpfloat (out[(gsize) r * ldo + c], ==,
+          before[(gsize) r * ldo + c]);
+  }
+}
+
+static void
+test_gemm_matches_loop (void)
+{
+  /* Rows around the 6- and 8-row tiles, columns around the 16- and
+   * 32-column panels, inputs around the 256-input K block. */
+  static const int rows[] = { 1, 5, 6, 7, 8, 9, 50 };
+  static const int outs[] = { 1, 15, 16, 17, 33, 96 };
+  static const int ins[] = { 1, 7, 256, 300, 513 };
+  g_autoptr (GRand) rand = g_rand_new_with_seed (7);
+  ClipGemmPool *pools[] = { NULL, clip_gemm_pool_new (1),
+    clip_gemm_pool_new (2) };
+  int kernels_run = 0;
+
+  for (guint kk = 0; kk < G_N_ELEMENTS (kernels); kk++) {
+    if (!clip_gemm_kernel_supported (kernels[kk])) {
+      g_assert_null (clip_gemm_pack ((const float[]) { 1.0f }, 1, 1,
+              kernels[kk]));
+      continue;
+    }
+    kernels_run++;
+    for (guint r = 0; r < G_N_ELEMENTS (rows); r++)
+      for (guint o = 0; o < G_N_ELEMENTS (outs); o++)
+        for (guint i = 0; i < G_N_ELEMENTS (ins); i++) {
+          guint variant = r + o + i;
+          check_shape (kernels[kk], pools[variant % 3], rand, rows[r],
+              ins[i], outs[o], variant % 2 == 0, variant % 4 < 2);
+        }
+  }
+  /* A shape big enough for the pool to split it between two threads. */
+  if (clip_gemm_kernel_supported (CLIP_GEMM_AUTO))
+    check_shape (CLIP_GEMM_AUTO, pools[2], rand, 50, 768, 200, TRUE, TRUE);
+  for (guint p = 0; p < G_N_ELEMENTS (pools); p++)
+    clip_gemm_pool_free (pools[p]);
+  if (kernels_run == 0)
+    g_test_skip ("this CPU runs none of the packed kernels");
+}
+
+static void
+test_gemm_refuses_empty_shapes (void)
+{
+  float w[4] = { 0 };
+  g_assert_null (clip_gemm_pack (w, 0, 4, CLIP_GEMM_AUTO));
+  g_assert_null (clip_gemm_pack (w, 4, 0, CLIP_GEMM_AUTO));
+  g_assert_null (clip_gemm_pack (w, -1, 4, CLIP_GEMM_AUTO));
+}
+
+/* The resident KiB of the mapping that holds address, from
+ * /proc/self/smaps; -1 when not found. */
+static gint64
+resident_kib (const void *address)
+{
+  g_autofree char *smaps = NULL;
+  if (!g_file_get_contents ("/proc/self/smaps", &smaps, NULL, NULL))
+    return -1;
+  g_auto (GStrv) lines = g_strsplit (smaps, "\n", -1);
+  gboolean inside = FALSE;
+  for (char **line = lines; *line != NULL; line++) {
+    guint64 start, end;
+    if (sscanf (*line, "%" G_GINT64_MODIFIER "x-%" G_GINT64_MODIFIER "x ",
+            &start, &end) == 2)
+      inside = (guintptr) address >= start && (guintptr) address < end;
+    else if (inside && g_str_has_prefix (*line, "Rss:"))
+      return g_ascii_strtoll (*line + 4, NULL, 10);
+  }
+  return -1;
+}
+
+/* A weight of the file mapping is recognised; its pages, once released,
+ * leave the resident set and read back from the file unchanged. */
+static void
+test_gemm_release_mapped (void)
+{
+  g_autofree char *dir = clip_test_tmpdir ();
+  g_autofree char *path = g_build_filename (dir, "w.safetensors", NULL);
+  gsize floats = 5 * 4096 + 17;
+  g_autofree float *values = g_new (float, floats);
+  for (gsize i = 0; i < floats; i++)
+    values[i] = (float) i * 0.5f;
+  guint8 bias_bytes[8] = { 0 };
+  ClipTensor tensors[] = {
+    { .name = "bias", .dtype = CLIP_DTYPE_U8, .n_dims = 1, .shape = { 8 },
+      .n_elements = 8, .data = bias_bytes, .n_bytes = 8 },
+    { .name = "weight", .dtype = CLIP_DTYPE_F32, .n_dims = 1,
+      .shape = { (gint64) floats }, .n_elements = (gint64) floats,
+      .data = values, .n_bytes = floats * sizeof (float) },
+  };
+  g_autoptr (GError) error = NULL;
+  g_assert_true (clip_safetensors_write (path, tensors, 2, &error));
+  g_assert_no_error (error);
+  ClipSafetensors *st = clip_safetensors_open (path, &error);
+  g_assert_no_error (error);
+
+  const ClipTensor *weight = clip_safetensors_find (st, "weight");
+  const ClipTensor *u8 = clip_safetensors_find (st, "bias");
+  const float *mapped = weight->data;
+  g_assert_true (clip_gemm_weight_is_mapped (st, mapped, floats));
+  g_assert_true (clip_gemm_weight_is_mapped (st, mapped + 1, floats - 1));
+  g_assert_false (clip_gemm_weight_is_mapped (st, mapped + 1, floats));
+  g_assert_false (clip_gemm_weight_is_mapped (st, u8->data, 2));
+  g_assert_false (clip_gemm_weight_is_mapped (st, values, floats));
+  g_assert_false (clip_gemm_weight_is_mapped (NULL, mapped, floats));
+
+  /* Resident after a read, then all but the two partial end pages gone. */
+  g_assert_cmpmem (mapped, floats * sizeof (float), values,
+      floats * sizeof (float));
+  gint64 before = resident_kib (mapped);
+  clip_gemm_release_mapped (mapped, floats);
+  gint64 after = resident_kib (mapped);
+  g_assert_cmpint (before, >=, (gint64) (floats * sizeof (float) / 1024));
+  g_assert_cmpint (after, <=, 2 * sysconf (_SC_PAGESIZE) / 1024);
+  g_assert_cmpmem (mapped, floats * sizeof (float), values,
+      floats * sizeof (float));
+  g_assert_cmpmem (u8->data, 8, bias_bytes, 8);
+  clip_safetensors_close (st);
+}
+
+/* The CPU backend packs an F32 model's linear layers (the encoder tests
+ * check its outputs) and drops their pages of the file; an F16 model's
+ * converted weights have no file pages to drop, so they stay unpacked,
+ * resident once. */
+static void
+test_gemm_cpu_backend_packs_mapped_weights (void)
+{
+  if (!clip_test_reference ())
+    return;
+  const char *names[] = { "tiny-openai", "tiny-openai-f16" };
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++) {
+    g_autofree char *relative = g_build_filename ("models", names[i], NULL);
+    g_autofree char *dir = clip_test_ref_path (relative);
+    g_autofree char *vocab = clip_test_ref_path ("vocab");
+    g_autoptr (GError) error = NULL;
+    g_autoptr (ClipModel) model = clip_model_load (dir, vocab, &error);
+    g_assert_no_error (error);
+    ClipBackendOptions opts = CLIP_BACKEND_OPTIONS_INIT;
+    opts.threads = 2;
+    ClipBackend *backend = clip_backend_cpu.open (model, &opts, &error);
+    g_assert_no_error (error);
+    const char *description = clip_backend_cpu.describe (backend);
+    gboolean packed = strstr (description, "packed") != NULL;
+    g_assert_true (packed == (i == 0
+            && clip_gemm_kernel_supported (CLIP_GEMM_AUTO)));
+    clip_backend_cpu.close (backend);
+  }
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/gemm/matches-loop", test_gemm_matches_loop);
+  g_test_add_func ("/gemm/refuses-empty-shapes",
+      test_gemm_refuses_empty_shapes);
+  g_test_add_func ("/gemm/release-mapped", test_gemm_release_mapped);
+  g_test_add_func ("/gemm/cpu-backend-packs-mapped-weights",
+      test_gemm_cpu_backend_packs_mapped_weights);
+  return g_test_run ();
+}
