@@ -125,11 +125,20 @@ read_settings (const char *path, TrainSettings *s, GError **error)
               &s->train.weight_decay, error)
           && read_float (file, path, g, "clip_grad_norm",
               &s->train.clip_grad_norm, error)
+          && read_float (file, path, g, "logit_scale_init",
+              &s->train.logit_scale_init, error)
           && read_int (file, path, g, "seed", 0, &seed, error)
           && read_int (file, path, g, "checkpoint_every", 1,
               &s->checkpoint_every, error)
           && read_int (file, path, g, "log_every", 1, &s->log_every, error)))
     return FALSE;
+  /* CLIP clamps the scale at 100; 0 would be a log of zero. */
+  if (!(s->train.logit_scale_init > 0.0f && s->train.logit_scale_init <= 100.0f)) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_CONFIG,
+        "%s: [train] logit_scale_init: %g is not in (0, 100]", path,
+        s->train.logit_scale_init);
+    return FALSE;
+  }
   s->train.seed = (guint32) seed;
   return TRUE;
 }
@@ -273,6 +282,7 @@ tool_cmd_train (int argc, char **argv)
       "embed_dim, context_length, vision_width/layers/heads,\n"
       "text_width/layers/heads, activation = quick_gelu|gelu) and a [train]\n"
       "group (batch, steps, warmup_steps, lr, weight_decay, clip_grad_norm,\n"
+      "logit_scale_init (default 1/0.07, as CLIP),\n"
       "seed, checkpoint_every, log_every). --data DIR holds images and a\n"
       "captions.txt of 'FILE<TAB>caption' lines.\n");
   const GOptionEntry entries[] = {

@@ -21,12 +21,13 @@ typedef struct {
   float weight_decay;   /* AdamW, on weight matrices only */
   float beta1, beta2, adam_eps;
   float clip_grad_norm; /* 0 = no clipping */
+  float logit_scale_init; /* a new model's initial exp(logit scale) */
   guint32 seed;         /* weight initialisation */
   int threads;          /* OpenBLAS threads; 0 = leave as is */
 } ClipTrainOptions;
 
 /* CLIP's settings: AdamW betas 0.9/0.98, eps 1e-6, weight decay 0.2,
- * gradient norm 1. */
+ * gradient norm 1, initial logit scale 1/0.07. */
 void clip_train_options_init (ClipTrainOptions *opts);
 
 typedef struct _ClipTrainer ClipTrainer;

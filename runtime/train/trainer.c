@@ -224,6 +224,7 @@ clip_train_options_init (ClipTrainOptions *opts)
     .beta2 = 0.98f,
     .adam_eps = 1e-6f,
     .clip_grad_norm = 1.0f,
+    .logit_scale_init = 1.0f / 0.07f,
     .seed = 1,
   };
 }
@@ -307,7 +308,7 @@ init_weights (ClipTrainer *t)
   init_layers (&g, p, l->text_layers, &c->text);
   fill_constant (p + l->ln_final_w, tw, 1.0f);
   fill_normal (&g, p + l->text_proj, e * tw, pow (tw, -0.5));
-  p[l->logit_scale] = logf (1.0f / 0.07f);
+  p[l->logit_scale] = logf (t->opts.logit_scale_init);
   g_rand_free (g.rand);
 }
 

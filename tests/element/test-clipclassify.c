@@ -259,7 +259,9 @@ new_element (const char *first_property, ...)
   return element;
 }
 
-/* A harness around the element, with a bus to read its messages from. */
+/* A harness around the element, with a bus to read its messages from. The
+ * messages left on the bus hold the element, which holds the bus: tests
+ * flush the bus before dropping it, or the three would leak together. */
 static GstHarness *
 new_harness (GstElement *element, GstBus **bus)
 {
@@ -403,6 +405,7 @@ test_meta_matches_runtime (void)
   g_assert_cmpuint (gst_value_array_get_size (names), ==, 3);
   g_assert_cmpuint (gst_value_array_get_size (gst_structure_get_value (s, "scores")), ==, 3);
   gst_harness_teardown (h);
+  gst_bus_set_flushing (bus, TRUE);
   gst_object_unref (bus);
 }
 
@@ -438,6 +441,7 @@ test_caps_change (void)
     gst_buffer_unref (out);
   }
   gst_harness_teardown (h);
+  gst_bus_set_flushing (bus, TRUE);
   gst_object_unref (bus);
 }
 
@@ -464,6 +468,7 @@ test_interval (void)
   }
   g_assert_cmpuint (count_messages (bus, "clipclassify", NULL), ==, 3);
   gst_harness_teardown (h);
+  gst_bus_set_flushing (bus, TRUE);
   gst_object_unref (bus);
 }
 
@@ -504,6 +509,7 @@ test_sync_batching (void)
   }
   g_assert_cmpuint (count_messages (bus, "clipclassify", NULL), ==, 5);
   gst_harness_teardown (h);
+  gst_bus_set_flushing (bus, TRUE);
   gst_object_unref (bus);
 }
 
@@ -592,6 +598,7 @@ test_live_never_waits (void)
 
   gst_harness_teardown (h);
   gst_bus_set_sync_handler (bus, NULL, NULL, NULL);
+  gst_bus_set_flushing (bus, TRUE);
   gst_object_unref (bus);
   g_mutex_clear (&gate.lock);
   g_cond_clear (&gate.cond);
@@ -655,6 +662,7 @@ test_label_change_while_playing (void)
 
     gst_harness_teardown (h);
     gst_object_unref (e);
+    gst_bus_set_flushing (bus, TRUE);
     gst_object_unref (bus);
   }
 }
@@ -692,6 +700,7 @@ test_flush_and_eos (void)
   gst_buffer_unref (out);
   g_assert_cmpuint (count_messages (bus, "clipclassify", NULL), ==, 1);
   gst_harness_teardown (h);
+  gst_bus_set_flushing (bus, TRUE);
   gst_object_unref (bus);
 }
 
@@ -726,6 +735,7 @@ test_smoothing (void)
   for (int i = 0; i < 5; i++)
     g_free (embeddings[i]);
   gst_harness_teardown (h);
+  gst_bus_set_flushing (bus, TRUE);
   gst_object_unref (bus);
 }
 
@@ -838,6 +848,7 @@ test_segments (void)
       g_assert_cmpuint (last.end, ==, 11 * d);
     }
     gst_harness_teardown (h);
+    gst_bus_set_flushing (bus, TRUE);
     gst_object_unref (bus);
   }
 }
@@ -865,6 +876,7 @@ test_latency (void)
     else
       g_assert_cmpuint (latency, ==, 10 * GST_MSECOND);
     gst_harness_teardown (h);
+    gst_bus_set_flushing (bus, TRUE);
     gst_object_unref (bus);
   }
 }
@@ -888,6 +900,10 @@ test_auto_sync_and_restarts (void)
   for (int cycle = 0; cycle < 3; cycle++) {
     g_assert_cmpint (gst_element_set_state (pipeline, GST_STATE_PLAYING), !=,
         GST_STATE_CHANGE_FAILURE);
+    /* appsink answers NULL to a pull before it has started: wait for the
+     * (asynchronous) change, which a slow run (valgrind) makes visible. */
+    g_assert_cmpint (gst_element_get_state (pipeline, NULL, NULL,
+            GST_CLOCK_TIME_NONE), ==, GST_STATE_CHANGE_SUCCESS);
     for (int i = 0; i < 4; i++) {
       GstSample *sample = gst_app_sink_pull_sample (GST_APP_SINK (sink));
       g_assert_nonnull (sample);
@@ -921,6 +937,7 @@ start_error (GstElement *element)
   gst_message_unref (msg);
   gst_element_set_state (element, GST_STATE_NULL);
   gst_object_unref (element);
+  gst_bus_set_flushing (bus, TRUE);
   gst_object_unref (bus);
   return g_strdup (error->message);
 }

@@ -90,6 +90,24 @@ expect_error 2 train --config "$TMP/tiny.ini" --synthetic --out "$TMP/x" -- "--v
 printf '[train]\nbatch=1\n' >"$TMP/bad.ini"
 expect_error 1 train --config "$TMP/bad.ini" --synthetic --vocab "$REF/vocab" \
   --out "$TMP/x" -- "bad.ini" "[train] batch"
+for bad in 0 150; do
+  printf '[train]\nlogit_scale_init=%s\n' "$bad" >"$TMP/bad.ini"
+  expect_error 1 train --config "$TMP/bad.ini" --synthetic --vocab "$REF/vocab" \
+    --out "$TMP/x" -- "bad.ini" "logit_scale_init"
+done
+# The initial logit scale comes from the recipe (CLIP's 1/0.07 otherwise).
+sed -e 's/^steps=.*/steps=1/' -e 's/^log_every=.*/log_every=1/' "$TMP/tiny.ini" \
+  >"$TMP/one.ini"
+"$GST_CLIP" train --config "$TMP/one.ini" --synthetic --vocab "$REF/vocab" \
+  --threads 2 --out "$TMP/s14" >"$TMP/s14.log"
+grep -q ' scale 14\.[23] ' "$TMP/s14.log" ||
+  fail "a new model does not start at CLIP's logit scale 1/0.07"
+printf 'logit_scale_init=50\n' >>"$TMP/one.ini"
+"$GST_CLIP" train --config "$TMP/one.ini" --synthetic --vocab "$REF/vocab" \
+  --threads 2 --out "$TMP/s50" >"$TMP/s50.log"
+grep -q ' scale 50\.0 \| scale 49\.9 ' "$TMP/s50.log" ||
+  fail "logit_scale_init=50 is not the initial logit scale"
+echo "ok: logit_scale_init sets the initial logit scale, and is checked"
 printf 'nofile.png\ta caption\n' >"$TMP/data/captions.txt"
 expect_error 1 train --config "$TMP/ft.ini" --data "$TMP/data" --model "$TMP/a" \
   --out "$TMP/x" -- "nofile.png"
