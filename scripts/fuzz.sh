@@ -29,7 +29,7 @@ for t in $targets; do
   mkdir -p "build-fuzz/corpus/$t"
   log="build-fuzz/fuzz-$t.log"
   result=clean
-  "build-fuzz/tests/fuzz/fuzz-$t" -max_total_time="$seconds" -jobs=1 -workers=1 \
+  "build-fuzz/tests/fuzz/fuzz-$t" -max_total_time="$seconds" \
       -rss_limit_mb=2048 -timeout=10 -max_len=65536 -print_final_stats=1 \
       -artifact_prefix="build-fuzz/crash-$t-" \
       "build-fuzz/corpus/$t" "tests/fuzz/corpus/$t" >"$log" 2>&1 || {
