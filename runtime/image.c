@@ -8,6 +8,7 @@ guint8 *
 clip_image_load_rgb (const char *path, int *width, int *height,
     GError **error)
 {
+  *width = *height = 0; /* callers that forget the NULL check get no garbage */
   /* gdk-pixbuf reports a folder as an empty image; say what it is. */
   if (g_file_test (path, G_FILE_TEST_IS_DIR)) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO,

@@ -191,11 +191,15 @@ captioned_folder_load (const char *dir, const ClipConfig *config,
     int width, height;
     g_autofree guint8 *rgb = clip_image_load_rgb (file, &width, &height,
         error);
+    if (rgb == NULL) { /* width and height are not set */
+      g_ptr_array_set_free_func (captions, g_free);
+      return NULL;
+    }
     ClipFrame frame = {
       .format = CLIP_PIXEL_RGB, .width = width, .height = height,
       .planes = { rgb }, .strides = { width * 3 },
     };
-    if (rgb == NULL || !clip_preprocess (&frame, config,
+    if (!clip_preprocess (&frame, config,
             &g_array_index (pixels, float, pixels->len - image), error)) {
       g_ptr_array_set_free_func (captions, g_free);
       return NULL;

@@ -192,7 +192,10 @@ expect_failure (const char *path, int code)
   g_assert_error (error, CLIP_ERROR, code);
   g_test_message ("%s", error->message);
   g_assert_true (g_str_has_prefix (error->message, path));
-  g_assert_cmpint (width, ==, -1);
+  /* no garbage for a caller that reads them anyway (gst-clip train once
+   * computed a stride from them: UBSan caught the overflow) */
+  g_assert_cmpint (width, ==, 0);
+  g_assert_cmpint (height, ==, 0);
 }
 
 static void
