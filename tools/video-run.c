@@ -388,6 +388,10 @@ tool_video_run (ToolVideo *video, gboolean *interrupted, GError **error)
   if (!video->quiet && video->progress_label && video->error == NULL)
     print_progress (video, TRUE);
   g_source_remove (sigint);
+  /* What is left is finishing the output: a Ctrl-C now (GLib has put back
+   * the default action, which kills) would cut a file short. The next run
+   * installs its handler again. */
+  signal (SIGINT, SIG_IGN);
   g_source_remove (bus_watch);
   gst_element_set_state (video->pipeline, GST_STATE_NULL);
   /* Messages posted while stopping (none expected) must not outlive us. */
