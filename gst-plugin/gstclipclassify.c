@@ -68,6 +68,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_clip_classify_debug);
 #define DEFAULT_TEMPLATES "a photo of a {}."
 #define DEFAULT_BACKEND GST_CLIP_CLASSIFY_BACKEND_AUTO
 #define DEFAULT_THREADS 0
+#define DEFAULT_F16_WEIGHTS TRUE
 #define DEFAULT_INTERVAL 1
 #define DEFAULT_MODE GST_CLIP_CLASSIFY_MODE_AUTO
 #define DEFAULT_BATCH_SIZE 1
@@ -90,6 +91,7 @@ enum {
   PROP_NEGATIVE_LABELS,
   PROP_BACKEND,
   PROP_DEVICE,
+  PROP_F16_WEIGHTS,
   PROP_THREADS,
   PROP_INTERVAL,
   PROP_MODE,
@@ -137,6 +139,15 @@ typedef struct {
   guint n;
 } LabelRun;
 
+/* An analysed frame's pixels until the encoder reads them, preprocessing
+ * included (on the device with the Vulkan backend): in sync mode the
+ * buffer itself, held anyway until its batch is encoded; in live mode a
+ * copy, as the buffer goes downstream at once. */
+typedef struct {
+  GstBuffer *buffer;
+  GstVideoInfo info;
+} FramePixels;
+
 /* A buffer held in sync mode until the batch it waits for is encoded. */
 typedef struct {
   GstBuffer *buffer;
@@ -159,6 +170,7 @@ struct _GstClipClassify {
   char *labels, *labels_file, *templates, *negative_labels;
   GstClipClassifyBackend backend;
   char *device;
+  gboolean f16_weights;
   int threads;
   guint interval;
   GstClipClassifyMode mode;
@@ -173,7 +185,6 @@ struct _GstClipClassify {
   ClipModel *model;
   ClipEncoder *encoder; /* the streaming thread's in sync mode, the worker's in live mode */
   int embed_dim;
-  gsize tensor_floats; /* 3 x S x S */
   ClipLabelSet *label_set;
   GstClipLabelTable *label_table;
   gboolean labels_dirty;
@@ -193,7 +204,7 @@ struct _GstClipClassify {
   int last_slot;
 
   /* sync mode */
-  float *batch_pixels;
+  FramePixels *batch_frames; /* [batch_capacity] */
   guint batch_capacity, batch_filled;
   GQueue pending; /* PendingFrame*, in arrival order */
   GQueue ready;   /* GstBuffer*, results attached, to push */
@@ -203,7 +214,7 @@ struct _GstClipClassify {
   /* live mode */
   GThread *worker;
   gboolean worker_stop, worker_busy, worker_failed;
-  float *staging_pixels, *mailbox_pixels, *worker_pixels;
+  FramePixels staging, mailbox, worker_frame; /* swapped, never shared */
   gboolean mailbox_full;
   FrameTimes mailbox_times;
   guint64 generation; /* bumped by flushes: a result of an older one is dropped */
@@ -737,6 +748,73 @@ clip_frame_from_video_frame (const GstVideoFrame *frame, ClipFrame *out)
   return TRUE;
 }
 
+static void
+frame_pixels_clear (FramePixels *f)
+{
+  gst_clear_buffer (&f->buffer);
+}
+
+/* Copies a frame into f's own buffer, which is kept from one frame to the
+ * next while the size stays the same. */
+static gboolean
+frame_pixels_copy (FramePixels *f, const GstVideoInfo *info,
+    const GstVideoFrame *src)
+{
+  GstVideoFrame dest;
+  gboolean ok;
+
+  if (f->buffer == NULL
+      || gst_buffer_get_size (f->buffer) != GST_VIDEO_INFO_SIZE (info)) {
+    gst_clear_buffer (&f->buffer);
+    f->buffer = gst_buffer_new_allocate (NULL, GST_VIDEO_INFO_SIZE (info), NULL);
+  }
+  f->info = *info;
+  if (!gst_video_frame_map (&dest, &f->info, f->buffer, GST_MAP_WRITE))
+    return FALSE;
+  ok = gst_video_frame_copy (&dest, src);
+  gst_video_frame_unmap (&dest);
+  return ok;
+}
+
+/* Preprocesses and encodes n frames into embeddings [n, embed_dim]. */
+static gboolean
+encode_frames (GstClipClassify *self, const FramePixels *frames, guint n,
+    float *embeddings, GError **error)
+{
+  g_autofree GstVideoFrame *mapped = g_new0 (GstVideoFrame, n);
+  g_autofree ClipFrame *clip_frames = g_new0 (ClipFrame, n);
+  guint n_mapped;
+  gboolean ok = TRUE;
+
+  for (n_mapped = 0; n_mapped < n; n_mapped++) {
+    if (!gst_video_frame_map (&mapped[n_mapped], &frames[n_mapped].info,
+            frames[n_mapped].buffer, GST_MAP_READ)) {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
+          "could not map a video frame for reading");
+      ok = FALSE;
+      break;
+    }
+    clip_frame_from_video_frame (&mapped[n_mapped], &clip_frames[n_mapped]);
+  }
+  if (ok)
+    ok = clip_encoder_encode_frames (self->encoder, clip_frames, n, embeddings,
+        error);
+  for (guint i = 0; i < n_mapped; i++)
+    gst_video_frame_unmap (&mapped[i]);
+  return ok;
+}
+
+/* A frame the preprocessing refuses is a stream error; anything else is the
+ * backend's. */
+static void
+post_encode_error (GstClipClassify *self, const GError *error)
+{
+  if (error->domain == CLIP_ERROR && error->code == CLIP_ERROR_INVALID)
+    GST_ELEMENT_ERROR (self, STREAM, FAILED, ("%s", error->message), (NULL));
+  else
+    set_error_from_clip (self, error, TRUE);
+}
+
 static FrameTimes
 frame_times (GstClipClassify *self, GstBuffer *buffer)
 {
@@ -770,9 +848,9 @@ worker_main (gpointer data)
       g_cond_wait (&self->cond, &self->lock);
       continue;
     }
-    float *pixels = self->mailbox_pixels;
-    self->mailbox_pixels = self->worker_pixels;
-    self->worker_pixels = pixels;
+    FramePixels taken = self->mailbox;
+    self->mailbox = self->worker_frame;
+    self->worker_frame = taken;
     self->mailbox_full = FALSE;
     self->worker_busy = TRUE;
     FrameTimes times = self->mailbox_times;
@@ -780,8 +858,8 @@ worker_main (gpointer data)
     g_mutex_unlock (&self->lock);
 
     g_autoptr (GError) error = NULL;
-    gboolean ok = clip_encoder_encode_images (self->encoder, pixels, 1,
-        embedding, &error);
+    gboolean ok = encode_frames (self, &self->worker_frame, 1, embedding,
+        &error);
 
     g_mutex_lock (&self->lock);
     if (!ok) {
@@ -789,7 +867,7 @@ worker_main (gpointer data)
       self->worker_busy = FALSE;
       g_cond_broadcast (&self->cond);
       g_mutex_unlock (&self->lock);
-      set_error_from_clip (self, error, TRUE);
+      post_encode_error (self, error);
       g_mutex_lock (&self->lock);
       break;
     }
@@ -894,9 +972,13 @@ run_batch (GstClipClassify *self)
     g_autoptr (GError) error = NULL;
     embeddings = g_new (float, (gsize) n * self->embed_dim);
     gint64 begin = g_get_monotonic_time ();
-    if (!clip_encoder_encode_images (self->encoder, self->batch_pixels, n,
-            embeddings, &error)) {
-      set_error_from_clip (self, error, TRUE);
+    gboolean ok = encode_frames (self, self->batch_frames, n, embeddings,
+        &error);
+    /* Only the pending queue holds the buffers now: writable again. */
+    for (guint i = 0; i < n; i++)
+      frame_pixels_clear (&self->batch_frames[i]);
+    if (!ok) {
+      post_encode_error (self, error);
       g_queue_clear_full (&self->pending, (GDestroyNotify) pending_frame_free);
       self->batch_filled = 0;
       return GST_FLOW_ERROR;
@@ -960,6 +1042,8 @@ discard_held (GstClipClassify *self)
 {
   g_queue_clear_full (&self->pending, (GDestroyNotify) pending_frame_free);
   g_queue_clear_full (&self->ready, (GDestroyNotify) gst_buffer_unref);
+  for (guint i = 0; i < self->batch_filled; i++)
+    frame_pixels_clear (&self->batch_frames[i]);
   self->batch_filled = 0;
 }
 
@@ -982,6 +1066,7 @@ gst_clip_classify_start (GstBaseTransform *trans)
   vocab_dir = g_strdup (self->vocab_path);
   device = g_strdup (self->device);
   options.threads = self->threads;
+  options.f16 = self->f16_weights;
   kind = self->backend == GST_CLIP_CLASSIFY_BACKEND_CPU ? CLIP_BACKEND_CPU
       : self->backend == GST_CLIP_CLASSIFY_BACKEND_VULKAN ? CLIP_BACKEND_VULKAN
       : CLIP_BACKEND_AUTO;
@@ -1026,7 +1111,6 @@ gst_clip_classify_start (GstBaseTransform *trans)
   self->model = model;
   self->encoder = encoder;
   self->embed_dim = config->embed_dim;
-  self->tensor_floats = 3 * (gsize) config->image_size * config->image_size;
   install_label_set (self, set);
   self->labels_dirty = FALSE;
   self->resolved = RESOLVED_UNDECIDED;
@@ -1050,10 +1134,10 @@ gst_clip_classify_stop (GstBaseTransform *trans)
   g_clear_pointer (&self->label_table, gst_clip_label_table_unref);
   g_clear_pointer (&self->encoder, clip_encoder_free);
   g_clear_pointer (&self->model, clip_model_unref);
-  g_clear_pointer (&self->batch_pixels, g_free);
-  g_clear_pointer (&self->staging_pixels, g_free);
-  g_clear_pointer (&self->mailbox_pixels, g_free);
-  g_clear_pointer (&self->worker_pixels, g_free);
+  g_clear_pointer (&self->batch_frames, g_free);
+  frame_pixels_clear (&self->staging);
+  frame_pixels_clear (&self->mailbox);
+  frame_pixels_clear (&self->worker_frame);
   g_clear_pointer (&self->window, g_free);
   self->window_capacity = 0;
   self->batch_capacity = 0;
@@ -1070,9 +1154,6 @@ ensure_worker (GstClipClassify *self)
 {
   if (self->worker != NULL)
     return;
-  self->staging_pixels = g_new (float, self->tensor_floats);
-  self->mailbox_pixels = g_new (float, self->tensor_floats);
-  self->worker_pixels = g_new (float, self->tensor_floats);
   self->worker = g_thread_new ("clipclassify", worker_main, self);
 }
 
@@ -1081,9 +1162,7 @@ gst_clip_classify_transform_frame_ip (GstVideoFilter *filter,
     GstVideoFrame *frame)
 {
   GstClipClassify *self = GST_CLIP_CLASSIFY (filter);
-  g_autoptr (GError) error = NULL;
   ClipFrame clip_frame;
-  float *target = NULL;
 
   self->last_analysed = FALSE;
   gboolean upstream_live = FALSE;
@@ -1103,14 +1182,13 @@ gst_clip_classify_transform_frame_ip (GstVideoFilter *filter,
   gboolean analysed = self->frame_count++ % self->interval == 0;
   if (analysed && live) {
     ensure_worker (self);
-    target = self->staging_pixels;
-  } else if (analysed) {
-    if (self->batch_filled == 0 && self->batch_capacity != self->batch_size) {
-      self->batch_capacity = self->batch_size;
-      self->batch_pixels = g_renew (float, self->batch_pixels,
-          self->batch_capacity * self->tensor_floats);
-    }
-    target = self->batch_pixels + self->batch_filled * self->tensor_floats;
+  } else if (analysed && self->batch_filled == 0
+      && self->batch_capacity != self->batch_size) {
+    /* Every slot is empty between batches. */
+    self->batch_capacity = self->batch_size;
+    self->batch_frames = g_renew (FramePixels, self->batch_frames,
+        self->batch_capacity);
+    memset (self->batch_frames, 0, self->batch_capacity * sizeof (FramePixels));
   }
   g_mutex_unlock (&self->lock);
   if (!analysed)
@@ -1121,22 +1199,29 @@ gst_clip_classify_transform_frame_ip (GstVideoFilter *filter,
             gst_video_format_to_string (GST_VIDEO_FRAME_FORMAT (frame))), (NULL));
     return GST_FLOW_NOT_NEGOTIATED;
   }
-  if (!clip_preprocess (&clip_frame, clip_model_get_config (self->model),
-          target, &error)) {
-    GST_ELEMENT_ERROR (self, STREAM, FAILED, ("%s", error->message), (NULL));
-    return GST_FLOW_ERROR;
-  }
 
+  /* The pixels wait for the encoder, which preprocesses them: on the
+   * device with the Vulkan backend, so the streaming thread only copies
+   * (live) or keeps a reference (sync). */
   if (live) {
+    if (!frame_pixels_copy (&self->staging, &filter->in_info, frame)) {
+      GST_ELEMENT_ERROR (self, STREAM, FAILED,
+          ("could not copy a video frame for analysis"), (NULL));
+      return GST_FLOW_ERROR;
+    }
     g_mutex_lock (&self->lock);
     /* a newer frame replaces one the worker has not taken yet */
-    self->staging_pixels = self->mailbox_pixels;
-    self->mailbox_pixels = target;
+    FramePixels staged = self->mailbox;
+    self->mailbox = self->staging;
+    self->staging = staged;
     self->mailbox_full = TRUE;
     self->mailbox_times = frame_times (self, frame->buffer);
     g_cond_broadcast (&self->cond);
     g_mutex_unlock (&self->lock);
   } else {
+    FramePixels *slot = &self->batch_frames[self->batch_filled];
+    slot->buffer = gst_buffer_ref (frame->buffer);
+    slot->info = filter->in_info;
     self->last_analysed = TRUE;
     self->last_slot = self->batch_filled++;
   }
@@ -1328,6 +1413,9 @@ gst_clip_classify_set_property (GObject *object, guint prop_id,
       g_free (self->device);
       self->device = g_value_dup_string (value);
       break;
+    case PROP_F16_WEIGHTS:
+      self->f16_weights = g_value_get_boolean (value);
+      break;
     case PROP_THREADS:
       self->threads = g_value_get_int (value);
       break;
@@ -1400,6 +1488,9 @@ gst_clip_classify_get_property (GObject *object, guint prop_id, GValue *value,
     case PROP_DEVICE:
       g_value_set_string (value, self->device);
       break;
+    case PROP_F16_WEIGHTS:
+      g_value_set_boolean (value, self->f16_weights);
+      break;
     case PROP_THREADS:
       g_value_set_int (value, self->threads);
       break;
@@ -1461,6 +1552,7 @@ gst_clip_classify_init (GstClipClassify *self)
   self->templates = g_strdup (DEFAULT_TEMPLATES);
   self->backend = DEFAULT_BACKEND;
   self->threads = DEFAULT_THREADS;
+  self->f16_weights = DEFAULT_F16_WEIGHTS;
   self->interval = DEFAULT_INTERVAL;
   self->mode = DEFAULT_MODE;
   self->batch_size = DEFAULT_BATCH_SIZE;
@@ -1527,6 +1619,12 @@ gst_clip_classify_class_init (GstClipClassifyClass *klass)
       g_param_spec_string ("device", "Device",
           "Vulkan device: an index, or a substring of its name; NULL = the "
           "first suitable one", NULL, at_ready));
+  g_object_class_install_property (gobject_class, PROP_F16_WEIGHTS,
+      g_param_spec_boolean ("f16-weights", "F16 weights",
+          "Vulkan backend: keep the layers' weights as F16 on the device "
+          "(half the memory and bandwidth, F32 arithmetic) where it supports "
+          "16-bit storage; FALSE keeps F32 (closest to the CPU backend)",
+          DEFAULT_F16_WEIGHTS, at_ready));
   g_object_class_install_property (gobject_class, PROP_THREADS,
       g_param_spec_int ("threads", "Threads",
           "CPU backend threads; 0 = one per core", 0, 1024, DEFAULT_THREADS,

@@ -19,6 +19,10 @@ struct _ClipBackendOps {
   /* pixels [n, 3, S, S] -> out [n, E], raw (not normalised) */
   gboolean (*images) (ClipBackend *b, const float *pixels, int n, float *out,
       GError **error);
+  /* Optional: frames -> out [n, E], preprocessing included and bit for bit
+   * as clip_preprocess. Without it the encoder preprocesses on the CPU. */
+  gboolean (*frames) (ClipBackend *b, const ClipFrame *frames, int n,
+      float *out, GError **error);
   /* tokens [n, C] -> out [n, E], raw (not normalised) */
   gboolean (*texts) (ClipBackend *b, const gint32 *tokens, int n, float *out,
       GError **error);
@@ -33,6 +37,10 @@ extern const ClipBackendOps clip_backend_cpu;
 extern const ClipBackendOps clip_backend_vulkan;
 /* TRUE when a Vulkan device that is not a CPU implementation exists. */
 gboolean clip_vulkan_has_gpu (void);
+/* For the tests: the n preprocessed images [n, 3, S, S] the last batch of
+ * the image encoder ran on, read back from the device. */
+gboolean clip_vulkan_read_images (ClipBackend *b, int n, float *pixels,
+    GError **error);
 #endif
 
 /* Position of the first end-of-text token (the argmax of the ids, as the

@@ -194,6 +194,14 @@ const char *clip_encoder_get_backend_name (const ClipEncoder *enc);
 gboolean clip_encoder_encode_images (ClipEncoder *enc, const float *pixels,
     int n, float *embeddings, GError **error);
 
+/* n frames -> raw embeddings [n, embed_dim], preprocessing included: on the
+ * device with the Vulkan backend (each frame's bytes uploaded once, then
+ * resized, cropped and normalised by shaders, bit for bit as
+ * clip_preprocess), on the CPU otherwise. Fails as clip_preprocess does on
+ * a bad frame. */
+gboolean clip_encoder_encode_frames (ClipEncoder *enc, const ClipFrame *frames,
+    int n, float *embeddings, GError **error);
+
 /* n token rows [n, context_length] -> raw embeddings [n, embed_dim]. */
 gboolean clip_encoder_encode_texts (ClipEncoder *enc, const gint32 *tokens,
     int n, float *embeddings, GError **error);

@@ -9,14 +9,14 @@
  * over the input rows the kept rows read, then the vertical pass for the
  * kept rows. Every output byte depends only on its own weights, so this
  * gives the same bytes as resizing the whole frame and cropping it. */
-#include "clip.h"
+#include "preprocess.h"
 
 #include <math.h>
 #include <string.h>
 
 /* Pillow keeps 8-bit results in an int accumulator with two spare bits for
  * the filter's negative lobes: 32 - 8 - 2 fractional bits. */
-#define WEIGHT_BITS 22
+#define WEIGHT_BITS CLIP_RESIZE_WEIGHT_BITS
 #define WEIGHT_HALF (1 << (WEIGHT_BITS - 1))
 
 /* Limits that keep every index, product and byte count far from overflow
@@ -32,17 +32,7 @@
 
 /* ------------------------------------------------------------ axis plans */
 
-/* The resampling weights of one axis (in_size -> out_size), for the output
- * indices first .. first + count - 1 only. Immutable once built. */
-typedef struct {
-  gint ref_count;
-  int in_size, out_size, first, count;
-  int taps;             /* weights stored per output index (Pillow's ksize) */
-  int in_first, in_end; /* the input indices the kept outputs read */
-  int *start;           /* [count] first input index of each output */
-  int *length;          /* [count] input indices it reads */
-  gint32 *weights;      /* [count * taps] in WEIGHT_BITS fixed point */
-} AxisPlan;
+typedef ClipAxisPlan AxisPlan;
 
 static GMutex plan_cache_lock;
 static AxisPlan *plan_cache[PLAN_CACHE_SLOTS]; /* most recently used first */
@@ -304,18 +294,13 @@ vertical_pass (const guint8 *src, int row_bytes, const AxisPlan *plan,
  * Chroma is upsampled by nearest neighbour: chroma sample (x / 2, y / 2)
  * serves the 2x2 luma block it covers, whatever the siting; the
  * antialiased downscale that follows averages far more than that anyway. */
-#define YUV_BITS 16
-/* Keeps every sum positive, so the shift needs no signed semantics. */
-#define YUV_BIAS 1024
+#define YUV_BITS CLIP_YUV_BITS
+/* Keeps every sum positive, so the shift needs no signed semantics. The
+ * sums stay within YUV_BIAS + [-311, 571] (luma -18.6..278.2 plus at most
+ * 2 (1 - Kb) * 128 * 255/224 of chroma). */
+#define YUV_BIAS CLIP_YUV_BIAS
 
-typedef struct {
-  gint32 luma[256]; /* includes YUV_BIAS and the rounding half */
-  gint32 r_from_v[256], g_from_u[256], g_from_v[256], b_from_u[256];
-  /* Indexed by sum >> YUV_BITS. The sums stay within YUV_BIAS + [-311, 571]
-   * (luma -18.6..278.2 plus at most 2 (1 - Kb) * 128 * 255/224 of chroma),
-   * well inside the table. */
-  guint8 clamp[2 * YUV_BIAS];
-} YuvTables;
+typedef ClipYuvTables YuvTables;
 
 static void
 yuv_tables_init (YuvTables *t, ClipYuvMatrix matrix, gboolean full_range)
@@ -348,13 +333,10 @@ yuv_tables_init (YuvTables *t, ClipYuvMatrix matrix, gboolean full_range)
     t->g_from_v[i] = (gint32) lround (-2.0 * kr * (1.0 - kr) / kg * c * one);
     t->b_from_u[i] = (gint32) lround (2.0 * (1.0 - kb) * c * one);
   }
-  for (int i = 0; i < 2 * YUV_BIAS; i++)
-    t->clamp[i] = (guint8) CLAMP (i - YUV_BIAS, 0, 255);
 }
 
-/* The tables of each matrix and range, built once. */
-static const YuvTables *
-yuv_tables_get (ClipYuvMatrix matrix, gboolean full_range)
+const ClipYuvTables *
+clip_yuv_tables_get (ClipYuvMatrix matrix, gboolean full_range)
 {
   static YuvTables tables[CLIP_YUV_BT2020 + 1][2];
   static gsize ready[CLIP_YUV_BT2020 + 1][2];
@@ -366,13 +348,19 @@ yuv_tables_get (ClipYuvMatrix matrix, gboolean full_range)
   return &tables[matrix][range];
 }
 
+static inline guint8
+yuv_clamp (gint32 sum)
+{
+  return (guint8) CLAMP ((sum >> YUV_BITS) - YUV_BIAS, 0, 255);
+}
+
 static inline void
 yuv_pixel (const YuvTables *t, int luma, int u, int v, guint8 *rgb)
 {
   gint32 l = t->luma[luma];
-  rgb[0] = t->clamp[(l + t->r_from_v[v]) >> YUV_BITS];
-  rgb[1] = t->clamp[(l + t->g_from_u[u] + t->g_from_v[v]) >> YUV_BITS];
-  rgb[2] = t->clamp[(l + t->b_from_u[u]) >> YUV_BITS];
+  rgb[0] = yuv_clamp (l + t->r_from_v[v]);
+  rgb[1] = yuv_clamp (l + t->g_from_u[u] + t->g_from_v[v]);
+  rgb[2] = yuv_clamp (l + t->b_from_u[u]);
 }
 
 /* Converts columns x0 .. x1 - 1 of row y to packed RGB. */
@@ -521,31 +509,54 @@ crop_offset (int side, int size)
 /* ------------------------------------------------------------ public API */
 
 gboolean
-clip_resize_crop (const ClipFrame *frame, int size, guint8 *rgb_out,
+clip_resize_plan_init (ClipResizePlan *plan, const ClipFrame *frame, int size,
     GError **error)
 {
   int resized_w, resized_h;
+  memset (plan, 0, sizeof *plan);
   if (!validate_frame (frame, size, error)
       || !resized_size (frame->width, frame->height, size, &resized_w,
           &resized_h, error))
     return FALSE;
-  int left = crop_offset (resized_w, size);
-  int top = crop_offset (resized_h, size);
+  plan->size = size;
+  plan->left = crop_offset (resized_w, size);
+  plan->top = crop_offset (resized_h, size);
 
   /* As Pillow: an axis whose size does not change is not filtered. */
-  g_autoptr (AxisPlan) columns = NULL;
-  g_autoptr (AxisPlan) rows = NULL;
-  if (resized_w != frame->width
-      && !(columns = axis_plan_get (frame->width, resized_w, left, size, error)))
+  if (resized_w != frame->width && !(plan->columns = axis_plan_get (
+              frame->width, resized_w, plan->left, size, error)))
     return FALSE;
-  if (resized_h != frame->height
-      && !(rows = axis_plan_get (frame->height, resized_h, top, size, error)))
+  if (resized_h != frame->height && !(plan->rows = axis_plan_get (
+              frame->height, resized_h, plan->top, size, error))) {
+    clip_resize_plan_clear (plan);
     return FALSE;
+  }
+  plan->col_first = plan->columns ? plan->columns->in_first : plan->left;
+  plan->col_end = plan->columns ? plan->columns->in_end : plan->left + size;
+  plan->row_first = plan->rows ? plan->rows->in_first : plan->top;
+  plan->row_end = plan->rows ? plan->rows->in_end : plan->top + size;
+  return TRUE;
+}
 
-  int col_first = columns ? columns->in_first : left;
-  int col_end = columns ? columns->in_end : left + size;
-  int row_first = rows ? rows->in_first : top;
-  int row_end = rows ? rows->in_end : top + size;
+void
+clip_resize_plan_clear (ClipResizePlan *plan)
+{
+  g_clear_pointer (&plan->columns, axis_plan_unref);
+  g_clear_pointer (&plan->rows, axis_plan_unref);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (ClipResizePlan, clip_resize_plan_clear)
+
+gboolean
+clip_resize_crop (const ClipFrame *frame, int size, guint8 *rgb_out,
+    GError **error)
+{
+  g_auto (ClipResizePlan) plan = { 0 };
+  if (!clip_resize_plan_init (&plan, frame, size, error))
+    return FALSE;
+  const AxisPlan *columns = plan.columns, *rows = plan.rows;
+  int col_first = plan.col_first, col_end = plan.col_end;
+  int row_first = plan.row_first, row_end = plan.row_end;
   int n_cols = col_end - col_first;
   int row_bytes = 3 * size;
   gboolean yuv = frame->format == CLIP_PIXEL_I420
@@ -574,15 +585,15 @@ clip_resize_crop (const ClipFrame *frame, int size, guint8 *rgb_out,
   }
   if (!allocated) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
-        "frame: out of memory resizing %dx%d to %dx%d", frame->width,
-        frame->height, resized_w, resized_h);
+        "frame: out of memory resizing %dx%d for a %dx%d crop", frame->width,
+        frame->height, size, size);
     return FALSE;
   }
   /* Without a vertical pass the horizontal one writes the output. */
   guint8 *horizontal_out = rows ? between : rgb_out;
 
   const YuvTables *tables = yuv
-      ? yuv_tables_get (frame->matrix, frame->full_range) : NULL;
+      ? clip_yuv_tables_get (frame->matrix, frame->full_range) : NULL;
   int step = frame->format == CLIP_PIXEL_RGB || yuv ? 3 : 4;
   int red = frame->format == CLIP_PIXEL_BGRA ? 2 : 0;
 
@@ -617,6 +628,19 @@ clip_resize_crop (const ClipFrame *frame, int size, guint8 *rgb_out,
   return TRUE;
 }
 
+void
+clip_normalize_table (const ClipConfig *config, float table[3][256])
+{
+  /* ToTensor then Normalize in float32, one rounding per operation, in
+   * torchvision's order: the table holds exactly what torch computes. */
+  for (int c = 0; c < 3; c++)
+    for (int u = 0; u < 256; u++) {
+      float v = (float) u / 255.0f;
+      v = v - config->image_mean[c];
+      table[c][u] = v / config->image_std[c];
+    }
+}
+
 gboolean
 clip_preprocess (const ClipFrame *frame, const ClipConfig *config,
     float *tensor_out, GError **error)
@@ -637,15 +661,8 @@ clip_preprocess (const ClipFrame *frame, const ClipConfig *config,
   if (!clip_resize_crop (frame, size, rgb, error))
     return FALSE;
 
-  /* ToTensor then Normalize in float32, one rounding per operation, in
-   * torchvision's order: the tables hold exactly what torch computes. */
   float table[3][256];
-  for (int c = 0; c < 3; c++)
-    for (int u = 0; u < 256; u++) {
-      float v = (float) u / 255.0f;
-      v = v - config->image_mean[c];
-      table[c][u] = v / config->image_std[c];
-    }
+  clip_normalize_table (config, table);
   for (gsize i = 0; i < plane; i++) {
     tensor_out[i] = table[0][rgb[3 * i + 0]];
     tensor_out[plane + i] = table[1][rgb[3 * i + 1]];

@@ -1,13 +1,17 @@
 /* The Vulkan backend: the whole CLIP forward pass as one recorded command
- * buffer of compute dispatches (the kernels in shaders/) per batch.
+ * buffer of compute dispatches (the kernels in shaders/) per batch, from
+ * preprocessed floats or from video frames' own bytes (preprocessing on
+ * the device, bit for bit as clip_preprocess).
  *
  * Weights go to one device-local buffer at open (F16 for the linear layers
  * when asked for and supported). Each tower owns its activation buffers,
  * sized for the largest batch seen so far, and keeps the command buffer it
  * recorded: a batch of the same size (and, for text, the same sequence
- * length) is only resubmitted. Activations never leave the device inside a
- * forward pass; a global memory barrier separates consecutive dispatches. */
+ * length; for frames, the same layout: a video stream) is only resubmitted.
+ * Activations never leave the device inside a forward pass; a global memory
+ * barrier separates consecutive dispatches. */
 #include "backend.h"
+#include "preprocess.h"
 #include "vk-device.h"
 
 #include <math.h>
@@ -21,6 +25,29 @@
 /* Device memory one tower's activations may take: ViT-B/32 runs 185 images
  * or 340 prompts per submission within it. */
 #define ACTIVATION_BUDGET ((gsize) 512 << 20)
+
+/* Frames whose bytes, or whose horizontally filtered rows, would take more
+ * than this in one submission are preprocessed on the CPU instead (a
+ * 20000 x 20000 photo, say); a video frame is far below it. */
+#define FRAME_UPLOAD_BUDGET ((gsize) 256 << 20)
+
+/* The Ints buffer of the preprocessing kernels: shaders/preprocess.glsl. */
+#define PRE_PARAMS 768
+#define PRE_PARAM_WORDS 24
+enum {
+  P_FORMAT, P_IMAGE, P_OFFSET, P_STRIDE = P_OFFSET + 3, P_ROW0 = P_STRIDE + 3,
+  P_COL0 = P_ROW0 + 3, P_YUV = P_COL0 + 3, P_ROW_FIRST, P_ROWS, P_COL_PLAN,
+  P_COL_TAPS, P_LEFT, P_ROW_PLAN, P_ROW_TAPS, P_TOP, P_BETWEEN,
+};
+G_STATIC_ASSERT (P_BETWEEN == PRE_PARAM_WORDS - 1);
+
+/* What a batch of frames puts on the device: the Ints words, the frames'
+ * bytes and the filtered rows, in bytes, and the most rows a frame's
+ * horizontal pass makes. All zero for a batch of preprocessed floats. */
+typedef struct {
+  VkDeviceSize ints, bytes, between;
+  guint rows;
+} FramesLayout;
 
 /* matmul.comp push-constant flags */
 #define MATMUL_BIAS 1u
@@ -55,6 +82,10 @@ typedef struct {
 
   int capacity; /* items the buffers below hold */
   ClipVkBuffer upload, download;
+  /* Frames (vision only): what the host writes, its device copy, the
+   * horizontal pass's rows. Grown on demand. */
+  ClipVkBuffer frame_upload, frames, between;
+  FramesLayout recorded_frames; /* what cmd holds */
   ClipVkBuffer input, rows, cols, patches, x, h, qkv, attn, mlp, pooled, out;
   VkCommandBuffer cmd;
   VkDescriptorPool descriptor_pool;
@@ -70,12 +101,14 @@ typedef struct {
   gboolean f16;
   gboolean profile;
   int forced_tile; /* CLIP_VULKAN_MATMUL_TILE: 64 or 128, 0 = chosen per matmul */
+  gsize frame_budget; /* FRAME_UPLOAD_BUDGET, or CLIP_VULKAN_FRAME_BUDGET for the tests */
   VkDeviceSize align;
   ClipVkBuffer weights;
   ClipVkBuffer dummy;
   /* [vec4 loads][large tiles] */
   VkPipeline matmul[2][2];
   VkPipeline attention, layernorm, im2col, vision_embed, text_embed;
+  VkPipeline preprocess_columns, preprocess_rows;
   Tower vision, text;
   char *description;
   char *profile_text;
@@ -268,7 +301,8 @@ static void
 clear_activations (VkBackend *vk, Tower *t)
 {
   ClipVkBuffer *buffers[] = { &t->upload, &t->download, &t->input, &t->rows, &t->cols,
-    &t->patches, &t->x, &t->h, &t->qkv, &t->attn, &t->mlp, &t->pooled, &t->out };
+    &t->patches, &t->x, &t->h, &t->qkv, &t->attn, &t->mlp, &t->pooled, &t->out,
+    &t->frame_upload, &t->frames, &t->between };
   for (guint i = 0; i < G_N_ELEMENTS (buffers); i++)
     clip_vk_buffer_clear (vk->dev, buffers[i]);
   t->capacity = 0;
@@ -475,14 +509,36 @@ record_layers (Recorder *rec, guint n, guint length, gboolean causal)
   }
 }
 
+/* Frames -> images [n, 3, S, S] in t->input: the two passes of the resize,
+ * then the normalisation (shaders/preprocess_*.comp). */
 static void
-record_vision (Recorder *rec, guint n)
+record_preprocess (Recorder *rec, guint n, const FramesLayout *frames)
+{
+  VkBackend *vk = rec->vk;
+  Tower *t = rec->tower;
+  guint S = vk->parent.model->config.image_size;
+  ClipVkView ints = clip_vk_view (&t->frames, 0, frames->ints);
+  ClipVkView bytes = clip_vk_view (&t->frames, aligned (vk, frames->ints), frames->bytes);
+  guint32 push = S;
+  ClipVkView columns_views[3] = { bytes, ints, whole (&t->between) };
+  dispatch (rec, vk->preprocess_columns, columns_views, 3, &push, sizeof (push),
+      (S + 63) / 64, MIN ((frames->rows + 3) / 4, MAX_LOOPING_GROUPS), n, "preprocess", 0);
+  ClipVkView rows_views[3] = { ints, whole (&t->between), whole (&t->input) };
+  dispatch (rec, vk->preprocess_rows, rows_views, 3, &push, sizeof (push),
+      (S + 63) / 64, MIN ((S + 3) / 4, MAX_LOOPING_GROUPS), n, "preprocess", 0);
+}
+
+static void
+record_vision (Recorder *rec, guint n, const FramesLayout *frames)
 {
   VkBackend *vk = rec->vk;
   Tower *t = rec->tower;
   const ClipConfig *cfg = &vk->parent.model->config;
   guint T = t->positions, W = t->cfg->width, P = cfg->patch_size;
   guint grid = cfg->image_size / P, patches = n * (T - 1);
+
+  if (frames->ints > 0)
+    record_preprocess (rec, n, frames);
 
   struct { guint32 total, image_size, patch_size, grid; } im2col = {
     patches * 3 * P * P, cfg->image_size, P, grid };
@@ -519,7 +575,8 @@ record_text (Recorder *rec, guint n, guint length)
 
 /* Records upload, forward pass and download of n items into t->cmd. */
 static gboolean
-record (VkBackend *vk, Tower *t, int n, int length, GError **error)
+record (VkBackend *vk, Tower *t, int n, int length, const FramesLayout *frames,
+    GError **error)
 {
   const ClipConfig *cfg = &vk->parent.model->config;
   VkDevice device = vk->dev->device;
@@ -538,9 +595,14 @@ record (VkBackend *vk, Tower *t, int n, int length, GError **error)
   compute_barrier (t->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
       0, VK_PIPELINE_STAGE_TRANSFER_BIT, 0);
   ItemSizes s = item_sizes (vk, t);
-  VkBufferCopy input_copy = { 0, 0, n * s.input };
+  if (frames->ints > 0) {
+    VkBufferCopy frames_copy = { 0, 0, aligned (vk, frames->ints) + frames->bytes };
+    vkCmdCopyBuffer (t->cmd, t->frame_upload.buffer, t->frames.buffer, 1, &frames_copy);
+  } else {
+    VkBufferCopy input_copy = { 0, 0, n * s.input };
+    vkCmdCopyBuffer (t->cmd, t->upload.buffer, t->input.buffer, 1, &input_copy);
+  }
   VkBufferCopy rows_copy = { aligned (vk, t->capacity * s.input), 0, n * 4 };
-  vkCmdCopyBuffer (t->cmd, t->upload.buffer, t->input.buffer, 1, &input_copy);
   vkCmdCopyBuffer (t->cmd, t->upload.buffer, t->rows.buffer, 1, &rows_copy);
   /* The previous submission's dispatches and download are done (we waited
    * on it) but their writes must still be ordered before this one's. */
@@ -555,7 +617,7 @@ record (VkBackend *vk, Tower *t, int n, int length, GError **error)
 
   Recorder rec = { vk, t, t->cmd, 0, error, FALSE };
   if (t->kind == TOWER_VISION)
-    record_vision (&rec, n);
+    record_vision (&rec, n, frames);
   else
     record_text (&rec, n, length);
   /* Pooling: LayerNorm of the class token / end-of-text rows, projection. */
@@ -579,6 +641,7 @@ record (VkBackend *vk, Tower *t, int n, int length, GError **error)
     return clip_vk_fail (r, "vkEndCommandBuffer", error);
   t->recorded_n = n;
   t->recorded_length = length;
+  t->recorded_frames = *frames;
   return TRUE;
 }
 
@@ -634,12 +697,23 @@ update_profile (VkBackend *vk, Tower *t, int n, int length)
 
 /* ------------------------------------------------------------------ batches */
 
-/* Runs n items already written to the upload buffer through the tower. */
 static gboolean
-run (VkBackend *vk, Tower *t, int n, int length, float *out, GError **error)
+frames_layout_equal (const FramesLayout *a, const FramesLayout *b)
 {
-  if (t->recorded_n != n || t->recorded_length != length)
-    if (!record (vk, t, n, length, error)) {
+  return a->ints == b->ints && a->bytes == b->bytes && a->between == b->between
+      && a->rows == b->rows;
+}
+
+/* Runs n items already written to the upload buffers through the tower:
+ * preprocessed floats, or frames laid out as frames says. A batch shaped as
+ * the last one reuses its command buffer. */
+static gboolean
+run (VkBackend *vk, Tower *t, int n, int length, const FramesLayout *frames,
+    float *out, GError **error)
+{
+  if (t->recorded_n != n || t->recorded_length != length
+      || !frames_layout_equal (&t->recorded_frames, frames))
+    if (!record (vk, t, n, length, frames, error)) {
       t->recorded_n = 0;
       return FALSE;
     }
@@ -667,11 +741,257 @@ vk_images (ClipBackend *b, const float *pixels, int n, float *out, GError **erro
         + aligned (vk, t->capacity * image_floats * 4));
     for (int i = 0; i < chunk; i++)
       rows[i] = i * t->positions;
-    if (!run (vk, t, chunk, t->positions, out + (gsize) done * cfg->embed_dim, error))
+    FramesLayout floats = { 0 };
+    if (!run (vk, t, chunk, t->positions, &floats, out + (gsize) done * cfg->embed_dim,
+            error))
       return FALSE;
     done += chunk;
   }
   return TRUE;
+}
+
+/* ------------------------------------------------------------------ frames */
+
+/* The part of one plane of a frame that its resize reads: rows row0 ..
+ * row0 + rows - 1, bytes col0 .. col0 + bytes - 1 of each. */
+typedef struct {
+  int row0, rows, col0, bytes;
+} PlaneRegion;
+
+static gboolean
+is_yuv (ClipPixelFormat format)
+{
+  return format == CLIP_PIXEL_I420 || format == CLIP_PIXEL_NV12;
+}
+
+/* Fills regions for each plane of the frame; returns how many planes. */
+static int
+plane_regions (const ClipFrame *frame, const ClipResizePlan *plan,
+    PlaneRegion regions[3])
+{
+  int bpp = frame->format == CLIP_PIXEL_RGB ? 3 : is_yuv (frame->format) ? 1 : 4;
+  regions[0] = (PlaneRegion) { plan->row_first, plan->row_end - plan->row_first,
+    plan->col_first * bpp, (plan->col_end - plan->col_first) * bpp };
+  if (!is_yuv (frame->format))
+    return 1;
+  /* Chroma sample (x / 2, y / 2) serves its 2x2 luma block. */
+  int row0 = plan->row_first / 2, row_end = (plan->row_end - 1) / 2 + 1;
+  int col0 = plan->col_first / 2, col_end = (plan->col_end - 1) / 2 + 1;
+  int sample = frame->format == CLIP_PIXEL_NV12 ? 2 : 1;
+  regions[1] = (PlaneRegion) { row0, row_end - row0, col0 * sample, (col_end - col0) * sample };
+  regions[2] = regions[1];
+  return frame->format == CLIP_PIXEL_I420 ? 3 : 2;
+}
+
+static gsize
+frame_upload_bytes (const ClipFrame *frame, const ClipResizePlan *plan)
+{
+  PlaneRegion regions[3];
+  int planes = plane_regions (frame, plan, regions);
+  gsize bytes = 0;
+  for (int p = 0; p < planes; p++)
+    bytes += ((gsize) regions[p].rows * regions[p].bytes + 3) / 4 * 4;
+  return bytes;
+}
+
+static gsize
+between_bytes (const ClipResizePlan *plan)
+{
+  return (gsize) (plan->row_end - plan->row_first) * plan->size * 4;
+}
+
+/* Grows the frames' buffers; the recorded command buffer refers to the old
+ * ones, so it goes too. */
+static gboolean
+ensure_frames_capacity (VkBackend *vk, Tower *t, VkDeviceSize upload,
+    VkDeviceSize between, GError **error)
+{
+  if (upload > t->frames.size) {
+    clip_vk_buffer_clear (vk->dev, &t->frame_upload);
+    clip_vk_buffer_clear (vk->dev, &t->frames);
+    t->recorded_n = 0;
+    if (!clip_vk_buffer_init (vk->dev, &t->frame_upload, upload, TRUE, error)
+        || !clip_vk_buffer_init (vk->dev, &t->frames, upload, FALSE, error))
+      return FALSE;
+  }
+  if (between > t->between.size) {
+    clip_vk_buffer_clear (vk->dev, &t->between);
+    t->recorded_n = 0;
+    if (!clip_vk_buffer_init (vk->dev, &t->between, between, FALSE, error))
+      return FALSE;
+  }
+  return TRUE;
+}
+
+/* Index in Ints of plan's words, appended to the layout the first time. */
+static gint32
+place_axis_plan (GHashTable *placed, const ClipAxisPlan *plan, gsize *n_ints)
+{
+  gpointer index;
+  if (g_hash_table_lookup_extended (placed, plan, NULL, &index))
+    return GPOINTER_TO_INT (index);
+  gint32 at = (gint32) *n_ints;
+  *n_ints += (gsize) plan->count * (2 + plan->taps);
+  g_hash_table_insert (placed, (gpointer) plan, GINT_TO_POINTER (at));
+  return at;
+}
+
+static void
+write_axis_plan (gint32 *ints, gint32 at, const ClipAxisPlan *plan)
+{
+  int S = plan->count;
+  memcpy (ints + at, plan->start, S * sizeof (gint32));
+  memcpy (ints + at + S, plan->length, S * sizeof (gint32));
+  memcpy (ints + at + 2 * S, plan->weights, (gsize) S * plan->taps * sizeof (gint32));
+}
+
+/* Lays n frames out in the frame upload buffer (Ints words, then the bytes
+ * their resize reads) and runs them through the vision tower. */
+static gboolean
+run_frames (VkBackend *vk, const ClipFrame *frames, const ClipResizePlan *plans,
+    int n, float *out, GError **error)
+{
+  Tower *t = &vk->vision;
+  const ClipConfig *cfg = &vk->parent.model->config;
+  int S = cfg->image_size;
+
+  /* The layout: parameters, then each YUV table and axis plan once. */
+  gsize n_ints = PRE_PARAMS + (gsize) n * PRE_PARAM_WORDS;
+  gint32 yuv_at[CLIP_YUV_BT2020 + 1][2] = { { 0 } };
+  g_autoptr (GHashTable) placed = g_hash_table_new (NULL, NULL);
+  g_autofree gint32 *frame_words = g_new (gint32, (gsize) n * PRE_PARAM_WORDS);
+  FramesLayout layout = { 0 };
+  for (int f = 0; f < n; f++) {
+    const ClipFrame *frame = &frames[f];
+    const ClipResizePlan *plan = &plans[f];
+    gint32 *w = frame_words + (gsize) f * PRE_PARAM_WORDS;
+    PlaneRegion regions[3];
+    int planes = plane_regions (frame, plan, regions);
+    w[P_FORMAT] = frame->format;
+    w[P_IMAGE] = f;
+    for (int p = 0; p < 3; p++) {
+      PlaneRegion r = regions[MIN (p, planes - 1)];
+      w[P_OFFSET + p] = (gint32) layout.bytes;
+      w[P_STRIDE + p] = r.bytes;
+      w[P_ROW0 + p] = r.row0;
+      w[P_COL0 + p] = r.col0;
+      if (p < planes)
+        layout.bytes += ((gsize) r.rows * r.bytes + 3) / 4 * 4;
+    }
+    w[P_YUV] = -1;
+    if (is_yuv (frame->format)) {
+      gint32 *slot = &yuv_at[frame->matrix][frame->full_range ? 1 : 0];
+      if (*slot == 0) {
+        *slot = (gint32) n_ints;
+        n_ints += sizeof (ClipYuvTables) / sizeof (gint32);
+      }
+      w[P_YUV] = *slot;
+    }
+    w[P_ROW_FIRST] = plan->row_first;
+    w[P_ROWS] = plan->row_end - plan->row_first;
+    w[P_COL_PLAN] = plan->columns ? place_axis_plan (placed, plan->columns, &n_ints) : -1;
+    w[P_COL_TAPS] = plan->columns ? plan->columns->taps : 0;
+    w[P_LEFT] = plan->left;
+    w[P_ROW_PLAN] = plan->rows ? place_axis_plan (placed, plan->rows, &n_ints) : -1;
+    w[P_ROW_TAPS] = plan->rows ? plan->rows->taps : 0;
+    w[P_TOP] = plan->top;
+    w[P_BETWEEN] = (gint32) (layout.between / 4);
+    layout.between += between_bytes (plan);
+    layout.rows = MAX (layout.rows, (guint) w[P_ROWS]);
+  }
+  layout.ints = n_ints * sizeof (gint32);
+  layout.bytes = MAX (layout.bytes, 4);
+
+  if (!ensure_capacity (vk, t, n, error)
+      || !ensure_frames_capacity (vk, t, aligned (vk, layout.ints) + layout.bytes,
+          layout.between, error))
+    return FALSE;
+
+  gint32 *ints = t->frame_upload.mapped;
+  float table[3][256];
+  clip_normalize_table (cfg, table);
+  memcpy (ints, table, sizeof (table));
+  memcpy (ints + PRE_PARAMS, frame_words, (gsize) n * PRE_PARAM_WORDS * sizeof (gint32));
+  for (int m = 0; m <= CLIP_YUV_BT2020; m++)
+    for (int range = 0; range < 2; range++)
+      if (yuv_at[m][range])
+        memcpy (ints + yuv_at[m][range], clip_yuv_tables_get (m, range),
+            sizeof (ClipYuvTables));
+  GHashTableIter iter;
+  gpointer plan, at;
+  g_hash_table_iter_init (&iter, placed);
+  while (g_hash_table_iter_next (&iter, &plan, &at))
+    write_axis_plan (ints, GPOINTER_TO_INT (at), plan);
+
+  /* The bytes each resize reads, row by row, packed. */
+  guint8 *bytes = (guint8 *) t->frame_upload.mapped + aligned (vk, layout.ints);
+  for (int f = 0; f < n; f++) {
+    const ClipFrame *frame = &frames[f];
+    PlaneRegion regions[3];
+    int planes = plane_regions (frame, &plans[f], regions);
+    const gint32 *w = frame_words + (gsize) f * PRE_PARAM_WORDS;
+    for (int p = 0; p < planes; p++) {
+      PlaneRegion r = regions[p];
+      guint8 *dst = bytes + w[P_OFFSET + p];
+      for (int y = 0; y < r.rows; y++)
+        memcpy (dst + (gsize) y * r.bytes, frame->planes[p]
+            + (gsize) (r.row0 + y) * frame->strides[p] + r.col0, r.bytes);
+    }
+  }
+
+  guint32 *rows = (guint32 *) ((guint8 *) t->upload.mapped
+      + aligned (vk, t->capacity * 3 * (gsize) S * S * 4));
+  for (int i = 0; i < n; i++)
+    rows[i] = i * t->positions;
+  return run (vk, t, n, t->positions, &layout, out, error);
+}
+
+/* A frame too big for the device's share goes through clip_preprocess. */
+static gboolean
+run_frame_on_cpu (VkBackend *vk, const ClipFrame *frame, float *out, GError **error)
+{
+  const ClipConfig *cfg = &vk->parent.model->config;
+  g_autofree float *pixels = g_new (float, 3 * (gsize) cfg->image_size * cfg->image_size);
+  return clip_preprocess (frame, cfg, pixels, error)
+      && vk_images (&vk->parent, pixels, 1, out, error);
+}
+
+static gboolean
+vk_frames (ClipBackend *b, const ClipFrame *frames, int n, float *out, GError **error)
+{
+  VkBackend *vk = (VkBackend *) b;
+  const ClipConfig *cfg = &b->model->config;
+  gsize budget = MIN (vk->frame_budget, vk->dev->max_range);
+  g_autofree ClipResizePlan *plans = g_new0 (ClipResizePlan, n);
+  gboolean ok = TRUE;
+  for (int i = 0; i < n && ok; i++)
+    ok = clip_resize_plan_init (&plans[i], &frames[i], cfg->image_size, error);
+
+  /* Batches of frames that fit the budget together. */
+  for (int done = 0; done < n && ok;) {
+    int chunk = 0;
+    gsize bytes = 0, between = 0;
+    while (done + chunk < n && chunk < vk->vision.max_chunk) {
+      gsize frame_bytes = frame_upload_bytes (&frames[done + chunk], &plans[done + chunk]);
+      gsize frame_between = between_bytes (&plans[done + chunk]);
+      if (bytes + frame_bytes > budget || between + frame_between > budget)
+        break;
+      bytes += frame_bytes;
+      between += frame_between;
+      chunk++;
+    }
+    float *chunk_out = out + (gsize) done * cfg->embed_dim;
+    if (chunk == 0) {
+      ok = run_frame_on_cpu (vk, &frames[done], chunk_out, error);
+      chunk = 1;
+    } else {
+      ok = run_frames (vk, frames + done, plans + done, chunk, chunk_out, error);
+    }
+    done += chunk;
+  }
+  for (int i = 0; i < n; i++)
+    clip_resize_plan_clear (&plans[i]);
+  return ok;
 }
 
 static gboolean
@@ -705,7 +1025,8 @@ vk_texts (ClipBackend *b, const gint32 *tokens, int n, float *out, GError **erro
     guint32 *rows = (guint32 *) ((guint8 *) t->upload.mapped + aligned (vk, t->capacity * C * 4));
     for (int i = 0; i < chunk; i++)
       rows[i] = i * length + clip_tokens_eot_position (ids + (gsize) i * C, C);
-    if (!run (vk, t, chunk, length, out + (gsize) done * cfg->embed_dim, error))
+    FramesLayout none = { 0 };
+    if (!run (vk, t, chunk, length, &none, out + (gsize) done * cfg->embed_dim, error))
       return FALSE;
     done += chunk;
   }
@@ -732,7 +1053,11 @@ create_pipelines (VkBackend *vk, GError **error)
       && (vk->layernorm = clip_vk_pipeline_new (vk->dev, "layernorm", NULL, 0, error))
       && (vk->im2col = clip_vk_pipeline_new (vk->dev, "im2col", NULL, 0, error))
       && (vk->vision_embed = clip_vk_pipeline_new (vk->dev, "vision_embed", NULL, 0, error))
-      && (vk->text_embed = clip_vk_pipeline_new (vk->dev, "text_embed", NULL, 0, error));
+      && (vk->text_embed = clip_vk_pipeline_new (vk->dev, "text_embed", NULL, 0, error))
+      && (vk->preprocess_columns = clip_vk_pipeline_new (vk->dev, "preprocess_columns",
+              NULL, 0, error))
+      && (vk->preprocess_rows = clip_vk_pipeline_new (vk->dev, "preprocess_rows", NULL, 0,
+              error));
 }
 
 static gboolean
@@ -775,8 +1100,9 @@ init_tower (VkBackend *vk, Tower *t, TowerKind kind, GError **error)
   if (limit && atoi (limit) > 0)
     t->max_chunk = MIN (t->max_chunk, atoi (limit));
 
-  /* im2col, patch matmul, embed, ln_pre; 7 per layer; ln_post, projection. */
-  t->max_dispatches = 7 * t->cfg->layers + 6;
+  /* Two preprocessing passes, im2col, patch matmul, embed, ln_pre; 7 per
+   * layer; ln_post, projection. */
+  t->max_dispatches = 7 * t->cfg->layers + 8;
   VkDescriptorPoolSize size = {
     VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, t->max_dispatches * CLIP_VK_BINDINGS };
   VkDescriptorPoolCreateInfo pool_info = {
@@ -837,7 +1163,7 @@ vk_close (ClipBackend *b)
     clear_tower (vk, &vk->text);
     VkPipeline pipelines[] = { vk->matmul[0][0], vk->matmul[0][1], vk->matmul[1][0],
       vk->matmul[1][1], vk->attention, vk->layernorm, vk->im2col, vk->vision_embed,
-      vk->text_embed };
+      vk->text_embed, vk->preprocess_columns, vk->preprocess_rows };
     for (guint i = 0; i < G_N_ELEMENTS (pipelines); i++)
       if (pipelines[i])
         vkDestroyPipeline (device, pipelines[i], NULL);
@@ -860,6 +1186,8 @@ vk_open (const ClipModel *model, const ClipBackendOptions *opts, GError **error)
   const char *tile = g_getenv ("CLIP_VULKAN_MATMUL_TILE");
   if (g_strcmp0 (tile, "64") == 0 || g_strcmp0 (tile, "128") == 0)
     vk->forced_tile = atoi (tile);
+  const char *budget = g_getenv ("CLIP_VULKAN_FRAME_BUDGET");
+  vk->frame_budget = budget && atoi (budget) > 0 ? (gsize) atoi (budget) : FRAME_UPLOAD_BUDGET;
   vk->dev = clip_vk_device_open (opts->device_index, opts->device_name, opts->f16, error);
   if (vk->dev == NULL) {
     vk_close (&vk->parent);
@@ -895,6 +1223,23 @@ vk_open (const ClipModel *model, const ClipBackendOptions *opts, GError **error)
   return &vk->parent;
 }
 
+gboolean
+clip_vulkan_read_images (ClipBackend *b, int n, float *pixels, GError **error)
+{
+  VkBackend *vk = (VkBackend *) b;
+  const ClipConfig *cfg = &b->model->config;
+  gsize bytes = (gsize) n * 3 * cfg->image_size * cfg->image_size * 4;
+  g_return_val_if_fail (bytes <= vk->vision.input.size, FALSE);
+  ClipVkBuffer host;
+  if (!clip_vk_buffer_init (vk->dev, &host, vk->vision.input.size, TRUE, error))
+    return FALSE;
+  gboolean ok = copy_and_wait (vk, &vk->vision.input, &host, error);
+  if (ok)
+    memcpy (pixels, host.mapped, bytes);
+  clip_vk_buffer_clear (vk->dev, &host);
+  return ok;
+}
+
 static const char *
 vk_describe (ClipBackend *b)
 {
@@ -915,6 +1260,7 @@ const ClipBackendOps clip_backend_vulkan = {
   .name = "vulkan",
   .open = vk_open,
   .images = vk_images,
+  .frames = vk_frames,
   .texts = vk_texts,
   .describe = vk_describe,
   .profile = vk_profile,

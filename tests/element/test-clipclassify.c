@@ -300,7 +300,7 @@ test_properties (void)
   guint interval, batch, top_k, smoothing;
   float threshold;
   guint64 min_segment;
-  gboolean attach;
+  gboolean attach, f16_weights;
 
   g_assert_nonnull (e);
   g_object_get (e, "model", &model, "vocab", &vocab, "labels", &labels,
@@ -309,7 +309,7 @@ test_properties (void)
       "threads", &threads, "interval", &interval, "mode", &mode,
       "batch-size", &batch, "top-k", &top_k, "threshold", &threshold,
       "smoothing", &smoothing, "min-segment", &min_segment,
-      "attach-embedding", &attach, NULL);
+      "attach-embedding", &attach, "f16-weights", &f16_weights, NULL);
   g_assert_null (model);
   g_assert_null (vocab);
   g_assert_null (labels);
@@ -325,6 +325,7 @@ test_properties (void)
   g_assert_cmpuint (smoothing, ==, 1);
   g_assert_cmpuint (min_segment, ==, 0);
   g_assert_false (attach);
+  g_assert_true (f16_weights);
 
   GObjectClass *klass = G_OBJECT_GET_CLASS (e);
   GParamSpec *pspec = g_object_class_find_property (klass, "backend");
@@ -345,7 +346,8 @@ test_properties (void)
     g_assert_true (pspec->flags & GST_PARAM_MUTABLE_PLAYING);
     g_assert_nonnull (g_param_spec_get_blurb (pspec));
   }
-  const char *at_ready[] = { "model", "vocab", "backend", "device", "threads", "mode" };
+  const char *at_ready[] = { "model", "vocab", "backend", "device", "f16-weights",
+    "threads", "mode" };
   for (guint i = 0; i < G_N_ELEMENTS (at_ready); i++) {
     pspec = g_object_class_find_property (klass, at_ready[i]);
     g_assert_nonnull (pspec);

@@ -25,4 +25,15 @@ for key in 'image images/s' 'image ms/image' 'image GFLOP/s' 'text ms/prompt'; d
 done
 [ "$(field 'text prompts/batch')" = 8 ] || fail "text batch is not 8"
 grep -q '^image profile: ' "$TMP/out" || fail "--profile printed nothing"
+[ "$(field 'image input')" = "preprocessed 224x224" ] ||
+  fail "image input is '$(field 'image input')'"
+
+# Frames: preprocessing included, the same fields.
+"$GST_CLIP" bench --model "$REF/models/tiny-openai" --vocab "$REF/vocab" \
+  --backend cpu --threads 1 --batch 2 --iterations 1 --frames 640x360 >"$TMP/out"
+[ "$(field 'image input')" = "I420 frames 640x360, preprocessing included" ] ||
+  fail "image input is '$(field 'image input')'"
+[[ "$(field 'image ms/image')" =~ $number ]] || fail "no ms/image for frames"
+expect_error 2 bench --model "$REF/models/tiny-openai" --vocab "$REF/vocab" \
+  --frames 640by360 -- "--frames wants WIDTHxHEIGHT"
 echo "ok: every bench field printed"

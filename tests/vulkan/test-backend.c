@@ -9,108 +9,6 @@
 #include <math.h>
 #include <string.h>
 
-/* ------------------------------------------------------- a random model */
-
-/* Another shape than the reference's: 3 heads, patch 16 on 64x64 images, erf
- * GELU in the image tower, and a text width (30) that is not a multiple of
- * 4, so the scalar matmul path runs too. */
-static void
-random_config (ClipConfig *c)
-{
-  memset (c, 0, sizeof (*c));
-  c->vision = (ClipTowerConfig) { 48, 2, 3, 192, 1e-5f, CLIP_ACTIVATION_GELU };
-  c->text = (ClipTowerConfig) { 30, 2, 3, 120, 1e-5f, CLIP_ACTIVATION_QUICK_GELU };
-  c->embed_dim = 24;
-  c->image_size = 64;
-  c->patch_size = 16;
-  c->context_length = 20;
-  c->vocab_size = 500;
-}
-
-typedef struct {
-  ClipModel model;
-  GPtrArray *arrays;
-} RandomModel;
-
-static float *
-random_array (RandomModel *rm, GRand *rand, gsize n, double mean, double scale)
-{
-  float *a = g_new (float, n);
-  for (gsize i = 0; i < n; i++)
-    a[i] = (float) (mean + scale * g_rand_double_range (rand, -1.0, 1.0));
-  g_ptr_array_add (rm->arrays, a);
-  return a;
-}
-
-static ClipLayerWeights *
-random_layers (RandomModel *rm, GRand *rand, const ClipTowerConfig *c)
-{
-  gsize W = c->width, M = c->mlp_width;
-  ClipLayerWeights *layers = g_new0 (ClipLayerWeights, c->layers);
-  g_ptr_array_add (rm->arrays, layers);
-  for (int l = 0; l < c->layers; l++) {
-    ClipLayerWeights *w = &layers[l];
-    double s = 1.0 / sqrt ((double) W);
-    w->ln1_w = random_array (rm, rand, W, 1.0, 0.2);
-    w->ln1_b = random_array (rm, rand, W, 0.0, 0.2);
-    w->q_w = random_array (rm, rand, W * W, 0.0, 2 * s);
-    w->k_w = random_array (rm, rand, W * W, 0.0, 2 * s);
-    w->v_w = random_array (rm, rand, W * W, 0.0, s);
-    w->q_b = random_array (rm, rand, W, 0.0, 0.2);
-    w->k_b = random_array (rm, rand, W, 0.0, 0.2);
-    w->v_b = random_array (rm, rand, W, 0.0, 0.2);
-    w->out_w = random_array (rm, rand, W * W, 0.0, s);
-    w->out_b = random_array (rm, rand, W, 0.0, 0.1);
-    w->ln2_w = random_array (rm, rand, W, 1.0, 0.2);
-    w->ln2_b = random_array (rm, rand, W, 0.0, 0.2);
-    w->fc1_w = random_array (rm, rand, M * W, 0.0, s);
-    w->fc1_b = random_array (rm, rand, M, 0.0, 0.2);
-    w->fc2_w = random_array (rm, rand, W * M, 0.0, 1.0 / sqrt ((double) M));
-    w->fc2_b = random_array (rm, rand, W, 0.0, 0.1);
-  }
-  return layers;
-}
-
-static RandomModel *
-random_model_new (guint32 seed)
-{
-  RandomModel *rm = g_new0 (RandomModel, 1);
-  rm->arrays = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr (GRand) rand = g_rand_new_with_seed (seed);
-  ClipModel *m = &rm->model;
-  ClipConfig *c = &m->config;
-  random_config (c);
-  m->ref_count = 1;
-  m->name = (char *) "random";
-  gsize Wv = c->vision.width, Wt = c->text.width, P = c->patch_size;
-  gsize T = clip_config_vision_tokens (c), E = c->embed_dim;
-  ClipVisionWeights *v = &m->weights.vision;
-  v->patch_w = random_array (rm, rand, Wv * 3 * P * P, 0.0, 0.05);
-  v->class_emb = random_array (rm, rand, Wv, 0.0, 0.5);
-  v->pos_emb = random_array (rm, rand, T * Wv, 0.0, 0.5);
-  v->ln_pre_w = random_array (rm, rand, Wv, 1.0, 0.2);
-  v->ln_pre_b = random_array (rm, rand, Wv, 0.0, 0.2);
-  v->layers = random_layers (rm, rand, &c->vision);
-  v->ln_post_w = random_array (rm, rand, Wv, 1.0, 0.2);
-  v->ln_post_b = random_array (rm, rand, Wv, 0.0, 0.2);
-  v->proj = random_array (rm, rand, E * Wv, 0.0, 0.2);
-  ClipTextWeights *t = &m->weights.text;
-  t->token_emb = random_array (rm, rand, c->vocab_size * Wt, 0.0, 0.5);
-  t->pos_emb = random_array (rm, rand, c->context_length * Wt, 0.0, 0.5);
-  t->layers = random_layers (rm, rand, &c->text);
-  t->ln_final_w = random_array (rm, rand, Wt, 1.0, 0.2);
-  t->ln_final_b = random_array (rm, rand, Wt, 0.0, 0.2);
-  t->proj = random_array (rm, rand, E * Wt, 0.0, 0.2);
-  return rm;
-}
-
-static void
-random_model_free (RandomModel *rm)
-{
-  g_ptr_array_unref (rm->arrays);
-  g_free (rm);
-}
-
 /* Token rows as clip.tokenize makes them: a start id, words, the end id
  * (the largest id in the row, where the text tower pools), zero padding. */
 static gint32 *
@@ -191,7 +89,7 @@ test_random_model (gconstpointer data)
   if (!clip_vk_test_have_device ())
     return;
   g_setenv ("CLIP_VULKAN_MATMUL_TILE", variant->tile, TRUE);
-  RandomModel *rm = random_model_new (7);
+  RandomModel *rm = clip_vk_test_random_model_new (7);
   const ClipConfig *c = &rm->model.config;
   const int n = 5;
   g_autofree float *pixels = random_images (c, n, 11);
@@ -225,7 +123,7 @@ test_random_model (gconstpointer data)
   g_assert_cmpfloat (err, <, bound);
   clip_backend_vulkan.close (b);
   g_unsetenv ("CLIP_VULKAN_MATMUL_TILE");
-  random_model_free (rm);
+  clip_vk_test_random_model_free (rm);
   assert_no_validation_messages ();
 }
 
@@ -237,7 +135,7 @@ test_batches (void)
 {
   if (!clip_vk_test_have_device ())
     return;
-  RandomModel *rm = random_model_new (21);
+  RandomModel *rm = clip_vk_test_random_model_new (21);
   const ClipConfig *c = &rm->model.config;
   const int n = 6, E = c->embed_dim;
   gsize image_len = 3 * c->image_size * c->image_size;
@@ -274,7 +172,7 @@ test_batches (void)
     g_assert_cmpfloat (max_row_error (got, alone_txt + first * E, count, E), <, 1e-6);
   }
   clip_backend_vulkan.close (b);
-  random_model_free (rm);
+  clip_vk_test_random_model_free (rm);
   assert_no_validation_messages ();
 }
 
@@ -283,7 +181,7 @@ test_profile (void)
 {
   if (!clip_vk_test_have_device ())
     return;
-  RandomModel *rm = random_model_new (31);
+  RandomModel *rm = clip_vk_test_random_model_new (31);
   const ClipConfig *c = &rm->model.config;
   g_autofree float *pixels = random_images (c, 2, 32);
   g_autofree float *out = g_new (float, 2 * c->embed_dim);
@@ -305,7 +203,7 @@ test_profile (void)
   g_assert_true (clip_backend_vulkan.images (b, pixels, 2, out, &error));
   g_assert_null (clip_backend_vulkan.profile (b));
   clip_backend_vulkan.close (b);
-  random_model_free (rm);
+  clip_vk_test_random_model_free (rm);
   assert_no_validation_messages ();
 }
 
@@ -314,7 +212,7 @@ test_bad_tokens (void)
 {
   if (!clip_vk_test_have_device ())
     return;
-  RandomModel *rm = random_model_new (41);
+  RandomModel *rm = clip_vk_test_random_model_new (41);
   const ClipConfig *c = &rm->model.config;
   g_autofree gint32 *tokens = random_tokens (c, 2, 42);
   g_autofree float *out = g_new (float, 2 * c->embed_dim);
@@ -329,7 +227,7 @@ test_bad_tokens (void)
     g_clear_error (&error);
   }
   clip_backend_vulkan.close (b);
-  random_model_free (rm);
+  clip_vk_test_random_model_free (rm);
   assert_no_validation_messages ();
 }
 
@@ -338,7 +236,7 @@ test_devices (void)
 {
   if (!clip_vk_test_have_device ())
     return;
-  RandomModel *rm = random_model_new (51);
+  RandomModel *rm = clip_vk_test_random_model_new (51);
   ClipBackendOptions opts = CLIP_BACKEND_OPTIONS_INIT;
   g_autoptr (GError) error = NULL;
 
@@ -376,7 +274,7 @@ test_devices (void)
   g_assert_null (clip_backend_vulkan.open (&rm->model, &opts, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_UNSUPPORTED);
   g_assert_nonnull (strstr (error->message, "2000 positions"));
-  random_model_free (rm);
+  clip_vk_test_random_model_free (rm);
   assert_no_validation_messages ();
 }
 
@@ -403,7 +301,7 @@ test_has_gpu (void)
 static void
 test_no_device (void)
 {
-  RandomModel *rm = random_model_new (61);
+  RandomModel *rm = clip_vk_test_random_model_new (61);
   ClipBackendOptions opts = CLIP_BACKEND_OPTIONS_INIT;
   g_autoptr (GError) error = NULL;
   /* The loader reads the driver list at each instance creation; newer
@@ -426,7 +324,7 @@ test_no_device (void)
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_BACKEND);
   g_test_message ("%s", error->message);
   g_assert_true (g_str_has_prefix (error->message, "no Vulkan device found"));
-  random_model_free (rm);
+  clip_vk_test_random_model_free (rm);
 }
 
 int

@@ -100,6 +100,60 @@ test_reference (gconstpointer data)
   g_assert_cmpuint (clip_vulkan_validation_messages (), ==, 0);
 }
 
+/* The reference PNGs as frames, preprocessed on the device: the floats
+ * OpenAI's preprocessing gave, bit for bit, and its embeddings. */
+static void
+test_reference_frames (void)
+{
+  if (!clip_test_reference () || !clip_vk_test_have_device ())
+    return;
+  g_autofree char *model_dir = clip_test_ref_path ("models/tiny-openai");
+  g_autofree char *vocab_dir = clip_test_ref_path ("vocab");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (ClipModel) model = clip_model_load (model_dir, vocab_dir, &error);
+  g_assert_no_error (error);
+  ClipBackendOptions opts = CLIP_BACKEND_OPTIONS_INIT;
+  opts.f16 = FALSE;
+  ClipBackend *b = clip_backend_vulkan.open (model, &opts, &error);
+  g_assert_no_error (error);
+
+  g_autofree char *manifest_path = clip_test_ref_path ("manifest.json");
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_assert_true (json_parser_load_from_file (parser, manifest_path, &error));
+  JsonArray *images = json_object_get_array_member (
+      json_node_get_object (json_parser_get_root (parser)), "images");
+  g_assert_cmpuint (json_array_get_length (images), ==, N_IMAGES);
+  guint8 *rgb[N_IMAGES];
+  ClipFrame frames[N_IMAGES];
+  for (guint i = 0; i < N_IMAGES; i++) {
+    JsonObject *image = json_array_get_object_element (images, i);
+    g_autofree char *png = clip_test_ref_path (json_object_get_string_member (image, "png"));
+    int width, height;
+    rgb[i] = clip_image_load_rgb (png, &width, &height, &error);
+    g_assert_no_error (error);
+    frames[i] = (ClipFrame) { .format = CLIP_PIXEL_RGB, .width = width, .height = height,
+      .planes = { rgb[i] }, .strides = { 3 * width } };
+  }
+  float embeds[N_IMAGES * EMBED];
+  g_assert_true (clip_backend_vulkan.frames (b, frames, N_IMAGES, embeds, &error));
+  g_assert_no_error (error);
+  gsize n = (gsize) N_IMAGES * 3 * SIZE * SIZE;
+  g_autofree float *got = g_new (float, n);
+  g_autofree float *want = g_new (float, n);
+  g_autofree gint32 *ids = g_new (gint32, N_PROMPTS * CONTEXT);
+  read_inputs (want, ids);
+  g_assert_true (clip_vulkan_read_images (b, N_IMAGES, got, &error));
+  g_assert_cmpmem (got, n * sizeof (float), want, n * sizeof (float));
+  double err = normalized_error (embeds, "expected/tiny-openai/image_embeds.f32", N_IMAGES);
+  g_test_message ("normalised image embeddings from frames: max error %.3g", err);
+  g_assert_cmpfloat (err, <, 1e-5);
+
+  clip_backend_vulkan.close (b);
+  for (guint i = 0; i < N_IMAGES; i++)
+    g_free (rgb[i]);
+  g_assert_cmpuint (clip_vulkan_validation_messages (), ==, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -119,5 +173,6 @@ main (int argc, char **argv)
   g_test_add_data_func ("/vulkan/reference/tiny-hf/f32", &cases[1], test_reference);
   g_test_add_data_func ("/vulkan/reference/tiny-openai-f16/f16", &cases[2], test_reference);
   g_test_add_data_func ("/vulkan/reference/tiny-openai/f16", &cases[3], test_reference);
+  g_test_add_func ("/vulkan/reference/frames", test_reference_frames);
   return g_test_run ();
 }

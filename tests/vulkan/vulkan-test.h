@@ -1,6 +1,8 @@
 /* Shared by the Vulkan tests. */
 #pragma once
 
+#include "model.h"
+
 #include <glib.h>
 
 /* Turns the Khronos validation layer on (CLIP_VULKAN_VALIDATION=1) unless
@@ -10,3 +12,15 @@ void clip_vk_test_enable_validation (void);
 /* TRUE when a Vulkan device exists; otherwise marks the test skipped, or
  * failed under CI=true (where lavapipe is installed). */
 gboolean clip_vk_test_have_device (void);
+
+/* A model of random weights in another shape than the reference's: 3
+ * heads, patch 16 on 64x64 images, erf GELU in the image tower, and a text
+ * width (30) that is not a multiple of 4, so the scalar matmul path runs
+ * too. The same seed gives the same weights. */
+typedef struct {
+  ClipModel model;
+  GPtrArray *arrays;
+} RandomModel;
+
+RandomModel *clip_vk_test_random_model_new (guint32 seed);
+void clip_vk_test_random_model_free (RandomModel *rm);

@@ -1,0 +1,64 @@
+/* CLIP preprocessing taken apart, for a backend that runs it itself (the
+ * Vulkan backend's shaders): the resize's weights and the region of the
+ * frame they read, the YUV tables and the normalisation table, exactly
+ * those clip_preprocess() uses, so that a backend following them gets its
+ * bytes and floats bit for bit. Internal to the runtime. */
+#pragma once
+
+#include "clip.h"
+
+/* Pillow's fixed point: an 8-bit result is the integer part of
+ * sum (WEIGHT_HALF + pixel * weight), clamped to 0..255. */
+#define CLIP_RESIZE_WEIGHT_BITS 22
+
+/* The resampling weights of one axis (in_size -> out_size), for the output
+ * indices first .. first + count - 1 only. Immutable once built; shared. */
+typedef struct {
+  gint ref_count;
+  int in_size, out_size, first, count;
+  int taps;             /* weights stored per output index (Pillow's ksize) */
+  int in_first, in_end; /* the input indices the kept outputs read */
+  int *start;           /* [count] first input index of each output */
+  int *length;          /* [count] input indices it reads */
+  gint32 *weights;      /* [count * taps] in CLIP_RESIZE_WEIGHT_BITS */
+} ClipAxisPlan;
+
+/* How one frame becomes a size x size crop: horizontal pass over frame rows
+ * row_first .. row_end - 1 (frame columns col_first .. col_end - 1), 8-bit
+ * RGB after it, then the vertical pass. An axis that keeps its size is not
+ * filtered (as Pillow): its plan is NULL and the crop takes input index
+ * left + i (columns) or top + j (rows) directly. */
+typedef struct {
+  int size;
+  int left, top;
+  int col_first, col_end;
+  int row_first, row_end;
+  ClipAxisPlan *columns, *rows;
+} ClipResizePlan;
+
+/* Validates the frame (the errors of clip_resize_crop) and plans it. */
+gboolean clip_resize_plan_init (ClipResizePlan *plan, const ClipFrame *frame,
+    int size, GError **error);
+void clip_resize_plan_clear (ClipResizePlan *plan);
+
+/* YUV -> RGB in 16-bit fixed point: with l = luma[Y] (which holds the bias
+ * and the rounding half),
+ *   R = clamp (((l + r_from_v[V]) >> 16) - CLIP_YUV_BIAS, 0, 255)
+ *   G = clamp (((l + g_from_u[U] + g_from_v[V]) >> 16) - CLIP_YUV_BIAS, ...)
+ *   B = clamp (((l + b_from_u[U]) >> 16) - CLIP_YUV_BIAS, ...)
+ * every sum positive. */
+#define CLIP_YUV_BITS 16
+#define CLIP_YUV_BIAS 1024
+
+typedef struct {
+  gint32 luma[256];
+  gint32 r_from_v[256], g_from_u[256], g_from_v[256], b_from_u[256];
+} ClipYuvTables;
+
+/* Built once per matrix and range; never freed. */
+const ClipYuvTables *clip_yuv_tables_get (ClipYuvMatrix matrix,
+    gboolean full_range);
+
+/* ToTensor then Normalize, as torch computes them in float32, for each
+ * channel and byte: table[c][u] = (u / 255 - mean[c]) / std[c]. */
+void clip_normalize_table (const ClipConfig *config, float table[3][256]);
