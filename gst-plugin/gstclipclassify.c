@@ -148,6 +148,23 @@ typedef struct {
   GstVideoInfo info;
 } FramePixels;
 
+/* A batch's scores, computed by the encoder with the batch (on the device
+ * with the Vulkan backend) when no smoothing needs the host's window. */
+typedef struct {
+  ClipLabelSet *set; /* the labels scored against; NULL: none computed */
+  float *logits, *probs; /* [n, n_labels] */
+} BatchScores;
+
+static void
+batch_scores_clear (BatchScores *scores)
+{
+  g_clear_pointer (&scores->set, clip_label_set_unref);
+  g_clear_pointer (&scores->logits, g_free);
+  g_clear_pointer (&scores->probs, g_free);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (BatchScores, batch_scores_clear)
+
 /* A buffer held in sync mode until the batch it waits for is encoded. */
 typedef struct {
   GstBuffer *buffer;
@@ -485,7 +502,8 @@ sort_by_probability (guint *order, const float *probs, int n)
  * segment's message or NULL. */
 static ClassifyResult *
 classify_embedding (GstClipClassify *self, const float *raw,
-    const FrameTimes *times, GstMessage **segment)
+    const BatchScores *scores, guint slot, const FrameTimes *times,
+    GstMessage **segment)
 {
   const int dim = self->embed_dim;
   g_autofree float *normalised = g_memdup2 (raw, dim * sizeof (float));
@@ -510,7 +528,13 @@ classify_embedding (GstClipClassify *self, const float *raw,
   g_autofree float *logits = g_new (float, n);
   g_autofree float *probs = g_new (float, n);
   g_autofree guint *order = g_new (guint, n);
-  clip_label_set_score (self->label_set, smoothed, logits, probs);
+  if (scores != NULL && scores->set == self->label_set && self->window_count == 1) {
+    /* Unsmoothed, and scored by the encoder against these very labels. */
+    memcpy (logits, scores->logits + (gsize) slot * n, n * sizeof (float));
+    memcpy (probs, scores->probs + (gsize) slot * n, n * sizeof (float));
+  } else {
+    clip_label_set_score (self->label_set, smoothed, logits, probs);
+  }
   for (int i = 0; i < n; i++)
     order[i] = i;
   sort_by_probability (order, probs, n);
@@ -776,10 +800,25 @@ frame_pixels_copy (FramePixels *f, const GstVideoInfo *info,
   return ok;
 }
 
-/* Preprocesses and encodes n frames into embeddings [n, embed_dim]. */
+/* Prepares the scores of a batch of n to come: only while unsmoothed.
+ * Called with the lock held. */
+static void
+batch_scores_init (GstClipClassify *self, BatchScores *scores, guint n)
+{
+  memset (scores, 0, sizeof *scores);
+  if (self->smoothing != 1)
+    return;
+  gsize values = (gsize) n * clip_label_set_get_n_labels (self->label_set);
+  scores->set = clip_label_set_ref (self->label_set);
+  scores->logits = g_new (float, values);
+  scores->probs = g_new (float, values);
+}
+
+/* Preprocesses and encodes n frames into embeddings [n, embed_dim], and
+ * scores them when scores has a label set. */
 static gboolean
 encode_frames (GstClipClassify *self, const FramePixels *frames, guint n,
-    float *embeddings, GError **error)
+    float *embeddings, const BatchScores *scores, GError **error)
 {
   g_autofree GstVideoFrame *mapped = g_new0 (GstVideoFrame, n);
   g_autofree ClipFrame *clip_frames = g_new0 (ClipFrame, n);
@@ -796,7 +835,10 @@ encode_frames (GstClipClassify *self, const FramePixels *frames, guint n,
     }
     clip_frame_from_video_frame (&mapped[n_mapped], &clip_frames[n_mapped]);
   }
-  if (ok)
+  if (ok && scores->set != NULL)
+    ok = clip_encoder_classify_frames (self->encoder, clip_frames, n,
+        scores->set, embeddings, scores->logits, scores->probs, error);
+  else if (ok)
     ok = clip_encoder_encode_frames (self->encoder, clip_frames, n, embeddings,
         error);
   for (guint i = 0; i < n_mapped; i++)
@@ -855,11 +897,13 @@ worker_main (gpointer data)
     self->worker_busy = TRUE;
     FrameTimes times = self->mailbox_times;
     guint64 generation = self->generation;
+    g_auto (BatchScores) scores = { 0 };
+    batch_scores_init (self, &scores, 1);
     g_mutex_unlock (&self->lock);
 
     g_autoptr (GError) error = NULL;
     gboolean ok = encode_frames (self, &self->worker_frame, 1, embedding,
-        &error);
+        &scores, &error);
 
     g_mutex_lock (&self->lock);
     if (!ok) {
@@ -873,7 +917,8 @@ worker_main (gpointer data)
     }
     if (generation == self->generation) {
       GstMessage *segment = NULL;
-      ClassifyResult *r = classify_embedding (self, embedding, &times, &segment);
+      ClassifyResult *r = classify_embedding (self, embedding, &scores, 0,
+          &times, &segment);
       publish_result (self, r);
       g_ptr_array_add (messages, result_message (self, r));
       if (segment != NULL)
@@ -962,10 +1007,12 @@ run_batch (GstClipClassify *self)
   g_autoptr (GPtrArray) messages =
       g_ptr_array_new_with_free_func ((GDestroyNotify) gst_message_unref);
   g_autofree float *embeddings = NULL;
+  g_auto (BatchScores) scores = { 0 };
   const guint n = self->batch_filled;
 
   g_mutex_lock (&self->lock);
   apply_label_change (self);
+  batch_scores_init (self, &scores, n);
   g_mutex_unlock (&self->lock);
 
   if (n > 0) {
@@ -973,7 +1020,7 @@ run_batch (GstClipClassify *self)
     embeddings = g_new (float, (gsize) n * self->embed_dim);
     gint64 begin = g_get_monotonic_time ();
     gboolean ok = encode_frames (self, self->batch_frames, n, embeddings,
-        &error);
+        &scores, &error);
     /* Only the pending queue holds the buffers now: writable again. */
     for (guint i = 0; i < n; i++)
       frame_pixels_clear (&self->batch_frames[i]);
@@ -996,7 +1043,8 @@ run_batch (GstClipClassify *self)
     if (p->analysed) {
       GstMessage *segment = NULL;
       ClassifyResult *r = classify_embedding (self,
-          embeddings + (gsize) p->slot * self->embed_dim, &p->times, &segment);
+          embeddings + (gsize) p->slot * self->embed_dim, &scores, p->slot,
+          &p->times, &segment);
       publish_result (self, r);
       g_ptr_array_add (messages, result_message (self, r));
       if (segment != NULL)

@@ -7,6 +7,15 @@
 
 typedef struct _ClipBackendOps ClipBackendOps;
 
+/* A label set as a backend scores against it. id changes whenever the
+ * labels do, so that a backend may keep a copy of them. */
+typedef struct {
+  const float *embeddings; /* [n_labels, E], rows L2-normalised */
+  int n_labels;
+  float logit_scale;       /* exp(logit_scale), as the label set keeps it */
+  guint64 id;
+} ClipBackendLabels;
+
 typedef struct {
   const ClipBackendOps *ops;
   const ClipModel *model;
@@ -23,6 +32,12 @@ struct _ClipBackendOps {
    * as clip_preprocess. Without it the encoder preprocesses on the CPU. */
   gboolean (*frames) (ClipBackend *b, const ClipFrame *frames, int n,
       float *out, GError **error);
+  /* Optional: frames() plus each frame's scores against labels, in the same
+   * pass (as clip_label_set_score): logits, probs [n, n_labels], either may
+   * be NULL. Without it the encoder scores on the CPU. */
+  gboolean (*classify) (ClipBackend *b, const ClipFrame *frames, int n,
+      const ClipBackendLabels *labels, float *out, float *logits, float *probs,
+      GError **error);
   /* tokens [n, C] -> out [n, E], raw (not normalised) */
   gboolean (*texts) (ClipBackend *b, const gint32 *tokens, int n, float *out,
       GError **error);
@@ -42,6 +57,9 @@ gboolean clip_vulkan_has_gpu (void);
 gboolean clip_vulkan_read_images (ClipBackend *b, int n, float *pixels,
     GError **error);
 #endif
+
+/* A number no other label set of this process has (for ClipBackendLabels). */
+guint64 clip_label_set_get_id (const ClipLabelSet *set);
 
 /* Position of the first end-of-text token (the argmax of the ids, as the
  * official code pools), per row; and the longest such position + 1 over the

@@ -202,6 +202,17 @@ gboolean clip_encoder_encode_images (ClipEncoder *enc, const float *pixels,
 gboolean clip_encoder_encode_frames (ClipEncoder *enc, const ClipFrame *frames,
     int n, float *embeddings, GError **error);
 
+typedef struct _ClipLabelSet ClipLabelSet;
+
+/* clip_encoder_encode_frames, and each frame's zero-shot scores against
+ * set, as clip_label_set_score gives them: logits and probs
+ * [n, n_labels], either may be NULL. With the Vulkan backend the scores
+ * are computed on the device in the batch's own pass (the set's embeddings
+ * are uploaded the first time it is used). */
+gboolean clip_encoder_classify_frames (ClipEncoder *enc,
+    const ClipFrame *frames, int n, const ClipLabelSet *set,
+    float *embeddings, float *logits, float *probs, GError **error);
+
 /* n token rows [n, context_length] -> raw embeddings [n, embed_dim]. */
 gboolean clip_encoder_encode_texts (ClipEncoder *enc, const gint32 *tokens,
     int n, float *embeddings, GError **error);
@@ -244,8 +255,6 @@ GPtrArray *clip_labels_parse_file (const char *path, GError **error);
  * ones dropped (the result may be empty). A template without "{}" is used
  * as it is, the same prompt for every label. Free with g_strfreev. */
 char **clip_templates_parse (const char *bar_separated);
-
-typedef struct _ClipLabelSet ClipLabelSet;
 
 /* Builds the text-embedding matrix: for each label, each prompt (its own, or
  * every template with {} replaced by the label) is encoded, normalised,

@@ -1,7 +1,7 @@
 /* ClipLabelSet: labels, their ensembled text embeddings and the logit
  * scale; immutable once built, so that any thread may score against it
  * while a newer set is being built. */
-#include "clip.h"
+#include "backend.h"
 
 #include <math.h>
 #include <string.h>
@@ -19,6 +19,7 @@ struct _ClipLabelSet {
   gboolean *negative;  /* n_labels */
   float *embeddings;   /* [n_labels, embed_dim], rows L2-normalised */
   float logit_scale;
+  guint64 id;
 };
 
 /* Every "{}" of the template replaced by the label. */
@@ -91,8 +92,10 @@ clip_label_set_new (ClipEncoder *enc, GPtrArray *labels,
       return NULL;
   }
 
+  static gsize last_id;
   ClipLabelSet *set = g_new0 (ClipLabelSet, 1);
   set->ref_count = 1;
+  set->id = g_atomic_pointer_add (&last_id, 1) + 1;
   set->n_labels = n_labels;
   set->embed_dim = dim;
   set->labels = g_new0 (char *, n_labels + 1);
@@ -170,6 +173,12 @@ float
 clip_label_set_get_logit_scale (const ClipLabelSet *set)
 {
   return set->logit_scale;
+}
+
+guint64
+clip_label_set_get_id (const ClipLabelSet *set)
+{
+  return set->id;
 }
 
 void

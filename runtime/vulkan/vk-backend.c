@@ -86,6 +86,9 @@ typedef struct {
    * horizontal pass's rows. Grown on demand. */
   ClipVkBuffer frame_upload, frames, between;
   FramesLayout recorded_frames; /* what cmd holds */
+  /* Scores against the labels (vision only): [n, 2 * n_labels] */
+  ClipVkBuffer scores, scores_download;
+  int recorded_labels; /* what cmd holds: how many labels it scores, or 0 */
   ClipVkBuffer input, rows, cols, patches, x, h, qkv, attn, mlp, pooled, out;
   VkCommandBuffer cmd;
   VkDescriptorPool descriptor_pool;
@@ -108,7 +111,11 @@ typedef struct {
   /* [vec4 loads][large tiles] */
   VkPipeline matmul[2][2];
   VkPipeline attention, layernorm, im2col, vision_embed, text_embed;
-  VkPipeline preprocess_columns, preprocess_rows;
+  VkPipeline preprocess_columns, preprocess_rows, scores;
+  /* The label set the image batches score against, when asked to. */
+  ClipVkBuffer labels;
+  guint64 labels_id;
+  float labels_scale;
   Tower vision, text;
   char *description;
   char *profile_text;
@@ -302,7 +309,7 @@ clear_activations (VkBackend *vk, Tower *t)
 {
   ClipVkBuffer *buffers[] = { &t->upload, &t->download, &t->input, &t->rows, &t->cols,
     &t->patches, &t->x, &t->h, &t->qkv, &t->attn, &t->mlp, &t->pooled, &t->out,
-    &t->frame_upload, &t->frames, &t->between };
+    &t->frame_upload, &t->frames, &t->between, &t->scores, &t->scores_download };
   for (guint i = 0; i < G_N_ELEMENTS (buffers); i++)
     clip_vk_buffer_clear (vk->dev, buffers[i]);
   t->capacity = 0;
@@ -576,7 +583,7 @@ record_text (Recorder *rec, guint n, guint length)
 /* Records upload, forward pass and download of n items into t->cmd. */
 static gboolean
 record (VkBackend *vk, Tower *t, int n, int length, const FramesLayout *frames,
-    GError **error)
+    int n_labels, GError **error)
 {
   const ClipConfig *cfg = &vk->parent.model->config;
   VkDevice device = vk->dev->device;
@@ -625,6 +632,12 @@ record (VkBackend *vk, Tower *t, int n, int length, const FramesLayout *frames,
       t->cfg->width, t->cfg->eps, TRUE);
   matmul (&rec, whole (&t->pooled), t->proj, NULL, whole (&t->out), n, cfg->embed_dim,
       t->cfg->width, 0, "projection");
+  if (n_labels > 0) {
+    struct { guint32 n_labels, embed_dim; float logit_scale; } push = {
+      n_labels, cfg->embed_dim, vk->labels_scale };
+    ClipVkView views[3] = { whole (&t->out), whole (&vk->labels), whole (&t->scores) };
+    dispatch (&rec, vk->scores, views, 3, &push, sizeof (push), n, 1, 1, "scores", 0);
+  }
   if (rec.failed) {
     vkEndCommandBuffer (t->cmd);
     return FALSE;
@@ -634,6 +647,10 @@ record (VkBackend *vk, Tower *t, int n, int length, const FramesLayout *frames,
       VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_READ_BIT);
   VkBufferCopy out_copy = { 0, 0, (VkDeviceSize) n * cfg->embed_dim * 4 };
   vkCmdCopyBuffer (t->cmd, t->out.buffer, t->download.buffer, 1, &out_copy);
+  if (n_labels > 0) {
+    VkBufferCopy scores_copy = { 0, 0, (VkDeviceSize) n * 2 * n_labels * 4 };
+    vkCmdCopyBuffer (t->cmd, t->scores.buffer, t->scores_download.buffer, 1, &scores_copy);
+  }
   compute_barrier (t->cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT,
       VK_PIPELINE_STAGE_HOST_BIT, VK_ACCESS_HOST_READ_BIT);
   r = vkEndCommandBuffer (t->cmd);
@@ -642,6 +659,7 @@ record (VkBackend *vk, Tower *t, int n, int length, const FramesLayout *frames,
   t->recorded_n = n;
   t->recorded_length = length;
   t->recorded_frames = *frames;
+  t->recorded_labels = n_labels;
   return TRUE;
 }
 
@@ -709,11 +727,12 @@ frames_layout_equal (const FramesLayout *a, const FramesLayout *b)
  * the last one reuses its command buffer. */
 static gboolean
 run (VkBackend *vk, Tower *t, int n, int length, const FramesLayout *frames,
-    float *out, GError **error)
+    int n_labels, float *out, GError **error)
 {
   if (t->recorded_n != n || t->recorded_length != length
-      || !frames_layout_equal (&t->recorded_frames, frames))
-    if (!record (vk, t, n, length, frames, error)) {
+      || !frames_layout_equal (&t->recorded_frames, frames)
+      || t->recorded_labels != n_labels)
+    if (!record (vk, t, n, length, frames, n_labels, error)) {
       t->recorded_n = 0;
       return FALSE;
     }
@@ -725,16 +744,99 @@ run (VkBackend *vk, Tower *t, int n, int length, const FramesLayout *frames,
   return TRUE;
 }
 
-static gboolean
-vk_images (ClipBackend *b, const float *pixels, int n, float *out, GError **error)
+/* ------------------------------------------------------------------ scores */
+
+/* Where a call's scores go: logits and probs [n, n_labels], either NULL. */
+typedef struct {
+  int n_labels;
+  float *logits, *probs;
+} ScoresOut;
+
+/* The same outputs from item first on. */
+static ScoresOut
+scores_from (const ScoresOut *s, int first)
 {
-  VkBackend *vk = (VkBackend *) b;
+  gsize skip = (gsize) first * s->n_labels;
+  ScoresOut shifted = { s->n_labels, s->logits ? s->logits + skip : NULL,
+    s->probs ? s->probs + skip : NULL };
+  return shifted;
+}
+
+/* Puts the label set on the device, once per set; the recorded command
+ * buffer binds the old one, so it goes. */
+static gboolean
+use_labels (VkBackend *vk, const ClipBackendLabels *labels, GError **error)
+{
+  if (vk->labels.buffer && vk->labels_id == labels->id)
+    return TRUE;
+  const ClipConfig *cfg = &vk->parent.model->config;
+  VkDeviceSize bytes = (VkDeviceSize) labels->n_labels * cfg->embed_dim * 4;
+  if (labels->n_labels < 1 || bytes > vk->dev->max_range) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_UNSUPPORTED,
+        "%d labels: Vulkan device %s cannot score against that many",
+        labels->n_labels, vk->dev->props.deviceName);
+    return FALSE;
+  }
+  clip_vk_buffer_clear (vk->dev, &vk->labels);
+  vk->vision.recorded_n = 0;
+  ClipVkBuffer staging;
+  if (!clip_vk_buffer_init (vk->dev, &staging, bytes, TRUE, error))
+    return FALSE;
+  memcpy (staging.mapped, labels->embeddings, bytes);
+  gboolean ok = clip_vk_buffer_init (vk->dev, &vk->labels, bytes, FALSE, error)
+      && copy_and_wait (vk, &staging, &vk->labels, error);
+  clip_vk_buffer_clear (vk->dev, &staging);
+  if (!ok) {
+    clip_vk_buffer_clear (vk->dev, &vk->labels);
+    return FALSE;
+  }
+  vk->labels_id = labels->id;
+  vk->labels_scale = labels->logit_scale;
+  return TRUE;
+}
+
+static gboolean
+ensure_scores_capacity (VkBackend *vk, Tower *t, int n, int n_labels, GError **error)
+{
+  VkDeviceSize bytes = (VkDeviceSize) n * 2 * n_labels * 4;
+  if (bytes <= t->scores.size)
+    return TRUE;
+  clip_vk_buffer_clear (vk->dev, &t->scores);
+  clip_vk_buffer_clear (vk->dev, &t->scores_download);
+  t->recorded_n = 0;
+  return clip_vk_buffer_init (vk->dev, &t->scores, bytes, FALSE, error)
+      && clip_vk_buffer_init (vk->dev, &t->scores_download, bytes, TRUE, error);
+}
+
+/* Copies the last batch's n scores out. */
+static void
+copy_scores (const Tower *t, const ScoresOut *s, int n)
+{
+  const float *src = t->scores_download.mapped;
+  gsize L = s->n_labels;
+  for (int i = 0; i < n; i++) {
+    if (s->logits)
+      memcpy (s->logits + i * L, src + i * 2 * L, L * sizeof (float));
+    if (s->probs)
+      memcpy (s->probs + i * L, src + (i * 2 + 1) * L, L * sizeof (float));
+  }
+}
+
+/* ------------------------------------------------------------------ images */
+
+/* Preprocessed images through the vision tower, scored when scores is not
+ * NULL (use_labels first). */
+static gboolean
+run_images (VkBackend *vk, const float *pixels, int n, const ScoresOut *scores,
+    float *out, GError **error)
+{
   Tower *t = &vk->vision;
-  const ClipConfig *cfg = &b->model->config;
+  const ClipConfig *cfg = &vk->parent.model->config;
   gsize image_floats = 3 * (gsize) cfg->image_size * cfg->image_size;
   for (int done = 0; done < n;) {
     int chunk = MIN (n - done, t->max_chunk);
-    if (!ensure_capacity (vk, t, chunk, error))
+    if (!ensure_capacity (vk, t, chunk, error)
+        || (scores && !ensure_scores_capacity (vk, t, chunk, scores->n_labels, error)))
       return FALSE;
     memcpy (t->upload.mapped, pixels + done * image_floats, chunk * image_floats * 4);
     guint32 *rows = (guint32 *) ((guint8 *) t->upload.mapped
@@ -742,12 +844,22 @@ vk_images (ClipBackend *b, const float *pixels, int n, float *out, GError **erro
     for (int i = 0; i < chunk; i++)
       rows[i] = i * t->positions;
     FramesLayout floats = { 0 };
-    if (!run (vk, t, chunk, t->positions, &floats, out + (gsize) done * cfg->embed_dim,
-            error))
+    if (!run (vk, t, chunk, t->positions, &floats, scores ? scores->n_labels : 0,
+            out + (gsize) done * cfg->embed_dim, error))
       return FALSE;
+    if (scores) {
+      ScoresOut chunk_scores = scores_from (scores, done);
+      copy_scores (t, &chunk_scores, chunk);
+    }
     done += chunk;
   }
   return TRUE;
+}
+
+static gboolean
+vk_images (ClipBackend *b, const float *pixels, int n, float *out, GError **error)
+{
+  return run_images ((VkBackend *) b, pixels, n, NULL, out, error);
 }
 
 /* ------------------------------------------------------------------ frames */
@@ -849,7 +961,7 @@ write_axis_plan (gint32 *ints, gint32 at, const ClipAxisPlan *plan)
  * their resize reads) and runs them through the vision tower. */
 static gboolean
 run_frames (VkBackend *vk, const ClipFrame *frames, const ClipResizePlan *plans,
-    int n, float *out, GError **error)
+    int n, const ScoresOut *scores, float *out, GError **error)
 {
   Tower *t = &vk->vision;
   const ClipConfig *cfg = &vk->parent.model->config;
@@ -904,7 +1016,8 @@ run_frames (VkBackend *vk, const ClipFrame *frames, const ClipResizePlan *plans,
 
   if (!ensure_capacity (vk, t, n, error)
       || !ensure_frames_capacity (vk, t, aligned (vk, layout.ints) + layout.bytes,
-          layout.between, error))
+          layout.between, error)
+      || (scores && !ensure_scores_capacity (vk, t, n, scores->n_labels, error)))
     return FALSE;
 
   gint32 *ints = t->frame_upload.mapped;
@@ -943,24 +1056,29 @@ run_frames (VkBackend *vk, const ClipFrame *frames, const ClipResizePlan *plans,
       + aligned (vk, t->capacity * 3 * (gsize) S * S * 4));
   for (int i = 0; i < n; i++)
     rows[i] = i * t->positions;
-  return run (vk, t, n, t->positions, &layout, out, error);
+  if (!run (vk, t, n, t->positions, &layout, scores ? scores->n_labels : 0, out, error))
+    return FALSE;
+  if (scores)
+    copy_scores (t, scores, n);
+  return TRUE;
 }
 
 /* A frame too big for the device's share goes through clip_preprocess. */
 static gboolean
-run_frame_on_cpu (VkBackend *vk, const ClipFrame *frame, float *out, GError **error)
+run_frame_on_cpu (VkBackend *vk, const ClipFrame *frame, const ScoresOut *scores,
+    float *out, GError **error)
 {
   const ClipConfig *cfg = &vk->parent.model->config;
   g_autofree float *pixels = g_new (float, 3 * (gsize) cfg->image_size * cfg->image_size);
   return clip_preprocess (frame, cfg, pixels, error)
-      && vk_images (&vk->parent, pixels, 1, out, error);
+      && run_images (vk, pixels, 1, scores, out, error);
 }
 
 static gboolean
-vk_frames (ClipBackend *b, const ClipFrame *frames, int n, float *out, GError **error)
+run_all_frames (VkBackend *vk, const ClipFrame *frames, int n, const ScoresOut *scores,
+    float *out, GError **error)
 {
-  VkBackend *vk = (VkBackend *) b;
-  const ClipConfig *cfg = &b->model->config;
+  const ClipConfig *cfg = &vk->parent.model->config;
   gsize budget = MIN (vk->frame_budget, vk->dev->max_range);
   g_autofree ClipResizePlan *plans = g_new0 (ClipResizePlan, n);
   gboolean ok = TRUE;
@@ -981,17 +1099,36 @@ vk_frames (ClipBackend *b, const ClipFrame *frames, int n, float *out, GError **
       chunk++;
     }
     float *chunk_out = out + (gsize) done * cfg->embed_dim;
+    ScoresOut chunk_scores = scores ? scores_from (scores, done) : (ScoresOut) { 0 };
+    const ScoresOut *s = scores ? &chunk_scores : NULL;
     if (chunk == 0) {
-      ok = run_frame_on_cpu (vk, &frames[done], chunk_out, error);
+      ok = run_frame_on_cpu (vk, &frames[done], s, chunk_out, error);
       chunk = 1;
     } else {
-      ok = run_frames (vk, frames + done, plans + done, chunk, chunk_out, error);
+      ok = run_frames (vk, frames + done, plans + done, chunk, s, chunk_out, error);
     }
     done += chunk;
   }
   for (int i = 0; i < n; i++)
     clip_resize_plan_clear (&plans[i]);
   return ok;
+}
+
+static gboolean
+vk_frames (ClipBackend *b, const ClipFrame *frames, int n, float *out, GError **error)
+{
+  return run_all_frames ((VkBackend *) b, frames, n, NULL, out, error);
+}
+
+static gboolean
+vk_classify (ClipBackend *b, const ClipFrame *frames, int n,
+    const ClipBackendLabels *labels, float *out, float *logits, float *probs,
+    GError **error)
+{
+  VkBackend *vk = (VkBackend *) b;
+  ScoresOut scores = { labels->n_labels, logits, probs };
+  return use_labels (vk, labels, error)
+      && run_all_frames (vk, frames, n, &scores, out, error);
 }
 
 static gboolean
@@ -1026,7 +1163,7 @@ vk_texts (ClipBackend *b, const gint32 *tokens, int n, float *out, GError **erro
     for (int i = 0; i < chunk; i++)
       rows[i] = i * length + clip_tokens_eot_position (ids + (gsize) i * C, C);
     FramesLayout none = { 0 };
-    if (!run (vk, t, chunk, length, &none, out + (gsize) done * cfg->embed_dim, error))
+    if (!run (vk, t, chunk, length, &none, 0, out + (gsize) done * cfg->embed_dim, error))
       return FALSE;
     done += chunk;
   }
@@ -1057,7 +1194,8 @@ create_pipelines (VkBackend *vk, GError **error)
       && (vk->preprocess_columns = clip_vk_pipeline_new (vk->dev, "preprocess_columns",
               NULL, 0, error))
       && (vk->preprocess_rows = clip_vk_pipeline_new (vk->dev, "preprocess_rows", NULL, 0,
-              error));
+              error))
+      && (vk->scores = clip_vk_pipeline_new (vk->dev, "scores", NULL, 0, error));
 }
 
 static gboolean
@@ -1101,8 +1239,8 @@ init_tower (VkBackend *vk, Tower *t, TowerKind kind, GError **error)
     t->max_chunk = MIN (t->max_chunk, atoi (limit));
 
   /* Two preprocessing passes, im2col, patch matmul, embed, ln_pre; 7 per
-   * layer; ln_post, projection. */
-  t->max_dispatches = 7 * t->cfg->layers + 8;
+   * layer; ln_post, projection, scores. */
+  t->max_dispatches = 7 * t->cfg->layers + 9;
   VkDescriptorPoolSize size = {
     VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, t->max_dispatches * CLIP_VK_BINDINGS };
   VkDescriptorPoolCreateInfo pool_info = {
@@ -1163,11 +1301,12 @@ vk_close (ClipBackend *b)
     clear_tower (vk, &vk->text);
     VkPipeline pipelines[] = { vk->matmul[0][0], vk->matmul[0][1], vk->matmul[1][0],
       vk->matmul[1][1], vk->attention, vk->layernorm, vk->im2col, vk->vision_embed,
-      vk->text_embed, vk->preprocess_columns, vk->preprocess_rows };
+      vk->text_embed, vk->preprocess_columns, vk->preprocess_rows, vk->scores };
     for (guint i = 0; i < G_N_ELEMENTS (pipelines); i++)
       if (pipelines[i])
         vkDestroyPipeline (device, pipelines[i], NULL);
     clip_vk_buffer_clear (vk->dev, &vk->weights);
+    clip_vk_buffer_clear (vk->dev, &vk->labels);
     clip_vk_buffer_clear (vk->dev, &vk->dummy);
     clip_vk_device_close (vk->dev);
   }
@@ -1261,6 +1400,7 @@ const ClipBackendOps clip_backend_vulkan = {
   .open = vk_open,
   .images = vk_images,
   .frames = vk_frames,
+  .classify = vk_classify,
   .texts = vk_texts,
   .describe = vk_describe,
   .profile = vk_profile,

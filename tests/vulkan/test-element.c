@@ -16,6 +16,9 @@
 static char *model_dir;
 static ClipModel *model;
 static ClipEncoder *cpu;
+static ClipLabelSet *cpu_labels;
+
+#define LABELS "ball,square,stripes"
 
 static gboolean
 setup (void)
@@ -28,6 +31,10 @@ setup (void)
     model = clip_model_load (model_dir, NULL, &error);
     g_assert_no_error (error);
     cpu = clip_encoder_new (model, CLIP_BACKEND_CPU, NULL, &error);
+    g_assert_no_error (error);
+    g_autoptr (GPtrArray) specs = clip_labels_parse_list (LABELS);
+    const char *templates[] = { "a photo of a {}.", NULL };
+    cpu_labels = clip_label_set_new (cpu, specs, NULL, templates, &error);
     g_assert_no_error (error);
   }
   return TRUE;
@@ -59,6 +66,33 @@ cpu_embedding (GstBuffer *buffer, const GstVideoInfo *info, float *embedding)
   gst_video_frame_unmap (&frame);
 }
 
+/* The meta's embedding and scores (computed on the device) against the CPU
+ * runtime's for the frame it came from. */
+static void
+assert_meta_matches_cpu (GstClipMeta *meta, GstBuffer *frame, const GstVideoInfo *info)
+{
+  int E = clip_model_get_config (model)->embed_dim;
+  int L = clip_label_set_get_n_labels (cpu_labels);
+  g_autofree float *want = g_new (float, E);
+  g_autofree float *logits = g_new (float, L);
+  g_autofree float *probs = g_new (float, L);
+  guint dim = 0;
+  const float *got = gst_clip_meta_get_embedding (meta, &dim);
+  g_assert_cmpuint (dim, ==, E);
+  cpu_embedding (frame, info, want);
+  /* F32 on the device: the CPU backend's own bound. */
+  for (int k = 0; k < E; k++)
+    g_assert_cmpfloat (fabs (got[k] - want[k]), <, 1e-5);
+  clip_label_set_score (cpu_labels, want, logits, probs);
+  g_assert_cmpuint (gst_clip_meta_get_n_labels (meta), ==, L);
+  for (int i = 0; i < L; i++) {
+    guint k = meta->label_indices[i];
+    g_assert_cmpfloat (fabs (gst_clip_meta_get_probability (meta, i) - probs[k]), <, 1e-5);
+    g_assert_cmpfloat (fabs (gst_clip_meta_get_logit (meta, i) - logits[k]), <,
+        1e-5 * clip_label_set_get_logit_scale (cpu_labels));
+  }
+}
+
 typedef struct {
   const char *mode;
   const char *caps;
@@ -75,7 +109,7 @@ test_end_to_end (gconstpointer data)
   GstElement *element = gst_element_factory_make ("clipclassify", NULL);
   g_assert_nonnull (element);
   g_object_set (element, "model", model_dir, "backend", 2 /* vulkan */, "device", "0",
-      "f16-weights", FALSE, "labels", "ball,square,stripes", "attach-embedding", TRUE,
+      "f16-weights", FALSE, "labels", LABELS, "attach-embedding", TRUE,
       "batch-size", tc->batch_size, "interval", tc->interval, NULL);
   gst_util_set_object_arg (G_OBJECT (element), "mode", tc->mode);
   GstBus *bus = gst_bus_new ();
@@ -88,8 +122,6 @@ test_end_to_end (gconstpointer data)
   g_autoptr (GstCaps) caps = gst_caps_from_string (tc->caps);
   g_assert_true (gst_video_info_from_caps (&info, caps));
 
-  int E = clip_model_get_config (model)->embed_dim;
-  g_autofree float *want = g_new (float, E);
   guint checked = 0, messages = 0;
   if (g_str_equal (tc->mode, "live")) {
     /* The worker's result for frame A arrives on the bus while A has long
@@ -108,12 +140,7 @@ test_end_to_end (gconstpointer data)
     g_assert_nonnull (meta);
     g_assert_true (gst_clip_meta_is_fresh (meta));
     g_assert_cmpuint (gst_clip_meta_get_pts (meta), ==, GST_BUFFER_PTS (a));
-    guint dim = 0;
-    const float *got = gst_clip_meta_get_embedding (meta, &dim);
-    g_assert_cmpuint (dim, ==, E);
-    cpu_embedding (a, &info, want);
-    for (int k = 0; k < E; k++)
-      g_assert_cmpfloat (fabs (got[k] - want[k]), <, 1e-5);
+    assert_meta_matches_cpu (meta, a, &info);
     checked++;
     gst_buffer_unref (a);
     gst_buffer_unref (b);
@@ -129,13 +156,7 @@ test_end_to_end (gconstpointer data)
       g_assert_nonnull (meta);
       if (gst_clip_meta_is_fresh (meta)) {
         g_assert_cmpint (i % tc->interval, ==, 0);
-        guint dim = 0;
-        const float *got = gst_clip_meta_get_embedding (meta, &dim);
-        g_assert_cmpuint (dim, ==, E);
-        cpu_embedding (out, &info, want);
-        /* F32 on the device: the CPU backend's own bound. */
-        for (int k = 0; k < E; k++)
-          g_assert_cmpfloat (fabs (got[k] - want[k]), <, 1e-5);
+        assert_meta_matches_cpu (meta, out, &info);
         checked++;
       }
       gst_buffer_unref (out);
@@ -172,6 +193,7 @@ main (int argc, char **argv)
   g_test_add_data_func ("/vulkan/element/sync-rgb-interval", &cases[1], test_end_to_end);
   g_test_add_data_func ("/vulkan/element/live-i420", &cases[2], test_end_to_end);
   int status = g_test_run ();
+  g_clear_pointer (&cpu_labels, clip_label_set_unref);
   g_clear_pointer (&cpu, clip_encoder_free);
   g_clear_pointer (&model, clip_model_unref);
   g_free (model_dir);

@@ -283,6 +283,73 @@ test_profile (void)
   g_assert_cmpuint (clip_vulkan_validation_messages (), ==, 0);
 }
 
+/* Scores computed with the pass, against the same math in double precision:
+ * a label set, a second one (re-uploaded), a batch split by the budget
+ * with one frame on the CPU path, and plain frames() in between. */
+static void
+test_classify (void)
+{
+  if (!clip_vk_test_have_device ())
+    return;
+  RandomModel *rm = clip_vk_test_random_model_new (75);
+  const ClipConfig *c = &rm->model.config;
+  const int E = c->embed_dim, n = 3;
+  g_autoptr (GError) error = NULL;
+  g_setenv ("CLIP_VULKAN_FRAME_BUDGET", "200000", TRUE);
+  ClipBackend *b = open_vulkan (&rm->model);
+  g_unsetenv ("CLIP_VULKAN_FRAME_BUDGET");
+  TestFrame frames[3];
+  test_frame_init (&frames[0], CLIP_PIXEL_I420, 320, 240, 0, CLIP_YUV_BT601, FALSE, 7);
+  test_frame_init (&frames[1], CLIP_PIXEL_RGB, 640, 480, 0, 0, FALSE, 8); /* over budget */
+  test_frame_init (&frames[2], CLIP_PIXEL_BGRA, 90, 70, 0, 0, FALSE, 9);
+  ClipFrame batch[3] = { frames[0].frame, frames[1].frame, frames[2].frame };
+  g_autoptr (GRand) rand = g_rand_new_with_seed (10);
+
+  const int label_counts[] = { 5, 70, 5 };
+  for (guint round = 0; round < G_N_ELEMENTS (label_counts); round++) {
+    int L = label_counts[round];
+    g_autofree float *labels = g_new (float, L * E);
+    for (int i = 0; i < L * E; i++)
+      labels[i] = (float) g_rand_double_range (rand, -1, 1);
+    for (int l = 0; l < L; l++)
+      clip_l2_normalize (labels + l * E, E);
+    ClipBackendLabels set = { labels, L, 37.5f, 1000 + round };
+    g_autofree float *out = g_new (float, n * E);
+    g_autofree float *plain = g_new (float, n * E);
+    g_autofree float *logits = g_new (float, n * L);
+    g_autofree float *probs = g_new (float, n * L);
+    g_assert_true (clip_backend_vulkan.classify (b, batch, n, &set, out, logits, probs,
+        &error));
+    g_assert_no_error (error);
+    g_assert_true (clip_backend_vulkan.frames (b, batch, n, plain, &error));
+    g_assert_cmpmem (out, n * E * 4, plain, n * E * 4);
+    for (int i = 0; i < n; i++) {
+      const float *e = out + i * E;
+      double norm = 0, want[70], max = -1e300, sum = 0;
+      for (int d = 0; d < E; d++)
+        norm += (double) e[d] * e[d];
+      for (int l = 0; l < L; l++) {
+        double dot = 0;
+        for (int d = 0; d < E; d++)
+          dot += (double) labels[l * E + d] * e[d];
+        want[l] = set.logit_scale * dot / sqrt (norm);
+        max = MAX (max, want[l]);
+      }
+      for (int l = 0; l < L; l++)
+        sum += exp (want[l] - max);
+      for (int l = 0; l < L; l++) {
+        g_assert_cmpfloat (fabs (logits[i * L + l] - want[l]), <, 1e-5 * set.logit_scale);
+        g_assert_cmpfloat (fabs (probs[i * L + l] - exp (want[l] - max) / sum), <, 1e-5);
+      }
+    }
+  }
+  for (int i = 0; i < 3; i++)
+    test_frame_clear (&frames[i]);
+  clip_backend_vulkan.close (b);
+  clip_vk_test_random_model_free (rm);
+  g_assert_cmpuint (clip_vulkan_validation_messages (), ==, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -292,5 +359,6 @@ main (int argc, char **argv)
   g_test_add_func ("/vulkan/preprocess/stream-and-budget", test_stream_and_budget);
   g_test_add_func ("/vulkan/preprocess/bad-frame", test_bad_frame);
   g_test_add_func ("/vulkan/preprocess/profile", test_profile);
+  g_test_add_func ("/vulkan/preprocess/classify", test_classify);
   return g_test_run ();
 }
