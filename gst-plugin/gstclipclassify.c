@@ -52,6 +52,7 @@
  * start-up the same problem is an ERROR.
  */
 #include "gstclipclassify.h"
+#include "clipsegmenter.h"
 #include "gstclipmeta.h"
 
 #include <clip.h>
@@ -130,15 +131,6 @@ typedef struct {
   GBytes *embedding; /* normalised, unsmoothed; NULL unless attach-embedding */
 } ClassifyResult;
 
-/* A stretch of time over which one top label held. */
-typedef struct {
-  gboolean open;
-  char *label; /* NULL = no label */
-  GstClockTime start, end;
-  double score_sum;
-  guint n;
-} LabelRun;
-
 /* An analysed frame's pixels until the encoder reads them, preprocessing
  * included (on the device with the Vulkan backend): in sync mode the
  * buffer itself, held anyway until its batch is encoded; in live mode a
@@ -214,7 +206,7 @@ struct _GstClipClassify {
   /* temporal state, reset on flush and caps change */
   float *window; /* [window_capacity, embed_dim] ring of normalised embeddings */
   guint window_capacity, window_count, window_next;
-  LabelRun current, candidate;
+  ClipSegmenter segmenter;
 
   /* transform_frame_ip -> generate_output */
   gboolean last_analysed;
@@ -379,16 +371,18 @@ result_message (GstClipClassify *self, const ClassifyResult *r)
   return gst_message_new_element (GST_OBJECT (self), s);
 }
 
+/* Gives the segment's message; clears the segment. */
 static GstMessage *
-segment_message (GstClipClassify *self, const LabelRun *run, GstClockTime end)
+segment_message (GstClipClassify *self, ClipSegment *segment)
 {
-  return gst_message_new_element (GST_OBJECT (self),
+  GstMessage *msg = gst_message_new_element (GST_OBJECT (self),
       gst_structure_new ("clipclassify-segment",
-          "label", G_TYPE_STRING, run->label,
-          "start", G_TYPE_UINT64, run->start,
-          "end", G_TYPE_UINT64, end,
-          "mean-score", G_TYPE_DOUBLE, run->n ? run->score_sum / run->n : 0.0,
-          NULL));
+          "label", G_TYPE_STRING, segment->label,
+          "start", G_TYPE_UINT64, segment->start,
+          "end", G_TYPE_UINT64, segment->end,
+          "mean-score", G_TYPE_DOUBLE, segment->mean_score, NULL));
+  clip_segment_clear (segment);
+  return msg;
 }
 
 /* Posts (and so gives away) every message of the array, in order. */
@@ -402,84 +396,36 @@ post_messages (GstClipClassify *self, GPtrArray *messages)
 
 /* --------------------------------------------------------- temporal state */
 
-static void
-label_run_clear (LabelRun *run)
-{
-  g_clear_pointer (&run->label, g_free);
-  memset (run, 0, sizeof *run);
-}
-
-static void
-label_run_start (LabelRun *run, const char *label, GstClockTime start,
-    GstClockTime end, double score)
-{
-  label_run_clear (run);
-  run->open = TRUE;
-  run->label = g_strdup (label);
-  run->start = start;
-  run->end = end;
-  run->score_sum = score;
-  run->n = 1;
-}
-
 /* Called with the lock held. */
 static void
 temporal_reset (GstClipClassify *self)
 {
   self->window_count = 0;
   self->window_next = 0;
-  label_run_clear (&self->current);
-  label_run_clear (&self->candidate);
+  clip_segmenter_reset (&self->segmenter);
 }
 
 /* Adds one analysed frame's top label; returns the message of a segment that
- * just ended, or NULL. A new label must hold for min-segment before the
- * change is announced; a shorter flicker belongs to the current segment. */
+ * just ended, or NULL. Called with the lock held. */
 static GstMessage *
 segmenter_push (GstClipClassify *self, const char *label, GstClockTime start,
     GstClockTime end, double score)
 {
-  LabelRun *cur = &self->current, *cand = &self->candidate;
-
-  if (!cur->open) {
-    label_run_start (cur, label, start, end, score);
+  ClipSegment ended;
+  if (!clip_segmenter_push (&self->segmenter, label, start, end, score,
+          self->min_segment, &ended))
     return NULL;
-  }
-  if (g_strcmp0 (label, cur->label) == 0) {
-    label_run_clear (cand);
-    cur->end = end;
-    cur->score_sum += score;
-    cur->n++;
-    return NULL;
-  }
-  if (!cand->open || g_strcmp0 (label, cand->label) != 0) {
-    label_run_start (cand, label, start, end, score);
-  } else {
-    cand->end = end;
-    cand->score_sum += score;
-    cand->n++;
-  }
-  if (GST_CLOCK_TIME_IS_VALID (cand->start) && GST_CLOCK_TIME_IS_VALID (cand->end)
-      && cand->end - cand->start < self->min_segment)
-    return NULL;
-
-  GstMessage *msg = segment_message (self, cur, cand->start);
-  label_run_clear (cur);
-  *cur = *cand;
-  memset (cand, 0, sizeof *cand);
-  return msg;
+  return segment_message (self, &ended);
 }
 
 /* The open segment at EOS, or NULL. Called with the lock held. */
 static GstMessage *
 segmenter_finish (GstClipClassify *self)
 {
-  if (!self->current.open)
-    return NULL;
-  GstClockTime end = self->current.end;
-  if (self->candidate.open && GST_CLOCK_TIME_IS_VALID (self->candidate.end))
-    end = self->candidate.end;
-  GstMessage *msg = segment_message (self, &self->current, end);
+  ClipSegment last;
+  GstMessage *msg = NULL;
+  if (clip_segmenter_finish (&self->segmenter, GST_CLOCK_TIME_NONE, &last))
+    msg = segment_message (self, &last);
   temporal_reset (self);
   return msg;
 }

@@ -55,6 +55,7 @@
  * ]| Writes every frame's labels to video.jsonl and the segments to video.vtt.
  */
 #include "gstclipexport.h"
+#include "clipsegmenter.h"
 #include "gstclipmeta.h"
 
 #include <errno.h>
@@ -77,15 +78,6 @@ enum {
   PROP_MIN_SEGMENT,
 };
 
-/* A stretch of analysed frames with one top label. */
-typedef struct {
-  gboolean open;
-  char *label; /* NULL = no label */
-  GstClockTime start, end;
-  double score_sum;
-  guint n;
-} LabelRun;
-
 struct _GstClipExport {
   GstBaseTransform parent;
 
@@ -101,7 +93,7 @@ struct _GstClipExport {
   guint cues_written;
   GstClockTime last_cue_end; /* NONE before the first cue */
   GstClockTime stream_end;   /* end of the last buffer, NONE before one */
-  LabelRun current, candidate;
+  ClipSegmenter segmenter;
 };
 
 #define gst_clip_export_parent_class parent_class
@@ -248,9 +240,9 @@ frame_record (GstClipMeta *meta)
 }
 
 static GString *
-segment_record (GstClipExport *self, const LabelRun *run, GstClockTime end)
+segment_record (GstClipExport *self, const ClipSegment *segment)
 {
-  double score = run->n ? run->score_sum / run->n : 0.0;
+  double score = segment->mean_score;
   GString *s = g_string_new (NULL);
 
   switch (self->file_format) {
@@ -260,22 +252,22 @@ segment_record (GstClipExport *self, const LabelRun *run, GstClockTime end)
     case GST_CLIP_EXPORT_FORMAT_WEBVTT:{
       gboolean webvtt = self->file_format == GST_CLIP_EXPORT_FORMAT_WEBVTT;
       char separator = webvtt ? '.' : ',';
-      append_cue_time (s, run->start, separator);
+      append_cue_time (s, segment->start, separator);
       g_string_append (s, " --> ");
-      append_cue_time (s, end, separator);
+      append_cue_time (s, segment->end, separator);
       g_string_append_c (s, '\n');
-      append_cue_text (s, run->label, webvtt);
+      append_cue_text (s, segment->label, webvtt);
       g_string_append (s, " (");
       append_double (s, "%.2f", score);
       g_string_append (s, ")\n\n");
       break;
     }
     case GST_CLIP_EXPORT_FORMAT_CSV:
-      append_seconds (s, run->start);
+      append_seconds (s, segment->start);
       g_string_append_c (s, ',');
-      append_seconds (s, end);
+      append_seconds (s, segment->end);
       g_string_append_c (s, ',');
-      append_csv_field (s, run->label);
+      append_csv_field (s, segment->label);
       g_string_append_c (s, ',');
       append_double (s, "%.4f", score);
       g_string_append_c (s, '\n');
@@ -314,53 +306,27 @@ write_record (GstClipExport *self, GString *record)
 
 /* ------------------------------------------------------------- segmenting */
 
-static void
-label_run_clear (LabelRun *run)
-{
-  g_free (run->label);
-  memset (run, 0, sizeof *run);
-}
-
-static void
-label_run_start (LabelRun *run, const char *label, GstClockTime start,
-    GstClockTime end, double score)
-{
-  label_run_clear (run);
-  run->open = TRUE;
-  run->label = g_strdup (label);
-  run->start = start;
-  run->end = end;
-  run->score_sum = score;
-  run->n = 1;
-}
-
-static void
-label_run_extend (LabelRun *run, GstClockTime end, double score)
-{
-  run->end = MAX (run->end, end);
-  run->score_sum += score;
-  run->n++;
-}
-
+/* Writes a segment, unless it has no label or no room on the timeline;
+ * clears it. */
 static gboolean
-write_segment (GstClipExport *self, const LabelRun *run, GstClockTime end)
+write_segment (GstClipExport *self, ClipSegment *segment)
 {
-  if (run->label == NULL)
-    return TRUE;
-  /* A cue must not be empty nor go back in time (WebVTT orders cues). */
-  if (end / GST_MSECOND <= run->start / GST_MSECOND)
-    return TRUE;
-  if (GST_CLOCK_TIME_IS_VALID (self->last_cue_end)
-      && run->start < self->last_cue_end) {
+  gboolean ok = TRUE;
+
+  if (segment->label == NULL) {
+    /* nothing to show */
+  } else if (segment->end / GST_MSECOND <= segment->start / GST_MSECOND) {
+    /* A cue must not be empty nor go back in time (WebVTT orders cues). */
+  } else if (GST_CLOCK_TIME_IS_VALID (self->last_cue_end)
+      && segment->start < self->last_cue_end) {
     GST_DEBUG_OBJECT (self, "dropping segment %" GST_TIME_FORMAT
-        " before the last one written", GST_TIME_ARGS (run->start));
-    return TRUE;
+        " before the last one written", GST_TIME_ARGS (segment->start));
+  } else if ((ok = write_record (self, segment_record (self, segment)))) {
+    self->cues_written++;
+    self->last_cue_end = segment->end;
   }
-  if (!write_record (self, segment_record (self, run, end)))
-    return FALSE;
-  self->cues_written++;
-  self->last_cue_end = end;
-  return TRUE;
+  clip_segment_clear (segment);
+  return ok;
 }
 
 /* Adds one analysed frame's top label; writes the segment it ends, if any. */
@@ -368,53 +334,27 @@ static gboolean
 segmenter_push (GstClipExport *self, const char *label, GstClockTime start,
     GstClockTime end, double score)
 {
-  LabelRun *cur = &self->current, *cand = &self->candidate;
   GstClockTime min_segment;
-
-  if (!cur->open) {
-    label_run_start (cur, label, start, end, score);
-    return TRUE;
-  }
-  if (g_strcmp0 (label, cur->label) == 0) {
-    label_run_clear (cand);
-    label_run_extend (cur, end, score);
-    return TRUE;
-  }
-  if (cand->open && g_strcmp0 (label, cand->label) == 0)
-    label_run_extend (cand, end, score);
-  else
-    label_run_start (cand, label, start, end, score);
+  ClipSegment ended;
 
   GST_OBJECT_LOCK (self);
   min_segment = self->min_segment;
   GST_OBJECT_UNLOCK (self);
-  if (cand->end - cand->start < min_segment)
+  if (!clip_segmenter_push (&self->segmenter, label, start, end, score,
+          min_segment, &ended))
     return TRUE;
-
-  gboolean ok = write_segment (self, cur, cand->start);
-  label_run_clear (cur);
-  *cur = *cand;
-  memset (cand, 0, sizeof *cand);
-  return ok;
+  return write_segment (self, &ended);
 }
 
 /* Closes and writes the open segment, at the end of the last buffer. */
 static gboolean
 segmenter_finish (GstClipExport *self)
 {
-  gboolean ok = TRUE;
+  ClipSegment last;
 
-  if (self->current.open) {
-    GstClockTime end = self->current.end;
-    if (self->candidate.open)
-      end = MAX (end, self->candidate.end);
-    if (GST_CLOCK_TIME_IS_VALID (self->stream_end))
-      end = MAX (end, self->stream_end);
-    ok = write_segment (self, &self->current, end);
-  }
-  label_run_clear (&self->current);
-  label_run_clear (&self->candidate);
-  return ok;
+  if (!clip_segmenter_finish (&self->segmenter, self->stream_end, &last))
+    return TRUE;
+  return write_segment (self, &last);
 }
 
 /* -------------------------------------------------------------- streaming */
@@ -464,8 +404,7 @@ gst_clip_export_sink_event (GstBaseTransform *trans, GstEvent *event)
       segmenter_finish (self);
       break;
     case GST_EVENT_FLUSH_STOP:
-      label_run_clear (&self->current);
-      label_run_clear (&self->candidate);
+      clip_segmenter_reset (&self->segmenter);
       self->stream_end = GST_CLOCK_TIME_NONE;
       break;
     default:
@@ -528,8 +467,7 @@ gst_clip_export_stop (GstBaseTransform *trans)
           g_strerror (errno));
     self->fd = -1;
   }
-  label_run_clear (&self->current);
-  label_run_clear (&self->candidate);
+  clip_segmenter_reset (&self->segmenter);
   g_clear_pointer (&self->file_name, g_free);
   return TRUE;
 }
