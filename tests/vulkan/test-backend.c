@@ -40,18 +40,6 @@ random_images (const ClipConfig *c, int n, guint32 seed)
 
 /* --------------------------------------------------------------- helpers */
 
-static ClipBackend *
-open_vulkan (const ClipModel *model, gboolean f16, gboolean profile)
-{
-  ClipBackendOptions opts = CLIP_BACKEND_OPTIONS_INIT;
-  opts.f16 = f16;
-  opts.profile = profile;
-  g_autoptr (GError) error = NULL;
-  ClipBackend *b = clip_backend_vulkan.open (model, &opts, &error);
-  g_assert_no_error (error);
-  return b;
-}
-
 /* Max |a - b| relative to the largest |b| of each row of width n. */
 static double
 max_row_error (const float *a, const float *b, int rows, int n)
@@ -108,7 +96,7 @@ test_random_model (gconstpointer data)
   g_assert_no_error (error);
   clip_backend_cpu.close (cpu);
 
-  ClipBackend *b = open_vulkan (&rm->model, f16, FALSE);
+  ClipBackend *b = clip_vk_test_open (&rm->model, f16, FALSE);
   /* F16 weights: each product carries a relative error of up to 2^-11. */
   double bound = f16 ? 3e-3 : 1e-5;
   g_assert_true (clip_backend_vulkan.images (b, pixels, n, got, &error));
@@ -145,7 +133,7 @@ test_batches (void)
   g_autofree float *alone_txt = g_new (float, n * E);
   g_autofree float *got = g_new (float, n * E);
   g_autoptr (GError) error = NULL;
-  ClipBackend *b = open_vulkan (&rm->model, FALSE, FALSE);
+  ClipBackend *b = clip_vk_test_open (&rm->model, FALSE, FALSE);
   for (int i = 0; i < n; i++) {
     g_assert_true (clip_backend_vulkan.images (b, pixels + i * image_len, 1,
         alone_img + i * E, &error));
@@ -158,7 +146,7 @@ test_batches (void)
       /* Five items with at most two per submission: three submissions. */
       clip_backend_vulkan.close (b);
       g_setenv ("CLIP_VULKAN_MAX_BATCH", "2", TRUE);
-      b = open_vulkan (&rm->model, FALSE, FALSE);
+      b = clip_vk_test_open (&rm->model, FALSE, FALSE);
       g_unsetenv ("CLIP_VULKAN_MAX_BATCH");
     }
     int first = sizes[s][0], count = sizes[s][1];
@@ -186,7 +174,7 @@ test_profile (void)
   g_autofree float *pixels = random_images (c, 2, 32);
   g_autofree float *out = g_new (float, 2 * c->embed_dim);
   g_autoptr (GError) error = NULL;
-  ClipBackend *b = open_vulkan (&rm->model, FALSE, TRUE);
+  ClipBackend *b = clip_vk_test_open (&rm->model, FALSE, TRUE);
   g_assert_true (clip_backend_vulkan.images (b, pixels, 2, out, &error));
   const char *profile = clip_backend_vulkan.profile (b);
   g_assert_nonnull (profile);
@@ -199,7 +187,7 @@ test_profile (void)
   clip_backend_vulkan.close (b);
 
   /* Without the option: no timestamps, no profile. */
-  b = open_vulkan (&rm->model, FALSE, FALSE);
+  b = clip_vk_test_open (&rm->model, FALSE, FALSE);
   g_assert_true (clip_backend_vulkan.images (b, pixels, 2, out, &error));
   g_assert_null (clip_backend_vulkan.profile (b));
   clip_backend_vulkan.close (b);
@@ -217,7 +205,7 @@ test_bad_tokens (void)
   g_autofree gint32 *tokens = random_tokens (c, 2, 42);
   g_autofree float *out = g_new (float, 2 * c->embed_dim);
   g_autoptr (GError) error = NULL;
-  ClipBackend *b = open_vulkan (&rm->model, FALSE, FALSE);
+  ClipBackend *b = clip_vk_test_open (&rm->model, FALSE, FALSE);
   const gint32 bad[] = { c->vocab_size, -1, G_MAXINT32 };
   for (guint i = 0; i < G_N_ELEMENTS (bad); i++) {
     tokens[c->context_length + 3] = bad[i];

@@ -110,24 +110,6 @@ assert_varied (const float *pixels, gsize n)
   g_assert_cmpfloat (hi - lo, >, 0.5);
 }
 
-static ClipBackend *
-open_vulkan_profiled (const ClipModel *model, gboolean profile)
-{
-  ClipBackendOptions opts = CLIP_BACKEND_OPTIONS_INIT;
-  opts.f16 = FALSE;
-  opts.profile = profile;
-  g_autoptr (GError) error = NULL;
-  ClipBackend *b = clip_backend_vulkan.open (model, &opts, &error);
-  g_assert_no_error (error);
-  return b;
-}
-
-static ClipBackend *
-open_vulkan (const ClipModel *model)
-{
-  return open_vulkan_profiled (model, FALSE);
-}
-
 /* Each frame alone, then all of them in one batch: the device's floats
  * equal clip_preprocess's bit for bit, and the embeddings equal those of
  * the same backend fed with the CPU's floats. */
@@ -148,7 +130,7 @@ test_frames (void)
   g_autofree float *want_emb = g_new (float, N_CASES * E);
   g_autofree float *got_emb = g_new (float, N_CASES * E);
   g_autoptr (GError) error = NULL;
-  ClipBackend *b = open_vulkan (&rm->model);
+  ClipBackend *b = clip_vk_test_open (&rm->model, FALSE, FALSE);
 
   for (guint i = 0; i < N_CASES; i++) {
     batch[i] = frames[i].frame;
@@ -199,7 +181,7 @@ test_stream_and_budget (void)
   g_autoptr (GError) error = NULL;
   /* 640x480 RGB reads 921,600 bytes: over this budget; the others are under. */
   g_setenv ("CLIP_VULKAN_FRAME_BUDGET", "200000", TRUE);
-  ClipBackend *b = open_vulkan (&rm->model);
+  ClipBackend *b = clip_vk_test_open (&rm->model, FALSE, FALSE);
   g_unsetenv ("CLIP_VULKAN_FRAME_BUDGET");
 
   const int seeds[] = { 1, 2, 3 };
@@ -242,7 +224,7 @@ test_bad_frame (void)
   RandomModel *rm = clip_vk_test_random_model_new (73);
   g_autoptr (GError) error = NULL;
   g_autoptr (GError) cpu_error = NULL;
-  ClipBackend *b = open_vulkan (&rm->model);
+  ClipBackend *b = clip_vk_test_open (&rm->model, FALSE, FALSE);
   TestFrame good;
   test_frame_init (&good, CLIP_PIXEL_RGB, 32, 32, 0, 0, FALSE, 5);
   ClipFrame batch[2] = { good.frame, good.frame };
@@ -267,7 +249,7 @@ test_profile (void)
     return;
   RandomModel *rm = clip_vk_test_random_model_new (74);
   g_autoptr (GError) error = NULL;
-  ClipBackend *b = open_vulkan_profiled (&rm->model, TRUE);
+  ClipBackend *b = clip_vk_test_open (&rm->model, FALSE, TRUE);
   TestFrame frame;
   test_frame_init (&frame, CLIP_PIXEL_NV12, 160, 120, 0, CLIP_YUV_BT709, FALSE, 6);
   float out[64];
@@ -296,7 +278,7 @@ test_classify (void)
   const int E = c->embed_dim, n = 3;
   g_autoptr (GError) error = NULL;
   g_setenv ("CLIP_VULKAN_FRAME_BUDGET", "200000", TRUE);
-  ClipBackend *b = open_vulkan (&rm->model);
+  ClipBackend *b = clip_vk_test_open (&rm->model, FALSE, FALSE);
   g_unsetenv ("CLIP_VULKAN_FRAME_BUDGET");
   TestFrame frames[3];
   test_frame_init (&frames[0], CLIP_PIXEL_I420, 320, 240, 0, CLIP_YUV_BT601, FALSE, 7);

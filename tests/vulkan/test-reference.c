@@ -112,10 +112,7 @@ test_reference_frames (void)
   g_autoptr (GError) error = NULL;
   g_autoptr (ClipModel) model = clip_model_load (model_dir, vocab_dir, &error);
   g_assert_no_error (error);
-  ClipBackendOptions opts = CLIP_BACKEND_OPTIONS_INIT;
-  opts.f16 = FALSE;
-  ClipBackend *b = clip_backend_vulkan.open (model, &opts, &error);
-  g_assert_no_error (error);
+  ClipBackend *b = clip_vk_test_open (model, FALSE, FALSE);
 
   g_autofree char *manifest_path = clip_test_ref_path ("manifest.json");
   g_autoptr (JsonParser) parser = json_parser_new ();

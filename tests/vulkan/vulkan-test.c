@@ -1,4 +1,5 @@
 #include "vulkan-test.h"
+#include "backend.h"
 #include "vulkan/vk-device.h"
 
 #include <math.h>
@@ -121,4 +122,16 @@ clip_vk_test_random_model_free (RandomModel *rm)
 {
   g_ptr_array_unref (rm->arrays);
   g_free (rm);
+}
+
+ClipBackend *
+clip_vk_test_open (const ClipModel *model, gboolean f16, gboolean profile)
+{
+  ClipBackendOptions opts = CLIP_BACKEND_OPTIONS_INIT;
+  opts.f16 = f16;
+  opts.profile = profile;
+  g_autoptr (GError) error = NULL;
+  ClipBackend *b = clip_backend_vulkan.open (model, &opts, &error);
+  g_assert_no_error (error);
+  return b;
 }

@@ -1,7 +1,7 @@
 /* Shared by the Vulkan tests. */
 #pragma once
 
-#include "model.h"
+#include "backend.h"
 
 #include <glib.h>
 
@@ -24,3 +24,7 @@ typedef struct {
 
 RandomModel *clip_vk_test_random_model_new (guint32 seed);
 void clip_vk_test_random_model_free (RandomModel *rm);
+
+/* The Vulkan backend on the first device, F16 weights or not, with the
+ * profile or not; asserts it opens. */
+ClipBackend *clip_vk_test_open (const ClipModel *model, gboolean f16, gboolean profile);
