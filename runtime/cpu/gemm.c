@@ -27,7 +27,8 @@
 /* c[rows, panel] (stride ldc) = (load_c ? c : 0) + a[rows, kc] (stride lda)
  * b[kc, panel], + bias[panel] when bias is not NULL. */
 typedef void (*TileFunc) (int rows, int kc, const float *a, gsize lda,
-    const float *b, float *c, gsize ldc, gboolean load_c, const float *bias);
+    const float *b, float *c, gsize ldc, gboolean load_c, const float *bias,
+    const float *prefetch);
 
 typedef struct {
   const char *name;
@@ -48,7 +49,8 @@ struct _ClipGemmWeight {
  * is unrolled into registers. */
 __attribute__ ((target ("avx2,fma"), always_inline)) static inline void
 tile_avx2_rows (int rows, int kc, const float *a, gsize lda, const float *b,
-    float *c, gsize ldc, gboolean load_c, const float *bias)
+    float *c, gsize ldc, gboolean load_c, const float *bias,
+    const float *prefetch)
 {
   __m256 acc[6][2];
 #pragma GCC unroll 6
@@ -59,6 +61,8 @@ tile_avx2_rows (int rows, int kc, const float *a, gsize lda, const float *b,
           : _mm256_setzero_ps ();
     }
   for (int k = 0; k < kc; k++) {
+    if (prefetch != NULL)
+      _mm_prefetch ((const char *) (prefetch + k * 16), _MM_HINT_T0);
     __m256 b0 = _mm256_load_ps (b + k * 16);
     __m256 b1 = _mm256_load_ps (b + k * 16 + 8);
 #pragma GCC unroll 6
@@ -88,15 +92,16 @@ tile_avx2_rows (int rows, int kc, const float *a, gsize lda, const float *b,
 
 __attribute__ ((target ("avx2,fma"))) static void
 tile_avx2 (int rows, int kc, const float *a, gsize lda, const float *b,
-    float *c, gsize ldc, gboolean load_c, const float *bias)
+    float *c, gsize ldc, gboolean load_c, const float *bias,
+    const float *prefetch)
 {
   switch (rows) {
-    case 6: tile_avx2_rows (6, kc, a, lda, b, c, ldc, load_c, bias); break;
-    case 5: tile_avx2_rows (5, kc, a, lda, b, c, ldc, load_c, bias); break;
-    case 4: tile_avx2_rows (4, kc, a, lda, b, c, ldc, load_c, bias); break;
-    case 3: tile_avx2_rows (3, kc, a, lda, b, c, ldc, load_c, bias); break;
-    case 2: tile_avx2_rows (2, kc, a, lda, b, c, ldc, load_c, bias); break;
-    default: tile_avx2_rows (1, kc, a, lda, b, c, ldc, load_c, bias); break;
+    case 6: tile_avx2_rows (6, kc, a, lda, b, c, ldc, load_c, bias, prefetch); break;
+    case 5: tile_avx2_rows (5, kc, a, lda, b, c, ldc, load_c, bias, prefetch); break;
+    case 4: tile_avx2_rows (4, kc, a, lda, b, c, ldc, load_c, bias, prefetch); break;
+    case 3: tile_avx2_rows (3, kc, a, lda, b, c, ldc, load_c, bias, prefetch); break;
+    case 2: tile_avx2_rows (2, kc, a, lda, b, c, ldc, load_c, bias, prefetch); break;
+    default: tile_avx2_rows (1, kc, a, lda, b, c, ldc, load_c, bias, prefetch); break;
   }
 }
 
@@ -104,7 +109,8 @@ tile_avx2 (int rows, int kc, const float *a, gsize lda, const float *b,
  * 512-bit FMA pipes, and twice the work per instruction of the AVX2 tile. */
 __attribute__ ((target ("avx512f"), always_inline)) static inline void
 tile_avx512_rows (int rows, int kc, const float *a, gsize lda, const float *b,
-    float *c, gsize ldc, gboolean load_c, const float *bias)
+    float *c, gsize ldc, gboolean load_c, const float *bias,
+    const float *prefetch)
 {
   __m512 acc[8][2];
 #pragma GCC unroll 8
@@ -115,6 +121,10 @@ tile_avx512_rows (int rows, int kc, const float *a, gsize lda, const float *b,
           : _mm512_setzero_ps ();
     }
   for (int k = 0; k < kc; k++) {
+    if (prefetch != NULL) {
+      _mm_prefetch ((const char *) (prefetch + k * 32), _MM_HINT_T0);
+      _mm_prefetch ((const char *) (prefetch + k * 32 + 16), _MM_HINT_T0);
+    }
     __m512 b0 = _mm512_load_ps (b + k * 32);
     __m512 b1 = _mm512_load_ps (b + k * 32 + 16);
 #pragma GCC unroll 8
@@ -144,17 +154,18 @@ tile_avx512_rows (int rows, int kc, const float *a, gsize lda, const float *b,
 
 __attribute__ ((target ("avx512f"))) static void
 tile_avx512 (int rows, int kc, const float *a, gsize lda, const float *b,
-    float *c, gsize ldc, gboolean load_c, const float *bias)
+    float *c, gsize ldc, gboolean load_c, const float *bias,
+    const float *prefetch)
 {
   switch (rows) {
-    case 8: tile_avx512_rows (8, kc, a, lda, b, c, ldc, load_c, bias); break;
-    case 7: tile_avx512_rows (7, kc, a, lda, b, c, ldc, load_c, bias); break;
-    case 6: tile_avx512_rows (6, kc, a, lda, b, c, ldc, load_c, bias); break;
-    case 5: tile_avx512_rows (5, kc, a, lda, b, c, ldc, load_c, bias); break;
-    case 4: tile_avx512_rows (4, kc, a, lda, b, c, ldc, load_c, bias); break;
-    case 3: tile_avx512_rows (3, kc, a, lda, b, c, ldc, load_c, bias); break;
-    case 2: tile_avx512_rows (2, kc, a, lda, b, c, ldc, load_c, bias); break;
-    default: tile_avx512_rows (1, kc, a, lda, b, c, ldc, load_c, bias); break;
+    case 8: tile_avx512_rows (8, kc, a, lda, b, c, ldc, load_c, bias, prefetch); break;
+    case 7: tile_avx512_rows (7, kc, a, lda, b, c, ldc, load_c, bias, prefetch); break;
+    case 6: tile_avx512_rows (6, kc, a, lda, b, c, ldc, load_c, bias, prefetch); break;
+    case 5: tile_avx512_rows (5, kc, a, lda, b, c, ldc, load_c, bias, prefetch); break;
+    case 4: tile_avx512_rows (4, kc, a, lda, b, c, ldc, load_c, bias, prefetch); break;
+    case 3: tile_avx512_rows (3, kc, a, lda, b, c, ldc, load_c, bias, prefetch); break;
+    case 2: tile_avx512_rows (2, kc, a, lda, b, c, ldc, load_c, bias, prefetch); break;
+    default: tile_avx512_rows (1, kc, a, lda, b, c, ldc, load_c, bias, prefetch); break;
   }
 }
 
@@ -321,7 +332,7 @@ edge_tile (const Kernel *kernel, int rows, int cols, int kc, const float *a,
   if (bias != NULL)
     memcpy (bias_buf, bias, cols * sizeof (float));
   kernel->tile (rows, kc, a, lda, b, buf, panel, load_c,
-      bias != NULL ? bias_buf : NULL);
+      bias != NULL ? bias_buf : NULL, NULL);
   for (int r = 0; r < rows; r++)
     memcpy (c + r * ldc, buf + r * panel, cols * sizeof (float));
 }
@@ -340,12 +351,18 @@ run_panels (const GemmJob *job, int first, int last)
       const float *b = pw->data + ((gsize) p * in_dim + k0) * panel;
       int col = p * panel, cols = MIN (panel, pw->out_dim - col);
       const float *bias = last_block && job->b != NULL ? job->b + col : NULL;
+      /* The first row tile fetches the next panel's block meanwhile: at a
+       * small batch the weights stream from memory, read once. */
+      const float *next = p + 1 < last ? b + (gsize) in_dim * panel
+          : k0 + kc < in_dim ? pw->data + ((gsize) first * in_dim + k0 + kc) * panel
+          : NULL;
       for (int r = 0; r < job->n; r += kernel->tile_rows) {
         int rows = MIN (kernel->tile_rows, job->n - r);
         const float *a = job->in + (gsize) r * in_dim + k0;
         float *c = job->out + (gsize) r * job->ldo + col;
         if (cols == panel)
-          kernel->tile (rows, kc, a, in_dim, b, c, job->ldo, load_c, bias);
+          kernel->tile (rows, kc, a, in_dim, b, c, job->ldo, load_c, bias,
+              r == 0 ? next : NULL);
         else
           edge_tile (kernel, rows, cols, kc, a, in_dim, b, c, job->ldo,
               load_c, bias);
