@@ -95,21 +95,59 @@ typedef struct {
 
 typedef struct {
   ClipEncoder *enc;
-  const ClipConfig *config;
   int embed_dim;
   int interval;
   guint64 frame_number;
 
-  GstVideoInfo info;
-  gboolean have_info;
-
-  float *batch_pixels;  /* [INDEX_BATCH, 3, S, S] */
+  /* The batch's decoded RGB frames, held until the encoder preprocesses
+   * them (on the device with Vulkan). */
+  GstBuffer *batch_buffers[INDEX_BATCH];
+  GstVideoInfo batch_infos[INDEX_BATCH];
   FrameTime batch_times[INDEX_BATCH];
   int batch_count;
 
   GArray *times;        /* FrameTime per indexed frame */
   GArray *embeddings;   /* float, embed_dim per indexed frame */
 } Indexer;
+
+static void
+indexer_clear_batch (Indexer *ix)
+{
+  for (int i = 0; i < ix->batch_count; i++)
+    gst_clear_buffer (&ix->batch_buffers[i]);
+  ix->batch_count = 0;
+}
+
+/* Maps the batch's frames and encodes them. */
+static gboolean
+encode_batch (Indexer *ix, float *out, GError **error)
+{
+  GstVideoFrame mapped[INDEX_BATCH];
+  ClipFrame frames[INDEX_BATCH];
+  int n_mapped = 0;
+  gboolean ok = TRUE;
+  for (; n_mapped < ix->batch_count; n_mapped++) {
+    GstVideoFrame *v = &mapped[n_mapped];
+    if (!gst_video_frame_map (v, &ix->batch_infos[n_mapped],
+            ix->batch_buffers[n_mapped], GST_MAP_READ)) {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "cannot map a decoded frame");
+      ok = FALSE;
+      break;
+    }
+    frames[n_mapped] = (ClipFrame) {
+      .format = CLIP_PIXEL_RGB,
+      .width = GST_VIDEO_FRAME_WIDTH (v),
+      .height = GST_VIDEO_FRAME_HEIGHT (v),
+      .planes = { GST_VIDEO_FRAME_PLANE_DATA (v, 0) },
+      .strides = { GST_VIDEO_FRAME_PLANE_STRIDE (v, 0) },
+    };
+  }
+  if (ok)
+    ok = clip_encoder_encode_frames (ix->enc, frames, ix->batch_count, out, error);
+  for (int i = 0; i < n_mapped; i++)
+    gst_video_frame_unmap (&mapped[i]);
+  return ok;
+}
 
 static gboolean
 indexer_flush (Indexer *ix, GError **error)
@@ -119,15 +157,15 @@ indexer_flush (Indexer *ix, GError **error)
   gsize old = ix->embeddings->len;
   g_array_set_size (ix->embeddings, old + (gsize) ix->batch_count * ix->embed_dim);
   float *out = &g_array_index (ix->embeddings, float, old);
-  if (!clip_encoder_encode_images (ix->enc, ix->batch_pixels, ix->batch_count,
-          out, error)) {
+  if (!encode_batch (ix, out, error)) {
     g_array_set_size (ix->embeddings, old);
+    indexer_clear_batch (ix);
     return FALSE;
   }
   for (int i = 0; i < ix->batch_count; i++)
     clip_l2_normalize (out + (gsize) i * ix->embed_dim, ix->embed_dim);
   g_array_append_vals (ix->times, ix->batch_times, ix->batch_count);
-  ix->batch_count = 0;
+  indexer_clear_batch (ix);
   return TRUE;
 }
 
@@ -142,36 +180,19 @@ index_buffer (GstBuffer *buffer, GstPad *pad, gpointer user_data,
     return TRUE; /* a frame without a time cannot be found again */
 
   g_autoptr (GstCaps) caps = gst_pad_get_current_caps (pad);
-  if (caps == NULL || !gst_video_info_from_caps (&ix->info, caps)) {
+  GstVideoInfo *info = &ix->batch_infos[ix->batch_count];
+  if (caps == NULL || !gst_video_info_from_caps (info, caps)) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT,
         "a decoded frame came without usable video caps");
     return FALSE;
   }
-  GstVideoFrame vframe;
-  if (!gst_video_frame_map (&vframe, &ix->info, buffer, GST_MAP_READ)) {
-    g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT,
-        "cannot map a decoded frame");
-    return FALSE;
-  }
-  int size = ix->config->image_size;
-  ClipFrame frame = {
-    .format = CLIP_PIXEL_RGB,
-    .width = GST_VIDEO_FRAME_WIDTH (&vframe),
-    .height = GST_VIDEO_FRAME_HEIGHT (&vframe),
-    .planes = { GST_VIDEO_FRAME_PLANE_DATA (&vframe, 0) },
-    .strides = { GST_VIDEO_FRAME_PLANE_STRIDE (&vframe, 0) },
-  };
-  gboolean ok = clip_preprocess (&frame, ix->config,
-      ix->batch_pixels + (gsize) ix->batch_count * 3 * size * size, error);
-  gst_video_frame_unmap (&vframe);
-  if (!ok)
-    return FALSE;
 
   /* An analysed frame stands for the interval it was picked from. */
   GstClockTime duration = GST_BUFFER_DURATION (buffer);
-  if (!GST_CLOCK_TIME_IS_VALID (duration) && GST_VIDEO_INFO_FPS_N (&ix->info) > 0)
-    duration = gst_util_uint64_scale (GST_SECOND, GST_VIDEO_INFO_FPS_D (&ix->info),
-        GST_VIDEO_INFO_FPS_N (&ix->info));
+  if (!GST_CLOCK_TIME_IS_VALID (duration) && GST_VIDEO_INFO_FPS_N (info) > 0)
+    duration = gst_util_uint64_scale (GST_SECOND, GST_VIDEO_INFO_FPS_D (info),
+        GST_VIDEO_INFO_FPS_N (info));
+  ix->batch_buffers[ix->batch_count] = gst_buffer_ref (buffer);
   ix->batch_times[ix->batch_count++] = (FrameTime) {
     .pts = GST_BUFFER_PTS (buffer),
     .duration = GST_CLOCK_TIME_IS_VALID (duration) ? duration * ix->interval : 0,
@@ -314,16 +335,12 @@ tool_cmd_index (int argc, char **argv)
     return tool_fail (error);
 
   const ClipConfig *config = clip_model_get_config (model);
-  int size = config->image_size;
-  g_autofree float *pixels = g_new (float, (gsize) INDEX_BATCH * 3 * size * size);
 
   for (int v = 1; v < argc; v++) {
     Indexer ix = {
       .enc = enc,
-      .config = config,
       .embed_dim = config->embed_dim,
       .interval = interval,
-      .batch_pixels = pixels,
       .times = g_array_new (FALSE, FALSE, sizeof (FrameTime)),
       .embeddings = g_array_new (FALSE, FALSE, sizeof (float)),
     };
@@ -337,8 +354,10 @@ tool_cmd_index (int argc, char **argv)
     g_autofree char *base = g_path_get_basename (argv[v]);
     tool_video_set_progress (video, base, quiet);
     gboolean interrupted = FALSE;
-    if (!tool_video_run (video, &interrupted, &error)
-        || !indexer_flush (&ix, &error))
+    gboolean ok = tool_video_run (video, &interrupted, &error)
+        && indexer_flush (&ix, &error);
+    indexer_clear_batch (&ix);
+    if (!ok)
       return tool_fail (error);
     if (interrupted) {
       /* A half-indexed video would look complete to search: keep the old
