@@ -28,8 +28,8 @@ struct _ClipBackendOps {
   /* pixels [n, 3, S, S] -> out [n, E], raw (not normalised) */
   gboolean (*images) (ClipBackend *b, const float *pixels, int n, float *out,
       GError **error);
-  /* Optional: frames -> out [n, E], preprocessing included and bit for bit
-   * as clip_preprocess. Without it the encoder preprocesses on the CPU. */
+  /* frames -> out [n, E], preprocessing included and bit for bit as
+   * clip_preprocess */
   gboolean (*frames) (ClipBackend *b, const ClipFrame *frames, int n,
       float *out, GError **error);
   /* Optional: frames() plus each frame's scores against labels, in the same

@@ -103,10 +103,6 @@ clip_encoder_encode_images (ClipEncoder *enc, const float *pixels, int n,
   return enc->backend->ops->images (enc->backend, pixels, n, embeddings, error);
 }
 
-/* Frames the CPU preprocesses per call of the backend's images(): the
- * batch's floats, 600 KB a frame at 224, need not all exist at once. */
-#define PREPROCESS_CHUNK 16
-
 gboolean
 clip_encoder_encode_frames (ClipEncoder *enc, const ClipFrame *frames, int n,
     float *embeddings, GError **error)
@@ -115,23 +111,7 @@ clip_encoder_encode_frames (ClipEncoder *enc, const ClipFrame *frames, int n,
     return TRUE;
   if (!clip_model_check_weights (enc->model, error))
     return FALSE;
-  const ClipBackendOps *ops = enc->backend->ops;
-  if (ops->frames)
-    return ops->frames (enc->backend, frames, n, embeddings, error);
-
-  const ClipConfig *cfg = clip_model_get_config (enc->model);
-  gsize image = 3 * (gsize) cfg->image_size * cfg->image_size;
-  g_autofree float *pixels = g_new (float, image * MIN (n, PREPROCESS_CHUNK));
-  for (int done = 0; done < n; done += PREPROCESS_CHUNK) {
-    int chunk = MIN (n - done, PREPROCESS_CHUNK);
-    for (int i = 0; i < chunk; i++)
-      if (!clip_preprocess (&frames[done + i], cfg, pixels + i * image, error))
-        return FALSE;
-    if (!ops->images (enc->backend, pixels, chunk,
-            embeddings + (gsize) done * cfg->embed_dim, error))
-      return FALSE;
-  }
-  return TRUE;
+  return enc->backend->ops->frames (enc->backend, frames, n, embeddings, error);
 }
 
 gboolean

@@ -379,7 +379,8 @@ struct _ClipGemmPool {
   guint generation; /* bumped for every job */
   int pending;      /* workers still running the current job */
   gboolean quit;
-  const GemmJob *job;
+  ClipPoolFunc func; /* the current job */
+  gpointer data;
 };
 
 typedef struct {
@@ -389,8 +390,9 @@ typedef struct {
 
 /* Worker index's share of the panels: contiguous, as even as possible. */
 static void
-run_share (const GemmJob *job, int index, int threads)
+run_share (gpointer data, int index, int threads)
 {
+  const GemmJob *job = data;
   int panels = job->packed->panels;
   int first = (int) ((gint64) panels * index / threads);
   int last = (int) ((gint64) panels * (index + 1) / threads);
@@ -411,9 +413,10 @@ worker_main (gpointer data)
     if (pool->quit)
       break;
     seen = pool->generation;
-    const GemmJob *job = pool->job;
+    ClipPoolFunc func = pool->func;
+    gpointer job = pool->data;
     g_mutex_unlock (&pool->lock);
-    run_share (job, args->index, pool->threads);
+    func (job, args->index, pool->threads);
     g_mutex_lock (&pool->lock);
     if (--pool->pending == 0)
       g_cond_signal (&pool->done);
@@ -478,13 +481,24 @@ clip_gemm_linear (ClipGemmPool *pool, const ClipGemmWeight *packed,
     run_panels (&job, 0, packed->panels);
     return;
   }
+  clip_gemm_pool_run (pool, run_share, &job);
+}
+
+void
+clip_gemm_pool_run (ClipGemmPool *pool, ClipPoolFunc func, gpointer data)
+{
+  if (pool == NULL || pool->threads < 2) {
+    func (data, 0, 1);
+    return;
+  }
   g_mutex_lock (&pool->lock);
-  pool->job = &job;
+  pool->func = func;
+  pool->data = data;
   pool->generation++;
   pool->pending = pool->threads - 1;
   g_cond_broadcast (&pool->wake);
   g_mutex_unlock (&pool->lock);
-  run_share (&job, 0, pool->threads);
+  func (data, 0, pool->threads);
   g_mutex_lock (&pool->lock);
   while (pool->pending > 0)
     g_cond_wait (&pool->done, &pool->lock);

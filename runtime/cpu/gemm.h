@@ -50,6 +50,12 @@ void clip_gemm_release_mapped (const float *w, gsize floats);
 ClipGemmPool *clip_gemm_pool_new (int threads);
 void clip_gemm_pool_free (ClipGemmPool *pool);
 
+/* Runs func (data, index, threads) once on each of the pool's threads,
+ * index 0 on the caller, and returns when all have. pool may be NULL: one
+ * call, index 0 of 1. */
+typedef void (*ClipPoolFunc) (gpointer data, int index, int threads);
+void clip_gemm_pool_run (ClipGemmPool *pool, ClipPoolFunc func, gpointer data);
+
 /* out[n, out_dim] (row stride ldo) = in[n, in_dim] W^T + b, or += when
  * accumulate; b may be NULL. pool may be NULL: one thread. */
 void clip_gemm_linear (ClipGemmPool *pool, const ClipGemmWeight *packed,

@@ -276,6 +276,59 @@ test_batch_equals_single (void)
             single + p * dim, dim), <=, 1e-6 * row_norm (single + p * dim, dim));
 }
 
+/* Frames of several sizes and formats, preprocessed in parallel by the CPU
+ * backend: the embeddings of clip_preprocess's floats, bit for bit, and a
+ * bad frame's error is the first bad frame's. */
+static void
+test_frames (void)
+{
+  if (!clip_test_reference ())
+    return;
+  g_autoptr (ClipModel) model = load_model (&models[0]);
+  g_autoptr (ClipEncoder) enc = open_cpu (model, 2);
+  const ClipConfig *cfg = clip_model_get_config (model);
+  int dim = cfg->embed_dim;
+  gsize image = 3 * (gsize) cfg->image_size * cfg->image_size;
+  const int n = 5;
+  const int sizes[5][2] = { { 320, 240 }, { 97, 301 }, { 224, 224 }, { 1, 1 }, { 640, 360 } };
+  guint8 *data[5];
+  ClipFrame frames[5];
+  g_autoptr (GRand) rand = g_rand_new_with_seed (3);
+  for (int i = 0; i < n; i++) {
+    int w = sizes[i][0], h = sizes[i][1];
+    gsize luma = (gsize) w * h, chroma = (gsize) ((w + 1) / 2) * ((h + 1) / 2);
+    data[i] = g_malloc (3 * luma);
+    for (gsize k = 0; k < 3 * luma; k++)
+      data[i][k] = (guint8) g_rand_int_range (rand, 0, 256);
+    frames[i] = i % 2 == 0
+        ? (ClipFrame) { .format = CLIP_PIXEL_RGB, .width = w, .height = h,
+            .planes = { data[i] }, .strides = { 3 * w } }
+        : (ClipFrame) { .format = CLIP_PIXEL_I420, .width = w, .height = h,
+            .planes = { data[i], data[i] + luma, data[i] + luma + chroma },
+            .strides = { w, (w + 1) / 2, (w + 1) / 2 }, .matrix = CLIP_YUV_BT709 };
+  }
+  g_autofree float *pixels = g_new (float, n * image);
+  g_autofree float *want = g_new (float, n * dim);
+  g_autofree float *got = g_new (float, n * dim);
+  g_autoptr (GError) error = NULL;
+  for (int i = 0; i < n; i++)
+    g_assert_true (clip_preprocess (&frames[i], cfg, pixels + i * image, &error));
+  g_assert_true (clip_encoder_encode_images (enc, pixels, n, want, &error));
+  g_assert_true (clip_encoder_encode_frames (enc, frames, n, got, &error));
+  g_assert_no_error (error);
+  g_assert_cmpmem (got, n * dim * 4, want, n * dim * 4);
+
+  g_autoptr (GError) first_error = NULL;
+  frames[1].strides[0] = 3; /* shorter than a row */
+  frames[3].planes[0] = NULL;
+  g_assert_false (clip_preprocess (&frames[1], cfg, pixels, &first_error));
+  g_assert_false (clip_encoder_encode_frames (enc, frames, n, got, &error));
+  g_assert_error (error, CLIP_ERROR, CLIP_ERROR_INVALID);
+  g_assert_cmpstr (error->message, ==, first_error->message);
+  for (int i = 0; i < n; i++)
+    g_free (data[i]);
+}
+
 static void
 test_threads_agree (void)
 {
@@ -472,6 +525,7 @@ main (int argc, char **argv)
   }
   g_test_add_func ("/encoder/batch-equals-single", test_batch_equals_single);
   g_test_add_func ("/encoder/threads-agree", test_threads_agree);
+  g_test_add_func ("/encoder/frames", test_frames);
   g_test_add_func ("/encoder/bad-token-ids", test_bad_token_ids);
   g_test_add_func ("/cpu-kernels/exp", test_kernel_exp);
   g_test_add_func ("/cpu-kernels/layer-norm", test_kernel_layer_norm);
