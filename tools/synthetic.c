@@ -77,6 +77,26 @@ static const Colour colours[] = {
 };
 #define N_COLOURS G_N_ELEMENTS (colours)
 
+/* Training scenes only: colours beyond the six evaluated ones, so that
+ * every shape is seen in many colours and every colour word with every
+ * shape. With the six alone the image encoder learnt colour and shape
+ * bound together (a held-out pair's shape was read as one its colour was
+ * trained with). A scene's colour index N_COLOURS + i is extra_colours[i];
+ * UNNAMED is a random colour, away from every evaluated one, that captions
+ * do not name. */
+static const Colour extra_colours[] = {
+  { "orange", 1.0, 0.55, 0.05 },
+  { "pink", 1.0, 0.55, 0.75 },
+  { "brown", 0.5, 0.28, 0.1 },
+  { "white", 0.97, 0.97, 0.97 },
+  { "black", 0.05, 0.05, 0.05 },
+  { "teal", 0.0, 0.5, 0.5 },
+};
+#define N_TRAIN_COLOURS (N_COLOURS + G_N_ELEMENTS (extra_colours))
+#define UNNAMED 99
+/* Percent of training groups in an UNNAMED colour. */
+#define UNNAMED_PERCENT 40
+
 typedef enum { CIRCLE, SQUARE, TRIANGLE, STAR, CROSS, N_SHAPES } ShapeKind;
 static const char *shape_names[] = { "circle", "square", "triangle", "star",
   "cross" };
@@ -92,7 +112,7 @@ static const int held_out[N_COLOURS] = { STAR, TRIANGLE, CROSS, CIRCLE,
 static gboolean
 is_held_out (int colour, int shape)
 {
-  return held_out[colour] == shape;
+  return colour < (int) N_COLOURS && held_out[colour] == shape;
 }
 
 typedef enum { LEFT, RIGHT, TOP, BOTTOM, CENTER, N_POSITIONS } Position;
@@ -277,6 +297,32 @@ typedef struct {
   gboolean large, striped;
 } Scene;
 
+/* An UNNAMED scene's colour: a random hue, saturation and value, at least
+ * 0.35 (RGB distance) from every evaluated colour, so that no held-out
+ * colour x shape pair is drawn even unnamed. */
+static void
+random_colour (GRand *rand, double rgb[3])
+{
+  gboolean near;
+  do {
+    double h = g_rand_double_range (rand, 0, 6);
+    double sat = g_rand_double_range (rand, 0.4, 1);
+    double val = g_rand_double_range (rand, 0.5, 1);
+    int i = (int) h;
+    double f = h - i, p = val * (1 - sat), q = val * (1 - sat * f),
+        t = val * (1 - sat * (1 - f));
+    const double sextants[6][3] = { { val, t, p }, { q, val, p },
+      { p, val, t }, { p, q, val }, { t, p, val }, { val, p, q } };
+    memcpy (rgb, sextants[MIN (i, 5)], 3 * sizeof (double));
+    near = FALSE;
+    for (guint k = 0; k < N_COLOURS; k++) {
+      double dr = rgb[0] - colours[k].r, dg = rgb[1] - colours[k].g,
+          db = rgb[2] - colours[k].b;
+      near |= dr * dr + dg * dg + db * db < 0.35 * 0.35;
+    }
+  } while (near);
+}
+
 static void
 draw_scene (const Scene *s, GRand *rand, int size, guint8 *bgra, int stride)
 {
@@ -284,10 +330,17 @@ draw_scene (const Scene *s, GRand *rand, int size, guint8 *bgra, int stride)
       CAIRO_FORMAT_RGB24, size, size, stride);
   cairo_t *cr = cairo_create (surface);
   draw_background (cr, rand, size, s->striped);
-  const Colour *c = &colours[s->colour];
-  cairo_set_source_rgb (cr, CLAMP (c->r + jitter (rand, 0.08), 0, 1),
-      CLAMP (c->g + jitter (rand, 0.08), 0, 1),
-      CLAMP (c->b + jitter (rand, 0.08), 0, 1));
+  if (s->colour == UNNAMED) {
+    double rgb[3];
+    random_colour (rand, rgb);
+    cairo_set_source_rgb (cr, rgb[0], rgb[1], rgb[2]);
+  } else {
+    const Colour *c = s->colour < (int) N_COLOURS ? &colours[s->colour]
+        : &extra_colours[s->colour - N_COLOURS];
+    cairo_set_source_rgb (cr, CLAMP (c->r + jitter (rand, 0.08), 0, 1),
+        CLAMP (c->g + jitter (rand, 0.08), 0, 1),
+        CLAMP (c->b + jitter (rand, 0.08), 0, 1));
+  }
   double r = size * (s->large ? 0.26 : 0.16) * (1 + jitter (rand, 0.1));
   if (s->count == 1) {
     const double *xy = position_xy[s->position];
@@ -325,34 +378,37 @@ typedef enum {
 static char *
 scene_caption (const Scene *s, CaptionForm form)
 {
-  const char *colour = colours[s->colour].name;
+  /* The colour word and its space; none for an UNNAMED colour. */
+  g_autofree char *colour = s->colour == UNNAMED ? g_strdup ("")
+      : g_strdup_printf ("%s ", s->colour < (int) N_COLOURS
+          ? colours[s->colour].name : extra_colours[s->colour - N_COLOURS].name);
   const char *size = s->large ? "large" : "small";
   const char *background = s->striped ? "striped" : "plain";
   if (s->count > 1) {
     const char *count = s->count == 2 ? "two" : "three";
     const char *shapes = shape_plurals[s->shape];
     return form <= FORM_NO_PLACE
-        ? g_strdup_printf ("%s %s %s %s on a %s background", count, size,
+        ? g_strdup_printf ("%s %s %s%s on a %s background", count, size,
             colour, shapes, background)
-        : g_strdup_printf ("%s %s %s", count, colour, shapes);
+        : g_strdup_printf ("%s %s%s", count, colour, shapes);
   }
   const char *shape = shape_names[s->shape];
   const char *where = position_phrases[s->position];
   switch (form) {
     case FORM_FULL:
-      return g_strdup_printf ("a %s %s %s %s of a %s background", size,
+      return g_strdup_printf ("a %s %s%s %s of a %s background", size,
           colour, shape, where, background);
     case FORM_NO_BACKGROUND:
-      return g_strdup_printf ("a %s %s %s %s", size, colour, shape, where);
+      return g_strdup_printf ("a %s %s%s %s", size, colour, shape, where);
     case FORM_NO_PLACE:
-      return g_strdup_printf ("a %s %s on a %s background", colour, shape,
+      return g_strdup_printf ("a %s%s on a %s background", colour, shape,
           background);
     case FORM_SHORT:
-      return g_strdup_printf ("a %s %s", colour, shape);
+      return g_strdup_printf ("a %s%s", colour, shape);
     case FORM_PHOTO:
-      return g_strdup_printf ("a photo of a %s %s.", colour, shape);
+      return g_strdup_printf ("a photo of a %s%s.", colour, shape);
     case FORM_COLOUR_ONLY:
-      return g_strdup_printf ("a %s shape %s", colour, where);
+      return g_strdup_printf ("a %sshape %s", colour, where);
     case FORM_SHAPE_ONLY:
     default:
       return g_strdup_printf ("a %s %s %s of a %s background", size, shape,
@@ -394,6 +450,21 @@ random_scene (Scene *s, GRand *rand, gboolean unseen)
   s->striped = g_rand_boolean (rand);
 }
 
+/* A training scene: any training colour, any pair but the held-out ones. */
+static void
+train_random_scene (Scene *s, GRand *rand)
+{
+  do {
+    s->colour = g_rand_int_range (rand, 0, N_TRAIN_COLOURS);
+    s->shape = g_rand_int_range (rand, 0, N_SHAPES);
+  } while (is_held_out (s->colour, s->shape));
+  s->count = g_rand_int_range (rand, 0, 100) < 70 ? 1
+      : g_rand_int_range (rand, 2, 4);
+  s->position = g_rand_int_range (rand, 0, N_POSITIONS);
+  s->large = g_rand_boolean (rand);
+  s->striped = g_rand_boolean (rand);
+}
+
 /* Scenes come in groups that differ in one attribute only (shape, colour
  * or position): in-batch negatives that differ in just that attribute are
  * what forces the model to see it. Random scenes rarely share all their
@@ -429,25 +500,32 @@ static int
 scene_group (Scene *group, CaptionForm *form, GRand *rand)
 {
   Scene base;
-  random_scene (&base, rand, FALSE);
+  train_random_scene (&base, rand);
   /* Mostly shape: the attribute that is hardest to learn. */
   int choice = g_rand_int_range (rand, 0, 5);
   Varied varied = choice < 3 ? VARY_SHAPE : choice == 3 ? VARY_COLOUR
       : VARY_POSITION;
+  /* Each scene of an UNNAMED group draws its own colour: shape is all that
+   * the captions can tell apart. */
+  if (g_rand_int_range (rand, 0, 100) < UNNAMED_PERCENT) {
+    base.colour = UNNAMED;
+    if (varied == VARY_COLOUR)
+      varied = VARY_SHAPE;
+  }
   if (base.count > 1 && varied == VARY_POSITION)
     varied = VARY_SHAPE; /* several shapes have no position in the caption */
   *form = forms_naming[varied][g_rand_int_range (rand, 0, 6)];
 
   /* Colours are the most numerous of the varied attributes. */
-  G_STATIC_ASSERT (N_COLOURS >= (gsize) N_SHAPES
-      && N_COLOURS >= (gsize) N_POSITIONS);
-  int values[N_COLOURS], n = 0;
+  G_STATIC_ASSERT (N_TRAIN_COLOURS >= (gsize) N_SHAPES
+      && N_TRAIN_COLOURS >= (gsize) N_POSITIONS);
+  int values[N_TRAIN_COLOURS], n = 0;
   if (varied == VARY_SHAPE) {
     for (int v = 0; v < N_SHAPES; v++)
       if (!is_held_out (base.colour, v))
         values[n++] = v;
   } else if (varied == VARY_COLOUR) {
-    for (guint v = 0; v < N_COLOURS; v++)
+    for (guint v = 0; v < N_TRAIN_COLOURS; v++)
       if (!is_held_out (v, base.shape))
         values[n++] = v;
   } else {

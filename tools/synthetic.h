@@ -24,7 +24,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (SyntheticWorld, synthetic_world_free)
 /* Training pairs of one step: pixels [n, 3, S, S] and n captions (free
  * with g_strfreev). A quarter are patterns, each at most once per batch
  * (identical captions in a batch contradict the contrastive targets), the
- * rest scenes of seen colour x shape pairs. */
+ * rest scenes of seen colour x shape pairs, of training-only colours
+ * (named) and of random colours (unnamed), never of a held-out pair. */
 void synthetic_train_batch (SyntheticWorld *world, guint32 seed,
     guint64 step, int n, float *pixels, char ***captions);
 
