@@ -106,25 +106,32 @@ tool_cmd_bench (int argc, char **argv)
 
   const ClipConfig *config = clip_model_get_config (model);
   gsize image_floats = 3 * (gsize) config->image_size * config->image_size;
-  g_autofree float *pixels = g_new (float, batch * image_floats);
   g_autofree float *embeddings = g_new (float,
       (gsize) MAX (batch, (int) G_N_ELEMENTS (bench_prompts)) * config->embed_dim);
-  /* Values in the range of normalised pixels; the content does not change
-   * the work, a fixed seed keeps runs comparable. */
+  /* The content does not change the work; a fixed seed keeps runs
+   * comparable. Preprocessed images: values in the range of normalised
+   * pixels. Frames: one buffer of random bytes shared by the batch. */
   g_autoptr (GRand) rand = g_rand_new_with_seed (42);
-  for (gsize i = 0; i < batch * image_floats; i++)
-    pixels[i] = (float) g_rand_double_range (rand, -1.8, 2.1);
-  /* Or video frames, one buffer of random bytes shared by the batch. */
-  gsize luma = (gsize) frame_w * frame_h;
-  int chroma_w = (frame_w + 1) / 2, chroma_h = (frame_h + 1) / 2;
-  g_autofree guint8 *yuv = g_new (guint8, luma + 2 * (gsize) chroma_w * chroma_h);
-  for (gsize i = 0; i < luma + 2 * (gsize) chroma_w * chroma_h; i++)
-    yuv[i] = (guint8) g_rand_int_range (rand, 16, 236);
-  g_autofree ClipFrame *frames = g_new (ClipFrame, batch);
-  for (int i = 0; i < batch; i++)
-    frames[i] = (ClipFrame) { .format = CLIP_PIXEL_I420, .width = frame_w,
-      .height = frame_h, .planes = { yuv, yuv + luma, yuv + luma + (gsize) chroma_w * chroma_h },
-      .strides = { frame_w, chroma_w, chroma_w }, .matrix = CLIP_YUV_BT709 };
+  g_autofree float *pixels = NULL;
+  g_autofree guint8 *yuv = NULL;
+  g_autofree ClipFrame *frames = NULL;
+  if (frames_size == NULL) {
+    pixels = g_new (float, batch * image_floats);
+    for (gsize i = 0; i < batch * image_floats; i++)
+      pixels[i] = (float) g_rand_double_range (rand, -1.8, 2.1);
+  } else {
+    gsize luma = (gsize) frame_w * frame_h;
+    int chroma_w = (frame_w + 1) / 2, chroma_h = (frame_h + 1) / 2;
+    gsize chroma = (gsize) chroma_w * chroma_h;
+    yuv = g_new (guint8, luma + 2 * chroma);
+    for (gsize i = 0; i < luma + 2 * chroma; i++)
+      yuv[i] = (guint8) g_rand_int_range (rand, 16, 236);
+    frames = g_new (ClipFrame, batch);
+    for (int i = 0; i < batch; i++)
+      frames[i] = (ClipFrame) { .format = CLIP_PIXEL_I420, .width = frame_w,
+        .height = frame_h, .planes = { yuv, yuv + luma, yuv + luma + chroma },
+        .strides = { frame_w, chroma_w, chroma_w }, .matrix = CLIP_YUV_BT709 };
+  }
 
   int n_prompts = G_N_ELEMENTS (bench_prompts);
   g_autofree gint32 *ids = g_new (gint32,
