@@ -31,14 +31,16 @@ typedef struct {
   float *qkv;    /* [rows, 3W] */
   float *att;    /* [rows, W] attention output, before out_proj */
   float *hidden; /* [rows, M] */
-  float *scores; /* [T, T] */
+  float *scores; /* [threads][T, T]: one attention matrix per thread */
 } Activations;
 
 /* Floats of everything but the residual stream and xn. */
 static gsize
-layer_scratch_floats (const ClipTowerConfig *tower, gsize rows, gsize tokens)
+layer_scratch_floats (const ClipCpuBackend *cpu, const ClipTowerConfig *tower,
+    gsize rows, gsize tokens)
 {
-  return rows * (4 * (gsize) tower->width + tower->mlp_width) + tokens * tokens;
+  return rows * (4 * (gsize) tower->width + tower->mlp_width)
+      + (gsize) cpu->threads * tokens * tokens;
 }
 
 /* Makes the arena hold at least floats values; grows, never shrinks. */
@@ -85,18 +87,78 @@ qkv_is_fused (const ClipLayerWeights *lw, int width)
       && lw->v_b == lw->k_b + width;
 }
 
+static gboolean
+linears_are_packed (const ClipCpuBackend *cpu)
+{
+  return cpu->packed != NULL && g_hash_table_size (cpu->packed) > 0;
+}
+
+static const ClipGemmWeight *
+packed_copy (const ClipCpuBackend *cpu, const float *w, int out_dim,
+    int in_dim)
+{
+  const ClipGemmWeight *packed =
+      cpu->packed != NULL ? g_hash_table_lookup (cpu->packed, w) : NULL;
+  return packed != NULL && clip_gemm_weight_has_shape (packed, out_dim, in_dim)
+      ? packed : NULL;
+}
+
 /* clip_cpu_linear, on the packed copy of w when there is one. */
 static void
 linear (ClipCpuBackend *cpu, float *out, int ldo, const float *in,
     const float *w, const float *b, int n, int in_dim, int out_dim,
     gboolean accumulate)
 {
-  const ClipGemmWeight *packed =
-      cpu->packed != NULL ? g_hash_table_lookup (cpu->packed, w) : NULL;
-  if (packed != NULL && clip_gemm_weight_has_shape (packed, out_dim, in_dim))
+  const ClipGemmWeight *packed = packed_copy (cpu, w, out_dim, in_dim);
+  if (packed != NULL)
     clip_gemm_linear (cpu->pool, packed, out, ldo, in, b, n, accumulate);
   else
     clip_cpu_linear (out, ldo, in, w, b, n, in_dim, out_dim, accumulate);
+}
+
+static void
+activation_epilogue (float *c, gsize ldc, int rows, int cols, gpointer data)
+{
+  clip_cpu_activation (c, ldc, rows, cols, *(const ClipActivation *) data);
+}
+
+/* out[n, out_dim] = act(in W^T + b): on the packed copy, each block of out
+ * is activated by the thread that computed it, while still in its cache. */
+static void
+linear_activated (ClipCpuBackend *cpu, float *out, const float *in,
+    const float *w, const float *b, int n, int in_dim, int out_dim,
+    ClipActivation activation)
+{
+  const ClipGemmWeight *packed = packed_copy (cpu, w, out_dim, in_dim);
+  if (packed != NULL) {
+    clip_gemm_linear_then (cpu->pool, packed, out, out_dim, in, b, n, FALSE,
+        activation_epilogue, &activation);
+  } else {
+    clip_cpu_linear (out, out_dim, in, w, b, n, in_dim, out_dim, FALSE);
+    clip_cpu_activation (out, out_dim, n, out_dim, activation);
+  }
+}
+
+typedef struct {
+  const Activations *act;
+  int n, l, w, heads;
+  gboolean causal;
+} AttentionJob;
+
+/* Thread index's share of the n * heads (sequence, head) pairs, each on its
+ * own scores matrix. */
+static void
+attention_share (gpointer data, int index, int threads)
+{
+  const AttentionJob *job = data;
+  const Activations *act = job->act;
+  float *scores = act->scores + (gsize) index * job->l * job->l;
+  for (int pair = index; pair < job->n * job->heads; pair += threads) {
+    gsize first = (gsize) (pair / job->heads) * job->l;
+    clip_cpu_attention_head (act->att + first * job->w, job->w,
+        act->qkv + first * 3 * job->w, scores, job->l, job->w, job->heads,
+        pair % job->heads, job->causal);
+  }
 }
 
 /* The residual block, over n sequences of l tokens:
@@ -121,22 +183,16 @@ transformer_layer (ClipCpuBackend *cpu, const ClipTowerConfig *tower,
     linear (cpu, act->qkv + 2 * w, 3 * w, act->xn, lw->v_w, lw->v_b, rows,
         w, w, FALSE);
   }
-  /* The loops between the GEMMs stay on the calling thread: sharing them
-   * with a thread pool measured slower, the hand-off waiting behind
-   * OpenBLAS's threads, which spin for a while after each GEMM. */
-  for (int s = 0; s < n; s++) {
-    gsize first = (gsize) s * l;
-    for (int h = 0; h < tower->heads; h++)
-      clip_cpu_attention_head (act->att + first * w, w,
-          act->qkv + first * 3 * w, act->scores, l, w, tower->heads, h, causal);
-  }
+  AttentionJob attention = { act, n, l, w, tower->heads, causal };
+  /* Without packed weights, OpenBLAS's threads share each head instead. */
+  clip_gemm_pool_run (linears_are_packed (cpu) ? cpu->pool : NULL,
+      attention_share, &attention);
   linear (cpu, act->x, w, act->att, lw->out_w, lw->out_b, rows, w, w, TRUE);
 
   clip_cpu_layer_norm (act->xn, act->x, lw->ln2_w, lw->ln2_b, rows, w,
       tower->eps);
-  linear (cpu, act->hidden, m, act->xn, lw->fc1_w, NULL, rows, w, m, FALSE);
-  clip_cpu_bias_activation (act->hidden, lw->fc1_b, rows, m,
-      tower->activation);
+  linear_activated (cpu, act->hidden, act->xn, lw->fc1_w, lw->fc1_b, rows, w,
+      m, tower->activation);
   linear (cpu, act->x, w, act->hidden, lw->fc2_w, lw->fc2_b, rows, m, w,
       TRUE);
 }
@@ -145,9 +201,12 @@ static void
 use_threads (ClipCpuBackend *cpu)
 {
   /* OpenBLAS's thread count is per process: another encoder may have set
-   * a different one since. */
-  if (openblas_get_num_threads () != cpu->threads)
-    openblas_set_num_threads (cpu->threads);
+   * a different one since. Where gemm.c runs the linear layers, OpenBLAS
+   * gets only the attention heads, one per pool thread: its own threads
+   * would spin after each call, taking the cores from the pool's. */
+  int threads = linears_are_packed (cpu) ? 1 : cpu->threads;
+  if (openblas_get_num_threads () != threads)
+    openblas_set_num_threads (threads);
 }
 
 /* im2col of one [3, S, S] image: row p (patches in row-major grid order)
@@ -188,7 +247,7 @@ cpu_images (ClipBackend *b, const float *pixels, int n, float *out,
    * they share the layers' scratch. */
   gsize embed_floats = (gsize) n * patches * (patch_len + w);
   gsize floats = 2 * rows * w
-      + MAX (layer_scratch_floats (tower, rows, t), embed_floats);
+      + MAX (layer_scratch_floats (cpu, tower, rows, t), embed_floats);
   if (!reserve_arena (cpu, floats, error))
     return FALSE;
   use_threads (cpu);
@@ -308,7 +367,7 @@ cpu_texts (ClipBackend *b, const gint32 *tokens, int n, float *out,
   }
 
   gsize rows = (gsize) n * l;
-  if (!reserve_arena (cpu, 2 * rows * w + layer_scratch_floats (tower, rows, l),
+  if (!reserve_arena (cpu, 2 * rows * w + layer_scratch_floats (cpu, tower, rows, l),
           error))
     return FALSE;
   use_threads (cpu);

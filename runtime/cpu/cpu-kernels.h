@@ -14,8 +14,8 @@ void clip_cpu_linear (float *out, int ldo, const float *in, const float *w,
 void clip_cpu_layer_norm (float *out, const float *in, const float *w,
     const float *b, int n, int c, float eps);
 
-/* x[k] = act(x[k] + bias[k % c]) over n rows of c values. */
-void clip_cpu_bias_activation (float *x, const float *bias, int n, int c,
+/* x = act(x) in place over n rows of c values, row stride ldx. */
+void clip_cpu_activation (float *x, gsize ldx, int n, int c,
     ClipActivation activation);
 
 /* e^x[k] in place, within 3e-7 relative on [-87.3, 88.3]; clamped to

@@ -313,6 +313,8 @@ typedef struct {
   const float *b;
   int n;
   gboolean accumulate;
+  ClipGemmEpilogue epilogue;
+  gpointer epilogue_data;
 } GemmJob;
 
 /* The last panel, when out_dim is not a multiple of the panel width: the
@@ -366,22 +368,54 @@ run_panels (const GemmJob *job, int first, int last)
         else
           edge_tile (kernel, rows, cols, kc, a, in_dim, b, c, job->ldo,
               load_c, bias);
+        if (last_block && job->epilogue != NULL)
+          job->epilogue (c, job->ldo, rows, cols, job->epilogue_data);
       }
     }
   }
 }
+
+/* The pool's threads spin this long for the next job, or for the last
+ * share of the current one, before they sleep: in a forward pass the jobs
+ * come tens of microseconds apart, less than it takes to wake a sleeping
+ * thread (more in a virtual machine), and a pass runs tens of them. */
+#define SPIN_MICROSECONDS 200
 
 struct _ClipGemmPool {
   int threads;
   GThread **workers; /* threads - 1: the caller is worker 0 */
   GMutex lock;
   GCond wake, done;
-  guint generation; /* bumped for every job */
-  int pending;      /* workers still running the current job */
+  gint generation;   /* atomic; bumped under lock for every job */
+  gint pending;      /* atomic: workers still running the current job */
+  int sleepers;      /* workers waiting on wake */
+  gboolean waiting;  /* the caller waits on done */
   gboolean quit;
   ClipPoolFunc func; /* the current job */
   gpointer data;
 };
+
+/* Spins until *value differs from old (changed) or equals old (!changed),
+ * or the spin time is over; returns whether it got there. */
+static gboolean
+spin_until (const gint *value, gint old, gboolean changed)
+{
+  gint64 deadline = 0;
+  for (int i = 0;; i++) {
+    if ((g_atomic_int_get (value) != old) == changed)
+      return TRUE;
+#ifdef HAVE_X86_KERNEL
+    _mm_pause ();
+#endif
+    if (i % 64 == 0) {
+      gint64 now = g_get_monotonic_time ();
+      if (deadline == 0)
+        deadline = now + SPIN_MICROSECONDS;
+      else if (now > deadline)
+        return FALSE;
+    }
+  }
+}
 
 typedef struct {
   ClipGemmPool *pool;
@@ -405,23 +439,32 @@ worker_main (gpointer data)
 {
   WorkerArgs *args = data;
   ClipGemmPool *pool = args->pool;
-  guint seen = 0;
-  g_mutex_lock (&pool->lock);
+  gint seen = 0;
   for (;;) {
-    while (pool->generation == seen && !pool->quit)
-      g_cond_wait (&pool->wake, &pool->lock);
-    if (pool->quit)
-      break;
-    seen = pool->generation;
+    if (!spin_until (&pool->generation, seen, TRUE)) {
+      g_mutex_lock (&pool->lock);
+      pool->sleepers++;
+      while (g_atomic_int_get (&pool->generation) == seen && !pool->quit)
+        g_cond_wait (&pool->wake, &pool->lock);
+      pool->sleepers--;
+      g_mutex_unlock (&pool->lock);
+    }
+    g_mutex_lock (&pool->lock);
+    gboolean quit = pool->quit;
+    seen = g_atomic_int_get (&pool->generation);
     ClipPoolFunc func = pool->func;
     gpointer job = pool->data;
     g_mutex_unlock (&pool->lock);
+    if (quit)
+      break;
     func (job, args->index, pool->threads);
-    g_mutex_lock (&pool->lock);
-    if (--pool->pending == 0)
-      g_cond_signal (&pool->done);
+    if (g_atomic_int_dec_and_test (&pool->pending)) {
+      g_mutex_lock (&pool->lock);
+      if (pool->waiting)
+        g_cond_signal (&pool->done);
+      g_mutex_unlock (&pool->lock);
+    }
   }
-  g_mutex_unlock (&pool->lock);
   g_free (args);
   return NULL;
 }
@@ -457,6 +500,7 @@ clip_gemm_pool_free (ClipGemmPool *pool)
     return;
   g_mutex_lock (&pool->lock);
   pool->quit = TRUE;
+  g_atomic_int_inc (&pool->generation);
   g_cond_broadcast (&pool->wake);
   g_mutex_unlock (&pool->lock);
   for (int i = 1; i < pool->threads; i++)
@@ -473,9 +517,19 @@ clip_gemm_linear (ClipGemmPool *pool, const ClipGemmWeight *packed,
     float *out, int ldo, const float *in, const float *b, int n,
     gboolean accumulate)
 {
+  clip_gemm_linear_then (pool, packed, out, ldo, in, b, n, accumulate, NULL,
+      NULL);
+}
+
+void
+clip_gemm_linear_then (ClipGemmPool *pool, const ClipGemmWeight *packed,
+    float *out, int ldo, const float *in, const float *b, int n,
+    gboolean accumulate, ClipGemmEpilogue epilogue, gpointer epilogue_data)
+{
   if (n <= 0)
     return;
-  GemmJob job = { packed, out, ldo, in, b, n, accumulate };
+  GemmJob job = { packed, out, ldo, in, b, n, accumulate, epilogue,
+    epilogue_data };
   gint64 work = (gint64) n * packed->in_dim * packed->out_dim;
   if (pool == NULL || pool->threads < 2 || work < MIN_THREADED_WORK) {
     run_panels (&job, 0, packed->panels);
@@ -494,13 +548,18 @@ clip_gemm_pool_run (ClipGemmPool *pool, ClipPoolFunc func, gpointer data)
   g_mutex_lock (&pool->lock);
   pool->func = func;
   pool->data = data;
-  pool->generation++;
-  pool->pending = pool->threads - 1;
-  g_cond_broadcast (&pool->wake);
+  g_atomic_int_set (&pool->pending, pool->threads - 1);
+  g_atomic_int_inc (&pool->generation);
+  if (pool->sleepers > 0)
+    g_cond_broadcast (&pool->wake);
   g_mutex_unlock (&pool->lock);
   func (data, 0, pool->threads);
+  if (spin_until (&pool->pending, 0, FALSE))
+    return;
   g_mutex_lock (&pool->lock);
-  while (pool->pending > 0)
+  pool->waiting = TRUE;
+  while (g_atomic_int_get (&pool->pending) > 0)
     g_cond_wait (&pool->done, &pool->lock);
+  pool->waiting = FALSE;
   g_mutex_unlock (&pool->lock);
 }

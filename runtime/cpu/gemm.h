@@ -61,3 +61,13 @@ void clip_gemm_pool_run (ClipGemmPool *pool, ClipPoolFunc func, gpointer data);
 void clip_gemm_linear (ClipGemmPool *pool, const ClipGemmWeight *packed,
     float *out, int ldo, const float *in, const float *b, int n,
     gboolean accumulate);
+
+/* Called on each finished block of out (rows x cols at c, row stride ldc)
+ * by the thread that computed it, while the block is still in its cache. */
+typedef void (*ClipGemmEpilogue) (float *c, gsize ldc, int rows, int cols,
+    gpointer data);
+
+/* clip_gemm_linear, then epilogue over every block of the result. */
+void clip_gemm_linear_then (ClipGemmPool *pool, const ClipGemmWeight *packed,
+    float *out, int ldo, const float *in, const float *b, int n,
+    gboolean accumulate, ClipGemmEpilogue epilogue, gpointer epilogue_data);
