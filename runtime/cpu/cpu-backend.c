@@ -140,6 +140,34 @@ linear_activated (ClipCpuBackend *cpu, float *out, const float *in,
 }
 
 typedef struct {
+  float *out;
+  const float *in, *w, *b;
+  int rows, c;
+  float eps;
+} LayerNormJob;
+
+/* Thread index's share of the rows: contiguous, as even as possible. */
+static void
+layer_norm_share (gpointer data, int index, int threads)
+{
+  const LayerNormJob *job = data;
+  int first = job->rows * index / threads;
+  int last = job->rows * (index + 1) / threads;
+  gsize skip = (gsize) first * job->c;
+  clip_cpu_layer_norm (job->out + skip, job->in + skip, job->w, job->b,
+      last - first, job->c, job->eps);
+}
+
+/* clip_cpu_layer_norm over the pool's threads. */
+static void
+layer_norm (ClipCpuBackend *cpu, float *out, const float *in, const float *w,
+    const float *b, int rows, int c, float eps)
+{
+  LayerNormJob job = { out, in, w, b, rows, c, eps };
+  clip_gemm_pool_run (rows > 1 ? cpu->pool : NULL, layer_norm_share, &job);
+}
+
+typedef struct {
   const Activations *act;
   int n, l, w, heads;
   gboolean causal;
@@ -170,8 +198,7 @@ transformer_layer (ClipCpuBackend *cpu, const ClipTowerConfig *tower,
 {
   int w = tower->width, m = tower->mlp_width, rows = n * l;
 
-  clip_cpu_layer_norm (act->xn, act->x, lw->ln1_w, lw->ln1_b, rows, w,
-      tower->eps);
+  layer_norm (cpu, act->xn, act->x, lw->ln1_w, lw->ln1_b, rows, w, tower->eps);
   if (qkv_is_fused (lw, w)) {
     linear (cpu, act->qkv, 3 * w, act->xn, lw->q_w, lw->q_b, rows, w,
         3 * w, FALSE);
@@ -189,8 +216,7 @@ transformer_layer (ClipCpuBackend *cpu, const ClipTowerConfig *tower,
       attention_share, &attention);
   linear (cpu, act->x, w, act->att, lw->out_w, lw->out_b, rows, w, w, TRUE);
 
-  clip_cpu_layer_norm (act->xn, act->x, lw->ln2_w, lw->ln2_b, rows, w,
-      tower->eps);
+  layer_norm (cpu, act->xn, act->x, lw->ln2_w, lw->ln2_b, rows, w, tower->eps);
   linear_activated (cpu, act->hidden, act->xn, lw->fc1_w, lw->fc1_b, rows, w,
       m, tower->activation);
   linear (cpu, act->x, w, act->hidden, lw->fc2_w, lw->fc2_b, rows, m, w,
@@ -272,7 +298,7 @@ cpu_images (ClipBackend *b, const float *pixels, int n, float *out,
     for (gsize k = w; k < (gsize) t * w; k++)
       x[k] = emb[k - w] + vw->pos_emb[k];
   }
-  clip_cpu_layer_norm (act.x, act.x, vw->ln_pre_w, vw->ln_pre_b, rows, w,
+  layer_norm (cpu, act.x, act.x, vw->ln_pre_w, vw->ln_pre_b, rows, w,
       tower->eps);
 
   for (int layer = 0; layer < tower->layers; layer++)

@@ -66,10 +66,10 @@ static void
 test_gemm_matches_loop (void)
 {
   /* Rows around the 6- and 8-row tiles, columns around the 16- and
-   * 32-column panels, inputs around the 256-input K block. */
+   * 32-column panels, inputs around the 768-input K blocks. */
   static const int rows[] = { 1, 5, 6, 7, 8, 9, 50 };
   static const int outs[] = { 1, 15, 16, 17, 33, 96 };
-  static const int ins[] = { 1, 7, 256, 300, 513 };
+  static const int ins[] = { 1, 7, 300, 767, 768, 769, 1600 };
   g_autoptr (GRand) rand = g_rand_new_with_seed (7);
   ClipGemmPool *pools[] = { NULL, clip_gemm_pool_new (1),
     clip_gemm_pool_new (2) };
@@ -92,11 +92,53 @@ test_gemm_matches_loop (void)
   }
   /* A shape big enough for the pool to split it between two threads. */
   if (clip_gemm_kernel_supported (CLIP_GEMM_AUTO))
-    check_shape (CLIP_GEMM_AUTO, pools[2], rand, 50, 768, 200, TRUE, TRUE);
+    check_shape (CLIP_GEMM_AUTO, pools[2], rand, 50, 1600, 200, TRUE, TRUE);
   for (guint p = 0; p < G_N_ELEMENTS (pools); p++)
     clip_gemm_pool_free (pools[p]);
   if (kernels_run == 0)
     g_test_skip ("this CPU runs none of the packed kernels");
+}
+
+typedef struct {
+  gint runs[3]; /* per thread index */
+  gint threads_seen;
+} CountJob;
+
+static void
+count_run (gpointer data, int index, int threads)
+{
+  CountJob *job = data;
+  g_atomic_int_inc (&job->runs[index]);
+  g_atomic_int_set (&job->threads_seen, threads);
+}
+
+/* Every job runs once on every thread and the caller returns only when all
+ * have: back to back (the workers spin) and after pauses longer than the
+ * spin (they sleep and are woken). */
+static void
+test_gemm_pool_runs_each_job_on_every_thread (void)
+{
+  for (int threads = 1; threads <= 3; threads++) {
+    ClipGemmPool *pool = clip_gemm_pool_new (threads);
+    for (int job_index = 0; job_index < 400; job_index++) {
+      CountJob job = { { 0 }, 0 };
+      clip_gemm_pool_run (pool, count_run, &job);
+      for (int t = 0; t < 3; t++)
+        g_assert_cmpint (g_atomic_int_get (&job.runs[t]), ==, t < threads);
+      g_assert_cmpint (job.threads_seen, ==, threads);
+      if (job_index % 100 == 99)
+        g_usleep (2000);
+    }
+    clip_gemm_pool_free (pool);
+  }
+  /* Freed while its workers spin, and while they sleep. */
+  ClipGemmPool *spinning = clip_gemm_pool_new (2);
+  CountJob job = { { 0 }, 0 };
+  clip_gemm_pool_run (spinning, count_run, &job);
+  clip_gemm_pool_free (spinning);
+  ClipGemmPool *sleeping = clip_gemm_pool_new (2);
+  g_usleep (2000);
+  clip_gemm_pool_free (sleeping);
 }
 
 static void
@@ -212,6 +254,8 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/gemm/matches-loop", test_gemm_matches_loop);
+  g_test_add_func ("/gemm/pool-runs-each-job-on-every-thread",
+      test_gemm_pool_runs_each_job_on_every_thread);
   g_test_add_func ("/gemm/refuses-empty-shapes",
       test_gemm_refuses_empty_shapes);
   g_test_add_func ("/gemm/release-mapped", test_gemm_release_mapped);
