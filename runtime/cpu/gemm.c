@@ -20,6 +20,10 @@
  * output, loaded and stored again. 768, ViT-B's width in one block, ran
  * ViT-B/32's GEMMs 5-10% faster here than 256 (which fits L1). */
 #define K_BLOCK 768
+/* Rows per pass over the panels: 144 rows of a K block (432 KiB) stay in
+ * L2 while every panel goes by; at batch 8 (400 rows) this ran ViT-B/32's
+ * GEMMs 5% faster here than one pass over all rows. */
+#define M_BLOCK 144
 /* Below this many multiply-adds a second thread costs more than it saves. */
 #define MIN_THREADED_WORK (1 << 20)
 #define MAX_PANEL 32
@@ -356,36 +360,41 @@ run_panels (const GemmJob *job, int first, int last)
   const ClipGemmWeight *pw = job->packed;
   const Kernel *kernel = pw->kernel;
   int in_dim = pw->in_dim, panel = kernel->panel;
-  for (int k0 = 0; k0 < in_dim; k0 += K_BLOCK) {
-    int kc = MIN (K_BLOCK, in_dim - k0);
-    gboolean load_c = k0 > 0 || job->accumulate;
-    gboolean last_block = k0 + kc == in_dim;
-    for (int p = first; p < last; p++) {
-      const float *b = pw->data + ((gsize) p * in_dim + k0) * panel;
-      int col = p * panel, cols = MIN (panel, pw->out_dim - col);
-      const float *bias = last_block && job->b != NULL ? job->b + col : NULL;
-      /* The first row tile fetches the next panel's block into L2
-       * meanwhile: at a small batch the weights stream from memory, read
-       * once. */
-      const float *next = p + 1 < last ? b + (gsize) in_dim * panel
-          : k0 + kc < in_dim ? pw->data + ((gsize) first * in_dim + k0 + kc) * panel
-          : NULL;
-      /* Tiles of nearly equal rows: 50 rows are 5 x 10, not 4 x 12 and a
-       * 2-row tile that keeps the FMA pipes half idle. */
-      int tiles = (job->n + kernel->tile_rows - 1) / kernel->tile_rows;
-      for (int t = 0; t < tiles; t++) {
-        int r = (int) ((gint64) job->n * t / tiles);
-        int rows = (int) ((gint64) job->n * (t + 1) / tiles) - r;
-        const float *a = job->in + (gsize) r * in_dim + k0;
-        float *c = job->out + (gsize) r * job->ldo + col;
-        if (cols == panel)
-          kernel->tile (rows, kc, a, in_dim, b, c, job->ldo, load_c, bias,
-              r == 0 ? next : NULL);
-        else
-          edge_tile (kernel, rows, cols, kc, a, in_dim, b, c, job->ldo,
-              load_c, bias);
-        if (last_block && job->epilogue != NULL)
-          job->epilogue (c, job->ldo, rows, cols, job->epilogue_data);
+  int chunks = (job->n + M_BLOCK - 1) / M_BLOCK;
+  for (int chunk = 0; chunk < chunks; chunk++) {
+    int m0 = (int) ((gint64) job->n * chunk / chunks);
+    int m = (int) ((gint64) job->n * (chunk + 1) / chunks) - m0;
+    /* Tiles of nearly equal rows: 50 rows are 5 x 10, not 4 x 12 and a
+     * 2-row tile that keeps the FMA pipes half idle. */
+    int tiles = (m + kernel->tile_rows - 1) / kernel->tile_rows;
+    for (int k0 = 0; k0 < in_dim; k0 += K_BLOCK) {
+      int kc = MIN (K_BLOCK, in_dim - k0);
+      gboolean load_c = k0 > 0 || job->accumulate;
+      gboolean last_block = k0 + kc == in_dim;
+      for (int p = first; p < last; p++) {
+        const float *b = pw->data + ((gsize) p * in_dim + k0) * panel;
+        int col = p * panel, cols = MIN (panel, pw->out_dim - col);
+        const float *bias = last_block && job->b != NULL ? job->b + col : NULL;
+        /* The first row tile fetches the next panel's block into L2
+         * meanwhile: at a small batch the weights stream from memory, read
+         * once. */
+        const float *next = p + 1 < last ? b + (gsize) in_dim * panel
+            : k0 + kc < in_dim ? pw->data + ((gsize) first * in_dim + k0 + kc) * panel
+            : NULL;
+        for (int t = 0; t < tiles; t++) {
+          int r = m0 + (int) ((gint64) m * t / tiles);
+          int rows = m0 + (int) ((gint64) m * (t + 1) / tiles) - r;
+          const float *a = job->in + (gsize) r * in_dim + k0;
+          float *c = job->out + (gsize) r * job->ldo + col;
+          if (cols == panel)
+            kernel->tile (rows, kc, a, in_dim, b, c, job->ldo, load_c, bias,
+                t == 0 ? next : NULL);
+          else
+            edge_tile (kernel, rows, cols, kc, a, in_dim, b, c, job->ldo,
+                load_c, bias);
+          if (last_block && job->epilogue != NULL)
+            job->epilogue (c, job->ldo, rows, cols, job->epilogue_data);
+        }
       }
     }
   }

@@ -65,10 +65,10 @@ check_shape (ClipGemmKernel kind, ClipGemmPool *pool, GRand *rand, int n,
 static void
 test_gemm_matches_loop (void)
 {
-  /* Rows around the 6- and 12-row tiles and their balanced splits,
-   * columns around the 16- and 32-column panels, inputs around the
-   * 768-input K blocks. */
-  static const int rows[] = { 1, 5, 6, 7, 11, 12, 13, 25, 50 };
+  /* Rows around the 6- and 12-row tiles and their balanced splits and
+   * past the 144-row passes, columns around the 16- and 32-column panels,
+   * inputs around the 768-input K blocks. */
+  static const int rows[] = { 1, 5, 6, 7, 11, 12, 13, 25, 50, 145, 300 };
   static const int outs[] = { 1, 15, 16, 17, 33, 96 };
   static const int ins[] = { 1, 7, 300, 767, 768, 769, 1600 };
   g_autoptr (GRand) rand = g_rand_new_with_seed (7);
