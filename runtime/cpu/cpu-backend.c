@@ -20,6 +20,7 @@ typedef struct {
   float *arena;
   gsize arena_floats;
   char *description;
+  ClipGemmKernel kernel; /* the packed GEMM's */
   GHashTable *packed; /* weight pointer -> ClipGemmWeight; NULL: none */
   ClipGemmPool *pool;
 } ClipCpuBackend;
@@ -433,7 +434,7 @@ pack_linear (ClipCpuBackend *cpu, const float *w, int out_dim, int in_dim)
   if (w == NULL || g_hash_table_contains (cpu->packed, w)
       || !clip_gemm_weight_is_mapped (cpu->base.model->st, w, floats))
     return;
-  ClipGemmWeight *packed = clip_gemm_pack (w, out_dim, in_dim, CLIP_GEMM_AUTO);
+  ClipGemmWeight *packed = clip_gemm_pack (w, out_dim, in_dim, cpu->kernel);
   if (packed == NULL)
     return; /* out of memory: this layer stays on cblas_sgemm */
   g_hash_table_insert (cpu->packed, (gpointer) w, packed);
@@ -476,21 +477,60 @@ pack_weights (ClipCpuBackend *cpu)
   pack_linear (cpu, weights->text.proj, cfg->embed_dim, cfg->text.width);
 }
 
+/* CLIP_CPU_GEMM=avx512|avx2|off picks the packed GEMM's kernel, or none
+ * (OpenBLAS only), instead of the widest this CPU runs: to compare them,
+ * or to see how an older CPU would fare. *use is FALSE for off. */
+static gboolean
+kernel_from_environment (ClipGemmKernel *kernel, gboolean *use,
+    GError **error)
+{
+  const char *name = g_getenv ("CLIP_CPU_GEMM");
+  *kernel = CLIP_GEMM_AUTO;
+  *use = clip_gemm_kernel_supported (CLIP_GEMM_AUTO);
+  if (name == NULL || *name == '\0')
+    return TRUE;
+  if (g_strcmp0 (name, "off") == 0) {
+    *use = FALSE;
+    return TRUE;
+  }
+  if (g_strcmp0 (name, "avx512") == 0)
+    *kernel = CLIP_GEMM_AVX512;
+  else if (g_strcmp0 (name, "avx2") == 0)
+    *kernel = CLIP_GEMM_AVX2;
+  else {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_BACKEND,
+        "cpu: CLIP_CPU_GEMM is '%s'; expected avx512, avx2 or off", name);
+    return FALSE;
+  }
+  if (!clip_gemm_kernel_supported (*kernel)) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_BACKEND,
+        "cpu: CLIP_CPU_GEMM=%s, but this CPU does not run that kernel", name);
+    return FALSE;
+  }
+  *use = TRUE;
+  return TRUE;
+}
+
 static ClipBackend *
 cpu_open (const ClipModel *model, const ClipBackendOptions *opts,
     GError **error)
 {
+  ClipGemmKernel kernel;
+  gboolean pack;
+  if (!kernel_from_environment (&kernel, &pack, error))
+    return NULL;
   ClipCpuBackend *cpu = g_new0 (ClipCpuBackend, 1);
   cpu->base.ops = &clip_backend_cpu;
   cpu->base.model = model;
   cpu->threads = opts->threads > 0 ? opts->threads : (int) g_get_num_processors ();
   cpu->pool = clip_gemm_pool_new (cpu->threads);
-  if (clip_gemm_kernel_supported (CLIP_GEMM_AUTO))
+  cpu->kernel = kernel;
+  if (pack)
     pack_weights (cpu);
   g_autofree char *packed = cpu->packed != NULL
       && g_hash_table_size (cpu->packed) > 0
       ? g_strdup_printf (" + packed %s GEMM",
-          clip_gemm_kernel_name (CLIP_GEMM_AUTO)) : NULL;
+          clip_gemm_kernel_name (kernel)) : NULL;
   cpu->description = g_strdup_printf ("OpenBLAS %s%s, %d thread%s",
       openblas_get_corename (), packed != NULL ? packed : "", cpu->threads,
       cpu->threads == 1 ? "" : "s");

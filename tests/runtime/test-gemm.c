@@ -250,6 +250,63 @@ test_gemm_cpu_backend_packs_mapped_weights (void)
   }
 }
 
+static ClipBackend *
+open_tiny_with_kernel (const char *kernel, ClipModel **model, GError **error)
+{
+  g_autofree char *dir = clip_test_ref_path ("models/tiny-openai");
+  g_autofree char *vocab = clip_test_ref_path ("vocab");
+  *model = clip_model_load (dir, vocab, error);
+  g_assert_nonnull (*model);
+  ClipBackendOptions opts = CLIP_BACKEND_OPTIONS_INIT;
+  g_setenv ("CLIP_CPU_GEMM", kernel, TRUE);
+  ClipBackend *backend = clip_backend_cpu.open (*model, &opts, error);
+  g_unsetenv ("CLIP_CPU_GEMM");
+  return backend;
+}
+
+/* CLIP_CPU_GEMM picks the kernel, or none; a name it does not know, or a
+ * kernel this CPU does not run, is an error that says so. */
+static void
+test_gemm_kernel_from_environment (void)
+{
+  if (!clip_test_reference ())
+    return;
+  static const struct {
+    const char *value;
+    ClipGemmKernel kernel;
+    const char *described;
+  } cases[] = {
+    { "avx512", CLIP_GEMM_AVX512, "packed AVX-512 GEMM" },
+    { "avx2", CLIP_GEMM_AVX2, "packed AVX2 GEMM" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    g_autoptr (GError) error = NULL;
+    g_autoptr (ClipModel) model = NULL;
+    ClipBackend *backend = open_tiny_with_kernel (cases[i].value, &model,
+        &error);
+    if (!clip_gemm_kernel_supported (cases[i].kernel)) {
+      g_assert_null (backend);
+      g_assert_error (error, CLIP_ERROR, CLIP_ERROR_BACKEND);
+      g_assert_nonnull (strstr (error->message, "does not run"));
+      continue;
+    }
+    g_assert_no_error (error);
+    g_assert_nonnull (strstr (clip_backend_cpu.describe (backend),
+            cases[i].described));
+    clip_backend_cpu.close (backend);
+  }
+  g_autoptr (GError) error = NULL;
+  g_autoptr (ClipModel) model = NULL;
+  ClipBackend *backend = open_tiny_with_kernel ("off", &model, &error);
+  g_assert_no_error (error);
+  g_assert_null (strstr (clip_backend_cpu.describe (backend), "packed"));
+  clip_backend_cpu.close (backend);
+  g_autoptr (ClipModel) model2 = NULL;
+  g_assert_null (open_tiny_with_kernel ("sse9", &model2, &error));
+  g_assert_error (error, CLIP_ERROR, CLIP_ERROR_BACKEND);
+  g_assert_nonnull (strstr (error->message, "'sse9'"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -260,6 +317,8 @@ main (int argc, char **argv)
   g_test_add_func ("/gemm/refuses-empty-shapes",
       test_gemm_refuses_empty_shapes);
   g_test_add_func ("/gemm/release-mapped", test_gemm_release_mapped);
+  g_test_add_func ("/gemm/kernel-from-environment",
+      test_gemm_kernel_from_environment);
   g_test_add_func ("/gemm/cpu-backend-packs-mapped-weights",
       test_gemm_cpu_backend_packs_mapped_weights);
   return g_test_run ();
