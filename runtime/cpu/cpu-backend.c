@@ -394,8 +394,8 @@ cpu_texts (ClipBackend *b, const gint32 *tokens, int n, float *out,
   }
 
   gsize rows = (gsize) n * l;
-  if (!reserve_arena (cpu, 2 * rows * w + layer_scratch_floats (cpu, tower, rows, l),
-          error))
+  if (!reserve_arena (cpu,
+          2 * rows * w + layer_scratch_floats (cpu, tower, rows, l), error))
     return FALSE;
   use_threads (cpu);
   Activations act;
