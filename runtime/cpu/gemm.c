@@ -18,7 +18,8 @@
 /* Inputs per K block: a panel's block (48 or 96 KiB) stays in L2 while the
  * kernel runs over all rows of x, and every block is one more pass over the
  * output, loaded and stored again. 768, ViT-B's width in one block, ran
- * ViT-B/32's GEMMs 5-10% faster here than 256 (which fits L1). */
+ * ViT-B/32's GEMMs 0-10% faster here than 256 (which fits L1), in three
+ * A/B rounds at batch 1 and 8. */
 #define K_BLOCK 768
 /* Rows per pass over the panels: 144 rows of a K block (432 KiB) stay in
  * L2 while every panel goes by; at batch 8 (400 rows) this ran ViT-B/32's
@@ -119,7 +120,7 @@ tile_avx2 (int rows, int kc, const float *a, gsize lda, const float *b,
 
 /* 12 x 32 floats: 24 zmm accumulators, plus 2 for the weights and 1 for
  * the broadcast input; each weight load serves 12 FMAs. (8 rows ran
- * ViT-B/32's GEMMs at batch 1 6-9% slower here.) */
+ * ViT-B/32's GEMMs at batch 1 7-10% slower here, at batch 8 as fast.) */
 __attribute__ ((target ("avx512f"), always_inline)) static inline void
 tile_avx512_rows (int rows, int kc, const float *a, gsize lda, const float *b,
     float *c, gsize ldc, gboolean load_c, const float *bias,
