@@ -264,6 +264,45 @@ open_tiny_with_kernel (const char *kernel, ClipModel **model, GError **error)
   return backend;
 }
 
+/* The image tower on the packed GEMM (activations applied to each finished
+ * block) against the same tower on OpenBLAS alone, with each activation. */
+static void
+test_gemm_packed_tower_matches_openblas (void)
+{
+  if (!clip_test_reference () || !clip_gemm_kernel_supported (CLIP_GEMM_AUTO))
+    return;
+  static const ClipActivation activations[] = { CLIP_ACTIVATION_QUICK_GELU,
+    CLIP_ACTIVATION_GELU };
+  for (guint a = 0; a < G_N_ELEMENTS (activations); a++) {
+    g_autoptr (GError) error = NULL;
+    g_autoptr (ClipModel) model = NULL, plain_model = NULL;
+    ClipBackend *packed = open_tiny_with_kernel ("", &model, &error);
+    g_assert_no_error (error);
+    ClipBackend *plain = open_tiny_with_kernel ("off", &plain_model, &error);
+    g_assert_no_error (error);
+    model->config.vision.activation = activations[a];
+    plain_model->config.vision.activation = activations[a];
+    g_assert_nonnull (strstr (clip_backend_cpu.describe (packed), "packed"));
+
+    const ClipConfig *cfg = &model->config;
+    int n = 3, dim = cfg->embed_dim;
+    gsize floats = (gsize) n * 3 * cfg->image_size * cfg->image_size;
+    g_autoptr (GRand) rand = g_rand_new_with_seed (5 + a);
+    g_autofree float *pixels = random_floats (rand, floats);
+    g_autofree float *want = g_new (float, n * dim);
+    g_autofree float *got = g_new (float, n * dim);
+    g_assert_true (clip_backend_cpu.images (plain, pixels, n, want, &error));
+    g_assert_true (clip_backend_cpu.images (packed, pixels, n, got, &error));
+    double norm = 0.0;
+    for (int k = 0; k < n * dim; k++)
+      norm = MAX (norm, fabs (want[k]));
+    for (int k = 0; k < n * dim; k++)
+      g_assert_cmpfloat (fabs (got[k] - want[k]), <=, 1e-5 * norm);
+    clip_backend_cpu.close (packed);
+    clip_backend_cpu.close (plain);
+  }
+}
+
 /* CLIP_CPU_GEMM picks the kernel, or none; a name it does not know, or a
  * kernel this CPU does not run, is an error that says so. */
 static void
@@ -317,6 +356,8 @@ main (int argc, char **argv)
   g_test_add_func ("/gemm/refuses-empty-shapes",
       test_gemm_refuses_empty_shapes);
   g_test_add_func ("/gemm/release-mapped", test_gemm_release_mapped);
+  g_test_add_func ("/gemm/packed-tower-matches-openblas",
+      test_gemm_packed_tower_matches_openblas);
   g_test_add_func ("/gemm/kernel-from-environment",
       test_gemm_kernel_from_environment);
   g_test_add_func ("/gemm/cpu-backend-packs-mapped-weights",
