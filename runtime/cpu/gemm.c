@@ -365,7 +365,7 @@ edge_tile (const Kernel *kernel, int rows, int cols, int kc, const float *a,
     memcpy (c + r * ldc, buf + r * panel, cols * sizeof (float));
 }
 
-/* Pass pass's rows times the panels [first, last). */
+/* The rows of pass number pass, times the panels [first, last). */
 static void
 run_unit (const GemmJob *job, int pass, int first, int last)
 {
