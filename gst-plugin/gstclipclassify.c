@@ -52,7 +52,7 @@
  * start-up the same problem is an ERROR.
  */
 #include "gstclipclassify.h"
-#include "clipsegmenter.h"
+#include "segmenter.h"
 #include "gstclipmeta.h"
 
 #include <clip.h>

@@ -55,7 +55,7 @@
  * ]| Writes every frame's labels to video.jsonl and the segments to video.vtt.
  */
 #include "gstclipexport.h"
-#include "clipsegmenter.h"
+#include "segmenter.h"
 #include "gstclipmeta.h"
 
 #include <errno.h>

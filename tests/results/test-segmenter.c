@@ -1,19 +1,19 @@
 /* The label segmenter shared by clipclassify and clipexport. */
-#include "clipsegmenter.h"
+#include "segmenter.h"
 
-#define S(x) ((GstClockTime) (x) * GST_SECOND)
+#define S(x) ((ClipTime) (x) * CLIP_SECOND)
 
 /* Pushes a frame [t, t + 1 s) and returns whether it ended a segment. */
 static gboolean
 push (ClipSegmenter *s, const char *label, int t, double score,
-    GstClockTime min_segment, ClipSegment *ended)
+    ClipTime min_segment, ClipSegment *ended)
 {
   return clip_segmenter_push (s, label, S (t), S (t + 1), score, min_segment, ended);
 }
 
 static void
-assert_segment (ClipSegment *seg, const char *label, GstClockTime start,
-    GstClockTime end, double mean_score)
+assert_segment (ClipSegment *seg, const char *label, ClipTime start,
+    ClipTime end, double mean_score)
 {
   g_assert_cmpstr (seg->label, ==, label);
   g_assert_cmpuint (seg->start, ==, start);
@@ -35,9 +35,9 @@ test_change (void)
   g_assert_true (push (&s, "dog", 3, 0.8, S (2), &seg));  /* held 2 s */
   assert_segment (&seg, "cat", S (0), S (2), 0.6);
   g_assert_false (push (&s, "dog", 4, 0.7, S (2), &seg));
-  g_assert_true (clip_segmenter_finish (&s, GST_CLOCK_TIME_NONE, &seg));
+  g_assert_true (clip_segmenter_finish (&s, CLIP_TIME_NONE, &seg));
   assert_segment (&seg, "dog", S (2), S (5), 0.8);
-  g_assert_false (clip_segmenter_finish (&s, GST_CLOCK_TIME_NONE, &seg));
+  g_assert_false (clip_segmenter_finish (&s, CLIP_TIME_NONE, &seg));
 }
 
 /* A flicker shorter than min_segment belongs to the current segment, which
@@ -52,7 +52,7 @@ test_flicker (void)
   g_assert_false (push (&s, "bird", 2, 0.9, S (3), &seg));
   g_assert_false (push (&s, "bird", 3, 0.9, S (3), &seg));
   g_assert_false (push (&s, "cat", 4, 0.7, S (3), &seg));
-  g_assert_true (clip_segmenter_finish (&s, GST_CLOCK_TIME_NONE, &seg));
+  g_assert_true (clip_segmenter_finish (&s, CLIP_TIME_NONE, &seg));
   assert_segment (&seg, "cat", S (0), S (5), 0.6);
 }
 
@@ -67,7 +67,7 @@ test_every_change (void)
   assert_segment (&seg, "cat", S (0), S (1), 0.5);
   g_assert_true (push (&s, "cat", 2, 0.25, 0, &seg));
   assert_segment (&seg, NULL, S (1), S (2), 0.0);
-  g_assert_true (clip_segmenter_finish (&s, GST_CLOCK_TIME_NONE, &seg));
+  g_assert_true (clip_segmenter_finish (&s, CLIP_TIME_NONE, &seg));
   assert_segment (&seg, "cat", S (2), S (3), 0.25);
 }
 
@@ -80,7 +80,7 @@ test_finish_end (void)
   ClipSegment seg;
   push (&s, "cat", 0, 0.5, S (5), &seg);
   push (&s, "dog", 1, 0.5, S (5), &seg);
-  g_assert_true (clip_segmenter_finish (&s, GST_CLOCK_TIME_NONE, &seg));
+  g_assert_true (clip_segmenter_finish (&s, CLIP_TIME_NONE, &seg));
   assert_segment (&seg, "cat", S (0), S (2), 0.5);
 
   push (&s, "cat", 0, 0.5, S (5), &seg);
@@ -95,7 +95,7 @@ test_unknown_times (void)
 {
   ClipSegmenter s = { 0 };
   ClipSegment seg;
-  const GstClockTime none = GST_CLOCK_TIME_NONE;
+  const ClipTime none = CLIP_TIME_NONE;
   g_assert_false (clip_segmenter_push (&s, "cat", S (0), S (1), 1.0, S (5), &seg));
   g_assert_false (clip_segmenter_push (&s, "cat", none, none, 1.0, S (5), &seg));
   g_assert_true (clip_segmenter_push (&s, "dog", none, none, 1.0, S (5), &seg));
@@ -115,7 +115,7 @@ test_reset (void)
   clip_segmenter_reset (&s);
   g_assert_false (clip_segmenter_finish (&s, S (9), &seg));
   g_assert_false (push (&s, "bird", 7, 0.5, 0, &seg));
-  g_assert_true (clip_segmenter_finish (&s, GST_CLOCK_TIME_NONE, &seg));
+  g_assert_true (clip_segmenter_finish (&s, CLIP_TIME_NONE, &seg));
   assert_segment (&seg, "bird", S (7), S (8), 0.5);
 }
 

@@ -1,4 +1,4 @@
-#include "clipsegmenter.h"
+#include "segmenter.h"
 
 #include <string.h>
 
@@ -10,8 +10,8 @@ label_run_clear (ClipLabelRun *run)
 }
 
 static void
-label_run_start (ClipLabelRun *run, const char *label, GstClockTime start,
-    GstClockTime end, double score)
+label_run_start (ClipLabelRun *run, const char *label, ClipTime start,
+    ClipTime end, double score)
 {
   label_run_clear (run);
   run->open = TRUE;
@@ -23,18 +23,18 @@ label_run_start (ClipLabelRun *run, const char *label, GstClockTime start,
 }
 
 /* The later of two times, an unknown one counting as earliest. */
-static GstClockTime
-latest (GstClockTime a, GstClockTime b)
+static ClipTime
+latest (ClipTime a, ClipTime b)
 {
-  if (!GST_CLOCK_TIME_IS_VALID (a))
+  if (!CLIP_TIME_IS_VALID (a))
     return b;
-  if (!GST_CLOCK_TIME_IS_VALID (b))
+  if (!CLIP_TIME_IS_VALID (b))
     return a;
   return MAX (a, b);
 }
 
 static void
-label_run_extend (ClipLabelRun *run, GstClockTime end, double score)
+label_run_extend (ClipLabelRun *run, ClipTime end, double score)
 {
   run->end = latest (run->end, end);
   run->score_sum += score;
@@ -43,7 +43,7 @@ label_run_extend (ClipLabelRun *run, GstClockTime end, double score)
 
 /* Gives the run's label to the segment. */
 static void
-segment_take (ClipSegment *segment, ClipLabelRun *run, GstClockTime end)
+segment_take (ClipSegment *segment, ClipLabelRun *run, ClipTime end)
 {
   segment->label = g_steal_pointer (&run->label);
   segment->start = run->start;
@@ -65,8 +65,8 @@ clip_segmenter_reset (ClipSegmenter *s)
 }
 
 gboolean
-clip_segmenter_push (ClipSegmenter *s, const char *label, GstClockTime start,
-    GstClockTime end, double score, GstClockTime min_segment,
+clip_segmenter_push (ClipSegmenter *s, const char *label, ClipTime start,
+    ClipTime end, double score, ClipTime min_segment,
     ClipSegment *ended)
 {
   ClipLabelRun *cur = &s->current, *cand = &s->candidate;
@@ -85,7 +85,7 @@ clip_segmenter_push (ClipSegmenter *s, const char *label, GstClockTime start,
   else
     label_run_start (cand, label, start, end, score);
   /* Without times a change cannot be timed: it is announced at once. */
-  if (GST_CLOCK_TIME_IS_VALID (cand->start) && GST_CLOCK_TIME_IS_VALID (cand->end)
+  if (CLIP_TIME_IS_VALID (cand->start) && CLIP_TIME_IS_VALID (cand->end)
       && cand->end - cand->start < min_segment)
     return FALSE;
 
@@ -97,12 +97,12 @@ clip_segmenter_push (ClipSegmenter *s, const char *label, GstClockTime start,
 }
 
 gboolean
-clip_segmenter_finish (ClipSegmenter *s, GstClockTime stream_end,
+clip_segmenter_finish (ClipSegmenter *s, ClipTime stream_end,
     ClipSegment *last)
 {
   gboolean open = s->current.open;
   if (open) {
-    GstClockTime end = s->current.end;
+    ClipTime end = s->current.end;
     if (s->candidate.open)
       end = latest (end, s->candidate.end);
     segment_take (last, &s->current, latest (end, stream_end));

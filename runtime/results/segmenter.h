@@ -2,17 +2,24 @@
  * and clipexport (cue files). Consecutive analysed frames with the same top
  * label form a segment; a new label must hold for min_segment before the
  * change is announced, and a shorter flicker belongs to the current
- * segment. Plain data: its owner serialises the calls. Internal to the
- * plugin. */
+ * segment. Plain data: its owner serialises the calls. Part of the
+ * results core (runtime/results/), which knows nothing of GStreamer: times
+ * are nanoseconds as in GstClockTime, CLIP_TIME_NONE where unknown. */
 #pragma once
 
-#include <gst/gst.h>
+#include <glib.h>
+
+/* Nanoseconds; the same values as GstClockTime. */
+typedef guint64 ClipTime;
+#define CLIP_TIME_NONE G_MAXUINT64
+#define CLIP_TIME_IS_VALID(t) ((t) != CLIP_TIME_NONE)
+#define CLIP_SECOND G_GUINT64_CONSTANT (1000000000)
 
 /* A stretch of frames with one top label (NULL = none). */
 typedef struct {
   gboolean open;
   char *label;
-  GstClockTime start, end; /* end: the latest valid end seen */
+  ClipTime start, end; /* end: the latest valid end seen */
   double score_sum;
   guint n;
 } ClipLabelRun;
@@ -24,7 +31,7 @@ typedef struct {
 /* A finished segment. Free its label with clip_segment_clear. */
 typedef struct {
   char *label;
-  GstClockTime start, end;
+  ClipTime start, end;
   double mean_score;
 } ClipSegment;
 
@@ -39,11 +46,11 @@ void clip_segmenter_reset (ClipSegmenter *s);
  * held for min_segment (or its times are unknown), and the ended segment
  * stops where the new one starts. */
 gboolean clip_segmenter_push (ClipSegmenter *s, const char *label,
-    GstClockTime start, GstClockTime end, double score,
-    GstClockTime min_segment, ClipSegment *ended);
+    ClipTime start, ClipTime end, double score,
+    ClipTime min_segment, ClipSegment *ended);
 
 /* At the end of the stream: returns TRUE and fills *last with the open
  * segment, which ends at the latest valid of its end, a pending label's end
- * and stream_end (GST_CLOCK_TIME_NONE when unknown); then resets. */
-gboolean clip_segmenter_finish (ClipSegmenter *s, GstClockTime stream_end,
+ * and stream_end (CLIP_TIME_NONE when unknown); then resets. */
+gboolean clip_segmenter_finish (ClipSegmenter *s, ClipTime stream_end,
     ClipSegment *last);
