@@ -1,0 +1,33 @@
+#include "record.h"
+
+/* One row per field: its name in JSON/CSV, and in a GstStructure. The two
+ * differ where the bus messages predate the files; both are kept as users
+ * read them today. */
+static const struct {
+  const char *json, *structure;
+} field_names[CLIP_N_FIELDS] = {
+  [CLIP_FIELD_PTS] = { "pts", "timestamp" },
+  [CLIP_FIELD_DURATION] = { "duration", "duration" },
+  [CLIP_FIELD_LABELS] = { "labels", "labels" },
+  [CLIP_FIELD_SCORES] = { "scores", "scores" },
+  [CLIP_FIELD_TOP_LABEL] = { "top", "top-label" },
+  [CLIP_FIELD_TOP_SCORE] = { "top-score", "top-score" },
+  [CLIP_FIELD_START] = { "start", "start" },
+  [CLIP_FIELD_END] = { "end", "end" },
+  [CLIP_FIELD_LABEL] = { "label", "label" },
+  [CLIP_FIELD_MEAN_SCORE] = { "score", "mean-score" },
+};
+
+const char *
+clip_field_json_name (ClipField field)
+{
+  g_return_val_if_fail (field < CLIP_N_FIELDS, NULL);
+  return field_names[field].json;
+}
+
+const char *
+clip_field_structure_name (ClipField field)
+{
+  g_return_val_if_fail (field < CLIP_N_FIELDS, NULL);
+  return field_names[field].structure;
+}

@@ -1,0 +1,36 @@
+/* What one analysed frame means, as every output of gst-clip writes it: a
+ * frame's result (ClipFrameRecord) and a segment of one top label
+ * (ClipSegment, segmenter.h), and the names of their fields, written once.
+ * JSON Lines, CSV and the command-line tools use the JSON names; bus messages
+ * and GstStructures use the structure names (GStreamer's dashed style). */
+#pragma once
+
+#include "segmenter.h"
+
+/* A frame's result, as the outputs see it: a view, owned by the caller. */
+typedef struct {
+  ClipTime pts, duration;    /* CLIP_TIME_NONE when unknown */
+  guint n_labels;            /* reported labels, best first */
+  const char *const *labels;
+  const double *scores;      /* probabilities, in the labels' order */
+  const char *top_label;     /* NULL when no label passed the threshold */
+  double top_score;
+} ClipFrameRecord;
+
+typedef enum {
+  CLIP_FIELD_PTS,
+  CLIP_FIELD_DURATION,
+  CLIP_FIELD_LABELS,
+  CLIP_FIELD_SCORES,
+  CLIP_FIELD_TOP_LABEL,
+  CLIP_FIELD_TOP_SCORE,
+  CLIP_FIELD_START,     /* a segment's */
+  CLIP_FIELD_END,
+  CLIP_FIELD_LABEL,
+  CLIP_FIELD_MEAN_SCORE,
+  CLIP_N_FIELDS
+} ClipField;
+
+/* "top" in JSON, "top-label" in a bus message; and so on. */
+const char *clip_field_json_name (ClipField field);
+const char *clip_field_structure_name (ClipField field);
