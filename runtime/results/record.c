@@ -16,6 +16,8 @@ static const struct {
   [CLIP_FIELD_END] = { "end", "end" },
   [CLIP_FIELD_LABEL] = { "label", "label" },
   [CLIP_FIELD_MEAN_SCORE] = { "score", "mean-score" },
+  [CLIP_FIELD_STREAM_TIME] = { "stream-time", "stream-time" },
+  [CLIP_FIELD_RUNNING_TIME] = { "running-time", "running-time" },
 };
 
 const char *

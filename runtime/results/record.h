@@ -28,8 +28,15 @@ typedef enum {
   CLIP_FIELD_END,
   CLIP_FIELD_LABEL,
   CLIP_FIELD_MEAN_SCORE,
+  CLIP_FIELD_STREAM_TIME,  /* a frame's, in bus messages only */
+  CLIP_FIELD_RUNNING_TIME,
   CLIP_N_FIELDS
 } ClipField;
+
+/* The names of the GstStructures (bus messages) of a frame's result and of
+ * a segment. */
+#define CLIP_FRAME_STRUCTURE_NAME "clipclassify"
+#define CLIP_SEGMENT_STRUCTURE_NAME "clipclassify-segment"
 
 /* "top" in JSON, "top-label" in a bus message; and so on. */
 const char *clip_field_json_name (ClipField field);
