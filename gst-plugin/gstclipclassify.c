@@ -52,18 +52,17 @@
  * start-up the same problem is an ERROR.
  */
 #include "gstclipclassify.h"
-#include "segmenter.h"
+#include "gstclipclassifyschedule.h"
 #include "gstclipmeta.h"
 
 #include <clip.h>
 #include <gst/video/video.h>
-#include <string.h>
 
 #ifdef CLIP_HAVE_GST_ANALYTICS
 #include <gst/analytics/analytics.h>
 #endif
 
-GST_DEBUG_CATEGORY_STATIC (gst_clip_classify_debug);
+GST_DEBUG_CATEGORY (gst_clip_classify_debug);
 #define GST_CAT_DEFAULT gst_clip_classify_debug
 
 #define DEFAULT_TEMPLATES "a photo of a {}."
@@ -102,131 +101,6 @@ enum {
   PROP_SMOOTHING,
   PROP_MIN_SEGMENT,
   PROP_ATTACH_EMBEDDING,
-};
-
-typedef enum {
-  RESOLVED_UNDECIDED,
-  RESOLVED_SYNC,
-  RESOLVED_LIVE,
-} ResolvedMode;
-
-/* Timing of an analysed frame, captured when it arrives. */
-typedef struct {
-  GstClockTime pts, duration, stream_time, running_time;
-} FrameTimes;
-
-/* One frame's outcome, shared by every buffer that carries it. Holds a ref
- * on the label set it was scored against (and the meta's table of the same
- * strings), so a label change never invalidates it. Immutable. */
-typedef struct {
-  ClipLabelSet *label_set;
-  GstClipLabelTable *label_table;
-  guint n_reported;
-  guint *indices;   /* [n_reported] into the label set, best first */
-  gfloat *probs;    /* [n_reported] */
-  gfloat *logits;   /* [n_reported] */
-  gint top;         /* 0, or -1 for none */
-  gfloat top_score; /* probability of the top label, 0 when none */
-  FrameTimes times;
-  GBytes *embedding; /* normalised, unsmoothed; NULL unless attach-embedding */
-} ClassifyResult;
-
-/* An analysed frame's pixels until the encoder reads them, preprocessing
- * included (on the device with the Vulkan backend): in sync mode the
- * buffer itself, held anyway until its batch is encoded; in live mode a
- * copy, as the buffer goes downstream at once. */
-typedef struct {
-  GstBuffer *buffer;
-  GstVideoInfo info;
-} FramePixels;
-
-/* A batch's scores, computed by the encoder with the batch (on the device
- * with the Vulkan backend) when no smoothing needs the host's window. */
-typedef struct {
-  ClipLabelSet *set; /* the labels scored against; NULL: none computed */
-  float *logits, *probs; /* [n, n_labels] */
-} BatchScores;
-
-static void
-batch_scores_clear (BatchScores *scores)
-{
-  g_clear_pointer (&scores->set, clip_label_set_unref);
-  g_clear_pointer (&scores->logits, g_free);
-  g_clear_pointer (&scores->probs, g_free);
-}
-
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (BatchScores, batch_scores_clear)
-
-/* A buffer held in sync mode until the batch it waits for is encoded. */
-typedef struct {
-  GstBuffer *buffer;
-  gboolean analysed;
-  int slot; /* its row in the batch, when analysed */
-  FrameTimes times;
-} PendingFrame;
-
-struct _GstClipClassify {
-  GstVideoFilter parent;
-
-  /* Protects the properties, the label set, the latest result, the temporal
-   * state and the live-mode mailbox. Never held while posting a message or
-   * running an encoder. */
-  GMutex lock;
-  GCond cond;
-
-  /* properties */
-  char *model_path, *vocab_path;
-  char *labels, *labels_file, *templates, *negative_labels;
-  GstClipClassifyBackend backend;
-  char *device;
-  gboolean f16_weights;
-  int threads;
-  guint interval;
-  GstClipClassifyMode mode;
-  guint batch_size;
-  guint top_k;
-  gfloat threshold;
-  guint smoothing;
-  GstClockTime min_segment;
-  gboolean attach_embedding;
-
-  /* between start and stop */
-  ClipModel *model;
-  ClipEncoder *encoder; /* the streaming thread's in sync mode, the worker's in live mode */
-  int embed_dim;
-  ClipLabelSet *label_set;
-  GstClipLabelTable *label_table;
-  gboolean labels_dirty;
-  ResolvedMode resolved;
-  guint64 frame_count;
-  ClassifyResult *latest;
-  guint64 latest_serial;   /* bumped per published result */
-  guint64 attached_serial; /* the serial last attached as fresh */
-
-  /* temporal state, reset on flush and caps change */
-  float *window; /* [window_capacity, embed_dim] ring of normalised embeddings */
-  guint window_capacity, window_count, window_next;
-  ClipSegmenter segmenter;
-
-  /* transform_frame_ip -> generate_output */
-  gboolean last_analysed;
-  int last_slot;
-
-  /* sync mode */
-  FramePixels *batch_frames; /* [batch_capacity] */
-  guint batch_capacity, batch_filled;
-  GQueue pending; /* PendingFrame*, in arrival order */
-  GQueue ready;   /* GstBuffer*, results attached, to push */
-  GstClockTime inference_estimate; /* longest batch encode seen */
-  GstClockTime inference_reported; /* what the last latency answer used */
-
-  /* live mode */
-  GThread *worker;
-  gboolean worker_stop, worker_busy, worker_failed;
-  FramePixels staging, mailbox, worker_frame; /* swapped, never shared */
-  gboolean mailbox_full;
-  FrameTimes mailbox_times;
-  guint64 generation; /* bumped by flushes: a result of an older one is dropped */
 };
 
 #define gst_clip_classify_parent_class parent_class
@@ -285,89 +159,65 @@ gst_clip_classify_mode_get_type (void)
 
 /* ---------------------------------------------------------------- results */
 
-static void
-classify_result_clear (ClassifyResult *r)
+void
+gst_clip_classify_attach_result (GstClipClassify *self, GstBuffer *buffer,
+    const ClipResult *r, gboolean fresh)
 {
-  clip_label_set_unref (r->label_set);
-  gst_clip_label_table_unref (r->label_table);
-  g_free (r->indices);
-  g_free (r->probs);
-  g_free (r->logits);
-  g_clear_pointer (&r->embedding, g_bytes_unref);
-}
-
-static ClassifyResult *
-classify_result_ref (ClassifyResult *r)
-{
-  return g_atomic_rc_box_acquire (r);
-}
-
-static void
-classify_result_unref (ClassifyResult *r)
-{
-  if (r != NULL)
-    g_atomic_rc_box_release_full (r, (GDestroyNotify) classify_result_clear);
-}
-
-static const char *
-classify_result_top_label (const ClassifyResult *r)
-{
-  return r->top >= 0 ? clip_label_set_get_label (r->label_set,
-      (int) r->indices[r->top]) : NULL;
-}
-
-static void
-attach_result (GstClipClassify *self, GstBuffer *buffer,
-    const ClassifyResult *r, gboolean fresh)
-{
-  gst_buffer_add_clip_meta (buffer, r->label_table, r->n_reported, r->indices,
-      r->probs, r->logits, r->top, r->times.pts, r->times.duration, fresh,
-      clip_model_get_name (self->model), r->embedding);
+  ClipFrameRecord record;
+  clip_result_get_record (r, &record);
+  gst_buffer_add_clip_meta (buffer, clip_result_get_label_data (r),
+      record.n_labels, clip_result_get_indices (r), clip_result_get_probs (r),
+      clip_result_get_logits (r), clip_result_get_top (r), record.pts,
+      record.duration, fresh, clip_model_get_name (self->model),
+      clip_result_get_embedding (r));
 #ifdef CLIP_HAVE_GST_ANALYTICS
-  if (r->n_reported > 0) {
+  if (record.n_labels > 0) {
     GstAnalyticsRelationMeta *rmeta = gst_buffer_add_analytics_relation_meta (buffer);
-    GQuark *classes = g_newa (GQuark, r->n_reported);
+    GQuark *classes = g_newa (GQuark, record.n_labels);
     GstAnalyticsClsMtd mtd;
-    for (guint i = 0; i < r->n_reported; i++)
-      classes[i] = g_quark_from_string (clip_label_set_get_label (r->label_set,
-              (int) r->indices[i]));
+    for (guint i = 0; i < record.n_labels; i++)
+      classes[i] = g_quark_from_string (record.labels[i]);
     if (rmeta != NULL)
-      gst_analytics_relation_meta_add_cls_mtd (rmeta, r->n_reported, r->probs,
-          classes, &mtd);
+      gst_analytics_relation_meta_add_cls_mtd (rmeta, record.n_labels,
+          (gfloat *) clip_result_get_probs (r), classes, &mtd);
   }
 #endif
 }
 
 /* ----------------------------------------------------------- bus messages */
 
+#define FIELD(name) clip_field_structure_name (CLIP_FIELD_##name)
+
 static GstMessage *
-result_message (GstClipClassify *self, const ClassifyResult *r)
+result_message (GstClipClassify *self, const ClipResult *r,
+    const FrameTimes *times)
 {
+  ClipFrameRecord record;
   GValue labels = G_VALUE_INIT, scores = G_VALUE_INIT;
+  clip_result_get_record (r, &record);
   g_value_init (&labels, GST_TYPE_ARRAY);
   g_value_init (&scores, GST_TYPE_ARRAY);
-  for (guint i = 0; i < r->n_reported; i++) {
+  for (guint i = 0; i < record.n_labels; i++) {
     GValue v = G_VALUE_INIT;
     g_value_init (&v, G_TYPE_STRING);
-    g_value_set_string (&v, clip_label_set_get_label (r->label_set,
-            (int) r->indices[i]));
+    g_value_set_string (&v, record.labels[i]);
     gst_value_array_append_and_take_value (&labels, &v);
     g_value_init (&v, G_TYPE_DOUBLE);
-    g_value_set_double (&v, r->probs[i]);
+    g_value_set_double (&v, record.scores[i]);
     gst_value_array_append_and_take_value (&scores, &v);
   }
 
-  GstStructure *s = gst_structure_new ("clipclassify",
-      "timestamp", G_TYPE_UINT64, r->times.pts,
-      "stream-time", G_TYPE_UINT64, r->times.stream_time,
-      "running-time", G_TYPE_UINT64, r->times.running_time,
-      "duration", G_TYPE_UINT64, r->times.duration,
+  GstStructure *s = gst_structure_new (CLIP_FRAME_STRUCTURE_NAME,
+      FIELD (PTS), G_TYPE_UINT64, times->pts,
+      FIELD (STREAM_TIME), G_TYPE_UINT64, times->stream_time,
+      FIELD (RUNNING_TIME), G_TYPE_UINT64, times->running_time,
+      FIELD (DURATION), G_TYPE_UINT64, times->duration,
       NULL);
-  gst_structure_take_value (s, "labels", &labels);
-  gst_structure_take_value (s, "scores", &scores);
+  gst_structure_take_value (s, FIELD (LABELS), &labels);
+  gst_structure_take_value (s, FIELD (SCORES), &scores);
   gst_structure_set (s,
-      "top-label", G_TYPE_STRING, classify_result_top_label (r),
-      "top-score", G_TYPE_DOUBLE, (double) r->top_score, NULL);
+      FIELD (TOP_LABEL), G_TYPE_STRING, record.top_label,
+      FIELD (TOP_SCORE), G_TYPE_DOUBLE, record.top_score, NULL);
   return gst_message_new_element (GST_OBJECT (self), s);
 }
 
@@ -376,160 +226,62 @@ static GstMessage *
 segment_message (GstClipClassify *self, ClipSegment *segment)
 {
   GstMessage *msg = gst_message_new_element (GST_OBJECT (self),
-      gst_structure_new ("clipclassify-segment",
-          "label", G_TYPE_STRING, segment->label,
-          "start", G_TYPE_UINT64, segment->start,
-          "end", G_TYPE_UINT64, segment->end,
-          "mean-score", G_TYPE_DOUBLE, segment->mean_score, NULL));
+      gst_structure_new (CLIP_SEGMENT_STRUCTURE_NAME,
+          FIELD (LABEL), G_TYPE_STRING, segment->label,
+          FIELD (START), G_TYPE_UINT64, segment->start,
+          FIELD (END), G_TYPE_UINT64, segment->end,
+          FIELD (MEAN_SCORE), G_TYPE_DOUBLE, segment->mean_score, NULL));
   clip_segment_clear (segment);
   return msg;
 }
 
-/* Posts (and so gives away) every message of the array, in order. */
-static void
-post_messages (GstClipClassify *self, GPtrArray *messages)
+void
+gst_clip_classify_post_messages (GstClipClassify *self, GPtrArray *messages)
 {
   while (messages->len > 0)
     gst_element_post_message (GST_ELEMENT (self),
         g_ptr_array_steal_index (messages, 0));
 }
 
-/* --------------------------------------------------------- temporal state */
-
-/* Called with the lock held. */
-static void
-temporal_reset (GstClipClassify *self)
-{
-  self->window_count = 0;
-  self->window_next = 0;
-  clip_segmenter_reset (&self->segmenter);
-}
-
-/* Adds one analysed frame's top label; returns the message of a segment that
- * just ended, or NULL. Called with the lock held. */
-static GstMessage *
-segmenter_push (GstClipClassify *self, const char *label, GstClockTime start,
-    GstClockTime end, double score)
-{
-  ClipSegment ended;
-  if (!clip_segmenter_push (&self->segmenter, label, start, end, score,
-          self->min_segment, &ended))
-    return NULL;
-  return segment_message (self, &ended);
-}
-
-/* The open segment at EOS, or NULL. Called with the lock held. */
-static GstMessage *
-segmenter_finish (GstClipClassify *self)
-{
-  ClipSegment last;
-  GstMessage *msg = NULL;
-  if (clip_segmenter_finish (&self->segmenter, GST_CLOCK_TIME_NONE, &last))
-    msg = segment_message (self, &last);
-  temporal_reset (self);
-  return msg;
-}
-
-/* Ranks labels by probability, best first. */
-static void
-sort_by_probability (guint *order, const float *probs, int n)
-{
-  for (int i = 1; i < n; i++) {
-    guint k = order[i];
-    int j = i - 1;
-    for (; j >= 0 && probs[order[j]] < probs[k]; j--)
-      order[j + 1] = order[j];
-    order[j + 1] = k;
-  }
-}
-
-/* Smooths, scores and ranks one frame's raw embedding against the current
- * label set. Called with the lock held; *segment receives a finished
- * segment's message or NULL. */
-static ClassifyResult *
-classify_embedding (GstClipClassify *self, const float *raw,
+void
+gst_clip_classify_analysed (GstClipClassify *self, const float *embedding,
     const BatchScores *scores, guint slot, const FrameTimes *times,
-    GstMessage **segment)
+    GPtrArray *messages)
 {
-  const int dim = self->embed_dim;
-  g_autofree float *normalised = g_memdup2 (raw, dim * sizeof (float));
-  clip_l2_normalize (normalised, dim);
-
-  if (self->window_capacity != self->smoothing) {
-    self->window = g_renew (float, self->window, (gsize) self->smoothing * dim);
-    self->window_capacity = self->smoothing;
-    self->window_count = self->window_next = 0;
+  const ClipClassifyOptions options = {
+    .report = { self->top_k, self->threshold },
+    .smoothing = self->smoothing,
+    .min_segment = self->min_segment,
+    .keep_embedding = self->attach_embedding,
+  };
+  ClipFrameEmbedding frame = {
+    .embedding = embedding,
+    .pts = times->pts,
+    .duration = times->duration,
+  };
+  if (scores->set != NULL) {
+    gsize row = (gsize) slot * clip_label_set_get_n_labels (scores->set);
+    frame.scored_set = scores->set;
+    frame.logits = scores->logits + row;
+    frame.probs = scores->probs + row;
   }
-  memcpy (self->window + (gsize) self->window_next * dim, normalised,
-      dim * sizeof (float));
-  self->window_next = (self->window_next + 1) % self->window_capacity;
-  self->window_count = MIN (self->window_count + 1, self->window_capacity);
 
-  g_autofree float *smoothed = g_new0 (float, dim);
-  for (guint w = 0; w < self->window_count; w++)
-    for (int d = 0; d < dim; d++)
-      smoothed[d] += self->window[(gsize) w * dim + d];
-
-  const int n = clip_label_set_get_n_labels (self->label_set);
-  g_autofree float *logits = g_new (float, n);
-  g_autofree float *probs = g_new (float, n);
-  g_autofree guint *order = g_new (guint, n);
-  if (scores != NULL && scores->set == self->label_set && self->window_count == 1) {
-    /* Unsmoothed, and scored by the encoder against these very labels. */
-    memcpy (logits, scores->logits + (gsize) slot * n, n * sizeof (float));
-    memcpy (probs, scores->probs + (gsize) slot * n, n * sizeof (float));
-  } else {
-    clip_label_set_score (self->label_set, smoothed, logits, probs);
-  }
-  for (int i = 0; i < n; i++)
-    order[i] = i;
-  sort_by_probability (order, probs, n);
-
-  ClassifyResult *r = g_atomic_rc_box_new0 (ClassifyResult);
-  r->label_set = clip_label_set_ref (self->label_set);
-  r->label_table = gst_clip_label_table_ref (self->label_table);
-  r->indices = g_new (guint, n);
-  r->probs = g_new (gfloat, n);
-  r->logits = g_new (gfloat, n);
-  for (int i = 0; i < n && r->n_reported < self->top_k; i++) {
-    guint k = order[i];
-    if (clip_label_set_is_negative (self->label_set, (int) k)
-        || probs[k] < self->threshold)
-      continue;
-    r->indices[r->n_reported] = k;
-    r->probs[r->n_reported] = probs[k];
-    r->logits[r->n_reported] = logits[k];
-    r->n_reported++;
-  }
-  /* A negative label that wins means "none of these". */
-  r->top = r->n_reported > 0 && r->indices[0] == order[0] ? 0 : -1;
-  r->top_score = r->top >= 0 ? r->probs[0] : 0.0f;
-  r->times = *times;
-  if (self->attach_embedding)
-    r->embedding = g_bytes_new_take (g_steal_pointer (&normalised),
-        dim * sizeof (float));
-
-  GstClockTime end = times->pts;
-  if (GST_CLOCK_TIME_IS_VALID (times->pts) && GST_CLOCK_TIME_IS_VALID (times->duration))
-    end = times->pts + times->duration;
-  *segment = segmenter_push (self, classify_result_top_label (r), times->pts,
-      end, r->top_score);
-  return r;
-}
-
-/* Publishes a result as the latest one. Called with the lock held. */
-static void
-publish_result (GstClipClassify *self, ClassifyResult *r)
-{
-  g_clear_pointer (&self->latest, classify_result_unref);
-  self->latest = classify_result_ref (r);
+  ClipResult *r;
+  ClipSegment ended;
+  gboolean segment_ended = clip_classifier_classify (self->classifier, &frame,
+      &options, &r, &ended);
+  g_clear_pointer (&self->latest, clip_result_unref);
+  self->latest = r;
   self->latest_serial++;
+  g_ptr_array_add (messages, result_message (self, r, times));
+  if (segment_ended)
+    g_ptr_array_add (messages, segment_message (self, &ended));
 }
 
 /* ------------------------------------------------------------- label sets */
 
-static void
-set_error_from_clip (GstClipClassify *self, const GError *error,
+void
+gst_clip_classify_post_clip_error (GstClipClassify *self, const GError *error,
     gboolean fatal)
 {
   GQuark domain = GST_RESOURCE_ERROR;
@@ -629,22 +381,18 @@ label_table_from_set (const ClipLabelSet *set)
   return gst_clip_label_table_new (names, n);
 }
 
-/* Swaps a new label set in. Called with the lock held. */
+/* Swaps a new label set (taken) in, with the meta's table of its strings,
+ * which every result scored against it carries. */
 static void
 install_label_set (GstClipClassify *self, ClipLabelSet *set)
 {
-  g_clear_pointer (&self->label_set, clip_label_set_unref);
-  g_clear_pointer (&self->label_table, gst_clip_label_table_unref);
-  self->label_set = set;
-  self->label_table = label_table_from_set (set);
-  /* smoothing averages image embeddings, so it survives a label change */
+  clip_classifier_set_label_set (self->classifier, set,
+      label_table_from_set (set), (GDestroyNotify) gst_clip_label_table_unref);
+  clip_label_set_unref (set);
 }
 
-/* Rebuilds the label set when a label property changed, on the thread that
- * owns the encoder. Called and returns with the lock held; drops it while
- * encoding prompts. */
-static void
-apply_label_change (GstClipClassify *self)
+void
+gst_clip_classify_apply_label_change (GstClipClassify *self)
 {
   LabelSpecText spec = { 0 };
   g_autoptr (GError) error = NULL;
@@ -657,388 +405,13 @@ apply_label_change (GstClipClassify *self)
 
   ClipLabelSet *set = build_label_set (self->encoder, &spec, &error);
   label_spec_text_clear (&spec);
-  if (set == NULL) {
-    GST_WARNING_OBJECT (self, "keeping the old labels: %s", error->message);
-    set_error_from_clip (self, error, FALSE);
-  }
-
-  g_mutex_lock (&self->lock);
-  if (set != NULL)
+  if (set != NULL) {
     install_label_set (self, set);
-}
-
-/* --------------------------------------------------------------- frames */
-
-static gboolean
-clip_frame_from_video_frame (const GstVideoFrame *frame, ClipFrame *out)
-{
-  const GstVideoInfo *info = &frame->info;
-
-  memset (out, 0, sizeof *out);
-  out->width = GST_VIDEO_FRAME_WIDTH (frame);
-  out->height = GST_VIDEO_FRAME_HEIGHT (frame);
-  for (guint p = 0; p < GST_VIDEO_FRAME_N_PLANES (frame) && p < 3; p++) {
-    out->planes[p] = GST_VIDEO_FRAME_PLANE_DATA (frame, p);
-    out->strides[p] = GST_VIDEO_FRAME_PLANE_STRIDE (frame, p);
+  } else {
+    GST_WARNING_OBJECT (self, "keeping the old labels: %s", error->message);
+    gst_clip_classify_post_clip_error (self, error, FALSE);
   }
-  switch (GST_VIDEO_FRAME_FORMAT (frame)) {
-    case GST_VIDEO_FORMAT_RGB:
-      out->format = CLIP_PIXEL_RGB;
-      break;
-    case GST_VIDEO_FORMAT_RGBx:
-    case GST_VIDEO_FORMAT_RGBA:
-      out->format = CLIP_PIXEL_RGBA;
-      break;
-    case GST_VIDEO_FORMAT_BGRx:
-    case GST_VIDEO_FORMAT_BGRA:
-      out->format = CLIP_PIXEL_BGRA;
-      break;
-    case GST_VIDEO_FORMAT_I420:
-      out->format = CLIP_PIXEL_I420;
-      break;
-    case GST_VIDEO_FORMAT_NV12:
-      out->format = CLIP_PIXEL_NV12;
-      break;
-    default:
-      return FALSE;
-  }
-  switch (info->colorimetry.matrix) {
-    case GST_VIDEO_COLOR_MATRIX_BT709:
-      out->matrix = CLIP_YUV_BT709;
-      break;
-    case GST_VIDEO_COLOR_MATRIX_BT2020:
-      out->matrix = CLIP_YUV_BT2020;
-      break;
-    default:
-      /* BT601 and the rare FCC/SMPTE240M/unknown, which are close to it */
-      out->matrix = CLIP_YUV_BT601;
-      break;
-  }
-  out->full_range = info->colorimetry.range == GST_VIDEO_COLOR_RANGE_0_255;
-  return TRUE;
-}
-
-static void
-frame_pixels_clear (FramePixels *f)
-{
-  gst_clear_buffer (&f->buffer);
-}
-
-/* Copies a frame into f's own buffer, which is kept from one frame to the
- * next while the size stays the same. */
-static gboolean
-frame_pixels_copy (FramePixels *f, const GstVideoInfo *info,
-    const GstVideoFrame *src)
-{
-  GstVideoFrame dest;
-  gboolean ok;
-
-  if (f->buffer == NULL
-      || gst_buffer_get_size (f->buffer) != GST_VIDEO_INFO_SIZE (info)) {
-    gst_clear_buffer (&f->buffer);
-    f->buffer = gst_buffer_new_allocate (NULL, GST_VIDEO_INFO_SIZE (info), NULL);
-  }
-  f->info = *info;
-  if (!gst_video_frame_map (&dest, &f->info, f->buffer, GST_MAP_WRITE))
-    return FALSE;
-  ok = gst_video_frame_copy (&dest, src);
-  gst_video_frame_unmap (&dest);
-  return ok;
-}
-
-/* Prepares the scores of a batch of n to come: only while unsmoothed.
- * Called with the lock held. */
-static void
-batch_scores_init (GstClipClassify *self, BatchScores *scores, guint n)
-{
-  memset (scores, 0, sizeof *scores);
-  if (self->smoothing != 1)
-    return;
-  gsize values = (gsize) n * clip_label_set_get_n_labels (self->label_set);
-  scores->set = clip_label_set_ref (self->label_set);
-  scores->logits = g_new (float, values);
-  scores->probs = g_new (float, values);
-}
-
-/* Preprocesses and encodes n frames into embeddings [n, embed_dim], and
- * scores them when scores has a label set. */
-static gboolean
-encode_frames (GstClipClassify *self, const FramePixels *frames, guint n,
-    float *embeddings, const BatchScores *scores, GError **error)
-{
-  g_autofree GstVideoFrame *mapped = g_new0 (GstVideoFrame, n);
-  g_autofree ClipFrame *clip_frames = g_new0 (ClipFrame, n);
-  guint n_mapped;
-  gboolean ok = TRUE;
-
-  for (n_mapped = 0; n_mapped < n; n_mapped++) {
-    if (!gst_video_frame_map (&mapped[n_mapped], &frames[n_mapped].info,
-            frames[n_mapped].buffer, GST_MAP_READ)) {
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
-          "could not map a video frame for reading");
-      ok = FALSE;
-      break;
-    }
-    clip_frame_from_video_frame (&mapped[n_mapped], &clip_frames[n_mapped]);
-  }
-  if (ok && scores->set != NULL)
-    ok = clip_encoder_classify_frames (self->encoder, clip_frames, n,
-        scores->set, embeddings, scores->logits, scores->probs, error);
-  else if (ok)
-    ok = clip_encoder_encode_frames (self->encoder, clip_frames, n, embeddings,
-        error);
-  for (guint i = 0; i < n_mapped; i++)
-    gst_video_frame_unmap (&mapped[i]);
-  return ok;
-}
-
-/* A frame the preprocessing refuses is a stream error; anything else is the
- * backend's. */
-static void
-post_encode_error (GstClipClassify *self, const GError *error)
-{
-  if (error->domain == CLIP_ERROR && error->code == CLIP_ERROR_INVALID)
-    GST_ELEMENT_ERROR (self, STREAM, FAILED, ("%s", error->message), (NULL));
-  else
-    set_error_from_clip (self, error, TRUE);
-}
-
-static FrameTimes
-frame_times (GstClipClassify *self, GstBuffer *buffer)
-{
-  const GstSegment *segment = &GST_BASE_TRANSFORM (self)->segment;
-  FrameTimes t;
-
-  t.pts = GST_BUFFER_PTS (buffer);
-  t.duration = GST_BUFFER_DURATION (buffer);
-  t.stream_time = gst_segment_to_stream_time (segment, GST_FORMAT_TIME, t.pts);
-  t.running_time = gst_segment_to_running_time (segment, GST_FORMAT_TIME, t.pts);
-  return t;
-}
-
-/* ------------------------------------------------------------ live mode */
-
-static gpointer
-worker_main (gpointer data)
-{
-  GstClipClassify *self = data;
-  g_autoptr (GPtrArray) messages =
-      g_ptr_array_new_with_free_func ((GDestroyNotify) gst_message_unref);
-  g_autofree float *embedding = g_new (float, self->embed_dim);
-
   g_mutex_lock (&self->lock);
-  while (!self->worker_stop) {
-    if (self->labels_dirty) {
-      apply_label_change (self);
-      continue;
-    }
-    if (!self->mailbox_full) {
-      g_cond_wait (&self->cond, &self->lock);
-      continue;
-    }
-    FramePixels taken = self->mailbox;
-    self->mailbox = self->worker_frame;
-    self->worker_frame = taken;
-    self->mailbox_full = FALSE;
-    self->worker_busy = TRUE;
-    FrameTimes times = self->mailbox_times;
-    guint64 generation = self->generation;
-    g_auto (BatchScores) scores = { 0 };
-    batch_scores_init (self, &scores, 1);
-    g_mutex_unlock (&self->lock);
-
-    g_autoptr (GError) error = NULL;
-    gboolean ok = encode_frames (self, &self->worker_frame, 1, embedding,
-        &scores, &error);
-
-    g_mutex_lock (&self->lock);
-    if (!ok) {
-      self->worker_failed = TRUE;
-      self->worker_busy = FALSE;
-      g_cond_broadcast (&self->cond);
-      g_mutex_unlock (&self->lock);
-      post_encode_error (self, error);
-      g_mutex_lock (&self->lock);
-      break;
-    }
-    if (generation == self->generation) {
-      GstMessage *segment = NULL;
-      ClassifyResult *r = classify_embedding (self, embedding, &scores, 0,
-          &times, &segment);
-      publish_result (self, r);
-      g_ptr_array_add (messages, result_message (self, r));
-      if (segment != NULL)
-        g_ptr_array_add (messages, segment);
-      classify_result_unref (r);
-    }
-    self->worker_busy = FALSE;
-    g_cond_broadcast (&self->cond);
-    g_mutex_unlock (&self->lock);
-    post_messages (self, messages);
-    g_mutex_lock (&self->lock);
-  }
-  g_mutex_unlock (&self->lock);
-  return NULL;
-}
-
-/* Called with the lock held. */
-static void
-worker_stop (GstClipClassify *self)
-{
-  if (self->worker == NULL)
-    return;
-  self->worker_stop = TRUE;
-  g_cond_broadcast (&self->cond);
-  g_mutex_unlock (&self->lock);
-  g_thread_join (self->worker);
-  g_mutex_lock (&self->lock);
-  self->worker = NULL;
-  self->worker_stop = FALSE;
-}
-
-/* Waits until the worker has encoded what the mailbox holds. Called with the
- * lock held. */
-static void
-worker_wait_idle (GstClipClassify *self)
-{
-  while (self->worker != NULL && !self->worker_failed
-      && (self->mailbox_full || self->worker_busy))
-    g_cond_wait (&self->cond, &self->lock);
-}
-
-/* Decides between sync and live, once per start. Called with the lock held;
- * upstream_live is what a LATENCY query upstream answered. */
-static ResolvedMode
-resolve_mode (GstClipClassify *self, gboolean upstream_live)
-{
-  if (self->resolved == RESOLVED_UNDECIDED) {
-    if (self->mode == GST_CLIP_CLASSIFY_MODE_LIVE)
-      self->resolved = RESOLVED_LIVE;
-    else if (self->mode == GST_CLIP_CLASSIFY_MODE_SYNC)
-      self->resolved = RESOLVED_SYNC;
-    else
-      self->resolved = upstream_live ? RESOLVED_LIVE : RESOLVED_SYNC;
-    GST_INFO_OBJECT (self, "running in %s mode",
-        self->resolved == RESOLVED_LIVE ? "live" : "sync");
-  }
-  return self->resolved;
-}
-
-static gboolean
-upstream_is_live (GstClipClassify *self)
-{
-  GstQuery *query = gst_query_new_latency ();
-  gboolean live = FALSE;
-
-  if (gst_pad_peer_query (GST_BASE_TRANSFORM_SINK_PAD (self), query))
-    gst_query_parse_latency (query, &live, NULL, NULL);
-  gst_query_unref (query);
-  return live;
-}
-
-/* ------------------------------------------------------------ sync mode */
-
-static void
-pending_frame_free (PendingFrame *p)
-{
-  gst_clear_buffer (&p->buffer);
-  g_free (p);
-}
-
-/* Encodes the batch and moves every pending buffer, with its result, to the
- * ready queue. Called from the streaming thread without the lock. */
-static GstFlowReturn
-run_batch (GstClipClassify *self)
-{
-  g_autoptr (GPtrArray) messages =
-      g_ptr_array_new_with_free_func ((GDestroyNotify) gst_message_unref);
-  g_autofree float *embeddings = NULL;
-  g_auto (BatchScores) scores = { 0 };
-  const guint n = self->batch_filled;
-
-  g_mutex_lock (&self->lock);
-  apply_label_change (self);
-  batch_scores_init (self, &scores, n);
-  g_mutex_unlock (&self->lock);
-
-  if (n > 0) {
-    g_autoptr (GError) error = NULL;
-    embeddings = g_new (float, (gsize) n * self->embed_dim);
-    gint64 begin = g_get_monotonic_time ();
-    gboolean ok = encode_frames (self, self->batch_frames, n, embeddings,
-        &scores, &error);
-    /* Only the pending queue holds the buffers now: writable again. */
-    for (guint i = 0; i < n; i++)
-      frame_pixels_clear (&self->batch_frames[i]);
-    if (!ok) {
-      post_encode_error (self, error);
-      g_queue_clear_full (&self->pending, (GDestroyNotify) pending_frame_free);
-      self->batch_filled = 0;
-      return GST_FLOW_ERROR;
-    }
-    GstClockTime took = (g_get_monotonic_time () - begin) * GST_USECOND;
-    if (took > self->inference_estimate)
-      self->inference_estimate = took;
-  }
-  self->batch_filled = 0;
-
-  g_mutex_lock (&self->lock);
-  PendingFrame *p;
-  while ((p = g_queue_pop_head (&self->pending)) != NULL) {
-    GstBuffer *buffer = gst_buffer_make_writable (g_steal_pointer (&p->buffer));
-    if (p->analysed) {
-      GstMessage *segment = NULL;
-      ClassifyResult *r = classify_embedding (self,
-          embeddings + (gsize) p->slot * self->embed_dim, &scores, p->slot,
-          &p->times, &segment);
-      publish_result (self, r);
-      g_ptr_array_add (messages, result_message (self, r));
-      if (segment != NULL)
-        g_ptr_array_add (messages, segment);
-      classify_result_unref (r);
-    }
-    if (self->latest != NULL)
-      attach_result (self, buffer, self->latest, p->analysed);
-    g_queue_push_tail (&self->ready, buffer);
-    pending_frame_free (p);
-  }
-  gboolean latency_grew = self->inference_estimate
-      > self->inference_reported + self->inference_reported / 4;
-  g_mutex_unlock (&self->lock);
-
-  post_messages (self, messages);
-  if (latency_grew)
-    gst_element_post_message (GST_ELEMENT (self),
-        gst_message_new_latency (GST_OBJECT (self)));
-  return GST_FLOW_OK;
-}
-
-/* Runs a partial batch and pushes everything held, so that a serialized
- * event keeps its place after the buffers that came before it. */
-static GstFlowReturn
-drain (GstClipClassify *self)
-{
-  GstFlowReturn ret = GST_FLOW_OK;
-  GstBuffer *buffer;
-
-  if (!g_queue_is_empty (&self->pending))
-    ret = run_batch (self);
-  while ((buffer = g_queue_pop_head (&self->ready)) != NULL) {
-    GstFlowReturn r = gst_pad_push (GST_BASE_TRANSFORM_SRC_PAD (self), buffer);
-    if (ret == GST_FLOW_OK)
-      ret = r;
-  }
-  return ret;
-}
-
-static void
-discard_held (GstClipClassify *self)
-{
-  g_queue_clear_full (&self->pending, (GDestroyNotify) pending_frame_free);
-  g_queue_clear_full (&self->ready, (GDestroyNotify) gst_buffer_unref);
-  for (guint i = 0; i < self->batch_filled; i++)
-    frame_pixels_clear (&self->batch_frames[i]);
-  self->batch_filled = 0;
 }
 
 /* ------------------------------------------------------- GstBaseTransform */
@@ -1092,7 +465,7 @@ gst_clip_classify_start (GstBaseTransform *trans)
   ClipLabelSet *set = encoder ? build_label_set (encoder, &spec, &error) : NULL;
   label_spec_text_clear (&spec);
   if (set == NULL) {
-    set_error_from_clip (self, error, TRUE);
+    gst_clip_classify_post_clip_error (self, error, TRUE);
     g_clear_pointer (&encoder, clip_encoder_free);
     g_clear_pointer (&model, clip_model_unref);
     return FALSE;
@@ -1105,12 +478,12 @@ gst_clip_classify_start (GstBaseTransform *trans)
   self->model = model;
   self->encoder = encoder;
   self->embed_dim = config->embed_dim;
+  self->classifier = clip_classifier_new (config->embed_dim);
   install_label_set (self, set);
   self->labels_dirty = FALSE;
   self->resolved = RESOLVED_UNDECIDED;
   self->frame_count = 0;
   self->inference_estimate = self->inference_reported = 0;
-  temporal_reset (self);
   g_mutex_unlock (&self->lock);
   return TRUE;
 }
@@ -1121,105 +494,20 @@ gst_clip_classify_stop (GstBaseTransform *trans)
   GstClipClassify *self = GST_CLIP_CLASSIFY (trans);
 
   g_mutex_lock (&self->lock);
-  worker_stop (self);
-  discard_held (self);
-  g_clear_pointer (&self->latest, classify_result_unref);
-  g_clear_pointer (&self->label_set, clip_label_set_unref);
-  g_clear_pointer (&self->label_table, gst_clip_label_table_unref);
+  gst_clip_classify_schedule_stop (self);
+  g_clear_pointer (&self->latest, clip_result_unref);
+  g_clear_pointer (&self->classifier, clip_classifier_free);
   g_clear_pointer (&self->encoder, clip_encoder_free);
   g_clear_pointer (&self->model, clip_model_unref);
-  g_clear_pointer (&self->batch_frames, g_free);
-  frame_pixels_clear (&self->staging);
-  frame_pixels_clear (&self->mailbox);
-  frame_pixels_clear (&self->worker_frame);
-  g_clear_pointer (&self->window, g_free);
-  self->window_capacity = 0;
-  self->batch_capacity = 0;
-  self->mailbox_full = self->worker_busy = self->worker_failed = FALSE;
-  temporal_reset (self);
   g_mutex_unlock (&self->lock);
   return TRUE;
-}
-
-/* Starts the worker the first time a live-mode frame arrives. Called with
- * the lock held, from the streaming thread. */
-static void
-ensure_worker (GstClipClassify *self)
-{
-  if (self->worker != NULL)
-    return;
-  self->worker = g_thread_new ("clipclassify", worker_main, self);
 }
 
 static GstFlowReturn
 gst_clip_classify_transform_frame_ip (GstVideoFilter *filter,
     GstVideoFrame *frame)
 {
-  GstClipClassify *self = GST_CLIP_CLASSIFY (filter);
-  ClipFrame clip_frame;
-
-  self->last_analysed = FALSE;
-  gboolean upstream_live = FALSE;
-  g_mutex_lock (&self->lock);
-  gboolean undecided = self->resolved == RESOLVED_UNDECIDED
-      && self->mode == GST_CLIP_CLASSIFY_MODE_AUTO;
-  g_mutex_unlock (&self->lock);
-  if (undecided)
-    upstream_live = upstream_is_live (self);
-
-  g_mutex_lock (&self->lock);
-  if (self->worker_failed) {
-    g_mutex_unlock (&self->lock);
-    return GST_FLOW_ERROR;
-  }
-  gboolean live = resolve_mode (self, upstream_live) == RESOLVED_LIVE;
-  gboolean analysed = self->frame_count++ % self->interval == 0;
-  if (analysed && live) {
-    ensure_worker (self);
-  } else if (analysed && self->batch_filled == 0
-      && self->batch_capacity != self->batch_size) {
-    /* Every slot is empty between batches. */
-    self->batch_capacity = self->batch_size;
-    self->batch_frames = g_renew (FramePixels, self->batch_frames,
-        self->batch_capacity);
-    memset (self->batch_frames, 0, self->batch_capacity * sizeof (FramePixels));
-  }
-  g_mutex_unlock (&self->lock);
-  if (!analysed)
-    return GST_FLOW_OK;
-
-  if (!clip_frame_from_video_frame (frame, &clip_frame)) {
-    GST_ELEMENT_ERROR (self, STREAM, FORMAT, ("unsupported video format %s",
-            gst_video_format_to_string (GST_VIDEO_FRAME_FORMAT (frame))), (NULL));
-    return GST_FLOW_NOT_NEGOTIATED;
-  }
-
-  /* The pixels wait for the encoder, which preprocesses them: on the
-   * device with the Vulkan backend, so the streaming thread only copies
-   * (live) or keeps a reference (sync). */
-  if (live) {
-    if (!frame_pixels_copy (&self->staging, &filter->in_info, frame)) {
-      GST_ELEMENT_ERROR (self, STREAM, FAILED,
-          ("could not copy a video frame for analysis"), (NULL));
-      return GST_FLOW_ERROR;
-    }
-    g_mutex_lock (&self->lock);
-    /* a newer frame replaces one the worker has not taken yet */
-    FramePixels staged = self->mailbox;
-    self->mailbox = self->staging;
-    self->staging = staged;
-    self->mailbox_full = TRUE;
-    self->mailbox_times = frame_times (self, frame->buffer);
-    g_cond_broadcast (&self->cond);
-    g_mutex_unlock (&self->lock);
-  } else {
-    FramePixels *slot = &self->batch_frames[self->batch_filled];
-    slot->buffer = gst_buffer_ref (frame->buffer);
-    slot->info = filter->in_info;
-    self->last_analysed = TRUE;
-    self->last_slot = self->batch_filled++;
-  }
-  return GST_FLOW_OK;
+  return gst_clip_classify_schedule_frame (GST_CLIP_CLASSIFY (filter), frame);
 }
 
 static GstFlowReturn
@@ -1227,99 +515,53 @@ gst_clip_classify_generate_output (GstBaseTransform *trans,
     GstBuffer **outbuf)
 {
   GstClipClassify *self = GST_CLIP_CLASSIFY (trans);
-  GstBuffer *buffer = NULL;
   GstFlowReturn ret;
 
   *outbuf = g_queue_pop_head (&self->ready);
   if (*outbuf != NULL)
     return GST_FLOW_OK;
 
-  ret = GST_BASE_TRANSFORM_CLASS (parent_class)->generate_output (trans, &buffer);
-  if (ret != GST_FLOW_OK || buffer == NULL) {
-    *outbuf = buffer;
+  ret = GST_BASE_TRANSFORM_CLASS (parent_class)->generate_output (trans,
+      outbuf);
+  if (ret != GST_FLOW_OK || *outbuf == NULL)
     return ret;
-  }
-
-  g_mutex_lock (&self->lock);
-  if (self->resolved == RESOLVED_LIVE) {
-    ClassifyResult *r = self->latest ? classify_result_ref (self->latest) : NULL;
-    gboolean fresh = self->latest_serial != self->attached_serial;
-    self->attached_serial = self->latest_serial;
-    g_mutex_unlock (&self->lock);
-    if (r != NULL) {
-      buffer = gst_buffer_make_writable (buffer);
-      attach_result (self, buffer, r, fresh);
-      classify_result_unref (r);
-    }
-    *outbuf = buffer;
-    return GST_FLOW_OK;
-  }
-
-  /* Sync: a frame that follows no held analysed frame leaves at once with
-   * the latest result; others wait for their batch to keep their order. */
-  if (!self->last_analysed && g_queue_is_empty (&self->pending)) {
-    if (self->latest != NULL) {
-      buffer = gst_buffer_make_writable (buffer);
-      attach_result (self, buffer, self->latest, FALSE);
-    }
-    g_mutex_unlock (&self->lock);
-    *outbuf = buffer;
-    return GST_FLOW_OK;
-  }
-  gboolean full = self->last_analysed && self->batch_filled >= self->batch_capacity;
-  g_mutex_unlock (&self->lock);
-
-  PendingFrame *p = g_new0 (PendingFrame, 1);
-  p->buffer = buffer;
-  p->analysed = self->last_analysed;
-  p->slot = self->last_slot;
-  p->times = frame_times (self, buffer);
-  g_queue_push_tail (&self->pending, p);
-  self->last_analysed = FALSE;
-
-  if (full)
-    ret = run_batch (self);
-  *outbuf = g_queue_pop_head (&self->ready);
-  return ret;
+  return gst_clip_classify_schedule_output (self, outbuf);
 }
 
 static gboolean
 gst_clip_classify_sink_event (GstBaseTransform *trans, GstEvent *event)
 {
   GstClipClassify *self = GST_CLIP_CLASSIFY (trans);
-  g_autoptr (GPtrArray) messages =
-      g_ptr_array_new_with_free_func ((GDestroyNotify) gst_message_unref);
+  ClipSegment last;
 
   switch (GST_EVENT_TYPE (event)) {
     case GST_EVENT_FLUSH_STOP:
-      discard_held (self);
+      gst_clip_classify_flush (self);
       g_mutex_lock (&self->lock);
-      self->generation++;
-      self->mailbox_full = FALSE;
-      self->frame_count = 0;
-      g_clear_pointer (&self->latest, classify_result_unref);
-      temporal_reset (self);
+      g_clear_pointer (&self->latest, clip_result_unref);
+      if (self->classifier != NULL)
+        clip_classifier_reset (self->classifier);
       g_mutex_unlock (&self->lock);
       break;
     case GST_EVENT_EOS:
-      drain (self);
+      gst_clip_classify_drain (self);
       g_mutex_lock (&self->lock);
-      worker_wait_idle (self);
-      GstMessage *segment = segmenter_finish (self);
+      gst_clip_classify_worker_wait_idle (self);
+      gboolean open = self->classifier != NULL
+          && clip_classifier_finish (self->classifier, CLIP_TIME_NONE, &last);
       g_mutex_unlock (&self->lock);
-      if (segment != NULL)
-        g_ptr_array_add (messages, segment);
-      post_messages (self, messages);
+      if (open)
+        gst_element_post_message (GST_ELEMENT (self),
+            segment_message (self, &last));
       break;
     case GST_EVENT_CAPS:
-      drain (self);
-      g_mutex_lock (&self->lock);
-      self->window_count = self->window_next = 0;
-      g_mutex_unlock (&self->lock);
+      gst_clip_classify_drain (self);
+      if (self->classifier != NULL)
+        clip_classifier_reset_window (self->classifier);
       break;
     default:
       if (GST_EVENT_IS_SERIALIZED (event))
-        drain (self);
+        gst_clip_classify_drain (self);
       break;
   }
   return GST_BASE_TRANSFORM_CLASS (parent_class)->sink_event (trans, event);
@@ -1341,15 +583,9 @@ gst_clip_classify_query (GstBaseTransform *trans, GstPadDirection direction,
   GstClockTime min, max, added = 0;
   gst_query_parse_latency (query, &live, &min, &max);
 
-  GstVideoInfo *info = &GST_VIDEO_FILTER (self)->in_info;
   g_mutex_lock (&self->lock);
-  if (resolve_mode (self, live) == RESOLVED_SYNC) {
-    guint held = self->batch_size * self->interval - 1;
-    if (info->fps_n > 0 && held > 0)
-      added = gst_util_uint64_scale (held * GST_SECOND, info->fps_d, info->fps_n);
-    added += self->inference_estimate;
-    self->inference_reported = self->inference_estimate;
-  }
+  if (gst_clip_classify_resolve_mode (self, live) == RESOLVED_SYNC)
+    added = gst_clip_classify_added_latency (self);
   g_mutex_unlock (&self->lock);
 
   GST_DEBUG_OBJECT (self, "adding %" GST_TIME_FORMAT " of latency",

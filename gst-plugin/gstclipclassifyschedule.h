@@ -1,0 +1,160 @@
+/* clipclassify's scheduling: which thread encodes which frame, and when a
+ * buffer leaves. Sync mode holds buffers until their batch is encoded on
+ * the streaming thread; live mode hands the newest analysed frame to a
+ * worker thread and lets every buffer go at once. What a result means is
+ * the results core's (classifier.h); the element's GStreamer glue is
+ * gstclipclassify.c. Private to the element: both files share its
+ * instance struct, declared here. */
+#pragma once
+
+#include "gstclipclassify.h"
+#include "classifier.h"
+
+#include <clip.h>
+#include <gst/video/video.h>
+
+typedef enum {
+  RESOLVED_UNDECIDED,
+  RESOLVED_SYNC,
+  RESOLVED_LIVE,
+} ResolvedMode;
+
+/* Timing of an analysed frame, captured when it arrives. */
+typedef struct {
+  GstClockTime pts, duration, stream_time, running_time;
+} FrameTimes;
+
+/* An analysed frame's pixels until the encoder reads them, preprocessing
+ * included (on the device with the Vulkan backend): in sync mode the
+ * buffer itself, held anyway until its batch is encoded; in live mode a
+ * copy, as the buffer goes downstream at once. */
+typedef struct {
+  GstBuffer *buffer;
+  GstVideoInfo info;
+} FramePixels;
+
+/* A batch's scores, computed by the encoder with the batch (on the device
+ * with the Vulkan backend) when no smoothing needs the host's window. */
+typedef struct {
+  ClipLabelSet *set; /* the labels scored against; NULL: none computed */
+  float *logits, *probs; /* [n, n_labels] */
+} BatchScores;
+
+struct _GstClipClassify {
+  GstVideoFilter parent;
+
+  /* Protects the properties, the latest result and the scheduling state
+   * below. Never held while posting a message or running an encoder. */
+  GMutex lock;
+  GCond cond;
+
+  /* properties */
+  char *model_path, *vocab_path;
+  char *labels, *labels_file, *templates, *negative_labels;
+  GstClipClassifyBackend backend;
+  char *device;
+  gboolean f16_weights;
+  int threads;
+  guint interval;
+  GstClipClassifyMode mode;
+  guint batch_size;
+  guint top_k;
+  gfloat threshold;
+  guint smoothing;
+  GstClockTime min_segment;
+  gboolean attach_embedding;
+
+  /* between start and stop */
+  ClipModel *model;
+  ClipEncoder *encoder; /* the streaming thread's in sync mode, the worker's in live mode */
+  int embed_dim;
+  ClipClassifier *classifier; /* label set, smoothing window, segments */
+  gboolean labels_dirty;
+  ResolvedMode resolved;
+  guint64 frame_count;
+  ClipResult *latest;
+  guint64 latest_serial;   /* bumped per published result */
+  guint64 attached_serial; /* the serial last attached as fresh */
+
+  /* transform_frame_ip -> generate_output */
+  gboolean last_analysed;
+  int last_slot;
+
+  /* sync mode */
+  FramePixels *batch_frames; /* [batch_capacity] */
+  guint batch_capacity, batch_filled;
+  GQueue pending; /* PendingFrame*, in arrival order */
+  GQueue ready;   /* GstBuffer*, results attached, to push */
+  GstClockTime inference_estimate; /* longest batch encode seen */
+  GstClockTime inference_reported; /* what the last latency answer used */
+
+  /* live mode */
+  GThread *worker;
+  gboolean worker_stop, worker_busy, worker_failed;
+  FramePixels staging, mailbox, worker_frame; /* swapped, never shared */
+  gboolean mailbox_full;
+  FrameTimes mailbox_times;
+  guint64 generation; /* bumped by flushes: a result of an older one is dropped */
+};
+
+/* ------------------------------------- the element's, for the scheduling */
+
+/* Rebuilds the label set when a label property changed, on the thread that
+ * owns the encoder. Called and returns with the lock held; drops it while
+ * encoding prompts. */
+void gst_clip_classify_apply_label_change (GstClipClassify *self);
+
+/* Classifies an analysed frame (its raw embedding, and the encoder's
+ * scores of its batch at row slot), publishes the result as the latest
+ * and adds its bus messages to messages. Called with the lock held. */
+void gst_clip_classify_analysed (GstClipClassify *self, const float *embedding,
+    const BatchScores *scores, guint slot, const FrameTimes *times,
+    GPtrArray *messages);
+
+void gst_clip_classify_attach_result (GstClipClassify *self,
+    GstBuffer *buffer, const ClipResult *result, gboolean fresh);
+
+/* Posts (and so gives away) every message of the array, in order. */
+void gst_clip_classify_post_messages (GstClipClassify *self,
+    GPtrArray *messages);
+
+/* Posts a runtime error as an ERROR, or a WARNING when not fatal. */
+void gst_clip_classify_post_clip_error (GstClipClassify *self,
+    const GError *error, gboolean fatal);
+
+/* ------------------------------------------------------- the scheduling */
+
+/* Decides between sync and live, once per start. Called with the lock held;
+ * upstream_live is what a LATENCY query upstream answered. */
+ResolvedMode gst_clip_classify_resolve_mode (GstClipClassify *self,
+    gboolean upstream_live);
+
+/* transform_frame_ip: hands an analysed frame's pixels to the encoder's
+ * thread (live) or to the batch (sync). */
+GstFlowReturn gst_clip_classify_schedule_frame (GstClipClassify *self,
+    GstVideoFrame *frame);
+
+/* generate_output, for a buffer the parent class made (*outbuf, taken):
+ * *outbuf becomes the next buffer to push, or NULL while it waits. */
+GstFlowReturn gst_clip_classify_schedule_output (GstClipClassify *self,
+    GstBuffer **outbuf);
+
+/* Runs a partial batch and pushes everything held, so that a serialized
+ * event keeps its place after the buffers that came before it. */
+GstFlowReturn gst_clip_classify_drain (GstClipClassify *self);
+
+/* At a flush: drops every held buffer and the frame waiting for the
+ * worker; a result the worker is computing will be dropped too. Takes the
+ * lock. */
+void gst_clip_classify_flush (GstClipClassify *self);
+
+/* Waits until the worker has encoded what the mailbox holds. Called with the
+ * lock held. */
+void gst_clip_classify_worker_wait_idle (GstClipClassify *self);
+
+/* Ends the worker and frees what scheduling holds. Called with the lock
+ * held. */
+void gst_clip_classify_schedule_stop (GstClipClassify *self);
+
+/* The latency sync mode adds to upstream's. Called with the lock held. */
+GstClockTime gst_clip_classify_added_latency (GstClipClassify *self);
