@@ -1,6 +1,7 @@
 /* gst-clip tokenize, embed and classify: the runtime's encoders on the
  * command line, with output meant for scripts. */
 #include "commands.h"
+#include "classifier.h"
 
 #include <json-glib/json-glib.h>
 #include <stdio.h>
@@ -214,20 +215,6 @@ tool_cmd_embed (int argc, char **argv)
 
 /* ---------------------------------------------------------------- classify */
 
-typedef struct {
-  int index;
-  float prob;
-} LabelScore;
-
-static int
-compare_scores_descending (gconstpointer a, gconstpointer b)
-{
-  const LabelScore *x = a, *y = b;
-  if (x->prob != y->prob)
-    return x->prob > y->prob ? -1 : 1;
-  return x->index - y->index; /* ties keep the label order */
-}
-
 static GPtrArray *
 parse_label_list (const char *option, const char *text, GError **error)
 {
@@ -275,38 +262,32 @@ collect_templates (char **options, GError **error)
   return g_strv_builder_end (builder);
 }
 
+/* The result's record as a JSON object, with the image's name. Its "top" is
+ * the best reported label even when a negative label scores higher:
+ * classify lists every label that is not negative, best first. */
 static char *
-result_json_line (const char *image, const ClipLabelSet *set,
-    const float *probs)
+result_json_line (const char *image, const ClipResult *result)
 {
-  int n = clip_label_set_get_n_labels (set);
-  g_autoptr (GArray) ranked = g_array_new (FALSE, FALSE, sizeof (LabelScore));
-  for (int i = 0; i < n; i++)
-    if (!clip_label_set_is_negative (set, i)) {
-      LabelScore s = { i, probs[i] };
-      g_array_append_val (ranked, s);
-    }
-  g_array_sort (ranked, compare_scores_descending);
+  ClipFrameRecord record;
+  clip_result_get_record (result, &record);
 
   g_autoptr (JsonBuilder) b = json_builder_new ();
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "image");
   json_builder_add_string_value (b, image);
-  json_builder_set_member_name (b, "labels");
+  json_builder_set_member_name (b, clip_field_json_name (CLIP_FIELD_LABELS));
   json_builder_begin_array (b);
-  for (guint i = 0; i < ranked->len; i++)
-    json_builder_add_string_value (b, clip_label_set_get_label (set,
-            g_array_index (ranked, LabelScore, i).index));
+  for (guint i = 0; i < record.n_labels; i++)
+    json_builder_add_string_value (b, record.labels[i]);
   json_builder_end_array (b);
-  json_builder_set_member_name (b, "scores");
+  json_builder_set_member_name (b, clip_field_json_name (CLIP_FIELD_SCORES));
   json_builder_begin_array (b);
-  for (guint i = 0; i < ranked->len; i++)
-    json_builder_add_double_value (b, g_array_index (ranked, LabelScore, i).prob);
+  for (guint i = 0; i < record.n_labels; i++)
+    json_builder_add_double_value (b, record.scores[i]);
   json_builder_end_array (b);
-  json_builder_set_member_name (b, "top");
-  if (ranked->len > 0)
-    json_builder_add_string_value (b, clip_label_set_get_label (set,
-            g_array_index (ranked, LabelScore, 0).index));
+  json_builder_set_member_name (b, clip_field_json_name (CLIP_FIELD_TOP_LABEL));
+  if (record.n_labels > 0)
+    json_builder_add_string_value (b, record.labels[0]);
   else
     json_builder_add_null_value (b);
   json_builder_end_object (b);
@@ -389,7 +370,10 @@ tool_cmd_classify (int argc, char **argv)
   g_autofree float *tensor = g_new (float,
       3 * (gsize) config->image_size * config->image_size);
   g_autofree float *embedding = g_new (float, config->embed_dim);
-  g_autofree float *probs = g_new (float, clip_label_set_get_n_labels (set));
+  const int n_labels = clip_label_set_get_n_labels (set);
+  g_autofree float *logits = g_new (float, n_labels);
+  g_autofree float *probs = g_new (float, n_labels);
+  const ClipReportOptions report = CLIP_REPORT_OPTIONS_ALL;
   /* A bad image is reported and skipped, so one file does not stop a batch;
    * the exit status still says that something failed. */
   for (int i = 1; i < argc; i++) {
@@ -398,10 +382,12 @@ tool_cmd_classify (int argc, char **argv)
       status = tool_fail (g_steal_pointer (&error));
       continue;
     }
-    clip_label_set_score (set, embedding, NULL, probs);
+    clip_label_set_score (set, embedding, logits, probs);
+    g_autoptr (ClipResult) result = clip_result_new (set, logits, probs,
+        &report, CLIP_TIME_NONE, CLIP_TIME_NONE);
     /* JSON strings must be UTF-8, file names need not be. */
     g_autofree char *name = g_filename_display_name (argv[i]);
-    g_autofree char *line = result_json_line (name, set, probs);
+    g_autofree char *line = result_json_line (name, result);
     puts (line);
   }
 

@@ -3,6 +3,7 @@
  * image. */
 #include "commands.h"
 #include "video-run.h"
+#include "classifier.h"
 
 #include <gst/video/video.h>
 #include <math.h>
@@ -393,15 +394,6 @@ print_time (GstClockTime t)
       (guint) (ms / 60000 % 60), (guint) (ms / 1000 % 60), (guint) (ms % 1000));
 }
 
-static int
-compare_by_score (gconstpointer a, gconstpointer b, gpointer user_data)
-{
-  const ScoredFrame *frames = user_data;
-  float sa = frames[*(const guint *) a].score;
-  float sb = frames[*(const guint *) b].score;
-  return (sa < sb) - (sa > sb);
-}
-
 /* Scores every frame of the database against the query embedding; frames
  * come grouped by video in time order, so neighbours are adjacent. */
 static GArray *
@@ -467,10 +459,11 @@ print_moments (GArray *frames_array, GPtrArray *paths, int top,
 {
   ScoredFrame *frames = (ScoredFrame *) frames_array->data;
   guint n = frames_array->len;
+  g_autofree float *scores = g_new (float, n);
   g_autofree guint *order = g_new (guint, n);
   for (guint i = 0; i < n; i++)
-    order[i] = i;
-  g_qsort_with_data (order, n, sizeof (guint), compare_by_score, frames);
+    scores[i] = frames[i].score;
+  clip_rank_descending (scores, n, order);
   double spread = frames[order[0]].score - frames[order[n - 1]].score;
 
   int printed = 0;
