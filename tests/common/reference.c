@@ -31,6 +31,21 @@ clip_test_ref_path (const char *relative)
   return g_build_filename (env ? env : "../shared/reference", relative, NULL);
 }
 
+ClipEncoder *
+clip_test_tiny_encoder (void)
+{
+  if (!clip_test_reference ())
+    return NULL;
+  g_autofree char *dir = clip_test_ref_path ("models/tiny-hf");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (ClipModel) model = clip_model_load (dir, NULL, &error);
+  g_assert_no_error (error);
+  ClipEncoder *encoder = clip_encoder_new (model, CLIP_BACKEND_CPU, NULL,
+      &error);
+  g_assert_no_error (error);
+  return encoder;
+}
+
 static guint8 *
 read_exact (const char *relative, gsize n_bytes)
 {

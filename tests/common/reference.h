@@ -2,7 +2,7 @@
  * CI=true and skips loudly elsewhere. */
 #pragma once
 
-#include <glib.h>
+#include <clip.h>
 
 /* The reference folder, or NULL after marking the test skipped (or failed
  * under CI=true). Use: if (!(ref = clip_test_reference ())) return; */
@@ -10,6 +10,11 @@ const char *clip_test_reference (void);
 
 /* Path inside the reference folder; free with g_free. */
 char *clip_test_ref_path (const char *relative);
+
+/* The tiny reference model (models/tiny-hf, which carries its vocabulary)
+ * on the CPU backend, or NULL after clip_test_reference. The encoder holds
+ * the model (clip_encoder_get_model); free with clip_encoder_free. */
+ClipEncoder *clip_test_tiny_encoder (void);
 
 /* Reads a raw float32 file of exactly n values (fails the test otherwise). */
 float *clip_test_read_f32 (const char *relative, gsize n);

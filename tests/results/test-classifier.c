@@ -7,29 +7,18 @@
 
 #include <string.h>
 
-static ClipModel *model;
 static ClipEncoder *encoder;
 
 static gboolean
 setup (void)
 {
-  if (!clip_test_reference ())
-    return FALSE;
-  if (encoder == NULL) {
-    g_autofree char *dir = clip_test_ref_path ("models/tiny-hf");
-    g_autoptr (GError) error = NULL;
-    model = clip_model_load (dir, NULL, &error);
-    g_assert_no_error (error);
-    encoder = clip_encoder_new (model, CLIP_BACKEND_CPU, NULL, &error);
-    g_assert_no_error (error);
-  }
-  return TRUE;
+  return encoder != NULL || (encoder = clip_test_tiny_encoder ()) != NULL;
 }
 
 static int
 embed_dim (void)
 {
-  return clip_model_get_config (model)->embed_dim;
+  return clip_model_get_config (clip_encoder_get_model (encoder))->embed_dim;
 }
 
 static ClipLabelSet *
@@ -453,6 +442,5 @@ main (int argc, char **argv)
   g_test_add_func ("/classifier/result-lifetime", test_result_lifetime);
   int status = g_test_run ();
   g_clear_pointer (&encoder, clip_encoder_free);
-  g_clear_pointer (&model, clip_model_unref);
   return status;
 }

@@ -12,20 +12,13 @@
 static ClipModel *model;
 static ClipEncoder *encoder;
 
-/* tiny-hf carries its vocabulary; shared by every test (loaded once). */
+/* Shared by every test (loaded once). */
 static gboolean
 setup (void)
 {
-  if (!clip_test_reference ())
+  if (encoder == NULL && !(encoder = clip_test_tiny_encoder ()))
     return FALSE;
-  if (encoder == NULL) {
-    g_autofree char *dir = clip_test_ref_path ("models/tiny-hf");
-    g_autoptr (GError) error = NULL;
-    model = clip_model_load (dir, NULL, &error);
-    g_assert_no_error (error);
-    encoder = clip_encoder_new (model, CLIP_BACKEND_CPU, NULL, &error);
-    g_assert_no_error (error);
-  }
+  model = clip_encoder_get_model (encoder);
   return TRUE;
 }
 
@@ -387,8 +380,6 @@ main (int argc, char **argv)
   g_test_add_func ("/labelset/score", test_score);
   g_test_add_func ("/labelset/reference-top-labels", test_reference_top_labels);
   int status = g_test_run ();
-  clip_encoder_free (encoder);
-  if (model)
-    clip_model_unref (model);
+  g_clear_pointer (&encoder, clip_encoder_free);
   return status;
 }
