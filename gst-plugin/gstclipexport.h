@@ -11,6 +11,7 @@ typedef enum {
   GST_CLIP_EXPORT_FORMAT_WEBVTT,
   GST_CLIP_EXPORT_FORMAT_SRT,
   GST_CLIP_EXPORT_FORMAT_CSV,
+  GST_CLIP_EXPORT_FORMAT_JSONL_SEGMENTS,
 } GstClipExportFormat;
 
 #define GST_TYPE_CLIP_EXPORT_FORMAT (gst_clip_export_format_get_type ())
