@@ -1,8 +1,9 @@
 /* gst-clip tokenize, embed and classify: the runtime's encoders on the
  * command line, with output meant for scripts. */
 #include "commands.h"
+#include "json.h"
+#include "record.h"
 
-#include <json-glib/json-glib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -288,33 +289,26 @@ result_json_line (const char *image, const ClipLabelSet *set,
     }
   g_array_sort (ranked, compare_scores_descending);
 
-  g_autoptr (JsonBuilder) b = json_builder_new ();
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "image");
-  json_builder_add_string_value (b, image);
-  json_builder_set_member_name (b, "labels");
-  json_builder_begin_array (b);
-  for (guint i = 0; i < ranked->len; i++)
-    json_builder_add_string_value (b, clip_label_set_get_label (set,
-            g_array_index (ranked, LabelScore, i).index));
-  json_builder_end_array (b);
-  json_builder_set_member_name (b, "scores");
-  json_builder_begin_array (b);
-  for (guint i = 0; i < ranked->len; i++)
-    json_builder_add_double_value (b, g_array_index (ranked, LabelScore, i).prob);
-  json_builder_end_array (b);
-  json_builder_set_member_name (b, "top");
-  if (ranked->len > 0)
-    json_builder_add_string_value (b, clip_label_set_get_label (set,
-            g_array_index (ranked, LabelScore, 0).index));
-  else
-    json_builder_add_null_value (b);
-  json_builder_end_object (b);
-
-  g_autoptr (JsonNode) root = json_builder_get_root (b);
-  g_autoptr (JsonGenerator) gen = json_generator_new ();
-  json_generator_set_root (gen, root);
-  return json_generator_to_data (gen, NULL);
+  g_autofree const char **names = g_new (const char *, ranked->len);
+  g_autofree double *scores = g_new (double, ranked->len);
+  for (guint i = 0; i < ranked->len; i++) {
+    const LabelScore *r = &g_array_index (ranked, LabelScore, i);
+    names[i] = clip_label_set_get_label (set, r->index);
+    scores[i] = r->prob;
+  }
+  /* Every digit of the float probabilities, as json-glib wrote them. */
+  GString *s = g_string_new ("{");
+  clip_json_append_member (s, clip_field_json_name (CLIP_FIELD_IMAGE));
+  clip_json_append_string (s, image);
+  clip_json_append_member (s, clip_field_json_name (CLIP_FIELD_LABELS));
+  clip_json_append_string_array (s, names, ranked->len);
+  clip_json_append_member (s, clip_field_json_name (CLIP_FIELD_SCORES));
+  clip_json_append_double_array (s, scores, ranked->len,
+      CLIP_JSON_EXACT_DIGITS);
+  clip_json_append_member (s, clip_field_json_name (CLIP_FIELD_TOP_LABEL));
+  clip_json_append_string (s, ranked->len > 0 ? names[0] : NULL);
+  g_string_append_c (s, '}');
+  return g_string_free (s, FALSE);
 }
 
 int

@@ -16,6 +16,7 @@ static const struct {
   [CLIP_FIELD_END] = { "end", "end" },
   [CLIP_FIELD_LABEL] = { "label", "label" },
   [CLIP_FIELD_MEAN_SCORE] = { "score", "mean-score" },
+  [CLIP_FIELD_IMAGE] = { "image", "image" },
 };
 
 const char *

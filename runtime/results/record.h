@@ -28,6 +28,7 @@ typedef enum {
   CLIP_FIELD_END,
   CLIP_FIELD_LABEL,
   CLIP_FIELD_MEAN_SCORE,
+  CLIP_FIELD_IMAGE,     /* gst-clip classify's: the image file */
   CLIP_N_FIELDS
 } ClipField;
 
