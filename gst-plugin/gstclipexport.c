@@ -75,7 +75,7 @@
 GST_DEBUG_CATEGORY_STATIC (gst_clip_export_debug);
 #define GST_CAT_DEFAULT gst_clip_export_debug
 
-#define DEFAULT_FORMAT GST_CLIP_EXPORT_FORMAT_JSONL
+#define DEFAULT_FORMAT CLIP_RESULT_FORMAT_JSONL
 #define DEFAULT_MIN_SEGMENT 0
 
 enum {
@@ -90,7 +90,7 @@ struct _GstClipExport {
 
   /* properties, under the object lock */
   char *location;
-  GstClipExportFormat format;
+  ClipResultFormat format;
   GstClockTime min_segment;
 
   /* between start and stop, used by the streaming thread only */
@@ -113,15 +113,8 @@ static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
     GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
 
-G_STATIC_ASSERT ((int) GST_CLIP_EXPORT_FORMAT_JSONL == CLIP_RESULT_FORMAT_JSONL);
-G_STATIC_ASSERT ((int) GST_CLIP_EXPORT_FORMAT_WEBVTT == CLIP_RESULT_FORMAT_WEBVTT);
-G_STATIC_ASSERT ((int) GST_CLIP_EXPORT_FORMAT_SRT == CLIP_RESULT_FORMAT_SRT);
-G_STATIC_ASSERT ((int) GST_CLIP_EXPORT_FORMAT_CSV == CLIP_RESULT_FORMAT_CSV);
-G_STATIC_ASSERT ((int) GST_CLIP_EXPORT_FORMAT_JSONL_SEGMENTS
-    == CLIP_RESULT_FORMAT_JSONL_SEGMENTS);
-
-/* The values are the results core's formats, named as gst-clip annotate
- * --format names them. */
+/* The results core's formats, named as gst-clip annotate --format names
+ * them. */
 GType
 gst_clip_export_format_get_type (void)
 {
@@ -129,9 +122,10 @@ gst_clip_export_format_get_type (void)
   static GEnumValue values[CLIP_N_RESULT_FORMATS + 1];
 
   if (g_once_init_enter (&type)) {
-    for (guint f = 0; f < CLIP_N_RESULT_FORMATS; f++)
-      values[f] = (GEnumValue) { f, clip_result_format_description (f),
-        clip_result_format_name (f) };
+    for (guint f = 0; f < CLIP_N_RESULT_FORMATS; f++) {
+      const ClipResultFormatInfo *info = clip_result_format_info (f);
+      values[f] = (GEnumValue) { f, info->description, info->name };
+    }
     GType t = g_enum_register_static ("GstClipExportFormat", values);
     g_once_init_leave (&type, t);
   }
@@ -246,7 +240,7 @@ gst_clip_export_start (GstBaseTransform *trans)
 
   GST_OBJECT_LOCK (self);
   self->file_name = g_strdup (self->location);
-  ClipResultFormat format = (ClipResultFormat) self->format;
+  ClipResultFormat format = self->format;
   GST_OBJECT_UNLOCK (self);
 
   if (self->file_name == NULL || self->file_name[0] == '\0') {

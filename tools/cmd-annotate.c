@@ -133,19 +133,22 @@ static char *
 annotate_summary (void)
 {
   GString *s = g_string_new (
-      "Labels a video file (anything GStreamer decodes) with clipclassify in\n"
-      "sync mode and writes its results in one of these formats, the values\n"
-      "of the clipexport element's format property, written by the same code:\n");
-  for (guint f = 0; f < CLIP_N_RESULT_FORMATS; f++)
-    g_string_append_printf (s, "  %-15s %s\n", clip_result_format_name (f),
-        clip_result_format_description (f));
+      "Labels a video file (anything GStreamer decodes) with clipclassify\n"
+      "in sync mode and writes its results in one of these formats, the\n"
+      "values of the clipexport element's format property, which writes\n"
+      "them with the same code:\n");
+  for (guint f = 0; f < CLIP_N_RESULT_FORMATS; f++) {
+    const ClipResultFormatInfo *info = clip_result_format_info (f);
+    g_string_append_printf (s, "  %-15s %s\n", info->name, info->description);
+  }
   g_string_append (s,
       "Segments change when the top label does; times are in seconds. JSON\n"
-      "Lines per segment are {\"start\", \"end\", \"label\", \"score\"}, per frame\n"
-      "{\"pts\", \"duration\", \"labels\", \"scores\", \"top\"}. Without --format,\n"
-      "--out's extension names the format: .vtt, .srt, .csv, or .jsonl for\n"
-      "jsonl-segments; without --out, jsonl-segments go to stdout. Ctrl-C stops\n"
-      "early and leaves a valid file covering the part analysed.");
+      "Lines per segment are {\"start\", \"end\", \"label\", \"score\"}, "
+      "per frame\n{\"pts\", \"duration\", \"labels\", \"scores\", "
+      "\"top\"}. Without --format,\n--out's extension names the format: "
+      ".vtt, .srt, .csv, or .jsonl for\njsonl-segments; without --out, "
+      "jsonl-segments go to stdout. Ctrl-C stops\nearly and leaves a valid "
+      "file covering the part analysed.");
   return g_string_free (s, FALSE);
 }
 

@@ -7,9 +7,7 @@
 
 #define CLIP_MSECOND (CLIP_SECOND / 1000)
 
-static const struct {
-  const char *name, *description;
-} formats[CLIP_N_RESULT_FORMATS] = {
+static const ClipResultFormatInfo formats[CLIP_N_RESULT_FORMATS] = {
   [CLIP_RESULT_FORMAT_JSONL] = { "jsonl",
       "JSON Lines, one object per analysed frame" },
   [CLIP_RESULT_FORMAT_WEBVTT] = { "webvtt", "WebVTT, one cue per segment" },
@@ -19,18 +17,11 @@ static const struct {
       "JSON Lines, one object per segment" },
 };
 
-const char *
-clip_result_format_name (ClipResultFormat format)
+const ClipResultFormatInfo *
+clip_result_format_info (ClipResultFormat format)
 {
   g_return_val_if_fail (format < CLIP_N_RESULT_FORMATS, NULL);
-  return formats[format].name;
-}
-
-const char *
-clip_result_format_description (ClipResultFormat format)
-{
-  g_return_val_if_fail (format < CLIP_N_RESULT_FORMATS, NULL);
-  return formats[format].description;
+  return &formats[format];
 }
 
 gboolean
@@ -56,14 +47,6 @@ append_seconds (GString *s, ClipTime t)
     g_string_truncate (s, s->len - 1);
 }
 
-static void
-append_json_seconds (GString *s, ClipTime t)
-{
-  if (CLIP_TIME_IS_VALID (t))
-    append_seconds (s, t);
-  else
-    g_string_append (s, "null");
-}
 
 /* A fixed number of decimals, whatever the locale. */
 static void
@@ -123,15 +106,24 @@ append_member (GString *s, ClipField field)
   clip_json_append_member (s, clip_field_json_name (field));
 }
 
+/* A time member in seconds; null when unknown. */
+static void
+append_time_member (GString *s, ClipField field, ClipTime t)
+{
+  append_member (s, field);
+  if (CLIP_TIME_IS_VALID (t))
+    append_seconds (s, t);
+  else
+    g_string_append (s, "null");
+}
+
 /* {"pts":1.5,"duration":0.04,"labels":[...],"scores":[...],"top":"a dog"} */
 static void
 append_frame_line (GString *s, const ClipFrameRecord *frame)
 {
   g_string_append_c (s, '{');
-  append_member (s, CLIP_FIELD_PTS);
-  append_json_seconds (s, frame->pts);
-  append_member (s, CLIP_FIELD_DURATION);
-  append_json_seconds (s, frame->duration);
+  append_time_member (s, CLIP_FIELD_PTS, frame->pts);
+  append_time_member (s, CLIP_FIELD_DURATION, frame->duration);
   append_member (s, CLIP_FIELD_LABELS);
   clip_json_append_string_array (s, frame->labels, frame->n_labels);
   append_member (s, CLIP_FIELD_SCORES);
@@ -176,10 +168,8 @@ append_segment (GString *s, ClipResultFormat format,
       break;
     case CLIP_RESULT_FORMAT_JSONL_SEGMENTS:
       g_string_append_c (s, '{');
-      append_member (s, CLIP_FIELD_START);
-      append_json_seconds (s, segment->start);
-      append_member (s, CLIP_FIELD_END);
-      append_json_seconds (s, segment->end);
+      append_time_member (s, CLIP_FIELD_START, segment->start);
+      append_time_member (s, CLIP_FIELD_END, segment->end);
       append_member (s, CLIP_FIELD_LABEL);
       clip_json_append_string (s, segment->label);
       append_member (s, CLIP_FIELD_MEAN_SCORE);
@@ -275,7 +265,8 @@ write_segment (ClipResultWriter *w, ClipSegment *segment, GError **error)
 {
   gboolean ok = TRUE;
 
-  if (segment->label == NULL && w->format != CLIP_RESULT_FORMAT_JSONL_SEGMENTS) {
+  if (segment->label == NULL
+      && w->format != CLIP_RESULT_FORMAT_JSONL_SEGMENTS) {
     /* a gap between cues or rows */
   } else if (segment->end / CLIP_MSECOND <= segment->start / CLIP_MSECOND) {
     /* an empty cue */

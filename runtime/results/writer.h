@@ -27,11 +27,14 @@ typedef enum {
   CLIP_N_RESULT_FORMATS
 } ClipResultFormat;
 
-/* Its name ("jsonl", "jsonl-segments", "webvtt", "srt", "csv"), as the
- * clipexport format property and gst-clip annotate --format spell it, and
- * a line that says what it writes. */
-const char *clip_result_format_name (ClipResultFormat format);
-const char *clip_result_format_description (ClipResultFormat format);
+typedef struct {
+  const char *name;        /* "jsonl", "jsonl-segments", "webvtt", "srt" or
+                            * "csv": the clipexport format property's and
+                            * gst-clip annotate --format's value */
+  const char *description; /* what it writes, in a line */
+} ClipResultFormatInfo;
+
+const ClipResultFormatInfo *clip_result_format_info (ClipResultFormat format);
 gboolean clip_result_format_from_name (const char *name,
     ClipResultFormat *format);
 

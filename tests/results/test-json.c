@@ -22,7 +22,8 @@ test_string (void)
   assert_string ("say \"hi\"\\", "\"say \\\"hi\\\"\\\\\"");
   assert_string ("a\nb\rc\td\be\ff", "\"a\\nb\\rc\\td\\be\\ff\"");
   assert_string ("\x01\x1f\x7f", "\"\\u0001\\u001f\\u007f\"");
-  assert_string ("/ caf\xc3\xa9 \xe2\x86\x92", "\"/ caf\xc3\xa9 \xe2\x86\x92\"");
+  assert_string ("/ caf\xc3\xa9 \xe2\x86\x92",
+      "\"/ caf\xc3\xa9 \xe2\x86\x92\"");
 }
 
 /* Invalid UTF-8 (a file name, say) becomes U+FFFD, not an invalid line. */

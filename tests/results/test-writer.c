@@ -183,7 +183,8 @@ test_dropped_segments (void)
   ClipFrameRecord next = { .pts = MS / 2, .duration = MS, .top_label = y };
   ClipFrameRecord late = { .pts = 200 * MS, .duration = FRAME, .top_label = x };
   ClipFrameRecord early = { .pts = 0, .duration = FRAME, .top_label = y };
-  ClipFrameRecord after = { .pts = 300 * MS, .duration = FRAME, .top_label = x };
+  ClipFrameRecord after = { .pts = 300 * MS, .duration = FRAME,
+    .top_label = x };
 
   g_assert_true (clip_result_writer_push (w, &tiny, 0, NULL));
   g_assert_true (clip_result_writer_push (w, &next, 0, NULL));  /* x: empty */
@@ -226,15 +227,15 @@ test_format_names (void)
 {
   ClipResultFormat format;
   for (guint f = 0; f < CLIP_N_RESULT_FORMATS; f++) {
-    g_assert_true (clip_result_format_from_name (clip_result_format_name (f),
-            &format));
+    const ClipResultFormatInfo *info = clip_result_format_info (f);
+    g_assert_true (clip_result_format_from_name (info->name, &format));
     g_assert_cmpuint (format, ==, f);
-    g_assert_nonnull (clip_result_format_description (f));
+    g_assert_nonnull (info->description);
   }
-  g_assert_cmpstr (clip_result_format_name (CLIP_RESULT_FORMAT_JSONL), ==,
-      "jsonl");
-  g_assert_cmpstr (clip_result_format_name (CLIP_RESULT_FORMAT_JSONL_SEGMENTS),
-      ==, "jsonl-segments");
+  g_assert_cmpstr (clip_result_format_info (CLIP_RESULT_FORMAT_JSONL)->name,
+      ==, "jsonl");
+  g_assert_cmpstr (clip_result_format_info (
+          CLIP_RESULT_FORMAT_JSONL_SEGMENTS)->name, ==, "jsonl-segments");
   g_assert_false (clip_result_format_from_name ("vtt", &format));
   g_assert_false (clip_result_format_from_name (NULL, &format));
 }
