@@ -2,7 +2,6 @@
 #include "json.h"
 
 #include <errno.h>
-#include <string.h>
 #include <unistd.h>
 
 #define CLIP_MSECOND (CLIP_SECOND / 1000)
@@ -46,7 +45,6 @@ append_seconds (GString *s, ClipTime t)
   while (s->str[s->len - 1] == '0' && s->str[s->len - 2] != '.')
     g_string_truncate (s, s->len - 1);
 }
-
 
 /* A fixed number of decimals, whatever the locale. */
 static void
@@ -259,7 +257,7 @@ clip_result_writer_start (ClipResultWriter *w, GError **error)
   return write_record (w, s, error);
 }
 
-/* Writes a segment if the rules above allow; clears it. */
+/* Writes a segment if the rules in writer.h allow; clears it. */
 static gboolean
 write_segment (ClipResultWriter *w, ClipSegment *segment, GError **error)
 {
