@@ -21,17 +21,45 @@ typedef struct {
   double score;
 } Top;
 
+/* A writer to a temporary file. */
+typedef struct {
+  char *path;
+  int fd;
+  ClipResultWriter *writer;
+} TestOutput;
+
+static ClipResultWriter *
+output_open (TestOutput *out, ClipResultFormat format)
+{
+  g_autoptr (GError) error = NULL;
+  out->fd = g_file_open_tmp ("clip-writer-XXXXXX", &out->path, &error);
+  g_assert_no_error (error);
+  out->writer = clip_result_writer_new (format, out->fd);
+  return out->writer;
+}
+
+/* Frees the writer; returns what it wrote and removes the file. */
+static char *
+output_close (TestOutput *out)
+{
+  char *text = NULL;
+  clip_result_writer_free (out->writer);
+  g_assert_cmpint (close (out->fd), ==, 0);
+  g_assert_true (g_file_get_contents (out->path, &text, NULL, NULL));
+  g_unlink (out->path);
+  g_free (out->path);
+  return text;
+}
+
 /* Frame i lasts [i, i + 1) * FRAME with the given top label; stream_end as
  * for clip_result_writer_finish. Returns what the writer wrote. */
 static char *
 write_tops (ClipResultFormat format, const Top *tops, guint n,
     ClipTime min_segment, ClipTime stream_end)
 {
-  g_autofree char *path = NULL;
   g_autoptr (GError) error = NULL;
-  int fd = g_file_open_tmp ("clip-writer-XXXXXX", &path, &error);
-  g_assert_no_error (error);
-  g_autoptr (ClipResultWriter) w = clip_result_writer_new (format, fd);
+  TestOutput out;
+  ClipResultWriter *w = output_open (&out, format);
 
   g_assert_true (clip_result_writer_start (w, &error));
   for (guint i = 0; i < n; i++) {
@@ -45,12 +73,7 @@ write_tops (ClipResultFormat format, const Top *tops, guint n,
   }
   g_assert_true (clip_result_writer_finish (w, stream_end, &error));
   g_assert_no_error (error);
-  g_assert_cmpint (close (fd), ==, 0);
-
-  char *text = NULL;
-  g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
-  g_unlink (path);
-  return text;
+  return output_close (&out);
 }
 
 /* Two frames of "a dog", one awkward label, a stretch with no label, and
@@ -140,10 +163,8 @@ test_min_segment (void)
 static void
 test_jsonl_frames (void)
 {
-  g_autofree char *path = NULL;
-  int fd = g_file_open_tmp ("clip-writer-XXXXXX", &path, NULL);
-  g_autoptr (ClipResultWriter) w = clip_result_writer_new (
-      CLIP_RESULT_FORMAT_JSONL, fd);
+  TestOutput out;
+  ClipResultWriter *w = output_open (&out, CLIP_RESULT_FORMAT_JSONL);
   const char *labels[] = { "a \"b\"\n", "c" };
   const double scores[] = { 0.75, 1.0 / 3 };
   ClipFrameRecord frames[] = {
@@ -156,11 +177,8 @@ test_jsonl_frames (void)
   for (guint i = 0; i < G_N_ELEMENTS (frames); i++)
     g_assert_true (clip_result_writer_push (w, &frames[i], 0, NULL));
   g_assert_true (clip_result_writer_finish (w, 2 * CLIP_SECOND, NULL));
-  close (fd);
 
-  g_autofree char *text = NULL;
-  g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
-  g_unlink (path);
+  g_autofree char *text = output_close (&out);
   g_assert_cmpstr (text, ==,
       "{\"pts\":1.5,\"duration\":0.04,\"labels\":[\"a \\\"b\\\"\\n\",\"c\"],"
       "\"scores\":[0.75,0.333333],\"top\":\"a \\\"b\\\"\\n\"}\n"
@@ -174,10 +192,8 @@ test_jsonl_frames (void)
 static void
 test_dropped_segments (void)
 {
-  g_autofree char *path = NULL;
-  int fd = g_file_open_tmp ("clip-writer-XXXXXX", &path, NULL);
-  g_autoptr (ClipResultWriter) w = clip_result_writer_new (
-      CLIP_RESULT_FORMAT_JSONL_SEGMENTS, fd);
+  TestOutput out;
+  ClipResultWriter *w = output_open (&out, CLIP_RESULT_FORMAT_JSONL_SEGMENTS);
   const char *x = "x", *y = "y";
   ClipFrameRecord tiny = { .pts = 0, .duration = MS / 2, .top_label = x };
   ClipFrameRecord next = { .pts = MS / 2, .duration = MS, .top_label = y };
@@ -193,11 +209,8 @@ test_dropped_segments (void)
   g_assert_true (clip_result_writer_push (w, &early, 0, NULL));
   g_assert_true (clip_result_writer_push (w, &after, 0, NULL)); /* y: early */
   g_assert_true (clip_result_writer_finish (w, CLIP_TIME_NONE, NULL));
-  close (fd);
 
-  g_autofree char *text = NULL;
-  g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
-  g_unlink (path);
+  g_autofree char *text = output_close (&out);
   g_assert_cmpstr (text, ==,
       "{\"start\":0.0005,\"end\":0.2,\"label\":\"y\",\"score\":0.0}\n"
       "{\"start\":0.3,\"end\":0.4,\"label\":\"x\",\"score\":0.0}\n");
