@@ -11,11 +11,19 @@
  *   "a cat"],"scores":[0.81,0.12],"top":"a dog"}`. pts and duration are the
  *   analysed frame's, in seconds; top is null when no label reached the
  *   threshold or a negative label won.
+ * - jsonl-segments: one JSON object per line for every segment of the top
+ *   label, `{"start":1.0,"end":4.2,"label":"a dog","score":0.81}`, times in
+ *   seconds, score the label's mean probability over the segment; a stretch
+ *   with no top label is a segment with "label":null.
  * - webvtt, srt: one cue per segment of the top label,
  *   `00:00:01.000 --> 00:00:04.200` then `a dog (0.81)`, the label and its
- *   mean probability over the segment.
+ *   mean probability over the segment. A line break in a label becomes a
+ *   space, so that a cue never ends early.
  * - csv: one row per segment, header `start,end,label,score`, times in
  *   seconds, the label quoted.
+ *
+ * `gst-clip annotate --format NAME` writes these formats through the same
+ * code, so that the same results give the same bytes.
  *
  * Segments are consecutive runs of analysed frames with the same top label.
  * As in clipclassify, a new top label must hold for min-segment before it
@@ -24,16 +32,17 @@
  * starts; the last one ends at the end of the last buffer, and is written at
  * EOS, or when the element stops without EOS, so that the file is complete
  * either way. Stretches with no top label separate segments but get no cue
- * or row. A flush (seek) discards the open segment, and a cue that would
- * start before the end of one already written is dropped, because WebVTT
- * requires cues in time order. Timestamps are buffer timestamps, which for a
+ * or row (except in jsonl-segments). A segment shorter than the cues'
+ * millisecond is not written. A flush (seek) discards the open segment, and
+ * a segment that would start before the end of one already written is
+ * dropped, because WebVTT requires cues in time order. Timestamps are buffer timestamps, which for a
  * decoded file played from its start are positions in the file.
  *
  * Every record (line, cue, row) is built in memory and written with one
  * write() call as soon as it is known, so a concurrent reader never sees a
  * partial line and a crash of the process loses nothing already known: at
- * most the segment still open for webvtt, srt and csv, whose cues can only
- * be written once their end is known. Nothing is fsync()ed; a crash of the
+ * most the segment still open for the per-segment formats, whose records
+ * can only be written once their end is known. Nothing is fsync()ed; a crash of the
  * machine may lose what the kernel had not yet written back.
  *
  * Why one pass-through element with a format property: the results travel
@@ -55,20 +64,18 @@
  * ]| Writes every frame's labels to video.jsonl and the segments to video.vtt.
  */
 #include "gstclipexport.h"
-#include "segmenter.h"
+#include "writer.h"
 #include "gstclipmeta.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <glib/gstdio.h>
-#include <json-glib/json-glib.h>
-#include <string.h>
 #include <unistd.h>
 
 GST_DEBUG_CATEGORY_STATIC (gst_clip_export_debug);
 #define GST_CAT_DEFAULT gst_clip_export_debug
 
-#define DEFAULT_FORMAT GST_CLIP_EXPORT_FORMAT_JSONL
+#define DEFAULT_FORMAT CLIP_RESULT_FORMAT_JSONL
 #define DEFAULT_MIN_SEGMENT 0
 
 enum {
@@ -83,17 +90,14 @@ struct _GstClipExport {
 
   /* properties, under the object lock */
   char *location;
-  GstClipExportFormat format;
+  ClipResultFormat format;
   GstClockTime min_segment;
 
   /* between start and stop, used by the streaming thread only */
   int fd;
   char *file_name; /* the file open, for messages */
-  GstClipExportFormat file_format;
-  guint cues_written;
-  GstClockTime last_cue_end; /* NONE before the first cue */
-  GstClockTime stream_end;   /* end of the last buffer, NONE before one */
-  ClipSegmenter segmenter;
+  ClipResultWriter *writer;
+  GstClockTime stream_end; /* end of the last buffer, NONE before one */
 };
 
 #define gst_clip_export_parent_class parent_class
@@ -109,252 +113,81 @@ static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
     GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
 
+/* The results core's formats, named as gst-clip annotate --format names
+ * them. */
 GType
 gst_clip_export_format_get_type (void)
 {
   static GType type;
-  static const GEnumValue values[] = {
-    { GST_CLIP_EXPORT_FORMAT_JSONL, "JSON Lines, one object per analysed frame",
-        "jsonl" },
-    { GST_CLIP_EXPORT_FORMAT_WEBVTT, "WebVTT, one cue per segment", "webvtt" },
-    { GST_CLIP_EXPORT_FORMAT_SRT, "SubRip, one cue per segment", "srt" },
-    { GST_CLIP_EXPORT_FORMAT_CSV, "CSV, one row per segment", "csv" },
-    { 0, NULL, NULL },
-  };
+  static GEnumValue values[CLIP_N_RESULT_FORMATS + 1];
 
   if (g_once_init_enter (&type)) {
+    for (guint f = 0; f < CLIP_N_RESULT_FORMATS; f++) {
+      const ClipResultFormatInfo *info = clip_result_format_info (f);
+      values[f] = (GEnumValue) { f, info->description, info->name };
+    }
     GType t = g_enum_register_static ("GstClipExportFormat", values);
     g_once_init_leave (&type, t);
   }
   return type;
 }
 
-/* ------------------------------------------------------------- formatting */
-
-/* Seconds with up to nanosecond precision, exact: 1.5, 2.0, 0.04. */
-static void
-append_seconds (GString *s, GstClockTime t)
-{
-  g_string_append_printf (s, "%" G_GUINT64_FORMAT ".%09u", t / GST_SECOND,
-      (guint) (t % GST_SECOND));
-  while (s->str[s->len - 1] == '0' && s->str[s->len - 2] != '.')
-    g_string_truncate (s, s->len - 1);
-}
-
-/* HH:MM:SS.mmm (WebVTT) or HH:MM:SS,mmm (SRT), truncated to milliseconds. */
-static void
-append_cue_time (GString *s, GstClockTime t, char ms_separator)
-{
-  guint64 ms = t / GST_MSECOND;
-  g_string_append_printf (s, "%02" G_GUINT64_FORMAT ":%02u:%02u%c%03u",
-      ms / 3600000, (guint) (ms / 60000 % 60), (guint) (ms / 1000 % 60),
-      ms_separator, (guint) (ms % 1000));
-}
-
-static void
-append_double (GString *s, const char *format, double value)
-{
-  char buf[G_ASCII_DTOSTR_BUF_SIZE];
-  g_string_append (s, g_ascii_formatd (buf, sizeof buf, format, value));
-}
-
-static void
-append_json_string (GString *s, const char *str)
-{
-  /* json-glib escapes; invalid UTF-8 would make the line invalid JSON. */
-  g_autofree char *valid = g_utf8_make_valid (str ? str : "", -1);
-  g_autoptr (JsonNode) node = json_node_init_string (json_node_alloc (), valid);
-  g_autofree char *json = json_to_string (node, FALSE);
-  g_string_append (s, json);
-}
-
-/* A label as one line of cue text: no line breaks (a blank line would end
- * the cue), and for WebVTT no markup characters ("-->" included). */
-static void
-append_cue_text (GString *s, const char *label, gboolean webvtt)
-{
-  for (const char *p = label; *p != '\0'; p++) {
-    if (*p == '\n' || *p == '\r')
-      g_string_append_c (s, ' ');
-    else if (webvtt && *p == '&')
-      g_string_append (s, "&amp;");
-    else if (webvtt && *p == '<')
-      g_string_append (s, "&lt;");
-    else if (webvtt && *p == '>')
-      g_string_append (s, "&gt;");
-    else
-      g_string_append_c (s, *p);
-  }
-}
-
-/* RFC 4180: always quoted, quotes doubled. */
-static void
-append_csv_field (GString *s, const char *str)
-{
-  g_string_append_c (s, '"');
-  for (const char *p = str; *p != '\0'; p++) {
-    if (*p == '"')
-      g_string_append_c (s, '"');
-    g_string_append_c (s, *p);
-  }
-  g_string_append_c (s, '"');
-}
-
-static GString *
-frame_record (GstClipMeta *meta)
-{
-  GString *s = g_string_new ("{\"pts\":");
-  guint n = gst_clip_meta_get_n_labels (meta);
-  GstClockTime pts = gst_clip_meta_get_pts (meta);
-  GstClockTime duration = gst_clip_meta_get_duration (meta);
-  const char *top = gst_clip_meta_get_top_label (meta);
-
-  if (GST_CLOCK_TIME_IS_VALID (pts))
-    append_seconds (s, pts);
-  else
-    g_string_append (s, "null");
-  g_string_append (s, ",\"duration\":");
-  if (GST_CLOCK_TIME_IS_VALID (duration))
-    append_seconds (s, duration);
-  else
-    g_string_append (s, "null");
-  g_string_append (s, ",\"labels\":[");
-  for (guint i = 0; i < n; i++) {
-    if (i > 0)
-      g_string_append_c (s, ',');
-    append_json_string (s, gst_clip_meta_get_label (meta, i));
-  }
-  g_string_append (s, "],\"scores\":[");
-  for (guint i = 0; i < n; i++) {
-    if (i > 0)
-      g_string_append_c (s, ',');
-    append_double (s, "%.6g", gst_clip_meta_get_probability (meta, i));
-  }
-  g_string_append (s, "],\"top\":");
-  if (top != NULL)
-    append_json_string (s, top);
-  else
-    g_string_append (s, "null");
-  g_string_append (s, "}\n");
-  return s;
-}
-
-static GString *
-segment_record (GstClipExport *self, const ClipSegment *segment)
-{
-  double score = segment->mean_score;
-  GString *s = g_string_new (NULL);
-
-  switch (self->file_format) {
-    case GST_CLIP_EXPORT_FORMAT_SRT:
-      g_string_append_printf (s, "%u\n", self->cues_written + 1);
-      /* fall through */
-    case GST_CLIP_EXPORT_FORMAT_WEBVTT:{
-      gboolean webvtt = self->file_format == GST_CLIP_EXPORT_FORMAT_WEBVTT;
-      char separator = webvtt ? '.' : ',';
-      append_cue_time (s, segment->start, separator);
-      g_string_append (s, " --> ");
-      append_cue_time (s, segment->end, separator);
-      g_string_append_c (s, '\n');
-      append_cue_text (s, segment->label, webvtt);
-      g_string_append (s, " (");
-      append_double (s, "%.2f", score);
-      g_string_append (s, ")\n\n");
-      break;
-    }
-    case GST_CLIP_EXPORT_FORMAT_CSV:
-      append_seconds (s, segment->start);
-      g_string_append_c (s, ',');
-      append_seconds (s, segment->end);
-      g_string_append_c (s, ',');
-      append_csv_field (s, segment->label);
-      g_string_append_c (s, ',');
-      append_double (s, "%.4f", score);
-      g_string_append_c (s, '\n');
-      break;
-    case GST_CLIP_EXPORT_FORMAT_JSONL:
-      g_assert_not_reached ();
-  }
-  return s;
-}
-
 /* ---------------------------------------------------------------- writing */
 
-/* One record, with one write() unless the kernel takes it in parts. */
-static gboolean
-write_record (GstClipExport *self, GString *record)
+/* Posts a write error; the flow then stops with an error. */
+static void
+post_write_error (GstClipExport *self, const GError *error)
 {
-  gsize done = 0;
-
-  while (done < record->len) {
-    gssize n = write (self->fd, record->str + done, record->len - done);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      int saved = errno;
-      GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
-          ("Could not write to file \"%s\".", self->file_name),
-          ("%s", g_strerror (saved)));
-      g_string_free (record, TRUE);
-      return FALSE;
-    }
-    done += n;
-  }
-  g_string_free (record, TRUE);
-  return TRUE;
+  GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
+      ("Could not write to file \"%s\".", self->file_name),
+      ("%s", error->message));
 }
 
-/* ------------------------------------------------------------- segmenting */
-
-/* Writes a segment, unless it has no label or no room on the timeline;
- * clears it. */
+/* Hands one analysed frame's meta to the writer. */
 static gboolean
-write_segment (GstClipExport *self, ClipSegment *segment)
+write_frame (GstClipExport *self, GstClipMeta *meta)
 {
-  gboolean ok = TRUE;
-
-  if (segment->label == NULL) {
-    /* nothing to show */
-  } else if (segment->end / GST_MSECOND <= segment->start / GST_MSECOND) {
-    /* A cue must not be empty nor go back in time (WebVTT orders cues). */
-  } else if (GST_CLOCK_TIME_IS_VALID (self->last_cue_end)
-      && segment->start < self->last_cue_end) {
-    GST_DEBUG_OBJECT (self, "dropping segment %" GST_TIME_FORMAT
-        " before the last one written", GST_TIME_ARGS (segment->start));
-  } else if ((ok = write_record (self, segment_record (self, segment)))) {
-    self->cues_written++;
-    self->last_cue_end = segment->end;
+  guint n = gst_clip_meta_get_n_labels (meta);
+  g_autofree const char **labels = g_new (const char *, n);
+  g_autofree double *scores = g_new (double, n);
+  for (guint i = 0; i < n; i++) {
+    labels[i] = gst_clip_meta_get_label (meta, i);
+    scores[i] = gst_clip_meta_get_probability (meta, i);
   }
-  clip_segment_clear (segment);
-  return ok;
-}
-
-/* Adds one analysed frame's top label; writes the segment it ends, if any. */
-static gboolean
-segmenter_push (GstClipExport *self, const char *label, GstClockTime start,
-    GstClockTime end, double score)
-{
+  gint top = gst_clip_meta_get_top (meta);
+  ClipFrameRecord frame = {
+    .pts = gst_clip_meta_get_pts (meta),
+    .duration = gst_clip_meta_get_duration (meta),
+    .n_labels = n,
+    .labels = labels,
+    .scores = scores,
+    .top_label = gst_clip_meta_get_top_label (meta),
+    .top_score = top >= 0 ? gst_clip_meta_get_probability (meta, top) : 0.0,
+  };
   GstClockTime min_segment;
-  ClipSegment ended;
+  g_autoptr (GError) error = NULL;
 
   GST_OBJECT_LOCK (self);
   min_segment = self->min_segment;
   GST_OBJECT_UNLOCK (self);
-  if (!clip_segmenter_push (&self->segmenter, label, start, end, score,
-          min_segment, &ended))
-    return TRUE;
-  return write_segment (self, &ended);
+  if (!clip_result_writer_push (self->writer, &frame, min_segment, &error)) {
+    post_write_error (self, error);
+    return FALSE;
+  }
+  return TRUE;
 }
 
-/* Closes and writes the open segment, at the end of the last buffer. */
+/* Writes the open segment, up to the end of the last buffer. */
 static gboolean
-segmenter_finish (GstClipExport *self)
+finish_segments (GstClipExport *self)
 {
-  ClipSegment last;
+  g_autoptr (GError) error = NULL;
 
-  if (!clip_segmenter_finish (&self->segmenter, self->stream_end, &last))
-    return TRUE;
-  return write_segment (self, &last);
+  if (!clip_result_writer_finish (self->writer, self->stream_end, &error)) {
+    post_write_error (self, error);
+    return FALSE;
+  }
+  return TRUE;
 }
 
 /* -------------------------------------------------------------- streaming */
@@ -377,20 +210,7 @@ gst_clip_export_transform_ip (GstBaseTransform *trans, GstBuffer *buffer)
   if (meta == NULL || !gst_clip_meta_is_fresh (meta))
     return GST_FLOW_OK;
 
-  if (self->file_format == GST_CLIP_EXPORT_FORMAT_JSONL)
-    return write_record (self, frame_record (meta)) ? GST_FLOW_OK : GST_FLOW_ERROR;
-
-  GstClockTime start = gst_clip_meta_get_pts (meta);
-  GstClockTime duration = gst_clip_meta_get_duration (meta);
-  if (!GST_CLOCK_TIME_IS_VALID (start)) {
-    GST_DEBUG_OBJECT (self, "result without a timestamp: not in any segment");
-    return GST_FLOW_OK;
-  }
-  GstClockTime end = start + (GST_CLOCK_TIME_IS_VALID (duration) ? duration : 0);
-  gint top = gst_clip_meta_get_top (meta);
-  double score = top >= 0 ? gst_clip_meta_get_probability (meta, top) : 0.0;
-  return segmenter_push (self, gst_clip_meta_get_top_label (meta), start, end,
-      score) ? GST_FLOW_OK : GST_FLOW_ERROR;
+  return write_frame (self, meta) ? GST_FLOW_OK : GST_FLOW_ERROR;
 }
 
 static gboolean
@@ -401,10 +221,10 @@ gst_clip_export_sink_event (GstBaseTransform *trans, GstEvent *event)
   switch (GST_EVENT_TYPE (event)) {
     case GST_EVENT_EOS:
       /* An error is already posted; EOS still goes on. */
-      segmenter_finish (self);
+      finish_segments (self);
       break;
     case GST_EVENT_FLUSH_STOP:
-      clip_segmenter_reset (&self->segmenter);
+      clip_result_writer_discard (self->writer);
       self->stream_end = GST_CLOCK_TIME_NONE;
       break;
     default:
@@ -420,7 +240,7 @@ gst_clip_export_start (GstBaseTransform *trans)
 
   GST_OBJECT_LOCK (self);
   self->file_name = g_strdup (self->location);
-  self->file_format = self->format;
+  ClipResultFormat format = self->format;
   GST_OBJECT_UNLOCK (self);
 
   if (self->file_name == NULL || self->file_name[0] == '\0') {
@@ -438,20 +258,15 @@ gst_clip_export_start (GstBaseTransform *trans)
     g_clear_pointer (&self->file_name, g_free);
     return FALSE;
   }
-  self->cues_written = 0;
-  self->last_cue_end = GST_CLOCK_TIME_NONE;
+  self->writer = clip_result_writer_new (format, self->fd);
   self->stream_end = GST_CLOCK_TIME_NONE;
 
-  /* The header first, so that even a stream without results leaves a
-   * valid file. */
-  switch (self->file_format) {
-    case GST_CLIP_EXPORT_FORMAT_WEBVTT:
-      return write_record (self, g_string_new ("WEBVTT\n\n"));
-    case GST_CLIP_EXPORT_FORMAT_CSV:
-      return write_record (self, g_string_new ("start,end,label,score\n"));
-    default:
-      return TRUE;
+  g_autoptr (GError) error = NULL;
+  if (!clip_result_writer_start (self->writer, &error)) {
+    post_write_error (self, error);
+    return FALSE;
   }
+  return TRUE;
 }
 
 static gboolean
@@ -461,13 +276,13 @@ gst_clip_export_stop (GstBaseTransform *trans)
 
   if (self->fd >= 0) {
     /* Stopped without EOS (e.g. Ctrl-C): the open segment still counts. */
-    segmenter_finish (self);
+    finish_segments (self);
     if (close (self->fd) != 0)
       GST_WARNING_OBJECT (self, "closing %s: %s", self->file_name,
           g_strerror (errno));
     self->fd = -1;
   }
-  clip_segmenter_reset (&self->segmenter);
+  g_clear_pointer (&self->writer, clip_result_writer_free);
   g_clear_pointer (&self->file_name, g_free);
   return TRUE;
 }
@@ -560,8 +375,9 @@ gst_clip_export_class_init (GstClipExportClass *klass)
           rw | GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_FORMAT,
       g_param_spec_enum ("format", "Format",
-          "jsonl: a line per analysed frame; webvtt, srt: a cue per segment "
-          "of the top label; csv: a row per segment",
+          "jsonl: a line per analysed frame; jsonl-segments: a line per "
+          "segment of the top label; webvtt, srt: a cue per segment; csv: a "
+          "row per segment",
           GST_TYPE_CLIP_EXPORT_FORMAT, DEFAULT_FORMAT,
           rw | GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_MIN_SEGMENT,

@@ -6,13 +6,9 @@
 
 G_BEGIN_DECLS
 
-typedef enum {
-  GST_CLIP_EXPORT_FORMAT_JSONL,
-  GST_CLIP_EXPORT_FORMAT_WEBVTT,
-  GST_CLIP_EXPORT_FORMAT_SRT,
-  GST_CLIP_EXPORT_FORMAT_CSV,
-} GstClipExportFormat;
-
+/* The format property's type, GstClipExportFormat: its values are the
+ * results core's ClipResultFormat (writer.h), which gst-clip annotate
+ * writes too. */
 #define GST_TYPE_CLIP_EXPORT_FORMAT (gst_clip_export_format_get_type ())
 GType gst_clip_export_format_get_type (void);
 

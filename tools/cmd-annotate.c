@@ -1,176 +1,82 @@
 /* gst-clip annotate: labels a video file with clipclassify and writes its
- * segments as WebVTT, SRT or JSON Lines. */
+ * results through the results core's writers (runtime/results/writer.h),
+ * the ones the clipexport element uses: segments as WebVTT, SRT, CSV or
+ * JSON Lines, or a JSON line per analysed frame. */
 #include "commands.h"
 #include "video-run.h"
+#include "writer.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <json-glib/json-glib.h>
 #include <stdio.h>
-#include <string.h>
 #include <unistd.h>
 
-typedef enum {
-  OUTPUT_JSONL,
-  OUTPUT_WEBVTT,
-  OUTPUT_SRT,
-} OutputFormat;
-
 typedef struct {
-  char *label;
-  GstClockTime start, end;
-  double score;
-} Segment;
-
-typedef struct {
-  OutputFormat format;
+  ClipResultWriter *writer;
+  ClipTime min_segment;
   const char *name; /* for messages: the file, or "stdout" */
-  int fd;
-  guint cues;
-  /* The latest segment waits for the next one: if it is the last, it
-   * covers the frames after the last analysed one too. */
-  Segment pending;
-  gboolean have_pending;
-  GError *error; /* the first write error; later segments are dropped */
-} SegmentWriter;
-
-/* Writes all of text with one write() when the kernel allows, so that a
- * reader of a growing file sees whole cues. */
-static gboolean
-write_all (SegmentWriter *w, const char *text, gsize length)
-{
-  while (length > 0) {
-    ssize_t n = write (w->fd, text, length);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      int saved = errno;
-      g_set_error (&w->error, CLIP_ERROR, CLIP_ERROR_IO, "%s: %s", w->name,
-          g_strerror (saved));
-      return FALSE;
-    }
-    text += n;
-    length -= n;
-  }
-  return TRUE;
-}
+  GError *error;    /* the first write error; later results are dropped */
+} Output;
 
 static void
-append_timestamp (GString *s, GstClockTime t, char fraction_separator)
+output_set_error (Output *out, const GError *error)
 {
-  guint64 ms = t / GST_MSECOND;
-  g_string_append_printf (s, "%02" G_GUINT64_FORMAT ":%02u:%02u%c%03u",
-      ms / 3600000, (guint) (ms / 60000 % 60), (guint) (ms / 1000 % 60),
-      fraction_separator, (guint) (ms % 1000));
+  g_set_error (&out->error, CLIP_ERROR, CLIP_ERROR_IO, "%s: %s", out->name,
+      error->message);
 }
 
-/* WebVTT cue text is markup: '<' and '&' start tags and entities, and "-->"
- * must not appear, which escaping '>' prevents. */
+/* A "clipclassify" message: one analysed frame's result, whose fields are
+ * named by the results core (record.h). */
 static void
-append_vtt_text (GString *s, const char *text)
+on_result (const GstStructure *st, gpointer user_data)
 {
-  for (const char *p = text; *p; p++) {
-    if (*p == '&')
-      g_string_append (s, "&amp;");
-    else if (*p == '<')
-      g_string_append (s, "&lt;");
-    else if (*p == '>')
-      g_string_append (s, "&gt;");
-    else
-      g_string_append_c (s, *p);
-  }
-}
-
-/* Times in milliseconds precision, as the cues: json-glib would print
- * 2.1 as 2.1000000000000001. */
-static void
-append_json_segment (GString *s, const char *label, GstClockTime start,
-    GstClockTime end, double score)
-{
-  g_string_append_printf (s, "{\"start\":%.3f,\"end\":%.3f,\"label\":",
-      start / (double) GST_SECOND, end / (double) GST_SECOND);
-  if (label) {
-    g_autoptr (JsonNode) node = json_node_init_string (json_node_alloc (), label);
-    g_autofree char *quoted = json_to_string (node, FALSE);
-    g_string_append (s, quoted);
-  } else {
-    g_string_append (s, "null");
-  }
-  g_string_append_printf (s, ",\"score\":%.4f}\n", score);
-}
-
-static void
-write_segment (SegmentWriter *w, const Segment *seg)
-{
-  g_autoptr (GString) s = g_string_new (NULL);
-  if (w->format == OUTPUT_JSONL) {
-    append_json_segment (s, seg->label, seg->start, seg->end, seg->score);
-  } else {
-    /* A stretch with no label is a gap between cues. */
-    if (seg->label == NULL)
-      return;
-    w->cues++;
-    gboolean vtt = w->format == OUTPUT_WEBVTT;
-    if (!vtt)
-      g_string_append_printf (s, "%u\n", w->cues);
-    append_timestamp (s, seg->start, vtt ? '.' : ',');
-    g_string_append (s, " --> ");
-    append_timestamp (s, seg->end, vtt ? '.' : ',');
-    g_string_append_c (s, '\n');
-    if (vtt)
-      append_vtt_text (s, seg->label);
-    else
-      g_string_append (s, seg->label);
-    g_string_append_printf (s, " (%.2f)\n\n", seg->score);
-  }
-  if (w->error == NULL)
-    write_all (w, s->str, s->len);
-}
-
-static void
-flush_pending (SegmentWriter *w)
-{
-  if (!w->have_pending)
+  Output *out = user_data;
+  if (out->error != NULL || !gst_structure_has_name (st, "clipclassify"))
     return;
-  write_segment (w, &w->pending);
-  g_clear_pointer (&w->pending.label, g_free);
-  w->have_pending = FALSE;
+
+  ClipFrameRecord frame = { .pts = GST_CLOCK_TIME_NONE,
+    .duration = GST_CLOCK_TIME_NONE };
+  gst_structure_get_uint64 (st, clip_field_structure_name (CLIP_FIELD_PTS),
+      &frame.pts);
+  gst_structure_get_uint64 (st,
+      clip_field_structure_name (CLIP_FIELD_DURATION), &frame.duration);
+  const GValue *labels = gst_structure_get_value (st,
+      clip_field_structure_name (CLIP_FIELD_LABELS));
+  const GValue *scores = gst_structure_get_value (st,
+      clip_field_structure_name (CLIP_FIELD_SCORES));
+  guint n = labels && scores ? MIN (gst_value_array_get_size (labels),
+      gst_value_array_get_size (scores)) : 0;
+  g_autofree const char **names = g_new (const char *, n);
+  g_autofree double *probs = g_new (double, n);
+  for (guint i = 0; i < n; i++) {
+    names[i] = g_value_get_string (gst_value_array_get_value (labels, i));
+    probs[i] = g_value_get_double (gst_value_array_get_value (scores, i));
+  }
+  frame.n_labels = n;
+  frame.labels = names;
+  frame.scores = probs;
+  frame.top_label = gst_structure_get_string (st,
+      clip_field_structure_name (CLIP_FIELD_TOP_LABEL));
+  gst_structure_get_double (st,
+      clip_field_structure_name (CLIP_FIELD_TOP_SCORE), &frame.top_score);
+
+  g_autoptr (GError) error = NULL;
+  if (!clip_result_writer_push (out->writer, &frame, out->min_segment, &error))
+    output_set_error (out, error);
 }
 
-static void
-on_segment (const GstStructure *st, gpointer user_data)
-{
-  SegmentWriter *w = user_data;
-  guint64 start, end;
-  double score = 0;
-  if (!gst_structure_has_name (st, "clipclassify-segment")
-      || !gst_structure_get_uint64 (st, "start", &start)
-      || !gst_structure_get_uint64 (st, "end", &end)
-      || !GST_CLOCK_TIME_IS_VALID (start))
-    return;
-  if (!GST_CLOCK_TIME_IS_VALID (end) || end < start)
-    end = start;
-  gst_structure_get_double (st, "mean-score", &score);
-
-  flush_pending (w);
-  w->pending = (Segment) {
-    .label = g_strdup (gst_structure_get_string (st, "label")),
-    .start = start,
-    .end = end,
-    .score = score,
-  };
-  w->have_pending = TRUE;
-}
-
+/* The format --out's name implies: segments, as annotate is about them. */
 static gboolean
-output_format_for (const char *path, OutputFormat *format)
+format_for_path (const char *path, ClipResultFormat *format)
 {
   if (g_str_has_suffix (path, ".vtt"))
-    *format = OUTPUT_WEBVTT;
+    *format = CLIP_RESULT_FORMAT_WEBVTT;
   else if (g_str_has_suffix (path, ".srt"))
-    *format = OUTPUT_SRT;
+    *format = CLIP_RESULT_FORMAT_SRT;
+  else if (g_str_has_suffix (path, ".csv"))
+    *format = CLIP_RESULT_FORMAT_CSV;
   else if (g_str_has_suffix (path, ".jsonl") || g_str_has_suffix (path, ".json"))
-    *format = OUTPUT_JSONL;
+    *format = CLIP_RESULT_FORMAT_JSONL_SEGMENTS;
   else
     return FALSE;
   return TRUE;
@@ -181,7 +87,7 @@ output_format_for (const char *path, OutputFormat *format)
 static gboolean
 configure_classify (GstElement *classify, const ToolModelOptions *model,
     const char *labels, const char *labels_file, char **templates, int interval,
-    int batch_size, int smoothing, double min_segment, int *status)
+    int batch_size, int smoothing, int *status)
 {
   g_autofree char *default_dir = NULL;
   const char *model_dir = model->model_dir;
@@ -195,15 +101,10 @@ configure_classify (GstElement *classify, const ToolModelOptions *model,
         "--interval, --batch-size and --smoothing must be at least 1");
     return FALSE;
   }
-  if (min_segment < 0) {
-    *status = tool_usage_error ("annotate", "--min-segment is negative");
-    return FALSE;
-  }
   g_object_set (classify, "model", model_dir, "vocab", model->vocab_dir,
       "labels", labels, "labels-file", labels_file,
       "interval", (guint) interval, "batch-size", (guint) batch_size,
       "smoothing", (guint) smoothing,
-      "min-segment", (guint64) (min_segment * GST_SECOND),
       "threads", model->threads, NULL);
   if (templates && templates[0]) {
     g_autofree char *joined = g_strjoinv ("|", templates);
@@ -224,6 +125,32 @@ configure_classify (GstElement *classify, const ToolModelOptions *model,
   return TRUE;
 }
 
+/* What --help says of the formats: their names and descriptions come from
+ * the results core, as the clipexport element's format property shows
+ * them. */
+static char *
+annotate_summary (void)
+{
+  GString *s = g_string_new (
+      "Labels a video file (anything GStreamer decodes) with clipclassify\n"
+      "in sync mode and writes its results in one of these formats, the\n"
+      "values of the clipexport element's format property, which writes\n"
+      "them with the same code:\n");
+  for (guint f = 0; f < CLIP_N_RESULT_FORMATS; f++) {
+    const ClipResultFormatInfo *info = clip_result_format_info (f);
+    g_string_append_printf (s, "  %-15s %s\n", info->name, info->description);
+  }
+  g_string_append (s,
+      "Segments change when the top label does; times are in seconds. JSON\n"
+      "Lines per segment are {\"start\", \"end\", \"label\", \"score\"}, "
+      "per frame\n{\"pts\", \"duration\", \"labels\", \"scores\", "
+      "\"top\"}. Without --format,\n--out's extension names the format: "
+      ".vtt, .srt, .csv, or .jsonl for\njsonl-segments; without --out, "
+      "jsonl-segments go to stdout. Ctrl-C stops\nearly and leaves a valid "
+      "file covering the part analysed.");
+  return g_string_free (s, FALSE);
+}
+
 int
 tool_cmd_annotate (int argc, char **argv)
 {
@@ -232,19 +159,15 @@ tool_cmd_annotate (int argc, char **argv)
   g_autofree char *labels_file = NULL;
   g_auto (GStrv) templates = NULL;
   g_autofree char *out_path = NULL;
+  g_autofree char *format_name = NULL;
   int interval = 1, batch_size = 4, smoothing = 1;
   double min_segment = 0;
   gboolean quiet = FALSE;
   int status = TOOL_EXIT_OK;
 
   g_autoptr (GOptionContext) ctx = g_option_context_new ("VIDEO");
-  g_option_context_set_summary (ctx,
-      "Labels a video file (anything GStreamer decodes) with clipclassify in\n"
-      "sync mode and writes a segment each time the top label changes, in the\n"
-      "format --out's extension names: .vtt (WebVTT), .srt (SubRip) or .jsonl\n"
-      "(JSON Lines {\"start\", \"end\", \"label\", \"score\"}, times in seconds).\n"
-      "Without --out, JSON Lines go to stdout. Ctrl-C stops early and leaves a\n"
-      "valid file covering the part analysed.");
+  g_autofree char *summary = annotate_summary ();
+  g_option_context_set_summary (ctx, summary);
   const GOptionEntry entries[] = {
     { "labels", 'l', 0, G_OPTION_ARG_STRING, &labels,
       "Comma-separated labels", "\"a,b,c\"" },
@@ -262,8 +185,10 @@ tool_cmd_annotate (int argc, char **argv)
     { "min-segment", 0, 0, G_OPTION_ARG_DOUBLE, &min_segment,
       "Seconds a new label must hold to start a segment (default 0)", "S" },
     { "out", 'o', 0, G_OPTION_ARG_FILENAME, &out_path,
-      "Output file: .vtt, .srt or .jsonl (default: JSON Lines on stdout)",
-      "FILE" },
+      "Output file: .vtt, .srt, .csv or .jsonl (default: jsonl-segments on "
+      "stdout)", "FILE" },
+    { "format", 'f', 0, G_OPTION_ARG_STRING, &format_name,
+      "Output format, whatever --out's extension (see above)", "FORMAT" },
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "No progress display", NULL },
     { NULL },
   };
@@ -277,58 +202,64 @@ tool_cmd_annotate (int argc, char **argv)
   if (labels == NULL && labels_file == NULL)
     return tool_usage_error ("annotate", "no labels: give --labels or "
         "--labels-file");
+  if (min_segment < 0)
+    return tool_usage_error ("annotate", "--min-segment is negative");
 
-  SegmentWriter writer = { .format = OUTPUT_JSONL, .name = "stdout",
-    .fd = STDOUT_FILENO };
-  if (out_path && !output_format_for (out_path, &writer.format))
+  ClipResultFormat format = CLIP_RESULT_FORMAT_JSONL_SEGMENTS;
+  if (format_name && !clip_result_format_from_name (format_name, &format))
+    return tool_usage_error ("annotate", "--format %s: unknown format (see "
+        "--help)", format_name);
+  if (format_name == NULL && out_path && !format_for_path (out_path, &format))
     return tool_usage_error ("annotate", "--out %s: unknown format; the name "
-        "must end in .vtt, .srt or .jsonl", out_path);
+        "must end in .vtt, .srt, .csv or .jsonl, or give --format", out_path);
 
   GError *error = NULL;
   g_autoptr (ToolVideo) video = tool_video_new (argv[1], TOOL_VIDEO_CLASSIFY, &error);
   if (video == NULL)
     return tool_fail (error);
   if (!configure_classify (tool_video_get_classify (video), &model, labels,
-          labels_file, templates, interval, batch_size, smoothing, min_segment,
-          &status))
+          labels_file, templates, interval, batch_size, smoothing, &status))
     return status;
 
+  int fd = STDOUT_FILENO;
   if (out_path) {
-    writer.name = out_path;
-    writer.fd = open (out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-    if (writer.fd < 0) {
+    fd = open (out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (fd < 0) {
       int saved = errno;
       return tool_fail (g_error_new (CLIP_ERROR, CLIP_ERROR_IO, "%s: %s",
               out_path, g_strerror (saved)));
     }
   }
-  if (writer.format == OUTPUT_WEBVTT)
-    write_all (&writer, "WEBVTT\n\n", 8);
+  g_autoptr (ClipResultWriter) writer = clip_result_writer_new (format, fd);
+  Output out = { .writer = writer, .name = out_path ? out_path : "stdout",
+    .min_segment = (ClipTime) (min_segment * GST_SECOND) };
+  g_autoptr (GError) write_error = NULL;
+  if (!clip_result_writer_start (writer, &write_error))
+    output_set_error (&out, write_error);
 
-  tool_video_set_message_func (video, on_segment, &writer);
+  tool_video_set_message_func (video, on_result, &out);
   g_autofree char *base = g_path_get_basename (argv[1]);
   tool_video_set_progress (video, base, quiet);
   gboolean interrupted = FALSE;
   gboolean ok = tool_video_run (video, &interrupted, &error);
-  GstClockTime video_end = tool_video_get_end (video);
-  if (writer.have_pending && GST_CLOCK_TIME_IS_VALID (video_end)
-      && video_end > writer.pending.end)
-    writer.pending.end = video_end;
-  flush_pending (&writer);
+  if (out.error == NULL
+      && !clip_result_writer_finish (writer, tool_video_get_end (video),
+          &write_error))
+    output_set_error (&out, write_error);
 
-  if (out_path && close (writer.fd) != 0 && writer.error == NULL) {
+  if (out_path && close (fd) != 0 && out.error == NULL) {
     int saved = errno;
-    g_set_error (&writer.error, CLIP_ERROR, CLIP_ERROR_IO, "%s: %s", out_path,
+    g_set_error (&out.error, CLIP_ERROR, CLIP_ERROR_IO, "%s: %s", out_path,
         g_strerror (saved));
   }
   if (!ok) {
-    g_clear_error (&writer.error);
+    g_clear_error (&out.error);
     return tool_fail (error);
   }
-  if (writer.error)
-    return tool_fail (writer.error);
+  if (out.error)
+    return tool_fail (out.error);
   if (interrupted && !quiet)
     fprintf (stderr, "gst-clip annotate: interrupted; %s covers the part "
-        "analysed\n", writer.name);
+        "analysed\n", out.name);
   return TOOL_EXIT_OK;
 }

@@ -2,8 +2,9 @@
  * command line, with output meant for scripts. */
 #include "commands.h"
 #include "classifier.h"
+#include "json.h"
+#include "record.h"
 
-#include <json-glib/json-glib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -271,31 +272,19 @@ result_json_line (const char *image, const ClipResult *result)
   ClipFrameRecord record;
   clip_result_get_record (result, &record);
 
-  g_autoptr (JsonBuilder) b = json_builder_new ();
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "image");
-  json_builder_add_string_value (b, image);
-  json_builder_set_member_name (b, clip_field_json_name (CLIP_FIELD_LABELS));
-  json_builder_begin_array (b);
-  for (guint i = 0; i < record.n_labels; i++)
-    json_builder_add_string_value (b, record.labels[i]);
-  json_builder_end_array (b);
-  json_builder_set_member_name (b, clip_field_json_name (CLIP_FIELD_SCORES));
-  json_builder_begin_array (b);
-  for (guint i = 0; i < record.n_labels; i++)
-    json_builder_add_double_value (b, record.scores[i]);
-  json_builder_end_array (b);
-  json_builder_set_member_name (b, clip_field_json_name (CLIP_FIELD_TOP_LABEL));
-  if (record.n_labels > 0)
-    json_builder_add_string_value (b, record.labels[0]);
-  else
-    json_builder_add_null_value (b);
-  json_builder_end_object (b);
-
-  g_autoptr (JsonNode) root = json_builder_get_root (b);
-  g_autoptr (JsonGenerator) gen = json_generator_new ();
-  json_generator_set_root (gen, root);
-  return json_generator_to_data (gen, NULL);
+  /* Every digit of the float probabilities, as json-glib wrote them. */
+  GString *s = g_string_new ("{");
+  clip_json_append_member (s, clip_field_json_name (CLIP_FIELD_IMAGE));
+  clip_json_append_string (s, image);
+  clip_json_append_member (s, clip_field_json_name (CLIP_FIELD_LABELS));
+  clip_json_append_string_array (s, record.labels, record.n_labels);
+  clip_json_append_member (s, clip_field_json_name (CLIP_FIELD_SCORES));
+  clip_json_append_double_array (s, record.scores, record.n_labels,
+      CLIP_JSON_EXACT_DIGITS);
+  clip_json_append_member (s, clip_field_json_name (CLIP_FIELD_TOP_LABEL));
+  clip_json_append_string (s, record.n_labels > 0 ? record.labels[0] : NULL);
+  g_string_append_c (s, '}');
+  return g_string_free (s, FALSE);
 }
 
 int

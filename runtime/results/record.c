@@ -18,6 +18,7 @@ static const struct {
   [CLIP_FIELD_MEAN_SCORE] = { "score", "mean-score" },
   [CLIP_FIELD_STREAM_TIME] = { "stream-time", "stream-time" },
   [CLIP_FIELD_RUNNING_TIME] = { "running-time", "running-time" },
+  [CLIP_FIELD_IMAGE] = { "image", "image" },
 };
 
 const char *

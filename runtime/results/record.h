@@ -30,6 +30,7 @@ typedef enum {
   CLIP_FIELD_MEAN_SCORE,
   CLIP_FIELD_STREAM_TIME,  /* a frame's, in bus messages only */
   CLIP_FIELD_RUNNING_TIME,
+  CLIP_FIELD_IMAGE,     /* gst-clip classify's: the image file */
   CLIP_N_FIELDS
 } ClipField;
 

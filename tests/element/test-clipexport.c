@@ -319,6 +319,28 @@ test_csv (void)
       "0.2,0.3,\"a dog\",0.8000\n");
 }
 
+/* A line per segment, the stretch without a label included; the same bytes
+ * as gst-clip annotate --format jsonl-segments (tests/tools/test-annotate.sh
+ * compares the two on a video). */
+static void
+test_jsonl_segments (void)
+{
+  g_autofree char *path = temp_file ("out.jsonl");
+  GstHarness *h = export_new (path, "jsonl-segments", 0);
+  const int tops[] = { 0, 0, 1, NONE_LABEL, 2 };
+  push_tops (h, tops, G_N_ELEMENTS (tops));
+  gst_harness_push_event (h, gst_event_new_eos ());
+  gst_harness_teardown (h);
+
+  g_autofree char *text = read_file (path);
+  g_assert_cmpstr (text, ==,
+      "{\"start\":0.0,\"end\":0.2,\"label\":\"a dog\",\"score\":0.8}\n"
+      "{\"start\":0.2,\"end\":0.3,\"label\":\"a cat\",\"score\":0.8}\n"
+      "{\"start\":0.3,\"end\":0.4,\"label\":null,\"score\":0.0}\n"
+      "{\"start\":0.4,\"end\":0.5,"
+      "\"label\":\"a \\\"quoted\\\" <bird>\",\"score\":0.8}\n");
+}
+
 /* Each record is on disk once known, without EOS: a second and a half of
  * results, every line there and whole; the closed segments there too. */
 static void
@@ -470,6 +492,7 @@ main (int argc, char **argv)
   g_test_add_func ("/clipexport/min-segment", test_min_segment);
   g_test_add_func ("/clipexport/srt", test_srt);
   g_test_add_func ("/clipexport/csv", test_csv);
+  g_test_add_func ("/clipexport/jsonl-segments", test_jsonl_segments);
   g_test_add_func ("/clipexport/written-without-eos", test_written_without_eos);
   g_test_add_func ("/clipexport/flush", test_flush);
   g_test_add_func ("/clipexport/unwritable", test_unwritable);

@@ -1,12 +1,13 @@
 #!/bin/bash
 # gst-clip annotate on generated videos whose content changes at known
 # times: valid WebVTT, SRT and JSON Lines whose segments change label only
-# at the cuts, a valid partial file after Ctrl-C, clear errors, and a smoke
-# run on real footage when Debian's opencv-doc is installed.
+# at the cuts, the same bytes as clipexport in every format, a valid
+# partial file after Ctrl-C, clear errors, and a smoke run on real footage
+# when Debian's opencv-doc is installed.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/video-lib.sh"
 need_reference
-need_elements clipclassify jpegenc avimux concat pngenc
+need_elements clipclassify clipexport jpegenc avimux concat pngenc
 
 model=(--model "$REF/models/tiny-openai" --vocab "$REF/vocab")
 # A random-weight model names nothing, but with many labels and bare
@@ -117,6 +118,42 @@ expect_status 0 annotate "$TMP/cuts.avi" "${model[@]}" --labels "$labels" \
 cmp "$TMP/out" "$TMP/cuts.jsonl" || fail "stdout differs from --out x.jsonl"
 [ ! -s "$TMP/err" ] || fail "--quiet still wrote: $(cat "$TMP/err")"
 
+# annotate writes through clipexport's writers: for the same frames, the
+# same bytes in every format, both JSON Lines granularities, here with one
+# frame in three analysed (the last segment covers the frames after the last
+# analysed one) and a min-segment. The names are clipexport's format values.
+formats=(jsonl jsonl-segments webvtt srt csv)
+export_pipeline=(uridecodebin "uri=file://$TMP/cuts.avi" ! videoconvert
+  ! clipclassify mode=sync backend=cpu batch-size=4 interval=3
+  "model=$REF/models/tiny-openai" "vocab=$REF/vocab" "labels=$labels"
+  "templates={}")
+for f in "${formats[@]}"; do
+  export_pipeline+=(! clipexport "format=$f" "location=$TMP/export.$f"
+    min-segment=300000000)
+done
+gst-launch-1.0 -q "${export_pipeline[@]}" ! fakesink sync=false ||
+  fail "the clipexport pipeline failed"
+for f in "${formats[@]}"; do
+  expect_status 0 annotate "$TMP/cuts.avi" "${model[@]}" --backend cpu \
+    --labels "$labels" --template "{}" --interval 3 --min-segment 0.3 \
+    --quiet --format "$f" --out "$TMP/annotate.$f"
+  [ -s "$TMP/annotate.$f" ] || fail "annotate --format $f wrote nothing"
+  cmp "$TMP/annotate.$f" "$TMP/export.$f" ||
+    fail "annotate --format $f and clipexport format=$f differ:" \
+      "$(diff "$TMP/annotate.$f" "$TMP/export.$f")"
+done
+grep -c . "$TMP/annotate.jsonl" | grep -qx 20 ||
+  fail "jsonl: not a line per analysed frame: $(cat "$TMP/annotate.jsonl")"
+tail -n 1 "$TMP/annotate.jsonl-segments" | grep -q '"end":6.0,' ||
+  fail "the last segment does not cover the video: $(cat "$TMP/annotate.jsonl-segments")"
+echo "ok: annotate --format and clipexport format= write the same bytes" \
+  "(${formats[*]})"
+# The extension names the format unless --format does.
+expect_status 0 annotate "$TMP/cuts.avi" "${model[@]}" --backend cpu \
+  --labels "$labels" --template "{}" --interval 3 --min-segment 0.3 \
+  --quiet --out "$TMP/by-name.csv"
+cmp "$TMP/by-name.csv" "$TMP/export.csv" || fail ".csv is not CSV"
+
 # --interval analyses fewer frames; the segments still cover the video.
 expect_status 0 annotate "$TMP/cuts.avi" "${model[@]}" --labels "$labels" \
   --template "{}" --interval 5 --out "$TMP/interval.jsonl"
@@ -129,6 +166,8 @@ tail -n 1 "$TMP/interval.segments" | grep -q '^[0-9]* 6000 ' ||
 expect_error 2 annotate "$TMP/cuts.avi" "${model[@]}" -- "no labels"
 expect_error 2 annotate "$TMP/cuts.avi" "${model[@]}" --labels a \
   --out "$TMP/x.txt" -- "x.txt" ".vtt"
+expect_error 2 annotate "$TMP/cuts.avi" "${model[@]}" --labels a \
+  --format vtt -- "--format vtt" "unknown format"
 expect_error 2 annotate "${model[@]}" --labels a -- "no VIDEO"
 expect_error 1 annotate "$TMP/missing.avi" "${model[@]}" --labels a \
   -- "missing.avi" "no such file"
