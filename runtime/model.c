@@ -56,7 +56,7 @@ stored_tensors (const ClipParamLayout *params, const ClipConfig *config,
   return stored;
 }
 
-/* The logit_scale row: its name and its place in the table. */
+/* The logit_scale row, the one model-wide row: the layout's last. */
 static const ClipParamSpan *
 logit_scale_span (const ClipParamLayout *params)
 {

@@ -269,10 +269,11 @@ add_span (ClipParamLayout *layout, const ClipConfig *c, const ClipParam *param,
     .size = part_size * n_parts (param),
   };
   span.name = clip_param_span_name (&span, CLIP_LAYOUT_OPENAI, 0);
-  guint8 *offsets = layer < 0 ? (guint8 *) layout : (guint8 *) (tower
-      == CLIP_TOWER_TEXT ? layout->text_layers : layout->vision_layers)
-      + layer * sizeof (ClipBlockOffsets);
-  *(gsize *) (offsets + param->offset_field) = span.offset;
+  guint8 *fields = (guint8 *) layout;
+  if (layer >= 0)
+    fields = (guint8 *) &(tower == CLIP_TOWER_TEXT ? layout->text_layers
+        : layout->vision_layers)[layer];
+  *(gsize *) (fields + param->offset_field) = span.offset;
   layout->total += span.size;
   g_array_append_val (layout->spans, span);
 }

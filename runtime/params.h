@@ -3,8 +3,9 @@
  * group it is part of, its initialisation and whether weight decay applies.
  * Loading, saving, the trainer's parameter buffer, random-model, CPU
  * packing and the Vulkan upload all iterate it; adding a tensor is one row
- * (plus its view in ClipWeights and its offset in ClipParamLayout).
- * Internal to the runtime. */
+ * (plus, for the code that reads it by name, its view in ClipWeights, its
+ * offset in ClipParamLayout and its Vulkan binding). Internal to the
+ * runtime. */
 #pragma once
 
 #include "model.h"
