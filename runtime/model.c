@@ -1,10 +1,11 @@
 /* ClipModel: a model folder's config plus its weights mapped onto
  * ClipWeights, from either layout; and the inverse, clip_model_save.
  *
- * Both layouts are described by one table of WeightSpec (tensor name,
- * stored shape, where it goes in ClipWeights), so loading, saving and
- * clip_weights_foreach cannot disagree about a name or a shape. */
+ * Both layouts are read from the parameter table (params.h), so loading,
+ * saving and clip_weights_foreach cannot disagree about a name or a
+ * shape. */
 #include "model.h"
+#include "params.h"
 
 #include <errno.h>
 #include <math.h>
@@ -15,153 +16,77 @@
 #error "gst-clip reads safetensors in place and needs a little-endian host"
 #endif
 
-typedef enum {
-  WEIGHT_PLAIN,
-  WEIGHT_FUSED_QKV,  /* OpenAI's in_proj: q, k, v stacked along the rows */
-  WEIGHT_TRANSPOSED, /* OpenAI's [W, E] projections, kept as [E, W] */
-} WeightKind;
-
+/* A tensor as a layout stores it: one part of a group (HF's q_proj), or a
+ * whole row (OpenAI's in_proj, every other tensor). */
 typedef struct {
-  char name[128];
-  WeightKind kind;
-  const float **slots[3]; /* three for WEIGHT_FUSED_QKV, else one */
+  const ClipParamSpan *span;
+  int part;        /* the part, or -1 for all of them */
+  char *name;
   int n_dims;
   gint64 shape[4]; /* as stored in the file */
-} WeightSpec;
+} StoredTensor;
 
 static void
-add_spec (GArray *specs, WeightKind kind, const char *prefix,
-    const char *suffix, const float **slot, int n_dims, gint64 d0, gint64 d1,
-    gint64 d2, gint64 d3)
+stored_tensor_clear (gpointer data)
 {
-  WeightSpec spec = { .kind = kind, .slots = { slot }, .n_dims = n_dims,
-      .shape = { d0, d1, d2, d3 } };
-  g_snprintf (spec.name, sizeof spec.name, "%s%s", prefix, suffix);
-  g_array_append_val (specs, spec);
+  g_free (((StoredTensor *) data)->name);
 }
 
-/* OpenAI's in_proj: [3W, W] weights or [3W] biases, q, k, v row blocks. */
-static void
-add_fused_qkv_spec (GArray *specs, const char *prefix, const char *suffix,
-    const float **q, const float **k, const float **v, int n_dims, gint64 w)
-{
-  add_spec (specs, WEIGHT_FUSED_QKV, prefix, suffix, q, n_dims, 3 * w,
-      n_dims == 2 ? w : 0, 0, 0);
-  WeightSpec *spec = &g_array_index (specs, WeightSpec, specs->len - 1);
-  spec->slots[1] = k;
-  spec->slots[2] = v;
-}
-
-/* Shorthands for build_specs and add_layer_specs, whose list is `specs`. */
-#define ADD_1D(prefix, suffix, slot, d0) \
-  add_spec (specs, WEIGHT_PLAIN, prefix, suffix, slot, 1, d0, 0, 0, 0)
-#define ADD_2D(prefix, suffix, slot, d0, d1) \
-  add_spec (specs, WEIGHT_PLAIN, prefix, suffix, slot, 2, d0, d1, 0, 0)
-
-static void
-add_layer_specs (GArray *specs, ClipLayout layout, const char *prefix,
-    const ClipTowerConfig *t, ClipLayerWeights *l)
-{
-  gint64 w = t->width, m = t->mlp_width;
-  if (layout == CLIP_LAYOUT_HF) {
-    ADD_1D (prefix, "layer_norm1.weight", &l->ln1_w, w);
-    ADD_1D (prefix, "layer_norm1.bias", &l->ln1_b, w);
-    ADD_2D (prefix, "self_attn.q_proj.weight", &l->q_w, w, w);
-    ADD_1D (prefix, "self_attn.q_proj.bias", &l->q_b, w);
-    ADD_2D (prefix, "self_attn.k_proj.weight", &l->k_w, w, w);
-    ADD_1D (prefix, "self_attn.k_proj.bias", &l->k_b, w);
-    ADD_2D (prefix, "self_attn.v_proj.weight", &l->v_w, w, w);
-    ADD_1D (prefix, "self_attn.v_proj.bias", &l->v_b, w);
-    ADD_2D (prefix, "self_attn.out_proj.weight", &l->out_w, w, w);
-    ADD_1D (prefix, "self_attn.out_proj.bias", &l->out_b, w);
-    ADD_1D (prefix, "layer_norm2.weight", &l->ln2_w, w);
-    ADD_1D (prefix, "layer_norm2.bias", &l->ln2_b, w);
-    ADD_2D (prefix, "mlp.fc1.weight", &l->fc1_w, m, w);
-    ADD_1D (prefix, "mlp.fc1.bias", &l->fc1_b, m);
-    ADD_2D (prefix, "mlp.fc2.weight", &l->fc2_w, w, m);
-    ADD_1D (prefix, "mlp.fc2.bias", &l->fc2_b, w);
-    return;
-  }
-  ADD_1D (prefix, "ln_1.weight", &l->ln1_w, w);
-  ADD_1D (prefix, "ln_1.bias", &l->ln1_b, w);
-  add_fused_qkv_spec (specs, prefix, "attn.in_proj_weight", &l->q_w, &l->k_w,
-      &l->v_w, 2, w);
-  add_fused_qkv_spec (specs, prefix, "attn.in_proj_bias", &l->q_b, &l->k_b,
-      &l->v_b, 1, w);
-  ADD_2D (prefix, "attn.out_proj.weight", &l->out_w, w, w);
-  ADD_1D (prefix, "attn.out_proj.bias", &l->out_b, w);
-  ADD_1D (prefix, "ln_2.weight", &l->ln2_w, w);
-  ADD_1D (prefix, "ln_2.bias", &l->ln2_b, w);
-  ADD_2D (prefix, "mlp.c_fc.weight", &l->fc1_w, m, w);
-  ADD_1D (prefix, "mlp.c_fc.bias", &l->fc1_b, m);
-  ADD_2D (prefix, "mlp.c_proj.weight", &l->fc2_w, w, m);
-  ADD_1D (prefix, "mlp.c_proj.bias", &l->fc2_b, w);
-}
-
-/* Every tensor of the layout but logit_scale (a scalar, read apart).
- * w->vision.layers and w->text.layers must be allocated. */
+/* Every tensor of the layout but logit_scale (a scalar, read apart), in
+ * the table's order. */
 static GArray *
-build_specs (ClipLayout layout, const ClipConfig *c, ClipWeights *w)
+stored_tensors (const ClipParamLayout *params, const ClipConfig *config,
+    ClipLayout layout)
 {
-  GArray *specs = g_array_new (FALSE, TRUE, sizeof (WeightSpec));
-  gboolean hf = layout == CLIP_LAYOUT_HF;
-  gint64 vw = c->vision.width, tw = c->text.width, e = c->embed_dim;
-  gint64 p = c->patch_size, tokens = clip_config_vision_tokens (c);
-  ClipVisionWeights *v = &w->vision;
-  ClipTextWeights *t = &w->text;
-  char prefix[64];
-
-  const char *vp = hf ? "vision_model." : "visual.";
-  add_spec (specs, WEIGHT_PLAIN, vp, hf ? "embeddings.patch_embedding.weight"
-      : "conv1.weight", &v->patch_w, 4, vw, 3, p, p);
-  ADD_1D (vp, hf ? "embeddings.class_embedding" : "class_embedding",
-      &v->class_emb, vw);
-  ADD_2D (vp, hf ? "embeddings.position_embedding.weight"
-      : "positional_embedding", &v->pos_emb, tokens, vw);
-  ADD_1D (vp, hf ? "pre_layrnorm.weight" : "ln_pre.weight", &v->ln_pre_w, vw);
-  ADD_1D (vp, hf ? "pre_layrnorm.bias" : "ln_pre.bias", &v->ln_pre_b, vw);
-  for (int i = 0; i < c->vision.layers; i++) {
-    g_snprintf (prefix, sizeof prefix, hf ? "vision_model.encoder.layers.%d."
-        : "visual.transformer.resblocks.%d.", i);
-    add_layer_specs (specs, layout, prefix, &c->vision, &v->layers[i]);
+  GArray *stored = g_array_new (FALSE, TRUE, sizeof (StoredTensor));
+  g_array_set_clear_func (stored, stored_tensor_clear);
+  for (guint i = 0; i < params->spans->len; i++) {
+    const ClipParamSpan *span = &g_array_index (params->spans, ClipParamSpan,
+        i);
+    if (span->tower == CLIP_TOWER_NONE)
+      continue;
+    int n_stored = clip_param_span_n_stored (span, layout);
+    for (int part = 0; part < n_stored; part++) {
+      StoredTensor t = { span, n_stored > 1 ? part : -1,
+          clip_param_span_name (span, layout, part) };
+      t.n_dims = clip_param_span_shape (span, config, layout, t.shape);
+      g_array_append_val (stored, t);
+    }
   }
-  ADD_1D (vp, hf ? "post_layernorm.weight" : "ln_post.weight", &v->ln_post_w,
-      vw);
-  ADD_1D (vp, hf ? "post_layernorm.bias" : "ln_post.bias", &v->ln_post_b, vw);
-  if (hf)
-    ADD_2D ("", "visual_projection.weight", &v->proj, e, vw);
-  else
-    add_spec (specs, WEIGHT_TRANSPOSED, "visual.", "proj", &v->proj, 2, vw, e,
-        0, 0);
+  return stored;
+}
 
-  const char *tp = hf ? "text_model." : "";
-  ADD_2D (tp, hf ? "embeddings.token_embedding.weight"
-      : "token_embedding.weight", &t->token_emb, c->vocab_size, tw);
-  ADD_2D (tp, hf ? "embeddings.position_embedding.weight"
-      : "positional_embedding", &t->pos_emb, c->context_length, tw);
-  for (int i = 0; i < c->text.layers; i++) {
-    g_snprintf (prefix, sizeof prefix, hf ? "text_model.encoder.layers.%d."
-        : "transformer.resblocks.%d.", i);
-    add_layer_specs (specs, layout, prefix, &c->text, &t->layers[i]);
-  }
-  ADD_1D (tp, hf ? "final_layer_norm.weight" : "ln_final.weight",
-      &t->ln_final_w, tw);
-  ADD_1D (tp, hf ? "final_layer_norm.bias" : "ln_final.bias", &t->ln_final_b,
-      tw);
-  if (hf)
-    ADD_2D ("", "text_projection.weight", &t->proj, e, tw);
-  else
-    add_spec (specs, WEIGHT_TRANSPOSED, "", "text_projection", &t->proj, 2, tw,
-        e, 0, 0);
-  return specs;
+/* The logit_scale row, the one model-wide row: the layout's last. */
+static const ClipParamSpan *
+logit_scale_span (const ClipParamLayout *params)
+{
+  return &g_array_index (params->spans, ClipParamSpan, params->spans->len - 1);
+}
+
+static int
+first_part (const StoredTensor *t)
+{
+  return MAX (t->part, 0);
+}
+
+static int
+end_part (const StoredTensor *t)
+{
+  return t->part >= 0 ? t->part + 1 : MAX (t->span->param->n_parts, 1);
+}
+
+static gboolean
+is_transposed (const StoredTensor *t, ClipLayout layout)
+{
+  return layout == CLIP_LAYOUT_OPENAI && t->span->param->openai_transposed;
 }
 
 static gint64
-spec_n_elements (const WeightSpec *spec)
+stored_n_elements (const StoredTensor *t)
 {
   gint64 n = 1;
-  for (int d = 0; d < spec->n_dims; d++)
-    n *= spec->shape[d];
+  for (int d = 0; d < t->n_dims; d++)
+    n *= t->shape[d];
   return n;
 }
 
@@ -179,13 +104,16 @@ void
 clip_weights_foreach (const ClipConfig *config, const ClipWeights *weights,
     ClipWeightFunc func, gpointer user_data)
 {
-  /* The HF layout stores exactly ClipWeights' views; only read here. */
-  g_autoptr (GArray) specs = build_specs (CLIP_LAYOUT_HF, config,
-      (ClipWeights *) weights);
-  for (guint i = 0; i < specs->len; i++) {
-    const WeightSpec *spec = &g_array_index (specs, WeightSpec, i);
-    func (spec->name, *spec->slots[0], spec_n_elements (spec), user_data);
+  /* The HF layout stores exactly ClipWeights' views. */
+  ClipParamLayout params;
+  clip_param_layout_init (&params, config);
+  g_autoptr (GArray) stored = stored_tensors (&params, config, CLIP_LAYOUT_HF);
+  for (guint i = 0; i < stored->len; i++) {
+    const StoredTensor *t = &g_array_index (stored, StoredTensor, i);
+    func (t->name, *clip_param_span_view (t->span, weights, first_part (t)),
+        stored_n_elements (t), user_data);
   }
+  clip_param_layout_clear (&params);
 }
 
 /* ---------------------------------------------------------------- load */
@@ -229,9 +157,9 @@ tensor_to_f32 (const ClipTensor *t, float *out)
 
 /* F32 tensors are views into the mapping; the rest is converted once. */
 static gboolean
-needs_conversion (const ClipTensor *t, WeightKind kind)
+needs_conversion (const ClipTensor *t, gboolean transposed)
 {
-  return kind == WEIGHT_TRANSPOSED || t->dtype != CLIP_DTYPE_F32
+  return transposed || t->dtype != CLIP_DTYPE_F32
       || (guintptr) t->data % G_ALIGNOF (float) != 0;
 }
 
@@ -270,52 +198,64 @@ find_weight (ClipSafetensors *st, const char *name, int n_dims,
 }
 
 static gboolean
-read_logit_scale (ClipSafetensors *st, float *logit_scale, GError **error)
+read_logit_scale (ClipSafetensors *st, const char *name, float *logit_scale,
+    GError **error)
 {
-  const ClipTensor *t = clip_safetensors_find (st, "logit_scale");
+  const ClipTensor *t = clip_safetensors_find (st, name);
   if (t == NULL) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT,
-        "%s: tensor 'logit_scale' is missing", clip_safetensors_path (st));
+        "%s: tensor '%s' is missing", clip_safetensors_path (st), name);
     return FALSE;
   }
   if (!is_float_dtype (t->dtype) || t->n_elements != 1) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT,
-        "%s: tensor 'logit_scale' has dtype %s and %" G_GINT64_FORMAT
-        " element(s), expected one float", clip_safetensors_path (st),
+        "%s: tensor '%s' has dtype %s and %" G_GINT64_FORMAT
+        " element(s), expected one float", clip_safetensors_path (st), name,
         clip_dtype_name (t->dtype), t->n_elements);
     return FALSE;
   }
   *logit_scale = tensor_element (t, 0);
   if (!isfinite (*logit_scale)) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT,
-        "%s: logit_scale is not finite", clip_safetensors_path (st));
+        "%s: %s is not finite", clip_safetensors_path (st), name);
     return FALSE;
   }
   return TRUE;
 }
 
+/* Points the views of t's parts at data (F32, as ClipWeights holds it). */
+static void
+set_views (const StoredTensor *t, ClipWeights *w, const float *data)
+{
+  for (int p = first_part (t); p < end_part (t); p++)
+    *clip_param_span_view (t->span, w, p) = data
+        + (p - first_part (t)) * t->span->part_size;
+  /* A group stored as one tensor keeps its parts back to back. */
+  clip_param_span_set_fused (t->span, w, t->part < 0);
+}
+
 static gboolean
-map_weights (ClipModel *model, GError **error)
+map_stored_tensors (ClipModel *model, const ClipParamLayout *params,
+    GError **error)
 {
   ClipWeights *w = &model->weights;
-  w->vision.layers = g_new0 (ClipLayerWeights, model->config.vision.layers);
-  w->text.layers = g_new0 (ClipLayerWeights, model->config.text.layers);
-  g_autoptr (GArray) specs = build_specs (model->layout, &model->config, w);
+  ClipLayout layout = model->layout;
+  g_autoptr (GArray) stored = stored_tensors (params, &model->config, layout);
   g_autofree const ClipTensor **tensors = g_new (const ClipTensor *,
-      specs->len);
+      stored->len);
 
   /* Everything is checked before a byte of weight data is read. */
   gsize n_converted = 0;
-  for (guint i = 0; i < specs->len; i++) {
-    const WeightSpec *spec = &g_array_index (specs, WeightSpec, i);
-    tensors[i] = find_weight (model->st, spec->name, spec->n_dims, spec->shape,
-        error);
+  for (guint i = 0; i < stored->len; i++) {
+    const StoredTensor *t = &g_array_index (stored, StoredTensor, i);
+    tensors[i] = find_weight (model->st, t->name, t->n_dims, t->shape, error);
     if (tensors[i] == NULL)
       return FALSE;
-    if (needs_conversion (tensors[i], spec->kind))
+    if (needs_conversion (tensors[i], is_transposed (t, layout)))
       n_converted += tensors[i]->n_elements;
   }
-  if (!read_logit_scale (model->st, &w->logit_scale, error))
+  if (!read_logit_scale (model->st, logit_scale_span (params)->name,
+          &w->logit_scale, error))
     return FALSE;
   if (n_converted > 0) {
     model->converted = g_try_new (float, n_converted);
@@ -329,13 +269,13 @@ map_weights (ClipModel *model, GError **error)
   }
 
   float *next = model->converted;
-  for (guint i = 0; i < specs->len; i++) {
-    const WeightSpec *spec = &g_array_index (specs, WeightSpec, i);
+  for (guint i = 0; i < stored->len; i++) {
+    const StoredTensor *st = &g_array_index (stored, StoredTensor, i);
     const ClipTensor *t = tensors[i];
     const float *data = t->data;
-    if (needs_conversion (t, spec->kind)) {
-      if (spec->kind == WEIGHT_TRANSPOSED) {
-        gint64 rows = spec->shape[0], cols = spec->shape[1];
+    if (needs_conversion (t, is_transposed (st, layout))) {
+      if (is_transposed (st, layout)) {
+        gint64 rows = st->shape[0], cols = st->shape[1];
         for (gint64 r = 0; r < rows; r++)
           for (gint64 c = 0; c < cols; c++)
             next[c * rows + r] = tensor_element (t, r * cols + c);
@@ -345,15 +285,22 @@ map_weights (ClipModel *model, GError **error)
       data = next;
       next += t->n_elements;
     }
-    if (spec->kind == WEIGHT_FUSED_QKV) {
-      gint64 part = t->n_elements / 3;
-      for (int p = 0; p < 3; p++)
-        *spec->slots[p] = data + p * part;
-    } else {
-      *spec->slots[0] = data;
-    }
+    set_views (st, w, data);
   }
   return TRUE;
+}
+
+static gboolean
+map_weights (ClipModel *model, GError **error)
+{
+  ClipWeights *w = &model->weights;
+  w->vision.layers = g_new0 (ClipLayerWeights, model->config.vision.layers);
+  w->text.layers = g_new0 (ClipLayerWeights, model->config.text.layers);
+  ClipParamLayout params;
+  clip_param_layout_init (&params, &model->config);
+  gboolean ok = map_stored_tensors (model, &params, error);
+  clip_param_layout_clear (&params);
+  return ok;
 }
 
 static gboolean
@@ -751,23 +698,25 @@ copy_vocabulary (const char *from, const char *to, GError **error)
   return FALSE;
 }
 
-/* The tensor as stored: F32 views of the caller's weights where the layout
- * keeps them as they are; fused, transposed or F16 data in new buffers
+/* The tensor as stored: an F32 view of the caller's weights where the
+ * layout keeps it as it is; fused, transposed or F16 data in new buffers
  * that `buffers` owns. */
 static void
-stored_tensor (const WeightSpec *spec, ClipDType dtype, GPtrArray *buffers,
-    ClipTensor *tensor)
+stored_data (const StoredTensor *t, ClipLayout layout, const ClipWeights *w,
+    ClipDType dtype, GPtrArray *buffers, ClipTensor *tensor)
 {
-  gint64 n = spec_n_elements (spec);
-  const float *floats = *spec->slots[0];
-  if (spec->kind == WEIGHT_FUSED_QKV) {
+  gint64 n = stored_n_elements (t);
+  gsize part_size = t->span->part_size;
+  const float *floats = *clip_param_span_view (t->span, w, first_part (t));
+  if (end_part (t) - first_part (t) > 1) {
     float *fused = g_new (float, n);
-    for (int p = 0; p < 3; p++)
-      memcpy (fused + p * (n / 3), *spec->slots[p], n / 3 * sizeof (float));
+    for (int p = first_part (t); p < end_part (t); p++)
+      memcpy (fused + p * part_size, *clip_param_span_view (t->span, w, p),
+          part_size * sizeof (float));
     g_ptr_array_add (buffers, fused);
     floats = fused;
-  } else if (spec->kind == WEIGHT_TRANSPOSED) {
-    gint64 rows = spec->shape[0], cols = spec->shape[1];
+  } else if (is_transposed (t, layout)) {
+    gint64 rows = t->shape[0], cols = t->shape[1];
     float *transposed = g_new (float, n);
     for (gint64 r = 0; r < rows; r++)
       for (gint64 c = 0; c < cols; c++)
@@ -784,10 +733,42 @@ stored_tensor (const WeightSpec *spec, ClipDType dtype, GPtrArray *buffers,
     data = halves;
   }
   *tensor = (ClipTensor) {
-    .name = spec->name, .dtype = dtype, .n_dims = spec->n_dims,
+    .name = t->name, .dtype = dtype, .n_dims = t->n_dims,
     .n_elements = n, .data = data, .n_bytes = n * clip_dtype_size (dtype),
   };
-  memcpy (tensor->shape, spec->shape, sizeof spec->shape);
+  memcpy (tensor->shape, t->shape, sizeof t->shape);
+}
+
+static gboolean
+save_stored_tensors (const char *path, const ClipParamLayout *params,
+    const ClipConfig *config, const ClipWeights *weights, ClipLayout layout,
+    ClipDType dtype, GError **error)
+{
+  g_autoptr (GArray) stored = stored_tensors (params, config, layout);
+  for (guint i = 0; i < stored->len; i++) {
+    const StoredTensor *t = &g_array_index (stored, StoredTensor, i);
+    for (int p = first_part (t); p < end_part (t); p++)
+      if (*clip_param_span_view (t->span, weights, p) == NULL) {
+        g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
+            "%s: cannot save: the weights for '%s' are missing", path,
+            t->name);
+        return FALSE;
+      }
+  }
+  g_autoptr (GPtrArray) buffers = g_ptr_array_new_with_free_func (g_free);
+  g_autofree ClipTensor *tensors = g_new0 (ClipTensor, stored->len + 1);
+  for (guint i = 0; i < stored->len; i++)
+    stored_data (&g_array_index (stored, StoredTensor, i), layout, weights,
+        dtype, buffers, &tensors[i]);
+  guint16 half_scale = GUINT16_TO_LE (clip_f32_to_f16 (weights->logit_scale));
+  tensors[stored->len] = (ClipTensor) {
+    .name = logit_scale_span (params)->name, .dtype = dtype, .n_dims = 0,
+    .n_elements = 1,
+    .data = dtype == CLIP_DTYPE_F16 ? (const void *) &half_scale
+                                    : (const void *) &weights->logit_scale,
+    .n_bytes = clip_dtype_size (dtype),
+  };
+  return clip_safetensors_write (path, tensors, stored->len + 1, error);
 }
 
 static gboolean
@@ -795,32 +776,12 @@ save_weights (const char *path, const ClipConfig *config,
     const ClipWeights *weights, ClipLayout layout, ClipDType dtype,
     GError **error)
 {
-  /* Saving only reads through the specs' slots. */
-  g_autoptr (GArray) specs = build_specs (layout, config,
-      (ClipWeights *) weights);
-  for (guint i = 0; i < specs->len; i++) {
-    const WeightSpec *spec = &g_array_index (specs, WeightSpec, i);
-    for (int p = 0; p < (spec->kind == WEIGHT_FUSED_QKV ? 3 : 1); p++)
-      if (*spec->slots[p] == NULL) {
-        g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
-            "%s: cannot save: the weights for '%s' are missing", path,
-            spec->name);
-        return FALSE;
-      }
-  }
-  g_autoptr (GPtrArray) buffers = g_ptr_array_new_with_free_func (g_free);
-  g_autofree ClipTensor *tensors = g_new0 (ClipTensor, specs->len + 1);
-  for (guint i = 0; i < specs->len; i++)
-    stored_tensor (&g_array_index (specs, WeightSpec, i), dtype, buffers,
-        &tensors[i]);
-  guint16 half_scale = GUINT16_TO_LE (clip_f32_to_f16 (weights->logit_scale));
-  tensors[specs->len] = (ClipTensor) {
-    .name = "logit_scale", .dtype = dtype, .n_dims = 0, .n_elements = 1,
-    .data = dtype == CLIP_DTYPE_F16 ? (const void *) &half_scale
-                                    : (const void *) &weights->logit_scale,
-    .n_bytes = clip_dtype_size (dtype),
-  };
-  return clip_safetensors_write (path, tensors, specs->len + 1, error);
+  ClipParamLayout params;
+  clip_param_layout_init (&params, config);
+  gboolean ok = save_stored_tensors (path, &params, config, weights, layout,
+      dtype, error);
+  clip_param_layout_clear (&params);
+  return ok;
 }
 
 gboolean

@@ -14,6 +14,9 @@ typedef struct {
   const float *ln2_w, *ln2_b;
   const float *fc1_w, *fc1_b; /* [M, W], [M] */
   const float *fc2_w, *fc2_b; /* [W, M], [W] */
+  /* q, k, v lie back to back, one [3W, W] matrix and one [3W] bias, where
+   * the source stores them as one group (params.h): one GEMM for three. */
+  gboolean qkv_fused;
 } ClipLayerWeights;
 
 typedef struct {

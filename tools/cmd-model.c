@@ -1,10 +1,9 @@
 /* gst-clip random-model: a model folder with random weights and the real
  * sizes of a CLIP architecture, for benchmarks and tests. */
 #include "commands.h"
-#include "model.h"
+#include "params.h"
 
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -56,162 +55,6 @@ config_for_architecture (const Architecture *arch, ClipConfig *config)
     .eps = 1e-5f,
     .activation = CLIP_ACTIVATION_QUICK_GELU,
   };
-}
-
-/* The weights live in one allocation that the views are carved from, in
- * a fixed order, so that a seed always gives the same model in either
- * layout and dtype. */
-typedef struct {
-  GRand *rand;
-  float *next;
-  gboolean have_spare; /* Box-Muller makes normals in pairs */
-  float spare;
-} Filler;
-
-/* Box-Muller in float with one 32-bit draw per uniform: the transcendental
- * functions are most of the time of a ViT-B/32's 151M draws, and float is
- * precise enough for random weights. */
-static float
-next_normal (Filler *f)
-{
-  if (f->have_spare) {
-    f->have_spare = FALSE;
-    return f->spare;
-  }
-  /* u1 in (0, 1] keeps the log finite */
-  float u1 = (float) ((g_rand_int (f->rand) + 1.0) / 4294967296.0);
-  float u2 = (float) (g_rand_int (f->rand) / 4294967296.0);
-  float r = sqrtf (-2.0f * logf (u1));
-  f->spare = r * sinf (2.0f * (float) G_PI * u2);
-  f->have_spare = TRUE;
-  return r * cosf (2.0f * (float) G_PI * u2);
-}
-
-static const float *
-take_normal (Filler *f, gsize n, double std)
-{
-  float *v = f->next;
-  for (gsize i = 0; i < n; i++)
-    v[i] = (float) std * next_normal (f);
-  f->next += n;
-  return v;
-}
-
-/* PyTorch's default for nn.Linear/nn.Conv2d: uniform in +-1/sqrt(fan_in). */
-static const float *
-take_uniform (Filler *f, gsize n, int fan_in)
-{
-  double bound = 1.0 / sqrt (fan_in);
-  float *v = f->next;
-  for (gsize i = 0; i < n; i++)
-    v[i] = (float) g_rand_double_range (f->rand, -bound, bound);
-  f->next += n;
-  return v;
-}
-
-static const float *
-take_constant (Filler *f, gsize n, float value)
-{
-  float *v = f->next;
-  for (gsize i = 0; i < n; i++)
-    v[i] = value;
-  f->next += n;
-  return v;
-}
-
-static gsize
-layer_floats (const ClipTowerConfig *t)
-{
-  gsize w = t->width, m = t->mlp_width;
-  return 4 * (w * w + w) + 2 * m * w + m + w + 4 * w;
-}
-
-static gsize
-model_floats (const ClipConfig *c)
-{
-  gsize vw = c->vision.width, tw = c->text.width, e = c->embed_dim;
-  gsize p = c->patch_size, t = clip_config_vision_tokens (c);
-  return vw * 3 * p * p + vw + t * vw + 4 * vw + e * vw
-      + c->vision.layers * layer_floats (&c->vision)
-      + (gsize) c->vocab_size * tw + (gsize) c->context_length * tw + 2 * tw
-      + e * tw + c->text.layers * layer_floats (&c->text);
-}
-
-/* OpenAI's initialize_parameters() rules for a transformer's blocks:
- * attention in_proj std width^-0.5, out_proj and c_proj
- * width^-0.5 * (2 layers)^-0.5, c_fc (2 width)^-0.5; attention biases 0
- * (nn.MultiheadAttention's init), MLP biases PyTorch's default. Applied to
- * both towers (OpenAI leaves the vision blocks at PyTorch's defaults, which
- * have about the same scale). */
-static ClipLayerWeights *
-fill_layers (Filler *f, const ClipTowerConfig *t)
-{
-  gsize w = t->width, m = t->mlp_width;
-  double attn_std = pow (w, -0.5);
-  double proj_std = attn_std * pow (2.0 * t->layers, -0.5);
-  double fc_std = pow (2.0 * w, -0.5);
-  ClipLayerWeights *layers = g_new0 (ClipLayerWeights, t->layers);
-  for (int i = 0; i < t->layers; i++) {
-    ClipLayerWeights *l = &layers[i];
-    l->ln1_w = take_constant (f, w, 1.0f);
-    l->ln1_b = take_constant (f, w, 0.0f);
-    l->q_w = take_normal (f, w * w, attn_std);
-    l->k_w = take_normal (f, w * w, attn_std);
-    l->v_w = take_normal (f, w * w, attn_std);
-    l->q_b = take_constant (f, w, 0.0f);
-    l->k_b = take_constant (f, w, 0.0f);
-    l->v_b = take_constant (f, w, 0.0f);
-    l->out_w = take_normal (f, w * w, proj_std);
-    l->out_b = take_constant (f, w, 0.0f);
-    l->ln2_w = take_constant (f, w, 1.0f);
-    l->ln2_b = take_constant (f, w, 0.0f);
-    l->fc1_w = take_normal (f, m * w, fc_std);
-    l->fc1_b = take_uniform (f, m, w);
-    l->fc2_w = take_normal (f, w * m, proj_std);
-    l->fc2_b = take_uniform (f, w, m);
-  }
-  return layers;
-}
-
-/* Vision embeddings and projection as OpenAI's VisionTransformer draws
- * them (width^-0.5 * randn), conv1 PyTorch's default; text as
- * initialize_parameters(): token std 0.02, positions 0.01, projection
- * width^-0.5. LayerNorms 1 and 0; logit_scale ln(1/0.07). */
-static float *
-fill_weights (const ClipConfig *c, guint32 seed, ClipWeights *w)
-{
-  gsize vw = c->vision.width, tw = c->text.width, e = c->embed_dim;
-  gsize p = c->patch_size, t = clip_config_vision_tokens (c);
-  gsize total = model_floats (c);
-  float *data = g_try_new (float, total);
-  if (data == NULL)
-    return NULL;
-  Filler f = { .rand = g_rand_new_with_seed (seed), .next = data };
-  double vscale = pow (vw, -0.5);
-
-  ClipVisionWeights *v = &w->vision;
-  v->patch_w = take_uniform (&f, vw * 3 * p * p, 3 * p * p);
-  v->class_emb = take_normal (&f, vw, vscale);
-  v->pos_emb = take_normal (&f, t * vw, vscale);
-  v->ln_pre_w = take_constant (&f, vw, 1.0f);
-  v->ln_pre_b = take_constant (&f, vw, 0.0f);
-  v->layers = fill_layers (&f, &c->vision);
-  v->ln_post_w = take_constant (&f, vw, 1.0f);
-  v->ln_post_b = take_constant (&f, vw, 0.0f);
-  v->proj = take_normal (&f, e * vw, vscale);
-
-  ClipTextWeights *x = &w->text;
-  x->token_emb = take_normal (&f, (gsize) c->vocab_size * tw, 0.02);
-  x->pos_emb = take_normal (&f, (gsize) c->context_length * tw, 0.01);
-  x->layers = fill_layers (&f, &c->text);
-  x->ln_final_w = take_constant (&f, tw, 1.0f);
-  x->ln_final_b = take_constant (&f, tw, 0.0f);
-  x->proj = take_normal (&f, e * tw, pow (tw, -0.5));
-
-  w->logit_scale = logf (1.0f / 0.07f);
-  g_assert ((gsize) (f.next - data) == total);
-  g_rand_free (f.rand);
-  return data;
 }
 
 int
@@ -289,14 +132,25 @@ tool_cmd_random_model (int argc, char **argv)
   if (!clip_config_validate (&config, &error))
     return tool_fail (error);
 
-  ClipWeights weights = { 0 };
-  g_autofree float *data = fill_weights (&config, (guint32) seed, &weights);
+  /* Initialise + save: the parameter table's rules, from the seed. */
+  ClipParamLayout params;
+  clip_param_layout_init (&params, &config);
+  g_autofree float *data = g_try_new (float, params.total);
+  g_autofree ClipLayerWeights *vision_layers = g_new0 (ClipLayerWeights,
+      config.vision.layers);
+  g_autofree ClipLayerWeights *text_layers = g_new0 (ClipLayerWeights,
+      config.text.layers);
+  ClipWeights weights = { .vision.layers = vision_layers,
+    .text.layers = text_layers };
   if (data == NULL) {
     fprintf (stderr, "gst-clip: not enough memory for the %s weights "
         "(%" G_GSIZE_FORMAT " MB)\n", arch->name,
-        model_floats (&config) * sizeof (float) >> 20);
+        params.total * sizeof (float) >> 20);
+    clip_param_layout_clear (&params);
     return TOOL_EXIT_FAILURE;
   }
+  clip_params_init (&params, &config, (guint32) seed, data);
+  clip_params_views (&params, data, &weights);
   if (g_mkdir_with_parents (out_dir, 0755) != 0) {
     fprintf (stderr, "gst-clip: %s: cannot create the folder: %s\n", out_dir,
         g_strerror (errno));
@@ -306,13 +160,12 @@ tool_cmd_random_model (int argc, char **argv)
     status = tool_fail (error);
   }
   if (status == TOOL_EXIT_OK)
-    /* + 1: logit_scale, so that the count matches the usual figures
-     * (ViT-B/32: 151277313). */
+    /* logit_scale included, as in the usual figures (ViT-B/32:
+     * 151277313). */
     printf ("%s: %s, %" G_GSIZE_FORMAT " parameters, %s layout, %s\n",
-        out_dir, arch->name, model_floats (&config) + 1,
+        out_dir, arch->name, params.total,
         layout == CLIP_LAYOUT_HF ? "hf" : "openclip",
         dtype == CLIP_DTYPE_F16 ? "f16" : "f32");
-  g_free (weights.vision.layers);
-  g_free (weights.text.layers);
+  clip_param_layout_clear (&params);
   return status;
 }

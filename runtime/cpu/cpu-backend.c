@@ -10,6 +10,7 @@
 #include "backend.h"
 #include "cpu-kernels.h"
 #include "gemm.h"
+#include "params.h"
 
 #include <cblas.h>
 #include <string.h>
@@ -75,17 +76,6 @@ carve_activations (ClipCpuBackend *cpu, const ClipTowerConfig *tower,
   act->att = act->qkv + rows * 3 * w;
   act->hidden = act->att + rows * w;
   act->scores = act->hidden + rows * tower->mlp_width;
-}
-
-/* The OpenAI layout's in_proj is one [3W, W] tensor that the model exposes
- * as three views: then q, k and v are one GEMM. */
-static gboolean
-qkv_is_fused (const ClipLayerWeights *lw, int width)
-{
-  gsize square = (gsize) width * width;
-  return lw->k_w == lw->q_w + square && lw->v_w == lw->k_w + square
-      && lw->q_b != NULL && lw->k_b == lw->q_b + width
-      && lw->v_b == lw->k_b + width;
 }
 
 static gboolean
@@ -200,7 +190,7 @@ transformer_layer (ClipCpuBackend *cpu, const ClipTowerConfig *tower,
   int w = tower->width, m = tower->mlp_width, rows = n * l;
 
   layer_norm (cpu, act->xn, act->x, lw->ln1_w, lw->ln1_b, rows, w, tower->eps);
-  if (qkv_is_fused (lw, w)) {
+  if (lw->qkv_fused) {
     linear (cpu, act->qkv, 3 * w, act->xn, lw->q_w, lw->q_b, rows, w,
         3 * w, FALSE);
   } else {
@@ -441,27 +431,9 @@ pack_linear (ClipCpuBackend *cpu, const float *w, int out_dim, int in_dim)
   clip_gemm_release_mapped (w, floats);
 }
 
-/* The same weights, with the same shapes, as transformer_layer uses. */
-static void
-pack_tower (ClipCpuBackend *cpu, const ClipTowerConfig *tower,
-    const ClipLayerWeights *layers)
-{
-  int w = tower->width, m = tower->mlp_width;
-  for (int i = 0; layers != NULL && i < tower->layers; i++) {
-    const ClipLayerWeights *lw = &layers[i];
-    if (qkv_is_fused (lw, w)) {
-      pack_linear (cpu, lw->q_w, 3 * w, w);
-    } else {
-      pack_linear (cpu, lw->q_w, w, w);
-      pack_linear (cpu, lw->k_w, w, w);
-      pack_linear (cpu, lw->v_w, w, w);
-    }
-    pack_linear (cpu, lw->out_w, w, w);
-    pack_linear (cpu, lw->fc1_w, m, w);
-    pack_linear (cpu, lw->fc2_w, w, m);
-  }
-}
-
+/* Every linear layer's weight in the parameter table, with the shapes the
+ * forward pass multiplies by: a group whose parts lie back to back (q, k,
+ * v) as one matrix, as transformer_layer uses it. */
 static void
 pack_weights (ClipCpuBackend *cpu)
 {
@@ -469,12 +441,26 @@ pack_weights (ClipCpuBackend *cpu)
   const ClipWeights *weights = &cpu->base.model->weights;
   cpu->packed = g_hash_table_new_full (NULL, NULL, NULL,
       (GDestroyNotify) clip_gemm_weight_free);
-  pack_linear (cpu, weights->vision.patch_w, cfg->vision.width,
-      3 * cfg->patch_size * cfg->patch_size);
-  pack_tower (cpu, &cfg->vision, weights->vision.layers);
-  pack_linear (cpu, weights->vision.proj, cfg->embed_dim, cfg->vision.width);
-  pack_tower (cpu, &cfg->text, weights->text.layers);
-  pack_linear (cpu, weights->text.proj, cfg->embed_dim, cfg->text.width);
+  ClipParamLayout params;
+  clip_param_layout_init (&params, cfg);
+  for (guint i = 0; i < params.spans->len; i++) {
+    const ClipParamSpan *span = &g_array_index (params.spans, ClipParamSpan,
+        i);
+    if (!span->param->matrix)
+      continue;
+    gint64 shape[4];
+    clip_param_span_shape (span, cfg, CLIP_LAYOUT_HF, shape);
+    int in_dim = span->part_size / shape[0];
+    if (clip_param_span_is_fused (span, weights)) {
+      pack_linear (cpu, *clip_param_span_view (span, weights, 0),
+          span->size / in_dim, in_dim);
+      continue;
+    }
+    for (gsize part = 0; part < span->size / span->part_size; part++)
+      pack_linear (cpu, *clip_param_span_view (span, weights, part),
+          shape[0], in_dim);
+  }
+  clip_param_layout_clear (&params);
 }
 
 /* CLIP_CPU_GEMM=avx512|avx2|off picks the packed GEMM's kernel, or none

@@ -3,6 +3,7 @@
 #include "train.h"
 #include "train-ops.h"
 #include "backend.h"
+#include "params.h"
 
 #include <cblas.h>
 #include <errno.h>
@@ -12,114 +13,12 @@
 
 /* ------------------------------------------------------------- layout */
 
-/* Offsets (in floats) of one transformer block's tensors in the parameter
- * buffer. q, k, v weights are consecutive, so they form one [3W, W] matrix
- * (and their biases one [3W] vector): one GEMM computes all three. */
-typedef struct {
-  gsize ln1_w, ln1_b, qkv_w, qkv_b, out_w, out_b;
-  gsize ln2_w, ln2_b, fc1_w, fc1_b, fc2_w, fc2_b;
-} LayerSlots;
-
-typedef struct {
-  char *name;
-  gsize offset, size;
-  gboolean decay;    /* weight matrices get AdamW's weight decay */
-  gboolean by_token; /* the token embedding: updated row by row */
-} Span;
-
-typedef struct {
-  gsize patch_w, class_emb, vision_pos, ln_pre_w, ln_pre_b;
-  gsize ln_post_w, ln_post_b, vision_proj;
-  LayerSlots *vision_layers;
-  gsize token_emb, text_pos, ln_final_w, ln_final_b, text_proj;
-  LayerSlots *text_layers;
-  gsize logit_scale;
-  gsize total;
-  GArray *spans; /* every tensor, in buffer order */
-} Layout;
-
-static gsize
-layout_take (Layout *layout, gsize size, gboolean decay, const char *format,
-    ...) G_GNUC_PRINTF (4, 5);
-
-static gsize
-layout_take (Layout *layout, gsize size, gboolean decay, const char *format,
-    ...)
-{
-  va_list args;
-  va_start (args, format);
-  Span span = { g_strdup_vprintf (format, args), layout->total, size, decay };
-  va_end (args);
-  g_array_append_val (layout->spans, span);
-  layout->total += size;
-  return span.offset;
-}
-
-static LayerSlots *
-layout_layers (Layout *layout, const ClipTowerConfig *t, const char *tower)
-{
-  gsize w = t->width, m = t->mlp_width;
-  LayerSlots *layers = g_new0 (LayerSlots, t->layers);
-  for (int i = 0; i < t->layers; i++) {
-    LayerSlots *s = &layers[i];
-#define TAKE(slot, size, decay) \
-    s->slot = layout_take (layout, size, decay, "%s.layers.%d." #slot, tower, i)
-    TAKE (ln1_w, w, FALSE);
-    TAKE (ln1_b, w, FALSE);
-    TAKE (qkv_w, 3 * w * w, TRUE);
-    TAKE (qkv_b, 3 * w, FALSE);
-    TAKE (out_w, w * w, TRUE);
-    TAKE (out_b, w, FALSE);
-    TAKE (ln2_w, w, FALSE);
-    TAKE (ln2_b, w, FALSE);
-    TAKE (fc1_w, m * w, TRUE);
-    TAKE (fc1_b, m, FALSE);
-    TAKE (fc2_w, w * m, TRUE);
-    TAKE (fc2_b, w, FALSE);
-#undef TAKE
-  }
-  return layers;
-}
-
-static void
-layout_init (Layout *layout, const ClipConfig *c)
-{
-  gsize vw = c->vision.width, tw = c->text.width, e = c->embed_dim;
-  gsize p = c->patch_size;
-  memset (layout, 0, sizeof *layout);
-  layout->spans = g_array_new (FALSE, FALSE, sizeof (Span));
-#define TAKE(slot, size, decay) \
-  layout->slot = layout_take (layout, size, decay, "%s", #slot)
-  TAKE (patch_w, vw * 3 * p * p, TRUE);
-  TAKE (class_emb, vw, FALSE);
-  TAKE (vision_pos, clip_config_vision_tokens (c) * vw, FALSE);
-  TAKE (ln_pre_w, vw, FALSE);
-  TAKE (ln_pre_b, vw, FALSE);
-  layout->vision_layers = layout_layers (layout, &c->vision, "vision");
-  TAKE (ln_post_w, vw, FALSE);
-  TAKE (ln_post_b, vw, FALSE);
-  TAKE (vision_proj, e * vw, TRUE);
-  TAKE (token_emb, (gsize) c->vocab_size * tw, FALSE);
-  /* Only the rows of tokens seen in training are ever updated. */
-  g_array_index (layout->spans, Span, layout->spans->len - 1).by_token = TRUE;
-  TAKE (text_pos, (gsize) c->context_length * tw, FALSE);
-  layout->text_layers = layout_layers (layout, &c->text, "text");
-  TAKE (ln_final_w, tw, FALSE);
-  TAKE (ln_final_b, tw, FALSE);
-  TAKE (text_proj, e * tw, TRUE);
-  TAKE (logit_scale, 1, FALSE);
-#undef TAKE
-}
-
-static void
-layout_clear (Layout *layout)
-{
-  g_free (layout->vision_layers);
-  g_free (layout->text_layers);
-  for (guint i = 0; i < layout->spans->len; i++)
-    g_free (g_array_index (layout->spans, Span, i).name);
-  g_array_unref (layout->spans);
-}
+/* The parameter buffer as the table lays it out (params.h): q, k, v
+ * weights are consecutive, so they form one [3W, W] matrix (and their
+ * biases one [3W] vector): one GEMM computes all three. */
+typedef ClipParamLayout Layout;
+typedef ClipBlockOffsets LayerSlots;
+typedef ClipParamSpan Span;
 
 /* ---------------------------------------------------------- activations */
 
@@ -229,144 +128,6 @@ clip_train_options_init (ClipTrainOptions *opts)
   };
 }
 
-/* Box-Muller normals from a GRand, for a seed-determined initialisation. */
-typedef struct {
-  GRand *rand;
-  gboolean have_spare;
-  double spare;
-} Normals;
-
-static double
-normal_next (Normals *g)
-{
-  if (g->have_spare) {
-    g->have_spare = FALSE;
-    return g->spare;
-  }
-  double u1 = 1.0 - g_rand_double (g->rand), u2 = g_rand_double (g->rand);
-  double r = sqrt (-2.0 * log (u1));
-  g->spare = r * sin (2.0 * G_PI * u2);
-  g->have_spare = TRUE;
-  return r * cos (2.0 * G_PI * u2);
-}
-
-static void
-fill_normal (Normals *g, float *v, gsize n, double std)
-{
-  for (gsize i = 0; i < n; i++)
-    v[i] = (float) (std * normal_next (g));
-}
-
-static void
-fill_constant (float *v, gsize n, float value)
-{
-  for (gsize i = 0; i < n; i++)
-    v[i] = value;
-}
-
-/* OpenAI's initialize_parameters(): in_proj std W^-0.5, out_proj and
- * c_proj W^-0.5 (2 layers)^-0.5, c_fc (2W)^-0.5; biases 0, LayerNorms 1/0. */
-static void
-init_layers (Normals *g, float *p, const LayerSlots *layers,
-    const ClipTowerConfig *t)
-{
-  gsize w = t->width, m = t->mlp_width;
-  double attn_std = pow (w, -0.5);
-  double proj_std = attn_std * pow (2.0 * t->layers, -0.5);
-  double fc_std = pow (2.0 * w, -0.5);
-  for (int i = 0; i < t->layers; i++) {
-    const LayerSlots *s = &layers[i];
-    fill_constant (p + s->ln1_w, w, 1.0f);
-    fill_constant (p + s->ln2_w, w, 1.0f);
-    fill_normal (g, p + s->qkv_w, 3 * w * w, attn_std);
-    fill_normal (g, p + s->out_w, w * w, proj_std);
-    fill_normal (g, p + s->fc1_w, m * w, fc_std);
-    fill_normal (g, p + s->fc2_w, w * m, proj_std);
-  }
-}
-
-static void
-init_weights (ClipTrainer *t)
-{
-  const ClipConfig *c = &t->config;
-  const Layout *l = &t->layout;
-  float *p = t->params;
-  gsize vw = c->vision.width, tw = c->text.width, e = c->embed_dim;
-  gsize pp = c->patch_size;
-  Normals g = { .rand = g_rand_new_with_seed (t->opts.seed) };
-  memset (p, 0, l->total * sizeof (float));
-  fill_normal (&g, p + l->patch_w, vw * 3 * pp * pp, pow (3.0 * pp * pp, -0.5));
-  fill_normal (&g, p + l->class_emb, vw, pow (vw, -0.5));
-  fill_normal (&g, p + l->vision_pos, clip_config_vision_tokens (c) * vw,
-      pow (vw, -0.5));
-  fill_constant (p + l->ln_pre_w, vw, 1.0f);
-  init_layers (&g, p, l->vision_layers, &c->vision);
-  fill_constant (p + l->ln_post_w, vw, 1.0f);
-  fill_normal (&g, p + l->vision_proj, e * vw, pow (vw, -0.5));
-  fill_normal (&g, p + l->token_emb, (gsize) c->vocab_size * tw, 0.02);
-  fill_normal (&g, p + l->text_pos, (gsize) c->context_length * tw, 0.01);
-  init_layers (&g, p, l->text_layers, &c->text);
-  fill_constant (p + l->ln_final_w, tw, 1.0f);
-  fill_normal (&g, p + l->text_proj, e * tw, pow (tw, -0.5));
-  p[l->logit_scale] = logf (t->opts.logit_scale_init);
-  g_rand_free (g.rand);
-}
-
-static void
-copy_layers (float *p, const LayerSlots *slots, const ClipLayerWeights *src,
-    const ClipTowerConfig *t)
-{
-  gsize w = t->width, m = t->mlp_width;
-  for (int i = 0; i < t->layers; i++) {
-    const LayerSlots *s = &slots[i];
-    const ClipLayerWeights *x = &src[i];
-    memcpy (p + s->ln1_w, x->ln1_w, w * sizeof (float));
-    memcpy (p + s->ln1_b, x->ln1_b, w * sizeof (float));
-    memcpy (p + s->qkv_w, x->q_w, w * w * sizeof (float));
-    memcpy (p + s->qkv_w + w * w, x->k_w, w * w * sizeof (float));
-    memcpy (p + s->qkv_w + 2 * w * w, x->v_w, w * w * sizeof (float));
-    memcpy (p + s->qkv_b, x->q_b, w * sizeof (float));
-    memcpy (p + s->qkv_b + w, x->k_b, w * sizeof (float));
-    memcpy (p + s->qkv_b + 2 * w, x->v_b, w * sizeof (float));
-    memcpy (p + s->out_w, x->out_w, w * w * sizeof (float));
-    memcpy (p + s->out_b, x->out_b, w * sizeof (float));
-    memcpy (p + s->ln2_w, x->ln2_w, w * sizeof (float));
-    memcpy (p + s->ln2_b, x->ln2_b, w * sizeof (float));
-    memcpy (p + s->fc1_w, x->fc1_w, m * w * sizeof (float));
-    memcpy (p + s->fc1_b, x->fc1_b, m * sizeof (float));
-    memcpy (p + s->fc2_w, x->fc2_w, w * m * sizeof (float));
-    memcpy (p + s->fc2_b, x->fc2_b, w * sizeof (float));
-  }
-}
-
-static void
-copy_weights (ClipTrainer *t, const ClipWeights *w)
-{
-  const ClipConfig *c = &t->config;
-  const Layout *l = &t->layout;
-  float *p = t->params;
-  gsize vw = c->vision.width, tw = c->text.width, e = c->embed_dim;
-  gsize pp = c->patch_size;
-#define COPY(slot, src, n) memcpy (p + l->slot, (src), (n) * sizeof (float))
-  COPY (patch_w, w->vision.patch_w, vw * 3 * pp * pp);
-  COPY (class_emb, w->vision.class_emb, vw);
-  COPY (vision_pos, w->vision.pos_emb, clip_config_vision_tokens (c) * vw);
-  COPY (ln_pre_w, w->vision.ln_pre_w, vw);
-  COPY (ln_pre_b, w->vision.ln_pre_b, vw);
-  COPY (ln_post_w, w->vision.ln_post_w, vw);
-  COPY (ln_post_b, w->vision.ln_post_b, vw);
-  COPY (vision_proj, w->vision.proj, e * vw);
-  COPY (token_emb, w->text.token_emb, (gsize) c->vocab_size * tw);
-  COPY (text_pos, w->text.pos_emb, (gsize) c->context_length * tw);
-  COPY (ln_final_w, w->text.ln_final_w, tw);
-  COPY (ln_final_b, w->text.ln_final_b, tw);
-  COPY (text_proj, w->text.proj, e * tw);
-#undef COPY
-  copy_layers (p, l->vision_layers, w->vision.layers, &c->vision);
-  copy_layers (p, l->text_layers, w->text.layers, &c->text);
-  p[l->logit_scale] = w->logit_scale;
-}
-
 static gboolean
 same_sizes (const ClipConfig *a, const ClipConfig *b)
 {
@@ -411,7 +172,7 @@ clip_trainer_new (const ClipConfig *config, const ClipTrainOptions *opts,
   t->opts = *opts;
   if (opts->threads > 0)
     openblas_set_num_threads (opts->threads);
-  layout_init (&t->layout, config);
+  clip_param_layout_init (&t->layout, config);
   gsize total = t->layout.total;
   t->params = g_try_new (float, total);
   t->grads = g_try_new0 (float, total);
@@ -425,10 +186,12 @@ clip_trainer_new (const ClipConfig *config, const ClipTrainOptions *opts,
     return NULL;
   }
   t->token_seen = g_new0 (guint8, config->vocab_size);
-  if (init != NULL)
-    copy_weights (t, &init->weights);
-  else
-    init_weights (t);
+  if (init != NULL) {
+    clip_params_copy (&t->layout, &init->weights, t->params);
+  } else {
+    clip_params_init (&t->layout, config, opts->seed, t->params);
+    t->params[t->layout.logit_scale] = logf (opts->logit_scale_init);
+  }
 
   const ClipConfig *c = &t->config;
   gsize b = opts->batch, e = c->embed_dim;
@@ -468,7 +231,7 @@ clip_trainer_free (ClipTrainer *t)
   g_free (t->adam_m);
   g_free (t->adam_v);
   g_free (t->token_seen);
-  layout_clear (&t->layout);
+  clip_param_layout_clear (&t->layout);
   g_free (t);
 }
 
@@ -880,8 +643,8 @@ clip_trainer_step (ClipTrainer *t, const float *pixels, const gint32 *tokens,
 
   for (guint i = 0; i < l->spans->len; i++) {
     const Span *s = &g_array_index (l->spans, Span, i);
-    float decay = s->decay ? t->opts.weight_decay : 0.0f;
-    if (!s->by_token) {
+    float decay = s->param->decay ? t->opts.weight_decay : 0.0f;
+    if (!s->param->by_token) {
       adamw_range (t, s->offset, s->size, lr, decay, grad_scale);
       continue;
     }
@@ -937,50 +700,14 @@ clip_trainer_encode_texts (ClipTrainer *t, const gint32 *tokens, int n,
   return TRUE;
 }
 
-static void
-layer_views (ClipLayerWeights *views, const float *p, const LayerSlots *slots,
-    const ClipTowerConfig *c)
-{
-  gsize w = c->width;
-  for (int i = 0; i < c->layers; i++) {
-    const LayerSlots *s = &slots[i];
-    views[i] = (ClipLayerWeights) {
-      .ln1_w = p + s->ln1_w, .ln1_b = p + s->ln1_b,
-      .q_w = p + s->qkv_w, .k_w = p + s->qkv_w + w * w,
-      .v_w = p + s->qkv_w + 2 * w * w,
-      .q_b = p + s->qkv_b, .k_b = p + s->qkv_b + w, .v_b = p + s->qkv_b + 2 * w,
-      .out_w = p + s->out_w, .out_b = p + s->out_b,
-      .ln2_w = p + s->ln2_w, .ln2_b = p + s->ln2_b,
-      .fc1_w = p + s->fc1_w, .fc1_b = p + s->fc1_b,
-      .fc2_w = p + s->fc2_w, .fc2_b = p + s->fc2_b,
-    };
-  }
-}
-
 void
 clip_trainer_get_weights (ClipTrainer *t, ClipWeights *weights)
 {
-  const Layout *l = &t->layout;
-  const float *p = t->params;
-  layer_views (t->vision_views, p, l->vision_layers, &t->config.vision);
-  layer_views (t->text_views, p, l->text_layers, &t->config.text);
   *weights = (ClipWeights) {
-    .vision = {
-      .patch_w = p + l->patch_w, .class_emb = p + l->class_emb,
-      .pos_emb = p + l->vision_pos,
-      .ln_pre_w = p + l->ln_pre_w, .ln_pre_b = p + l->ln_pre_b,
-      .layers = t->vision_views,
-      .ln_post_w = p + l->ln_post_w, .ln_post_b = p + l->ln_post_b,
-      .proj = p + l->vision_proj,
-    },
-    .text = {
-      .token_emb = p + l->token_emb, .pos_emb = p + l->text_pos,
-      .layers = t->text_views,
-      .ln_final_w = p + l->ln_final_w, .ln_final_b = p + l->ln_final_b,
-      .proj = p + l->text_proj,
-    },
-    .logit_scale = p[l->logit_scale],
+    .vision.layers = t->vision_views,
+    .text.layers = t->text_views,
   };
+  clip_params_views (&t->layout, t->params, weights);
 }
 
 gboolean

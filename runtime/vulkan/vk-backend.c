@@ -11,10 +11,12 @@
  * Activations never leave the device inside a forward pass; a global memory
  * barrier separates consecutive dispatches. */
 #include "backend.h"
+#include "params.h"
 #include "preprocess.h"
 #include "vk-device.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -123,45 +125,68 @@ typedef struct {
 
 /* ---------------------------------------------------------------- weights */
 
-/* A tensor to upload: up to three host arrays placed back to back (the
- * fused q, k, v projection), stored as F16 when half is set. */
+/* A tensor to upload: the host arrays of a group's parts placed back to
+ * back (q, k, v), stored as F16 when half is set. */
 typedef struct {
-  const float *parts[3];
+  const float *parts[CLIP_PARAM_MAX_PARTS];
   guint n_parts;
   gsize part_len;
   gboolean half;
   ClipVkView *view;
 } Upload;
 
-static void
-add_upload (GArray *uploads, ClipVkView *view, gboolean half, gsize len,
-    const float *a, const float *b, const float *c)
-{
-  Upload u = { { a, b, c }, c ? 3 : 1, len, half, view };
-  g_array_append_val (uploads, u);
-}
+/* Where the shaders read each tensor of the parameter table (params.h):
+ * its field in ClipParamLayout (ClipBlockOffsets for a block's), and the
+ * view that binds it, in VkBackend (LayerViews). */
+typedef struct {
+  gsize param_field, view_field;
+} WeightBinding;
 
-static void
-add_layers (GArray *uploads, LayerViews *views, const ClipLayerWeights *layers,
-    const ClipTowerConfig *cfg, gboolean half)
+static const WeightBinding tower_bindings[] = {
+  { offsetof (ClipParamLayout, patch_w), offsetof (VkBackend, vision.embed_w) },
+  { offsetof (ClipParamLayout, class_emb), offsetof (VkBackend, vision.class_emb) },
+  { offsetof (ClipParamLayout, vision_pos), offsetof (VkBackend, vision.pos_emb) },
+  { offsetof (ClipParamLayout, ln_pre_w), offsetof (VkBackend, vision.ln_pre_w) },
+  { offsetof (ClipParamLayout, ln_pre_b), offsetof (VkBackend, vision.ln_pre_b) },
+  { offsetof (ClipParamLayout, ln_post_w), offsetof (VkBackend, vision.ln_final_w) },
+  { offsetof (ClipParamLayout, ln_post_b), offsetof (VkBackend, vision.ln_final_b) },
+  { offsetof (ClipParamLayout, vision_proj), offsetof (VkBackend, vision.proj) },
+  { offsetof (ClipParamLayout, token_emb), offsetof (VkBackend, text.embed_w) },
+  { offsetof (ClipParamLayout, text_pos), offsetof (VkBackend, text.pos_emb) },
+  { offsetof (ClipParamLayout, ln_final_w), offsetof (VkBackend, text.ln_final_w) },
+  { offsetof (ClipParamLayout, ln_final_b), offsetof (VkBackend, text.ln_final_b) },
+  { offsetof (ClipParamLayout, text_proj), offsetof (VkBackend, text.proj) },
+};
+
+static const WeightBinding block_bindings[] = {
+  { offsetof (ClipBlockOffsets, ln1_w), offsetof (LayerViews, ln1_w) },
+  { offsetof (ClipBlockOffsets, ln1_b), offsetof (LayerViews, ln1_b) },
+  { offsetof (ClipBlockOffsets, qkv_w), offsetof (LayerViews, qkv_w) },
+  { offsetof (ClipBlockOffsets, qkv_b), offsetof (LayerViews, qkv_b) },
+  { offsetof (ClipBlockOffsets, out_w), offsetof (LayerViews, out_w) },
+  { offsetof (ClipBlockOffsets, out_b), offsetof (LayerViews, out_b) },
+  { offsetof (ClipBlockOffsets, ln2_w), offsetof (LayerViews, ln2_w) },
+  { offsetof (ClipBlockOffsets, ln2_b), offsetof (LayerViews, ln2_b) },
+  { offsetof (ClipBlockOffsets, fc1_w), offsetof (LayerViews, fc1_w) },
+  { offsetof (ClipBlockOffsets, fc1_b), offsetof (LayerViews, fc1_b) },
+  { offsetof (ClipBlockOffsets, fc2_w), offsetof (LayerViews, fc2_w) },
+  { offsetof (ClipBlockOffsets, fc2_b), offsetof (LayerViews, fc2_b) },
+};
+
+/* The view of a tensor, or NULL for one the shaders do not read
+ * (logit_scale: the label scores get it as a push constant). */
+static ClipVkView *
+weight_view (VkBackend *vk, const ClipParamSpan *span)
 {
-  gsize W = cfg->width, M = cfg->mlp_width;
-  for (int l = 0; l < cfg->layers; l++) {
-    const ClipLayerWeights *w = &layers[l];
-    LayerViews *v = &views[l];
-    add_upload (uploads, &v->ln1_w, FALSE, W, w->ln1_w, NULL, NULL);
-    add_upload (uploads, &v->ln1_b, FALSE, W, w->ln1_b, NULL, NULL);
-    add_upload (uploads, &v->qkv_w, half, W * W, w->q_w, w->k_w, w->v_w);
-    add_upload (uploads, &v->qkv_b, FALSE, W, w->q_b, w->k_b, w->v_b);
-    add_upload (uploads, &v->out_w, half, W * W, w->out_w, NULL, NULL);
-    add_upload (uploads, &v->out_b, FALSE, W, w->out_b, NULL, NULL);
-    add_upload (uploads, &v->ln2_w, FALSE, W, w->ln2_w, NULL, NULL);
-    add_upload (uploads, &v->ln2_b, FALSE, W, w->ln2_b, NULL, NULL);
-    add_upload (uploads, &v->fc1_w, half, M * W, w->fc1_w, NULL, NULL);
-    add_upload (uploads, &v->fc1_b, FALSE, M, w->fc1_b, NULL, NULL);
-    add_upload (uploads, &v->fc2_w, half, W * M, w->fc2_w, NULL, NULL);
-    add_upload (uploads, &v->fc2_b, FALSE, W, w->fc2_b, NULL, NULL);
-  }
+  gboolean block = span->layer >= 0;
+  const WeightBinding *bindings = block ? block_bindings : tower_bindings;
+  gsize n = block ? G_N_ELEMENTS (block_bindings) : G_N_ELEMENTS (tower_bindings);
+  Tower *tower = span->tower == CLIP_TOWER_TEXT ? &vk->text : &vk->vision;
+  guint8 *base = block ? (guint8 *) &tower->layers[span->layer] : (guint8 *) vk;
+  for (gsize i = 0; i < n; i++)
+    if (bindings[i].param_field == span->param->offset_field)
+      return (ClipVkView *) (base + bindings[i].view_field);
+  return NULL;
 }
 
 static void
@@ -219,30 +244,24 @@ upload_weights (VkBackend *vk, const ClipModel *model, GError **error)
 {
   const ClipConfig *cfg = &model->config;
   const ClipWeights *w = &model->weights;
-  gboolean half = vk->f16;
   g_autoptr (GArray) uploads = g_array_new (FALSE, FALSE, sizeof (Upload));
-  Tower *v = &vk->vision, *t = &vk->text;
-  gsize Wv = cfg->vision.width, Wt = cfg->text.width, P = cfg->patch_size;
-
-  add_upload (uploads, &v->embed_w, half, Wv * 3 * P * P, w->vision.patch_w, NULL, NULL);
-  add_upload (uploads, &v->class_emb, FALSE, Wv, w->vision.class_emb, NULL, NULL);
-  add_upload (uploads, &v->pos_emb, FALSE, v->positions * Wv, w->vision.pos_emb, NULL, NULL);
-  add_upload (uploads, &v->ln_pre_w, FALSE, Wv, w->vision.ln_pre_w, NULL, NULL);
-  add_upload (uploads, &v->ln_pre_b, FALSE, Wv, w->vision.ln_pre_b, NULL, NULL);
-  add_layers (uploads, v->layers, w->vision.layers, &cfg->vision, half);
-  add_upload (uploads, &v->ln_final_w, FALSE, Wv, w->vision.ln_post_w, NULL, NULL);
-  add_upload (uploads, &v->ln_final_b, FALSE, Wv, w->vision.ln_post_b, NULL, NULL);
-  add_upload (uploads, &v->proj, half, cfg->embed_dim * Wv, w->vision.proj, NULL, NULL);
-
-  /* Only a few rows of the token table are read per prompt: F32 costs
-   * memory, not time. */
-  add_upload (uploads, &t->embed_w, FALSE, (gsize) cfg->vocab_size * Wt, w->text.token_emb,
-      NULL, NULL);
-  add_upload (uploads, &t->pos_emb, FALSE, t->positions * Wt, w->text.pos_emb, NULL, NULL);
-  add_layers (uploads, t->layers, w->text.layers, &cfg->text, half);
-  add_upload (uploads, &t->ln_final_w, FALSE, Wt, w->text.ln_final_w, NULL, NULL);
-  add_upload (uploads, &t->ln_final_b, FALSE, Wt, w->text.ln_final_b, NULL, NULL);
-  add_upload (uploads, &t->proj, half, cfg->embed_dim * Wt, w->text.proj, NULL, NULL);
+  ClipParamLayout params;
+  clip_param_layout_init (&params, cfg);
+  for (guint i = 0; i < params.spans->len; i++) {
+    const ClipParamSpan *span = &g_array_index (params.spans, ClipParamSpan, i);
+    ClipVkView *view = weight_view (vk, span);
+    if (view == NULL)
+      continue;
+    /* Linear layers' weights as F16 when asked; the rest stays F32 (the
+     * token table too: a prompt reads only a few of its rows). A group's
+     * parts go back to back, as one tensor. */
+    Upload u = { .n_parts = span->size / span->part_size, .part_len = span->part_size,
+      .half = vk->f16 && span->param->matrix, .view = view };
+    for (guint p = 0; p < u.n_parts; p++)
+      u.parts[p] = *clip_param_span_view (span, w, p);
+    g_array_append_val (uploads, u);
+  }
+  clip_param_layout_clear (&params);
 
   VkDeviceSize total = 0;
   for (guint i = 0; i < uploads->len; i++) {

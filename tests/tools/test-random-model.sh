@@ -46,8 +46,9 @@ if compare_outputs "$TMP/hf.out" "$TMP/seed8.out" 5e-3 2>/dev/null; then
 fi
 echo "ok: hf, openclip and f16 embed alike; another seed differs"
 
-# The weights' spread follows OpenAI's initialize_parameters (tiny: text and
-# vision width 64, 2 layers, embed 32).
+# The weights' spread follows OpenAI's initialize_parameters, and PyTorch's
+# defaults where it leaves the vision blocks alone (tiny: text and vision
+# width 64, 2 layers, embed 32).
 python3 - "$TMP/hf/model.safetensors" <<'PY'
 import array, json, math, struct, sys
 data = open(sys.argv[1], "rb").read()
@@ -80,7 +81,9 @@ checks = {
     "text_model.encoder.layers.0.mlp.fc2.weight": width ** -0.5 * (2 * layers) ** -0.5,
     "text_projection.weight": width ** -0.5,
     "vision_model.embeddings.position_embedding.weight": width ** -0.5,
-    "vision_model.encoder.layers.0.self_attn.k_proj.weight": width ** -0.5,
+    # nn.MultiheadAttention's Xavier-uniform over [3W, W]: std
+    # sqrt(6 / 4W) / sqrt(3)
+    "vision_model.encoder.layers.0.self_attn.k_proj.weight": (2 * width) ** -0.5,
 }
 for name, want in checks.items():
     got = std(tensor(name))
