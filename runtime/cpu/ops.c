@@ -252,9 +252,30 @@ softmax_row (float *row, int m, int l)
     row[j] = 0.0f;
 }
 
-void
-clip_op_attention_head_forward (float *out, int ldo, const float *qkv,
-    float *scores, int l, int w, int heads, int head, gboolean causal)
+/* The same, summing in double and on libm's expf. */
+static void
+softmax_row_precise (float *row, int m, int l)
+{
+  float max = row[0];
+  for (int j = 1; j < m; j++)
+    max = MAX (max, row[j]);
+  double sum = 0.0;
+  for (int j = 0; j < m; j++) {
+    row[j] = expf (row[j] - max);
+    sum += row[j];
+  }
+  float inv = (float) (1.0 / sum);
+  for (int j = 0; j < m; j++)
+    row[j] *= inv;
+  for (int j = m; j < l; j++)
+    row[j] = 0.0f;
+}
+
+typedef void (*SoftmaxRowFunc) (float *row, int m, int l);
+
+static inline void
+attention_head (float *out, int ldo, const float *qkv, float *scores, int l,
+    int w, int heads, int head, gboolean causal, SoftmaxRowFunc softmax)
 {
   int head_dim = w / heads;
   int ld = 3 * w;
@@ -265,53 +286,28 @@ clip_op_attention_head_forward (float *out, int ldo, const float *qkv,
   cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, l, l, head_dim,
       scale, q, ld, k, ld, 0.0f, scores, l);
   for (int i = 0; i < l; i++)
-    softmax_row (scores + (gsize) i * l, causal ? i + 1 : l, l);
+    softmax (scores + (gsize) i * l, causal ? i + 1 : l, l);
   cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, l, head_dim, l,
       1.0f, scores, l, v, ld, 0.0f, out + head * head_dim, ldo);
 }
 
-/* Row-wise softmax of an l x l score matrix; masked (future) entries get
- * probability 0. */
-static void
-softmax_rows (float *p, int l, gboolean causal)
+void
+clip_op_attention_head_forward (float *out, int ldo, const float *qkv,
+    float *scores, int l, int w, int heads, int head, gboolean causal)
 {
-  for (int i = 0; i < l; i++) {
-    float *row = p + (gsize) i * l;
-    int visible = causal ? i + 1 : l;
-    float max = row[0];
-    for (int j = 1; j < visible; j++)
-      max = MAX (max, row[j]);
-    double sum = 0.0;
-    for (int j = 0; j < visible; j++) {
-      row[j] = expf (row[j] - max);
-      sum += row[j];
-    }
-    float inv = (float) (1.0 / sum);
-    for (int j = 0; j < visible; j++)
-      row[j] *= inv;
-    for (int j = visible; j < l; j++)
-      row[j] = 0.0f;
-  }
+  attention_head (out, ldo, qkv, scores, l, w, heads, head, causal,
+      softmax_row);
 }
 
 void
 clip_op_attention_forward_precise (float *out, float *probs,
     const float *qkv, int b, int l, int w, int heads, gboolean causal)
 {
-  int hd = w / heads, stride = 3 * w;
-  float scale = 1.0f / sqrtf ((float) hd);
-  for (int s = 0; s < b; s++) {
-    const float *seq = qkv + (gsize) s * l * stride;
-    for (int h = 0; h < heads; h++) {
-      const float *q = seq + h * hd, *k = q + w, *v = q + 2 * w;
-      float *p = probs + ((gsize) s * heads + h) * l * l;
-      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, l, l, hd, scale,
-          q, stride, k, stride, 0.0f, p, l);
-      softmax_rows (p, l, causal);
-      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, l, hd, l, 1.0f,
-          p, l, v, stride, 0.0f, out + (gsize) s * l * w + h * hd, w);
-    }
-  }
+  for (int s = 0; s < b; s++)
+    for (int h = 0; h < heads; h++)
+      attention_head (out + (gsize) s * l * w, w, qkv + (gsize) s * l * 3 * w,
+          probs + ((gsize) s * heads + h) * l * l, l, w, heads, h, causal,
+          softmax_row_precise);
 }
 
 void
