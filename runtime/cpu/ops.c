@@ -93,6 +93,8 @@ clip_op_layernorm_forward (float *out, const float *in, const float *w,
   }
 }
 
+/* The trainer's forwards are not MULTIVERSION: the clones' fused
+ * multiply-adds would change its checkpoints. */
 void
 clip_op_layernorm_forward_precise (float *out, float *mean, float *rstd,
     const float *in, const float *w, const float *b, int n, int c, float eps)
