@@ -121,7 +121,8 @@ linear (ClipCpuBackend *cpu, float *out, int ldo, const float *in,
 static void
 activation_epilogue (float *c, gsize ldc, int rows, int cols, gpointer data)
 {
-  clip_op_gelu_forward (c, ldc, rows, cols, *(const ClipActivation *) data);
+  clip_op_gelu_forward (c, c, ldc, rows, cols,
+      *(const ClipActivation *) data);
 }
 
 /* out[n, out_dim] = act(in W^T + b): on the packed copy, each block of out
@@ -138,7 +139,7 @@ linear_activated (ClipCpuBackend *cpu, float *out, const float *in,
   } else {
     clip_op_linear_forward (out, out_dim, in, w, b, n, in_dim, out_dim,
         FALSE);
-    clip_op_gelu_forward (out, out_dim, n, out_dim, activation);
+    clip_op_gelu_forward (out, out, out_dim, n, out_dim, activation);
   }
 }
 
@@ -157,8 +158,8 @@ layer_norm_share (gpointer data, int index, int threads)
   int first = job->rows * index / threads;
   int last = job->rows * (index + 1) / threads;
   gsize skip = (gsize) first * job->c;
-  clip_op_layernorm_forward (job->out + skip, job->in + skip, job->w, job->b,
-      last - first, job->c, job->eps);
+  clip_op_layernorm_forward (job->out + skip, NULL, NULL, job->in + skip,
+      job->w, job->b, last - first, job->c, job->eps);
 }
 
 /* clip_op_layernorm_forward over the pool's threads. */
@@ -309,7 +310,7 @@ cpu_images (ClipBackend *b, const float *pixels, int n, float *out,
 
   /* ln_post of each class token, then the projection. */
   for (int i = 0; i < n; i++)
-    clip_op_layernorm_forward (act.xn + (gsize) i * w,
+    clip_op_layernorm_forward (act.xn + (gsize) i * w, NULL, NULL,
         act.x + (gsize) i * t * w, vw->ln_post_w, vw->ln_post_b, 1, w,
         tower->eps);
   linear (cpu, out, cfg->embed_dim, act.xn, vw->proj, NULL, n, w,
@@ -419,7 +420,7 @@ cpu_texts (ClipBackend *b, const gint32 *tokens, int n, float *out,
 
   /* ln_final is per token: only the pooled rows need it. */
   for (int s = 0; s < n; s++)
-    clip_op_layernorm_forward (act.xn + (gsize) s * w,
+    clip_op_layernorm_forward (act.xn + (gsize) s * w, NULL, NULL,
         act.x + ((gsize) s * l + eot[s]) * w, tw->ln_final_w, tw->ln_final_b,
         1, w, tower->eps);
   linear (cpu, out, cfg->embed_dim, act.xn, tw->proj, NULL, n, w,

@@ -77,43 +77,23 @@ row_sum (const float *x, int c, float shift, gboolean square)
 }
 
 MULTIVERSION void
-clip_op_layernorm_forward (float *out, const float *in, const float *w,
-    const float *b, int n, int c, float eps)
+clip_op_layernorm_forward (float *out, float *mean, float *rstd,
+    const float *in, const float *w, const float *b, int n, int c, float eps)
 {
   for (int r = 0; r < n; r++) {
     const float *x = in + (gsize) r * c;
     float *y = out + (gsize) r * c;
     /* Two passes: the variance about the mean, not E[x^2] - mean^2, which
      * cancels badly on the residual stream's large values. */
-    float mean = row_sum (x, c, 0.0f, FALSE) / c;
-    float var = row_sum (x, c, mean, TRUE) / c;
-    float rstd = 1.0f / sqrtf (var + eps);
+    float m = row_sum (x, c, 0.0f, FALSE) / c;
+    float var = row_sum (x, c, m, TRUE) / c;
+    float s = 1.0f / sqrtf (var + eps);
     for (int j = 0; j < c; j++)
-      y[j] = (x[j] - mean) * rstd * w[j] + b[j];
-  }
-}
-
-/* The trainer's forwards are not MULTIVERSION: the clones' fused
- * multiply-adds would change its checkpoints. */
-void
-clip_op_layernorm_forward_precise (float *out, float *mean, float *rstd,
-    const float *in, const float *w, const float *b, int n, int c, float eps)
-{
-  for (int r = 0; r < n; r++) {
-    const float *x = in + (gsize) r * c;
-    float *y = out + (gsize) r * c;
-    double sum = 0.0;
-    for (int k = 0; k < c; k++)
-      sum += x[k];
-    float m = (float) (sum / c);
-    double var = 0.0;
-    for (int k = 0; k < c; k++)
-      var += (double) (x[k] - m) * (x[k] - m);
-    float s = (float) (1.0 / sqrt (var / c + eps));
-    for (int k = 0; k < c; k++)
-      y[k] = (x[k] - m) * s * w[k] + b[k];
-    mean[r] = m;
-    rstd[r] = s;
+      y[j] = (x[j] - m) * s * w[j] + b[j];
+    if (mean != NULL) {
+      mean[r] = m;
+      rstd[r] = s;
+    }
   }
 }
 
@@ -191,47 +171,36 @@ erf_approx (float x)
 }
 
 MULTIVERSION void
-clip_op_gelu_forward (float *x, gsize ldx, int n, int c,
+clip_op_gelu_forward (float *out, const float *in, gsize ld, int n, int c,
     ClipActivation activation)
 {
   for (int r = 0; r < n; r++) {
-    float *row = x + r * ldx;
+    const float *x = in + r * ld;
+    float *y = out + r * ld;
     if (activation == CLIP_ACTIVATION_QUICK_GELU) {
       for (int j = 0; j < c; j++)
-        row[j] = row[j] / (1.0f + exp_approx (-1.702f * row[j]));
+        y[j] = x[j] / (1.0f + exp_approx (-1.702f * x[j]));
     } else {
       for (int j = 0; j < c; j++)
-        row[j] = 0.5f * row[j]
-            * (1.0f + erf_approx (row[j] * (float) M_SQRT1_2));
+        y[j] = 0.5f * x[j] * (1.0f + erf_approx (x[j] * (float) M_SQRT1_2));
     }
   }
 }
 
-void
-clip_op_gelu_forward_precise (float *out, const float *in, gsize n,
-    ClipActivation activation)
-{
-  gboolean quick = activation == CLIP_ACTIVATION_QUICK_GELU;
-  for (gsize k = 0; k < n; k++) {
-    float x = in[k];
-    out[k] = quick ? x / (1.0f + expf (-1.702f * x))
-                   : 0.5f * x * (1.0f + erff (x * (float) M_SQRT1_2));
-  }
-}
-
-void
+/* The derivative of the forward's formula, on the same approximations. */
+MULTIVERSION void
 clip_op_gelu_backward (float *din, const float *dout, const float *in,
     gsize n, ClipActivation activation)
 {
-  gboolean quick = activation == CLIP_ACTIVATION_QUICK_GELU;
   for (gsize k = 0; k < n; k++) {
     float x = in[k], grad;
-    if (quick) {
-      float s = 1.0f / (1.0f + expf (-1.702f * x));
+    if (activation == CLIP_ACTIVATION_QUICK_GELU) {
+      float s = 1.0f / (1.0f + exp_approx (-1.702f * x));
       grad = s + 1.702f * x * s * (1.0f - s);
     } else {
-      float pdf = expf (-0.5f * x * x) * (float) (0.5 * M_2_SQRTPI * M_SQRT1_2);
-      grad = 0.5f * (1.0f + erff (x * (float) M_SQRT1_2)) + x * pdf;
+      float pdf = exp_approx (-0.5f * x * x)
+          * (float) (0.5 * M_2_SQRTPI * M_SQRT1_2);
+      grad = 0.5f * (1.0f + erf_approx (x * (float) M_SQRT1_2)) + x * pdf;
     }
     din[k] += dout[k] * grad;
   }
@@ -254,30 +223,9 @@ softmax_row (float *row, int m, int l)
     row[j] = 0.0f;
 }
 
-/* The same, summing in double and on libm's expf. */
-static void
-softmax_row_precise (float *row, int m, int l)
-{
-  float max = row[0];
-  for (int j = 1; j < m; j++)
-    max = MAX (max, row[j]);
-  double sum = 0.0;
-  for (int j = 0; j < m; j++) {
-    row[j] = expf (row[j] - max);
-    sum += row[j];
-  }
-  float inv = (float) (1.0 / sum);
-  for (int j = 0; j < m; j++)
-    row[j] *= inv;
-  for (int j = m; j < l; j++)
-    row[j] = 0.0f;
-}
-
-typedef void (*SoftmaxRowFunc) (float *row, int m, int l);
-
-static inline void
-attention_head (float *out, int ldo, const float *qkv, float *scores, int l,
-    int w, int heads, int head, gboolean causal, SoftmaxRowFunc softmax)
+void
+clip_op_attention_head_forward (float *out, int ldo, const float *qkv,
+    float *scores, int l, int w, int heads, int head, gboolean causal)
 {
   int head_dim = w / heads;
   int ld = 3 * w;
@@ -288,28 +236,20 @@ attention_head (float *out, int ldo, const float *qkv, float *scores, int l,
   cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, l, l, head_dim,
       scale, q, ld, k, ld, 0.0f, scores, l);
   for (int i = 0; i < l; i++)
-    softmax (scores + (gsize) i * l, causal ? i + 1 : l, l);
+    softmax_row (scores + (gsize) i * l, causal ? i + 1 : l, l);
   cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, l, head_dim, l,
       1.0f, scores, l, v, ld, 0.0f, out + head * head_dim, ldo);
 }
 
 void
-clip_op_attention_head_forward (float *out, int ldo, const float *qkv,
-    float *scores, int l, int w, int heads, int head, gboolean causal)
-{
-  attention_head (out, ldo, qkv, scores, l, w, heads, head, causal,
-      softmax_row);
-}
-
-void
-clip_op_attention_forward_precise (float *out, float *probs,
-    const float *qkv, int b, int l, int w, int heads, gboolean causal)
+clip_op_attention_forward (float *out, float *probs, const float *qkv, int b,
+    int l, int w, int heads, gboolean causal)
 {
   for (int s = 0; s < b; s++)
     for (int h = 0; h < heads; h++)
-      attention_head (out + (gsize) s * l * w, w, qkv + (gsize) s * l * 3 * w,
-          probs + ((gsize) s * heads + h) * l * l, l, w, heads, h, causal,
-          softmax_row_precise);
+      clip_op_attention_head_forward (out + (gsize) s * l * w, w,
+          qkv + (gsize) s * l * 3 * w, probs + ((gsize) s * heads + h) * l * l,
+          l, w, heads, h, causal);
 }
 
 void

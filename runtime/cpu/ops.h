@@ -7,12 +7,7 @@
  * Rule for every backward function: it ADDS to each gradient it writes
  * (inputs and parameters alike), as llm.c's train_gpt2.c does, so that a
  * tensor used twice (the residual stream) collects both contributions.
- * Callers zero the gradients before a backward pass.
- *
- * The trainer runs the *_precise forwards: they sum in double and call libm
- * where the inference forwards keep eight float partial sums and inline
- * approximations. The shipped model's checkpoints are reproduced bit for
- * bit with them. */
+ * Callers zero the gradients before a backward pass. */
 #pragma once
 
 #include "clip.h"
@@ -28,11 +23,10 @@ void clip_op_linear_backward (float *din, float *dw, float *db,
     const float *dout, const float *in, const float *w, int n, int in_dim,
     int out_dim);
 
-/* LayerNorm over each row of c values, with weight and bias. out may be in. */
-void clip_op_layernorm_forward (float *out, const float *in, const float *w,
-    const float *b, int n, int c, float eps);
-/* The same, keeping each row's mean and 1/std for the backward pass. */
-void clip_op_layernorm_forward_precise (float *out, float *mean, float *rstd,
+/* LayerNorm over each row of c values, with weight and bias. out may be in.
+ * mean and rstd, unless NULL, get each row's mean and 1/std for the
+ * backward pass. */
+void clip_op_layernorm_forward (float *out, float *mean, float *rstd,
     const float *in, const float *w, const float *b, int n, int c, float eps);
 void clip_op_layernorm_backward (float *din, float *dw, float *db,
     const float *dout, const float *in, const float *mean, const float *rstd,
@@ -42,13 +36,10 @@ void clip_op_layernorm_backward (float *din, float *dw, float *db,
  * that range outside it (no inf, no denormals). */
 void clip_op_exp (float *x, int n);
 
-/* x = act(x) in place over n rows of c values, row stride ldx: QuickGELU
- * x * sigmoid(1.702 x) or the erf GELU. */
-void clip_op_gelu_forward (float *x, gsize ldx, int n, int c,
-    ClipActivation activation);
-/* out[k] = act(in[k]) for n values. */
-void clip_op_gelu_forward_precise (float *out, const float *in, gsize n,
-    ClipActivation activation);
+/* out = act(in) over n rows of c values, row stride ld (out may be in):
+ * QuickGELU x * sigmoid(1.702 x) or the erf GELU. */
+void clip_op_gelu_forward (float *out, const float *in, gsize ld, int n,
+    int c, ClipActivation activation);
 void clip_op_gelu_backward (float *din, const float *dout, const float *in,
     gsize n, ClipActivation activation);
 
@@ -61,8 +52,8 @@ void clip_op_attention_head_forward (float *out, int ldo, const float *qkv,
     float *scores, int l, int w, int heads, int head, gboolean causal);
 /* All heads of b sequences of l tokens: qkv [b, l, 3w], out [b, l, w],
  * probs [b, heads, l, l] kept for the backward pass. */
-void clip_op_attention_forward_precise (float *out, float *probs,
-    const float *qkv, int b, int l, int w, int heads, gboolean causal);
+void clip_op_attention_forward (float *out, float *probs, const float *qkv,
+    int b, int l, int w, int heads, gboolean causal);
 /* scratch: l * l floats. */
 void clip_op_attention_backward (float *dqkv, float *scratch,
     const float *dout, const float *qkv, const float *probs, int b, int l,

@@ -543,23 +543,23 @@ block_forward (Tower *t, const float *p, const LayerSlots *s, int layer,
   float *fc1 = t->fc1 + layer * t->rows * m;
   float *act = t->act + layer * t->rows * m;
 
-  clip_op_layernorm_forward_precise (ln1, t->ln1_mean + layer * t->rows,
+  clip_op_layernorm_forward (ln1, t->ln1_mean + layer * t->rows,
       t->ln1_rstd + layer * t->rows, in, p + s->ln1_w, p + s->ln1_b, n, w,
       c->eps);
   clip_op_linear_forward (qkv, 3 * w, ln1, p + s->qkv_w, p + s->qkv_b, n, w,
       3 * w, FALSE);
-  clip_op_attention_forward_precise (attn, probs, qkv, batch, tokens, w,
+  clip_op_attention_forward (attn, probs, qkv, batch, tokens, w,
       c->heads, t->causal);
   clip_op_linear_forward (mid, w, attn, p + s->out_w, p + s->out_b, n, w, w,
       FALSE);
   for (gsize i = 0; i < n * w; i++)
     mid[i] += in[i];
-  clip_op_layernorm_forward_precise (ln2, t->ln2_mean + layer * t->rows,
+  clip_op_layernorm_forward (ln2, t->ln2_mean + layer * t->rows,
       t->ln2_rstd + layer * t->rows, mid, p + s->ln2_w, p + s->ln2_b, n, w,
       c->eps);
   clip_op_linear_forward (fc1, m, ln2, p + s->fc1_w, p + s->fc1_b, n, w, m,
       FALSE);
-  clip_op_gelu_forward_precise (act, fc1, n * m, c->activation);
+  clip_op_gelu_forward (act, fc1, m, n, m, c->activation);
   clip_op_linear_forward (out, w, act, p + s->fc2_w, p + s->fc2_b, n, m, w,
       FALSE);
   for (gsize i = 0; i < n * w; i++)
@@ -582,7 +582,7 @@ tower_forward (Tower *t, const float *p, const LayerSlots *layers,
   for (int b = 0; b < batch; b++)
     memcpy (pooled + b * w, final + (gsize) t->pool_row[b] * w,
         w * sizeof (float));
-  clip_op_layernorm_forward_precise (t->pooled_ln, t->pool_mean,
+  clip_op_layernorm_forward (t->pooled_ln, t->pool_mean,
       t->pool_rstd, pooled, p + ln_w, p + ln_b, batch, w, c->eps);
   clip_op_linear_forward (out, embed_dim, t->pooled_ln, p + proj, NULL, batch,
       w, embed_dim, FALSE);
@@ -635,7 +635,7 @@ vision_forward (ClipTrainer *t, const float *pixels, int batch, float *out)
             + pos[i * w + k];
     v->pool_row[b] = b * tokens;
   }
-  clip_op_layernorm_forward_precise (v->res, v->embed_mean, v->embed_rstd,
+  clip_op_layernorm_forward (v->res, v->embed_mean, v->embed_rstd,
       v->embed, p + l->ln_pre_w, p + l->ln_pre_b, n, w, c->vision.eps);
   tower_forward (v, p, l->vision_layers, l->ln_post_w, l->ln_post_b,
       l->vision_proj, c->embed_dim, batch, tokens, out);

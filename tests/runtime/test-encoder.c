@@ -423,7 +423,7 @@ test_kernel_layer_norm (void)
     w[j] = uniform (rand, 0.5, 1.5);
     b[j] = uniform (rand, -0.5, 0.5);
   }
-  clip_op_layernorm_forward (out, in, w, b, n, c, 1e-5f);
+  clip_op_layernorm_forward (out, NULL, NULL, in, w, b, n, c, 1e-5f);
   for (int r = 0; r < n; r++) {
     double mean = 0.0, var = 0.0;
     for (int j = 0; j < c; j++)
@@ -450,8 +450,8 @@ test_kernel_activations (void)
     in[k] = 0.25f * (k % ldx) - 4.0f + 0.5f * (k % 9) - 2.0f;
   g_autofree float *quick = g_memdup2 (in, n * ldx * sizeof (float));
   g_autofree float *exact = g_memdup2 (in, n * ldx * sizeof (float));
-  clip_op_gelu_forward (quick, ldx, n, c, CLIP_ACTIVATION_QUICK_GELU);
-  clip_op_gelu_forward (exact, ldx, n, c, CLIP_ACTIVATION_GELU);
+  clip_op_gelu_forward (quick, quick, ldx, n, c, CLIP_ACTIVATION_QUICK_GELU);
+  clip_op_gelu_forward (exact, exact, ldx, n, c, CLIP_ACTIVATION_GELU);
   for (int k = 0; k < n * ldx; k++) {
     double v = in[k];
     if (k % ldx >= c) {

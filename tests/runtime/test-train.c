@@ -126,7 +126,7 @@ static double
 layernorm_loss (gpointer data)
 {
   NormCase *c = data;
-  clip_op_layernorm_forward_precise (c->out, c->mean, c->rstd, c->in, c->w,
+  clip_op_layernorm_forward (c->out, c->mean, c->rstd, c->in, c->w,
       c->b, c->n, c->c, 1e-5f);
   return weighted_sum (c->out, c->dout, (gsize) c->n * c->c);
 }
@@ -187,7 +187,7 @@ static double
 gelu_loss (gpointer data)
 {
   GeluCase *c = data;
-  clip_op_gelu_forward_precise (c->out, c->in, c->n, activation (c->quick));
+  clip_op_gelu_forward (c->out, c->in, c->n, 1, c->n, activation (c->quick));
   return weighted_sum (c->out, c->dout, c->n);
 }
 
@@ -208,7 +208,7 @@ test_gelu (void)
         &c, 1e-3f, 1e-3, 1e-2);
     /* The two activations differ: GELU(1) = 0.8413, QuickGELU(1) = 0.8458. */
     float one = 1.0f, y;
-    clip_op_gelu_forward_precise (&y, &one, 1, activation (quick));
+    clip_op_gelu_forward (&y, &one, 1, 1, 1, activation (quick));
     g_assert_cmpfloat_with_epsilon (y, quick ? 0.845796f : 0.841345f, 1e-5);
     g_free (din);
     g_free (c.in);
@@ -228,7 +228,7 @@ static double
 attention_loss (gpointer data)
 {
   AttentionCase *c = data;
-  clip_op_attention_forward_precise (c->out, c->probs, c->qkv, c->b, c->l,
+  clip_op_attention_forward (c->out, c->probs, c->qkv, c->b, c->l,
       c->w, c->heads, c->causal);
   return weighted_sum (c->out, c->dout, (gsize) c->b * c->l * c->w);
 }
