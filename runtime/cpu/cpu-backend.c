@@ -8,9 +8,9 @@
  * file leave the resident set; other weights are read where the model keeps
  * them. */
 #include "backend.h"
-#include "cpu-kernels.h"
 #include "gemm.h"
 #include "params.h"
+#include "ops.h"
 
 #include <cblas.h>
 #include <string.h>
@@ -94,7 +94,7 @@ packed_copy (const ClipCpuBackend *cpu, const float *w, int out_dim,
       ? packed : NULL;
 }
 
-/* clip_cpu_linear, on the packed copy of w when there is one. */
+/* clip_op_linear_forward, on the packed copy of w when there is one. */
 static void
 linear (ClipCpuBackend *cpu, float *out, int ldo, const float *in,
     const float *w, const float *b, int n, int in_dim, int out_dim,
@@ -104,13 +104,15 @@ linear (ClipCpuBackend *cpu, float *out, int ldo, const float *in,
   if (packed != NULL)
     clip_gemm_linear (cpu->pool, packed, out, ldo, in, b, n, accumulate);
   else
-    clip_cpu_linear (out, ldo, in, w, b, n, in_dim, out_dim, accumulate);
+    clip_op_linear_forward (out, ldo, in, w, b, n, in_dim, out_dim,
+        accumulate);
 }
 
 static void
 activation_epilogue (float *c, gsize ldc, int rows, int cols, gpointer data)
 {
-  clip_cpu_activation (c, ldc, rows, cols, *(const ClipActivation *) data);
+  clip_op_gelu_forward (c, c, ldc, rows, cols,
+      *(const ClipActivation *) data);
 }
 
 /* out[n, out_dim] = act(in W^T + b): on the packed copy, each block of out
@@ -125,8 +127,9 @@ linear_activated (ClipCpuBackend *cpu, float *out, const float *in,
     clip_gemm_linear_then (cpu->pool, packed, out, out_dim, in, b, n, FALSE,
         activation_epilogue, &activation);
   } else {
-    clip_cpu_linear (out, out_dim, in, w, b, n, in_dim, out_dim, FALSE);
-    clip_cpu_activation (out, out_dim, n, out_dim, activation);
+    clip_op_linear_forward (out, out_dim, in, w, b, n, in_dim, out_dim,
+        FALSE);
+    clip_op_gelu_forward (out, out, out_dim, n, out_dim, activation);
   }
 }
 
@@ -145,11 +148,11 @@ layer_norm_share (gpointer data, int index, int threads)
   int first = job->rows * index / threads;
   int last = job->rows * (index + 1) / threads;
   gsize skip = (gsize) first * job->c;
-  clip_cpu_layer_norm (job->out + skip, job->in + skip, job->w, job->b,
-      last - first, job->c, job->eps);
+  clip_op_layernorm_forward (job->out + skip, NULL, NULL, job->in + skip,
+      job->w, job->b, last - first, job->c, job->eps);
 }
 
-/* clip_cpu_layer_norm over the pool's threads. */
+/* clip_op_layernorm_forward over the pool's threads. */
 static void
 layer_norm (ClipCpuBackend *cpu, float *out, const float *in, const float *w,
     const float *b, int rows, int c, float eps)
@@ -174,7 +177,7 @@ attention_share (gpointer data, int index, int threads)
   float *scores = act->scores + (gsize) index * job->l * job->l;
   for (int pair = index; pair < job->n * job->heads; pair += threads) {
     gsize first = (gsize) (pair / job->heads) * job->l;
-    clip_cpu_attention_head (act->att + first * job->w, job->w,
+    clip_op_attention_head_forward (act->att + first * job->w, job->w,
         act->qkv + first * 3 * job->w, scores, job->l, job->w, job->heads,
         pair % job->heads, job->causal);
   }
@@ -297,8 +300,9 @@ cpu_images (ClipBackend *b, const float *pixels, int n, float *out,
 
   /* ln_post of each class token, then the projection. */
   for (int i = 0; i < n; i++)
-    clip_cpu_layer_norm (act.xn + (gsize) i * w, act.x + (gsize) i * t * w,
-        vw->ln_post_w, vw->ln_post_b, 1, w, tower->eps);
+    clip_op_layernorm_forward (act.xn + (gsize) i * w, NULL, NULL,
+        act.x + (gsize) i * t * w, vw->ln_post_w, vw->ln_post_b, 1, w,
+        tower->eps);
   linear (cpu, out, cfg->embed_dim, act.xn, vw->proj, NULL, n, w,
       cfg->embed_dim, FALSE);
   return TRUE;
@@ -406,7 +410,7 @@ cpu_texts (ClipBackend *b, const gint32 *tokens, int n, float *out,
 
   /* ln_final is per token: only the pooled rows need it. */
   for (int s = 0; s < n; s++)
-    clip_cpu_layer_norm (act.xn + (gsize) s * w,
+    clip_op_layernorm_forward (act.xn + (gsize) s * w, NULL, NULL,
         act.x + ((gsize) s * l + eot[s]) * w, tw->ln_final_w, tw->ln_final_b,
         1, w, tower->eps);
   linear (cpu, out, cfg->embed_dim, act.xn, tw->proj, NULL, n, w,

@@ -1,8 +1,9 @@
 /* ClipTrainer: the training forward pass (keeping activations), the
- * backward pass, AdamW and checkpoints. The ops are in train-ops.c. */
+ * backward pass, AdamW and checkpoints. The ops are in cpu/ops.c. */
 #include "train.h"
-#include "train-ops.h"
 #include "backend.h"
+#include "cpu/ops.h"
+#include "train-ops.h"
 #include "params.h"
 
 #include <cblas.h>
@@ -308,19 +309,22 @@ block_forward (Tower *t, const float *p, const LayerSlots *s, int layer,
   clip_op_layernorm_forward (ln1, t->ln1_mean + layer * t->rows,
       t->ln1_rstd + layer * t->rows, in, p + s->ln1_w, p + s->ln1_b, n, w,
       c->eps);
-  clip_op_linear_forward (qkv, ln1, p + s->qkv_w, p + s->qkv_b, n, w, 3 * w);
-  clip_op_attention_forward (attn, probs, qkv, batch, tokens, w, c->heads,
-      t->causal);
-  clip_op_linear_forward (mid, attn, p + s->out_w, p + s->out_b, n, w, w);
+  clip_op_linear_forward (qkv, 3 * w, ln1, p + s->qkv_w, p + s->qkv_b, n, w,
+      3 * w, FALSE);
+  clip_op_attention_forward (attn, probs, qkv, batch, tokens, w,
+      c->heads, t->causal);
+  clip_op_linear_forward (mid, w, attn, p + s->out_w, p + s->out_b, n, w, w,
+      FALSE);
   for (gsize i = 0; i < n * w; i++)
     mid[i] += in[i];
   clip_op_layernorm_forward (ln2, t->ln2_mean + layer * t->rows,
       t->ln2_rstd + layer * t->rows, mid, p + s->ln2_w, p + s->ln2_b, n, w,
       c->eps);
-  clip_op_linear_forward (fc1, ln2, p + s->fc1_w, p + s->fc1_b, n, w, m);
-  clip_op_gelu_forward (act, fc1, n * m,
-      c->activation == CLIP_ACTIVATION_QUICK_GELU);
-  clip_op_linear_forward (out, act, p + s->fc2_w, p + s->fc2_b, n, m, w);
+  clip_op_linear_forward (fc1, m, ln2, p + s->fc1_w, p + s->fc1_b, n, w, m,
+      FALSE);
+  clip_op_gelu_forward (act, fc1, m, n, m, c->activation);
+  clip_op_linear_forward (out, w, act, p + s->fc2_w, p + s->fc2_b, n, m, w,
+      FALSE);
   for (gsize i = 0; i < n * w; i++)
     out[i] += mid[i];
 }
@@ -341,10 +345,10 @@ tower_forward (Tower *t, const float *p, const LayerSlots *layers,
   for (int b = 0; b < batch; b++)
     memcpy (pooled + b * w, final + (gsize) t->pool_row[b] * w,
         w * sizeof (float));
-  clip_op_layernorm_forward (t->pooled_ln, t->pool_mean, t->pool_rstd, pooled,
-      p + ln_w, p + ln_b, batch, w, c->eps);
-  clip_op_linear_forward (out, t->pooled_ln, p + proj, NULL, batch, w,
-      embed_dim);
+  clip_op_layernorm_forward (t->pooled_ln, t->pool_mean,
+      t->pool_rstd, pooled, p + ln_w, p + ln_b, batch, w, c->eps);
+  clip_op_linear_forward (out, embed_dim, t->pooled_ln, p + proj, NULL, batch,
+      w, embed_dim, FALSE);
 }
 
 /* pixels [batch, 3, S, S] -> patches [batch x grid^2, 3 P P], each row laid
@@ -381,8 +385,8 @@ vision_forward (ClipTrainer *t, const float *pixels, int batch, float *out)
   gsize n = (gsize) batch * tokens;
 
   im2col (t->patches, pixels, batch, c->image_size, c->patch_size);
-  clip_op_linear_forward (t->patch_out, t->patches, p + l->patch_w, NULL,
-      batch * patches, row_len, w);
+  clip_op_linear_forward (t->patch_out, w, t->patches, p + l->patch_w, NULL,
+      batch * patches, row_len, w, FALSE);
   const float *pos = p + l->vision_pos;
   for (int b = 0; b < batch; b++) {
     float *seq = v->embed + (gsize) b * tokens * w;
@@ -394,8 +398,8 @@ vision_forward (ClipTrainer *t, const float *pixels, int batch, float *out)
             + pos[i * w + k];
     v->pool_row[b] = b * tokens;
   }
-  clip_op_layernorm_forward (v->res, v->embed_mean, v->embed_rstd, v->embed,
-      p + l->ln_pre_w, p + l->ln_pre_b, n, w, c->vision.eps);
+  clip_op_layernorm_forward (v->res, v->embed_mean, v->embed_rstd,
+      v->embed, p + l->ln_pre_w, p + l->ln_pre_b, n, w, c->vision.eps);
   tower_forward (v, p, l->vision_layers, l->ln_post_w, l->ln_post_b,
       l->vision_proj, c->embed_dim, batch, tokens, out);
 }
@@ -464,8 +468,7 @@ block_backward (Tower *t, const float *p, float *g, const LayerSlots *s,
   clip_op_linear_backward (t->dact, g + s->fc2_w, g + s->fc2_b, t->dres, act,
       p + s->fc2_w, n, m, w);
   memset (t->dfc1, 0, n * m * sizeof (float));
-  clip_op_gelu_backward (t->dfc1, t->dact, fc1, n * m,
-      c->activation == CLIP_ACTIVATION_QUICK_GELU);
+  clip_op_gelu_backward (t->dfc1, t->dact, fc1, n * m, c->activation);
   memset (t->dln, 0, n * w * sizeof (float));
   clip_op_linear_backward (t->dln, g + s->fc1_w, g + s->fc1_b, t->dfc1, ln2,
       p + s->fc1_w, n, w, m);

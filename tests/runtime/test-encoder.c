@@ -1,7 +1,7 @@
 /* The CPU encoders against OpenAI's outputs in shared/reference, and the
  * kernels they are made of against plain double-precision loops. */
 #include "backend.h"
-#include "cpu/cpu-kernels.h"
+#include "cpu/ops.h"
 #include "reference.h"
 
 #include <json-glib/json-glib.h>
@@ -396,13 +396,13 @@ test_kernel_exp (void)
   for (int k = 0; k < n; k++)
     x[k] = -87.0f + 175.0f * k / (n - 1);
   g_autofree float *y = g_memdup2 (x, n * sizeof (float));
-  clip_cpu_exp (y, n);
+  clip_op_exp (y, n);
   for (int k = 0; k < n; k++) {
     double want = exp ((double) x[k]);
     g_assert_cmpfloat (fabs (y[k] - want), <=, 3e-7 * want);
   }
   float extremes[] = { -1000.0f, 1000.0f };
-  clip_cpu_exp (extremes, 2);
+  clip_op_exp (extremes, 2);
   g_assert_cmpfloat (extremes[0], <, 1e-37);
   g_assert_cmpfloat (extremes[0], >=, 0.0f);
   g_assert_true (isfinite (extremes[1]));
@@ -423,7 +423,7 @@ test_kernel_layer_norm (void)
     w[j] = uniform (rand, 0.5, 1.5);
     b[j] = uniform (rand, -0.5, 0.5);
   }
-  clip_cpu_layer_norm (out, in, w, b, n, c, 1e-5f);
+  clip_op_layernorm_forward (out, NULL, NULL, in, w, b, n, c, 1e-5f);
   for (int r = 0; r < n; r++) {
     double mean = 0.0, var = 0.0;
     for (int j = 0; j < c; j++)
@@ -450,8 +450,8 @@ test_kernel_activations (void)
     in[k] = 0.25f * (k % ldx) - 4.0f + 0.5f * (k % 9) - 2.0f;
   g_autofree float *quick = g_memdup2 (in, n * ldx * sizeof (float));
   g_autofree float *exact = g_memdup2 (in, n * ldx * sizeof (float));
-  clip_cpu_activation (quick, ldx, n, c, CLIP_ACTIVATION_QUICK_GELU);
-  clip_cpu_activation (exact, ldx, n, c, CLIP_ACTIVATION_GELU);
+  clip_op_gelu_forward (quick, quick, ldx, n, c, CLIP_ACTIVATION_QUICK_GELU);
+  clip_op_gelu_forward (exact, exact, ldx, n, c, CLIP_ACTIVATION_GELU);
   for (int k = 0; k < n * ldx; k++) {
     double v = in[k];
     if (k % ldx >= c) {
@@ -478,7 +478,8 @@ check_attention (gboolean causal)
   for (int k = 0; k < l * 3 * w; k++)
     qkv[k] = uniform (rand, -2, 2);
   for (int h = 0; h < heads; h++)
-    clip_cpu_attention_head (out, w + 5, qkv, scores, l, w, heads, h, causal);
+    clip_op_attention_head_forward (out, w + 5, qkv, scores, l, w, heads, h,
+        causal);
   for (int h = 0; h < heads; h++)
     for (int i = 0; i < l; i++) {
       int seen = causal ? i + 1 : l;

@@ -3,6 +3,7 @@
  * accuracy beats chance; the trained weights give the same embeddings
  * through the inference CPU backend; determinism; checkpoint resume. */
 #include "reference.h"
+#include "cpu/ops.h"
 #include "train/train-ops.h"
 #include "train/train.h"
 
@@ -72,7 +73,8 @@ static double
 linear_loss (gpointer data)
 {
   LinearCase *c = data;
-  clip_op_linear_forward (c->out, c->in, c->w, c->b, c->n, c->i, c->o);
+  clip_op_linear_forward (c->out, c->o, c->in, c->w, c->b, c->n, c->i, c->o,
+      FALSE);
   return weighted_sum (c->out, c->dout, (gsize) c->n * c->o);
 }
 
@@ -124,8 +126,8 @@ static double
 layernorm_loss (gpointer data)
 {
   NormCase *c = data;
-  clip_op_layernorm_forward (c->out, c->mean, c->rstd, c->in, c->w, c->b,
-      c->n, c->c, 1e-5f);
+  clip_op_layernorm_forward (c->out, c->mean, c->rstd, c->in, c->w,
+      c->b, c->n, c->c, 1e-5f);
   return weighted_sum (c->out, c->dout, (gsize) c->n * c->c);
 }
 
@@ -169,6 +171,12 @@ test_layernorm (void)
   g_rand_free (rand);
 }
 
+static ClipActivation
+activation (gboolean quick)
+{
+  return quick ? CLIP_ACTIVATION_QUICK_GELU : CLIP_ACTIVATION_GELU;
+}
+
 typedef struct {
   gsize n;
   gboolean quick;
@@ -179,7 +187,7 @@ static double
 gelu_loss (gpointer data)
 {
   GeluCase *c = data;
-  clip_op_gelu_forward (c->out, c->in, c->n, c->quick);
+  clip_op_gelu_forward (c->out, c->in, c->n, 1, c->n, activation (c->quick));
   return weighted_sum (c->out, c->dout, c->n);
 }
 
@@ -195,12 +203,12 @@ test_gelu (void)
     fill_random (rand, c.in, c.n, 4.0);
     fill_random (rand, c.dout, c.n, 1.0);
     float *din = g_new0 (float, c.n);
-    clip_op_gelu_backward (din, c.dout, c.in, c.n, quick);
+    clip_op_gelu_backward (din, c.dout, c.in, c.n, activation (quick));
     check_gradient (quick ? "quick_gelu" : "gelu", c.in, din, c.n, gelu_loss,
         &c, 1e-3f, 1e-3, 1e-2);
     /* The two activations differ: GELU(1) = 0.8413, QuickGELU(1) = 0.8458. */
     float one = 1.0f, y;
-    clip_op_gelu_forward (&y, &one, 1, quick);
+    clip_op_gelu_forward (&y, &one, 1, 1, 1, activation (quick));
     g_assert_cmpfloat_with_epsilon (y, quick ? 0.845796f : 0.841345f, 1e-5);
     g_free (din);
     g_free (c.in);
@@ -220,8 +228,8 @@ static double
 attention_loss (gpointer data)
 {
   AttentionCase *c = data;
-  clip_op_attention_forward (c->out, c->probs, c->qkv, c->b, c->l, c->w,
-      c->heads, c->causal);
+  clip_op_attention_forward (c->out, c->probs, c->qkv, c->b, c->l,
+      c->w, c->heads, c->causal);
   return weighted_sum (c->out, c->dout, (gsize) c->b * c->l * c->w);
 }
 
