@@ -262,9 +262,9 @@ cpu_images (ClipBackend *b, const float *pixels, int n, float *out,
     GError **error)
 {
   ClipCpuBackend *cpu = (ClipCpuBackend *) b;
-  const ClipConfig *cfg = &b->model->config;
+  const ClipConfig *cfg = b->model.config;
   const ClipTowerConfig *tower = &cfg->vision;
-  const ClipVisionWeights *vw = &b->model->weights.vision;
+  const ClipVisionWeights *vw = &b->model.weights->vision;
   int w = tower->width, patch = cfg->patch_size;
   int t = clip_config_vision_tokens (cfg), patches = t - 1;
   int patch_len = 3 * patch * patch;
@@ -343,7 +343,7 @@ cpu_frames (ClipBackend *b, const ClipFrame *frames, int n, float *out,
     GError **error)
 {
   ClipCpuBackend *cpu = (ClipCpuBackend *) b;
-  const ClipConfig *cfg = &b->model->config;
+  const ClipConfig *cfg = b->model.config;
   gsize image = 3 * (gsize) cfg->image_size * cfg->image_size;
   g_autofree float *pixels = g_new (float, image * MIN (n, FRAMES_CHUNK));
   for (int done = 0; done < n; done += FRAMES_CHUNK) {
@@ -371,9 +371,9 @@ cpu_texts (ClipBackend *b, const gint32 *tokens, int n, float *out,
     GError **error)
 {
   ClipCpuBackend *cpu = (ClipCpuBackend *) b;
-  const ClipConfig *cfg = &b->model->config;
+  const ClipConfig *cfg = b->model.config;
   const ClipTowerConfig *tower = &cfg->text;
-  const ClipTextWeights *tw = &b->model->weights.text;
+  const ClipTextWeights *tw = &b->model.weights->text;
   int w = tower->width, context = cfg->context_length;
 
   /* Causal attention: the tokens after the last end-of-text of the batch
@@ -432,7 +432,7 @@ pack_linear (ClipCpuBackend *cpu, const float *w, int out_dim, int in_dim)
 {
   gsize floats = (gsize) out_dim * in_dim;
   if (w == NULL || g_hash_table_contains (cpu->packed, w)
-      || !clip_gemm_weight_is_mapped (cpu->base.model->st, w, floats))
+      || !clip_weights_view_is_mapped (&cpu->base.model, w, floats))
     return;
   ClipGemmWeight *packed = clip_gemm_pack (w, out_dim, in_dim, cpu->kernel);
   if (packed == NULL)
@@ -465,8 +465,8 @@ pack_tower (ClipCpuBackend *cpu, const ClipTowerConfig *tower,
 static void
 pack_weights (ClipCpuBackend *cpu)
 {
-  const ClipConfig *cfg = &cpu->base.model->config;
-  const ClipWeights *weights = &cpu->base.model->weights;
+  const ClipConfig *cfg = cpu->base.model.config;
+  const ClipWeights *weights = cpu->base.model.weights;
   cpu->packed = g_hash_table_new_full (NULL, NULL, NULL,
       (GDestroyNotify) clip_gemm_weight_free);
   pack_linear (cpu, weights->vision.patch_w, cfg->vision.width,
@@ -477,60 +477,21 @@ pack_weights (ClipCpuBackend *cpu)
   pack_linear (cpu, weights->text.proj, cfg->embed_dim, cfg->text.width);
 }
 
-/* CLIP_CPU_GEMM=avx512|avx2|off picks the packed GEMM's kernel, or none
- * (OpenBLAS only), instead of the widest this CPU runs: to compare them,
- * or to see how an older CPU would fare. *use is FALSE for off. */
-static gboolean
-kernel_from_environment (ClipGemmKernel *kernel, gboolean *use,
-    GError **error)
+ClipBackend *
+clip_cpu_backend_open (const ClipWeightsView *model,
+    const ClipCpuOptions *options)
 {
-  const char *name = g_getenv ("CLIP_CPU_GEMM");
-  *kernel = CLIP_GEMM_AUTO;
-  *use = clip_gemm_kernel_supported (CLIP_GEMM_AUTO);
-  if (name == NULL || *name == '\0')
-    return TRUE;
-  if (g_strcmp0 (name, "off") == 0) {
-    *use = FALSE;
-    return TRUE;
-  }
-  if (g_strcmp0 (name, "avx512") == 0)
-    *kernel = CLIP_GEMM_AVX512;
-  else if (g_strcmp0 (name, "avx2") == 0)
-    *kernel = CLIP_GEMM_AVX2;
-  else {
-    g_set_error (error, CLIP_ERROR, CLIP_ERROR_BACKEND,
-        "cpu: CLIP_CPU_GEMM is '%s'; expected avx512, avx2 or off", name);
-    return FALSE;
-  }
-  if (!clip_gemm_kernel_supported (*kernel)) {
-    g_set_error (error, CLIP_ERROR, CLIP_ERROR_BACKEND,
-        "cpu: CLIP_CPU_GEMM=%s, but this CPU does not run that kernel", name);
-    return FALSE;
-  }
-  *use = TRUE;
-  return TRUE;
-}
-
-static ClipBackend *
-cpu_open (const ClipModel *model, const ClipBackendOptions *opts,
-    GError **error)
-{
-  ClipGemmKernel kernel;
-  gboolean pack;
-  if (!kernel_from_environment (&kernel, &pack, error))
-    return NULL;
   ClipCpuBackend *cpu = g_new0 (ClipCpuBackend, 1);
   cpu->base.ops = &clip_backend_cpu;
-  cpu->base.model = model;
-  cpu->threads = opts->threads > 0 ? opts->threads : (int) g_get_num_processors ();
+  cpu->base.model = *model;
+  cpu->threads = MAX (options->threads, 1);
   cpu->pool = clip_gemm_pool_new (cpu->threads);
-  cpu->kernel = kernel;
-  if (pack)
+  cpu->kernel = options->kernel;
+  if (!options->openblas_only && clip_gemm_kernel_supported (cpu->kernel))
     pack_weights (cpu);
-  g_autofree char *packed = cpu->packed != NULL
-      && g_hash_table_size (cpu->packed) > 0
+  g_autofree char *packed = linears_are_packed (cpu)
       ? g_strdup_printf (" + packed %s GEMM",
-          clip_gemm_kernel_name (kernel)) : NULL;
+          clip_gemm_kernel_name (cpu->kernel)) : NULL;
   cpu->description = g_strdup_printf ("OpenBLAS %s%s, %d thread%s",
       openblas_get_corename (), packed != NULL ? packed : "", cpu->threads,
       cpu->threads == 1 ? "" : "s");
@@ -557,7 +518,6 @@ cpu_close (ClipBackend *b)
 
 const ClipBackendOps clip_backend_cpu = {
   .name = "cpu",
-  .open = cpu_open,
   .images = cpu_images,
   .frames = cpu_frames,
   .texts = cpu_texts,
