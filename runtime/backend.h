@@ -55,7 +55,7 @@ struct _ClipBackendOps {
       float *out, GError **error);
   /* Optional: frames() plus each frame's scores against labels, in the same
    * pass (as clip_label_set_score): logits, probs [n, n_labels], either may
-   * be NULL. Without it the encoder scores on the CPU. */
+   * be NULL. Without it the label set scores on the CPU. */
   gboolean (*classify) (ClipBackend *b, const ClipFrame *frames, int n,
       const ClipBackendLabels *labels, float *out, float *logits, float *probs,
       GError **error);
@@ -120,6 +120,18 @@ gboolean clip_vulkan_has_gpu (void);
 gboolean clip_vulkan_read_images (ClipBackend *b, int n, float *pixels,
     GError **error);
 #endif
+
+/* --------------------------------------------------------------- encoder */
+
+/* clip_encoder_encode_frames, plus each frame's scores against labels
+ * (logits, probs [n, n_labels], either may be NULL) where the backend
+ * computes them in the same pass: then *scored is TRUE. Otherwise only the
+ * embeddings are written, and the caller scores them. The labels' rows
+ * must have the model's embedding size. */
+gboolean clip_encoder_encode_and_score_frames (ClipEncoder *enc,
+    const ClipFrame *frames, int n, const ClipBackendLabels *labels,
+    float *embeddings, float *logits, float *probs, gboolean *scored,
+    GError **error);
 
 /* A number no other label set of this process has (for ClipBackendLabels). */
 guint64 clip_label_set_get_id (const ClipLabelSet *set);

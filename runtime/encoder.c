@@ -242,36 +242,18 @@ clip_encoder_encode_frames (ClipEncoder *enc, const ClipFrame *frames, int n,
 }
 
 gboolean
-clip_encoder_classify_frames (ClipEncoder *enc, const ClipFrame *frames, int n,
-    const ClipLabelSet *set, float *embeddings, float *logits, float *probs,
+clip_encoder_encode_and_score_frames (ClipEncoder *enc,
+    const ClipFrame *frames, int n, const ClipBackendLabels *labels,
+    float *embeddings, float *logits, float *probs, gboolean *scored,
     GError **error)
 {
-  const ClipConfig *cfg = clip_model_get_config (enc->model);
-  if (clip_label_set_get_embed_dim (set) != cfg->embed_dim) {
-    g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
-        "the labels were embedded in %d dimensions, %s embeds in %d",
-        clip_label_set_get_embed_dim (set), enc->model->name, cfg->embed_dim);
-    return FALSE;
-  }
-  if (n <= 0)
-    return TRUE;
   const ClipBackendOps *ops = enc->backend->ops;
-  if (ops->classify) {
-    ClipBackendLabels labels = {
-      clip_label_set_get_embeddings (set), clip_label_set_get_n_labels (set),
-      clip_label_set_get_logit_scale (set), clip_label_set_get_id (set),
-    };
-    return clip_model_check_weights (enc->model, error)
-        && ops->classify (enc->backend, frames, n, &labels, embeddings, logits,
-            probs, error);
-  }
-  if (!clip_encoder_encode_frames (enc, frames, n, embeddings, error))
-    return FALSE;
-  gsize L = clip_label_set_get_n_labels (set);
-  for (int i = 0; i < n; i++)
-    clip_label_set_score (set, embeddings + (gsize) i * cfg->embed_dim,
-        logits ? logits + i * L : NULL, probs ? probs + i * L : NULL);
-  return TRUE;
+  *scored = ops->classify != NULL;
+  if (n <= 0 || ops->classify == NULL)
+    return clip_encoder_encode_frames (enc, frames, n, embeddings, error);
+  return clip_model_check_weights (enc->model, error)
+      && ops->classify (enc->backend, frames, n, labels, embeddings, logits,
+          probs, error);
 }
 
 gboolean
