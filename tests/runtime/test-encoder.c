@@ -329,6 +329,62 @@ test_frames (void)
     g_free (data[i]);
 }
 
+/* clip_encoder_classify_frames on the CPU: the frames' embeddings, scored
+ * by the label set; labels of another embedding size are refused. */
+static void
+test_classify_frames (void)
+{
+  if (!clip_test_reference ())
+    return;
+  g_autoptr (ClipModel) model = load_model (&models[0]);
+  g_autoptr (ClipEncoder) enc = open_cpu (model, 2);
+  int dim = clip_model_get_config (model)->embed_dim;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) specs = clip_labels_parse_list ("red circle, dog, sky");
+  g_autoptr (ClipLabelSet) set = clip_label_set_new (enc, specs, NULL, NULL,
+      &error);
+  g_assert_no_error (error);
+  enum { N = 3, W = 40, H = 30, L = 3 };
+  g_autofree guint8 *rgb = g_new (guint8, N * W * H * 3);
+  g_autoptr (GRand) rand = g_rand_new_with_seed (9);
+  ClipFrame frames[N];
+  for (int i = 0; i < N; i++) {
+    for (int k = 0; k < W * H * 3; k++)
+      rgb[i * W * H * 3 + k] = (guint8) g_rand_int_range (rand, 0, 256);
+    frames[i] = (ClipFrame) { .format = CLIP_PIXEL_RGB, .width = W,
+      .height = H, .planes = { rgb + i * W * H * 3 }, .strides = { 3 * W } };
+  }
+  g_autofree float *embeddings = g_new (float, N * dim);
+  g_autofree float *want_embeddings = g_new (float, N * dim);
+  float logits[N * L], probs[N * L], want_logits[N * L], want_probs[N * L];
+  g_assert_true (clip_encoder_classify_frames (enc, frames, N, set,
+          embeddings, logits, probs, &error));
+  g_assert_true (clip_encoder_encode_frames (enc, frames, N, want_embeddings,
+          &error));
+  g_assert_no_error (error);
+  for (int i = 0; i < N; i++)
+    clip_label_set_score (set, want_embeddings + i * dim, want_logits + i * L,
+        want_probs + i * L);
+  g_assert_cmpmem (embeddings, N * dim * 4, want_embeddings, N * dim * 4);
+  g_assert_cmpmem (logits, sizeof logits, want_logits, sizeof want_logits);
+  g_assert_cmpmem (probs, sizeof probs, want_probs, sizeof want_probs);
+
+  /* The default model embeds in 64 dimensions. */
+  g_autofree char *other_dir = g_build_filename (g_getenv ("CLIP_SOURCE_DIR"),
+      "models", "default", NULL);
+  g_autoptr (ClipModel) other = clip_model_load (other_dir, NULL, &error);
+  g_assert_no_error (error);
+  g_autoptr (ClipEncoder) other_enc = open_cpu (other, 1);
+  g_autoptr (ClipLabelSet) other_set = clip_label_set_new (other_enc, specs,
+      NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_false (clip_encoder_classify_frames (enc, frames, N, other_set,
+          embeddings, logits, probs, &error));
+  g_assert_error (error, CLIP_ERROR, CLIP_ERROR_INVALID);
+  g_assert_cmpstr (error->message, ==,
+      "the labels were embedded in 64 dimensions, tiny-openai embeds in 32");
+}
+
 static void
 test_threads_agree (void)
 {
@@ -529,6 +585,7 @@ main (int argc, char **argv)
   }
   g_test_add_func ("/encoder/batch-equals-single", test_batch_equals_single);
   g_test_add_func ("/encoder/threads-agree", test_threads_agree);
+  g_test_add_func ("/encoder/classify-frames", test_classify_frames);
   g_test_add_func ("/encoder/frames", test_frames);
   g_test_add_func ("/encoder/bad-token-ids", test_bad_token_ids);
   g_test_add_func ("/cpu-kernels/exp", test_kernel_exp);
