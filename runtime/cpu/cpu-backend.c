@@ -1,9 +1,11 @@
 /* The CPU backend: CLIP's two encoders as plain C over OpenBLAS.
  *
  * A batch of n sequences of T tokens is one [n*T, width] matrix, so every
- * linear layer is one sgemm over the whole batch; only attention works per
- * sequence. The activations live in one arena sized for the largest batch
- * seen. Where the CPU has AVX2 or AVX-512, the linear layers' weights are
+ * linear layer is one GEMM over the whole batch; only attention works per
+ * sequence. Every step is shared over the encoder's own thread pool,
+ * OpenBLAS's calls included (single-threaded, each on one thread's share).
+ * The activations live in one arena sized for the largest batch seen.
+ * Where the CPU has AVX2 or AVX-512, the linear layers' weights are
  * packed once at open for gemm.c's kernels, and their pages of the mmapped
  * file leave the resident set; other weights are read where the model keeps
  * them. */
@@ -104,6 +106,59 @@ packed_copy (const ClipCpuBackend *cpu, const float *w, int out_dim,
       ? packed : NULL;
 }
 
+/* Below this many multiply-adds OpenBLAS keeps a GEMM on one thread too
+ * (its GEMM_MULTITHREAD_THRESHOLD): a second costs more than it saves. */
+#define MIN_SHARED_GEMM (1 << 18)
+/* Output columns are shared in blocks of a cache line of floats, so that
+ * no two threads write one line. */
+#define COLUMN_BLOCK 16
+
+typedef struct {
+  float *out;
+  int ldo;
+  const float *in, *w, *b;
+  int n, in_dim, out_dim;
+  gboolean accumulate;
+  const ClipActivation *activation; /* applied after, or NULL */
+} PlainLinearJob;
+
+/* Thread index's share of the output columns, that is of w's rows: each
+ * thread packs only its part of w, where sharing the input rows would have
+ * every thread pack all of it (at batch 1, twice as slow here as a split
+ * by columns, and slower than OpenBLAS's own threads). */
+static void
+plain_linear_share (gpointer data, int index, int threads)
+{
+  const PlainLinearJob *job = data;
+  int blocks = (job->out_dim + COLUMN_BLOCK - 1) / COLUMN_BLOCK;
+  int first = blocks * index / threads * COLUMN_BLOCK;
+  int cols = MIN (job->out_dim, blocks * (index + 1) / threads * COLUMN_BLOCK)
+      - first;
+  if (cols <= 0)
+    return;
+  float *out = job->out + first;
+  clip_cpu_linear (out, job->ldo, job->in, job->w + (gsize) first * job->in_dim,
+      job->b != NULL ? job->b + first : NULL, job->n, job->in_dim, cols,
+      job->accumulate);
+  if (job->activation != NULL)
+    clip_cpu_activation (out, job->ldo, job->n, cols, *job->activation);
+}
+
+/* clip_cpu_linear (then activation, when not NULL) shared over the pool,
+ * each share on single-threaded OpenBLAS: the encoder's own threads,
+ * whatever another encoder of the process uses. */
+static void
+plain_linear (ClipCpuBackend *cpu, float *out, int ldo, const float *in,
+    const float *w, const float *b, int n, int in_dim, int out_dim,
+    gboolean accumulate, const ClipActivation *activation)
+{
+  PlainLinearJob job = { out, ldo, in, w, b, n, in_dim, out_dim, accumulate,
+    activation };
+  gint64 work = (gint64) n * in_dim * out_dim;
+  clip_gemm_pool_run (work >= MIN_SHARED_GEMM ? cpu->pool : NULL,
+      plain_linear_share, &job);
+}
+
 /* clip_cpu_linear, on the packed copy of w when there is one. */
 static void
 linear (ClipCpuBackend *cpu, float *out, int ldo, const float *in,
@@ -114,7 +169,8 @@ linear (ClipCpuBackend *cpu, float *out, int ldo, const float *in,
   if (packed != NULL)
     clip_gemm_linear (cpu->pool, packed, out, ldo, in, b, n, accumulate);
   else
-    clip_cpu_linear (out, ldo, in, w, b, n, in_dim, out_dim, accumulate);
+    plain_linear (cpu, out, ldo, in, w, b, n, in_dim, out_dim, accumulate,
+        NULL);
 }
 
 static void
@@ -123,21 +179,20 @@ activation_epilogue (float *c, gsize ldc, int rows, int cols, gpointer data)
   clip_cpu_activation (c, ldc, rows, cols, *(const ClipActivation *) data);
 }
 
-/* out[n, out_dim] = act(in W^T + b): on the packed copy, each block of out
- * is activated by the thread that computed it, while still in its cache. */
+/* out[n, out_dim] = act(in W^T + b): each block of out is activated by the
+ * thread that computed it, while still in its cache. */
 static void
 linear_activated (ClipCpuBackend *cpu, float *out, const float *in,
     const float *w, const float *b, int n, int in_dim, int out_dim,
     ClipActivation activation)
 {
   const ClipGemmWeight *packed = packed_copy (cpu, w, out_dim, in_dim);
-  if (packed != NULL) {
+  if (packed != NULL)
     clip_gemm_linear_then (cpu->pool, packed, out, out_dim, in, b, n, FALSE,
         activation_epilogue, &activation);
-  } else {
-    clip_cpu_linear (out, out_dim, in, w, b, n, in_dim, out_dim, FALSE);
-    clip_cpu_activation (out, out_dim, n, out_dim, activation);
-  }
+  else
+    plain_linear (cpu, out, out_dim, in, w, b, n, in_dim, out_dim, FALSE,
+        &activation);
 }
 
 typedef struct {
@@ -212,9 +267,7 @@ transformer_layer (ClipCpuBackend *cpu, const ClipTowerConfig *tower,
         w, w, FALSE);
   }
   AttentionJob attention = { act, n, l, w, tower->heads, causal };
-  /* Without packed weights, OpenBLAS's threads share each head instead. */
-  clip_gemm_pool_run (linears_are_packed (cpu) ? cpu->pool : NULL,
-      attention_share, &attention);
+  clip_gemm_pool_run (cpu->pool, attention_share, &attention);
   linear (cpu, act->x, w, act->att, lw->out_w, lw->out_b, rows, w, w, TRUE);
 
   layer_norm (cpu, act->xn, act->x, lw->ln2_w, lw->ln2_b, rows, w, tower->eps);
@@ -222,18 +275,6 @@ transformer_layer (ClipCpuBackend *cpu, const ClipTowerConfig *tower,
       m, tower->activation);
   linear (cpu, act->x, w, act->hidden, lw->fc2_w, lw->fc2_b, rows, m, w,
       TRUE);
-}
-
-static void
-use_threads (ClipCpuBackend *cpu)
-{
-  /* OpenBLAS's thread count is per process: another encoder may have set
-   * a different one since. Where gemm.c runs the linear layers, OpenBLAS
-   * gets only the attention heads, one per pool thread: its own threads
-   * would spin after each call, taking the cores from the pool's. */
-  int threads = linears_are_packed (cpu) ? 1 : cpu->threads;
-  if (openblas_get_num_threads () != threads)
-    openblas_set_num_threads (threads);
 }
 
 /* im2col of one [3, S, S] image: row p (patches in row-major grid order)
@@ -277,7 +318,6 @@ cpu_images (ClipBackend *b, const float *pixels, int n, float *out,
       + MAX (layer_scratch_floats (cpu, tower, rows, t), embed_floats);
   if (!reserve_arena (cpu, floats, error))
     return FALSE;
-  use_threads (cpu);
   Activations act;
   carve_activations (cpu, tower, rows, &act);
 
@@ -397,7 +437,6 @@ cpu_texts (ClipBackend *b, const gint32 *tokens, int n, float *out,
   if (!reserve_arena (cpu,
           2 * rows * w + layer_scratch_floats (cpu, tower, rows, l), error))
     return FALSE;
-  use_threads (cpu);
   Activations act;
   carve_activations (cpu, tower, rows, &act);
 
@@ -481,6 +520,12 @@ ClipBackend *
 clip_cpu_backend_open (const ClipWeightsView *model,
     const ClipCpuOptions *options)
 {
+  /* Every OpenBLAS call runs on one of the pool's threads, on its share of
+   * the work: OpenBLAS's own threads would only compete with them. Its
+   * thread count is one per process (OpenBLAS 0.3.21 has no per-call one),
+   * and every CPU encoder wants the same, so it is set here, not per call. */
+  if (openblas_get_num_threads () != 1)
+    openblas_set_num_threads (1);
   ClipCpuBackend *cpu = g_new0 (ClipCpuBackend, 1);
   cpu->base.ops = &clip_backend_cpu;
   cpu->base.model = *model;

@@ -415,6 +415,82 @@ test_threads_agree (void)
         <=, 1e-6 * row_norm (a + p * dim, dim));
 }
 
+/* One encoder's share of test_concurrent_thread_counts: batches in a loop,
+ * each checked against what the encoder gave alone. */
+typedef struct {
+  ClipEncoder *enc;
+  const float *pixels;
+  const gint32 *ids;
+  const float *want_images, *want_texts;
+  int mismatches;
+} EncoderRun;
+
+#define CONCURRENT_ROUNDS 20
+
+static gpointer
+encode_rounds (gpointer data)
+{
+  EncoderRun *run = data;
+  ClipModel *model = clip_encoder_get_model (run->enc);
+  int dim = clip_model_get_config (model)->embed_dim;
+  g_autofree float *images = g_new (float, N_IMAGES * dim);
+  g_autofree float *texts = g_new (float, N_PROMPTS * dim);
+  for (int round = 0; round < CONCURRENT_ROUNDS; round++) {
+    gboolean ok = clip_encoder_encode_images (run->enc, run->pixels, N_IMAGES,
+        images, NULL)
+        && clip_encoder_encode_texts (run->enc, run->ids, N_PROMPTS, texts,
+            NULL);
+    if (!ok || memcmp (images, run->want_images, N_IMAGES * dim * 4) != 0
+        || memcmp (texts, run->want_texts, N_PROMPTS * dim * 4) != 0)
+      run->mismatches++;
+  }
+  return NULL;
+}
+
+/* Two CPU encoders of one process, with 1 and 2 threads, run at the same
+ * time: each keeps its own thread count. F16 weights take OpenBLAS, each
+ * thread on its share of a layer's outputs, so the two counts sum in
+ * different orders and the bits tell which count ran. */
+static void
+test_concurrent_thread_counts (void)
+{
+  if (!clip_test_reference ())
+    return;
+  g_autoptr (ClipModel) model = load_model (&models[2]);
+  int dim = clip_model_get_config (model)->embed_dim;
+  g_autofree float *pixels = read_images ();
+  g_autofree gint32 *ids = read_prompt_ids (NULL);
+  g_autoptr (GError) error = NULL;
+  EncoderRun runs[2];
+  g_autofree float *want = g_new (float, 2 * (N_IMAGES + N_PROMPTS) * dim);
+  for (int i = 0; i < 2; i++) {
+    float *want_images = want + i * (N_IMAGES + N_PROMPTS) * dim;
+    float *want_texts = want_images + N_IMAGES * dim;
+    runs[i] = (EncoderRun) { open_cpu (model, i + 1), pixels, ids,
+      want_images, want_texts, 0 };
+    g_assert_true (clip_encoder_encode_images (runs[i].enc, pixels, N_IMAGES,
+            want_images, &error));
+    g_assert_true (clip_encoder_encode_texts (runs[i].enc, ids, N_PROMPTS,
+            want_texts, &error));
+    g_assert_no_error (error);
+  }
+  g_assert_true (g_str_has_suffix (
+          clip_encoder_get_backend_name (runs[0].enc), ", 1 thread)"));
+  g_assert_true (g_str_has_suffix (
+          clip_encoder_get_backend_name (runs[1].enc), ", 2 threads)"));
+  g_assert_true (memcmp (runs[0].want_images, runs[1].want_images,
+          N_IMAGES * dim * 4) != 0);
+
+  GThread *threads[2];
+  for (int i = 0; i < 2; i++)
+    threads[i] = g_thread_new ("encoder", encode_rounds, &runs[i]);
+  for (int i = 0; i < 2; i++) {
+    g_thread_join (threads[i]);
+    g_assert_cmpint (runs[i].mismatches, ==, 0);
+    clip_encoder_free (runs[i].enc);
+  }
+}
+
 static void
 test_bad_token_ids (void)
 {
@@ -586,6 +662,8 @@ main (int argc, char **argv)
   g_test_add_func ("/encoder/batch-equals-single", test_batch_equals_single);
   g_test_add_func ("/encoder/threads-agree", test_threads_agree);
   g_test_add_func ("/encoder/classify-frames", test_classify_frames);
+  g_test_add_func ("/encoder/concurrent-thread-counts",
+      test_concurrent_thread_counts);
   g_test_add_func ("/encoder/frames", test_frames);
   g_test_add_func ("/encoder/bad-token-ids", test_bad_token_ids);
   g_test_add_func ("/cpu-kernels/exp", test_kernel_exp);
