@@ -1,8 +1,14 @@
 /* The backend seam: a whole encoder, not an op, so that a GPU backend keeps
  * its activations on the device and records one command buffer per batch.
- * Each backend embeds ClipBackend as the first member of its own struct. */
+ * Each backend embeds ClipBackend as the first member of its own struct.
+ *
+ * A backend sees the model only as a ClipWeightsView and is configured only
+ * by its own options struct: the encoder maps the public ClipBackendOptions
+ * and the environment's knobs onto it (clip_cpu_options_init,
+ * clip_vulkan_options_init), and picks the backend from its table. */
 #pragma once
 
+#include "cpu/gemm.h"
 #include "model.h"
 
 typedef struct _ClipBackendOps ClipBackendOps;
@@ -16,15 +22,30 @@ typedef struct {
   guint64 id;
 } ClipBackendLabels;
 
+/* The model as a backend reads it: sizes and weights, read-only. */
+typedef struct {
+  const char *name; /* the model's, for messages */
+  const ClipConfig *config;
+  const ClipWeights *weights;
+  const ClipSafetensors *file; /* private: see clip_weights_view_is_mapped */
+} ClipWeightsView;
+
+/* The view of model; it points into model, which must outlive it. */
+void clip_weights_view_init (ClipWeightsView *view, const ClipModel *model);
+/* TRUE when w [floats] lies inside one F32 tensor of the model file's
+ * read-only mapping: pages a backend may drop from the resident set once
+ * it holds its own copy, since they fault back in from the file. FALSE for
+ * weights converted at load (F16, BF16, transposed projections). */
+gboolean clip_weights_view_is_mapped (const ClipWeightsView *view,
+    const float *w, gsize floats);
+
 typedef struct {
   const ClipBackendOps *ops;
-  const ClipModel *model;
+  ClipWeightsView model;
 } ClipBackend;
 
 struct _ClipBackendOps {
   const char *name;
-  ClipBackend *(*open) (const ClipModel *model, const ClipBackendOptions *opts,
-      GError **error);
   /* pixels [n, 3, S, S] -> out [n, E], raw (not normalised) */
   gboolean (*images) (ClipBackend *b, const float *pixels, int n, float *out,
       GError **error);
@@ -34,7 +55,7 @@ struct _ClipBackendOps {
       float *out, GError **error);
   /* Optional: frames() plus each frame's scores against labels, in the same
    * pass (as clip_label_set_score): logits, probs [n, n_labels], either may
-   * be NULL. Without it the encoder scores on the CPU. */
+   * be NULL. Without it the label set scores on the CPU. */
   gboolean (*classify) (ClipBackend *b, const ClipFrame *frames, int n,
       const ClipBackendLabels *labels, float *out, float *logits, float *probs,
       GError **error);
@@ -47,9 +68,51 @@ struct _ClipBackendOps {
   void (*close) (ClipBackend *b);
 };
 
+/* ------------------------------------------------------------------- cpu */
+
+typedef struct {
+  int threads;           /* the encoder's own pool: >= 1 */
+  gboolean openblas_only; /* no packed GEMM: every linear layer on OpenBLAS */
+  ClipGemmKernel kernel; /* the packed GEMM's, unless openblas_only */
+} ClipCpuOptions;
+
+/* The CPU options for the public ones: threads 0 = as many as cores;
+ * CLIP_CPU_GEMM=avx512|avx2|off picks the packed GEMM's kernel, or none
+ * (OpenBLAS only), instead of the widest this CPU runs. Fails with
+ * CLIP_ERROR_BACKEND on another value, or a kernel this CPU does not run.
+ * options may be NULL: the defaults. */
+gboolean clip_cpu_options_init (ClipCpuOptions *cpu,
+    const ClipBackendOptions *options, GError **error);
+
 extern const ClipBackendOps clip_backend_cpu;
+ClipBackend *clip_cpu_backend_open (const ClipWeightsView *model,
+    const ClipCpuOptions *options);
+
+/* ---------------------------------------------------------------- vulkan */
+
 #ifdef CLIP_HAVE_VULKAN
+typedef struct {
+  int device_index;        /* -1: by name, else the best device */
+  const char *device_name; /* a substring of the name, or NULL */
+  gboolean f16;            /* F16 weight storage where supported */
+  gboolean profile;        /* timestamp queries per stage */
+  int max_batch;           /* items per submission at most; 0 = no limit */
+  int matmul_tile;         /* 64 or 128 rows; 0 = chosen per matmul */
+  gsize frame_budget;      /* bytes of frames a batch uploads at most;
+                            * 0 = the default */
+  gboolean validation;     /* the Khronos validation layer */
+} ClipVulkanOptions;
+
+/* The Vulkan options for the public ones, plus the environment's knobs:
+ * CLIP_VULKAN_VALIDATION=1, CLIP_VULKAN_MATMUL_TILE=64|128,
+ * CLIP_VULKAN_MAX_BATCH=N, CLIP_VULKAN_FRAME_BUDGET=BYTES (other values
+ * are ignored). options may be NULL: the defaults. */
+void clip_vulkan_options_init (ClipVulkanOptions *vk,
+    const ClipBackendOptions *options);
+
 extern const ClipBackendOps clip_backend_vulkan;
+ClipBackend *clip_vulkan_backend_open (const ClipWeightsView *model,
+    const ClipVulkanOptions *options, GError **error);
 /* TRUE when a Vulkan device that is not a CPU implementation exists. */
 gboolean clip_vulkan_has_gpu (void);
 /* For the tests: the n preprocessed images [n, 3, S, S] the last batch of
@@ -57,6 +120,18 @@ gboolean clip_vulkan_has_gpu (void);
 gboolean clip_vulkan_read_images (ClipBackend *b, int n, float *pixels,
     GError **error);
 #endif
+
+/* --------------------------------------------------------------- encoder */
+
+/* clip_encoder_encode_frames, plus each frame's scores against labels
+ * (logits, probs [n, n_labels], either may be NULL) where the backend
+ * computes them in the same pass: then *scored is TRUE. Otherwise only the
+ * embeddings are written, and the caller scores them. The labels' rows
+ * must have the model's embedding size. */
+gboolean clip_encoder_encode_and_score_frames (ClipEncoder *enc,
+    const ClipFrame *frames, int n, const ClipBackendLabels *labels,
+    float *embeddings, float *logits, float *probs, gboolean *scored,
+    GError **error);
 
 /* A number no other label set of this process has (for ClipBackendLabels). */
 guint64 clip_label_set_get_id (const ClipLabelSet *set);

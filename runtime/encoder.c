@@ -1,36 +1,173 @@
 /* ClipEncoder: a model plus the backend that runs it. */
 #include "backend.h"
 
+#include <stdlib.h>
+
 struct _ClipEncoder {
   ClipModel *model;
   ClipBackend *backend;
   char *backend_name;
 };
 
-static const ClipBackendOps *
-choose_backend (ClipBackendKind kind, GError **error)
+void
+clip_weights_view_init (ClipWeightsView *view, const ClipModel *model)
 {
-  switch (kind) {
-    case CLIP_BACKEND_CPU:
-      return &clip_backend_cpu;
-    case CLIP_BACKEND_VULKAN:
+  view->name = model->name;
+  view->config = &model->config;
+  view->weights = &model->weights;
+  view->file = model->st;
+}
+
+gboolean
+clip_weights_view_is_mapped (const ClipWeightsView *view, const float *w,
+    gsize floats)
+{
+  return clip_gemm_weight_is_mapped (view->file, w, floats);
+}
+
+/* The environment's knobs are read here and nowhere else. They are per
+ * process: to compare the CPU's GEMM kernels, to turn on Vulkan's
+ * validation layer, to give the tests small limits. */
+
+gboolean
+clip_cpu_options_init (ClipCpuOptions *cpu, const ClipBackendOptions *options,
+    GError **error)
+{
+  int threads = options != NULL ? options->threads : 0;
+  cpu->threads = threads > 0 ? threads : (int) g_get_num_processors ();
+  cpu->openblas_only = FALSE;
+  cpu->kernel = CLIP_GEMM_AUTO;
+  const char *name = g_getenv ("CLIP_CPU_GEMM");
+  if (name == NULL || *name == '\0')
+    return TRUE;
+  if (g_strcmp0 (name, "off") == 0) {
+    cpu->openblas_only = TRUE;
+    return TRUE;
+  }
+  if (g_strcmp0 (name, "avx512") == 0)
+    cpu->kernel = CLIP_GEMM_AVX512;
+  else if (g_strcmp0 (name, "avx2") == 0)
+    cpu->kernel = CLIP_GEMM_AVX2;
+  else {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_BACKEND,
+        "cpu: CLIP_CPU_GEMM is '%s'; expected avx512, avx2 or off", name);
+    return FALSE;
+  }
+  if (!clip_gemm_kernel_supported (cpu->kernel)) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_BACKEND,
+        "cpu: CLIP_CPU_GEMM=%s, but this CPU does not run that kernel", name);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static ClipBackend *
+open_cpu (const ClipWeightsView *model, const ClipBackendOptions *options,
+    GError **error)
+{
+  ClipCpuOptions cpu;
+  return clip_cpu_options_init (&cpu, options, error)
+      ? clip_cpu_backend_open (model, &cpu) : NULL;
+}
+
+static gboolean
+always (void)
+{
+  return TRUE;
+}
+
 #ifdef CLIP_HAVE_VULKAN
-      return &clip_backend_vulkan;
-#else
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_BACKEND,
-          "the Vulkan backend is not built in (meson option -Dvulkan=enabled)");
-      return NULL;
+/* A positive integer, or 0. */
+static int
+positive_from_environment (const char *variable)
+{
+  const char *value = g_getenv (variable);
+  return value != NULL && atoi (value) > 0 ? atoi (value) : 0;
+}
+
+void
+clip_vulkan_options_init (ClipVulkanOptions *vk,
+    const ClipBackendOptions *options)
+{
+  ClipBackendOptions defaults = CLIP_BACKEND_OPTIONS_INIT;
+  if (options == NULL)
+    options = &defaults;
+  vk->device_index = options->device_index;
+  vk->device_name = options->device_name;
+  vk->f16 = options->f16;
+  vk->profile = options->profile;
+  vk->max_batch = positive_from_environment ("CLIP_VULKAN_MAX_BATCH");
+  const char *tile = g_getenv ("CLIP_VULKAN_MATMUL_TILE");
+  vk->matmul_tile = g_strcmp0 (tile, "64") == 0 || g_strcmp0 (tile, "128") == 0
+      ? atoi (tile) : 0;
+  vk->frame_budget = positive_from_environment ("CLIP_VULKAN_FRAME_BUDGET");
+  vk->validation = g_strcmp0 (g_getenv ("CLIP_VULKAN_VALIDATION"), "1") == 0;
+}
+
+static ClipBackend *
+open_vulkan (const ClipWeightsView *model, const ClipBackendOptions *options,
+    GError **error)
+{
+  ClipVulkanOptions vk;
+  clip_vulkan_options_init (&vk, options);
+  return clip_vulkan_backend_open (model, &vk, error);
+}
 #endif
-    case CLIP_BACKEND_AUTO:
-    default:
+
+typedef struct {
+  ClipBackendKind kind;
+  const char *name;
+  /* For auto: FALSE where the backend would run, but slower than the next
+   * one; unwanted says why. */
+  gboolean (*wanted) (void);
+  const char *unwanted;
+  ClipBackend *(*open) (const ClipWeightsView *model,
+      const ClipBackendOptions *options, GError **error);
+} Backend;
+
+/* The backends built in, in the order auto tries them. The CPU comes last:
+ * it always runs. */
+static const Backend backends[] = {
 #ifdef CLIP_HAVE_VULKAN
-      if (clip_vulkan_has_gpu ()) {
-        g_info ("backend auto: a Vulkan GPU is present, using Vulkan");
-        return &clip_backend_vulkan;
-      }
-      g_info ("backend auto: no Vulkan GPU, using the CPU");
+  /* lavapipe, a CPU implementation, runs slower than the CPU backend. */
+  { CLIP_BACKEND_VULKAN, "Vulkan", clip_vulkan_has_gpu, "no Vulkan GPU",
+    open_vulkan },
 #endif
-      return &clip_backend_cpu;
+  { CLIP_BACKEND_CPU, "the CPU", always, NULL, open_cpu },
+};
+
+static ClipBackend *
+open_backend (const ClipModel *model, ClipBackendKind kind,
+    const ClipBackendOptions *options, GError **error)
+{
+  ClipWeightsView view;
+  clip_weights_view_init (&view, model);
+  for (guint i = 0; i < G_N_ELEMENTS (backends); i++)
+    if (backends[i].kind == kind)
+      return backends[i].open (&view, options, error);
+  if (kind == CLIP_BACKEND_VULKAN) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_BACKEND,
+        "the Vulkan backend is not built in (meson option -Dvulkan=enabled)");
+    return NULL;
+  }
+  /* Auto (and any kind clip.h does not name): the first backend wanted
+   * here that opens. */
+  guint last = G_N_ELEMENTS (backends) - 1;
+  for (guint i = 0;; i++) {
+    const Backend *backend = &backends[i];
+    if (i < last && !backend->wanted ()) {
+      g_info ("backend auto: %s, not using %s", backend->unwanted,
+          backend->name);
+      continue;
+    }
+    g_info ("backend auto: using %s", backend->name);
+    ClipBackend *opened = backend->open (&view, options, error);
+    if (opened != NULL || i == last)
+      return opened;
+    g_warning ("backend auto: %s failed (%s), falling back to %s",
+        backend->name, error && *error ? (*error)->message : "unknown error",
+        backends[i + 1].name);
+    g_clear_error (error);
   }
 }
 
@@ -38,24 +175,14 @@ ClipEncoder *
 clip_encoder_new (ClipModel *model, ClipBackendKind kind,
     const ClipBackendOptions *options, GError **error)
 {
-  ClipBackendOptions defaults = CLIP_BACKEND_OPTIONS_INIT;
-  const ClipBackendOps *ops = choose_backend (kind, error);
-  if (ops == NULL)
-    return NULL;
-  ClipBackend *backend = ops->open (model, options ? options : &defaults, error);
-  if (backend == NULL && kind == CLIP_BACKEND_AUTO && ops != &clip_backend_cpu) {
-    g_warning ("backend auto: %s failed (%s), falling back to the CPU",
-        ops->name, error && *error ? (*error)->message : "unknown error");
-    g_clear_error (error);
-    ops = &clip_backend_cpu;
-    backend = ops->open (model, options ? options : &defaults, error);
-  }
+  ClipBackend *backend = open_backend (model, kind, options, error);
   if (backend == NULL)
     return NULL;
 
   ClipEncoder *enc = g_new0 (ClipEncoder, 1);
   enc->model = clip_model_ref (model);
   enc->backend = backend;
+  const ClipBackendOps *ops = backend->ops;
   const char *device = ops->describe ? ops->describe (backend) : NULL;
   enc->backend_name = device ? g_strdup_printf ("%s (%s)", ops->name, device)
                              : g_strdup (ops->name);
@@ -115,36 +242,18 @@ clip_encoder_encode_frames (ClipEncoder *enc, const ClipFrame *frames, int n,
 }
 
 gboolean
-clip_encoder_classify_frames (ClipEncoder *enc, const ClipFrame *frames, int n,
-    const ClipLabelSet *set, float *embeddings, float *logits, float *probs,
+clip_encoder_encode_and_score_frames (ClipEncoder *enc,
+    const ClipFrame *frames, int n, const ClipBackendLabels *labels,
+    float *embeddings, float *logits, float *probs, gboolean *scored,
     GError **error)
 {
-  const ClipConfig *cfg = clip_model_get_config (enc->model);
-  if (clip_label_set_get_embed_dim (set) != cfg->embed_dim) {
-    g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
-        "the labels were embedded in %d dimensions, %s embeds in %d",
-        clip_label_set_get_embed_dim (set), enc->model->name, cfg->embed_dim);
-    return FALSE;
-  }
-  if (n <= 0)
-    return TRUE;
   const ClipBackendOps *ops = enc->backend->ops;
-  if (ops->classify) {
-    ClipBackendLabels labels = {
-      clip_label_set_get_embeddings (set), clip_label_set_get_n_labels (set),
-      clip_label_set_get_logit_scale (set), clip_label_set_get_id (set),
-    };
-    return clip_model_check_weights (enc->model, error)
-        && ops->classify (enc->backend, frames, n, &labels, embeddings, logits,
-            probs, error);
-  }
-  if (!clip_encoder_encode_frames (enc, frames, n, embeddings, error))
-    return FALSE;
-  gsize L = clip_label_set_get_n_labels (set);
-  for (int i = 0; i < n; i++)
-    clip_label_set_score (set, embeddings + (gsize) i * cfg->embed_dim,
-        logits ? logits + i * L : NULL, probs ? probs + i * L : NULL);
-  return TRUE;
+  *scored = ops->classify != NULL;
+  if (n <= 0 || ops->classify == NULL)
+    return clip_encoder_encode_frames (enc, frames, n, embeddings, error);
+  return clip_model_check_weights (enc->model, error)
+      && ops->classify (enc->backend, frames, n, labels, embeddings, logits,
+          probs, error);
 }
 
 gboolean

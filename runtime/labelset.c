@@ -181,6 +181,32 @@ clip_label_set_get_id (const ClipLabelSet *set)
   return set->id;
 }
 
+gboolean
+clip_encoder_classify_frames (ClipEncoder *enc, const ClipFrame *frames, int n,
+    const ClipLabelSet *set, float *embeddings, float *logits, float *probs,
+    GError **error)
+{
+  const ClipModel *model = clip_encoder_get_model (enc);
+  int dim = clip_model_get_config (model)->embed_dim;
+  if (set->embed_dim != dim) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
+        "the labels were embedded in %d dimensions, %s embeds in %d",
+        set->embed_dim, clip_model_get_name (model), dim);
+    return FALSE;
+  }
+  ClipBackendLabels labels = { set->embeddings, set->n_labels,
+    set->logit_scale, clip_label_set_get_id (set) };
+  gboolean scored;
+  if (!clip_encoder_encode_and_score_frames (enc, frames, n, &labels,
+          embeddings, logits, probs, &scored, error))
+    return FALSE;
+  gsize L = set->n_labels;
+  for (int i = 0; !scored && i < n; i++)
+    clip_label_set_score (set, embeddings + (gsize) i * dim,
+        logits ? logits + i * L : NULL, probs ? probs + i * L : NULL);
+  return TRUE;
+}
+
 void
 clip_label_set_score (const ClipLabelSet *set, const float *image_embedding,
     float *logits, float *probs)

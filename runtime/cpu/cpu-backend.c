@@ -1,9 +1,11 @@
 /* The CPU backend: CLIP's two encoders as plain C over OpenBLAS.
  *
  * A batch of n sequences of T tokens is one [n*T, width] matrix, so every
- * linear layer is one sgemm over the whole batch; only attention works per
- * sequence. The activations live in one arena sized for the largest batch
- * seen. Where the CPU has AVX2 or AVX-512, the linear layers' weights are
+ * linear layer is one GEMM over the whole batch; only attention works per
+ * sequence. Every step is shared over the encoder's own thread pool,
+ * OpenBLAS's calls included (single-threaded, each on one thread's share).
+ * The activations live in one arena sized for the largest batch seen.
+ * Where the CPU has AVX2 or AVX-512, the linear layers' weights are
  * packed once at open for gemm.c's kernels, and their pages of the mmapped
  * file leave the resident set; other weights are read where the model keeps
  * them. */
@@ -94,6 +96,60 @@ packed_copy (const ClipCpuBackend *cpu, const float *w, int out_dim,
       ? packed : NULL;
 }
 
+/* Below this many multiply-adds OpenBLAS keeps a GEMM on one thread too
+ * (its GEMM_MULTITHREAD_THRESHOLD): a second costs more than it saves. */
+#define MIN_SHARED_GEMM (1 << 18)
+/* Output columns are shared in blocks of a cache line of floats, so that
+ * no two threads write one line. */
+#define COLUMN_BLOCK 16
+
+typedef struct {
+  float *out;
+  int ldo;
+  const float *in, *w, *b;
+  int n, in_dim, out_dim;
+  gboolean accumulate;
+  const ClipActivation *activation; /* applied after, or NULL */
+} PlainLinearJob;
+
+/* Thread index's share of the output columns, that is of w's rows: each
+ * thread packs only its part of w, where sharing the input rows would have
+ * every thread pack all of it (at batch 1, twice as slow here as a split
+ * by columns, and slower than OpenBLAS's own threads). */
+static void
+plain_linear_share (gpointer data, int index, int threads)
+{
+  const PlainLinearJob *job = data;
+  int blocks = (job->out_dim + COLUMN_BLOCK - 1) / COLUMN_BLOCK;
+  int first = blocks * index / threads * COLUMN_BLOCK;
+  int cols = MIN (job->out_dim, blocks * (index + 1) / threads * COLUMN_BLOCK)
+      - first;
+  if (cols <= 0)
+    return;
+  float *out = job->out + first;
+  clip_op_linear_forward (out, job->ldo, job->in,
+      job->w + (gsize) first * job->in_dim,
+      job->b != NULL ? job->b + first : NULL, job->n, job->in_dim, cols,
+      job->accumulate);
+  if (job->activation != NULL)
+    clip_op_gelu_forward (out, out, job->ldo, job->n, cols, *job->activation);
+}
+
+/* clip_op_linear_forward (then activation, when not NULL) shared over the pool,
+ * each share on single-threaded OpenBLAS: the encoder's own threads,
+ * whatever another encoder of the process uses. */
+static void
+plain_linear (ClipCpuBackend *cpu, float *out, int ldo, const float *in,
+    const float *w, const float *b, int n, int in_dim, int out_dim,
+    gboolean accumulate, const ClipActivation *activation)
+{
+  PlainLinearJob job = { out, ldo, in, w, b, n, in_dim, out_dim, accumulate,
+    activation };
+  gint64 work = (gint64) n * in_dim * out_dim;
+  clip_gemm_pool_run (work >= MIN_SHARED_GEMM ? cpu->pool : NULL,
+      plain_linear_share, &job);
+}
+
 /* clip_op_linear_forward, on the packed copy of w when there is one. */
 static void
 linear (ClipCpuBackend *cpu, float *out, int ldo, const float *in,
@@ -104,8 +160,8 @@ linear (ClipCpuBackend *cpu, float *out, int ldo, const float *in,
   if (packed != NULL)
     clip_gemm_linear (cpu->pool, packed, out, ldo, in, b, n, accumulate);
   else
-    clip_op_linear_forward (out, ldo, in, w, b, n, in_dim, out_dim,
-        accumulate);
+    plain_linear (cpu, out, ldo, in, w, b, n, in_dim, out_dim, accumulate,
+        NULL);
 }
 
 static void
@@ -115,22 +171,20 @@ activation_epilogue (float *c, gsize ldc, int rows, int cols, gpointer data)
       *(const ClipActivation *) data);
 }
 
-/* out[n, out_dim] = act(in W^T + b): on the packed copy, each block of out
- * is activated by the thread that computed it, while still in its cache. */
+/* out[n, out_dim] = act(in W^T + b): each block of out is activated by the
+ * thread that computed it, while still in its cache. */
 static void
 linear_activated (ClipCpuBackend *cpu, float *out, const float *in,
     const float *w, const float *b, int n, int in_dim, int out_dim,
     ClipActivation activation)
 {
   const ClipGemmWeight *packed = packed_copy (cpu, w, out_dim, in_dim);
-  if (packed != NULL) {
+  if (packed != NULL)
     clip_gemm_linear_then (cpu->pool, packed, out, out_dim, in, b, n, FALSE,
         activation_epilogue, &activation);
-  } else {
-    clip_op_linear_forward (out, out_dim, in, w, b, n, in_dim, out_dim,
-        FALSE);
-    clip_op_gelu_forward (out, out, out_dim, n, out_dim, activation);
-  }
+  else
+    plain_linear (cpu, out, out_dim, in, w, b, n, in_dim, out_dim, FALSE,
+        &activation);
 }
 
 typedef struct {
@@ -205,9 +259,7 @@ transformer_layer (ClipCpuBackend *cpu, const ClipTowerConfig *tower,
         w, w, FALSE);
   }
   AttentionJob attention = { act, n, l, w, tower->heads, causal };
-  /* Without packed weights, OpenBLAS's threads share each head instead. */
-  clip_gemm_pool_run (linears_are_packed (cpu) ? cpu->pool : NULL,
-      attention_share, &attention);
+  clip_gemm_pool_run (cpu->pool, attention_share, &attention);
   linear (cpu, act->x, w, act->att, lw->out_w, lw->out_b, rows, w, w, TRUE);
 
   layer_norm (cpu, act->xn, act->x, lw->ln2_w, lw->ln2_b, rows, w, tower->eps);
@@ -215,18 +267,6 @@ transformer_layer (ClipCpuBackend *cpu, const ClipTowerConfig *tower,
       m, tower->activation);
   linear (cpu, act->x, w, act->hidden, lw->fc2_w, lw->fc2_b, rows, m, w,
       TRUE);
-}
-
-static void
-use_threads (ClipCpuBackend *cpu)
-{
-  /* OpenBLAS's thread count is per process: another encoder may have set
-   * a different one since. Where gemm.c runs the linear layers, OpenBLAS
-   * gets only the attention heads, one per pool thread: its own threads
-   * would spin after each call, taking the cores from the pool's. */
-  int threads = linears_are_packed (cpu) ? 1 : cpu->threads;
-  if (openblas_get_num_threads () != threads)
-    openblas_set_num_threads (threads);
 }
 
 /* im2col of one [3, S, S] image: row p (patches in row-major grid order)
@@ -255,9 +295,9 @@ cpu_images (ClipBackend *b, const float *pixels, int n, float *out,
     GError **error)
 {
   ClipCpuBackend *cpu = (ClipCpuBackend *) b;
-  const ClipConfig *cfg = &b->model->config;
+  const ClipConfig *cfg = b->model.config;
   const ClipTowerConfig *tower = &cfg->vision;
-  const ClipVisionWeights *vw = &b->model->weights.vision;
+  const ClipVisionWeights *vw = &b->model.weights->vision;
   int w = tower->width, patch = cfg->patch_size;
   int t = clip_config_vision_tokens (cfg), patches = t - 1;
   int patch_len = 3 * patch * patch;
@@ -270,7 +310,6 @@ cpu_images (ClipBackend *b, const float *pixels, int n, float *out,
       + MAX (layer_scratch_floats (cpu, tower, rows, t), embed_floats);
   if (!reserve_arena (cpu, floats, error))
     return FALSE;
-  use_threads (cpu);
   Activations act;
   carve_activations (cpu, tower, rows, &act);
 
@@ -337,7 +376,7 @@ cpu_frames (ClipBackend *b, const ClipFrame *frames, int n, float *out,
     GError **error)
 {
   ClipCpuBackend *cpu = (ClipCpuBackend *) b;
-  const ClipConfig *cfg = &b->model->config;
+  const ClipConfig *cfg = b->model.config;
   gsize image = 3 * (gsize) cfg->image_size * cfg->image_size;
   g_autofree float *pixels = g_new (float, image * MIN (n, FRAMES_CHUNK));
   for (int done = 0; done < n; done += FRAMES_CHUNK) {
@@ -365,9 +404,9 @@ cpu_texts (ClipBackend *b, const gint32 *tokens, int n, float *out,
     GError **error)
 {
   ClipCpuBackend *cpu = (ClipCpuBackend *) b;
-  const ClipConfig *cfg = &b->model->config;
+  const ClipConfig *cfg = b->model.config;
   const ClipTowerConfig *tower = &cfg->text;
-  const ClipTextWeights *tw = &b->model->weights.text;
+  const ClipTextWeights *tw = &b->model.weights->text;
   int w = tower->width, context = cfg->context_length;
 
   /* Causal attention: the tokens after the last end-of-text of the batch
@@ -391,7 +430,6 @@ cpu_texts (ClipBackend *b, const gint32 *tokens, int n, float *out,
   if (!reserve_arena (cpu,
           2 * rows * w + layer_scratch_floats (cpu, tower, rows, l), error))
     return FALSE;
-  use_threads (cpu);
   Activations act;
   carve_activations (cpu, tower, rows, &act);
 
@@ -426,7 +464,7 @@ pack_linear (ClipCpuBackend *cpu, const float *w, int out_dim, int in_dim)
 {
   gsize floats = (gsize) out_dim * in_dim;
   if (w == NULL || g_hash_table_contains (cpu->packed, w)
-      || !clip_gemm_weight_is_mapped (cpu->base.model->st, w, floats))
+      || !clip_weights_view_is_mapped (&cpu->base.model, w, floats))
     return;
   ClipGemmWeight *packed = clip_gemm_pack (w, out_dim, in_dim, cpu->kernel);
   if (packed == NULL)
@@ -441,8 +479,8 @@ pack_linear (ClipCpuBackend *cpu, const float *w, int out_dim, int in_dim)
 static void
 pack_weights (ClipCpuBackend *cpu)
 {
-  const ClipConfig *cfg = &cpu->base.model->config;
-  const ClipWeights *weights = &cpu->base.model->weights;
+  const ClipConfig *cfg = cpu->base.model.config;
+  const ClipWeights *weights = cpu->base.model.weights;
   cpu->packed = g_hash_table_new_full (NULL, NULL, NULL,
       (GDestroyNotify) clip_gemm_weight_free);
   ClipParamLayout params;
@@ -467,60 +505,27 @@ pack_weights (ClipCpuBackend *cpu)
   clip_param_layout_clear (&params);
 }
 
-/* CLIP_CPU_GEMM=avx512|avx2|off picks the packed GEMM's kernel, or none
- * (OpenBLAS only), instead of the widest this CPU runs: to compare them,
- * or to see how an older CPU would fare. *use is FALSE for off. */
-static gboolean
-kernel_from_environment (ClipGemmKernel *kernel, gboolean *use,
-    GError **error)
+ClipBackend *
+clip_cpu_backend_open (const ClipWeightsView *model,
+    const ClipCpuOptions *options)
 {
-  const char *name = g_getenv ("CLIP_CPU_GEMM");
-  *kernel = CLIP_GEMM_AUTO;
-  *use = clip_gemm_kernel_supported (CLIP_GEMM_AUTO);
-  if (name == NULL || *name == '\0')
-    return TRUE;
-  if (g_strcmp0 (name, "off") == 0) {
-    *use = FALSE;
-    return TRUE;
-  }
-  if (g_strcmp0 (name, "avx512") == 0)
-    *kernel = CLIP_GEMM_AVX512;
-  else if (g_strcmp0 (name, "avx2") == 0)
-    *kernel = CLIP_GEMM_AVX2;
-  else {
-    g_set_error (error, CLIP_ERROR, CLIP_ERROR_BACKEND,
-        "cpu: CLIP_CPU_GEMM is '%s'; expected avx512, avx2 or off", name);
-    return FALSE;
-  }
-  if (!clip_gemm_kernel_supported (*kernel)) {
-    g_set_error (error, CLIP_ERROR, CLIP_ERROR_BACKEND,
-        "cpu: CLIP_CPU_GEMM=%s, but this CPU does not run that kernel", name);
-    return FALSE;
-  }
-  *use = TRUE;
-  return TRUE;
-}
-
-static ClipBackend *
-cpu_open (const ClipModel *model, const ClipBackendOptions *opts,
-    GError **error)
-{
-  ClipGemmKernel kernel;
-  gboolean pack;
-  if (!kernel_from_environment (&kernel, &pack, error))
-    return NULL;
+  /* Every OpenBLAS call runs on one of the pool's threads, on its share of
+   * the work: OpenBLAS's own threads would only compete with them. Its
+   * thread count is one per process (OpenBLAS 0.3.21 has no per-call one),
+   * and every CPU encoder wants the same, so it is set here, not per call. */
+  if (openblas_get_num_threads () != 1)
+    openblas_set_num_threads (1);
   ClipCpuBackend *cpu = g_new0 (ClipCpuBackend, 1);
   cpu->base.ops = &clip_backend_cpu;
-  cpu->base.model = model;
-  cpu->threads = opts->threads > 0 ? opts->threads : (int) g_get_num_processors ();
+  cpu->base.model = *model;
+  cpu->threads = MAX (options->threads, 1);
   cpu->pool = clip_gemm_pool_new (cpu->threads);
-  cpu->kernel = kernel;
-  if (pack)
+  cpu->kernel = options->kernel;
+  if (!options->openblas_only && clip_gemm_kernel_supported (cpu->kernel))
     pack_weights (cpu);
-  g_autofree char *packed = cpu->packed != NULL
-      && g_hash_table_size (cpu->packed) > 0
+  g_autofree char *packed = linears_are_packed (cpu)
       ? g_strdup_printf (" + packed %s GEMM",
-          clip_gemm_kernel_name (kernel)) : NULL;
+          clip_gemm_kernel_name (cpu->kernel)) : NULL;
   cpu->description = g_strdup_printf ("OpenBLAS %s%s, %d thread%s",
       openblas_get_corename (), packed != NULL ? packed : "", cpu->threads,
       cpu->threads == 1 ? "" : "s");
@@ -547,7 +552,6 @@ cpu_close (ClipBackend *b)
 
 const ClipBackendOps clip_backend_cpu = {
   .name = "cpu",
-  .open = cpu_open,
   .images = cpu_images,
   .frames = cpu_frames,
   .texts = cpu_texts,

@@ -105,8 +105,9 @@ typedef struct {
   ClipVkDevice *dev;
   gboolean f16;
   gboolean profile;
-  int forced_tile; /* CLIP_VULKAN_MATMUL_TILE: 64 or 128, 0 = chosen per matmul */
-  gsize frame_budget; /* FRAME_UPLOAD_BUDGET, or CLIP_VULKAN_FRAME_BUDGET for the tests */
+  int forced_tile; /* 64 or 128, 0 = chosen per matmul */
+  int max_batch; /* items per submission at most, 0 = as memory allows */
+  gsize frame_budget; /* FRAME_UPLOAD_BUDGET, or smaller for the tests */
   VkDeviceSize align;
   ClipVkBuffer weights;
   ClipVkBuffer dummy;
@@ -240,10 +241,10 @@ copy_and_wait (VkBackend *vk, const ClipVkBuffer *src, const ClipVkBuffer *dst,
 }
 
 static gboolean
-upload_weights (VkBackend *vk, const ClipModel *model, GError **error)
+upload_weights (VkBackend *vk, const ClipWeightsView *model, GError **error)
 {
-  const ClipConfig *cfg = &model->config;
-  const ClipWeights *w = &model->weights;
+  const ClipConfig *cfg = model->config;
+  const ClipWeights *w = model->weights;
   g_autoptr (GArray) uploads = g_array_new (FALSE, FALSE, sizeof (Upload));
   ClipParamLayout params;
   clip_param_layout_init (&params, cfg);
@@ -306,7 +307,7 @@ typedef struct {
 static ItemSizes
 item_sizes (const VkBackend *vk, const Tower *t)
 {
-  const ClipConfig *cfg = &vk->parent.model->config;
+  const ClipConfig *cfg = vk->parent.model.config;
   gsize T = t->positions, W = t->cfg->width;
   ItemSizes s = { 0 };
   if (t->kind == TOWER_VISION) {
@@ -350,7 +351,7 @@ ensure_capacity (VkBackend *vk, Tower *t, int n, GError **error)
     return TRUE;
   clear_activations (vk, t);
   ItemSizes s = item_sizes (vk, t);
-  gsize W = t->cfg->width, E = vk->parent.model->config.embed_dim;
+  gsize W = t->cfg->width, E = vk->parent.model.config->embed_dim;
   gsize rows_at = aligned (vk, n * s.input);
   gboolean vision = t->kind == TOWER_VISION;
   struct { ClipVkBuffer *buf; gsize size; gboolean host; } plan[] = {
@@ -542,7 +543,7 @@ record_preprocess (Recorder *rec, guint n, const FramesLayout *frames)
 {
   VkBackend *vk = rec->vk;
   Tower *t = rec->tower;
-  guint S = vk->parent.model->config.image_size;
+  guint S = vk->parent.model.config->image_size;
   ClipVkView ints = clip_vk_view (&t->frames, 0, frames->ints);
   ClipVkView bytes = clip_vk_view (&t->frames, aligned (vk, frames->ints), frames->bytes);
   guint32 push = S;
@@ -559,7 +560,7 @@ record_vision (Recorder *rec, guint n, const FramesLayout *frames)
 {
   VkBackend *vk = rec->vk;
   Tower *t = rec->tower;
-  const ClipConfig *cfg = &vk->parent.model->config;
+  const ClipConfig *cfg = vk->parent.model.config;
   guint T = t->positions, W = t->cfg->width, P = cfg->patch_size;
   guint grid = cfg->image_size / P, patches = n * (T - 1);
 
@@ -589,7 +590,7 @@ record_text (Recorder *rec, guint n, guint length)
 {
   VkBackend *vk = rec->vk;
   Tower *t = rec->tower;
-  const ClipConfig *cfg = &vk->parent.model->config;
+  const ClipConfig *cfg = vk->parent.model.config;
   guint W = t->cfg->width;
   struct { guint32 total, run_length, context_length, width, vocab_size; } embed = {
     n * length * W, length, t->positions, W, cfg->vocab_size };
@@ -604,7 +605,7 @@ static gboolean
 record (VkBackend *vk, Tower *t, int n, int length, const FramesLayout *frames,
     int n_labels, GError **error)
 {
-  const ClipConfig *cfg = &vk->parent.model->config;
+  const ClipConfig *cfg = vk->parent.model.config;
   VkDevice device = vk->dev->device;
   VkResult r = vkResetDescriptorPool (device, t->descriptor_pool, 0);
   if (r != VK_SUCCESS)
@@ -757,7 +758,7 @@ run (VkBackend *vk, Tower *t, int n, int length, const FramesLayout *frames,
     }
   if (!clip_vk_submit_and_wait (vk->dev, t->cmd, error))
     return FALSE;
-  memcpy (out, t->download.mapped, (gsize) n * vk->parent.model->config.embed_dim * 4);
+  memcpy (out, t->download.mapped, (gsize) n * vk->parent.model.config->embed_dim * 4);
   if (vk->profile && t->queries)
     update_profile (vk, t, n, length);
   return TRUE;
@@ -788,7 +789,7 @@ use_labels (VkBackend *vk, const ClipBackendLabels *labels, GError **error)
 {
   if (vk->labels.buffer && vk->labels_id == labels->id)
     return TRUE;
-  const ClipConfig *cfg = &vk->parent.model->config;
+  const ClipConfig *cfg = vk->parent.model.config;
   VkDeviceSize bytes = (VkDeviceSize) labels->n_labels * cfg->embed_dim * 4;
   if (labels->n_labels < 1 || bytes > vk->dev->max_range) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_UNSUPPORTED,
@@ -850,7 +851,7 @@ run_images (VkBackend *vk, const float *pixels, int n, const ScoresOut *scores,
     float *out, GError **error)
 {
   Tower *t = &vk->vision;
-  const ClipConfig *cfg = &vk->parent.model->config;
+  const ClipConfig *cfg = vk->parent.model.config;
   gsize image_floats = 3 * (gsize) cfg->image_size * cfg->image_size;
   for (int done = 0; done < n;) {
     int chunk = MIN (n - done, t->max_chunk);
@@ -983,7 +984,7 @@ run_frames (VkBackend *vk, const ClipFrame *frames, const ClipResizePlan *plans,
     int n, const ScoresOut *scores, float *out, GError **error)
 {
   Tower *t = &vk->vision;
-  const ClipConfig *cfg = &vk->parent.model->config;
+  const ClipConfig *cfg = vk->parent.model.config;
   int S = cfg->image_size;
 
   /* The layout: parameters, then each YUV table and axis plan once. */
@@ -1087,7 +1088,7 @@ static gboolean
 run_frame_on_cpu (VkBackend *vk, const ClipFrame *frame, const ScoresOut *scores,
     float *out, GError **error)
 {
-  const ClipConfig *cfg = &vk->parent.model->config;
+  const ClipConfig *cfg = vk->parent.model.config;
   g_autofree float *pixels = g_new (float, 3 * (gsize) cfg->image_size * cfg->image_size);
   return clip_preprocess (frame, cfg, pixels, error)
       && run_images (vk, pixels, 1, scores, out, error);
@@ -1097,7 +1098,7 @@ static gboolean
 run_all_frames (VkBackend *vk, const ClipFrame *frames, int n, const ScoresOut *scores,
     float *out, GError **error)
 {
-  const ClipConfig *cfg = &vk->parent.model->config;
+  const ClipConfig *cfg = vk->parent.model.config;
   gsize budget = MIN (vk->frame_budget, vk->dev->max_range);
   g_autofree ClipResizePlan *plans = g_new0 (ClipResizePlan, n);
   gboolean ok = TRUE;
@@ -1155,7 +1156,7 @@ vk_texts (ClipBackend *b, const gint32 *tokens, int n, float *out, GError **erro
 {
   VkBackend *vk = (VkBackend *) b;
   Tower *t = &vk->text;
-  const ClipConfig *cfg = &b->model->config;
+  const ClipConfig *cfg = b->model.config;
   int C = cfg->context_length;
   for (int i = 0; i < n; i++)
     for (int j = 0; j < C; j++) {
@@ -1163,7 +1164,7 @@ vk_texts (ClipBackend *b, const gint32 *tokens, int n, float *out, GError **erro
       if (id < 0 || id >= cfg->vocab_size) {
         g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
             "token id %d (prompt %d, position %d) is outside the vocabulary of %s (%d ids)",
-            id, i, j, b->model->name, cfg->vocab_size);
+            id, i, j, b->model.name, cfg->vocab_size);
         return FALSE;
       }
     }
@@ -1220,7 +1221,7 @@ create_pipelines (VkBackend *vk, GError **error)
 static gboolean
 init_tower (VkBackend *vk, Tower *t, TowerKind kind, GError **error)
 {
-  const ClipConfig *cfg = &vk->parent.model->config;
+  const ClipConfig *cfg = vk->parent.model.config;
   t->kind = kind;
   t->cfg = kind == TOWER_VISION ? &cfg->vision : &cfg->text;
   t->positions = kind == TOWER_VISION ? clip_config_vision_tokens (cfg) : cfg->context_length;
@@ -1231,7 +1232,7 @@ init_tower (VkBackend *vk, Tower *t, TowerKind kind, GError **error)
   if (t->positions > MAX_POSITIONS || head_dim > MAX_HEAD_DIM) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_UNSUPPORTED,
         "%s: the Vulkan backend runs at most %d positions with heads of at most %d, "
-        "the %s tower has %d positions with heads of %u", vk->parent.model->name,
+        "the %s tower has %d positions with heads of %u", vk->parent.model.name,
         MAX_POSITIONS, MAX_HEAD_DIM, tower, t->positions, head_dim);
     return FALSE;
   }
@@ -1241,7 +1242,7 @@ init_tower (VkBackend *vk, Tower *t, TowerKind kind, GError **error)
   if (largest > vk->dev->max_range) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_UNSUPPORTED,
         "%s: one input of the %s tower needs a buffer of %" G_GSIZE_FORMAT " bytes, more "
-        "than Vulkan device %s can bind", vk->parent.model->name, tower, largest,
+        "than Vulkan device %s can bind", vk->parent.model.name, tower, largest,
         vk->dev->props.deviceName);
     return FALSE;
   }
@@ -1253,9 +1254,8 @@ init_tower (VkBackend *vk, Tower *t, TowerKind kind, GError **error)
   gsize chunk = MIN (MIN (vk->dev->max_range / largest, ACTIVATION_BUDGET / per_item), grid_limit);
   t->max_chunk = MAX (chunk, 1);
   /* A smaller limit for a GPU short of memory (and for the tests). */
-  const char *limit = g_getenv ("CLIP_VULKAN_MAX_BATCH");
-  if (limit && atoi (limit) > 0)
-    t->max_chunk = MIN (t->max_chunk, atoi (limit));
+  if (vk->max_batch > 0)
+    t->max_chunk = MIN (t->max_chunk, vk->max_batch);
 
   /* Two preprocessing passes, im2col, patch matmul, embed, ln_pre; 7 per
    * layer; ln_post, projection, scores. */
@@ -1334,19 +1334,19 @@ vk_close (ClipBackend *b)
   g_free (vk);
 }
 
-static ClipBackend *
-vk_open (const ClipModel *model, const ClipBackendOptions *opts, GError **error)
+ClipBackend *
+clip_vulkan_backend_open (const ClipWeightsView *model, const ClipVulkanOptions *opts,
+    GError **error)
 {
   VkBackend *vk = g_new0 (VkBackend, 1);
   vk->parent.ops = &clip_backend_vulkan;
-  vk->parent.model = model;
+  vk->parent.model = *model;
   vk->profile = opts->profile;
-  const char *tile = g_getenv ("CLIP_VULKAN_MATMUL_TILE");
-  if (g_strcmp0 (tile, "64") == 0 || g_strcmp0 (tile, "128") == 0)
-    vk->forced_tile = atoi (tile);
-  const char *budget = g_getenv ("CLIP_VULKAN_FRAME_BUDGET");
-  vk->frame_budget = budget && atoi (budget) > 0 ? (gsize) atoi (budget) : FRAME_UPLOAD_BUDGET;
-  vk->dev = clip_vk_device_open (opts->device_index, opts->device_name, opts->f16, error);
+  vk->forced_tile = opts->matmul_tile == 64 || opts->matmul_tile == 128 ? opts->matmul_tile : 0;
+  vk->max_batch = opts->max_batch;
+  vk->frame_budget = opts->frame_budget > 0 ? opts->frame_budget : FRAME_UPLOAD_BUDGET;
+  vk->dev = clip_vk_device_open (opts->device_index, opts->device_name, opts->f16,
+      opts->validation, error);
   if (vk->dev == NULL) {
     vk_close (&vk->parent);
     return NULL;
@@ -1372,7 +1372,7 @@ vk_open (const ClipModel *model, const ClipBackendOptions *opts, GError **error)
       || !init_tower (vk, &vk->text, TOWER_TEXT, error)
       || !clip_vk_buffer_init (vk->dev, &vk->dummy, 256, FALSE, error)
       || !create_pipelines (vk, error)
-      || !upload_weights (vk, model, error)) {
+      || !upload_weights (vk, &vk->parent.model, error)) {
     vk_close (&vk->parent);
     return NULL;
   }
@@ -1385,7 +1385,7 @@ gboolean
 clip_vulkan_read_images (ClipBackend *b, int n, float *pixels, GError **error)
 {
   VkBackend *vk = (VkBackend *) b;
-  const ClipConfig *cfg = &b->model->config;
+  const ClipConfig *cfg = b->model.config;
   gsize bytes = (gsize) n * 3 * cfg->image_size * cfg->image_size * 4;
   g_return_val_if_fail (bytes <= vk->vision.input.size, FALSE);
   ClipVkBuffer host;
@@ -1416,7 +1416,6 @@ vk_profile (ClipBackend *b)
 
 const ClipBackendOps clip_backend_vulkan = {
   .name = "vulkan",
-  .open = vk_open,
   .images = vk_images,
   .frames = vk_frames,
   .classify = vk_classify,

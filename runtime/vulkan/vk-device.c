@@ -58,13 +58,6 @@ on_validation_message (VkDebugUtilsMessageSeverityFlagBitsEXT severity,
 }
 
 static gboolean
-wants_validation (void)
-{
-  const char *env = g_getenv ("CLIP_VULKAN_VALIDATION");
-  return env != NULL && strcmp (env, "1") == 0;
-}
-
-static gboolean
 instance_has_layer (const char *layer)
 {
   guint32 n = 0;
@@ -428,10 +421,10 @@ create_device (ClipVkDevice *dev, gboolean wants_f16, GError **error)
 
 ClipVkDevice *
 clip_vk_device_open (int index, const char *name_substring, gboolean wants_f16,
-    GError **error)
+    gboolean validation, GError **error)
 {
   ClipVkDevice *dev = g_new0 (ClipVkDevice, 1);
-  dev->instance = create_instance (wants_validation (), &dev->messenger, error);
+  dev->instance = create_instance (validation, &dev->messenger, error);
   if (dev->instance == VK_NULL_HANDLE) {
     g_free (dev);
     return NULL;

@@ -45,11 +45,11 @@ typedef struct {
 /* Opens device number index (when >= 0), else the first whose name contains
  * name_substring (case-insensitive, when not NULL), else the best one (a
  * discrete GPU before an integrated, virtual, then CPU one). wants_f16
- * enables 16-bit storage when the device has it. CLIP_VULKAN_VALIDATION=1
- * in the environment enables the Khronos validation layer (with
- * synchronisation checks); every message it sends is a g_critical. */
+ * enables 16-bit storage when the device has it. validation enables the
+ * Khronos validation layer (with synchronisation checks); every message it
+ * sends is a g_critical. */
 ClipVkDevice *clip_vk_device_open (int index, const char *name_substring,
-    gboolean wants_f16, GError **error);
+    gboolean wants_f16, gboolean validation, GError **error);
 void clip_vk_device_close (ClipVkDevice *dev);
 
 /* A storage buffer that can also be copied to and from: device-local, or

@@ -329,6 +329,62 @@ test_frames (void)
     g_free (data[i]);
 }
 
+/* clip_encoder_classify_frames on the CPU: the frames' embeddings, scored
+ * by the label set; labels of another embedding size are refused. */
+static void
+test_classify_frames (void)
+{
+  if (!clip_test_reference ())
+    return;
+  g_autoptr (ClipModel) model = load_model (&models[0]);
+  g_autoptr (ClipEncoder) enc = open_cpu (model, 2);
+  int dim = clip_model_get_config (model)->embed_dim;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) specs = clip_labels_parse_list ("red circle, dog, sky");
+  g_autoptr (ClipLabelSet) set = clip_label_set_new (enc, specs, NULL, NULL,
+      &error);
+  g_assert_no_error (error);
+  enum { N = 3, W = 40, H = 30, L = 3 };
+  g_autofree guint8 *rgb = g_new (guint8, N * W * H * 3);
+  g_autoptr (GRand) rand = g_rand_new_with_seed (9);
+  ClipFrame frames[N];
+  for (int i = 0; i < N; i++) {
+    for (int k = 0; k < W * H * 3; k++)
+      rgb[i * W * H * 3 + k] = (guint8) g_rand_int_range (rand, 0, 256);
+    frames[i] = (ClipFrame) { .format = CLIP_PIXEL_RGB, .width = W,
+      .height = H, .planes = { rgb + i * W * H * 3 }, .strides = { 3 * W } };
+  }
+  g_autofree float *embeddings = g_new (float, N * dim);
+  g_autofree float *want_embeddings = g_new (float, N * dim);
+  float logits[N * L], probs[N * L], want_logits[N * L], want_probs[N * L];
+  g_assert_true (clip_encoder_classify_frames (enc, frames, N, set,
+          embeddings, logits, probs, &error));
+  g_assert_true (clip_encoder_encode_frames (enc, frames, N, want_embeddings,
+          &error));
+  g_assert_no_error (error);
+  for (int i = 0; i < N; i++)
+    clip_label_set_score (set, want_embeddings + i * dim, want_logits + i * L,
+        want_probs + i * L);
+  g_assert_cmpmem (embeddings, N * dim * 4, want_embeddings, N * dim * 4);
+  g_assert_cmpmem (logits, sizeof logits, want_logits, sizeof want_logits);
+  g_assert_cmpmem (probs, sizeof probs, want_probs, sizeof want_probs);
+
+  /* The default model embeds in 64 dimensions. */
+  g_autofree char *other_dir = g_build_filename (g_getenv ("CLIP_SOURCE_DIR"),
+      "models", "default", NULL);
+  g_autoptr (ClipModel) other = clip_model_load (other_dir, NULL, &error);
+  g_assert_no_error (error);
+  g_autoptr (ClipEncoder) other_enc = open_cpu (other, 1);
+  g_autoptr (ClipLabelSet) other_set = clip_label_set_new (other_enc, specs,
+      NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_false (clip_encoder_classify_frames (enc, frames, N, other_set,
+          embeddings, logits, probs, &error));
+  g_assert_error (error, CLIP_ERROR, CLIP_ERROR_INVALID);
+  g_assert_cmpstr (error->message, ==,
+      "the labels were embedded in 64 dimensions, tiny-openai embeds in 32");
+}
+
 static void
 test_threads_agree (void)
 {
@@ -357,6 +413,82 @@ test_threads_agree (void)
   for (int p = 0; p < N_PROMPTS; p++)
     g_assert_cmpfloat (clip_test_max_abs_diff (a + p * dim, b + p * dim, dim),
         <=, 1e-6 * row_norm (a + p * dim, dim));
+}
+
+/* One encoder's share of test_concurrent_thread_counts: batches in a loop,
+ * each checked against what the encoder gave alone. */
+typedef struct {
+  ClipEncoder *enc;
+  const float *pixels;
+  const gint32 *ids;
+  const float *want_images, *want_texts;
+  int mismatches;
+} EncoderRun;
+
+#define CONCURRENT_ROUNDS 20
+
+static gpointer
+encode_rounds (gpointer data)
+{
+  EncoderRun *run = data;
+  ClipModel *model = clip_encoder_get_model (run->enc);
+  int dim = clip_model_get_config (model)->embed_dim;
+  g_autofree float *images = g_new (float, N_IMAGES * dim);
+  g_autofree float *texts = g_new (float, N_PROMPTS * dim);
+  for (int round = 0; round < CONCURRENT_ROUNDS; round++) {
+    gboolean ok = clip_encoder_encode_images (run->enc, run->pixels, N_IMAGES,
+        images, NULL)
+        && clip_encoder_encode_texts (run->enc, run->ids, N_PROMPTS, texts,
+            NULL);
+    if (!ok || memcmp (images, run->want_images, N_IMAGES * dim * 4) != 0
+        || memcmp (texts, run->want_texts, N_PROMPTS * dim * 4) != 0)
+      run->mismatches++;
+  }
+  return NULL;
+}
+
+/* Two CPU encoders of one process, with 1 and 2 threads, run at the same
+ * time: each keeps its own thread count. F16 weights take OpenBLAS, each
+ * thread on its share of a layer's outputs, so the two counts sum in
+ * different orders and the bits tell which count ran. */
+static void
+test_concurrent_thread_counts (void)
+{
+  if (!clip_test_reference ())
+    return;
+  g_autoptr (ClipModel) model = load_model (&models[2]);
+  int dim = clip_model_get_config (model)->embed_dim;
+  g_autofree float *pixels = read_images ();
+  g_autofree gint32 *ids = read_prompt_ids (NULL);
+  g_autoptr (GError) error = NULL;
+  EncoderRun runs[2];
+  g_autofree float *want = g_new (float, 2 * (N_IMAGES + N_PROMPTS) * dim);
+  for (int i = 0; i < 2; i++) {
+    float *want_images = want + i * (N_IMAGES + N_PROMPTS) * dim;
+    float *want_texts = want_images + N_IMAGES * dim;
+    runs[i] = (EncoderRun) { open_cpu (model, i + 1), pixels, ids,
+      want_images, want_texts, 0 };
+    g_assert_true (clip_encoder_encode_images (runs[i].enc, pixels, N_IMAGES,
+            want_images, &error));
+    g_assert_true (clip_encoder_encode_texts (runs[i].enc, ids, N_PROMPTS,
+            want_texts, &error));
+    g_assert_no_error (error);
+  }
+  g_assert_true (g_str_has_suffix (
+          clip_encoder_get_backend_name (runs[0].enc), ", 1 thread)"));
+  g_assert_true (g_str_has_suffix (
+          clip_encoder_get_backend_name (runs[1].enc), ", 2 threads)"));
+  g_assert_true (memcmp (runs[0].want_images, runs[1].want_images,
+          N_IMAGES * dim * 4) != 0);
+
+  GThread *threads[2];
+  for (int i = 0; i < 2; i++)
+    threads[i] = g_thread_new ("encoder", encode_rounds, &runs[i]);
+  for (int i = 0; i < 2; i++) {
+    g_thread_join (threads[i]);
+    g_assert_cmpint (runs[i].mismatches, ==, 0);
+    clip_encoder_free (runs[i].enc);
+  }
 }
 
 static void
@@ -530,6 +662,9 @@ main (int argc, char **argv)
   }
   g_test_add_func ("/encoder/batch-equals-single", test_batch_equals_single);
   g_test_add_func ("/encoder/threads-agree", test_threads_agree);
+  g_test_add_func ("/encoder/classify-frames", test_classify_frames);
+  g_test_add_func ("/encoder/concurrent-thread-counts",
+      test_concurrent_thread_counts);
   g_test_add_func ("/encoder/frames", test_frames);
   g_test_add_func ("/encoder/bad-token-ids", test_bad_token_ids);
   g_test_add_func ("/cpu-kernels/exp", test_kernel_exp);

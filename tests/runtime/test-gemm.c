@@ -238,10 +238,10 @@ test_gemm_cpu_backend_packs_mapped_weights (void)
     g_autoptr (GError) error = NULL;
     g_autoptr (ClipModel) model = clip_model_load (dir, vocab, &error);
     g_assert_no_error (error);
-    ClipBackendOptions opts = CLIP_BACKEND_OPTIONS_INIT;
-    opts.threads = 2;
-    ClipBackend *backend = clip_backend_cpu.open (model, &opts, &error);
-    g_assert_no_error (error);
+    ClipWeightsView view;
+    clip_weights_view_init (&view, model);
+    ClipCpuOptions opts = { .threads = 2 };
+    ClipBackend *backend = clip_cpu_backend_open (&view, &opts);
     const char *description = clip_backend_cpu.describe (backend);
     gboolean packed = strstr (description, "packed") != NULL;
     g_assert_true (packed == (i == 0
@@ -257,11 +257,15 @@ open_tiny_with_kernel (const char *kernel, ClipModel **model, GError **error)
   g_autofree char *vocab = clip_test_ref_path ("vocab");
   *model = clip_model_load (dir, vocab, error);
   g_assert_nonnull (*model);
-  ClipBackendOptions opts = CLIP_BACKEND_OPTIONS_INIT;
+  ClipCpuOptions opts;
   g_setenv ("CLIP_CPU_GEMM", kernel, TRUE);
-  ClipBackend *backend = clip_backend_cpu.open (*model, &opts, error);
+  gboolean valid = clip_cpu_options_init (&opts, NULL, error);
   g_unsetenv ("CLIP_CPU_GEMM");
-  return backend;
+  if (!valid)
+    return NULL;
+  ClipWeightsView view;
+  clip_weights_view_init (&view, *model);
+  return clip_cpu_backend_open (&view, &opts);
 }
 
 /* The image tower on the packed GEMM (activations applied to each finished

@@ -87,10 +87,10 @@ test_random_model (gconstpointer data)
   g_autofree float *got = g_new (float, n * c->embed_dim);
   g_autoptr (GError) error = NULL;
 
-  ClipBackendOptions cpu_opts = CLIP_BACKEND_OPTIONS_INIT;
-  cpu_opts.threads = 1;
-  ClipBackend *cpu = clip_backend_cpu.open (&rm->model, &cpu_opts, &error);
-  g_assert_no_error (error);
+  ClipWeightsView view;
+  clip_weights_view_init (&view, &rm->model);
+  ClipCpuOptions cpu_opts = { .threads = 1 };
+  ClipBackend *cpu = clip_cpu_backend_open (&view, &cpu_opts);
   g_assert_true (clip_backend_cpu.images (cpu, pixels, n, want_img, &error));
   g_assert_true (clip_backend_cpu.texts (cpu, tokens, n, want_txt, &error));
   g_assert_no_error (error);
@@ -229,14 +229,14 @@ test_devices (void)
   g_autoptr (GError) error = NULL;
 
   opts.device_index = 99;
-  g_assert_null (clip_backend_vulkan.open (&rm->model, &opts, &error));
+  g_assert_null (clip_vk_test_open_with (&rm->model, &opts, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_BACKEND);
   g_assert_nonnull (strstr (error->message, "Vulkan device 99 does not exist (devices: 0 = "));
   g_clear_error (&error);
 
   opts.device_index = -1;
   opts.device_name = "no-such-gpu";
-  g_assert_null (clip_backend_vulkan.open (&rm->model, &opts, &error));
+  g_assert_null (clip_vk_test_open_with (&rm->model, &opts, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_BACKEND);
   g_assert_nonnull (strstr (error->message, "no Vulkan device name contains 'no-such-gpu'"));
   g_clear_error (&error);
@@ -244,7 +244,7 @@ test_devices (void)
   /* Device 0 by index, then by a case-changed piece of its name. */
   opts.device_index = 0;
   opts.device_name = NULL;
-  ClipBackend *b = clip_backend_vulkan.open (&rm->model, &opts, &error);
+  ClipBackend *b = clip_vk_test_open_with (&rm->model, &opts, &error);
   g_assert_no_error (error);
   g_autofree char *described = g_strdup (clip_backend_vulkan.describe (b));
   clip_backend_vulkan.close (b);
@@ -252,14 +252,14 @@ test_devices (void)
   g_autofree char *upper = g_ascii_strup (name, -1);
   opts.device_index = -1;
   opts.device_name = upper;
-  b = clip_backend_vulkan.open (&rm->model, &opts, &error);
+  b = clip_vk_test_open_with (&rm->model, &opts, &error);
   g_assert_no_error (error);
   g_assert_true (g_str_has_prefix (clip_backend_vulkan.describe (b), name));
   clip_backend_vulkan.close (b);
 
   /* Sequences longer than the attention kernel holds are refused up front. */
   rm->model.config.context_length = 2000;
-  g_assert_null (clip_backend_vulkan.open (&rm->model, &opts, &error));
+  g_assert_null (clip_vk_test_open_with (&rm->model, &opts, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_UNSUPPORTED);
   g_assert_nonnull (strstr (error->message, "2000 positions"));
   clip_vk_test_random_model_free (rm);
@@ -273,10 +273,13 @@ test_has_gpu (void)
 {
   if (!clip_vk_test_have_device ())
     return;
+  ClipVulkanOptions vk;
+  clip_vulkan_options_init (&vk, NULL);
   gboolean any_gpu = FALSE;
   for (int i = 0; i < clip_vulkan_count_devices (); i++) {
     g_autoptr (GError) error = NULL;
-    ClipVkDevice *dev = clip_vk_device_open (i, NULL, FALSE, &error);
+    ClipVkDevice *dev = clip_vk_device_open (i, NULL, FALSE, vk.validation,
+        &error);
     g_assert_no_error (error);
     any_gpu |= dev->props.deviceType != VK_PHYSICAL_DEVICE_TYPE_CPU;
     clip_vk_device_close (dev);
@@ -301,7 +304,7 @@ test_no_device (void)
     g_setenv (variables[i], "/nonexistent/no-driver.json", TRUE);
   }
   g_assert_cmpint (clip_vulkan_count_devices (), ==, 0);
-  g_assert_null (clip_backend_vulkan.open (&rm->model, &opts, &error));
+  g_assert_null (clip_vk_test_open_with (&rm->model, &opts, &error));
   for (guint i = 0; i < G_N_ELEMENTS (variables); i++) {
     if (saved[i])
       g_setenv (variables[i], saved[i], TRUE);

@@ -125,13 +125,24 @@ clip_vk_test_random_model_free (RandomModel *rm)
 }
 
 ClipBackend *
+clip_vk_test_open_with (const ClipModel *model,
+    const ClipBackendOptions *options, GError **error)
+{
+  ClipWeightsView view;
+  clip_weights_view_init (&view, model);
+  ClipVulkanOptions vk;
+  clip_vulkan_options_init (&vk, options);
+  return clip_vulkan_backend_open (&view, &vk, error);
+}
+
+ClipBackend *
 clip_vk_test_open (const ClipModel *model, gboolean f16, gboolean profile)
 {
   ClipBackendOptions opts = CLIP_BACKEND_OPTIONS_INIT;
   opts.f16 = f16;
   opts.profile = profile;
   g_autoptr (GError) error = NULL;
-  ClipBackend *b = clip_backend_vulkan.open (model, &opts, &error);
+  ClipBackend *b = clip_vk_test_open_with (model, &opts, &error);
   g_assert_no_error (error);
   return b;
 }

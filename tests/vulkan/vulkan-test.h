@@ -25,6 +25,11 @@ typedef struct {
 RandomModel *clip_vk_test_random_model_new (guint32 seed);
 void clip_vk_test_random_model_free (RandomModel *rm);
 
+/* The Vulkan backend with options (as the encoder maps them, the
+ * environment's knobs included); NULL and error when it does not open. */
+ClipBackend *clip_vk_test_open_with (const ClipModel *model,
+    const ClipBackendOptions *options, GError **error);
+
 /* The Vulkan backend on the first device, F16 weights or not, with the
  * profile or not; asserts it opens. */
 ClipBackend *clip_vk_test_open (const ClipModel *model, gboolean f16, gboolean profile);
