@@ -52,6 +52,7 @@
  * start-up the same problem is an ERROR.
  */
 #include "gstclipclassify.h"
+#include "gstclipelement.h"
 #include "gstclipclassifyschedule.h"
 #include "gstclipmeta.h"
 
@@ -112,14 +113,6 @@ GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (clipclassify, "clipclassify",
 
 #define VIDEO_FORMATS "{ RGB, RGBx, RGBA, BGRx, BGRA, I420, NV12 }"
 
-static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
-    GST_PAD_SINK, GST_PAD_ALWAYS,
-    GST_STATIC_CAPS (GST_VIDEO_CAPS_MAKE (VIDEO_FORMATS)));
-
-static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
-    GST_PAD_SRC, GST_PAD_ALWAYS,
-    GST_STATIC_CAPS (GST_VIDEO_CAPS_MAKE (VIDEO_FORMATS)));
-
 GType
 gst_clip_classify_backend_get_type (void)
 {
@@ -131,11 +124,7 @@ gst_clip_classify_backend_get_type (void)
     { 0, NULL, NULL },
   };
 
-  if (g_once_init_enter (&type)) {
-    GType t = g_enum_register_static ("GstClipClassifyBackend", values);
-    g_once_init_leave (&type, t);
-  }
-  return type;
+  return gst_clip_enum_register_once (&type, "GstClipClassifyBackend", values);
 }
 
 GType
@@ -150,11 +139,7 @@ gst_clip_classify_mode_get_type (void)
     { 0, NULL, NULL },
   };
 
-  if (g_once_init_enter (&type)) {
-    GType t = g_enum_register_static ("GstClipClassifyMode", values);
-    g_once_init_leave (&type, t);
-  }
-  return type;
+  return gst_clip_enum_register_once (&type, "GstClipClassifyMode", values);
 }
 
 /* ---------------------------------------------------------------- results */
@@ -611,72 +596,7 @@ gst_clip_classify_set_property (GObject *object, guint prop_id,
   GstClipClassify *self = GST_CLIP_CLASSIFY (object);
 
   g_mutex_lock (&self->lock);
-  switch (prop_id) {
-    case PROP_MODEL:
-      g_free (self->model_path);
-      self->model_path = g_value_dup_string (value);
-      break;
-    case PROP_VOCAB:
-      g_free (self->vocab_path);
-      self->vocab_path = g_value_dup_string (value);
-      break;
-    case PROP_LABELS:
-      g_free (self->labels);
-      self->labels = g_value_dup_string (value);
-      break;
-    case PROP_LABELS_FILE:
-      g_free (self->labels_file);
-      self->labels_file = g_value_dup_string (value);
-      break;
-    case PROP_TEMPLATES:
-      g_free (self->templates);
-      self->templates = g_value_dup_string (value);
-      break;
-    case PROP_NEGATIVE_LABELS:
-      g_free (self->negative_labels);
-      self->negative_labels = g_value_dup_string (value);
-      break;
-    case PROP_BACKEND:
-      self->backend = g_value_get_enum (value);
-      break;
-    case PROP_DEVICE:
-      g_free (self->device);
-      self->device = g_value_dup_string (value);
-      break;
-    case PROP_F16_WEIGHTS:
-      self->f16_weights = g_value_get_boolean (value);
-      break;
-    case PROP_THREADS:
-      self->threads = g_value_get_int (value);
-      break;
-    case PROP_INTERVAL:
-      self->interval = g_value_get_uint (value);
-      break;
-    case PROP_MODE:
-      self->mode = g_value_get_enum (value);
-      break;
-    case PROP_BATCH_SIZE:
-      self->batch_size = g_value_get_uint (value);
-      break;
-    case PROP_TOP_K:
-      self->top_k = g_value_get_uint (value);
-      break;
-    case PROP_THRESHOLD:
-      self->threshold = g_value_get_float (value);
-      break;
-    case PROP_SMOOTHING:
-      self->smoothing = g_value_get_uint (value);
-      break;
-    case PROP_MIN_SEGMENT:
-      self->min_segment = g_value_get_uint64 (value);
-      break;
-    case PROP_ATTACH_EMBEDDING:
-      self->attach_embedding = g_value_get_boolean (value);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-      break;
-  }
+  gst_clip_field_set (object, prop_id, value, pspec);
   /* Between start and stop a label change needs new text embeddings; the
    * thread that owns the encoder builds them. */
   if (is_label_property (prop_id) && self->encoder != NULL) {
@@ -693,65 +613,7 @@ gst_clip_classify_get_property (GObject *object, guint prop_id, GValue *value,
   GstClipClassify *self = GST_CLIP_CLASSIFY (object);
 
   g_mutex_lock (&self->lock);
-  switch (prop_id) {
-    case PROP_MODEL:
-      g_value_set_string (value, self->model_path);
-      break;
-    case PROP_VOCAB:
-      g_value_set_string (value, self->vocab_path);
-      break;
-    case PROP_LABELS:
-      g_value_set_string (value, self->labels);
-      break;
-    case PROP_LABELS_FILE:
-      g_value_set_string (value, self->labels_file);
-      break;
-    case PROP_TEMPLATES:
-      g_value_set_string (value, self->templates);
-      break;
-    case PROP_NEGATIVE_LABELS:
-      g_value_set_string (value, self->negative_labels);
-      break;
-    case PROP_BACKEND:
-      g_value_set_enum (value, self->backend);
-      break;
-    case PROP_DEVICE:
-      g_value_set_string (value, self->device);
-      break;
-    case PROP_F16_WEIGHTS:
-      g_value_set_boolean (value, self->f16_weights);
-      break;
-    case PROP_THREADS:
-      g_value_set_int (value, self->threads);
-      break;
-    case PROP_INTERVAL:
-      g_value_set_uint (value, self->interval);
-      break;
-    case PROP_MODE:
-      g_value_set_enum (value, self->mode);
-      break;
-    case PROP_BATCH_SIZE:
-      g_value_set_uint (value, self->batch_size);
-      break;
-    case PROP_TOP_K:
-      g_value_set_uint (value, self->top_k);
-      break;
-    case PROP_THRESHOLD:
-      g_value_set_float (value, self->threshold);
-      break;
-    case PROP_SMOOTHING:
-      g_value_set_uint (value, self->smoothing);
-      break;
-    case PROP_MIN_SEGMENT:
-      g_value_set_uint64 (value, self->min_segment);
-      break;
-    case PROP_ATTACH_EMBEDDING:
-      g_value_set_boolean (value, self->attach_embedding);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-      break;
-  }
+  gst_clip_field_get (object, prop_id, value, pspec);
   g_mutex_unlock (&self->lock);
 }
 
@@ -818,80 +680,98 @@ gst_clip_classify_class_init (GstClipClassifyClass *klass)
   gobject_class->get_property = gst_clip_classify_get_property;
   gobject_class->finalize = gst_clip_classify_finalize;
 
-  g_object_class_install_property (gobject_class, PROP_MODEL,
+  gst_clip_install_field_property (gobject_class, PROP_MODEL,
+      G_STRUCT_OFFSET (GstClipClassify, model_path),
       g_param_spec_string ("model", "Model",
           "CLIP model folder (HuggingFace or OpenCLIP layout); NULL = the "
           "installed default model, when there is one", NULL, at_ready));
-  g_object_class_install_property (gobject_class, PROP_VOCAB,
+  gst_clip_install_field_property (gobject_class, PROP_VOCAB,
+      G_STRUCT_OFFSET (GstClipClassify, vocab_path),
       g_param_spec_string ("vocab", "Vocabulary",
           "Folder with vocab.json + merges.txt or bpe_simple_vocab_16e6.txt.gz; "
           "NULL = the model folder's", NULL, at_ready));
-  g_object_class_install_property (gobject_class, PROP_LABELS,
+  gst_clip_install_field_property (gobject_class, PROP_LABELS,
+      G_STRUCT_OFFSET (GstClipClassify, labels),
       g_param_spec_string ("labels", "Labels",
           "Comma-separated labels, e.g. \"cat,dog,empty room\"", NULL, playing));
-  g_object_class_install_property (gobject_class, PROP_LABELS_FILE,
+  gst_clip_install_field_property (gobject_class, PROP_LABELS_FILE,
+      G_STRUCT_OFFSET (GstClipClassify, labels_file),
       g_param_spec_string ("labels-file", "Labels file",
           "File with one label per line; \"label: prompt one | prompt two\" "
           "gives a label its own prompts; '#' comments and blank lines are "
           "ignored. Combined with labels when both are set", NULL, playing));
-  g_object_class_install_property (gobject_class, PROP_TEMPLATES,
+  gst_clip_install_field_property (gobject_class, PROP_TEMPLATES,
+      G_STRUCT_OFFSET (GstClipClassify, templates),
       g_param_spec_string ("templates", "Prompt templates",
           "'|'-separated prompt templates, {} standing for the label; several "
           "are ensembled per label", DEFAULT_TEMPLATES, playing));
-  g_object_class_install_property (gobject_class, PROP_NEGATIVE_LABELS,
+  gst_clip_install_field_property (gobject_class, PROP_NEGATIVE_LABELS,
+      G_STRUCT_OFFSET (GstClipClassify, negative_labels),
       g_param_spec_string ("negative-labels", "Negative labels",
           "Comma-separated labels that take part in the softmax but are never "
           "reported, e.g. \"background,nothing in particular\"", NULL, playing));
-  g_object_class_install_property (gobject_class, PROP_BACKEND,
+  gst_clip_install_field_property (gobject_class, PROP_BACKEND,
+      G_STRUCT_OFFSET (GstClipClassify, backend),
       g_param_spec_enum ("backend", "Backend", "Where the encoders run",
           GST_TYPE_CLIP_CLASSIFY_BACKEND, DEFAULT_BACKEND, at_ready));
-  g_object_class_install_property (gobject_class, PROP_DEVICE,
+  gst_clip_install_field_property (gobject_class, PROP_DEVICE,
+      G_STRUCT_OFFSET (GstClipClassify, device),
       g_param_spec_string ("device", "Device",
           "Vulkan device: an index, or a substring of its name; NULL = the "
           "first suitable one", NULL, at_ready));
-  g_object_class_install_property (gobject_class, PROP_F16_WEIGHTS,
+  gst_clip_install_field_property (gobject_class, PROP_F16_WEIGHTS,
+      G_STRUCT_OFFSET (GstClipClassify, f16_weights),
       g_param_spec_boolean ("f16-weights", "F16 weights",
           "Vulkan backend: keep the layers' weights as F16 on the device "
           "(half the memory and bandwidth, F32 arithmetic) where it supports "
           "16-bit storage; FALSE keeps F32 (closest to the CPU backend)",
           DEFAULT_F16_WEIGHTS, at_ready));
-  g_object_class_install_property (gobject_class, PROP_THREADS,
+  gst_clip_install_field_property (gobject_class, PROP_THREADS,
+      G_STRUCT_OFFSET (GstClipClassify, threads),
       g_param_spec_int ("threads", "Threads",
           "CPU backend threads; 0 = one per core", 0, 1024, DEFAULT_THREADS,
           at_ready));
-  g_object_class_install_property (gobject_class, PROP_INTERVAL,
+  gst_clip_install_field_property (gobject_class, PROP_INTERVAL,
+      G_STRUCT_OFFSET (GstClipClassify, interval),
       g_param_spec_uint ("interval", "Interval",
           "Analyse one frame in N; the others carry the latest result", 1,
           G_MAXINT, DEFAULT_INTERVAL, playing));
-  g_object_class_install_property (gobject_class, PROP_MODE,
+  gst_clip_install_field_property (gobject_class, PROP_MODE,
+      G_STRUCT_OFFSET (GstClipClassify, mode),
       g_param_spec_enum ("mode", "Mode",
           "sync: each analysed frame waits for its result; live: buffers "
           "never wait, a worker analyses the newest frame; auto: live when "
           "upstream is live, else sync",
           GST_TYPE_CLIP_CLASSIFY_MODE, DEFAULT_MODE, at_ready));
-  g_object_class_install_property (gobject_class, PROP_BATCH_SIZE,
+  gst_clip_install_field_property (gobject_class, PROP_BATCH_SIZE,
+      G_STRUCT_OFFSET (GstClipClassify, batch_size),
       g_param_spec_uint ("batch-size", "Batch size",
           "Sync mode: encode up to N analysed frames together (flushed at EOS, "
           "flush and caps change)", 1, MAX_BATCH_SIZE, DEFAULT_BATCH_SIZE,
           playing));
-  g_object_class_install_property (gobject_class, PROP_TOP_K,
+  gst_clip_install_field_property (gobject_class, PROP_TOP_K,
+      G_STRUCT_OFFSET (GstClipClassify, top_k),
       g_param_spec_uint ("top-k", "Top k", "Report the k most probable labels",
           1, G_MAXINT, DEFAULT_TOP_K, playing));
-  g_object_class_install_property (gobject_class, PROP_THRESHOLD,
+  gst_clip_install_field_property (gobject_class, PROP_THRESHOLD,
+      G_STRUCT_OFFSET (GstClipClassify, threshold),
       g_param_spec_float ("threshold", "Threshold",
           "Labels with a lower probability are not reported (the top label "
           "becomes none)", 0.0f, 1.0f, DEFAULT_THRESHOLD, playing));
-  g_object_class_install_property (gobject_class, PROP_SMOOTHING,
+  gst_clip_install_field_property (gobject_class, PROP_SMOOTHING,
+      G_STRUCT_OFFSET (GstClipClassify, smoothing),
       g_param_spec_uint ("smoothing", "Smoothing",
           "Average the normalised image embeddings of the last N analysed "
           "frames before scoring; 1 = off", 1, MAX_SMOOTHING, DEFAULT_SMOOTHING,
           playing));
-  g_object_class_install_property (gobject_class, PROP_MIN_SEGMENT,
+  gst_clip_install_field_property (gobject_class, PROP_MIN_SEGMENT,
+      G_STRUCT_OFFSET (GstClipClassify, min_segment),
       g_param_spec_uint64 ("min-segment", "Minimum segment",
           "Nanoseconds a new top label must hold before the change is "
           "announced as a clipclassify-segment message; 0 = at once", 0,
           G_MAXUINT64, DEFAULT_MIN_SEGMENT, playing));
-  g_object_class_install_property (gobject_class, PROP_ATTACH_EMBEDDING,
+  gst_clip_install_field_property (gobject_class, PROP_ATTACH_EMBEDDING,
+      G_STRUCT_OFFSET (GstClipClassify, attach_embedding),
       g_param_spec_boolean ("attach-embedding", "Attach embedding",
           "Also attach the frame's normalised image embedding to the meta",
           DEFAULT_ATTACH_EMBEDDING, playing));
@@ -900,8 +780,8 @@ gst_clip_classify_class_init (GstClipClassifyClass *klass)
       "CLIP zero-shot classifier", "Filter/Analyzer/Video",
       "Labels video frames with CLIP against text prompts, as GstClipMeta "
       "and bus messages", "gst-clip developers");
-  gst_element_class_add_static_pad_template (element_class, &sink_template);
-  gst_element_class_add_static_pad_template (element_class, &src_template);
+  gst_clip_add_pass_through_pad_templates (element_class,
+      GST_VIDEO_CAPS_MAKE (VIDEO_FORMATS));
 
   trans_class->passthrough_on_same_caps = TRUE;
   trans_class->transform_ip_on_passthrough = TRUE;

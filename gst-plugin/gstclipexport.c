@@ -64,6 +64,7 @@
  * ]| Writes every frame's labels to video.jsonl and the segments to video.vtt.
  */
 #include "gstclipexport.h"
+#include "gstclipelement.h"
 #include "writer.h"
 #include "gstclipmeta.h"
 
@@ -106,12 +107,6 @@ GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (clipexport, "clipexport",
     GST_RANK_NONE, GST_TYPE_CLIP_EXPORT,
     GST_DEBUG_CATEGORY_INIT (gst_clip_export_debug, "clipexport", 0,
         "CLIP results export"));
-
-static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
-    GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
-
-static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
-    GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
 
 /* The results core's formats, named as gst-clip annotate --format names
  * them. */
@@ -290,55 +285,6 @@ gst_clip_export_stop (GstBaseTransform *trans)
 /* ------------------------------------------------------------- properties */
 
 static void
-gst_clip_export_set_property (GObject *object, guint prop_id,
-    const GValue *value, GParamSpec *pspec)
-{
-  GstClipExport *self = GST_CLIP_EXPORT (object);
-
-  GST_OBJECT_LOCK (self);
-  switch (prop_id) {
-    case PROP_LOCATION:
-      g_free (self->location);
-      self->location = g_value_dup_string (value);
-      break;
-    case PROP_FORMAT:
-      self->format = g_value_get_enum (value);
-      break;
-    case PROP_MIN_SEGMENT:
-      self->min_segment = g_value_get_uint64 (value);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-      break;
-  }
-  GST_OBJECT_UNLOCK (self);
-}
-
-static void
-gst_clip_export_get_property (GObject *object, guint prop_id, GValue *value,
-    GParamSpec *pspec)
-{
-  GstClipExport *self = GST_CLIP_EXPORT (object);
-
-  GST_OBJECT_LOCK (self);
-  switch (prop_id) {
-    case PROP_LOCATION:
-      g_value_set_string (value, self->location);
-      break;
-    case PROP_FORMAT:
-      g_value_set_enum (value, self->format);
-      break;
-    case PROP_MIN_SEGMENT:
-      g_value_set_uint64 (value, self->min_segment);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-      break;
-  }
-  GST_OBJECT_UNLOCK (self);
-}
-
-static void
 gst_clip_export_finalize (GObject *object)
 {
   GstClipExport *self = GST_CLIP_EXPORT (object);
@@ -365,22 +311,25 @@ gst_clip_export_class_init (GstClipExportClass *klass)
   GstBaseTransformClass *trans_class = GST_BASE_TRANSFORM_CLASS (klass);
   const GParamFlags rw = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS;
 
-  gobject_class->set_property = gst_clip_export_set_property;
-  gobject_class->get_property = gst_clip_export_get_property;
+  gobject_class->set_property = gst_clip_fields_set_property;
+  gobject_class->get_property = gst_clip_fields_get_property;
   gobject_class->finalize = gst_clip_export_finalize;
 
-  g_object_class_install_property (gobject_class, PROP_LOCATION,
+  gst_clip_install_field_property (gobject_class, PROP_LOCATION,
+      G_STRUCT_OFFSET (GstClipExport, location),
       g_param_spec_string ("location", "Location",
           "File to write (created or truncated at start)", NULL,
           rw | GST_PARAM_MUTABLE_READY));
-  g_object_class_install_property (gobject_class, PROP_FORMAT,
+  gst_clip_install_field_property (gobject_class, PROP_FORMAT,
+      G_STRUCT_OFFSET (GstClipExport, format),
       g_param_spec_enum ("format", "Format",
           "jsonl: a line per analysed frame; jsonl-segments: a line per "
           "segment of the top label; webvtt, srt: a cue per segment; csv: a "
           "row per segment",
           GST_TYPE_CLIP_EXPORT_FORMAT, DEFAULT_FORMAT,
           rw | GST_PARAM_MUTABLE_READY));
-  g_object_class_install_property (gobject_class, PROP_MIN_SEGMENT,
+  gst_clip_install_field_property (gobject_class, PROP_MIN_SEGMENT,
+      G_STRUCT_OFFSET (GstClipExport, min_segment),
       g_param_spec_uint64 ("min-segment", "Minimum segment",
           "Nanoseconds a new top label must hold before it starts a segment; "
           "0 = at once", 0, G_MAXUINT64, DEFAULT_MIN_SEGMENT,
@@ -390,8 +339,8 @@ gst_clip_export_class_init (GstClipExportClass *klass)
       "CLIP results export", "Filter/Analyzer/Video",
       "Writes GstClipMeta results to a JSON Lines, WebVTT, SRT or CSV file "
       "as the buffers pass", "gst-clip developers");
-  gst_element_class_add_static_pad_template (element_class, &sink_template);
-  gst_element_class_add_static_pad_template (element_class, &src_template);
+  gst_clip_add_pass_through_pad_templates (element_class,
+      "ANY");
 
   trans_class->passthrough_on_same_caps = TRUE;
   trans_class->transform_ip_on_passthrough = TRUE;

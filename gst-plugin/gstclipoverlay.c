@@ -36,6 +36,7 @@
  * ]| A camera, where labels older than a second are hidden.
  */
 #include "gstclipoverlay.h"
+#include "gstclipelement.h"
 #include "gstclipmeta.h"
 
 #include <cairo.h>
@@ -109,14 +110,6 @@ GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (clipoverlay, "clipoverlay",
 
 #define VIDEO_FORMATS "{ BGRx, BGRA, RGBx, RGBA, I420, NV12 }"
 
-static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
-    GST_PAD_SINK, GST_PAD_ALWAYS,
-    GST_STATIC_CAPS (GST_VIDEO_CAPS_MAKE (VIDEO_FORMATS)));
-
-static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
-    GST_PAD_SRC, GST_PAD_ALWAYS,
-    GST_STATIC_CAPS (GST_VIDEO_CAPS_MAKE (VIDEO_FORMATS)));
-
 GType
 gst_clip_overlay_position_get_type (void)
 {
@@ -130,11 +123,7 @@ gst_clip_overlay_position_get_type (void)
     { 0, NULL, NULL },
   };
 
-  if (g_once_init_enter (&type)) {
-    GType t = g_enum_register_static ("GstClipOverlayPosition", values);
-    g_once_init_leave (&type, t);
-  }
-  return type;
+  return gst_clip_enum_register_once (&type, "GstClipOverlayPosition", values);
 }
 
 /* ---------------------------------------------------------------- drawing */
@@ -522,77 +511,11 @@ gst_clip_overlay_set_property (GObject *object, guint prop_id,
   GstClipOverlay *self = GST_CLIP_OVERLAY (object);
 
   GST_OBJECT_LOCK (self);
-  switch (prop_id) {
-    case PROP_POSITION:
-      self->position = g_value_get_enum (value);
-      break;
-    case PROP_FONT_DESC:
-      g_free (self->font_desc);
-      self->font_desc = g_value_dup_string (value);
-      pango_font_description_free (self->font);
-      self->font = pango_font_description_from_string (
-          self->font_desc ? self->font_desc : DEFAULT_FONT_DESC);
-      break;
-    case PROP_MAX_LABELS:
-      self->max_labels = g_value_get_uint (value);
-      break;
-    case PROP_TEXT_COLOR:
-      self->text_color = g_value_get_uint (value);
-      break;
-    case PROP_BAR_COLOR:
-      self->bar_color = g_value_get_uint (value);
-      break;
-    case PROP_BACKGROUND_COLOR:
-      self->background_color = g_value_get_uint (value);
-      break;
-    case PROP_SHOW_STALE:
-      self->show_stale = g_value_get_boolean (value);
-      break;
-    case PROP_STALE_AGE:
-      self->stale_age = g_value_get_uint64 (value);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-      break;
-  }
-  GST_OBJECT_UNLOCK (self);
-}
-
-static void
-gst_clip_overlay_get_property (GObject *object, guint prop_id, GValue *value,
-    GParamSpec *pspec)
-{
-  GstClipOverlay *self = GST_CLIP_OVERLAY (object);
-
-  GST_OBJECT_LOCK (self);
-  switch (prop_id) {
-    case PROP_POSITION:
-      g_value_set_enum (value, self->position);
-      break;
-    case PROP_FONT_DESC:
-      g_value_set_string (value, self->font_desc);
-      break;
-    case PROP_MAX_LABELS:
-      g_value_set_uint (value, self->max_labels);
-      break;
-    case PROP_TEXT_COLOR:
-      g_value_set_uint (value, self->text_color);
-      break;
-    case PROP_BAR_COLOR:
-      g_value_set_uint (value, self->bar_color);
-      break;
-    case PROP_BACKGROUND_COLOR:
-      g_value_set_uint (value, self->background_color);
-      break;
-    case PROP_SHOW_STALE:
-      g_value_set_boolean (value, self->show_stale);
-      break;
-    case PROP_STALE_AGE:
-      g_value_set_uint64 (value, self->stale_age);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-      break;
+  gst_clip_field_set (object, prop_id, value, pspec);
+  if (prop_id == PROP_FONT_DESC) {
+    pango_font_description_free (self->font);
+    self->font = pango_font_description_from_string (
+        self->font_desc ? self->font_desc : DEFAULT_FONT_DESC);
   }
   GST_OBJECT_UNLOCK (self);
 }
@@ -634,38 +557,46 @@ gst_clip_overlay_class_init (GstClipOverlayClass *klass)
       G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING;
 
   gobject_class->set_property = gst_clip_overlay_set_property;
-  gobject_class->get_property = gst_clip_overlay_get_property;
+  gobject_class->get_property = gst_clip_fields_get_property;
   gobject_class->finalize = gst_clip_overlay_finalize;
 
-  g_object_class_install_property (gobject_class, PROP_POSITION,
+  gst_clip_install_field_property (gobject_class, PROP_POSITION,
+      G_STRUCT_OFFSET (GstClipOverlay, position),
       g_param_spec_enum ("position", "Position", "Corner of the label box",
           GST_TYPE_CLIP_OVERLAY_POSITION, DEFAULT_POSITION, playing));
-  g_object_class_install_property (gobject_class, PROP_FONT_DESC,
+  gst_clip_install_field_property (gobject_class, PROP_FONT_DESC,
+      G_STRUCT_OFFSET (GstClipOverlay, font_desc),
       g_param_spec_string ("font-desc", "Font description",
           "Pango font description of the labels, e.g. \"Sans Bold 18\"",
           DEFAULT_FONT_DESC, playing));
-  g_object_class_install_property (gobject_class, PROP_MAX_LABELS,
+  gst_clip_install_field_property (gobject_class, PROP_MAX_LABELS,
+      G_STRUCT_OFFSET (GstClipOverlay, max_labels),
       g_param_spec_uint ("max-labels", "Maximum labels",
           "Show at most this many of the reported labels, best first", 1,
           MAX_MAX_LABELS, DEFAULT_MAX_LABELS, playing));
-  g_object_class_install_property (gobject_class, PROP_TEXT_COLOR,
+  gst_clip_install_field_property (gobject_class, PROP_TEXT_COLOR,
+      G_STRUCT_OFFSET (GstClipOverlay, text_color),
       g_param_spec_uint ("text-color", "Text colour",
           "Colour of the label text, 0xAARRGGBB", 0, G_MAXUINT32,
           DEFAULT_TEXT_COLOR, playing));
-  g_object_class_install_property (gobject_class, PROP_BAR_COLOR,
+  gst_clip_install_field_property (gobject_class, PROP_BAR_COLOR,
+      G_STRUCT_OFFSET (GstClipOverlay, bar_color),
       g_param_spec_uint ("bar-color", "Bar colour",
           "Colour of the probability bars, 0xAARRGGBB (the empty part of a "
           "bar is drawn at a third of its alpha)", 0, G_MAXUINT32,
           DEFAULT_BAR_COLOR, playing));
-  g_object_class_install_property (gobject_class, PROP_BACKGROUND_COLOR,
+  gst_clip_install_field_property (gobject_class, PROP_BACKGROUND_COLOR,
+      G_STRUCT_OFFSET (GstClipOverlay, background_color),
       g_param_spec_uint ("background-color", "Background colour",
           "Colour of the box behind the labels, 0xAARRGGBB", 0, G_MAXUINT32,
           DEFAULT_BACKGROUND_COLOR, playing));
-  g_object_class_install_property (gobject_class, PROP_SHOW_STALE,
+  gst_clip_install_field_property (gobject_class, PROP_SHOW_STALE,
+      G_STRUCT_OFFSET (GstClipOverlay, show_stale),
       g_param_spec_boolean ("show-stale", "Show stale results",
           "Draw stale results (see stale-age) at half opacity; FALSE = do not "
           "draw them", DEFAULT_SHOW_STALE, playing));
-  g_object_class_install_property (gobject_class, PROP_STALE_AGE,
+  gst_clip_install_field_property (gobject_class, PROP_STALE_AGE,
+      G_STRUCT_OFFSET (GstClipOverlay, stale_age),
       g_param_spec_uint64 ("stale-age", "Stale age",
           "A result is stale when the buffer is more than this many "
           "nanoseconds after the frame it was computed from (without "
@@ -676,8 +607,8 @@ gst_clip_overlay_class_init (GstClipOverlayClass *klass)
       "CLIP results overlay", "Filter/Effect/Video",
       "Draws the labels and probabilities of GstClipMeta onto the video",
       "gst-clip developers");
-  gst_element_class_add_static_pad_template (element_class, &sink_template);
-  gst_element_class_add_static_pad_template (element_class, &src_template);
+  gst_clip_add_pass_through_pad_templates (element_class,
+      GST_VIDEO_CAPS_MAKE (VIDEO_FORMATS));
 
   trans_class->transform_ip = GST_DEBUG_FUNCPTR (gst_clip_overlay_transform_ip);
   filter_class->transform_frame_ip =

@@ -11,32 +11,19 @@
 # Environment: CLIP_MODEL, CLIP_VOCAB, CLIP_LABELS as in demo-videotestsrc.sh;
 #   CLIP_MESSAGES   also save every bus message (gst-launch-1.0 -m) to this file
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 if [[ $# -ne 1 ]]; then
   echo "usage: $0 FILE-OR-URI" >&2
   exit 2
 fi
-# A path becomes a file:// URI, percent-encoded byte by byte.
-uri_from_path() {
-  local LC_ALL=C path out= c i
-  path=$(realpath "$1")
-  for ((i = 0; i < ${#path}; i++)); do
-    c=${path:i:1}
-    case $c in
-      [a-zA-Z0-9/._~-]) out+=$c ;;
-      *) printf -v c '%%%02X' "'$c"; out+=$c ;;
-    esac
-  done
-  echo "file://$out"
-}
-if [[ $1 == *://* ]]; then uri=$1; else uri=$(uri_from_path "$1"); fi
+uri=$(uri_for "$1")
 
 # smoothing=5 averages five frames before scoring; min-segment=500000000
 # ignores labels that hold for less than half a second.
 element=(clipclassify "labels=${CLIP_LABELS:-a person,a car,a building,a ball,nature}"
   mode=sync batch-size=8 smoothing=5 min-segment=500000000)
-[[ -n ${CLIP_MODEL:-} ]] && element+=("model=$CLIP_MODEL")
-[[ -n ${CLIP_VOCAB:-} ]] && element+=("vocab=$CLIP_VOCAB")
+add_model_properties
 
 gst-launch-1.0 -m uridecodebin "uri=$uri" ! videoconvert ! "${element[@]}" ! fakesink \
   | tee "${CLIP_MESSAGES:-/dev/null}" \

@@ -14,32 +14,19 @@
 #   CLIP_MIN_SEGMENT  nanoseconds a label must hold to start a segment
 #                     (default 500000000)
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 if [[ $# -lt 1 || $# -gt 2 ]]; then
   echo "usage: $0 FILE-OR-URI [PREFIX]" >&2
   exit 2
 fi
-# A path becomes a file:// URI, percent-encoded byte by byte.
-uri_from_path() {
-  local LC_ALL=C path out= c i
-  path=$(realpath "$1")
-  for ((i = 0; i < ${#path}; i++)); do
-    c=${path:i:1}
-    case $c in
-      [a-zA-Z0-9/._~-]) out+=$c ;;
-      *) printf -v c '%%%02X' "'$c"; out+=$c ;;
-    esac
-  done
-  echo "file://$out"
-}
-if [[ $1 == *://* ]]; then uri=$1; else uri=$(uri_from_path "$1"); fi
+uri=$(uri_for "$1")
 prefix=${2:-${1%.*}}
 min_segment=${CLIP_MIN_SEGMENT:-500000000}
 
 element=(clipclassify "labels=${CLIP_LABELS:-a person,a car,a building,a ball,nature}"
   mode=sync batch-size=8)
-[[ -n ${CLIP_MODEL:-} ]] && element+=("model=$CLIP_MODEL")
-[[ -n ${CLIP_VOCAB:-} ]] && element+=("vocab=$CLIP_VOCAB")
+add_model_properties
 
 # clipexport passes the video on untouched, so one element per format is
 # chained on the same path: no tee, no queues.

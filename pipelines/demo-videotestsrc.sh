@@ -14,13 +14,13 @@
 #   CLIP_PATTERNS  videotestsrc patterns to show, in order
 #   CLIP_INTERVAL  analyse one frame in N (default 15: two per second)
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 patterns=(${CLIP_PATTERNS:-smpte ball checkers-8 zone-plate snow circular pinwheel red})
 labels=${CLIP_LABELS:-smpte color bars,bouncing ball,checkerboard,zone plate,random noise snow,concentric rings,pinwheel,red frame}
 
 element=(clipclassify "labels=$labels" "interval=${CLIP_INTERVAL:-15}")
-[[ -n ${CLIP_MODEL:-} ]] && element+=("model=$CLIP_MODEL")
-[[ -n ${CLIP_VOCAB:-} ]] && element+=("vocab=$CLIP_VOCAB")
+add_model_properties
 
 # concat plays the sources one after the other: one stream whose content
 # changes every 60 frames. Not live, so clipclassify runs in sync mode.

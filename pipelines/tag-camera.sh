@@ -18,13 +18,13 @@
 #                     "videotestsrc is-live=true num-buffers=100"
 #   CLIP_SINK         display sink (default autovideosink; fakesink headless)
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 read -r -a source <<< "${CLIP_CAMERA_SRC:-v4l2src device=${CLIP_CAMERA:-/dev/video0}}"
 read -r -a sink <<< "${CLIP_SINK:-autovideosink}"
 element=(clipclassify "labels=${CLIP_LABELS:-a person,a cat,a dog,an empty room}"
   interval=3 smoothing=8 min-segment=1000000000)
-[[ -n ${CLIP_MODEL:-} ]] && element+=("model=$CLIP_MODEL")
-[[ -n ${CLIP_VOCAB:-} ]] && element+=("vocab=$CLIP_VOCAB")
+add_model_properties
 
 gst-launch-1.0 -m \
   "${source[@]}" ! queue ! videoconvert \

@@ -5,6 +5,7 @@
  * folder means here what it means there. Keys that select an architecture
  * we do not run are refused by name rather than silently ignored. */
 #include "model.h"
+#include "util.h"
 
 #include <json-glib/json-glib.h>
 #include <math.h>
@@ -201,20 +202,29 @@ read_int (const Section *s, const char *key, int fallback, int *value,
   return TRUE;
 }
 
+/* A boolean or a string: *node is the value, or NULL when the key is absent. */
+static gboolean
+read_value (const Section *s, const char *key, GType type, JsonNode **node,
+    GError **error)
+{
+  *node = section_get (s, key);
+  if (*node != NULL && (!JSON_NODE_HOLDS_VALUE (*node)
+          || json_node_get_value_type (*node) != type)) {
+    set_type_error (s, key, type == G_TYPE_BOOLEAN ? "true or false"
+        : "a string", error);
+    return FALSE;
+  }
+  return TRUE;
+}
+
 static gboolean
 read_bool (const Section *s, const char *key, gboolean fallback,
     gboolean *value, GError **error)
 {
-  JsonNode *node = section_get (s, key);
-  *value = fallback;
-  if (node == NULL)
-    return TRUE;
-  if (!JSON_NODE_HOLDS_VALUE (node)
-      || json_node_get_value_type (node) != G_TYPE_BOOLEAN) {
-    set_type_error (s, key, "true or false", error);
+  JsonNode *node;
+  if (!read_value (s, key, G_TYPE_BOOLEAN, &node, error))
     return FALSE;
-  }
-  *value = json_node_get_boolean (node);
+  *value = node != NULL ? json_node_get_boolean (node) : fallback;
   return TRUE;
 }
 
@@ -222,16 +232,10 @@ static gboolean
 read_string (const Section *s, const char *key, const char *fallback,
     const char **value, GError **error)
 {
-  JsonNode *node = section_get (s, key);
-  *value = fallback;
-  if (node == NULL)
-    return TRUE;
-  if (!JSON_NODE_HOLDS_VALUE (node)
-      || json_node_get_value_type (node) != G_TYPE_STRING) {
-    set_type_error (s, key, "a string", error);
+  JsonNode *node;
+  if (!read_value (s, key, G_TYPE_STRING, &node, error))
     return FALSE;
-  }
-  *value = json_node_get_string (node);
+  *value = node != NULL ? json_node_get_string (node) : fallback;
   return TRUE;
 }
 
@@ -284,6 +288,49 @@ refuse_unless_default (const Section *s, const char *key,
       text, default_string ? "\"" : "", default_string ? default_string
       : "the standard ViT CLIP", default_string ? "\"" : "");
   return FALSE;
+}
+
+/* An OpenCLIP tower option we do not run, with the default we do run
+ * (NULL: false, null or an empty object). */
+typedef struct {
+  const char *key;
+  const char *default_string;
+} UnsupportedOption;
+
+static const UnsupportedOption vision_unsupported[] = {
+  { "timm_model_name", NULL },
+  { "attentional_pool", NULL },
+  { "final_ln_after_pool", NULL },
+  { "no_ln_pre", NULL },
+  { "input_patchnorm", NULL },
+  { "global_average_pool", NULL },
+  { "ls_init_value", NULL },
+  { "act_kwargs", NULL },
+  { "pool_type", "tok" },
+  { "pos_embed_type", "learnable" },
+};
+
+static const UnsupportedOption text_unsupported[] = {
+  { "hf_model_name", NULL },
+  { "hf_tokenizer_name", NULL },
+  { "ls_init_value", NULL },
+  { "embed_cls", NULL },
+  { "no_causal_mask", NULL },
+  { "proj_bias", NULL },
+  { "act_kwargs", NULL },
+  { "pool_type", "argmax" },
+  { "proj_type", "linear" },
+};
+
+static gboolean
+refuse_unsupported (const Section *s, const UnsupportedOption *options,
+    gsize n_options, GError **error)
+{
+  for (gsize i = 0; i < n_options; i++)
+    if (!refuse_unless_default (s, options[i].key, options[i].default_string,
+            error))
+      return FALSE;
+  return TRUE;
 }
 
 static gboolean
@@ -436,16 +483,8 @@ parse_openclip_vision (const Section *s, ClipConfig *c, gboolean quick_gelu,
   }
   int head_width;
   ClipTowerConfig *t = &c->vision;
-  if (!refuse_unless_default (s, "timm_model_name", NULL, error)
-      || !refuse_unless_default (s, "attentional_pool", NULL, error)
-      || !refuse_unless_default (s, "final_ln_after_pool", NULL, error)
-      || !refuse_unless_default (s, "no_ln_pre", NULL, error)
-      || !refuse_unless_default (s, "input_patchnorm", NULL, error)
-      || !refuse_unless_default (s, "global_average_pool", NULL, error)
-      || !refuse_unless_default (s, "ls_init_value", NULL, error)
-      || !refuse_unless_default (s, "act_kwargs", NULL, error)
-      || !refuse_unless_default (s, "pool_type", "tok", error)
-      || !refuse_unless_default (s, "pos_embed_type", "learnable", error)
+  if (!refuse_unsupported (s, vision_unsupported,
+          G_N_ELEMENTS (vision_unsupported), error)
       || !read_int (s, "layers", 12, &t->layers, error)
       || !read_int (s, "width", 768, &t->width, error)
       || !read_int (s, "head_width", 64, &head_width, error)
@@ -472,15 +511,8 @@ parse_openclip_text (const Section *s, ClipConfig *c, gboolean quick_gelu,
     GError **error)
 {
   ClipTowerConfig *t = &c->text;
-  if (!refuse_unless_default (s, "hf_model_name", NULL, error)
-      || !refuse_unless_default (s, "hf_tokenizer_name", NULL, error)
-      || !refuse_unless_default (s, "ls_init_value", NULL, error)
-      || !refuse_unless_default (s, "embed_cls", NULL, error)
-      || !refuse_unless_default (s, "no_causal_mask", NULL, error)
-      || !refuse_unless_default (s, "proj_bias", NULL, error)
-      || !refuse_unless_default (s, "act_kwargs", NULL, error)
-      || !refuse_unless_default (s, "pool_type", "argmax", error)
-      || !refuse_unless_default (s, "proj_type", "linear", error)
+  if (!refuse_unsupported (s, text_unsupported,
+          G_N_ELEMENTS (text_unsupported), error)
       || !read_int (s, "context_length", 77, &c->context_length, error)
       || !read_int (s, "vocab_size", 49408, &c->vocab_size, error)
       || !read_int (s, "width", 512, &t->width, error)
@@ -597,11 +629,8 @@ apply_hf_preprocessor (const char *path, ClipConfig *config, GError **error)
 {
   g_autofree char *text = NULL;
   gsize length;
-  g_autoptr (GError) io_error = NULL;
-  if (!g_file_get_contents (path, &text, &length, &io_error)) {
-    g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s", io_error->message);
+  if (!clip_read_file (path, &text, &length, error))
     return FALSE;
-  }
   JsonObject *root;
   g_autoptr (JsonParser) parser = parse_json_object (text, length, path, &root,
       error);
@@ -647,11 +676,8 @@ clip_config_load_dir (const char *dir, ClipConfig *config, GError **error)
   }
   g_autofree char *text = NULL;
   gsize length;
-  g_autoptr (GError) io_error = NULL;
-  if (!g_file_get_contents (path, &text, &length, &io_error)) {
-    g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s", io_error->message);
+  if (!clip_read_file (path, &text, &length, error))
     return FALSE;
-  }
   if (!clip_config_parse (text, length, path, config, error))
     return FALSE;
   g_autofree char *preprocessor = g_build_filename (dir,

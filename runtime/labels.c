@@ -1,6 +1,7 @@
 /* Label lists, labels files and prompt templates, as the tool's options and
  * the element's properties give them. */
 #include "clip.h"
+#include "util.h"
 
 #include <string.h>
 
@@ -127,11 +128,8 @@ clip_labels_parse_file (const char *path, GError **error)
   g_return_val_if_fail (path != NULL, NULL);
   g_autofree char *text = NULL;
   gsize length;
-  g_autoptr (GError) local = NULL;
-  if (!g_file_get_contents (path, &text, &length, &local)) {
-    g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s", local->message);
+  if (!clip_read_file (path, &text, &length, error))
     return NULL;
-  }
   return clip_labels_parse_text (text, length, path, error);
 }
 

@@ -488,6 +488,18 @@ append_float3 (GString *out, const float values[3])
   g_string_append_c (out, ']');
 }
 
+/* The normalisation, mean and std as two members at indent spaces: both
+ * layouts write it, under their own key names. */
+static void
+append_mean_std (GString *out, int indent, const char *mean_key,
+    const char *std_key, const ClipConfig *c)
+{
+  g_string_append_printf (out, "%*s\"%s\": ", indent, "", mean_key);
+  append_float3 (out, c->image_mean);
+  g_string_append_printf (out, ",\n%*s\"%s\": ", indent, "", std_key);
+  append_float3 (out, c->image_std);
+}
+
 static const char *
 activation_name (ClipActivation activation)
 {
@@ -561,11 +573,9 @@ hf_preprocessor_json (const ClipConfig *c)
       "  \"do_rescale\": true,\n"
       "  \"rescale_factor\": 0.00392156862745098,\n"
       "  \"do_normalize\": true,\n"
-      "  \"do_convert_rgb\": true,\n"
-      "  \"image_mean\": ", c->image_size, c->image_size, c->image_size);
-  append_float3 (out, c->image_mean);
-  g_string_append (out, ",\n  \"image_std\": ");
-  append_float3 (out, c->image_std);
+      "  \"do_convert_rgb\": true,\n", c->image_size, c->image_size,
+      c->image_size);
+  append_mean_std (out, 2, "image_mean", "image_std", c);
   g_string_append (out, "\n}\n");
   return g_string_free (out, FALSE);
 }
@@ -643,10 +653,8 @@ openclip_config_json (const ClipConfig *c, GError **error)
       c->context_length, c->vocab_size, c->text.width, c->text.heads,
       c->text.layers, ratio[1]);
   append_openclip_norm (out, c->text.eps);
-  g_string_append (out, "\n    }\n  },\n  \"preprocess_cfg\": {\n    \"mean\": ");
-  append_float3 (out, c->image_mean);
-  g_string_append (out, ",\n    \"std\": ");
-  append_float3 (out, c->image_std);
+  g_string_append (out, "\n    }\n  },\n  \"preprocess_cfg\": {\n");
+  append_mean_std (out, 4, "mean", "std", c);
   g_string_append (out, "\n  }\n}\n");
   return g_string_free (out, FALSE);
 }

@@ -12,6 +12,7 @@
  * character classification. */
 #include "clip.h"
 #include "model.h"
+#include "util.h"
 #include "html-entities.h"
 
 #include <stdlib.h>
@@ -747,17 +748,6 @@ parse_merges (char *text, gsize length, const char *path, int first_line,
   return merges;
 }
 
-static gboolean
-read_file (const char *path, char **contents, gsize *length, GError **error)
-{
-  g_autoptr (GError) local = NULL;
-  if (!g_file_get_contents (path, contents, length, &local)) {
-    g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s", local->message);
-    return FALSE;
-  }
-  return TRUE;
-}
-
 /* The start of a gzip file, unpacked with zlib up to its first max_lines
  * lines (the official file holds five times the merges CLIP uses). */
 static char *
@@ -765,7 +755,7 @@ read_gzip_lines (const char *path, int max_lines, gsize *length, GError **error)
 {
   g_autofree char *compressed = NULL;
   gsize compressed_length;
-  if (!read_file (path, &compressed, &compressed_length, error))
+  if (!clip_read_file (path, &compressed, &compressed_length, error))
     return NULL;
 
   z_stream z = { 0 };
@@ -1037,7 +1027,7 @@ read_vocab_json (Vocab *vocab, const char *path, GError **error)
 {
   g_autofree char *text = NULL;
   gsize length;
-  if (!read_file (path, &text, &length, error))
+  if (!clip_read_file (path, &text, &length, error))
     return FALSE;
   return parse_vocab_json (vocab, text, length, path, error);
 }
@@ -1139,7 +1129,7 @@ load_hf (const char *vocab_path, const char *merges_path, GError **error)
 {
   g_autofree char *text = NULL;
   gsize length;
-  if (!read_file (merges_path, &text, &length, error))
+  if (!clip_read_file (merges_path, &text, &length, error))
     return NULL;
   /* HF's merges.txt starts with a "#version: 0.2" line. */
   int first_line = g_str_has_prefix (text, "#version") ? 2 : 1;

@@ -1,4 +1,5 @@
 #include "backend.h"
+#include "util.h"
 
 #include <math.h>
 
@@ -54,4 +55,16 @@ clip_default_model_dir (void)
   if (!g_file_test (dir, G_FILE_TEST_IS_DIR))
     return NULL;
   return g_strdup (dir);
+}
+
+gboolean
+clip_read_file (const char *path, char **contents, gsize *length,
+    GError **error)
+{
+  g_autoptr (GError) local = NULL;
+  if (!g_file_get_contents (path, contents, length, &local)) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s", local->message);
+    return FALSE;
+  }
+  return TRUE;
 }

@@ -87,10 +87,8 @@ tool_cmd_bench (int argc, char **argv)
   g_autoptr (ClipModel) model = NULL;
   g_autoptr (ClipEncoder) enc = NULL;
   GError *error = NULL;
-  if (!tool_parse (ctx, &argc, &argv, &status))
+  if (!tool_parse_options_only ("bench", ctx, &argc, &argv, &status))
     return status;
-  if (argc > 1)
-    return tool_usage_error ("bench", "unexpected argument '%s'", argv[1]);
   if (batch < 1 || iterations < 1)
     return tool_usage_error ("bench", "--batch and --iterations must be "
         "at least 1");

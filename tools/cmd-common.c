@@ -58,6 +58,20 @@ tool_parse (GOptionContext *ctx, int *argc, char ***argv, int *status)
   return FALSE;
 }
 
+gboolean
+tool_parse_options_only (const char *command, GOptionContext *ctx,
+    int *argc, char ***argv, int *status)
+{
+  if (!tool_parse (ctx, argc, argv, status))
+    return FALSE;
+  if (*argc > 1) {
+    *status = tool_usage_error (command, "unexpected argument '%s'",
+        (*argv)[1]);
+    return FALSE;
+  }
+  return TRUE;
+}
+
 int
 tool_usage_error (const char *command, const char *format, ...)
 {
@@ -76,6 +90,22 @@ tool_fail (GError *error)
   fprintf (stderr, "gst-clip: %s\n", error->message);
   g_error_free (error);
   return TOOL_EXIT_FAILURE;
+}
+
+gboolean
+tool_parse_dtype (const char *command, const char *name, ClipDType *dtype,
+    int *status)
+{
+  if (name == NULL || strcmp (name, "f32") == 0)
+    *dtype = CLIP_DTYPE_F32;
+  else if (strcmp (name, "f16") == 0)
+    *dtype = CLIP_DTYPE_F16;
+  else {
+    *status = tool_usage_error (command, "--dtype: '%s' is neither f32 nor "
+        "f16", name);
+    return FALSE;
+  }
+  return TRUE;
 }
 
 ClipModel *

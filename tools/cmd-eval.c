@@ -85,10 +85,8 @@ tool_cmd_eval (int argc, char **argv)
   };
   g_option_context_add_main_entries (ctx, entries, NULL);
   tool_add_model_options (ctx, &model_opts, TRUE);
-  if (!tool_parse (ctx, &argc, &argv, &status))
+  if (!tool_parse_options_only ("eval", ctx, &argc, &argv, &status))
     return status;
-  if (argc > 1)
-    return tool_usage_error ("eval", "unexpected argument '%s'", argv[1]);
   if (!synthetic)
     return tool_usage_error ("eval", "--synthetic is required (the only "
         "evaluation set so far)");

@@ -95,11 +95,8 @@ tool_cmd_random_model (int argc, char **argv)
   };
   g_option_context_add_main_entries (ctx, entries, NULL);
 
-  if (!tool_parse (ctx, &argc, &argv, &status))
+  if (!tool_parse_options_only ("random-model", ctx, &argc, &argv, &status))
     return status;
-  if (argc > 1)
-    return tool_usage_error ("random-model", "unexpected argument '%s'",
-        argv[1]);
   if (arch_name == NULL || out_dir == NULL)
     return tool_usage_error ("random-model", "--arch and --out are required");
   const Architecture *arch = find_architecture (arch_name);
@@ -115,13 +112,8 @@ tool_cmd_random_model (int argc, char **argv)
     return tool_usage_error ("random-model", "--layout: '%s' is neither hf "
         "nor openclip", layout_name);
   ClipDType dtype;
-  if (dtype_name == NULL || strcmp (dtype_name, "f32") == 0)
-    dtype = CLIP_DTYPE_F32;
-  else if (strcmp (dtype_name, "f16") == 0)
-    dtype = CLIP_DTYPE_F16;
-  else
-    return tool_usage_error ("random-model", "--dtype: '%s' is neither f32 "
-        "nor f16", dtype_name);
+  if (!tool_parse_dtype ("random-model", dtype_name, &dtype, &status))
+    return status;
   if (seed < 0 || seed > G_MAXUINT32)
     return tool_usage_error ("random-model", "--seed: %" G_GINT64_FORMAT
         " is outside 0..%u", seed, G_MAXUINT32);

@@ -17,6 +17,17 @@ typedef struct {
   int log_every;
 } TrainSettings;
 
+/* Reports local (then freed) as the error of path's [group] key. */
+static gboolean
+key_error (const char *path, const char *group, const char *key,
+    GError *local, GError **error)
+{
+  g_set_error (error, CLIP_ERROR, CLIP_ERROR_CONFIG, "%s: [%s] %s: %s",
+      path, group, key, local->message);
+  g_error_free (local);
+  return FALSE;
+}
+
 /* Reads an optional integer key; missing keys keep their default. */
 static gboolean
 read_int (GKeyFile *file, const char *path, const char *group,
@@ -29,12 +40,8 @@ read_int (GKeyFile *file, const char *path, const char *group,
   if (local == NULL && (v < min || v > G_MAXINT32))
     g_set_error (&local, CLIP_ERROR, CLIP_ERROR_CONFIG,
         "%" G_GINT64_FORMAT " is below %d or too large", v, min);
-  if (local != NULL) {
-    g_set_error (error, CLIP_ERROR, CLIP_ERROR_CONFIG, "%s: [%s] %s: %s",
-        path, group, key, local->message);
-    g_error_free (local);
-    return FALSE;
-  }
+  if (local != NULL)
+    return key_error (path, group, key, local, error);
   *value = (int) v;
   return TRUE;
 }
@@ -50,12 +57,8 @@ read_float (GKeyFile *file, const char *path, const char *group,
   if (local == NULL && !(v >= 0.0 && v < 1e6))
     g_set_error (&local, CLIP_ERROR, CLIP_ERROR_CONFIG,
         "%g is negative or too large", v);
-  if (local != NULL) {
-    g_set_error (error, CLIP_ERROR, CLIP_ERROR_CONFIG, "%s: [%s] %s: %s",
-        path, group, key, local->message);
-    g_error_free (local);
-    return FALSE;
-  }
+  if (local != NULL)
+    return key_error (path, group, key, local, error);
   *value = (float) v;
   return TRUE;
 }
@@ -315,22 +318,15 @@ tool_cmd_train (int argc, char **argv)
     { NULL },
   };
   g_option_context_add_main_entries (ctx, entries, NULL);
-  if (!tool_parse (ctx, &argc, &argv, &status))
+  if (!tool_parse_options_only ("train", ctx, &argc, &argv, &status))
     return status;
-  if (argc > 1)
-    return tool_usage_error ("train", "unexpected argument '%s'", argv[1]);
   if (config_path == NULL || out_dir == NULL)
     return tool_usage_error ("train", "--config and --out are required");
   if (synthetic == (data_dir != NULL))
     return tool_usage_error ("train", "give either --synthetic or --data");
   ClipDType dtype;
-  if (dtype_name == NULL || strcmp (dtype_name, "f32") == 0)
-    dtype = CLIP_DTYPE_F32;
-  else if (strcmp (dtype_name, "f16") == 0)
-    dtype = CLIP_DTYPE_F16;
-  else
-    return tool_usage_error ("train", "--dtype: '%s' is neither f32 nor f16",
-        dtype_name);
+  if (!tool_parse_dtype ("train", dtype_name, &dtype, &status))
+    return status;
   if (threads < 0 || stop_after < 0)
     return tool_usage_error ("train", "--threads and --stop-after must not "
         "be negative");

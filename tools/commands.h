@@ -7,6 +7,7 @@
 #pragma once
 
 #include "clip.h"
+#include "safetensors.h"
 
 #define TOOL_EXIT_OK      0
 #define TOOL_EXIT_FAILURE 1
@@ -54,6 +55,11 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (ToolModelOptions, tool_model_options_clear)
 gboolean tool_parse (GOptionContext *ctx, int *argc, char ***argv,
     int *status);
 
+/* tool_parse for a command that takes options only: an argument left in
+ * argv is a usage error too. */
+gboolean tool_parse_options_only (const char *command, GOptionContext *ctx,
+    int *argc, char ***argv, int *status);
+
 /* Prints "gst-clip: <message>" and a hint to run `gst-clip NAME --help`;
  * returns TOOL_EXIT_USAGE. */
 int tool_usage_error (const char *command, const char *format, ...)
@@ -62,6 +68,11 @@ int tool_usage_error (const char *command, const char *format, ...)
 /* Prints "gst-clip: <error message>", frees the error and returns
  * TOOL_EXIT_FAILURE. */
 int tool_fail (GError *error);
+
+/* --dtype's value: f32 (also when name is NULL) or f16. FALSE with
+ * *status set for anything else. */
+gboolean tool_parse_dtype (const char *command, const char *name,
+    ClipDType *dtype, int *status);
 
 /* Loads --model (or the installed default model when --model is absent).
  * NULL with *status set when that fails. */

@@ -312,6 +312,73 @@ test_after_clipclassify (void)
   gst_harness_teardown (h);
 }
 
+/* The plugin's elements keep their properties in fields behind one shared
+ * helper (gst-plugin/gstclipelement.h): every writable property of each
+ * element reads back a value other than its default once written. */
+static void
+set_other_than_default (GValue *value, GParamSpec *pspec)
+{
+  const GValue *def = g_param_spec_get_default_value (pspec);
+  g_value_init (value, pspec->value_type);
+  switch (G_TYPE_FUNDAMENTAL (pspec->value_type)) {
+    case G_TYPE_STRING:
+      g_value_set_string (value, "a changed value");
+      break;
+    case G_TYPE_ENUM: {
+      GEnumClass *e = G_PARAM_SPEC_ENUM (pspec)->enum_class;
+      gint v = g_value_get_enum (def);
+      g_value_set_enum (value, v == e->maximum ? e->minimum : e->maximum);
+      break;
+    }
+    case G_TYPE_BOOLEAN:
+      g_value_set_boolean (value, !g_value_get_boolean (def));
+      break;
+    case G_TYPE_INT:
+      g_value_set_int (value, g_value_get_int (def) + 1);
+      break;
+    case G_TYPE_UINT:
+      g_value_set_uint (value, g_value_get_uint (def) + 1);
+      break;
+    case G_TYPE_UINT64:
+      g_value_set_uint64 (value, g_value_get_uint64 (def) + 1);
+      break;
+    case G_TYPE_FLOAT:
+      g_value_set_float (value, g_value_get_float (def) / 2 + 0.25f);
+      break;
+    default:
+      g_assert_not_reached ();
+  }
+}
+
+static void
+test_properties_read_back (void)
+{
+  const char *elements[] = { "clipclassify", "clipexport", "clipoverlay" };
+  for (guint i = 0; i < G_N_ELEMENTS (elements); i++) {
+    GstElement *e = gst_element_factory_make (elements[i], NULL);
+    g_assert_nonnull (e);
+    guint n;
+    g_autofree GParamSpec **specs =
+        g_object_class_list_properties (G_OBJECT_GET_CLASS (e), &n);
+    for (guint p = 0; p < n; p++) {
+      if (specs[p]->owner_type != G_OBJECT_TYPE (e)
+          || !(specs[p]->flags & G_PARAM_WRITABLE))
+        continue;
+      GValue written = G_VALUE_INIT, read = G_VALUE_INIT;
+      set_other_than_default (&written, specs[p]);
+      g_object_set_property (G_OBJECT (e), specs[p]->name, &written);
+      g_value_init (&read, specs[p]->value_type);
+      g_object_get_property (G_OBJECT (e), specs[p]->name, &read);
+      g_assert_cmpint (g_param_values_cmp (specs[p], &written, &read), ==, 0);
+      g_assert_cmpint (g_param_values_cmp (specs[p], &read,
+              g_param_spec_get_default_value (specs[p])), !=, 0);
+      g_value_unset (&written);
+      g_value_unset (&read);
+    }
+    gst_object_unref (e);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -324,5 +391,7 @@ main (int argc, char **argv)
   g_test_add_func ("/clipoverlay/yuv-matrix", test_yuv_matrix);
   g_test_add_func ("/clipoverlay/small-frames", test_small_frames);
   g_test_add_func ("/clipoverlay/after-clipclassify", test_after_clipclassify);
+  g_test_add_func ("/elements/properties-read-back",
+      test_properties_read_back);
   return g_test_run ();
 }

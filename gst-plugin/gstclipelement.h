@@ -1,0 +1,43 @@
+/* What the plugin's elements share: their pads, their enum types, and
+ * properties that are plain fields of the instance.
+ *
+ * An element installs such a property with the offset of its field,
+ * G_STRUCT_OFFSET (Element, field); set_property and get_property then
+ * copy between the GValue and the field. The property's type says how the
+ * field is stored: string as an owned gchar *, enum as its C enum,
+ * boolean as gboolean, int, uint, uint64 and float as the C type of that
+ * name. */
+#pragma once
+
+#include <gst/gst.h>
+
+G_BEGIN_DECLS
+
+void gst_clip_install_field_property (GObjectClass *klass, guint prop_id,
+    gsize offset, GParamSpec *pspec);
+
+/* Copy value into the field, or the field into value; the caller holds
+ * the lock that guards the element's properties. */
+void gst_clip_field_set (GObject *object, guint prop_id, const GValue *value,
+    GParamSpec *pspec);
+void gst_clip_field_get (GObject *object, guint prop_id, GValue *value,
+    GParamSpec *pspec);
+
+/* set_property and get_property for an element whose properties are all
+ * fields under the object lock. */
+void gst_clip_fields_set_property (GObject *object, guint prop_id,
+    const GValue *value, GParamSpec *pspec);
+void gst_clip_fields_get_property (GObject *object, guint prop_id,
+    GValue *value, GParamSpec *pspec);
+
+/* Adds always "sink" and "src" pad templates of the same caps (a
+ * caps string) to an element that passes its buffers through. */
+void gst_clip_add_pass_through_pad_templates (GstElementClass *klass,
+    const gchar *caps);
+
+/* Registers values as the enum type name, once; *type is the caller's
+ * static GType. */
+GType gst_clip_enum_register_once (GType *type, const gchar *name,
+    const GEnumValue *values);
+
+G_END_DECLS
