@@ -59,10 +59,6 @@
 #include <clip.h>
 #include <gst/video/video.h>
 
-#ifdef CLIP_HAVE_GST_ANALYTICS
-#include <gst/analytics/analytics.h>
-#endif
-
 GST_DEBUG_CATEGORY (gst_clip_classify_debug);
 #define GST_CAT_DEFAULT gst_clip_classify_debug
 
@@ -155,18 +151,6 @@ gst_clip_classify_attach_result (GstClipClassify *self, GstBuffer *buffer,
       clip_result_get_logits (r), clip_result_get_top (r), record.pts,
       record.duration, fresh, clip_model_get_name (self->model),
       clip_result_get_embedding (r));
-#ifdef CLIP_HAVE_GST_ANALYTICS
-  if (record.n_labels > 0) {
-    GstAnalyticsRelationMeta *rmeta = gst_buffer_add_analytics_relation_meta (buffer);
-    GQuark *classes = g_newa (GQuark, record.n_labels);
-    GstAnalyticsClsMtd mtd;
-    for (guint i = 0; i < record.n_labels; i++)
-      classes[i] = g_quark_from_string (record.labels[i]);
-    if (rmeta != NULL)
-      gst_analytics_relation_meta_add_cls_mtd (rmeta, record.n_labels,
-          (gfloat *) clip_result_get_probs (r), classes, &mtd);
-  }
-#endif
 }
 
 /* ----------------------------------------------------------- bus messages */
