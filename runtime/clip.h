@@ -155,12 +155,6 @@ gboolean clip_resize_crop (const ClipFrame *frame, int size, guint8 *rgb_out,
 gboolean clip_preprocess (const ClipFrame *frame, const ClipConfig *config,
     float *tensor_out, GError **error);
 
-/* Decodes a PNG/JPEG/... file to full-resolution 8-bit RGB (gdk-pixbuf),
- * as PIL's Image.open(...).convert("RGB") does. Free with g_free. On
- * failure: NULL, and *width = *height = 0. */
-guint8 *clip_image_load_rgb (const char *path, int *width, int *height,
-    GError **error);
-
 /* ------------------------------------------------------------------ encoder */
 
 typedef enum {
