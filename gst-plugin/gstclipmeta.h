@@ -18,6 +18,14 @@
 
 #include <gst/gst.h>
 
+/* Marks what libgstclipmeta-1.0 exports (it is built with hidden
+ * visibility), as GStreamer's own libraries do. */
+#ifdef BUILDING_GST_CLIP_META
+#define GST_CLIP_META_API GST_API_EXPORT
+#else
+#define GST_CLIP_META_API GST_API_IMPORT
+#endif
+
 G_BEGIN_DECLS
 
 /* ------------------------------------------------------------ label table */
@@ -28,14 +36,20 @@ G_BEGIN_DECLS
 typedef struct _GstClipLabelTable GstClipLabelTable;
 
 #define GST_TYPE_CLIP_LABEL_TABLE (gst_clip_label_table_get_type ())
+GST_CLIP_META_API
 GType gst_clip_label_table_get_type (void);
 
+GST_CLIP_META_API
 GstClipLabelTable *gst_clip_label_table_new (const gchar *const *labels,
     guint n_labels);
+GST_CLIP_META_API
 GstClipLabelTable *gst_clip_label_table_ref (GstClipLabelTable *table);
+GST_CLIP_META_API
 void gst_clip_label_table_unref (GstClipLabelTable *table);
+GST_CLIP_META_API
 guint gst_clip_label_table_get_n_labels (const GstClipLabelTable *table);
 /* NULL when index is out of range. */
+GST_CLIP_META_API
 const gchar *gst_clip_label_table_get_label (const GstClipLabelTable *table,
     guint index);
 
@@ -92,7 +106,9 @@ struct _GstClipMeta {
   GBytes *embedding;
 };
 
+GST_CLIP_META_API
 GType gst_clip_meta_api_get_type (void);
+GST_CLIP_META_API
 const GstMetaInfo *gst_clip_meta_get_info (void);
 
 #define gst_buffer_get_clip_meta(buffer) \
@@ -102,27 +118,39 @@ const GstMetaInfo *gst_clip_meta_get_info (void);
  * each); the table and the embedding are referenced. Every label index must
  * be inside the table and @top must be -1 or below @n_labels, else NULL is
  * returned and nothing is added. */
+GST_CLIP_META_API
 GstClipMeta *gst_buffer_add_clip_meta (GstBuffer *buffer,
     GstClipLabelTable *label_table, guint n_labels, const guint *label_indices,
     const gfloat *probabilities, const gfloat *logits, gint top,
     GstClockTime pts, GstClockTime duration, gboolean fresh,
     const gchar *model_name, GBytes *embedding);
 
+GST_CLIP_META_API
 guint gst_clip_meta_get_n_labels (const GstClipMeta *meta);
 /* The i-th reported label, best first; NULL when i is out of range. */
+GST_CLIP_META_API
 const gchar *gst_clip_meta_get_label (const GstClipMeta *meta, guint i);
 /* 0 when i is out of range. */
+GST_CLIP_META_API
 gfloat gst_clip_meta_get_probability (const GstClipMeta *meta, guint i);
+GST_CLIP_META_API
 gfloat gst_clip_meta_get_logit (const GstClipMeta *meta, guint i);
+GST_CLIP_META_API
 gint gst_clip_meta_get_top (const GstClipMeta *meta);
 /* The top label, or NULL when there is none. */
+GST_CLIP_META_API
 const gchar *gst_clip_meta_get_top_label (const GstClipMeta *meta);
+GST_CLIP_META_API
 GstClockTime gst_clip_meta_get_pts (const GstClipMeta *meta);
+GST_CLIP_META_API
 GstClockTime gst_clip_meta_get_duration (const GstClipMeta *meta);
+GST_CLIP_META_API
 gboolean gst_clip_meta_is_fresh (const GstClipMeta *meta);
+GST_CLIP_META_API
 const gchar *gst_clip_meta_get_model_name (const GstClipMeta *meta);
 /* The embedding and its length (*dim), or NULL (*dim = 0) when not
  * attached. dim may be NULL. */
+GST_CLIP_META_API
 const gfloat *gst_clip_meta_get_embedding (const GstClipMeta *meta,
     guint *dim);
 

@@ -12,11 +12,20 @@
 
 #include <glib.h>
 
+/* Marks what libclip-runtime exports: the library is built with hidden
+ * visibility and CLIP_COMPILATION defined; users see a plain declaration. */
+#if defined(CLIP_COMPILATION) && defined(__GNUC__)
+#define CLIP_API __attribute__ ((visibility ("default")))
+#else
+#define CLIP_API
+#endif
+
 G_BEGIN_DECLS
 
 /* ------------------------------------------------------------------ errors */
 
 #define CLIP_ERROR (clip_error_quark ())
+CLIP_API
 GQuark clip_error_quark (void);
 
 typedef enum {
@@ -65,6 +74,7 @@ clip_config_vision_tokens (const ClipConfig *c)
 }
 
 /* Checks every size for sanity and consistency; names the first problem. */
+CLIP_API
 gboolean clip_config_validate (const ClipConfig *config, GError **error);
 
 /* --------------------------------------------------------------- tokenizer */
@@ -78,7 +88,9 @@ typedef struct _ClipTokenizer ClipTokenizer;
  * (the first pair when both forms are there). Fails with CLIP_ERROR_IO when
  * the folder or its files are missing, CLIP_ERROR_FORMAT (naming the file
  * and line) when they are malformed. */
+CLIP_API
 ClipTokenizer *clip_tokenizer_new_from_dir (const char *dir, GError **error);
+CLIP_API
 void clip_tokenizer_free (ClipTokenizer *tok);
 
 /* clip.tokenize(text, context_length, truncate=True): start token, BPE ids,
@@ -86,6 +98,7 @@ void clip_tokenizer_free (ClipTokenizer *tok);
  * kept and the last becomes the end token. Fails on invalid UTF-8. Same ids
  * as OpenAI's simple_tokenizer.py except for its ftfy.fix_text step (mojibake
  * repair), which is not reproduced. Thread-safe. */
+CLIP_API
 gboolean clip_tokenizer_encode (const ClipTokenizer *tok, const char *text,
     int context_length, gint32 *ids, GError **error);
 
@@ -96,22 +109,31 @@ typedef struct _ClipModel ClipModel;
 /* Loads a model folder; the layout (HF or OpenCLIP/OpenAI) is detected from
  * its files and tensor names. vocab_dir may be NULL: the vocabulary is then
  * taken from the model folder, and a folder without one is an error. */
+CLIP_API
 ClipModel *clip_model_load (const char *dir, const char *vocab_dir, GError **error);
+CLIP_API
 ClipModel *clip_model_ref (ClipModel *model);
+CLIP_API
 void clip_model_unref (ClipModel *model);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClipModel, clip_model_unref)
 
+CLIP_API
 const ClipConfig *clip_model_get_config (const ClipModel *model);
 /* The folder's base name, e.g. "clip-vit-base-patch32". */
+CLIP_API
 const char *clip_model_get_name (const ClipModel *model);
+CLIP_API
 const char *clip_model_get_dir (const ClipModel *model);
+CLIP_API
 const ClipTokenizer *clip_model_get_tokenizer (const ClipModel *model);
 /* exp(logit_scale), the temperature the model was trained with. */
+CLIP_API
 float clip_model_get_logit_scale (const ClipModel *model);
 
 /* The shipped default model's folder: $GST_CLIP_DEFAULT_MODEL when set, else
  * the installed one (datadir/gst-clip/models/default). NULL when neither
  * exists. Free with g_free. */
+CLIP_API
 char *clip_default_model_dir (void);
 
 /* -------------------------------------------------------------- preprocess */
@@ -147,19 +169,15 @@ typedef struct {
  * whatever the siting). Only the cropped region is computed. Thread-safe.
  * Fails with CLIP_ERROR_INVALID on a bad frame: a side < 1 or > 2^20, a NULL
  * plane, a stride shorter than a row, or size outside 1..8192. */
+CLIP_API
 gboolean clip_resize_crop (const ClipFrame *frame, int size, guint8 *rgb_out,
     GError **error);
 
 /* The whole CLIP preprocessing: resize, crop, then (u8/255 - mean) / std into
  * a float CHW tensor of 3 x image_size x image_size. */
+CLIP_API
 gboolean clip_preprocess (const ClipFrame *frame, const ClipConfig *config,
     float *tensor_out, GError **error);
-
-/* Decodes a PNG/JPEG/... file to full-resolution 8-bit RGB (gdk-pixbuf),
- * as PIL's Image.open(...).convert("RGB") does. Free with g_free. On
- * failure: NULL, and *width = *height = 0. */
-guint8 *clip_image_load_rgb (const char *path, int *width, int *height,
-    GError **error);
 
 /* ------------------------------------------------------------------ encoder */
 
@@ -181,16 +199,21 @@ typedef struct {
 
 typedef struct _ClipEncoder ClipEncoder;
 
+CLIP_API
 ClipEncoder *clip_encoder_new (ClipModel *model, ClipBackendKind kind,
     const ClipBackendOptions *options, GError **error);
+CLIP_API
 void clip_encoder_free (ClipEncoder *enc);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClipEncoder, clip_encoder_free)
 
+CLIP_API
 ClipModel *clip_encoder_get_model (const ClipEncoder *enc);
 /* "cpu" or "vulkan", plus the device for Vulkan */
+CLIP_API
 const char *clip_encoder_get_backend_name (const ClipEncoder *enc);
 
 /* n preprocessed images [n, 3, S, S] -> raw embeddings [n, embed_dim]. */
+CLIP_API
 gboolean clip_encoder_encode_images (ClipEncoder *enc, const float *pixels,
     int n, float *embeddings, GError **error);
 
@@ -199,6 +222,7 @@ gboolean clip_encoder_encode_images (ClipEncoder *enc, const float *pixels,
  * resized, cropped and normalised by shaders, bit for bit as
  * clip_preprocess), on the CPU otherwise. Fails as clip_preprocess does on
  * a bad frame. */
+CLIP_API
 gboolean clip_encoder_encode_frames (ClipEncoder *enc, const ClipFrame *frames,
     int n, float *embeddings, GError **error);
 
@@ -209,20 +233,24 @@ typedef struct _ClipLabelSet ClipLabelSet;
  * [n, n_labels], either may be NULL. With the Vulkan backend the scores
  * are computed on the device in the batch's own pass (the set's embeddings
  * are uploaded the first time it is used). */
+CLIP_API
 gboolean clip_encoder_classify_frames (ClipEncoder *enc,
     const ClipFrame *frames, int n, const ClipLabelSet *set,
     float *embeddings, float *logits, float *probs, GError **error);
 
 /* n token rows [n, context_length] -> raw embeddings [n, embed_dim]. */
+CLIP_API
 gboolean clip_encoder_encode_texts (ClipEncoder *enc, const gint32 *tokens,
     int n, float *embeddings, GError **error);
 
 /* Tokenizes and encodes texts; the embeddings are L2-normalised. */
+CLIP_API
 gboolean clip_encoder_encode_strings (ClipEncoder *enc,
     const char *const *texts, int n, float *embeddings, GError **error);
 
 /* Per-stage timings of the last batch (Vulkan with profile = TRUE); NULL
  * when not available. */
+CLIP_API
 const char *clip_encoder_get_profile (const ClipEncoder *enc);
 
 /* ---------------------------------------------------------------- labels */
@@ -233,10 +261,12 @@ typedef struct {
   char **prompts; /* NULL-terminated, or NULL */
 } ClipLabelSpec;
 
+CLIP_API
 void clip_label_spec_free (ClipLabelSpec *spec);
 
 /* Parses "a, b ,c" into label specs (trimmed, empties dropped). Returns a
  * GPtrArray of ClipLabelSpec* (free with g_ptr_array_unref). */
+CLIP_API
 GPtrArray *clip_labels_parse_list (const char *comma_separated);
 
 /* Parses a labels file's text: one label per line; "label: prompt one |
@@ -247,13 +277,16 @@ GPtrArray *clip_labels_parse_list (const char *comma_separated);
  * prompts are trimmed; CRLF line ends and a leading UTF-8 BOM are accepted.
  * An empty label, an empty prompt or a file without labels is an error.
  * filename names the text in errors; may be NULL. */
+CLIP_API
 GPtrArray *clip_labels_parse_text (const char *text, gssize length,
     const char *filename, GError **error);
+CLIP_API
 GPtrArray *clip_labels_parse_file (const char *path, GError **error);
 
 /* Splits "a photo of a {}.|a video of {}" into templates: trimmed, empty
  * ones dropped (the result may be empty). A template without "{}" is used
  * as it is, the same prompt for every label. Free with g_strfreev. */
+CLIP_API
 char **clip_templates_parse (const char *bar_separated);
 
 /* Builds the text-embedding matrix: for each label, each prompt (its own, or
@@ -261,31 +294,43 @@ char **clip_templates_parse (const char *bar_separated);
  * averaged and renormalised (the CLIP paper's prompt ensembling).
  * negative_labels take part in the softmax but are flagged not reportable.
  * Fails on an empty label list. */
+CLIP_API
 ClipLabelSet *clip_label_set_new (ClipEncoder *enc, GPtrArray *labels,
     GPtrArray *negative_labels, const char *const *templates, GError **error);
+CLIP_API
 ClipLabelSet *clip_label_set_ref (ClipLabelSet *set);
+CLIP_API
 void clip_label_set_unref (ClipLabelSet *set);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClipLabelSet, clip_label_set_unref)
 
+CLIP_API
 int clip_label_set_get_n_labels (const ClipLabelSet *set);
+CLIP_API
 const char *clip_label_set_get_label (const ClipLabelSet *set, int i);
+CLIP_API
 gboolean clip_label_set_is_negative (const ClipLabelSet *set, int i);
+CLIP_API
 int clip_label_set_get_embed_dim (const ClipLabelSet *set);
 /* [n_labels, embed_dim], rows L2-normalised */
+CLIP_API
 const float *clip_label_set_get_embeddings (const ClipLabelSet *set);
+CLIP_API
 float clip_label_set_get_logit_scale (const ClipLabelSet *set);
 
 /* image_embedding need not be normalised. logits[i] = scale * cosine;
  * probs = softmax(logits) over all labels, negatives included. Either output
  * may be NULL. */
+CLIP_API
 void clip_label_set_score (const ClipLabelSet *set, const float *image_embedding,
     float *logits, float *probs);
 
 /* ------------------------------------------------------------------- math */
 
 /* Scales v to unit L2 norm (left as is when the norm is 0). */
+CLIP_API
 void clip_l2_normalize (float *v, int n);
 /* In place, numerically safe. */
+CLIP_API
 void clip_softmax (float *v, int n);
 
 G_END_DECLS

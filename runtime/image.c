@@ -1,5 +1,5 @@
 /* Image files to packed 8-bit RGB, as PIL's Image.open(path).convert("RGB"). */
-#include "clip.h"
+#include "image.h"
 
 #include <gdk-pixbuf/gdk-pixbuf.h>
 #include <string.h>

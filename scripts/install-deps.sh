@@ -12,4 +12,4 @@ apt-get install -y -q --no-install-recommends \
   libcairo2-dev libpango1.0-dev libsqlite3-dev \
   libvulkan-dev glslc mesa-vulkan-drivers vulkan-validationlayers \
   python3-webvtt \
-  clang libclang-rt-14-dev valgrind
+  clang libclang-rt-14-dev clang-format valgrind

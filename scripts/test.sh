@@ -1,7 +1,9 @@
 #!/bin/sh
-# Installs the build dependencies, builds gst-clip from scratch in build-test/
-# and runs the whole test suite, then again in a sanitizer build (build-asan/,
-# scripts/sanitize.sh). Ends with a "N passed, N failed" line over both runs.
+# Installs the build dependencies, checks the formatting of the C files the
+# change touches (scripts/check-format.sh), builds gst-clip from scratch in
+# build-test/ and runs the whole test suite, then again in a sanitizer build
+# (build-asan/, scripts/sanitize.sh). Ends with a "N passed, N failed" line
+# over the format check and both runs.
 set -eu
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" = 0 ]; then
@@ -9,19 +11,21 @@ if [ "$(id -u)" = 0 ]; then
 else
   sudo sh scripts/install-deps.sh
 fi
+status=0
+format_result=OK
+sh scripts/check-format.sh || { format_result=FAIL; status=1; }
 rm -rf build-test
 meson setup build-test -Dvulkan=enabled -Dplugin=enabled
 ninja -C build-test
-status=0
 meson test -C build-test --print-errorlogs --num-processes 2 || status=$?
 # The same suite again under AddressSanitizer + UndefinedBehaviorSanitizer.
 rm -rf build-asan
 sh scripts/sanitize.sh build-asan || status=$?
-python3 - build-test/meson-logs/testlog.json build-asan/meson-logs/sanitize-leaks.json \
-  build-asan/meson-logs/sanitize-other.json <<'PY'
+python3 - $format_result build-test/meson-logs/testlog.json \
+  build-asan/meson-logs/sanitize-leaks.json build-asan/meson-logs/sanitize-other.json <<'PY'
 import json, os, sys
-counts = {}
-for log in sys.argv[1:]:
+counts = {sys.argv[1]: 1}  # the format check: OK or FAIL
+for log in sys.argv[2:]:
     if not os.path.exists(log):  # a build that failed ran no tests
         counts["FAIL"] = counts.get("FAIL", 0) + 1
         continue

@@ -1,5 +1,6 @@
 /* Helpers shared by the gst-clip subcommands: options, errors, loading. */
 #include "commands.h"
+#include "image.h"
 
 #include <stdio.h>
 #include <string.h>

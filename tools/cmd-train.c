@@ -1,6 +1,7 @@
 /* gst-clip train: contrastive pre-training (or fine-tuning) of a CLIP on the
  * synthetic world or on a folder of captioned images. */
 #include "commands.h"
+#include "image.h"
 #include "synthetic.h"
 #include "train/train.h"
 

@@ -1,6 +1,6 @@
 /* clip_image_load_rgb: full-resolution RGB as PIL's convert("RGB") gives it,
  * and errors that name the file. */
-#include "clip.h"
+#include "image.h"
 #include "reference.h"
 
 #include <gdk-pixbuf/gdk-pixbuf.h>

@@ -3,6 +3,7 @@
  * images, every pixel format and stride, the YUV formula, extreme sizes,
  * invalid frames. */
 #include "clip.h"
+#include "image.h"
 #include "reference.h"
 
 #include <json-glib/json-glib.h>

@@ -1,6 +1,7 @@
 /* The Vulkan backend against OpenAI's outputs in ../shared/reference,
  * through the public encoder API, with the validation layer on. */
 #include "backend.h"
+#include "image.h"
 #include "reference.h"
 #include "vulkan/vk-device.h"
 #include "vulkan-test.h"
