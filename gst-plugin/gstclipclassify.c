@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /**
  * SECTION:element-clipclassify
  * @title: clipclassify
@@ -114,7 +115,8 @@ gst_clip_classify_backend_get_type (void)
 {
   static GType type;
   static const GEnumValue values[] = {
-    { GST_CLIP_CLASSIFY_BACKEND_AUTO, "Vulkan on a real GPU, else the CPU", "auto" },
+    { GST_CLIP_CLASSIFY_BACKEND_AUTO, "Vulkan on a real GPU, else the CPU",
+        "auto" },
     { GST_CLIP_CLASSIFY_BACKEND_CPU, "CPU (OpenBLAS)", "cpu" },
     { GST_CLIP_CLASSIFY_BACKEND_VULKAN, "Vulkan compute", "vulkan" },
     { 0, NULL, NULL },
@@ -128,10 +130,13 @@ gst_clip_classify_mode_get_type (void)
 {
   static GType type;
   static const GEnumValue values[] = {
-    { GST_CLIP_CLASSIFY_MODE_AUTO, "live when upstream is live, else sync", "auto" },
-    { GST_CLIP_CLASSIFY_MODE_SYNC, "every analysed frame waits for its result", "sync" },
+    { GST_CLIP_CLASSIFY_MODE_AUTO, "live when upstream is live, else sync",
+        "auto" },
+    { GST_CLIP_CLASSIFY_MODE_SYNC, "every analysed frame waits for its result",
+        "sync" },
     { GST_CLIP_CLASSIFY_MODE_LIVE,
-        "a worker thread analyses the newest frame; buffers never wait", "live" },
+        "a worker thread analyses the newest frame; buffers never wait",
+        "live" },
     { 0, NULL, NULL },
   };
 
@@ -264,10 +269,12 @@ gst_clip_classify_post_clip_error (GstClipClassify *self, const GError *error,
   }
   if (fatal)
     gst_element_message_full (GST_ELEMENT (self), GST_MESSAGE_ERROR, domain,
-        code, g_strdup (error->message), NULL, __FILE__, GST_FUNCTION, __LINE__);
+        code, g_strdup (error->message), NULL, __FILE__, GST_FUNCTION,
+        __LINE__);
   else
     gst_element_message_full (GST_ELEMENT (self), GST_MESSAGE_WARNING, domain,
-        code, g_strdup (error->message), NULL, __FILE__, GST_FUNCTION, __LINE__);
+        code, g_strdup (error->message), NULL, __FILE__, GST_FUNCTION,
+        __LINE__);
 }
 
 typedef struct {
@@ -327,9 +334,10 @@ build_label_set (ClipEncoder *encoder, const LabelSpecText *spec,
   }
 
   g_autoptr (GPtrArray) negatives = spec->negative_labels
-      ? clip_labels_parse_list (spec->negative_labels) : NULL;
-  g_auto (GStrv) templates = clip_templates_parse (spec->templates
-      ? spec->templates : DEFAULT_TEMPLATES);
+      ? clip_labels_parse_list (spec->negative_labels)
+      : NULL;
+  g_auto (GStrv) templates = clip_templates_parse (
+      spec->templates ? spec->templates : DEFAULT_TEMPLATES);
   if (templates == NULL || templates[0] == NULL) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
         "templates '%s': no template", spec->templates ? spec->templates : "");
@@ -403,9 +411,9 @@ gst_clip_classify_start (GstBaseTransform *trans)
   device = g_strdup (self->device);
   options.threads = self->threads;
   options.f16 = self->f16_weights;
-  kind = self->backend == GST_CLIP_CLASSIFY_BACKEND_CPU ? CLIP_BACKEND_CPU
+  kind = self->backend == GST_CLIP_CLASSIFY_BACKEND_CPU   ? CLIP_BACKEND_CPU
       : self->backend == GST_CLIP_CLASSIFY_BACKEND_VULKAN ? CLIP_BACKEND_VULKAN
-      : CLIP_BACKEND_AUTO;
+                                                          : CLIP_BACKEND_AUTO;
   label_spec_text_copy (self, &spec);
   g_mutex_unlock (&self->lock);
 
@@ -429,7 +437,8 @@ gst_clip_classify_start (GstBaseTransform *trans)
   }
 
   ClipModel *model = clip_model_load (model_dir, vocab_dir, &error);
-  ClipEncoder *encoder = model ? clip_encoder_new (model, kind, &options, &error)
+  ClipEncoder *encoder = model
+      ? clip_encoder_new (model, kind, &options, &error)
       : NULL;
   ClipLabelSet *set = encoder ? build_label_set (encoder, &spec, &error) : NULL;
   label_spec_text_clear (&spec);
@@ -439,8 +448,9 @@ gst_clip_classify_start (GstBaseTransform *trans)
     g_clear_pointer (&model, clip_model_unref);
     return FALSE;
   }
-  GST_INFO_OBJECT (self, "model %s on %s, %d labels", clip_model_get_name (model),
-      clip_encoder_get_backend_name (encoder), clip_label_set_get_n_labels (set));
+  GST_INFO_OBJECT (self, "model %s on %s, %d labels",
+      clip_model_get_name (model), clip_encoder_get_backend_name (encoder),
+      clip_label_set_get_n_labels (set));
 
   const ClipConfig *config = clip_model_get_config (model);
   g_mutex_lock (&self->lock);
@@ -480,8 +490,7 @@ gst_clip_classify_transform_frame_ip (GstVideoFilter *filter,
 }
 
 static GstFlowReturn
-gst_clip_classify_generate_output (GstBaseTransform *trans,
-    GstBuffer **outbuf)
+gst_clip_classify_generate_output (GstBaseTransform *trans, GstBuffer **outbuf)
 {
   GstClipClassify *self = GST_CLIP_CLASSIFY (trans);
   GstFlowReturn ret;
@@ -490,8 +499,8 @@ gst_clip_classify_generate_output (GstBaseTransform *trans,
   if (*outbuf != NULL)
     return GST_FLOW_OK;
 
-  ret = GST_BASE_TRANSFORM_CLASS (parent_class)->generate_output (trans,
-      outbuf);
+  ret =
+      GST_BASE_TRANSFORM_CLASS (parent_class)->generate_output (trans, outbuf);
   if (ret != GST_FLOW_OK || *outbuf == NULL)
     return ret;
   return gst_clip_classify_schedule_output (self, outbuf);
@@ -543,7 +552,8 @@ gst_clip_classify_query (GstBaseTransform *trans, GstPadDirection direction,
   GstClipClassify *self = GST_CLIP_CLASSIFY (trans);
 
   if (direction != GST_PAD_SRC || GST_QUERY_TYPE (query) != GST_QUERY_LATENCY)
-    return GST_BASE_TRANSFORM_CLASS (parent_class)->query (trans, direction, query);
+    return GST_BASE_TRANSFORM_CLASS (parent_class)
+        ->query (trans, direction, query);
 
   if (!GST_BASE_TRANSFORM_CLASS (parent_class)->query (trans, direction, query))
     return FALSE;
@@ -668,32 +678,38 @@ gst_clip_classify_class_init (GstClipClassifyClass *klass)
       G_STRUCT_OFFSET (GstClipClassify, model_path),
       g_param_spec_string ("model", "Model",
           "CLIP model folder (HuggingFace or OpenCLIP layout); NULL = the "
-          "installed default model, when there is one", NULL, at_ready));
+          "installed default model, when there is one",
+          NULL, at_ready));
   gst_clip_install_field_property (gobject_class, PROP_VOCAB,
       G_STRUCT_OFFSET (GstClipClassify, vocab_path),
       g_param_spec_string ("vocab", "Vocabulary",
           "Folder with vocab.json + merges.txt or bpe_simple_vocab_16e6.txt.gz; "
-          "NULL = the model folder's", NULL, at_ready));
+          "NULL = the model folder's",
+          NULL, at_ready));
   gst_clip_install_field_property (gobject_class, PROP_LABELS,
       G_STRUCT_OFFSET (GstClipClassify, labels),
       g_param_spec_string ("labels", "Labels",
-          "Comma-separated labels, e.g. \"cat,dog,empty room\"", NULL, playing));
+          "Comma-separated labels, e.g. \"cat,dog,empty room\"", NULL,
+          playing));
   gst_clip_install_field_property (gobject_class, PROP_LABELS_FILE,
       G_STRUCT_OFFSET (GstClipClassify, labels_file),
       g_param_spec_string ("labels-file", "Labels file",
           "File with one label per line; \"label: prompt one | prompt two\" "
           "gives a label its own prompts; '#' comments and blank lines are "
-          "ignored. Combined with labels when both are set", NULL, playing));
+          "ignored. Combined with labels when both are set",
+          NULL, playing));
   gst_clip_install_field_property (gobject_class, PROP_TEMPLATES,
       G_STRUCT_OFFSET (GstClipClassify, templates),
       g_param_spec_string ("templates", "Prompt templates",
           "'|'-separated prompt templates, {} standing for the label; several "
-          "are ensembled per label", DEFAULT_TEMPLATES, playing));
+          "are ensembled per label",
+          DEFAULT_TEMPLATES, playing));
   gst_clip_install_field_property (gobject_class, PROP_NEGATIVE_LABELS,
       G_STRUCT_OFFSET (GstClipClassify, negative_labels),
       g_param_spec_string ("negative-labels", "Negative labels",
           "Comma-separated labels that take part in the softmax but are never "
-          "reported, e.g. \"background,nothing in particular\"", NULL, playing));
+          "reported, e.g. \"background,nothing in particular\"",
+          NULL, playing));
   gst_clip_install_field_property (gobject_class, PROP_BACKEND,
       G_STRUCT_OFFSET (GstClipClassify, backend),
       g_param_spec_enum ("backend", "Backend", "Where the encoders run",
@@ -702,7 +718,8 @@ gst_clip_classify_class_init (GstClipClassifyClass *klass)
       G_STRUCT_OFFSET (GstClipClassify, device),
       g_param_spec_string ("device", "Device",
           "Vulkan device: an index, or a substring of its name; NULL = the "
-          "first suitable one", NULL, at_ready));
+          "first suitable one",
+          NULL, at_ready));
   gst_clip_install_field_property (gobject_class, PROP_F16_WEIGHTS,
       G_STRUCT_OFFSET (GstClipClassify, f16_weights),
       g_param_spec_boolean ("f16-weights", "F16 weights",
@@ -731,8 +748,8 @@ gst_clip_classify_class_init (GstClipClassifyClass *klass)
       G_STRUCT_OFFSET (GstClipClassify, batch_size),
       g_param_spec_uint ("batch-size", "Batch size",
           "Sync mode: encode up to N analysed frames together (flushed at EOS, "
-          "flush and caps change)", 1, MAX_BATCH_SIZE, DEFAULT_BATCH_SIZE,
-          playing));
+          "flush and caps change)",
+          1, MAX_BATCH_SIZE, DEFAULT_BATCH_SIZE, playing));
   gst_clip_install_field_property (gobject_class, PROP_TOP_K,
       G_STRUCT_OFFSET (GstClipClassify, top_k),
       g_param_spec_uint ("top-k", "Top k", "Report the k most probable labels",
@@ -741,19 +758,20 @@ gst_clip_classify_class_init (GstClipClassifyClass *klass)
       G_STRUCT_OFFSET (GstClipClassify, threshold),
       g_param_spec_float ("threshold", "Threshold",
           "Labels with a lower probability are not reported (the top label "
-          "becomes none)", 0.0f, 1.0f, DEFAULT_THRESHOLD, playing));
+          "becomes none)",
+          0.0f, 1.0f, DEFAULT_THRESHOLD, playing));
   gst_clip_install_field_property (gobject_class, PROP_SMOOTHING,
       G_STRUCT_OFFSET (GstClipClassify, smoothing),
       g_param_spec_uint ("smoothing", "Smoothing",
           "Average the normalised image embeddings of the last N analysed "
-          "frames before scoring; 1 = off", 1, MAX_SMOOTHING, DEFAULT_SMOOTHING,
-          playing));
+          "frames before scoring; 1 = off",
+          1, MAX_SMOOTHING, DEFAULT_SMOOTHING, playing));
   gst_clip_install_field_property (gobject_class, PROP_MIN_SEGMENT,
       G_STRUCT_OFFSET (GstClipClassify, min_segment),
       g_param_spec_uint64 ("min-segment", "Minimum segment",
           "Nanoseconds a new top label must hold before the change is "
-          "announced as a clipclassify-segment message; 0 = at once", 0,
-          G_MAXUINT64, DEFAULT_MIN_SEGMENT, playing));
+          "announced as a clipclassify-segment message; 0 = at once",
+          0, G_MAXUINT64, DEFAULT_MIN_SEGMENT, playing));
   gst_clip_install_field_property (gobject_class, PROP_ATTACH_EMBEDDING,
       G_STRUCT_OFFSET (GstClipClassify, attach_embedding),
       g_param_spec_boolean ("attach-embedding", "Attach embedding",
@@ -763,7 +781,8 @@ gst_clip_classify_class_init (GstClipClassifyClass *klass)
   gst_element_class_set_static_metadata (element_class,
       "CLIP zero-shot classifier", "Filter/Analyzer/Video",
       "Labels video frames with CLIP against text prompts, as GstClipMeta "
-      "and bus messages", "gst-clip developers");
+      "and bus messages",
+      "gst-clip developers");
   gst_clip_add_pass_through_pad_templates (element_class,
       GST_VIDEO_CAPS_MAKE (VIDEO_FORMATS));
 
@@ -771,11 +790,12 @@ gst_clip_classify_class_init (GstClipClassifyClass *klass)
   trans_class->transform_ip_on_passthrough = TRUE;
   trans_class->start = GST_DEBUG_FUNCPTR (gst_clip_classify_start);
   trans_class->stop = GST_DEBUG_FUNCPTR (gst_clip_classify_stop);
-  trans_class->generate_output = GST_DEBUG_FUNCPTR (gst_clip_classify_generate_output);
+  trans_class->generate_output = GST_DEBUG_FUNCPTR (
+      gst_clip_classify_generate_output);
   trans_class->sink_event = GST_DEBUG_FUNCPTR (gst_clip_classify_sink_event);
   trans_class->query = GST_DEBUG_FUNCPTR (gst_clip_classify_query);
-  filter_class->transform_frame_ip =
-      GST_DEBUG_FUNCPTR (gst_clip_classify_transform_frame_ip);
+  filter_class->transform_frame_ip = GST_DEBUG_FUNCPTR (
+      gst_clip_classify_transform_frame_ip);
 
   gst_type_mark_as_plugin_api (GST_TYPE_CLIP_CLASSIFY_BACKEND, 0);
   gst_type_mark_as_plugin_api (GST_TYPE_CLIP_CLASSIFY_MODE, 0);

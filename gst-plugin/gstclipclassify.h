@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* clipclassify: labels video frames with CLIP against text prompts. */
 #pragma once
 

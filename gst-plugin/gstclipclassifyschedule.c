@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "gstclipclassifyschedule.h"
 
 #include <string.h>
@@ -82,7 +83,8 @@ frame_pixels_copy (FramePixels *f, const GstVideoInfo *info,
   if (f->buffer == NULL
       || gst_buffer_get_size (f->buffer) != GST_VIDEO_INFO_SIZE (info)) {
     gst_clear_buffer (&f->buffer);
-    f->buffer = gst_buffer_new_allocate (NULL, GST_VIDEO_INFO_SIZE (info), NULL);
+    f->buffer = gst_buffer_new_allocate (NULL, GST_VIDEO_INFO_SIZE (info),
+        NULL);
   }
   f->info = *info;
   if (!gst_video_frame_map (&dest, &f->info, f->buffer, GST_MAP_WRITE))
@@ -168,7 +170,8 @@ frame_times (GstClipClassify *self, GstBuffer *buffer)
   t.pts = GST_BUFFER_PTS (buffer);
   t.duration = GST_BUFFER_DURATION (buffer);
   t.stream_time = gst_segment_to_stream_time (segment, GST_FORMAT_TIME, t.pts);
-  t.running_time = gst_segment_to_running_time (segment, GST_FORMAT_TIME, t.pts);
+  t.running_time = gst_segment_to_running_time (segment, GST_FORMAT_TIME,
+      t.pts);
   return t;
 }
 
@@ -178,8 +181,8 @@ static gpointer
 worker_main (gpointer data)
 {
   GstClipClassify *self = data;
-  g_autoptr (GPtrArray) messages =
-      g_ptr_array_new_with_free_func ((GDestroyNotify) gst_message_unref);
+  g_autoptr (GPtrArray) messages = g_ptr_array_new_with_free_func (
+      (GDestroyNotify) gst_message_unref);
   g_autofree float *embedding = g_new (float, self->embed_dim);
 
   g_mutex_lock (&self->lock);
@@ -295,8 +298,8 @@ pending_frame_free (PendingFrame *p)
 static GstFlowReturn
 run_batch (GstClipClassify *self)
 {
-  g_autoptr (GPtrArray) messages =
-      g_ptr_array_new_with_free_func ((GDestroyNotify) gst_message_unref);
+  g_autoptr (GPtrArray) messages = g_ptr_array_new_with_free_func (
+      (GDestroyNotify) gst_message_unref);
   g_autofree float *embeddings = NULL;
   g_auto (BatchScores) scores = { 0 };
   const guint n = self->batch_filled;
@@ -336,8 +339,7 @@ run_batch (GstClipClassify *self)
           embeddings + (gsize) p->slot * self->embed_dim, &scores, p->slot,
           &p->times, messages);
     if (self->latest != NULL)
-      gst_clip_classify_attach_result (self, buffer, self->latest,
-          p->analysed);
+      gst_clip_classify_attach_result (self, buffer, self->latest, p->analysed);
     g_queue_push_tail (&self->ready, buffer);
     pending_frame_free (p);
   }
@@ -448,8 +450,8 @@ gst_clip_classify_schedule_frame (GstClipClassify *self, GstVideoFrame *frame)
     g_mutex_unlock (&self->lock);
     return GST_FLOW_ERROR;
   }
-  gboolean live =
-      gst_clip_classify_resolve_mode (self, upstream_live) == RESOLVED_LIVE;
+  gboolean live = gst_clip_classify_resolve_mode (self, upstream_live)
+      == RESOLVED_LIVE;
   gboolean analysed = self->frame_count++ % self->interval == 0;
   if (analysed && live) {
     ensure_worker (self);
@@ -466,8 +468,10 @@ gst_clip_classify_schedule_frame (GstClipClassify *self, GstVideoFrame *frame)
     return GST_FLOW_OK;
 
   if (!clip_frame_from_video_frame (frame, &clip_frame)) {
-    GST_ELEMENT_ERROR (self, STREAM, FORMAT, ("unsupported video format %s",
-            gst_video_format_to_string (GST_VIDEO_FRAME_FORMAT (frame))), (NULL));
+    GST_ELEMENT_ERROR (self, STREAM, FORMAT,
+        ("unsupported video format %s",
+            gst_video_format_to_string (GST_VIDEO_FRAME_FORMAT (frame))),
+        (NULL));
     return GST_FLOW_NOT_NEGOTIATED;
   }
 
@@ -531,7 +535,8 @@ gst_clip_classify_schedule_output (GstClipClassify *self, GstBuffer **outbuf)
     *outbuf = buffer;
     return GST_FLOW_OK;
   }
-  gboolean full = self->last_analysed && self->batch_filled >= self->batch_capacity;
+  gboolean full = self->last_analysed
+      && self->batch_filled >= self->batch_capacity;
   g_mutex_unlock (&self->lock);
 
   PendingFrame *p = g_new0 (PendingFrame, 1);

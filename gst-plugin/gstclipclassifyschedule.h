@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* clipclassify's scheduling: which thread encodes which frame, and when a
  * buffer leaves. Sync mode holds buffers until their batch is encoded on
  * the streaming thread; live mode hands the newest analysed frame to a
@@ -36,7 +37,7 @@ typedef struct {
 /* A batch's scores, computed by the encoder with the batch (on the device
  * with the Vulkan backend) when no smoothing needs the host's window. */
 typedef struct {
-  ClipLabelSet *set; /* the labels scored against; NULL: none computed */
+  ClipLabelSet *set;     /* the labels scored against; NULL: none computed */
   float *logits, *probs; /* [n, n_labels] */
 } BatchScores;
 
@@ -66,7 +67,8 @@ struct _GstClipClassify {
 
   /* between start and stop */
   ClipModel *model;
-  ClipEncoder *encoder; /* the streaming thread's in sync mode, the worker's in live mode */
+  ClipEncoder *
+      encoder; /* the streaming thread's in sync mode, the worker's in live mode */
   int embed_dim;
   ClipClassifier *classifier; /* label set, smoothing window, segments */
   gboolean labels_dirty;
@@ -83,8 +85,8 @@ struct _GstClipClassify {
   /* sync mode */
   FramePixels *batch_frames; /* [batch_capacity] */
   guint batch_capacity, batch_filled;
-  GQueue pending; /* PendingFrame*, in arrival order */
-  GQueue ready;   /* GstBuffer*, results attached, to push */
+  GQueue pending;                  /* PendingFrame*, in arrival order */
+  GQueue ready;                    /* GstBuffer*, results attached, to push */
   GstClockTime inference_estimate; /* longest batch encode seen */
   GstClockTime inference_reported; /* what the last latency answer used */
 
@@ -94,7 +96,8 @@ struct _GstClipClassify {
   FramePixels staging, mailbox, worker_frame; /* swapped, never shared */
   gboolean mailbox_full;
   FrameTimes mailbox_times;
-  guint64 generation; /* bumped by flushes: a result of an older one is dropped */
+  guint64
+      generation; /* bumped by flushes: a result of an older one is dropped */
 };
 
 /* ------------------------------------- the element's, for the scheduling */
@@ -111,8 +114,8 @@ void gst_clip_classify_analysed (GstClipClassify *self, const float *embedding,
     const BatchScores *scores, guint slot, const FrameTimes *times,
     GPtrArray *messages);
 
-void gst_clip_classify_attach_result (GstClipClassify *self,
-    GstBuffer *buffer, const ClipResult *result, gboolean fresh);
+void gst_clip_classify_attach_result (GstClipClassify *self, GstBuffer *buffer,
+    const ClipResult *result, gboolean fresh);
 
 /* Posts (and so gives away) every message of the array, in order. */
 void gst_clip_classify_post_messages (GstClipClassify *self,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* What the plugin's elements share (gstclipelement.h). */
 #include "gstclipelement.h"
 
@@ -24,7 +25,7 @@ gst_clip_enum_register_once (GType *type, const gchar *name,
   return *type;
 }
 
-G_DEFINE_QUARK (gst-clip-field-offset, field_offset)
+G_DEFINE_QUARK (gst - clip - field - offset, field_offset)
 
 void
 gst_clip_install_field_property (GObjectClass *klass, guint prop_id,
@@ -40,8 +41,8 @@ gst_clip_install_field_property (GObjectClass *klass, guint prop_id,
 static gpointer
 field_of (GObject *object, guint prop_id, GParamSpec *pspec)
 {
-  gsize offset = GPOINTER_TO_SIZE (g_param_spec_get_qdata (pspec,
-          field_offset_quark ()));
+  gsize offset = GPOINTER_TO_SIZE (
+      g_param_spec_get_qdata (pspec, field_offset_quark ()));
   if (offset == 0) {
     G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     return NULL;

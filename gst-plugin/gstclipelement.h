@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* What the plugin's elements share: their pads, their enum types, and
  * properties that are plain fields of the instance.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /**
  * SECTION:element-clipexport
  * @title: clipexport
@@ -103,8 +104,8 @@ struct _GstClipExport {
 
 #define gst_clip_export_parent_class parent_class
 G_DEFINE_FINAL_TYPE (GstClipExport, gst_clip_export, GST_TYPE_BASE_TRANSFORM);
-GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (clipexport, "clipexport",
-    GST_RANK_NONE, GST_TYPE_CLIP_EXPORT,
+GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (clipexport, "clipexport", GST_RANK_NONE,
+    GST_TYPE_CLIP_EXPORT,
     GST_DEBUG_CATEGORY_INIT (gst_clip_export_debug, "clipexport", 0,
         "CLIP results export"));
 
@@ -332,15 +333,15 @@ gst_clip_export_class_init (GstClipExportClass *klass)
       G_STRUCT_OFFSET (GstClipExport, min_segment),
       g_param_spec_uint64 ("min-segment", "Minimum segment",
           "Nanoseconds a new top label must hold before it starts a segment; "
-          "0 = at once", 0, G_MAXUINT64, DEFAULT_MIN_SEGMENT,
-          rw | GST_PARAM_MUTABLE_PLAYING));
+          "0 = at once",
+          0, G_MAXUINT64, DEFAULT_MIN_SEGMENT, rw | GST_PARAM_MUTABLE_PLAYING));
 
-  gst_element_class_set_static_metadata (element_class,
-      "CLIP results export", "Filter/Analyzer/Video",
+  gst_element_class_set_static_metadata (element_class, "CLIP results export",
+      "Filter/Analyzer/Video",
       "Writes GstClipMeta results to a JSON Lines, WebVTT, SRT or CSV file "
-      "as the buffers pass", "gst-clip developers");
-  gst_clip_add_pass_through_pad_templates (element_class,
-      "ANY");
+      "as the buffers pass",
+      "gst-clip developers");
+  gst_clip_add_pass_through_pad_templates (element_class, "ANY");
 
   trans_class->passthrough_on_same_caps = TRUE;
   trans_class->transform_ip_on_passthrough = TRUE;

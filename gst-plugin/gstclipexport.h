@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* clipexport: writes clipclassify's results to a file as they pass. */
 #pragma once
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* GstClipMeta and its label table. Depends on GStreamer only, never on the
  * CLIP runtime, so that readers of the meta need nothing else. */
 #include "gstclipmeta.h"
@@ -109,8 +110,8 @@ clip_meta_free (GstMeta *meta, GstBuffer *buffer)
 
 /* Fills an initialised meta; the arrays share one allocation. */
 static void
-clip_meta_fill (GstClipMeta *m, GstClipLabelTable *label_table,
-    guint n_labels, const guint *label_indices, const gfloat *probabilities,
+clip_meta_fill (GstClipMeta *m, GstClipLabelTable *label_table, guint n_labels,
+    const guint *label_indices, const gfloat *probabilities,
     const gfloat *logits, gint top, GstClockTime pts, GstClockTime duration,
     gboolean fresh, const gchar *model_name, GBytes *embedding)
 {
@@ -176,8 +177,9 @@ gst_buffer_add_clip_meta (GstBuffer *buffer, GstClipLabelTable *label_table,
   g_return_val_if_fail (GST_IS_BUFFER (buffer), NULL);
   g_return_val_if_fail (gst_buffer_is_writable (buffer), NULL);
   g_return_val_if_fail (label_table != NULL, NULL);
-  g_return_val_if_fail (n_labels == 0 || (label_indices != NULL
-          && probabilities != NULL && logits != NULL), NULL);
+  g_return_val_if_fail (n_labels == 0
+          || (label_indices != NULL && probabilities != NULL && logits != NULL),
+      NULL);
   g_return_val_if_fail (top >= -1 && top < (gint) MIN (n_labels, G_MAXINT),
       NULL);
   for (guint i = 0; i < n_labels; i++)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* GstClipMeta: the result of a CLIP classification, attached to a video
  * buffer by clipclassify.
  *
@@ -151,7 +152,6 @@ const gchar *gst_clip_meta_get_model_name (const GstClipMeta *meta);
 /* The embedding and its length (*dim), or NULL (*dim = 0) when not
  * attached. dim may be NULL. */
 GST_CLIP_META_API
-const gfloat *gst_clip_meta_get_embedding (const GstClipMeta *meta,
-    guint *dim);
+const gfloat *gst_clip_meta_get_embedding (const GstClipMeta *meta, guint *dim);
 
 G_END_DECLS

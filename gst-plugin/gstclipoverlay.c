@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /**
  * SECTION:element-clipoverlay
  * @title: clipoverlay
@@ -117,7 +118,8 @@ gst_clip_overlay_position_get_type (void)
   static const GEnumValue values[] = {
     { GST_CLIP_OVERLAY_POSITION_TOP_LEFT, "Top left corner", "top-left" },
     { GST_CLIP_OVERLAY_POSITION_TOP_RIGHT, "Top right corner", "top-right" },
-    { GST_CLIP_OVERLAY_POSITION_BOTTOM_LEFT, "Bottom left corner", "bottom-left" },
+    { GST_CLIP_OVERLAY_POSITION_BOTTOM_LEFT, "Bottom left corner",
+        "bottom-left" },
     { GST_CLIP_OVERLAY_POSITION_BOTTOM_RIGHT, "Bottom right corner",
         "bottom-right" },
     { 0, NULL, NULL },
@@ -142,8 +144,10 @@ box_style_init (GstClipOverlay *self, GstBuffer *buffer, BoxStyle *style)
   gboolean stale;
 
   GST_OBJECT_LOCK (self);
-  if (GST_CLOCK_TIME_IS_VALID (result_pts) && GST_CLOCK_TIME_IS_VALID (buffer_pts))
-    stale = buffer_pts > result_pts && buffer_pts - result_pts > self->stale_age;
+  if (GST_CLOCK_TIME_IS_VALID (result_pts)
+      && GST_CLOCK_TIME_IS_VALID (buffer_pts))
+    stale = buffer_pts > result_pts
+        && buffer_pts - result_pts > self->stale_age;
   else
     stale = !gst_clip_meta_is_fresh (meta);
   gboolean draw = !stale || self->show_stale;
@@ -220,8 +224,9 @@ box_layout_init (BoxLayout *layout, PangoFontMap *font_map,
   }
   layout->bar_height = MAX (3, layout->line_height / 4);
   int inner_width = MIN (MAX (text_width, MIN_BAR_WIDTH), max_text_width);
-  int height = 2 * PADDING + style->n_rows
-      * (layout->line_height + layout->bar_height + ROW_SPACING) - ROW_SPACING;
+  int height = 2 * PADDING
+      + style->n_rows * (layout->line_height + layout->bar_height + ROW_SPACING)
+      - ROW_SPACING;
   layout->width = MIN ((inner_width + 2 * PADDING + 1) & ~1,
       (frame_width - 2 * MARGIN) & ~1);
   layout->height = MIN ((height + 1) & ~1, (frame_height - 2 * MARGIN) & ~1);
@@ -296,7 +301,9 @@ blend_rgb (GstVideoFrame *frame, cairo_surface_t *box, int x0, int y0)
   guint8 *red = GST_VIDEO_FRAME_COMP_DATA (frame, GST_VIDEO_COMP_R);
   guint8 *green = GST_VIDEO_FRAME_COMP_DATA (frame, GST_VIDEO_COMP_G);
   guint8 *blue = GST_VIDEO_FRAME_COMP_DATA (frame, GST_VIDEO_COMP_B);
-  guint8 *alpha = has_alpha ? GST_VIDEO_FRAME_COMP_DATA (frame, GST_VIDEO_COMP_A) : NULL;
+  guint8 *alpha = has_alpha
+      ? GST_VIDEO_FRAME_COMP_DATA (frame, GST_VIDEO_COMP_A)
+      : NULL;
 
   for (int y = 0; y < height; y++) {
     const guint32 *row = (const guint32 *) (src + (gsize) y * src_stride);
@@ -329,7 +336,8 @@ yuv_matrix_init (YuvMatrix *m, const GstVideoInfo *info)
   if (!gst_video_color_matrix_get_Kr_Kb (colorimetry->matrix, &m->kr, &m->kb)) {
     /* unknown: what GStreamer assumes for such sizes */
     GstVideoColorMatrix guess = GST_VIDEO_INFO_HEIGHT (info) >= 720
-        ? GST_VIDEO_COLOR_MATRIX_BT709 : GST_VIDEO_COLOR_MATRIX_BT601;
+        ? GST_VIDEO_COLOR_MATRIX_BT709
+        : GST_VIDEO_COLOR_MATRIX_BT601;
     gst_video_color_matrix_get_Kr_Kb (guess, &m->kr, &m->kb);
   }
   if (colorimetry->range == GST_VIDEO_COLOR_RANGE_0_255) {
@@ -383,7 +391,8 @@ blend_yuv420 (GstVideoFrame *frame, cairo_surface_t *box, int x0, int y0)
       double sum_a = 0, sum_r = 0, sum_g = 0, sum_b = 0;
       for (int dy = 0; dy < 2; dy++)
         for (int dx = 0; dx < 2; dx++) {
-          const guint32 *row = (const guint32 *) (src + (gsize) (y + dy) * src_stride);
+          const guint32 *row = (const guint32 *) (src
+              + (gsize) (y + dy) * src_stride);
           guint a, r, g, b;
           argb_unpack (row[x + dx], &a, &r, &g, &b);
           sum_a += a;
@@ -393,9 +402,10 @@ blend_yuv420 (GstVideoFrame *frame, cairo_surface_t *box, int x0, int y0)
           if (a == 0)
             continue;
           double yy, uu, vv;
-          yuv_from_rgb (&m, r / (double) a, g / (double) a, b / (double) a,
-              &yy, &uu, &vv);
-          guint8 *dst = luma + (gsize) (y0 + y + dy) * luma_stride + x0 + x + dx;
+          yuv_from_rgb (&m, r / (double) a, g / (double) a, b / (double) a, &yy,
+              &uu, &vv);
+          guint8 *dst = luma + (gsize) (y0 + y + dy) * luma_stride + x0 + x
+              + dx;
           *dst = mix (yy, *dst, a / 255.0);
         }
       if (sum_a == 0)
@@ -553,8 +563,8 @@ gst_clip_overlay_class_init (GstClipOverlayClass *klass)
   GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
   GstBaseTransformClass *trans_class = GST_BASE_TRANSFORM_CLASS (klass);
   GstVideoFilterClass *filter_class = GST_VIDEO_FILTER_CLASS (klass);
-  const GParamFlags playing =
-      G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING;
+  const GParamFlags playing = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS
+      | GST_PARAM_MUTABLE_PLAYING;
 
   gobject_class->set_property = gst_clip_overlay_set_property;
   gobject_class->get_property = gst_clip_fields_get_property;
@@ -583,8 +593,8 @@ gst_clip_overlay_class_init (GstClipOverlayClass *klass)
       G_STRUCT_OFFSET (GstClipOverlay, bar_color),
       g_param_spec_uint ("bar-color", "Bar colour",
           "Colour of the probability bars, 0xAARRGGBB (the empty part of a "
-          "bar is drawn at a third of its alpha)", 0, G_MAXUINT32,
-          DEFAULT_BAR_COLOR, playing));
+          "bar is drawn at a third of its alpha)",
+          0, G_MAXUINT32, DEFAULT_BAR_COLOR, playing));
   gst_clip_install_field_property (gobject_class, PROP_BACKGROUND_COLOR,
       G_STRUCT_OFFSET (GstClipOverlay, background_color),
       g_param_spec_uint ("background-color", "Background colour",
@@ -594,25 +604,26 @@ gst_clip_overlay_class_init (GstClipOverlayClass *klass)
       G_STRUCT_OFFSET (GstClipOverlay, show_stale),
       g_param_spec_boolean ("show-stale", "Show stale results",
           "Draw stale results (see stale-age) at half opacity; FALSE = do not "
-          "draw them", DEFAULT_SHOW_STALE, playing));
+          "draw them",
+          DEFAULT_SHOW_STALE, playing));
   gst_clip_install_field_property (gobject_class, PROP_STALE_AGE,
       G_STRUCT_OFFSET (GstClipOverlay, stale_age),
       g_param_spec_uint64 ("stale-age", "Stale age",
           "A result is stale when the buffer is more than this many "
           "nanoseconds after the frame it was computed from (without "
-          "timestamps: when the meta is not fresh)", 0, G_MAXUINT64,
-          DEFAULT_STALE_AGE, playing));
+          "timestamps: when the meta is not fresh)",
+          0, G_MAXUINT64, DEFAULT_STALE_AGE, playing));
 
-  gst_element_class_set_static_metadata (element_class,
-      "CLIP results overlay", "Filter/Effect/Video",
+  gst_element_class_set_static_metadata (element_class, "CLIP results overlay",
+      "Filter/Effect/Video",
       "Draws the labels and probabilities of GstClipMeta onto the video",
       "gst-clip developers");
   gst_clip_add_pass_through_pad_templates (element_class,
       GST_VIDEO_CAPS_MAKE (VIDEO_FORMATS));
 
   trans_class->transform_ip = GST_DEBUG_FUNCPTR (gst_clip_overlay_transform_ip);
-  filter_class->transform_frame_ip =
-      GST_DEBUG_FUNCPTR (gst_clip_overlay_transform_frame_ip);
+  filter_class->transform_frame_ip = GST_DEBUG_FUNCPTR (
+      gst_clip_overlay_transform_frame_ip);
 
   gst_type_mark_as_plugin_api (GST_TYPE_CLIP_OVERLAY_POSITION, 0);
 }

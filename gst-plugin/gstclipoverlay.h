@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* clipoverlay: draws clipclassify's labels and scores onto the video. */
 #pragma once
 

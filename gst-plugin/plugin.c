@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The "clip" plugin: CLIP zero-shot classification of video. */
 #include "gstclipclassify.h"
 #include "gstclipexport.h"
@@ -13,5 +14,5 @@ plugin_init (GstPlugin *plugin)
 }
 
 GST_PLUGIN_DEFINE (GST_VERSION_MAJOR, GST_VERSION_MINOR, clip,
-    "CLIP zero-shot image and text classification of video",
-    plugin_init, VERSION, "LGPL", PACKAGE, "gst-clip")
+    "CLIP zero-shot image and text classification of video", plugin_init,
+    VERSION, "LGPL", PACKAGE, "gst-clip")

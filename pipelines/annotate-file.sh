@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Annotates a recorded video: every frame is classified (sync mode, in
 # batches) and a timeline of labels is printed from the
 # "clipclassify-segment" bus messages:

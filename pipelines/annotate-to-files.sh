@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Annotates a recorded video into files: every frame is classified (sync
 # mode) and chained clipexport elements write, as the frames pass,
 #

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Shared by the pipelines/*.sh examples: sourced, not run.
 
 # A file:// URI for a path, percent-encoded byte by byte; a URI is kept.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Demo: videotestsrc switching patterns every 2 seconds, through clipclassify
 # with the pattern descriptions as labels; prints what the element sees, one
 # line per analysed frame (from its "clipclassify" bus messages).

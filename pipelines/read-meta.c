@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* read-meta: how an application reads GstClipMeta.
  *
  * Runs a pipeline that ends in an appsink named "sink" and prints, for
@@ -64,10 +65,12 @@ main (int argc, char **argv)
   }
 
   int status = 0;
-  if (gst_element_set_state (pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
+  if (gst_element_set_state (pipeline, GST_STATE_PLAYING)
+      == GST_STATE_CHANGE_FAILURE)
     status = 1;
   GstSample *sample;
-  while (status == 0 && (sample = gst_app_sink_pull_sample (GST_APP_SINK (sink)))) {
+  while (status == 0
+      && (sample = gst_app_sink_pull_sample (GST_APP_SINK (sink)))) {
     print_meta (gst_sample_get_buffer (sample));
     gst_sample_unref (sample);
   }

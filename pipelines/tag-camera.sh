@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Tags a live camera: prints a line each time the label on screen changes
 # (the "clipclassify-segment" bus messages).
 #

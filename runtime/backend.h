@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The backend seam: a whole encoder, not an op, so that a GPU backend keeps
  * its activations on the device and records one command buffer per batch.
  * Each backend embeds ClipBackend as the first member of its own struct.
@@ -18,7 +19,7 @@ typedef struct _ClipBackendOps ClipBackendOps;
 typedef struct {
   const float *embeddings; /* [n_labels, E], rows L2-normalised */
   int n_labels;
-  float logit_scale;       /* exp(logit_scale), as the label set keeps it */
+  float logit_scale; /* exp(logit_scale), as the label set keeps it */
   guint64 id;
 } ClipBackendLabels;
 
@@ -71,9 +72,9 @@ struct _ClipBackendOps {
 /* ------------------------------------------------------------------- cpu */
 
 typedef struct {
-  int threads;           /* the encoder's own pool: >= 1 */
+  int threads;            /* the encoder's own pool: >= 1 */
   gboolean openblas_only; /* no packed GEMM: every linear layer on OpenBLAS */
-  ClipGemmKernel kernel; /* the packed GEMM's, unless openblas_only */
+  ClipGemmKernel kernel;  /* the packed GEMM's, unless openblas_only */
 } ClipCpuOptions;
 
 /* The CPU options for the public ones: threads 0 = as many as cores;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* gst-clip runtime: the one public header.
  *
  * Load a CLIP model folder (HuggingFace or OpenCLIP layout), tokenize prompts
@@ -29,12 +30,12 @@ CLIP_API
 GQuark clip_error_quark (void);
 
 typedef enum {
-  CLIP_ERROR_IO,          /* a file is missing or cannot be read */
-  CLIP_ERROR_FORMAT,      /* a file is malformed (safetensors, JSON, vocab, image) */
-  CLIP_ERROR_CONFIG,      /* sizes that are zero, negative or inconsistent */
+  CLIP_ERROR_IO,     /* a file is missing or cannot be read */
+  CLIP_ERROR_FORMAT, /* a file is malformed (safetensors, JSON, vocab, image) */
+  CLIP_ERROR_CONFIG, /* sizes that are zero, negative or inconsistent */
   CLIP_ERROR_UNSUPPORTED, /* valid but not supported: ResNet towers, unknown dtype */
-  CLIP_ERROR_INVALID,     /* bad argument: invalid UTF-8, empty label list, bad frame */
-  CLIP_ERROR_BACKEND,     /* the backend failed or is not available */
+  CLIP_ERROR_INVALID, /* bad argument: invalid UTF-8, empty label list, bad frame */
+  CLIP_ERROR_BACKEND, /* the backend failed or is not available */
 } ClipErrorCode;
 
 /* ------------------------------------------------------------------ config */
@@ -45,23 +46,23 @@ typedef enum {
 } ClipActivation;
 
 typedef struct {
-  int width;      /* hidden size */
+  int width; /* hidden size */
   int layers;
-  int heads;      /* head_dim = width / heads */
-  int mlp_width;  /* intermediate size, usually 4 * width */
-  float eps;      /* LayerNorm epsilon */
+  int heads;     /* head_dim = width / heads */
+  int mlp_width; /* intermediate size, usually 4 * width */
+  float eps;     /* LayerNorm epsilon */
   ClipActivation activation;
 } ClipTowerConfig;
 
 typedef struct {
   ClipTowerConfig vision;
   ClipTowerConfig text;
-  int embed_dim;        /* projection dimension shared by both towers */
-  int image_size;       /* square input side, e.g. 224 */
-  int patch_size;       /* e.g. 32: (image_size / patch_size)^2 patches */
-  int context_length;   /* e.g. 77 */
-  int vocab_size;       /* e.g. 49408 */
-  float image_mean[3];  /* per RGB channel, for 0..1 pixel values */
+  int embed_dim;       /* projection dimension shared by both towers */
+  int image_size;      /* square input side, e.g. 224 */
+  int patch_size;      /* e.g. 32: (image_size / patch_size)^2 patches */
+  int context_length;  /* e.g. 77 */
+  int vocab_size;      /* e.g. 49408 */
+  float image_mean[3]; /* per RGB channel, for 0..1 pixel values */
   float image_std[3];
 } ClipConfig;
 
@@ -80,7 +81,7 @@ gboolean clip_config_validate (const ClipConfig *config, GError **error);
 /* --------------------------------------------------------------- tokenizer */
 
 #define CLIP_TOKEN_START 49406 /* <|startoftext|> */
-#define CLIP_TOKEN_END   49407 /* <|endoftext|> */
+#define CLIP_TOKEN_END 49407   /* <|endoftext|> */
 
 typedef struct _ClipTokenizer ClipTokenizer;
 
@@ -110,7 +111,8 @@ typedef struct _ClipModel ClipModel;
  * its files and tensor names. vocab_dir may be NULL: the vocabulary is then
  * taken from the model folder, and a folder without one is an error. */
 CLIP_API
-ClipModel *clip_model_load (const char *dir, const char *vocab_dir, GError **error);
+ClipModel *clip_model_load (const char *dir, const char *vocab_dir,
+    GError **error);
 CLIP_API
 ClipModel *clip_model_ref (ClipModel *model);
 CLIP_API
@@ -182,7 +184,7 @@ gboolean clip_preprocess (const ClipFrame *frame, const ClipConfig *config,
 /* ------------------------------------------------------------------ encoder */
 
 typedef enum {
-  CLIP_BACKEND_AUTO,   /* Vulkan on a real GPU when there is one, else CPU */
+  CLIP_BACKEND_AUTO, /* Vulkan on a real GPU when there is one, else CPU */
   CLIP_BACKEND_CPU,
   CLIP_BACKEND_VULKAN,
 } ClipBackendKind;
@@ -195,7 +197,10 @@ typedef struct {
   gboolean profile;        /* Vulkan: timestamp queries per stage */
 } ClipBackendOptions;
 
-#define CLIP_BACKEND_OPTIONS_INIT { 0, -1, NULL, TRUE, FALSE }
+#define CLIP_BACKEND_OPTIONS_INIT \
+  {                               \
+    0, -1, NULL, TRUE, FALSE      \
+  }
 
 typedef struct _ClipEncoder ClipEncoder;
 
@@ -235,8 +240,8 @@ typedef struct _ClipLabelSet ClipLabelSet;
  * are uploaded the first time it is used). */
 CLIP_API
 gboolean clip_encoder_classify_frames (ClipEncoder *enc,
-    const ClipFrame *frames, int n, const ClipLabelSet *set,
-    float *embeddings, float *logits, float *probs, GError **error);
+    const ClipFrame *frames, int n, const ClipLabelSet *set, float *embeddings,
+    float *logits, float *probs, GError **error);
 
 /* n token rows [n, context_length] -> raw embeddings [n, embed_dim]. */
 CLIP_API
@@ -321,8 +326,8 @@ float clip_label_set_get_logit_scale (const ClipLabelSet *set);
  * probs = softmax(logits) over all labels, negatives included. Either output
  * may be NULL. */
 CLIP_API
-void clip_label_set_score (const ClipLabelSet *set, const float *image_embedding,
-    float *logits, float *probs);
+void clip_label_set_score (const ClipLabelSet *set,
+    const float *image_embedding, float *logits, float *probs);
 
 /* ------------------------------------------------------------------- math */
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Model config: HF CLIPConfig or OpenCLIP model_cfg JSON into ClipConfig.
  *
  * A key that is absent takes the default its own library would use
@@ -45,8 +46,9 @@ check_size (const char *field, gint64 value, gint64 min, gint64 max,
   if (value >= min && value <= max)
     return TRUE;
   g_set_error (error, CLIP_ERROR, CLIP_ERROR_CONFIG,
-      "%s is %" G_GINT64_FORMAT ", expected %" G_GINT64_FORMAT "..%"
-      G_GINT64_FORMAT, field, value, min, max);
+      "%s is %" G_GINT64_FORMAT ", expected %" G_GINT64_FORMAT
+      "..%" G_GINT64_FORMAT,
+      field, value, min, max);
   return FALSE;
 }
 
@@ -93,8 +95,8 @@ clip_config_validate (const ClipConfig *c, GError **error)
       /* room for <|startoftext|> and <|endoftext|> */
       || !check_size ("context_length", c->context_length, 2, MAX_SIZE, error)
       /* the tokenizer's ids go up to CLIP_TOKEN_END */
-      || !check_size ("vocab_size", c->vocab_size, CLIP_TOKEN_END + 1,
-          MAX_SIZE, error))
+      || !check_size ("vocab_size", c->vocab_size, CLIP_TOKEN_END + 1, MAX_SIZE,
+          error))
     return FALSE;
   if (c->image_size % c->patch_size != 0) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_CONFIG,
@@ -111,7 +113,8 @@ clip_config_validate (const ClipConfig *c, GError **error)
         || !(c->image_std[i] > 0.0f)) {
       g_set_error (error, CLIP_ERROR, CLIP_ERROR_CONFIG,
           "image mean/std of channel %d (%g, %g): the mean must be finite and "
-          "the std positive", i, c->image_mean[i], c->image_std[i]);
+          "the std positive",
+          i, c->image_mean[i], c->image_std[i]);
       return FALSE;
     }
   }
@@ -136,7 +139,7 @@ get_object (JsonObject *parent, const char *key)
     return NULL;
   JsonNode *node = json_object_get_member (parent, key);
   return node && JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node)
-                                                : NULL;
+                                               : NULL;
 }
 
 /* The member, or NULL when absent or null (both mean "the default"). */
@@ -174,8 +177,8 @@ node_to_double (JsonNode *node, double *value)
 }
 
 static gboolean
-read_double (const Section *s, const char *key, double fallback,
-    double *value, GError **error)
+read_double (const Section *s, const char *key, double fallback, double *value,
+    GError **error)
 {
   JsonNode *node = section_get (s, key);
   *value = fallback;
@@ -193,8 +196,9 @@ read_int (const Section *s, const char *key, int fallback, int *value,
 {
   JsonNode *node = section_get (s, key);
   double number = fallback;
-  if (node != NULL && (!node_to_double (node, &number)
-          || number != floor (number) || fabs (number) > G_MAXINT)) {
+  if (node != NULL
+      && (!node_to_double (node, &number) || number != floor (number)
+          || fabs (number) > G_MAXINT)) {
     set_type_error (s, key, "an integer", error);
     return FALSE;
   }
@@ -208,10 +212,11 @@ read_value (const Section *s, const char *key, GType type, JsonNode **node,
     GError **error)
 {
   *node = section_get (s, key);
-  if (*node != NULL && (!JSON_NODE_HOLDS_VALUE (*node)
+  if (*node != NULL
+      && (!JSON_NODE_HOLDS_VALUE (*node)
           || json_node_get_value_type (*node) != type)) {
-    set_type_error (s, key, type == G_TYPE_BOOLEAN ? "true or false"
-        : "a string", error);
+    set_type_error (s, key,
+        type == G_TYPE_BOOLEAN ? "true or false" : "a string", error);
     return FALSE;
   }
   return TRUE;
@@ -241,14 +246,13 @@ read_string (const Section *s, const char *key, const char *fallback,
 
 /* Three numbers (mean or std); values is left alone when the key is absent. */
 static gboolean
-read_float3 (const Section *s, const char *key, float values[3],
-    GError **error)
+read_float3 (const Section *s, const char *key, float values[3], GError **error)
 {
   JsonNode *node = section_get (s, key);
   if (node == NULL)
     return TRUE;
   JsonArray *array = JSON_NODE_HOLDS_ARRAY (node) ? json_node_get_array (node)
-                                                   : NULL;
+                                                  : NULL;
   double v[3];
   if (array == NULL || json_array_get_length (array) != 3
       || !node_to_double (json_array_get_element (array, 0), &v[0])
@@ -285,8 +289,9 @@ refuse_unless_default (const Section *s, const char *key,
   g_autofree char *text = json_to_string (node, FALSE);
   g_set_error (error, CLIP_ERROR, CLIP_ERROR_UNSUPPORTED,
       "%s: %s.%s = %s is not supported (only %s%s%s)", s->file, s->label, key,
-      text, default_string ? "\"" : "", default_string ? default_string
-      : "the standard ViT CLIP", default_string ? "\"" : "");
+      text, default_string ? "\"" : "",
+      default_string ? default_string : "the standard ViT CLIP",
+      default_string ? "\"" : "");
   return FALSE;
 }
 
@@ -378,11 +383,12 @@ parse_hf (const char *file, JsonObject *root, ClipConfig *c, GError **error)
   ClipConfig defaults;
   clip_config_init_default (&defaults);
   Section top = { file, "", { root } };
-  Section text = { file, "text_config", { get_object (root, "text_config_dict"),
-      get_object (root, "text_config") } };
-  Section vision = { file, "vision_config", {
-      get_object (root, "vision_config_dict"),
-      get_object (root, "vision_config") } };
+  Section text = { file, "text_config",
+    { get_object (root, "text_config_dict"),
+        get_object (root, "text_config") } };
+  Section vision = { file, "vision_config",
+    { get_object (root, "vision_config_dict"),
+        get_object (root, "vision_config") } };
   const char *model_type;
   int channels;
   if (!read_string (&top, "model_type", "clip", &model_type, error))
@@ -425,7 +431,7 @@ static gboolean
 read_openclip_eps (const Section *s, float *eps, GError **error)
 {
   Section norm = { s->file, "norm_kwargs",
-      { get_object (s->objects[0], "norm_kwargs") } };
+    { get_object (s->objects[0], "norm_kwargs") } };
   double value;
   if (!read_double (&norm, "eps", OPENCLIP_LAYER_NORM_EPS, &value, error))
     return FALSE;
@@ -459,11 +465,10 @@ read_image_size (const Section *s, int *size, GError **error)
   double h, w;
   if (json_array_get_length (array) != 2
       || !node_to_double (json_array_get_element (array, 0), &h)
-      || !node_to_double (json_array_get_element (array, 1), &w)
-      || h != w || h != floor (h) || fabs (h) > G_MAXINT) {
+      || !node_to_double (json_array_get_element (array, 1), &w) || h != w
+      || h != floor (h) || fabs (h) > G_MAXINT) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_UNSUPPORTED,
-        "%s: vision_cfg.image_size: only a square size is supported",
-        s->file);
+        "%s: vision_cfg.image_size: only a square size is supported", s->file);
     return FALSE;
   }
   *size = (int) h;
@@ -478,7 +483,8 @@ parse_openclip_vision (const Section *s, ClipConfig *c, gboolean quick_gelu,
   if (layers != NULL && JSON_NODE_HOLDS_ARRAY (layers)) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_UNSUPPORTED,
         "%s: ResNet CLIP models are not supported (vision_cfg.layers is a "
-        "list of stages); use a ViT model", s->file);
+        "list of stages); use a ViT model",
+        s->file);
     return FALSE;
   }
   int head_width;
@@ -502,7 +508,8 @@ parse_openclip_vision (const Section *s, ClipConfig *c, gboolean quick_gelu,
     return FALSE;
   }
   t->heads = t->width / head_width;
-  t->activation = quick_gelu ? CLIP_ACTIVATION_QUICK_GELU : CLIP_ACTIVATION_GELU;
+  t->activation = quick_gelu ? CLIP_ACTIVATION_QUICK_GELU
+                             : CLIP_ACTIVATION_GELU;
   return TRUE;
 }
 
@@ -511,8 +518,8 @@ parse_openclip_text (const Section *s, ClipConfig *c, gboolean quick_gelu,
     GError **error)
 {
   ClipTowerConfig *t = &c->text;
-  if (!refuse_unsupported (s, text_unsupported,
-          G_N_ELEMENTS (text_unsupported), error)
+  if (!refuse_unsupported (s, text_unsupported, G_N_ELEMENTS (text_unsupported),
+          error)
       || !read_int (s, "context_length", 77, &c->context_length, error)
       || !read_int (s, "vocab_size", 49408, &c->vocab_size, error)
       || !read_int (s, "width", 512, &t->width, error)
@@ -521,7 +528,8 @@ parse_openclip_text (const Section *s, ClipConfig *c, gboolean quick_gelu,
       || !read_mlp_width (s, t->width, &t->mlp_width, error)
       || !read_openclip_eps (s, &t->eps, error))
     return FALSE;
-  t->activation = quick_gelu ? CLIP_ACTIVATION_QUICK_GELU : CLIP_ACTIVATION_GELU;
+  t->activation = quick_gelu ? CLIP_ACTIVATION_QUICK_GELU
+                             : CLIP_ACTIVATION_GELU;
   return TRUE;
 }
 
@@ -530,10 +538,11 @@ parse_openclip (const char *file, JsonObject *root, JsonObject *model_cfg,
     ClipConfig *c, GError **error)
 {
   Section top = { file, "model_cfg", { model_cfg } };
-  Section vision = { file, "vision_cfg", { get_object (model_cfg, "vision_cfg") } };
+  Section vision = { file, "vision_cfg",
+    { get_object (model_cfg, "vision_cfg") } };
   Section text = { file, "text_cfg", { get_object (model_cfg, "text_cfg") } };
   Section preprocess = { file, "preprocess_cfg",
-      { get_object (root, "preprocess_cfg") } };
+    { get_object (root, "preprocess_cfg") } };
   gboolean quick_gelu;
   if (section_get (&top, "embed_dim") == NULL) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_CONFIG,
@@ -570,8 +579,8 @@ parse_json_object (const char *json_text, gssize length, const char *file,
   }
   JsonNode *node = json_parser_get_root (parser);
   if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node)) {
-    g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT,
-        "%s: not a JSON object", file);
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "%s: not a JSON object",
+        file);
     g_object_unref (parser);
     return NULL;
   }
@@ -610,7 +619,8 @@ clip_config_parse (const char *json_text, gssize length,
   else {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT,
         "%s: neither a HuggingFace CLIPConfig (text_config, vision_config) "
-        "nor an OpenCLIP config (model_cfg, vision_cfg, text_cfg)", file);
+        "nor an OpenCLIP config (model_cfg, vision_cfg, text_cfg)",
+        file);
     return FALSE;
   }
   if (!ok)
@@ -643,8 +653,8 @@ apply_hf_preprocessor (const char *path, ClipConfig *config, GError **error)
   gboolean ok = read_float3 (&s, "image_mean", c.image_mean, error)
       && read_float3 (&s, "image_std", c.image_std, error)
       && (crop_dict.objects[0] != NULL
-          ? read_int (&crop_dict, "height", crop, &crop, error)
-          : read_int (&s, "crop_size", crop, &crop, error));
+              ? read_int (&crop_dict, "height", crop, &crop, error)
+              : read_int (&s, "crop_size", crop, &crop, error));
   if (!ok)
     return FALSE;
   if (crop != c.image_size) {
@@ -668,7 +678,8 @@ clip_config_load_dir (const char *dir, ClipConfig *config, GError **error)
   g_autofree char *openclip_path = g_build_filename (dir,
       "open_clip_config.json", NULL);
   const char *path = g_file_test (hf_path, G_FILE_TEST_EXISTS) ? hf_path
-      : g_file_test (openclip_path, G_FILE_TEST_EXISTS) ? openclip_path : NULL;
+      : g_file_test (openclip_path, G_FILE_TEST_EXISTS)        ? openclip_path
+                                                               : NULL;
   if (path == NULL) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO,
         "%s: no config.json or open_clip_config.json in the model folder", dir);

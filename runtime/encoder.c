@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* ClipEncoder: a model plus the backend that runs it. */
 #include "backend.h"
 
@@ -67,7 +68,8 @@ open_cpu (const ClipWeightsView *model, const ClipBackendOptions *options,
 {
   ClipCpuOptions cpu;
   return clip_cpu_options_init (&cpu, options, error)
-      ? clip_cpu_backend_open (model, &cpu) : NULL;
+      ? clip_cpu_backend_open (model, &cpu)
+      : NULL;
 }
 
 static gboolean
@@ -99,7 +101,8 @@ clip_vulkan_options_init (ClipVulkanOptions *vk,
   vk->max_batch = positive_from_environment ("CLIP_VULKAN_MAX_BATCH");
   const char *tile = g_getenv ("CLIP_VULKAN_MATMUL_TILE");
   vk->matmul_tile = g_strcmp0 (tile, "64") == 0 || g_strcmp0 (tile, "128") == 0
-      ? atoi (tile) : 0;
+      ? atoi (tile)
+      : 0;
   vk->frame_budget = positive_from_environment ("CLIP_VULKAN_FRAME_BUDGET");
   vk->validation = g_strcmp0 (g_getenv ("CLIP_VULKAN_VALIDATION"), "1") == 0;
 }
@@ -131,7 +134,7 @@ static const Backend backends[] = {
 #ifdef CLIP_HAVE_VULKAN
   /* lavapipe, a CPU implementation, runs slower than the CPU backend. */
   { CLIP_BACKEND_VULKAN, "Vulkan", clip_vulkan_has_gpu, "no Vulkan GPU",
-    open_vulkan },
+      open_vulkan },
 #endif
   { CLIP_BACKEND_CPU, "the CPU", always, NULL, open_cpu },
 };
@@ -242,10 +245,9 @@ clip_encoder_encode_frames (ClipEncoder *enc, const ClipFrame *frames, int n,
 }
 
 gboolean
-clip_encoder_encode_and_score_frames (ClipEncoder *enc,
-    const ClipFrame *frames, int n, const ClipBackendLabels *labels,
-    float *embeddings, float *logits, float *probs, gboolean *scored,
-    GError **error)
+clip_encoder_encode_and_score_frames (ClipEncoder *enc, const ClipFrame *frames,
+    int n, const ClipBackendLabels *labels, float *embeddings, float *logits,
+    float *probs, gboolean *scored, GError **error)
 {
   const ClipBackendOps *ops = enc->backend->ops;
   *scored = ops->classify != NULL;

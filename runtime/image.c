@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Image files to packed 8-bit RGB, as PIL's Image.open(path).convert("RGB"). */
 #include "image.h"
 
@@ -5,8 +6,7 @@
 #include <string.h>
 
 guint8 *
-clip_image_load_rgb (const char *path, int *width, int *height,
-    GError **error)
+clip_image_load_rgb (const char *path, int *width, int *height, GError **error)
 {
   *width = *height = 0; /* callers that forget the NULL check get no garbage */
   /* gdk-pixbuf reports a folder as an empty image; say what it is. */

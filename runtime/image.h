@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Image files for the tools and tests: not part of the installed library
  * (the GStreamer elements get their frames from the pipeline), so that it
  * does not depend on gdk-pixbuf. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Label lists, labels files and prompt templates, as the tool's options and
  * the element's properties give them. */
 #include "clip.h"
@@ -58,7 +59,8 @@ parse_prompts (char *text, const char *filename, int line_no, GError **error)
   if (empty) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT,
         "%s:%d: empty prompt (a label's prompts are \"label: prompt one | "
-        "prompt two\")", filename, line_no);
+        "prompt two\")",
+        filename, line_no);
     g_strfreev (prompts);
     return NULL;
   }
@@ -83,7 +85,8 @@ clip_labels_parse_text (const char *text, gssize length, const char *filename,
         "%s:%d: invalid UTF-8 text", name, line_no);
     return NULL;
   }
-  if (size >= strlen (UTF8_BOM) && memcmp (text, UTF8_BOM, strlen (UTF8_BOM)) == 0)
+  if (size >= strlen (UTF8_BOM)
+      && memcmp (text, UTF8_BOM, strlen (UTF8_BOM)) == 0)
     text += strlen (UTF8_BOM);
 
   g_autoptr (GPtrArray) labels = label_spec_array_new ();
@@ -137,7 +140,8 @@ char **
 clip_templates_parse (const char *bar_separated)
 {
   g_autoptr (GStrvBuilder) templates = g_strv_builder_new ();
-  g_auto (GStrv) parts = g_strsplit (bar_separated ? bar_separated : "", "|", -1);
+  g_auto (GStrv) parts = g_strsplit (bar_separated ? bar_separated : "", "|",
+      -1);
   for (char **p = parts; *p; p++)
     if (*g_strstrip (*p))
       g_strv_builder_add (templates, *p);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* ClipLabelSet: labels, their ensembled text embeddings and the logit
  * scale; immutable once built, so that any thread may score against it
  * while a newer set is being built. */
@@ -15,9 +16,9 @@ struct _ClipLabelSet {
   gint ref_count;
   int n_labels;
   int embed_dim;
-  char **labels;       /* n_labels, positives first */
-  gboolean *negative;  /* n_labels */
-  float *embeddings;   /* [n_labels, embed_dim], rows L2-normalised */
+  char **labels;      /* n_labels, positives first */
+  gboolean *negative; /* n_labels */
+  float *embeddings;  /* [n_labels, embed_dim], rows L2-normalised */
   float logit_scale;
   guint64 id;
 };
@@ -68,7 +69,8 @@ clip_label_set_new (ClipEncoder *enc, GPtrArray *labels,
   }
   int n_positive = labels->len;
   int n_labels = n_positive + (negative_labels ? negative_labels->len : 0);
-  const ClipConfig *config = clip_model_get_config (clip_encoder_get_model (enc));
+  const ClipConfig *config = clip_model_get_config (
+      clip_encoder_get_model (enc));
   int dim = config->embed_dim;
 
   /* All prompts of all labels in one list; first_prompt[i] is where label
@@ -76,7 +78,8 @@ clip_label_set_new (ClipEncoder *enc, GPtrArray *labels,
   g_autoptr (GPtrArray) prompts = g_ptr_array_new_with_free_func (g_free);
   g_autofree int *first_prompt = g_new (int, n_labels + 1);
   for (int i = 0; i < n_labels; i++) {
-    const ClipLabelSpec *spec = i < n_positive ? labels->pdata[i]
+    const ClipLabelSpec *spec = i < n_positive
+        ? labels->pdata[i]
         : negative_labels->pdata[i - n_positive];
     first_prompt[i] = prompts->len;
     if (!add_prompts (prompts, spec, templates, error))
@@ -87,8 +90,9 @@ clip_label_set_new (ClipEncoder *enc, GPtrArray *labels,
   g_autofree float *prompt_emb = g_new (float, (gsize) prompts->len * dim);
   for (guint p = 0; p < prompts->len; p += PROMPT_BATCH) {
     int n = MIN (PROMPT_BATCH, prompts->len - p);
-    if (!clip_encoder_encode_strings (enc, (const char *const *) prompts->pdata + p,
-            n, prompt_emb + (gsize) p * dim, error))
+    if (!clip_encoder_encode_strings (enc,
+            (const char *const *) prompts->pdata + p, n,
+            prompt_emb + (gsize) p * dim, error))
       return NULL;
   }
 
@@ -101,10 +105,12 @@ clip_label_set_new (ClipEncoder *enc, GPtrArray *labels,
   set->labels = g_new0 (char *, n_labels + 1);
   set->negative = g_new0 (gboolean, n_labels);
   set->embeddings = g_new0 (float, (gsize) n_labels * dim);
-  set->logit_scale = MIN (clip_model_get_logit_scale (clip_encoder_get_model (enc)),
+  set->logit_scale = MIN (
+      clip_model_get_logit_scale (clip_encoder_get_model (enc)),
       MAX_LOGIT_SCALE);
   for (int i = 0; i < n_labels; i++) {
-    const ClipLabelSpec *spec = i < n_positive ? labels->pdata[i]
+    const ClipLabelSpec *spec = i < n_positive
+        ? labels->pdata[i]
         : negative_labels->pdata[i - n_positive];
     set->labels[i] = g_strdup (spec->label);
     set->negative[i] = i >= n_positive;
@@ -194,8 +200,8 @@ clip_encoder_classify_frames (ClipEncoder *enc, const ClipFrame *frames, int n,
         set->embed_dim, clip_model_get_name (model), dim);
     return FALSE;
   }
-  ClipBackendLabels labels = { set->embeddings, set->n_labels,
-    set->logit_scale, clip_label_set_get_id (set) };
+  ClipBackendLabels labels = { set->embeddings, set->n_labels, set->logit_scale,
+    clip_label_set_get_id (set) };
   gboolean scored;
   if (!clip_encoder_encode_and_score_frames (enc, frames, n, &labels,
           embeddings, logits, probs, &scored, error))

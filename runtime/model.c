@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* ClipModel: a model folder's config plus its weights mapped onto
  * ClipWeights, from either layout; and the inverse, clip_model_save.
  *
@@ -20,7 +21,7 @@
  * whole row (OpenAI's in_proj, every other tensor). */
 typedef struct {
   const ClipParamSpan *span;
-  int part;        /* the part, or -1 for all of them */
+  int part; /* the part, or -1 for all of them */
   char *name;
   int n_dims;
   gint64 shape[4]; /* as stored in the file */
@@ -48,7 +49,7 @@ stored_tensors (const ClipParamLayout *params, const ClipConfig *config,
     int n_stored = clip_param_span_n_stored (span, layout);
     for (int part = 0; part < n_stored; part++) {
       StoredTensor t = { span, n_stored > 1 ? part : -1,
-          clip_param_span_name (span, layout, part) };
+        clip_param_span_name (span, layout, part) };
       t.n_dims = clip_param_span_shape (span, config, layout, t.shape);
       g_array_append_val (stored, t);
     }
@@ -190,8 +191,8 @@ find_weight (ClipSafetensors *st, const char *name, int n_dims,
     g_autoptr (GString) actual = g_string_new (NULL);
     append_shape (actual, t->n_dims, t->shape);
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_CONFIG,
-        "%s: tensor '%s' has shape %s, expected %s from the config", file,
-        name, actual->str, expected->str);
+        "%s: tensor '%s' has shape %s, expected %s from the config", file, name,
+        actual->str, expected->str);
     return NULL;
   }
   return t;
@@ -210,14 +211,15 @@ read_logit_scale (ClipSafetensors *st, const char *name, float *logit_scale,
   if (!is_float_dtype (t->dtype) || t->n_elements != 1) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT,
         "%s: tensor '%s' has dtype %s and %" G_GINT64_FORMAT
-        " element(s), expected one float", clip_safetensors_path (st), name,
-        clip_dtype_name (t->dtype), t->n_elements);
+        " element(s), expected one float",
+        clip_safetensors_path (st), name, clip_dtype_name (t->dtype),
+        t->n_elements);
     return FALSE;
   }
   *logit_scale = tensor_element (t, 0);
   if (!isfinite (*logit_scale)) {
-    g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT,
-        "%s: %s is not finite", clip_safetensors_path (st), name);
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "%s: %s is not finite",
+        clip_safetensors_path (st), name);
     return FALSE;
   }
   return TRUE;
@@ -262,7 +264,8 @@ map_stored_tensors (ClipModel *model, const ClipParamLayout *params,
     if (model->converted == NULL) {
       g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO,
           "%s: not enough memory to convert %" G_GSIZE_FORMAT " MB of weights "
-          "to F32", clip_safetensors_path (model->st),
+          "to F32",
+          clip_safetensors_path (model->st),
           n_converted * sizeof (float) >> 20);
       return FALSE;
     }
@@ -313,7 +316,8 @@ detect_layout (ClipSafetensors *st, ClipLayout *layout, GError **error)
         || g_str_has_prefix (name, "visual.attnpool.")) {
       g_set_error (error, CLIP_ERROR, CLIP_ERROR_UNSUPPORTED,
           "%s: ResNet CLIP models are not supported (tensor '%s'); use a ViT "
-          "model", clip_safetensors_path (st), name);
+          "model",
+          clip_safetensors_path (st), name);
       return FALSE;
     }
     hf = hf || g_str_has_prefix (name, "vision_model.")
@@ -348,7 +352,7 @@ static char *
 find_weights_file (const char *dir, GError **error)
 {
   static const char *const names[] = { "model.safetensors",
-      "open_clip_model.safetensors" };
+    "open_clip_model.safetensors" };
   for (gsize i = 0; i < G_N_ELEMENTS (names); i++) {
     char *path = g_build_filename (dir, names[i], NULL);
     if (g_file_test (path, G_FILE_TEST_EXISTS))
@@ -357,7 +361,8 @@ find_weights_file (const char *dir, GError **error)
   }
   g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO,
       "%s: no model.safetensors or open_clip_model.safetensors in the model "
-      "folder", dir);
+      "folder",
+      dir);
   return NULL;
 }
 
@@ -366,8 +371,8 @@ clip_model_load (const char *dir, const char *vocab_dir, GError **error)
 {
   g_return_val_if_fail (dir != NULL, NULL);
   if (!g_file_test (dir, G_FILE_TEST_IS_DIR)) {
-    g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO,
-        "%s: no such model folder", dir);
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: no such model folder",
+        dir);
     return NULL;
   }
   const char *vocabulary = vocab_dir ? vocab_dir : dir;
@@ -382,16 +387,19 @@ clip_model_load (const char *dir, const char *vocab_dir, GError **error)
   if (!has_vocabulary (vocabulary)) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO,
         "%s: no vocabulary (vocab.json + merges.txt, or "
-        "bpe_simple_vocab_16e6.txt.gz)%s", vocabulary, vocab_dir ? ""
-        : ": pass a vocabulary folder (the vocab argument, --vocab DIR)");
+        "bpe_simple_vocab_16e6.txt.gz)%s",
+        vocabulary,
+        vocab_dir
+            ? ""
+            : ": pass a vocabulary folder (the vocab argument, --vocab DIR)");
     goto fail;
   }
   if ((weights_path = find_weights_file (dir, error)) == NULL
       || (model->st = clip_safetensors_open (weights_path, error)) == NULL
       || !detect_layout (model->st, &model->layout, error)
       || !map_weights (model, error)
-      || (model->tokenizer = clip_tokenizer_new_from_dir (vocabulary,
-              error)) == NULL)
+      || (model->tokenizer = clip_tokenizer_new_from_dir (vocabulary, error))
+          == NULL)
     goto fail;
   return model;
 
@@ -515,7 +523,8 @@ append_hf_tower (GString *out, const ClipTowerConfig *t)
       "    \"num_hidden_layers\": %d,\n"
       "    \"num_attention_heads\": %d,\n"
       "    \"hidden_act\": \"%s\",\n"
-      "    \"layer_norm_eps\": ", t->width, t->mlp_width, t->layers, t->heads,
+      "    \"layer_norm_eps\": ",
+      t->width, t->mlp_width, t->layers, t->heads,
       activation_name (t->activation));
   append_float (out, t->eps);
   g_string_append (out, ",\n");
@@ -554,7 +563,8 @@ hf_config_json (const ClipConfig *c, ClipDType dtype)
       "    \"image_size\": %d,\n"
       "    \"patch_size\": %d\n"
       "  }\n"
-      "}\n", c->embed_dim, c->image_size, c->patch_size);
+      "}\n",
+      c->embed_dim, c->image_size, c->patch_size);
   return g_string_free (out, FALSE);
 }
 
@@ -573,8 +583,8 @@ hf_preprocessor_json (const ClipConfig *c)
       "  \"do_rescale\": true,\n"
       "  \"rescale_factor\": 0.00392156862745098,\n"
       "  \"do_normalize\": true,\n"
-      "  \"do_convert_rgb\": true,\n", c->image_size, c->image_size,
-      c->image_size);
+      "  \"do_convert_rgb\": true,\n",
+      c->image_size, c->image_size, c->image_size);
   append_mean_std (out, 2, "image_mean", "image_std", c);
   g_string_append (out, "\n}\n");
   return g_string_free (out, FALSE);
@@ -583,14 +593,15 @@ hf_preprocessor_json (const ClipConfig *c)
 /* OpenCLIP gives both towers one activation and sizes the MLP as
  * int(width * mlp_ratio); a config outside that cannot be written. */
 static gboolean
-openclip_mlp_ratio (const ClipTowerConfig *t, const char *tower,
-    double *ratio, GError **error)
+openclip_mlp_ratio (const ClipTowerConfig *t, const char *tower, double *ratio,
+    GError **error)
 {
   *ratio = (double) t->mlp_width / t->width;
   if ((int) (t->width * *ratio) != t->mlp_width) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_UNSUPPORTED,
         "the %s MLP width %d is not int(width * mlp_ratio) for any ratio "
-        "OpenCLIP can store; save in the HF layout", tower, t->mlp_width);
+        "OpenCLIP can store; save in the HF layout",
+        tower, t->mlp_width);
     return FALSE;
   }
   return TRUE;
@@ -636,9 +647,10 @@ openclip_config_json (const ClipConfig *c, GError **error)
       "      \"patch_size\": %d,\n"
       "      \"head_width\": %d,\n"
       "      \"mlp_ratio\": %s",
-      c->embed_dim, c->vision.activation == CLIP_ACTIVATION_QUICK_GELU
-      ? "true" : "false", c->image_size, c->vision.layers, c->vision.width,
-      c->patch_size, c->vision.width / c->vision.heads, ratio[0]);
+      c->embed_dim,
+      c->vision.activation == CLIP_ACTIVATION_QUICK_GELU ? "true" : "false",
+      c->image_size, c->vision.layers, c->vision.width, c->patch_size,
+      c->vision.width / c->vision.heads, ratio[0]);
   append_openclip_norm (out, c->vision.eps);
   g_string_append_printf (out,
       "\n"
@@ -702,7 +714,8 @@ copy_vocabulary (const char *from, const char *to, GError **error)
     return copy_file (from, to, "bpe_simple_vocab_16e6.txt.gz", error);
   g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO,
       "%s: no vocabulary to copy (vocab.json + merges.txt, or "
-      "bpe_simple_vocab_16e6.txt.gz)", from);
+      "bpe_simple_vocab_16e6.txt.gz)",
+      from);
   return FALSE;
 }
 
@@ -741,8 +754,12 @@ stored_data (const StoredTensor *t, ClipLayout layout, const ClipWeights *w,
     data = halves;
   }
   *tensor = (ClipTensor) {
-    .name = t->name, .dtype = dtype, .n_dims = t->n_dims,
-    .n_elements = n, .data = data, .n_bytes = n * clip_dtype_size (dtype),
+    .name = t->name,
+    .dtype = dtype,
+    .n_dims = t->n_dims,
+    .n_elements = n,
+    .data = data,
+    .n_bytes = n * clip_dtype_size (dtype),
   };
   memcpy (tensor->shape, t->shape, sizeof t->shape);
 }
@@ -758,8 +775,7 @@ save_stored_tensors (const char *path, const ClipParamLayout *params,
     for (int p = first_part (t); p < end_part (t); p++)
       if (*clip_param_span_view (t->span, weights, p) == NULL) {
         g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
-            "%s: cannot save: the weights for '%s' are missing", path,
-            t->name);
+            "%s: cannot save: the weights for '%s' are missing", path, t->name);
         return FALSE;
       }
   }
@@ -770,7 +786,9 @@ save_stored_tensors (const char *path, const ClipParamLayout *params,
         dtype, buffers, &tensors[i]);
   guint16 half_scale = GUINT16_TO_LE (clip_f32_to_f16 (weights->logit_scale));
   tensors[stored->len] = (ClipTensor) {
-    .name = logit_scale_span (params)->name, .dtype = dtype, .n_dims = 0,
+    .name = logit_scale_span (params)->name,
+    .dtype = dtype,
+    .n_dims = 0,
     .n_elements = 1,
     .data = dtype == CLIP_DTYPE_F16 ? (const void *) &half_scale
                                     : (const void *) &weights->logit_scale,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The model as the backends see it: the config plus named weight views.
  * Internal to the runtime; the elements and tools use clip.h only. */
 #pragma once
@@ -10,7 +11,7 @@
 typedef struct {
   const float *ln1_w, *ln1_b;
   const float *q_w, *q_b, *k_w, *k_b, *v_w, *v_b; /* [W, W], [W] */
-  const float *out_w, *out_b;                      /* [W, W], [W] */
+  const float *out_w, *out_b;                     /* [W, W], [W] */
   const float *ln2_w, *ln2_b;
   const float *fc1_w, *fc1_b; /* [M, W], [M] */
   const float *fc2_w, *fc2_b; /* [W, M], [W] */
@@ -26,15 +27,17 @@ typedef struct {
   const float *ln_pre_w, *ln_pre_b;
   ClipLayerWeights *layers; /* [config.vision.layers] */
   const float *ln_post_w, *ln_post_b;
-  const float *proj;        /* [E, W]: HF visual_projection.weight, OpenAI visual.proj transposed */
+  const float *
+      proj; /* [E, W]: HF visual_projection.weight, OpenAI visual.proj transposed */
 } ClipVisionWeights;
 
 typedef struct {
-  const float *token_emb; /* [V, W] */
-  const float *pos_emb;   /* [C, W] */
+  const float *token_emb;   /* [V, W] */
+  const float *pos_emb;     /* [C, W] */
   ClipLayerWeights *layers; /* [config.text.layers] */
   const float *ln_final_w, *ln_final_b;
-  const float *proj;        /* [E, W]: HF text_projection.weight, OpenAI text_projection transposed */
+  const float *
+      proj; /* [E, W]: HF text_projection.weight, OpenAI text_projection transposed */
 } ClipTextWeights;
 
 typedef struct {
@@ -54,8 +57,9 @@ struct _ClipModel {
   char *name;
   ClipConfig config;
   ClipLayout layout;
-  ClipSafetensors *st;   /* the mmapped file the F32 views point into */
-  float *converted;      /* one buffer: F16/BF16 tensors as F32, transposed projections */
+  ClipSafetensors *st; /* the mmapped file the F32 views point into */
+  float *
+      converted; /* one buffer: F16/BF16 tensors as F32, transposed projections */
   ClipWeights weights;
   ClipTokenizer *tokenizer;
 };
@@ -76,7 +80,8 @@ void clip_weights_foreach (const ClipConfig *config, const ClipWeights *weights,
  * open_clip_config.json / an OpenCLIP-style config.json. Also reads an HF
  * preprocessor_config.json for mean/std when present. Refuses ResNet
  * towers. The result is validated. */
-gboolean clip_config_load_dir (const char *dir, ClipConfig *config, GError **error);
+gboolean clip_config_load_dir (const char *dir, ClipConfig *config,
+    GError **error);
 /* Parses one config file's JSON text (the fuzz target uses this). */
 gboolean clip_config_parse (const char *json_text, gssize length,
     const char *name_for_errors, ClipConfig *config, GError **error);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The parameter table (see params.h) and what iterates it generically:
  * the parameter buffer's layout, names, shapes, views and initialisation.
  *
@@ -23,7 +24,10 @@
 #define BLOCK_VIEW(field) offsetof (ClipLayerWeights, field)
 #define TOWER_OFFSET(field) offsetof (ClipParamLayout, field)
 #define BLOCK_OFFSET(field) offsetof (ClipBlockOffsets, field)
-#define BOTH(rule) { rule, rule }
+#define BOTH(rule) \
+  {                \
+    rule, rule     \
+  }
 
 #define W CLIP_DIM_WIDTH
 #define M CLIP_DIM_MLP
@@ -31,163 +35,228 @@
 /* One row per tensor, in parameter-buffer order within its scope. */
 static const ClipParam params[] = {
   { .scope = CLIP_SCOPE_VISION,
-    .hf_names = { "vision_model.embeddings.patch_embedding.weight" },
-    .openai_name = "visual.conv1.weight",
-    .shape = { W, CLIP_DIM_RGB, CLIP_DIM_PATCH, CLIP_DIM_PATCH },
-    .matrix = TRUE, .decay = TRUE,
-    .init = BOTH (CLIP_INIT_UNIFORM_FAN_IN), .fan_in = CLIP_DIM_PIXELS,
-    .view = { TOWER_VIEW (vision.patch_w) },
-    .offset_field = TOWER_OFFSET (patch_w) },
+      .hf_names = { "vision_model.embeddings.patch_embedding.weight" },
+      .openai_name = "visual.conv1.weight",
+      .shape = { W, CLIP_DIM_RGB, CLIP_DIM_PATCH, CLIP_DIM_PATCH },
+      .matrix = TRUE,
+      .decay = TRUE,
+      .init = BOTH (CLIP_INIT_UNIFORM_FAN_IN),
+      .fan_in = CLIP_DIM_PIXELS,
+      .view = { TOWER_VIEW (vision.patch_w) },
+      .offset_field = TOWER_OFFSET (patch_w) },
   { .scope = CLIP_SCOPE_VISION,
-    .hf_names = { "vision_model.embeddings.class_embedding" },
-    .openai_name = "visual.class_embedding",
-    .shape = { W }, .init = BOTH (CLIP_INIT_NORMAL_WIDTH),
-    .view = { TOWER_VIEW (vision.class_emb) },
-    .offset_field = TOWER_OFFSET (class_emb) },
+      .hf_names = { "vision_model.embeddings.class_embedding" },
+      .openai_name = "visual.class_embedding",
+      .shape = { W },
+      .init = BOTH (CLIP_INIT_NORMAL_WIDTH),
+      .view = { TOWER_VIEW (vision.class_emb) },
+      .offset_field = TOWER_OFFSET (class_emb) },
   { .scope = CLIP_SCOPE_VISION,
-    .hf_names = { "vision_model.embeddings.position_embedding.weight" },
-    .openai_name = "visual.positional_embedding",
-    .shape = { CLIP_DIM_TOKENS, W }, .init = BOTH (CLIP_INIT_NORMAL_WIDTH),
-    .view = { TOWER_VIEW (vision.pos_emb) },
-    .offset_field = TOWER_OFFSET (vision_pos) },
+      .hf_names = { "vision_model.embeddings.position_embedding.weight" },
+      .openai_name = "visual.positional_embedding",
+      .shape = { CLIP_DIM_TOKENS, W },
+      .init = BOTH (CLIP_INIT_NORMAL_WIDTH),
+      .view = { TOWER_VIEW (vision.pos_emb) },
+      .offset_field = TOWER_OFFSET (vision_pos) },
   { .scope = CLIP_SCOPE_VISION,
-    .hf_names = { "vision_model.pre_layrnorm.weight" },
-    .openai_name = "visual.ln_pre.weight",
-    .shape = { W }, .init = BOTH (CLIP_INIT_ONES),
-    .view = { TOWER_VIEW (vision.ln_pre_w) },
-    .offset_field = TOWER_OFFSET (ln_pre_w) },
+      .hf_names = { "vision_model.pre_layrnorm.weight" },
+      .openai_name = "visual.ln_pre.weight",
+      .shape = { W },
+      .init = BOTH (CLIP_INIT_ONES),
+      .view = { TOWER_VIEW (vision.ln_pre_w) },
+      .offset_field = TOWER_OFFSET (ln_pre_w) },
   { .scope = CLIP_SCOPE_VISION,
-    .hf_names = { "vision_model.pre_layrnorm.bias" },
-    .openai_name = "visual.ln_pre.bias",
-    .shape = { W }, .init = BOTH (CLIP_INIT_ZEROS),
-    .view = { TOWER_VIEW (vision.ln_pre_b) },
-    .offset_field = TOWER_OFFSET (ln_pre_b) },
-  { .scope = CLIP_SCOPE_VISION, .after_blocks = TRUE,
-    .hf_names = { "vision_model.post_layernorm.weight" },
-    .openai_name = "visual.ln_post.weight",
-    .shape = { W }, .init = BOTH (CLIP_INIT_ONES),
-    .view = { TOWER_VIEW (vision.ln_post_w) },
-    .offset_field = TOWER_OFFSET (ln_post_w) },
-  { .scope = CLIP_SCOPE_VISION, .after_blocks = TRUE,
-    .hf_names = { "vision_model.post_layernorm.bias" },
-    .openai_name = "visual.ln_post.bias",
-    .shape = { W }, .init = BOTH (CLIP_INIT_ZEROS),
-    .view = { TOWER_VIEW (vision.ln_post_b) },
-    .offset_field = TOWER_OFFSET (ln_post_b) },
-  { .scope = CLIP_SCOPE_VISION, .after_blocks = TRUE,
-    .hf_names = { "visual_projection.weight" },
-    .openai_name = "visual.proj",
-    .shape = { CLIP_DIM_EMBED, W }, .openai_transposed = TRUE,
-    .matrix = TRUE, .decay = TRUE, .init = BOTH (CLIP_INIT_NORMAL_WIDTH),
-    .view = { TOWER_VIEW (vision.proj) },
-    .offset_field = TOWER_OFFSET (vision_proj) },
+      .hf_names = { "vision_model.pre_layrnorm.bias" },
+      .openai_name = "visual.ln_pre.bias",
+      .shape = { W },
+      .init = BOTH (CLIP_INIT_ZEROS),
+      .view = { TOWER_VIEW (vision.ln_pre_b) },
+      .offset_field = TOWER_OFFSET (ln_pre_b) },
+  { .scope = CLIP_SCOPE_VISION,
+      .after_blocks = TRUE,
+      .hf_names = { "vision_model.post_layernorm.weight" },
+      .openai_name = "visual.ln_post.weight",
+      .shape = { W },
+      .init = BOTH (CLIP_INIT_ONES),
+      .view = { TOWER_VIEW (vision.ln_post_w) },
+      .offset_field = TOWER_OFFSET (ln_post_w) },
+  { .scope = CLIP_SCOPE_VISION,
+      .after_blocks = TRUE,
+      .hf_names = { "vision_model.post_layernorm.bias" },
+      .openai_name = "visual.ln_post.bias",
+      .shape = { W },
+      .init = BOTH (CLIP_INIT_ZEROS),
+      .view = { TOWER_VIEW (vision.ln_post_b) },
+      .offset_field = TOWER_OFFSET (ln_post_b) },
+  { .scope = CLIP_SCOPE_VISION,
+      .after_blocks = TRUE,
+      .hf_names = { "visual_projection.weight" },
+      .openai_name = "visual.proj",
+      .shape = { CLIP_DIM_EMBED, W },
+      .openai_transposed = TRUE,
+      .matrix = TRUE,
+      .decay = TRUE,
+      .init = BOTH (CLIP_INIT_NORMAL_WIDTH),
+      .view = { TOWER_VIEW (vision.proj) },
+      .offset_field = TOWER_OFFSET (vision_proj) },
 
   { .scope = CLIP_SCOPE_TEXT,
-    .hf_names = { "text_model.embeddings.token_embedding.weight" },
-    .openai_name = "token_embedding.weight",
-    .shape = { CLIP_DIM_VOCAB, W }, .by_token = TRUE,
-    .init = BOTH (CLIP_INIT_NORMAL_TOKEN),
-    .view = { TOWER_VIEW (text.token_emb) },
-    .offset_field = TOWER_OFFSET (token_emb) },
+      .hf_names = { "text_model.embeddings.token_embedding.weight" },
+      .openai_name = "token_embedding.weight",
+      .shape = { CLIP_DIM_VOCAB, W },
+      .by_token = TRUE,
+      .init = BOTH (CLIP_INIT_NORMAL_TOKEN),
+      .view = { TOWER_VIEW (text.token_emb) },
+      .offset_field = TOWER_OFFSET (token_emb) },
   { .scope = CLIP_SCOPE_TEXT,
-    .hf_names = { "text_model.embeddings.position_embedding.weight" },
-    .openai_name = "positional_embedding",
-    .shape = { CLIP_DIM_CONTEXT, W }, .init = BOTH (CLIP_INIT_NORMAL_CONTEXT),
-    .view = { TOWER_VIEW (text.pos_emb) },
-    .offset_field = TOWER_OFFSET (text_pos) },
-  { .scope = CLIP_SCOPE_TEXT, .after_blocks = TRUE,
-    .hf_names = { "text_model.final_layer_norm.weight" },
-    .openai_name = "ln_final.weight",
-    .shape = { W }, .init = BOTH (CLIP_INIT_ONES),
-    .view = { TOWER_VIEW (text.ln_final_w) },
-    .offset_field = TOWER_OFFSET (ln_final_w) },
-  { .scope = CLIP_SCOPE_TEXT, .after_blocks = TRUE,
-    .hf_names = { "text_model.final_layer_norm.bias" },
-    .openai_name = "ln_final.bias",
-    .shape = { W }, .init = BOTH (CLIP_INIT_ZEROS),
-    .view = { TOWER_VIEW (text.ln_final_b) },
-    .offset_field = TOWER_OFFSET (ln_final_b) },
-  { .scope = CLIP_SCOPE_TEXT, .after_blocks = TRUE,
-    .hf_names = { "text_projection.weight" },
-    .openai_name = "text_projection",
-    .shape = { CLIP_DIM_EMBED, W }, .openai_transposed = TRUE,
-    .matrix = TRUE, .decay = TRUE, .init = BOTH (CLIP_INIT_NORMAL_WIDTH),
-    .view = { TOWER_VIEW (text.proj) },
-    .offset_field = TOWER_OFFSET (text_proj) },
+      .hf_names = { "text_model.embeddings.position_embedding.weight" },
+      .openai_name = "positional_embedding",
+      .shape = { CLIP_DIM_CONTEXT, W },
+      .init = BOTH (CLIP_INIT_NORMAL_CONTEXT),
+      .view = { TOWER_VIEW (text.pos_emb) },
+      .offset_field = TOWER_OFFSET (text_pos) },
+  { .scope = CLIP_SCOPE_TEXT,
+      .after_blocks = TRUE,
+      .hf_names = { "text_model.final_layer_norm.weight" },
+      .openai_name = "ln_final.weight",
+      .shape = { W },
+      .init = BOTH (CLIP_INIT_ONES),
+      .view = { TOWER_VIEW (text.ln_final_w) },
+      .offset_field = TOWER_OFFSET (ln_final_w) },
+  { .scope = CLIP_SCOPE_TEXT,
+      .after_blocks = TRUE,
+      .hf_names = { "text_model.final_layer_norm.bias" },
+      .openai_name = "ln_final.bias",
+      .shape = { W },
+      .init = BOTH (CLIP_INIT_ZEROS),
+      .view = { TOWER_VIEW (text.ln_final_b) },
+      .offset_field = TOWER_OFFSET (ln_final_b) },
+  { .scope = CLIP_SCOPE_TEXT,
+      .after_blocks = TRUE,
+      .hf_names = { "text_projection.weight" },
+      .openai_name = "text_projection",
+      .shape = { CLIP_DIM_EMBED, W },
+      .openai_transposed = TRUE,
+      .matrix = TRUE,
+      .decay = TRUE,
+      .init = BOTH (CLIP_INIT_NORMAL_WIDTH),
+      .view = { TOWER_VIEW (text.proj) },
+      .offset_field = TOWER_OFFSET (text_proj) },
 
   /* A scalar with no view: ClipWeights holds its value. */
   { .scope = CLIP_SCOPE_MODEL,
-    .hf_names = { "logit_scale" }, .openai_name = "logit_scale",
-    .init = BOTH (CLIP_INIT_LOGIT_SCALE),
-    .offset_field = TOWER_OFFSET (logit_scale) },
+      .hf_names = { "logit_scale" },
+      .openai_name = "logit_scale",
+      .init = BOTH (CLIP_INIT_LOGIT_SCALE),
+      .offset_field = TOWER_OFFSET (logit_scale) },
 
   /* The residual blocks: x += attn(ln_1(x)); x += mlp(ln_2(x)). Where the
    * two towers differ, the vision rule comes first (PyTorch's defaults),
    * then the text rule (initialize_parameters'). */
   { .scope = CLIP_SCOPE_BLOCK,
-    .hf_names = { "layer_norm1.weight" }, .openai_name = "ln_1.weight",
-    .shape = { W }, .init = BOTH (CLIP_INIT_ONES),
-    .view = { BLOCK_VIEW (ln1_w) }, .offset_field = BLOCK_OFFSET (ln1_w) },
+      .hf_names = { "layer_norm1.weight" },
+      .openai_name = "ln_1.weight",
+      .shape = { W },
+      .init = BOTH (CLIP_INIT_ONES),
+      .view = { BLOCK_VIEW (ln1_w) },
+      .offset_field = BLOCK_OFFSET (ln1_w) },
   { .scope = CLIP_SCOPE_BLOCK,
-    .hf_names = { "layer_norm1.bias" }, .openai_name = "ln_1.bias",
-    .shape = { W }, .init = BOTH (CLIP_INIT_ZEROS),
-    .view = { BLOCK_VIEW (ln1_b) }, .offset_field = BLOCK_OFFSET (ln1_b) },
+      .hf_names = { "layer_norm1.bias" },
+      .openai_name = "ln_1.bias",
+      .shape = { W },
+      .init = BOTH (CLIP_INIT_ZEROS),
+      .view = { BLOCK_VIEW (ln1_b) },
+      .offset_field = BLOCK_OFFSET (ln1_b) },
   { .scope = CLIP_SCOPE_BLOCK,
-    .hf_names = { "self_attn.q_proj.weight", "self_attn.k_proj.weight",
-      "self_attn.v_proj.weight" },
-    .openai_name = "attn.in_proj_weight", .n_parts = 3,
-    .shape = { W, W }, .matrix = TRUE, .decay = TRUE,
-    .init = { CLIP_INIT_XAVIER, CLIP_INIT_NORMAL_WIDTH }, .fan_in = W,
-    .view = { BLOCK_VIEW (q_w), BLOCK_VIEW (k_w), BLOCK_VIEW (v_w) },
-    .fused_flag = BLOCK_VIEW (qkv_fused),
-    .offset_field = BLOCK_OFFSET (qkv_w) },
+      .hf_names = { "self_attn.q_proj.weight", "self_attn.k_proj.weight",
+          "self_attn.v_proj.weight" },
+      .openai_name = "attn.in_proj_weight",
+      .n_parts = 3,
+      .shape = { W, W },
+      .matrix = TRUE,
+      .decay = TRUE,
+      .init = { CLIP_INIT_XAVIER, CLIP_INIT_NORMAL_WIDTH },
+      .fan_in = W,
+      .view = { BLOCK_VIEW (q_w), BLOCK_VIEW (k_w), BLOCK_VIEW (v_w) },
+      .fused_flag = BLOCK_VIEW (qkv_fused),
+      .offset_field = BLOCK_OFFSET (qkv_w) },
   { .scope = CLIP_SCOPE_BLOCK,
-    .hf_names = { "self_attn.q_proj.bias", "self_attn.k_proj.bias",
-      "self_attn.v_proj.bias" },
-    .openai_name = "attn.in_proj_bias", .n_parts = 3,
-    .shape = { W }, .init = BOTH (CLIP_INIT_ZEROS),
-    .view = { BLOCK_VIEW (q_b), BLOCK_VIEW (k_b), BLOCK_VIEW (v_b) },
-    .fused_flag = BLOCK_VIEW (qkv_fused),
-    .offset_field = BLOCK_OFFSET (qkv_b) },
+      .hf_names = { "self_attn.q_proj.bias", "self_attn.k_proj.bias",
+          "self_attn.v_proj.bias" },
+      .openai_name = "attn.in_proj_bias",
+      .n_parts = 3,
+      .shape = { W },
+      .init = BOTH (CLIP_INIT_ZEROS),
+      .view = { BLOCK_VIEW (q_b), BLOCK_VIEW (k_b), BLOCK_VIEW (v_b) },
+      .fused_flag = BLOCK_VIEW (qkv_fused),
+      .offset_field = BLOCK_OFFSET (qkv_b) },
   { .scope = CLIP_SCOPE_BLOCK,
-    .hf_names = { "self_attn.out_proj.weight" },
-    .openai_name = "attn.out_proj.weight",
-    .shape = { W, W }, .matrix = TRUE, .decay = TRUE,
-    .init = { CLIP_INIT_UNIFORM_FAN_IN, CLIP_INIT_NORMAL_RESIDUAL },
-    .fan_in = W,
-    .view = { BLOCK_VIEW (out_w) }, .offset_field = BLOCK_OFFSET (out_w) },
+      .hf_names = { "self_attn.out_proj.weight" },
+      .openai_name = "attn.out_proj.weight",
+      .shape = { W, W },
+      .matrix = TRUE,
+      .decay = TRUE,
+      .init = { CLIP_INIT_UNIFORM_FAN_IN, CLIP_INIT_NORMAL_RESIDUAL },
+      .fan_in = W,
+      .view = { BLOCK_VIEW (out_w) },
+      .offset_field = BLOCK_OFFSET (out_w) },
   { .scope = CLIP_SCOPE_BLOCK,
-    .hf_names = { "self_attn.out_proj.bias" },
-    .openai_name = "attn.out_proj.bias",
-    .shape = { W }, .init = BOTH (CLIP_INIT_ZEROS),
-    .view = { BLOCK_VIEW (out_b) }, .offset_field = BLOCK_OFFSET (out_b) },
+      .hf_names = { "self_attn.out_proj.bias" },
+      .openai_name = "attn.out_proj.bias",
+      .shape = { W },
+      .init = BOTH (CLIP_INIT_ZEROS),
+      .view = { BLOCK_VIEW (out_b) },
+      .offset_field = BLOCK_OFFSET (out_b) },
   { .scope = CLIP_SCOPE_BLOCK,
-    .hf_names = { "layer_norm2.weight" }, .openai_name = "ln_2.weight",
-    .shape = { W }, .init = BOTH (CLIP_INIT_ONES),
-    .view = { BLOCK_VIEW (ln2_w) }, .offset_field = BLOCK_OFFSET (ln2_w) },
+      .hf_names = { "layer_norm2.weight" },
+      .openai_name = "ln_2.weight",
+      .shape = { W },
+      .init = BOTH (CLIP_INIT_ONES),
+      .view = { BLOCK_VIEW (ln2_w) },
+      .offset_field = BLOCK_OFFSET (ln2_w) },
   { .scope = CLIP_SCOPE_BLOCK,
-    .hf_names = { "layer_norm2.bias" }, .openai_name = "ln_2.bias",
-    .shape = { W }, .init = BOTH (CLIP_INIT_ZEROS),
-    .view = { BLOCK_VIEW (ln2_b) }, .offset_field = BLOCK_OFFSET (ln2_b) },
+      .hf_names = { "layer_norm2.bias" },
+      .openai_name = "ln_2.bias",
+      .shape = { W },
+      .init = BOTH (CLIP_INIT_ZEROS),
+      .view = { BLOCK_VIEW (ln2_b) },
+      .offset_field = BLOCK_OFFSET (ln2_b) },
   { .scope = CLIP_SCOPE_BLOCK,
-    .hf_names = { "mlp.fc1.weight" }, .openai_name = "mlp.c_fc.weight",
-    .shape = { M, W }, .matrix = TRUE, .decay = TRUE,
-    .init = { CLIP_INIT_UNIFORM_FAN_IN, CLIP_INIT_NORMAL_FC }, .fan_in = W,
-    .view = { BLOCK_VIEW (fc1_w) }, .offset_field = BLOCK_OFFSET (fc1_w) },
+      .hf_names = { "mlp.fc1.weight" },
+      .openai_name = "mlp.c_fc.weight",
+      .shape = { M, W },
+      .matrix = TRUE,
+      .decay = TRUE,
+      .init = { CLIP_INIT_UNIFORM_FAN_IN, CLIP_INIT_NORMAL_FC },
+      .fan_in = W,
+      .view = { BLOCK_VIEW (fc1_w) },
+      .offset_field = BLOCK_OFFSET (fc1_w) },
   { .scope = CLIP_SCOPE_BLOCK,
-    .hf_names = { "mlp.fc1.bias" }, .openai_name = "mlp.c_fc.bias",
-    .shape = { M }, .init = BOTH (CLIP_INIT_UNIFORM_FAN_IN), .fan_in = W,
-    .view = { BLOCK_VIEW (fc1_b) }, .offset_field = BLOCK_OFFSET (fc1_b) },
+      .hf_names = { "mlp.fc1.bias" },
+      .openai_name = "mlp.c_fc.bias",
+      .shape = { M },
+      .init = BOTH (CLIP_INIT_UNIFORM_FAN_IN),
+      .fan_in = W,
+      .view = { BLOCK_VIEW (fc1_b) },
+      .offset_field = BLOCK_OFFSET (fc1_b) },
   { .scope = CLIP_SCOPE_BLOCK,
-    .hf_names = { "mlp.fc2.weight" }, .openai_name = "mlp.c_proj.weight",
-    .shape = { W, M }, .matrix = TRUE, .decay = TRUE,
-    .init = { CLIP_INIT_UNIFORM_FAN_IN, CLIP_INIT_NORMAL_RESIDUAL },
-    .fan_in = M,
-    .view = { BLOCK_VIEW (fc2_w) }, .offset_field = BLOCK_OFFSET (fc2_w) },
+      .hf_names = { "mlp.fc2.weight" },
+      .openai_name = "mlp.c_proj.weight",
+      .shape = { W, M },
+      .matrix = TRUE,
+      .decay = TRUE,
+      .init = { CLIP_INIT_UNIFORM_FAN_IN, CLIP_INIT_NORMAL_RESIDUAL },
+      .fan_in = M,
+      .view = { BLOCK_VIEW (fc2_w) },
+      .offset_field = BLOCK_OFFSET (fc2_w) },
   { .scope = CLIP_SCOPE_BLOCK,
-    .hf_names = { "mlp.fc2.bias" }, .openai_name = "mlp.c_proj.bias",
-    .shape = { W }, .init = BOTH (CLIP_INIT_UNIFORM_FAN_IN), .fan_in = M,
-    .view = { BLOCK_VIEW (fc2_b) }, .offset_field = BLOCK_OFFSET (fc2_b) },
+      .hf_names = { "mlp.fc2.bias" },
+      .openai_name = "mlp.c_proj.bias",
+      .shape = { W },
+      .init = BOTH (CLIP_INIT_UNIFORM_FAN_IN),
+      .fan_in = M,
+      .view = { BLOCK_VIEW (fc2_b) },
+      .offset_field = BLOCK_OFFSET (fc2_b) },
 };
 
 #undef W
@@ -196,9 +265,9 @@ static const ClipParam params[] = {
 /* A block's names: [layout][tower], before the row's name. */
 static const char *const block_prefixes[2][2] = {
   [CLIP_LAYOUT_HF] = { "vision_model.encoder.layers.%d.",
-    "text_model.encoder.layers.%d." },
+      "text_model.encoder.layers.%d." },
   [CLIP_LAYOUT_OPENAI] = { "visual.transformer.resblocks.%d.",
-    "transformer.resblocks.%d." },
+      "transformer.resblocks.%d." },
 };
 
 static int
@@ -264,15 +333,19 @@ add_span (ClipParamLayout *layout, const ClipConfig *c, const ClipParam *param,
   for (int d = 0; d < n_dims; d++)
     part_size *= shape[d];
   ClipParamSpan span = {
-    .param = param, .tower = tower, .layer = layer,
-    .offset = layout->total, .part_size = part_size,
+    .param = param,
+    .tower = tower,
+    .layer = layer,
+    .offset = layout->total,
+    .part_size = part_size,
     .size = part_size * n_parts (param),
   };
   span.name = clip_param_span_name (&span, CLIP_LAYOUT_OPENAI, 0);
   guint8 *fields = (guint8 *) layout;
   if (layer >= 0)
-    fields = (guint8 *) &(tower == CLIP_TOWER_TEXT ? layout->text_layers
-        : layout->vision_layers)[layer];
+    fields = (guint8 *) &(tower == CLIP_TOWER_TEXT
+            ? layout->text_layers
+            : layout->vision_layers)[layer];
   *(gsize *) (fields + param->offset_field) = span.offset;
   layout->total += span.size;
   g_array_append_val (layout->spans, span);
@@ -282,7 +355,7 @@ static void
 add_tower (ClipParamLayout *layout, const ClipConfig *c, ClipTower tower)
 {
   ClipScope scope = tower == CLIP_TOWER_TEXT ? CLIP_SCOPE_TEXT
-      : CLIP_SCOPE_VISION;
+                                             : CLIP_SCOPE_VISION;
   for (gsize i = 0; i < G_N_ELEMENTS (params); i++)
     if (params[i].scope == scope && !params[i].after_blocks)
       add_span (layout, c, &params[i], tower, -1);
@@ -324,7 +397,7 @@ clip_param_span_name (const ClipParamSpan *span, ClipLayout layout, int part)
 {
   const ClipParam *param = span->param;
   const char *name = layout == CLIP_LAYOUT_HF ? param->hf_names[part]
-      : param->openai_name;
+                                              : param->openai_name;
   if (span->layer < 0)
     return g_strdup (name);
   g_autofree char *prefix = g_strdup_printf (
@@ -361,7 +434,8 @@ span_weights (const ClipParamSpan *span, const ClipWeights *weights)
   if (span->layer < 0)
     return (guint8 *) weights;
   ClipLayerWeights *layers = span->tower == CLIP_TOWER_TEXT
-      ? weights->text.layers : weights->vision.layers;
+      ? weights->text.layers
+      : weights->vision.layers;
   return (guint8 *) &layers[span->layer];
 }
 
@@ -370,17 +444,15 @@ clip_param_span_view (const ClipParamSpan *span, const ClipWeights *weights,
     int part)
 {
   g_assert (span->param->scope != CLIP_SCOPE_MODEL);
-  return (const float **) (span_weights (span, weights)
-      + span->param->view[part]);
+  return (
+      const float **) (span_weights (span, weights) + span->param->view[part]);
 }
 
 gboolean
-clip_param_span_is_fused (const ClipParamSpan *span,
-    const ClipWeights *weights)
+clip_param_span_is_fused (const ClipParamSpan *span, const ClipWeights *weights)
 {
   return span->param->n_parts > 1
-      && *(gboolean *) (span_weights (span, weights)
-          + span->param->fused_flag);
+      && *(gboolean *) (span_weights (span, weights) + span->param->fused_flag);
 }
 
 void
@@ -388,8 +460,8 @@ clip_param_span_set_fused (const ClipParamSpan *span, ClipWeights *weights,
     gboolean fused)
 {
   if (span->param->n_parts > 1)
-    *(gboolean *) (span_weights (span, weights) + span->param->fused_flag)
-        = fused;
+    *(gboolean *) (span_weights (span, weights)
+        + span->param->fused_flag) = fused;
 }
 
 /* ------------------------------------------------------ initialisation */
@@ -441,8 +513,7 @@ fill_constant (float *v, gsize n, float value)
 }
 
 static void
-init_span (Normals *g, const ClipParamSpan *span, const ClipConfig *c,
-    float *v)
+init_span (Normals *g, const ClipParamSpan *span, const ClipConfig *c, float *v)
 {
   const ClipParam *param = span->param;
   ClipInit rule = param->init[span->tower == CLIP_TOWER_TEXT];

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The parameter table: every tensor of a CLIP model, written once, with
  * its names in both layouts, its shape as a function of the config, the
  * group it is part of, its initialisation and whether weight decay applies.
@@ -13,13 +14,13 @@
 /* A size in a shape, read from the config (W and M from the row's tower). */
 typedef enum {
   CLIP_DIM_NONE,
-  CLIP_DIM_WIDTH,   /* W */
-  CLIP_DIM_MLP,     /* M */
-  CLIP_DIM_EMBED,   /* E */
-  CLIP_DIM_RGB,     /* 3 */
-  CLIP_DIM_PATCH,   /* P */
-  CLIP_DIM_PIXELS,  /* 3 P P: one patch's values, conv1's fan-in */
-  CLIP_DIM_TOKENS,  /* vision tokens: patches + 1 */
+  CLIP_DIM_WIDTH,  /* W */
+  CLIP_DIM_MLP,    /* M */
+  CLIP_DIM_EMBED,  /* E */
+  CLIP_DIM_RGB,    /* 3 */
+  CLIP_DIM_PATCH,  /* P */
+  CLIP_DIM_PIXELS, /* 3 P P: one patch's values, conv1's fan-in */
+  CLIP_DIM_TOKENS, /* vision tokens: patches + 1 */
   CLIP_DIM_VOCAB,
   CLIP_DIM_CONTEXT,
 } ClipDim;
@@ -41,8 +42,8 @@ typedef enum {
   CLIP_INIT_NORMAL_RESIDUAL, /* N(0, W^-0.5 (2 layers)^-0.5) */
   CLIP_INIT_NORMAL_FC,       /* N(0, (2 W)^-0.5) */
   CLIP_INIT_UNIFORM_FAN_IN,  /* U(+-1/sqrt(fan_in)) */
-  CLIP_INIT_XAVIER,          /* U(+-sqrt(6 / (fan_in + fan_out))), whole group */
-  CLIP_INIT_LOGIT_SCALE,     /* ln(1/0.07) */
+  CLIP_INIT_XAVIER,      /* U(+-sqrt(6 / (fan_in + fan_out))), whole group */
+  CLIP_INIT_LOGIT_SCALE, /* ln(1/0.07) */
 } ClipInit;
 
 #define CLIP_PARAM_MAX_PARTS 3
@@ -52,16 +53,16 @@ typedef struct {
   gboolean after_blocks; /* a tower's tensor that comes after its blocks */
   /* A block's names follow its prefix ("text_model.encoder.layers.3."). */
   const char *hf_names[CLIP_PARAM_MAX_PARTS]; /* one tensor per part */
-  const char *openai_name;                     /* the parts as one tensor */
-  int n_parts;             /* > 1: a group stacked along the rows (q, k, v) */
-  ClipDim shape[4];        /* of one part, as ClipWeights holds it */
+  const char *openai_name;                    /* the parts as one tensor */
+  int n_parts;      /* > 1: a group stacked along the rows (q, k, v) */
+  ClipDim shape[4]; /* of one part, as ClipWeights holds it */
   gboolean openai_transposed; /* OpenAI stores [W, E] for ClipWeights' [E, W] */
-  gboolean matrix;         /* a linear layer's [out, in...] weight */
-  gboolean decay;          /* AdamW's weight decay applies */
-  gboolean by_token;       /* one row per token id; the trainer updates the
+  gboolean matrix;            /* a linear layer's [out, in...] weight */
+  gboolean decay;             /* AdamW's weight decay applies */
+  gboolean by_token;          /* one row per token id; the trainer updates the
                             * rows of tokens it saw */
-  ClipInit init[2];        /* in the vision tower, in the text tower */
-  ClipDim fan_in;          /* for the uniform and Xavier rules */
+  ClipInit init[2];           /* in the vision tower, in the text tower */
+  ClipDim fan_in;             /* for the uniform and Xavier rules */
   /* offsetof each part's view in ClipWeights (tower rows) or
    * ClipLayerWeights (block rows); of the gboolean saying the parts lie
    * back to back (groups); of the offset in ClipParamLayout or
@@ -128,8 +129,8 @@ const float **clip_param_span_view (const ClipParamSpan *span,
 gboolean clip_param_span_is_fused (const ClipParamSpan *span,
     const ClipWeights *weights);
 /* Sets that flag, for a layout that stores the group as one tensor. */
-void clip_param_span_set_fused (const ClipParamSpan *span,
-    ClipWeights *weights, gboolean fused);
+void clip_param_span_set_fused (const ClipParamSpan *span, ClipWeights *weights,
+    gboolean fused);
 
 /* Fills a buffer of layout->total floats from the table's rules and a seed:
  * the same seed gives the same model. */

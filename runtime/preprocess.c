@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* CLIP preprocessing: torchvision's Resize(size, BICUBIC) as Pillow 9.4 does
  * it, CenterCrop(size), ToTensor and Normalize, from packed RGB or planar YUV
  * frames of any stride.
@@ -89,8 +90,8 @@ axis_plan_new (int in_size, int out_size, int first, int count, GError **error)
   g_autofree double *k = g_try_new (double, taps);
   if (!plan->start || !plan->length || !plan->weights || !k) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
-        "frame: out of memory for the weights of a %d -> %d resize",
-        in_size, out_size);
+        "frame: out of memory for the weights of a %d -> %d resize", in_size,
+        out_size);
     return NULL;
   }
 
@@ -402,12 +403,18 @@ static const char *
 format_name (ClipPixelFormat format)
 {
   switch (format) {
-    case CLIP_PIXEL_RGB: return "RGB";
-    case CLIP_PIXEL_RGBA: return "RGBA";
-    case CLIP_PIXEL_BGRA: return "BGRA";
-    case CLIP_PIXEL_I420: return "I420";
-    case CLIP_PIXEL_NV12: return "NV12";
-    default: return "unknown";
+    case CLIP_PIXEL_RGB:
+      return "RGB";
+    case CLIP_PIXEL_RGBA:
+      return "RGBA";
+    case CLIP_PIXEL_BGRA:
+      return "BGRA";
+    case CLIP_PIXEL_I420:
+      return "I420";
+    case CLIP_PIXEL_NV12:
+      return "NV12";
+    default:
+      return "unknown";
   }
 }
 
@@ -422,8 +429,9 @@ check_plane (const ClipFrame *frame, int plane, int row_bytes, GError **error)
   if (frame->strides[plane] < row_bytes) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
         "frame: %s plane %d has stride %d, less than its %d bytes per row "
-        "at width %d", format_name (frame->format), plane,
-        frame->strides[plane], row_bytes, frame->width);
+        "at width %d",
+        format_name (frame->format), plane, frame->strides[plane], row_bytes,
+        frame->width);
     return FALSE;
   }
   return TRUE;
@@ -444,8 +452,8 @@ validate_frame (const ClipFrame *frame, int size, GError **error)
   if (frame->width < 1 || frame->height < 1 || frame->width > MAX_FRAME_SIDE
       || frame->height > MAX_FRAME_SIDE) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
-        "frame: size %dx%d is invalid (each side must be 1..%d)",
-        frame->width, frame->height, MAX_FRAME_SIDE);
+        "frame: size %dx%d is invalid (each side must be 1..%d)", frame->width,
+        frame->height, MAX_FRAME_SIDE);
     return FALSE;
   }
   int w = frame->width, chroma_w = (w + 1) / 2;
@@ -485,8 +493,8 @@ resized_size (int width, int height, int size, int *out_w, int *out_h,
   double resized_long = (double) size * longer / shorter;
   if (resized_long > MAX_RESIZED_SIDE) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
-        "frame: %dx%d is too elongated to resize its shorter side to %d",
-        width, height, size);
+        "frame: %dx%d is too elongated to resize its shorter side to %d", width,
+        height, size);
     return FALSE;
   }
   *out_w = width <= height ? size : (int) resized_long;
@@ -523,11 +531,13 @@ clip_resize_plan_init (ClipResizePlan *plan, const ClipFrame *frame, int size,
   plan->top = crop_offset (resized_h, size);
 
   /* As Pillow: an axis whose size does not change is not filtered. */
-  if (resized_w != frame->width && !(plan->columns = axis_plan_get (
-              frame->width, resized_w, plan->left, size, error)))
+  if (resized_w != frame->width
+      && !(plan->columns = axis_plan_get (frame->width, resized_w, plan->left,
+               size, error)))
     return FALSE;
-  if (resized_h != frame->height && !(plan->rows = axis_plan_get (
-              frame->height, resized_h, plan->top, size, error))) {
+  if (resized_h != frame->height
+      && !(plan->rows = axis_plan_get (frame->height, resized_h, plan->top,
+               size, error))) {
     clip_resize_plan_clear (plan);
     return FALSE;
   }
@@ -593,12 +603,13 @@ clip_resize_crop (const ClipFrame *frame, int size, guint8 *rgb_out,
   guint8 *horizontal_out = rows ? between : rgb_out;
 
   const YuvTables *tables = yuv
-      ? clip_yuv_tables_get (frame->matrix, frame->full_range) : NULL;
+      ? clip_yuv_tables_get (frame->matrix, frame->full_range)
+      : NULL;
   int step = frame->format == CLIP_PIXEL_RGB || yuv ? 3 : 4;
   int red = frame->format == CLIP_PIXEL_BGRA ? 2 : 0;
 
   for (int block_first = row_first; block_first < row_end;
-      block_first += BLOCK_ROWS) {
+       block_first += BLOCK_ROWS) {
     int nb = MIN (BLOCK_ROWS, row_end - block_first);
     guint8 *block_out = horizontal_out
         + (gsize) (block_first - row_first) * row_bytes;
@@ -615,8 +626,7 @@ clip_resize_crop (const ClipFrame *frame, int size, guint8 *rgb_out,
       if (columns)
         gather_row (src, step, red, n_cols, block + 3 * b, 3 * nb);
       else
-        gather_row (src, step, red, size,
-            block_out + (gsize) b * row_bytes, 3);
+        gather_row (src, step, red, size, block_out + (gsize) b * row_bytes, 3);
     }
     if (columns)
       horizontal_block (block, nb, columns, col_first, sums, line, block_out,

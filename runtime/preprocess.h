@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* CLIP preprocessing taken apart, for a backend that runs it itself (the
  * Vulkan backend's shaders): the resize's weights and the region of the
  * frame they read, the YUV tables and the normalisation table, exactly

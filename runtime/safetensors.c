@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* safetensors reader and writer.
  *
  * The reader checks the whole header (offsets, sizes, overlaps) before it
@@ -81,9 +82,13 @@ clip_f16_to_f32 (guint16 h)
   guint32 sign = (guint32) (h & 0x8000) << 16;
   guint32 exponent = (h >> 10) & 0x1f;
   guint32 mantissa = h & 0x3ff;
-  union { guint32 u; float f; } v;
+  union {
+    guint32 u;
+    float f;
+  } v;
   if (exponent == 0x1f) {
-    v.u = sign | 0x7f800000 | (mantissa << 13); /* inf, or NaN with its payload */
+    v.u = sign | 0x7f800000
+        | (mantissa << 13); /* inf, or NaN with its payload */
   } else if (exponent == 0) {
     /* Zero or subnormal: mantissa * 2^-24, exact in float. */
     float magnitude = (float) mantissa * 0x1p-24f;
@@ -97,17 +102,21 @@ clip_f16_to_f32 (guint16 h)
 guint16
 clip_f32_to_f16 (float f)
 {
-  union { float f; guint32 u; } v = { f };
+  union {
+    float f;
+    guint32 u;
+  } v = { f };
   guint16 sign = (v.u >> 16) & 0x8000;
   guint32 magnitude = v.u & 0x7fffffff;
 
-  if (magnitude > 0x7f800000) /* NaN: stays a quiet NaN, keeps the top payload bits */
+  if (magnitude
+      > 0x7f800000) /* NaN: stays a quiet NaN, keeps the top payload bits */
     return sign | 0x7e00 | ((magnitude >> 13) & 0x3ff);
   /* 65520 is halfway between 65504 (the largest half) and 65536, and ties
    * go to the even neighbour, which is infinity. */
   if (magnitude >= 0x477ff000)
     return sign | 0x7c00;
-  if (magnitude < 0x38800000) { /* below 2^-14: a half subnormal or zero */
+  if (magnitude < 0x38800000) {  /* below 2^-14: a half subnormal or zero */
     if (magnitude <= 0x33000000) /* at most 2^-25: rounds to (even) zero */
       return sign;
     guint32 mantissa = (magnitude & 0x7fffff) | 0x800000;
@@ -129,7 +138,10 @@ clip_f32_to_f16 (float f)
 float
 clip_bf16_to_f32 (guint16 h)
 {
-  union { guint32 u; float f; } v = { (guint32) h << 16 };
+  union {
+    guint32 u;
+    float f;
+  } v = { (guint32) h << 16 };
   return v.f;
 }
 
@@ -212,7 +224,8 @@ parse_tensor_entry (const char *file, const char *name, JsonNode *node,
   if (!dtype_from_name (dtype_name, &tensor->dtype)) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_UNSUPPORTED,
         "%s: tensor '%s' has dtype '%s', which is not supported "
-        "(F32, F16, BF16, I64, I32, U8)", file, name, dtype_name);
+        "(F32, F16, BF16, I64, I32, U8)",
+        file, name, dtype_name);
     return FALSE;
   }
 
@@ -226,8 +239,8 @@ parse_tensor_entry (const char *file, const char *name, JsonNode *node,
   guint n_dims = json_array_get_length (shape);
   if (n_dims > CLIP_TENSOR_MAX_DIMS) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT,
-        "%s: tensor '%s' has %u dimensions, at most %d are supported",
-        file, name, n_dims, CLIP_TENSOR_MAX_DIMS);
+        "%s: tensor '%s' has %u dimensions, at most %d are supported", file,
+        name, n_dims, CLIP_TENSOR_MAX_DIMS);
     return FALSE;
   }
   tensor->n_dims = n_dims;
@@ -237,7 +250,8 @@ parse_tensor_entry (const char *file, const char *name, JsonNode *node,
     if (!node_get_int (json_array_get_element (shape, d), &dim) || dim < 0) {
       g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT,
           "%s: tensor '%s': dimension %u of the shape is not a "
-          "non-negative integer", file, name, d);
+          "non-negative integer",
+          file, name, d);
       return FALSE;
     }
     if (dim != 0 && n_elements > G_MAXINT64 / dim) {
@@ -252,23 +266,25 @@ parse_tensor_entry (const char *file, const char *name, JsonNode *node,
 
   JsonNode *offsets_node = json_object_get_member (entry, "data_offsets");
   JsonArray *offsets = offsets_node && JSON_NODE_HOLDS_ARRAY (offsets_node)
-      ? json_node_get_array (offsets_node) : NULL;
+      ? json_node_get_array (offsets_node)
+      : NULL;
   gint64 first, last;
   if (offsets == NULL || json_array_get_length (offsets) != 2
       || !node_get_int (json_array_get_element (offsets, 0), &first)
-      || !node_get_int (json_array_get_element (offsets, 1), &last)
-      || first < 0 || last < first) {
+      || !node_get_int (json_array_get_element (offsets, 1), &last) || first < 0
+      || last < first) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT,
         "%s: tensor '%s': \"data_offsets\" is not two ascending "
-        "non-negative integers", file, name);
+        "non-negative integers",
+        file, name);
     return FALSE;
   }
   if ((guint64) last > data_size) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT,
-        "%s: tensor '%s': data_offsets [%" G_GINT64_FORMAT ", %"
-        G_GINT64_FORMAT "] lie outside the data area (%" G_GSIZE_FORMAT
-        " bytes); the file is truncated or corrupt", file, name, first, last,
-        data_size);
+        "%s: tensor '%s': data_offsets [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT
+        "] lie outside the data area (%" G_GSIZE_FORMAT
+        " bytes); the file is truncated or corrupt",
+        file, name, first, last, data_size);
     return FALSE;
   }
   gsize element_size = clip_dtype_size (tensor->dtype);
@@ -278,7 +294,8 @@ parse_tensor_entry (const char *file, const char *name, JsonNode *node,
         "%s: tensor '%s': data_offsets span %" G_GINT64_FORMAT " bytes, but "
         "%s with %" G_GINT64_FORMAT " elements needs %" G_GINT64_FORMAT,
         file, name, last - first, dtype_name, n_elements,
-        (guint64) n_elements > G_MAXINT64 / element_size ? G_MAXINT64
+        (guint64) n_elements > G_MAXINT64 / element_size
+            ? G_MAXINT64
             : n_elements * (gint64) element_size);
     return FALSE;
   }
@@ -309,8 +326,8 @@ clip_safetensors_parse (const guint8 *data, gsize size,
   const char *file = name_for_errors ? name_for_errors : "safetensors";
   if (size < 8) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT,
-        "%s: %" G_GSIZE_FORMAT " bytes, too short for a safetensors file",
-        file, size);
+        "%s: %" G_GSIZE_FORMAT " bytes, too short for a safetensors file", file,
+        size);
     return NULL;
   }
   guint64 header_length = 0;
@@ -319,15 +336,16 @@ clip_safetensors_parse (const guint8 *data, gsize size,
   if (header_length > MAX_HEADER_BYTES) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT,
         "%s: header length %" G_GUINT64_FORMAT " is absurdly large "
-        "(more than %d bytes): not a safetensors file", file, header_length,
-        MAX_HEADER_BYTES);
+        "(more than %d bytes): not a safetensors file",
+        file, header_length, MAX_HEADER_BYTES);
     return NULL;
   }
   if (header_length > size - 8) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT,
         "%s: header length %" G_GUINT64_FORMAT " goes beyond the end of the "
         "file (%" G_GSIZE_FORMAT " bytes): truncated or not a safetensors "
-        "file", file, header_length, size);
+        "file",
+        file, header_length, size);
     return NULL;
   }
   const char *header = (const char *) data + 8;
@@ -341,7 +359,8 @@ clip_safetensors_parse (const guint8 *data, gsize size,
   }
   g_autoptr (JsonParser) parser = json_parser_new_immutable ();
   g_autoptr (GError) json_error = NULL;
-  if (!json_parser_load_from_data (parser, header, header_length, &json_error)) {
+  if (!json_parser_load_from_data (parser, header, header_length,
+          &json_error)) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT,
         "%s: the header is not valid JSON: %s", file, json_error->message);
     return NULL;
@@ -388,10 +407,10 @@ clip_safetensors_parse (const guint8 *data, gsize size,
     if (previous != NULL && spans[i].begin < previous->end) {
       g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT,
           "%s: tensor '%s' (bytes %" G_GUINT64_FORMAT "..%" G_GUINT64_FORMAT
-          ") overlaps tensor '%s' (bytes %" G_GUINT64_FORMAT "..%"
-          G_GUINT64_FORMAT ")", file, st->tensors[spans[i].index].name,
-          spans[i].begin, spans[i].end, st->tensors[previous->index].name,
-          previous->begin, previous->end);
+          ") overlaps tensor '%s' (bytes %" G_GUINT64_FORMAT
+          "..%" G_GUINT64_FORMAT ")",
+          file, st->tensors[spans[i].index].name, spans[i].begin, spans[i].end,
+          st->tensors[previous->index].name, previous->begin, previous->end);
       safetensors_free (st);
       return NULL;
     }
@@ -447,10 +466,11 @@ clip_safetensors_check_file (const ClipSafetensors *st, GError **error)
     return FALSE;
   }
   if ((guint64) info.st_size < mapped_length) {
-    g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: the file shrank from "
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO,
+        "%s: the file shrank from "
         "%" G_GSIZE_FORMAT " to %" G_GUINT64_FORMAT " bytes after the model "
-        "was loaded; its weights are gone, load the model again", st->path,
-        mapped_length, (guint64) info.st_size);
+        "was loaded; its weights are gone, load the model again",
+        st->path, mapped_length, (guint64) info.st_size);
     return FALSE;
   }
   return TRUE;
@@ -498,12 +518,18 @@ static int
 dtype_write_rank (ClipDType dtype)
 {
   switch (dtype) {
-    case CLIP_DTYPE_I64: return 0;
-    case CLIP_DTYPE_F32: return 1;
-    case CLIP_DTYPE_I32: return 2;
-    case CLIP_DTYPE_BF16: return 3;
-    case CLIP_DTYPE_F16: return 4;
-    case CLIP_DTYPE_U8: return 5;
+    case CLIP_DTYPE_I64:
+      return 0;
+    case CLIP_DTYPE_F32:
+      return 1;
+    case CLIP_DTYPE_I32:
+      return 2;
+    case CLIP_DTYPE_BF16:
+      return 3;
+    case CLIP_DTYPE_F16:
+      return 4;
+    case CLIP_DTYPE_U8:
+      return 5;
   }
   return 6;
 }
@@ -513,7 +539,8 @@ compare_for_writing (gconstpointer a, gconstpointer b)
 {
   const ClipTensor *x = *(const ClipTensor *const *) a;
   const ClipTensor *y = *(const ClipTensor *const *) b;
-  int rank_x = dtype_write_rank (x->dtype), rank_y = dtype_write_rank (y->dtype);
+  int rank_x = dtype_write_rank (x->dtype),
+      rank_y = dtype_write_rank (y->dtype);
   if (rank_x != rank_y)
     return rank_x - rank_y;
   return strcmp (x->name, y->name);
@@ -535,8 +562,7 @@ append_json_string (GString *out, const char *s)
 }
 
 static gboolean
-check_tensor_for_writing (const char *path, const ClipTensor *t,
-    GError **error)
+check_tensor_for_writing (const char *path, const ClipTensor *t, GError **error)
 {
   gint64 n_elements = 1;
   gboolean shape_ok = t->n_dims >= 0 && t->n_dims <= CLIP_TENSOR_MAX_DIMS
@@ -552,7 +578,8 @@ check_tensor_for_writing (const char *path, const ClipTensor *t,
       || (t->data == NULL && t->n_bytes > 0)) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
         "%s: tensor '%s': shape, element count, dtype and byte count "
-        "disagree", path, t->name);
+        "disagree",
+        path, t->name);
     return FALSE;
   }
   return TRUE;
@@ -571,8 +598,9 @@ build_header (const ClipTensor *const *sorted, guint n)
     for (int d = 0; d < t->n_dims; d++)
       g_string_append_printf (header, "%s%" G_GINT64_FORMAT, d ? "," : "",
           t->shape[d]);
-    g_string_append_printf (header, "],\"data_offsets\":[%" G_GUINT64_FORMAT
-        ",%" G_GUINT64_FORMAT "]},", offset, offset + t->n_bytes);
+    g_string_append_printf (header,
+        "],\"data_offsets\":[%" G_GUINT64_FORMAT ",%" G_GUINT64_FORMAT "]},",
+        offset, offset + t->n_bytes);
     offset += t->n_bytes;
   }
   g_string_append (header, "\"__metadata__\":{\"format\":\"pt\"}}");
@@ -625,7 +653,7 @@ clip_safetensors_write (const char *path, const ClipTensor *tensors,
   for (guint i = 0; ok && i < n_tensors; i++)
     ok = sorted[i]->n_bytes == 0
         || fwrite (sorted[i]->data, 1, sorted[i]->n_bytes, out)
-        == sorted[i]->n_bytes;
+            == sorted[i]->n_bytes;
   int saved = errno;
   if (fclose (out) != 0 && ok) {
     saved = errno;
@@ -637,8 +665,8 @@ clip_safetensors_write (const char *path, const ClipTensor *tensors,
   }
   if (!ok) {
     g_unlink (tmp_path);
-    g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: cannot write: %s",
-        path, g_strerror (saved));
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: cannot write: %s", path,
+        g_strerror (saved));
     return FALSE;
   }
   return TRUE;

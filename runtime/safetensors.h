@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* safetensors: u64 LE header length, a JSON header, raw little-endian data.
  * Read on an mmap of the file; every offset and size is checked before any
  * byte of data is touched. Internal to the runtime. */
@@ -41,11 +42,13 @@ void clip_safetensors_close (ClipSafetensors *st);
  * and the use of the weights is not caught (a small window; replacing a
  * model by writing a new file and renaming it over the old one is safe, as
  * is deleting it). TRUE for a file parsed from memory. */
-gboolean clip_safetensors_check_file (const ClipSafetensors *st, GError **error);
+gboolean clip_safetensors_check_file (const ClipSafetensors *st,
+    GError **error);
 
 guint clip_safetensors_n_tensors (const ClipSafetensors *st);
 const ClipTensor *clip_safetensors_get (const ClipSafetensors *st, guint i);
-const ClipTensor *clip_safetensors_find (const ClipSafetensors *st, const char *name);
+const ClipTensor *clip_safetensors_find (const ClipSafetensors *st,
+    const char *name);
 const char *clip_safetensors_path (const ClipSafetensors *st);
 
 gsize clip_dtype_size (ClipDType dtype);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* ClipTokenizer: OpenAI CLIP's byte-level BPE tokenizer, reproducing
  * simple_tokenizer.py and clip.tokenize(truncate=True) id for id.
  *
@@ -47,9 +48,9 @@ struct _ClipTokenizer {
   gint32 byte_end_ids[256]; /* the same followed by </w>, for a word's end */
   gint32 start_id, end_id;
   MergeSlot *merges;
-  guint merge_mask;         /* table size - 1, a power of two minus one */
+  guint merge_mask; /* table size - 1, a power of two minus one */
   GMutex cache_lock;
-  GHashTable *cache;        /* byte-level word -> gint32[1 + n]: n, then ids */
+  GHashTable *cache; /* byte-level word -> gint32[1 + n]: n, then ids */
 };
 
 /* ------------------------------------------------------------ characters */
@@ -107,8 +108,23 @@ static gboolean
 is_case_ignorable (gunichar c)
 {
   static const gunichar word_break_mid[] = {
-    0x27, 0x2E, 0x3A, 0xB7, 0x387, 0x55F, 0x5F4, 0x2018, 0x2019, 0x2024,
-    0x2027, 0xFE13, 0xFE52, 0xFE55, 0xFF07, 0xFF0E, 0xFF1A,
+    0x27,
+    0x2E,
+    0x3A,
+    0xB7,
+    0x387,
+    0x55F,
+    0x5F4,
+    0x2018,
+    0x2019,
+    0x2024,
+    0x2027,
+    0xFE13,
+    0xFE52,
+    0xFE55,
+    0xFF07,
+    0xFF0E,
+    0xFF1A,
   };
   switch (g_unichar_type (c)) {
     case G_UNICODE_NON_SPACING_MARK:
@@ -137,12 +153,12 @@ is_cased (gunichar c)
     case G_UNICODE_TITLECASE_LETTER:
       return TRUE;
     default:
-      return c == 0xAA || c == 0xBA              /* ordinal indicators */
-          || (c >= 0x2160 && c <= 0x217F)        /* Roman numerals */
-          || (c >= 0x24B6 && c <= 0x24E9)        /* circled letters */
-          || (c >= 0x1F130 && c <= 0x1F149)      /* squared letters */
-          || (c >= 0x1F150 && c <= 0x1F169)      /* negative circled */
-          || (c >= 0x1F170 && c <= 0x1F189);     /* negative squared */
+      return c == 0xAA || c == 0xBA          /* ordinal indicators */
+          || (c >= 0x2160 && c <= 0x217F)    /* Roman numerals */
+          || (c >= 0x24B6 && c <= 0x24E9)    /* circled letters */
+          || (c >= 0x1F130 && c <= 0x1F149)  /* squared letters */
+          || (c >= 0x1F150 && c <= 0x1F169)  /* negative circled */
+          || (c >= 0x1F170 && c <= 0x1F189); /* negative squared */
   }
 }
 
@@ -210,8 +226,9 @@ numeric_charref (const gunichar *s, gsize n, gsize i, GArray *out)
   guint64 code = 0;
   gboolean too_large = FALSE;
   for (; i < n; i++) {
-    int v = base == 16 ? hex_value (s[i])
-        : is_ascii_digit (s[i]) ? (int) (s[i] - '0') : -1;
+    int v = base == 16          ? hex_value (s[i])
+        : is_ascii_digit (s[i]) ? (int) (s[i] - '0')
+                                : -1;
     if (v < 0)
       break;
     /* Python's int() is unbounded: remember overflow instead of wrapping. */
@@ -247,8 +264,8 @@ lookup_entity (const char *name)
 static gboolean
 ends_charref_name (gunichar c)
 {
-  return c == '\t' || c == '\n' || c == '\f' || c == ' ' || c == '<'
-      || c == '&' || c == '#' || c == ';';
+  return c == '\t' || c == '\n' || c == '\f' || c == ' ' || c == '<' || c == '&'
+      || c == '#' || c == ';';
 }
 
 /* The named alternative of html's charref regex, [^\t\n\f <&#;]{1,32};?,
@@ -333,7 +350,8 @@ clean_text (const gunichar *s, gsize n)
   while (end > start && is_python_space (t[end - 1]))
     end--;
 
-  GArray *out = g_array_sized_new (FALSE, FALSE, sizeof (gunichar), end - start);
+  GArray *out = g_array_sized_new (FALSE, FALSE, sizeof (gunichar),
+      end - start);
   for (gsize i = start; i < end;) {
     if (is_regex_space (t[i])) {
       gunichar space = ' ';
@@ -381,7 +399,7 @@ is_final_sigma (const gunichar *s, gsize n, gsize i)
 static gunichar
 lower_char (gunichar c)
 {
-  if ((c >= 0x2160 && c <= 0x216F) /* Roman numerals */
+  if ((c >= 0x2160 && c <= 0x216F)     /* Roman numerals */
       || (c >= 0x24B6 && c <= 0x24CF)) /* circled Latin capitals */
     return c + (c < 0x24B6 ? 0x10 : 0x1A);
   return g_unichar_tolower (c);
@@ -450,7 +468,15 @@ static gsize
 pre_token_length (const gunichar *s, gsize n, gsize i)
 {
   static const char *const literals[] = {
-    START_TOKEN, END_TOKEN, "'s", "'t", "'re", "'ve", "'m", "'ll", "'d",
+    START_TOKEN,
+    END_TOKEN,
+    "'s",
+    "'t",
+    "'re",
+    "'ve",
+    "'m",
+    "'ll",
+    "'d",
   };
   for (gsize k = 0; k < G_N_ELEMENTS (literals); k++) {
     gsize len = match_literal (s, n, i, literals[k]);
@@ -561,7 +587,7 @@ bpe_word (const ClipTokenizer *tok, const guint8 *bytes, gsize n, GArray *ids)
 
   for (gsize i = 0; i < n; i++) {
     symbol[i] = i + 1 < n ? tok->byte_ids[bytes[i]]
-        : tok->byte_end_ids[bytes[i]];
+                          : tok->byte_end_ids[bytes[i]];
     next[i] = i + 1 < n ? (gint32) i + 1 : -1;
     prev[i] = (gint32) i - 1;
   }
@@ -614,7 +640,8 @@ bpe_word_cached (const ClipTokenizer *tok, const guint8 *bytes, gsize n,
 {
   ClipTokenizer *mutable_tok = (ClipTokenizer *) tok;
   g_autofree char *key = n <= CACHE_MAX_WORD_BYTES
-      ? g_strndup ((const char *) bytes, n) : NULL;
+      ? g_strndup ((const char *) bytes, n)
+      : NULL;
 
   if (key) {
     g_mutex_lock (&mutable_tok->cache_lock);
@@ -632,8 +659,8 @@ bpe_word_cached (const ClipTokenizer *tok, const guint8 *bytes, gsize n,
     guint count = ids->len - first;
     gint32 *entry = g_new (gint32, 1 + count);
     entry[0] = count;
-    memcpy (entry + 1, &g_array_index (ids, gint32, first),
-        count * sizeof (gint32));
+    memcpy (entry + 1,
+        &g_array_index (ids, gint32, first), count * sizeof (gint32));
     g_mutex_lock (&mutable_tok->cache_lock);
     if (g_hash_table_size (tok->cache) >= CACHE_MAX_WORDS)
       g_hash_table_remove_all (tok->cache);
@@ -720,8 +747,9 @@ parse_merges (char *text, gsize length, const char *path, int first_line,
   char *end = text + length;
   GArray *merges = g_array_new (FALSE, FALSE, sizeof (Merge));
   int line_no = 1;
-  for (char *line = text; line < end && (max_merges < 0
-          || (int) merges->len < max_merges); line_no++) {
+  for (char *line = text;
+       line < end && (max_merges < 0 || (int) merges->len < max_merges);
+       line_no++) {
     char *eol = memchr (line, '\n', end - line);
     char *next = eol ? eol + 1 : end;
     if (!eol)
@@ -736,8 +764,8 @@ parse_merges (char *text, gsize length, const char *path, int first_line,
       }
       if (!split_merge_line (line, eol, &merge)) {
         g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT,
-            "%s: line %d: expected a merge of two symbols, got \"%.*s\"",
-            path, line_no, (int) MIN (eol - line, 40), line);
+            "%s: line %d: expected a merge of two symbols, got \"%.*s\"", path,
+            line_no, (int) MIN (eol - line, 40), line);
         g_array_unref (merges);
         return NULL;
       }
@@ -760,7 +788,8 @@ read_gzip_lines (const char *path, int max_lines, gsize *length, GError **error)
 
   z_stream z = { 0 };
   if (inflateInit2 (&z, 16 + MAX_WBITS) != Z_OK) { /* 16: gzip framing */
-    g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: zlib: out of memory", path);
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: zlib: out of memory",
+        path);
     return NULL;
   }
   gsize capacity = 1 << 20;
@@ -786,14 +815,17 @@ read_gzip_lines (const char *path, int max_lines, gsize *length, GError **error)
     const char *unpacked = out + z.total_out;
     status = inflate (&z, Z_NO_FLUSH);
     const char *unpacked_end = out + z.total_out;
-    for (const char *p = unpacked; (p = memchr (p, '\n', unpacked_end - p)); p++)
+    for (const char *p = unpacked; (p = memchr (p, '\n', unpacked_end - p));
+         p++)
       lines++;
   } while (status == Z_OK && lines < max_lines);
   inflateEnd (&z);
   if (status != Z_STREAM_END && lines < max_lines) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT,
         "%s: not a readable gzip file (%s)", path,
-        status == Z_BUF_ERROR ? "truncated" : z.msg ? z.msg : "corrupt data");
+        status == Z_BUF_ERROR ? "truncated"
+            : z.msg           ? z.msg
+                              : "corrupt data");
     return NULL;
   }
   *length = z.total_out;
@@ -842,10 +874,11 @@ openai_vocab (Vocab *vocab, const GArray *merges)
   vocab_init (vocab);
   int id = 0;
   for (int k = 0; k < 256; k++)
-    vocab_set (vocab, byte_symbol_string (symbol_of_byte[order[k]], "", buf), id++);
+    vocab_set (vocab, byte_symbol_string (symbol_of_byte[order[k]], "", buf),
+        id++);
   for (int k = 0; k < 256; k++)
-    vocab_set (vocab, byte_symbol_string (symbol_of_byte[order[k]], END_OF_WORD,
-            buf), id++);
+    vocab_set (vocab,
+        byte_symbol_string (symbol_of_byte[order[k]], END_OF_WORD, buf), id++);
   g_autoptr (GString) joined = g_string_new (NULL);
   for (guint i = 0; i < merges->len; i++) {
     const Merge *m = &g_array_index (merges, Merge, i);
@@ -868,16 +901,16 @@ typedef struct {
 static gboolean
 json_fail (JsonReader *r, const char *problem, GError **error)
 {
-  g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "%s: line %d: %s",
-      r->path, r->line, problem);
+  g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "%s: line %d: %s", r->path,
+      r->line, problem);
   return FALSE;
 }
 
 static void
 json_skip_space (JsonReader *r)
 {
-  while (r->p < r->end && (*r->p == ' ' || *r->p == '\t' || *r->p == '\r'
-          || *r->p == '\n'))
+  while (r->p < r->end
+      && (*r->p == ' ' || *r->p == '\t' || *r->p == '\r' || *r->p == '\n'))
     r->line += *r->p++ == '\n';
 }
 
@@ -913,7 +946,8 @@ json_string (JsonReader *r, GString *out, GError **error)
     return FALSE;
   while (r->p < r->end && *r->p != '"') {
     const char *run = r->p;
-    while (r->p < r->end && *r->p != '"' && *r->p != '\\' && (guchar) *r->p >= 0x20)
+    while (r->p < r->end && *r->p != '"' && *r->p != '\\'
+        && (guchar) *r->p >= 0x20)
       r->p++;
     g_string_append_len (out, run, r->p - run);
     if (r->p >= r->end || *r->p == '"')
@@ -979,9 +1013,12 @@ parse_vocab_json (Vocab *vocab, const char *text, gsize length,
     gint64 id = 0;
     while (r.p < r.end && g_ascii_isdigit (*r.p) && r.p - digits < 10)
       id = id * 10 + (*r.p++ - '0');
-    if (r.p == digits || (r.p < r.end && strchr ("0123456789.eE", *r.p) && *r.p)) {
-      g_autofree char *problem = g_strdup_printf ("the id of token \"%s\" is "
-          "not a non-negative integer below 10^10", token->str);
+    if (r.p == digits
+        || (r.p < r.end && strchr ("0123456789.eE", *r.p) && *r.p)) {
+      g_autofree char *problem = g_strdup_printf (
+          "the id of token \"%s\" is "
+          "not a non-negative integer below 10^10",
+          token->str);
       return json_fail (&r, problem, error);
     }
     vocab_set (vocab, token->str, (int) MIN (id, G_MAXINT));
@@ -1056,8 +1093,10 @@ build_tables (ClipTokenizer *tok, const Vocab *vocab, const char *vocab_path,
     if (!vocab_id (vocab, byte_symbol_string (symbol_of_byte[b], "", symbol),
             &tok->byte_ids[b]))
       missing = symbol;
-    else if (!vocab_id (vocab, byte_symbol_string (symbol_of_byte[b],
-                END_OF_WORD, end_symbol), &tok->byte_end_ids[b]))
+    else if (!vocab_id (vocab,
+                 byte_symbol_string (symbol_of_byte[b], END_OF_WORD,
+                     end_symbol),
+                 &tok->byte_end_ids[b]))
       missing = end_symbol;
     if (missing) {
       g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT,
@@ -1111,8 +1150,8 @@ build_tables (ClipTokenizer *tok, const Vocab *vocab, const char *vocab_path,
 }
 
 static ClipTokenizer *
-tokenizer_new (const Vocab *vocab, const char *vocab_path,
-    const GArray *merges, const char *merges_path, GError **error)
+tokenizer_new (const Vocab *vocab, const char *vocab_path, const GArray *merges,
+    const char *merges_path, GError **error)
 {
   ClipTokenizer *tok = g_new0 (ClipTokenizer, 1);
   g_mutex_init (&tok->cache_lock);
@@ -1180,8 +1219,8 @@ load_openai (const char *path, GError **error)
     return NULL;
   if (merges->len < OPENAI_N_MERGES) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT,
-        "%s: %u merges, expected %d: the file is truncated", path,
-        merges->len, OPENAI_N_MERGES);
+        "%s: %u merges, expected %d: the file is truncated", path, merges->len,
+        OPENAI_N_MERGES);
     return NULL;
   }
   Vocab vocab;
@@ -1213,8 +1252,10 @@ clip_tokenizer_new_from_dir (const char *dir, GError **error)
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: missing, %s needs it",
         has_vocab ? merges : vocab, has_vocab ? vocab : merges);
   else
-    g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: no vocabulary "
-        "(vocab.json + merges.txt, or " OPENAI_VOCAB_FILE ")", dir);
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO,
+        "%s: no vocabulary "
+        "(vocab.json + merges.txt, or " OPENAI_VOCAB_FILE ")",
+        dir);
   return NULL;
 }
 

@@ -1,9 +1,10 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "backend.h"
 #include "util.h"
 
 #include <math.h>
 
-G_DEFINE_QUARK (clip-error-quark, clip_error)
+G_DEFINE_QUARK (clip - error - quark, clip_error)
 
 void
 clip_l2_normalize (float *v, int n)

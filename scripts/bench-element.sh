@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Usage: scripts/bench-element.sh [BUILD_DIR]   (default: build; needs bc)
 # The element's own per-frame cost, measured where inference is cheap: the
 # tiny reference model, videotestsrc 640x480 RGB, sync, batch-size 1, 2

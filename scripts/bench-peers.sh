@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Peer benchmark (not a test, not run in CI): the ViT-B/32 image encoder in
 # gst-clip, ONNX Runtime and PyTorch on the same random weights, 2 threads,
 # batch 1 and 8, side by side; and how far their embeddings are apart.

@@ -1,6 +1,9 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Checks that the C files (.c, .h) a change touches follow .clang-format:
-# those changed between BASE and HEAD, plus uncommitted and untracked ones.
+# those changed between BASE and HEAD, plus uncommitted and untracked ones;
+# and that every source file git tracks names its licence (an SPDX line in
+# its first three lines).
 # Usage: scripts/check-format.sh [BASE]   (CLANG_FORMAT: the program to run)
 # Fix with: clang-format -i FILE...
 #
@@ -34,6 +37,15 @@ else
       base=$fork
     fi
   fi
+fi
+
+unlicensed=$(git ls-files '*.c' '*.h' '*.comp' '*.glsl' '*.sh' '*.py' '*.js' \
+    '*meson.build' meson_options.txt .ci/run | while read -r f; do
+  head -n 3 "$f" | grep -q 'SPDX-License-Identifier:' || echo "$f"
+done)
+if [ -n "$unlicensed" ]; then
+  echo "check-format: no SPDX-License-Identifier line in:" $unlicensed
+  exit 1
 fi
 
 files=$({

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Installs the packages, builds gst-clip in build/ and runs the demo pipeline:
 # videotestsrc cycling through its patterns into clipclassify with the shipped
 # default model, printing the label it sees for each frame.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Builds the libFuzzer targets (clang, ASan + UBSan) in build-fuzz/ and runs
 # each for SECONDS (default 60), one at a time on one core. New inputs go to
 # build-fuzz/corpus/TARGET (the committed seeds in tests/fuzz/corpus/TARGET

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Writes runtime/html-entities.h: the tables Python's html.unescape() uses.
 
 The tokenizer reproduces html.unescape() exactly, so it takes its data from

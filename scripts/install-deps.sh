@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Installs the Debian 12 packages gst-clip needs to build, test and run.
 # Run as root. Each package's reason is in README.md ("Dependencies").
 set -eu

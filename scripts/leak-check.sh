@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Leak checks for the GStreamer elements:
 #  1. valgrind memcheck over the element tests (clipclassify, faults) in a
 #     plain debug build (build-leak/), failing on any definite leak or memory

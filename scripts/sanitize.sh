@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Builds gst-clip with AddressSanitizer + UndefinedBehaviorSanitizer (and
 # LeakSanitizer, part of ASan) in BUILD_DIR (default build-asan) and runs the
 # whole test suite there. Any sanitizer report fails its test.

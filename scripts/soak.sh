@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Soak test: clipclassify in live mode on a live videotestsrc for DURATION
 # seconds, sampling the process's resident memory and open file descriptors
 # every INTERVAL seconds into a CSV. Prints the first, last and largest

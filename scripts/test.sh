@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Installs the build dependencies, checks the formatting of the C files the
 # change touches (scripts/check-format.sh), builds gst-clip from scratch in
 # build-test/ and runs the whole test suite, then again in a sanitizer build

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Retrains the shipped default model (models/default) from its recipe,
 # models/default/train.ini: contrastive pre-training on the synthetic world
 # (videotestsrc patterns and cairo scenes) with 2 OpenBLAS threads, so that

@@ -1,4 +1,5 @@
 #version 450
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* Multi-head self-attention for one query row of one head of one sequence
  * per workgroup: out = softmax (q k^T * scale) v, with the causal mask of the
  * text tower (query i sees keys j <= i) when p.causal is set.

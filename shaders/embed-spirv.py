@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """Embeds compiled SPIR-V modules into a C file: one uint32 array per module,
 named after the file's stem, and the table clip_vk_shaders[] that the Vulkan
 backend looks kernels up in by name.

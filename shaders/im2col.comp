@@ -1,4 +1,5 @@
 #version 450
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* Patch extraction for the stride = patch convolution: images [n, 3, S, S]
  * -> patches [n * G * G, 3 * P * P], each row one patch flattened in the
  * conv weight's (channel, y, x) order, rows in row-major grid order; the

@@ -1,4 +1,5 @@
 #version 450
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* LayerNorm over rows of width W: out[r] = (x - mean) / sqrt (var + eps) * w + b,
  * mean and variance in two passes (no cancellation from E[x^2] - E[x]^2).
  * With p.gather set, output row r reads input row rows[r]: the class token

@@ -1,4 +1,5 @@
 #version 450
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* C[M, N] = act (A[M, K] . B[N, K]^T + bias[N]) (+ C when accumulating).
  *
  * A is an activation (F32), B a linear weight as torch stores it ([out, in],

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* What the two preprocessing kernels share: the layout of the Ints buffer
  * that the host writes per batch (runtime/vulkan/vk-backend.c, Frame
  * parameters, must match) and the fixed-point constants of

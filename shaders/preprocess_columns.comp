@@ -1,4 +1,5 @@
 #version 450
+// SPDX-License-Identifier: LGPL-2.1-or-later
 #extension GL_GOOGLE_include_directive : require
 /* CLIP preprocessing on the device, first half: the horizontal pass of
  * Pillow's bicubic resize (runtime/preprocess.c, same integer arithmetic,

@@ -1,4 +1,5 @@
 #version 450
+// SPDX-License-Identifier: LGPL-2.1-or-later
 #extension GL_GOOGLE_include_directive : require
 /* CLIP preprocessing on the device, second half: the vertical pass of
  * Pillow's bicubic resize over the horizontally filtered rows (same integer

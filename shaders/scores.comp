@@ -1,4 +1,5 @@
 #version 450
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* Zero-shot scores at the end of the image encoder's pass, as
  * clip_label_set_score computes them: per image (one workgroup each), the
  * L2 norm of its embedding, logits[l] = scale * cos (embedding, label l)

@@ -1,4 +1,5 @@
 #version 450
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* x[b, t] = token_embedding[tokens[b, t]] + pos[t] for the first `run_length`
  * positions of each row of context_length token ids. Ids are checked by the
  * host; the clamp only keeps a bad one from reading outside the table. */

@@ -1,4 +1,5 @@
 #version 450
+// SPDX-License-Identifier: LGPL-2.1-or-later
 /* x[b, t] = (t == 0 ? class_embedding : patch_embeds[b, t - 1]) + pos[t],
  * for b < n, t < T = patches + 1. */
 layout (local_size_x = 256) in;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* gst-clip annotate: labels a video file with clipclassify and writes its
  * results through the results core's writers (runtime/results/writer.h),
  * the ones the clipexport element uses: segments as WebVTT, SRT, CSV or
@@ -38,14 +39,15 @@ on_result (const GstStructure *st, gpointer user_data)
     .duration = GST_CLOCK_TIME_NONE };
   gst_structure_get_uint64 (st, clip_field_structure_name (CLIP_FIELD_PTS),
       &frame.pts);
-  gst_structure_get_uint64 (st,
-      clip_field_structure_name (CLIP_FIELD_DURATION), &frame.duration);
+  gst_structure_get_uint64 (st, clip_field_structure_name (CLIP_FIELD_DURATION),
+      &frame.duration);
   const GValue *labels = gst_structure_get_value (st,
       clip_field_structure_name (CLIP_FIELD_LABELS));
   const GValue *scores = gst_structure_get_value (st,
       clip_field_structure_name (CLIP_FIELD_SCORES));
   guint n = labels && scores ? MIN (gst_value_array_get_size (labels),
-      gst_value_array_get_size (scores)) : 0;
+                gst_value_array_get_size (scores))
+                             : 0;
   g_autofree const char **names = g_new (const char *, n);
   g_autofree double *probs = g_new (double, n);
   for (guint i = 0; i < n; i++) {
@@ -75,7 +77,8 @@ format_for_path (const char *path, ClipResultFormat *format)
     *format = CLIP_RESULT_FORMAT_SRT;
   else if (g_str_has_suffix (path, ".csv"))
     *format = CLIP_RESULT_FORMAT_CSV;
-  else if (g_str_has_suffix (path, ".jsonl") || g_str_has_suffix (path, ".json"))
+  else if (g_str_has_suffix (path, ".jsonl")
+      || g_str_has_suffix (path, ".json"))
     *format = CLIP_RESULT_FORMAT_JSONL_SEGMENTS;
   else
     return FALSE;
@@ -91,8 +94,10 @@ configure_classify (GstElement *classify, const ToolModelOptions *model,
 {
   g_autofree char *default_dir = NULL;
   const char *model_dir = model->model_dir;
-  if (model_dir == NULL && !(model_dir = default_dir = clip_default_model_dir ())) {
-    *status = tool_usage_error ("annotate", "no --model DIR given and no "
+  if (model_dir == NULL
+      && !(model_dir = default_dir = clip_default_model_dir ())) {
+    *status = tool_usage_error ("annotate",
+        "no --model DIR given and no "
         "default model is installed (or set GST_CLIP_DEFAULT_MODEL)");
     return FALSE;
   }
@@ -169,26 +174,29 @@ tool_cmd_annotate (int argc, char **argv)
   g_autofree char *summary = annotate_summary ();
   g_option_context_set_summary (ctx, summary);
   const GOptionEntry entries[] = {
-    { "labels", 'l', 0, G_OPTION_ARG_STRING, &labels,
-      "Comma-separated labels", "\"a,b,c\"" },
+    { "labels", 'l', 0, G_OPTION_ARG_STRING, &labels, "Comma-separated labels",
+        "\"a,b,c\"" },
     { "labels-file", 0, 0, G_OPTION_ARG_FILENAME, &labels_file,
-      "Read labels from a file (one per line)", "FILE" },
+        "Read labels from a file (one per line)", "FILE" },
     { "template", 'T', 0, G_OPTION_ARG_STRING_ARRAY, &templates,
-      "Prompt template with {} for the label (repeat to ensemble); default "
-      "\"a photo of a {}.\"", "TEXT" },
+        "Prompt template with {} for the label (repeat to ensemble); default "
+        "\"a photo of a {}.\"",
+        "TEXT" },
     { "interval", 'i', 0, G_OPTION_ARG_INT, &interval,
-      "Analyse one frame in N (default 1)", "N" },
+        "Analyse one frame in N (default 1)", "N" },
     { "batch-size", 0, 0, G_OPTION_ARG_INT, &batch_size,
-      "Frames encoded together (default 4)", "N" },
+        "Frames encoded together (default 4)", "N" },
     { "smoothing", 0, 0, G_OPTION_ARG_INT, &smoothing,
-      "Average the embeddings of the last N analysed frames (default 1)", "N" },
+        "Average the embeddings of the last N analysed frames (default 1)",
+        "N" },
     { "min-segment", 0, 0, G_OPTION_ARG_DOUBLE, &min_segment,
-      "Seconds a new label must hold to start a segment (default 0)", "S" },
+        "Seconds a new label must hold to start a segment (default 0)", "S" },
     { "out", 'o', 0, G_OPTION_ARG_FILENAME, &out_path,
-      "Output file: .vtt, .srt, .csv or .jsonl (default: jsonl-segments on "
-      "stdout)", "FILE" },
+        "Output file: .vtt, .srt, .csv or .jsonl (default: jsonl-segments on "
+        "stdout)",
+        "FILE" },
     { "format", 'f', 0, G_OPTION_ARG_STRING, &format_name,
-      "Output format, whatever --out's extension (see above)", "FORMAT" },
+        "Output format, whatever --out's extension (see above)", "FORMAT" },
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "No progress display", NULL },
     { NULL },
   };
@@ -197,24 +205,30 @@ tool_cmd_annotate (int argc, char **argv)
   if (!tool_parse (ctx, &argc, &argv, &status))
     return status;
   if (argc != 2)
-    return tool_usage_error ("annotate", argc < 2 ? "no VIDEO given"
-        : "one VIDEO at a time");
+    return tool_usage_error ("annotate",
+        argc < 2 ? "no VIDEO given" : "one VIDEO at a time");
   if (labels == NULL && labels_file == NULL)
-    return tool_usage_error ("annotate", "no labels: give --labels or "
+    return tool_usage_error ("annotate",
+        "no labels: give --labels or "
         "--labels-file");
   if (min_segment < 0)
     return tool_usage_error ("annotate", "--min-segment is negative");
 
   ClipResultFormat format = CLIP_RESULT_FORMAT_JSONL_SEGMENTS;
   if (format_name && !clip_result_format_from_name (format_name, &format))
-    return tool_usage_error ("annotate", "--format %s: unknown format (see "
-        "--help)", format_name);
+    return tool_usage_error ("annotate",
+        "--format %s: unknown format (see "
+        "--help)",
+        format_name);
   if (format_name == NULL && out_path && !format_for_path (out_path, &format))
-    return tool_usage_error ("annotate", "--out %s: unknown format; the name "
-        "must end in .vtt, .srt, .csv or .jsonl, or give --format", out_path);
+    return tool_usage_error ("annotate",
+        "--out %s: unknown format; the name "
+        "must end in .vtt, .srt, .csv or .jsonl, or give --format",
+        out_path);
 
   GError *error = NULL;
-  g_autoptr (ToolVideo) video = tool_video_new (argv[1], TOOL_VIDEO_CLASSIFY, &error);
+  g_autoptr (ToolVideo) video = tool_video_new (argv[1], TOOL_VIDEO_CLASSIFY,
+      &error);
   if (video == NULL)
     return tool_fail (error);
   if (!configure_classify (tool_video_get_classify (video), &model, labels,
@@ -227,11 +241,12 @@ tool_cmd_annotate (int argc, char **argv)
     if (fd < 0) {
       int saved = errno;
       return tool_fail (g_error_new (CLIP_ERROR, CLIP_ERROR_IO, "%s: %s",
-              out_path, g_strerror (saved)));
+          out_path, g_strerror (saved)));
     }
   }
   g_autoptr (ClipResultWriter) writer = clip_result_writer_new (format, fd);
-  Output out = { .writer = writer, .name = out_path ? out_path : "stdout",
+  Output out = { .writer = writer,
+    .name = out_path ? out_path : "stdout",
     .min_segment = (ClipTime) (min_segment * GST_SECOND) };
   g_autoptr (GError) write_error = NULL;
   if (!clip_result_writer_start (writer, &write_error))
@@ -259,7 +274,9 @@ tool_cmd_annotate (int argc, char **argv)
   if (out.error)
     return tool_fail (out.error);
   if (interrupted && !quiet)
-    fprintf (stderr, "gst-clip annotate: interrupted; %s covers the part "
-        "analysed\n", out.name);
+    fprintf (stderr,
+        "gst-clip annotate: interrupted; %s covers the part "
+        "analysed\n",
+        out.name);
   return TOOL_EXIT_OK;
 }

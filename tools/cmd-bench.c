@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* gst-clip bench: the encoders' speed on synthetic input. */
 #include "commands.h"
 
@@ -15,10 +16,10 @@ image_encoder_flops (const ClipConfig *c)
   double w = c->vision.width, m = c->vision.mlp_width;
   double p = c->patch_size;
   double patches = 2.0 * (t - 1) * w * 3 * p * p;
-  double per_layer = 2.0 * t * w * 3 * w      /* q, k, v */
-      + 2.0 * t * w * w                     /* attention output */
-      + 2.0 * 2 * t * w * m                 /* MLP up and down */
-      + 2.0 * 2 * t * t * w;                /* q k^T and attn v, all heads */
+  double per_layer = 2.0 * t * w * 3 * w /* q, k, v */
+      + 2.0 * t * w * w                  /* attention output */
+      + 2.0 * 2 * t * w * m              /* MLP up and down */
+      + 2.0 * 2 * t * t * w;             /* q k^T and attn v, all heads */
   return patches + c->vision.layers * per_layer + 2.0 * w * c->embed_dim;
 }
 
@@ -70,15 +71,17 @@ tool_cmd_bench (int argc, char **argv)
       "timing includes preprocessing (on the device with Vulkan).");
   const GOptionEntry entries[] = {
     { "batch", 'b', 0, G_OPTION_ARG_INT, &batch,
-      "Images per encoder call (default 1)", "N" },
+        "Images per encoder call (default 1)", "N" },
     { "iterations", 'n', 0, G_OPTION_ARG_INT, &iterations,
-      "Timed batches of each kind (default 10)", "N" },
+        "Timed batches of each kind (default 10)", "N" },
     { "frames", 0, 0, G_OPTION_ARG_STRING, &frames_size,
-      "Encode I420 frames of this size (e.g. 1920x1080), preprocessing "
-      "included, instead of preprocessed images", "WxH" },
+        "Encode I420 frames of this size (e.g. 1920x1080), preprocessing "
+        "included, instead of preprocessed images",
+        "WxH" },
     { "profile", 0, 0, G_OPTION_ARG_NONE, &profile,
-      "Print the backend's per-stage timings of the last batch, where it "
-      "has them (Vulkan)", NULL },
+        "Print the backend's per-stage timings of the last batch, where it "
+        "has them (Vulkan)",
+        NULL },
     { NULL },
   };
   g_option_context_add_main_entries (ctx, entries, NULL);
@@ -90,14 +93,17 @@ tool_cmd_bench (int argc, char **argv)
   if (!tool_parse_options_only ("bench", ctx, &argc, &argv, &status))
     return status;
   if (batch < 1 || iterations < 1)
-    return tool_usage_error ("bench", "--batch and --iterations must be "
+    return tool_usage_error ("bench",
+        "--batch and --iterations must be "
         "at least 1");
   int frame_w = 0, frame_h = 0;
   if (frames_size != NULL
-      && (sscanf (frames_size, "%dx%d", &frame_w, &frame_h) != 2
-          || frame_w < 1 || frame_h < 1 || frame_w > 16384 || frame_h > 16384))
-    return tool_usage_error ("bench", "--frames wants WIDTHxHEIGHT, each "
-        "1..16384, not '%s'", frames_size);
+      && (sscanf (frames_size, "%dx%d", &frame_w, &frame_h) != 2 || frame_w < 1
+          || frame_h < 1 || frame_w > 16384 || frame_h > 16384))
+    return tool_usage_error ("bench",
+        "--frames wants WIDTHxHEIGHT, each "
+        "1..16384, not '%s'",
+        frames_size);
   if (!(model = tool_load_model ("bench", &opts, &status))
       || !(enc = tool_open_encoder ("bench", model, &opts, profile, &status)))
     return status;
@@ -126,9 +132,12 @@ tool_cmd_bench (int argc, char **argv)
       yuv[i] = (guint8) g_rand_int_range (rand, 16, 236);
     frames = g_new (ClipFrame, batch);
     for (int i = 0; i < batch; i++)
-      frames[i] = (ClipFrame) { .format = CLIP_PIXEL_I420, .width = frame_w,
-        .height = frame_h, .planes = { yuv, yuv + luma, yuv + luma + chroma },
-        .strides = { frame_w, chroma_w, chroma_w }, .matrix = CLIP_YUV_BT709 };
+      frames[i] = (ClipFrame) { .format = CLIP_PIXEL_I420,
+        .width = frame_w,
+        .height = frame_h,
+        .planes = { yuv, yuv + luma, yuv + luma + chroma },
+        .strides = { frame_w, chroma_w, chroma_w },
+        .matrix = CLIP_YUV_BT709 };
   }
 
   int n_prompts = G_N_ELEMENTS (bench_prompts);
@@ -148,9 +157,11 @@ tool_cmd_bench (int argc, char **argv)
   printf ("batch: %d\n", batch);
   printf ("iterations: %d\n", iterations);
   if (frames_size != NULL)
-    printf ("image input: I420 frames %dx%d, preprocessing included\n", frame_w, frame_h);
+    printf ("image input: I420 frames %dx%d, preprocessing included\n", frame_w,
+        frame_h);
   else
-    printf ("image input: preprocessed %dx%d\n", config->image_size, config->image_size);
+    printf ("image input: preprocessed %dx%d\n", config->image_size,
+        config->image_size);
   printf ("image GFLOP/image: %.3f\n", flops / 1e9);
   fflush (stdout);
 
@@ -181,7 +192,8 @@ tool_cmd_bench (int argc, char **argv)
       return tool_fail (error);
   seconds = seconds_since (start);
   printf ("text prompts/batch: %d\n", n_prompts);
-  printf ("text ms/prompt: %.2f\n", 1e3 * seconds / ((double) n_prompts * iterations));
+  printf ("text ms/prompt: %.2f\n",
+      1e3 * seconds / ((double) n_prompts * iterations));
   if (profile)
     print_profile ("text", enc);
   return status;

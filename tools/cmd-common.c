@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Helpers shared by the gst-clip subcommands: options, errors, loading. */
 #include "commands.h"
 #include "image.h"
@@ -11,25 +12,30 @@ tool_add_model_options (GOptionContext *ctx, ToolModelOptions *opts,
 {
   const GOptionEntry model_entries[] = {
     { "model", 'm', 0, G_OPTION_ARG_FILENAME, &opts->model_dir,
-      "Model folder (HuggingFace or OpenCLIP layout); default: the installed "
-      "default model", "DIR" },
+        "Model folder (HuggingFace or OpenCLIP layout); default: the installed "
+        "default model",
+        "DIR" },
     { "vocab", 0, 0, G_OPTION_ARG_FILENAME, &opts->vocab_dir,
-      "Folder with vocab.json + merges.txt or bpe_simple_vocab_16e6.txt.gz, "
-      "for a model folder that has none", "DIR" },
+        "Folder with vocab.json + merges.txt or bpe_simple_vocab_16e6.txt.gz, "
+        "for a model folder that has none",
+        "DIR" },
     { NULL },
   };
   const GOptionEntry backend_entries[] = {
     { "backend", 0, 0, G_OPTION_ARG_STRING, &opts->backend,
-      "cpu, vulkan or auto (default: a Vulkan GPU when there is one, else "
-      "the CPU)", "NAME" },
+        "cpu, vulkan or auto (default: a Vulkan GPU when there is one, else "
+        "the CPU)",
+        "NAME" },
     { "threads", 0, 0, G_OPTION_ARG_INT, &opts->threads,
-      "CPU threads (default 0: one per core)", "N" },
+        "CPU threads (default 0: one per core)", "N" },
     { "device", 0, 0, G_OPTION_ARG_STRING, &opts->device,
-      "Vulkan device: its index, or a substring of its name (default: the "
-      "first GPU)", "INDEX|NAME" },
+        "Vulkan device: its index, or a substring of its name (default: the "
+        "first GPU)",
+        "INDEX|NAME" },
     { "f32", 0, 0, G_OPTION_ARG_NONE, &opts->f32,
-      "Vulkan: keep the weights in F32 (default: F16 storage where the "
-      "device supports it, F32 arithmetic either way)", NULL },
+        "Vulkan: keep the weights in F32 (default: F16 storage where the "
+        "device supports it, F32 arithmetic either way)",
+        NULL },
     { NULL },
   };
   /* GOption copies the entries, so stack arrays are fine. */
@@ -60,8 +66,8 @@ tool_parse (GOptionContext *ctx, int *argc, char ***argv, int *status)
 }
 
 gboolean
-tool_parse_options_only (const char *command, GOptionContext *ctx,
-    int *argc, char ***argv, int *status)
+tool_parse_options_only (const char *command, GOptionContext *ctx, int *argc,
+    char ***argv, int *status)
 {
   if (!tool_parse (ctx, argc, argv, status))
     return FALSE;
@@ -102,23 +108,25 @@ tool_parse_dtype (const char *command, const char *name, ClipDType *dtype,
   else if (strcmp (name, "f16") == 0)
     *dtype = CLIP_DTYPE_F16;
   else {
-    *status = tool_usage_error (command, "--dtype: '%s' is neither f32 nor "
-        "f16", name);
+    *status = tool_usage_error (command,
+        "--dtype: '%s' is neither f32 nor "
+        "f16",
+        name);
     return FALSE;
   }
   return TRUE;
 }
 
 ClipModel *
-tool_load_model (const char *command, const ToolModelOptions *opts,
-    int *status)
+tool_load_model (const char *command, const ToolModelOptions *opts, int *status)
 {
   g_autofree char *default_dir = NULL;
   const char *dir = opts->model_dir;
   if (dir == NULL) {
     default_dir = clip_default_model_dir ();
     if (default_dir == NULL) {
-      *status = tool_usage_error (command, "no --model DIR given and no "
+      *status = tool_usage_error (command,
+          "no --model DIR given and no "
           "default model is installed (or set GST_CLIP_DEFAULT_MODEL)");
       return NULL;
     }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* gst-clip tokenize, embed and classify: the runtime's encoders on the
  * command line, with output meant for scripts. */
 #include "commands.h"
@@ -85,7 +86,8 @@ add_embed_input (const char *option_name, const char *value, gpointer data,
   if (input.kind == INPUT_TEXT) {
     input.text_number = 1;
     for (guint i = 0; i < inputs->len; i++)
-      input.text_number += g_array_index (inputs, EmbedInput, i).kind == INPUT_TEXT;
+      input.text_number += g_array_index (inputs, EmbedInput, i).kind
+          == INPUT_TEXT;
   }
   g_array_append_val (inputs, input);
   return TRUE;
@@ -165,15 +167,20 @@ tool_cmd_embed (int argc, char **argv)
   g_option_context_set_main_group (ctx, main_group);
   const GOptionEntry entries[] = {
     { "image", 'i', G_OPTION_FLAG_FILENAME, G_OPTION_ARG_CALLBACK,
-      add_embed_input, "An image file (PNG, JPEG, ...), decoded and "
-      "preprocessed as CLIP does", "FILE" },
+        add_embed_input,
+        "An image file (PNG, JPEG, ...), decoded and "
+        "preprocessed as CLIP does",
+        "FILE" },
     { "pre", 'p', G_OPTION_FLAG_FILENAME, G_OPTION_ARG_CALLBACK,
-      add_embed_input, "An already preprocessed image: raw little-endian "
-      "float32, CHW, 3 x S x S for the model's input size S", "FILE.f32" },
+        add_embed_input,
+        "An already preprocessed image: raw little-endian "
+        "float32, CHW, 3 x S x S for the model's input size S",
+        "FILE.f32" },
     { "text", 't', G_OPTION_FLAG_FILENAME, G_OPTION_ARG_CALLBACK,
-      add_embed_input, "A text (UTF-8)", "TEXT" },
+        add_embed_input, "A text (UTF-8)", "TEXT" },
     { "raw", 0, 0, G_OPTION_ARG_NONE, &raw,
-      "Print the embeddings as the encoder gives them, not normalised", NULL },
+        "Print the embeddings as the encoder gives them, not normalised",
+        NULL },
     { NULL },
   };
   g_option_context_add_main_entries (ctx, entries, NULL);
@@ -184,10 +191,13 @@ tool_cmd_embed (int argc, char **argv)
   if (!tool_parse (ctx, &argc, &argv, &status))
     return status;
   if (argc > 1)
-    return tool_usage_error ("embed", "unexpected argument '%s' (inputs "
-        "are given with --image, --pre or --text)", argv[1]);
+    return tool_usage_error ("embed",
+        "unexpected argument '%s' (inputs "
+        "are given with --image, --pre or --text)",
+        argv[1]);
   if (inputs->len == 0)
-    return tool_usage_error ("embed", "no input: give --image, --pre or "
+    return tool_usage_error ("embed",
+        "no input: give --image, --pre or "
         "--text");
   if (!(model = tool_load_model ("embed", &opts, &status)))
     return status;
@@ -201,8 +211,9 @@ tool_cmd_embed (int argc, char **argv)
   g_autofree float *embedding = g_new (float, config->embed_dim);
   for (guint i = 0; i < inputs->len; i++) {
     GError *error = NULL;
-    if (!embed_one (enc, &g_array_index (inputs, EmbedInput, i), tensor, ids,
-            embedding, &error))
+    if (!embed_one (enc,
+            &g_array_index (inputs, EmbedInput, i), tensor, ids, embedding,
+                &error))
       return tool_fail (error);
     if (!raw)
       clip_l2_normalize (embedding, config->embed_dim);
@@ -310,15 +321,17 @@ tool_cmd_classify (int argc, char **argv)
       "prompts' normalised embeddings (the CLIP paper's prompt ensembling).\n");
   const GOptionEntry entries[] = {
     { "labels", 'l', 0, G_OPTION_ARG_FILENAME, &labels_list,
-      "Comma-separated labels", "\"a,b,c\"" },
+        "Comma-separated labels", "\"a,b,c\"" },
     { "labels-file", 0, 0, G_OPTION_ARG_FILENAME, &labels_file,
-      "Read labels from a file (added after --labels)", "FILE" },
+        "Read labels from a file (added after --labels)", "FILE" },
     { "negative-labels", 0, 0, G_OPTION_ARG_FILENAME, &negative_list,
-      "Comma-separated labels that take part in the softmax but are never "
-      "reported", "\"x,y\"" },
+        "Comma-separated labels that take part in the softmax but are never "
+        "reported",
+        "\"x,y\"" },
     { "template", 'T', 0, G_OPTION_ARG_FILENAME_ARRAY, &template_options,
-      "Prompt template, {} is the label; repeat it or separate with '|' "
-      "(default: \"a photo of a {}.\")", "TEMPLATE" },
+        "Prompt template, {} is the label; repeat it or separate with '|' "
+        "(default: \"a photo of a {}.\")",
+        "TEMPLATE" },
     { NULL },
   };
   g_option_context_add_main_entries (ctx, entries, NULL);
@@ -335,24 +348,27 @@ tool_cmd_classify (int argc, char **argv)
   if (!tool_parse (ctx, &argc, &argv, &status))
     return status;
   if (labels_list == NULL && labels_file == NULL)
-    return tool_usage_error ("classify", "no labels: give --labels or "
+    return tool_usage_error ("classify",
+        "no labels: give --labels or "
         "--labels-file");
   if (argc < 2)
     return tool_usage_error ("classify", "no IMAGE given");
   if (!(labels = collect_labels (labels_list, labels_file, &error))
-      || (negative_list && !(negatives = parse_label_list ("--negative-labels",
-                  negative_list, &error)))
+      || (negative_list
+          && !(negatives = parse_label_list ("--negative-labels", negative_list,
+                   &error)))
       || !(templates = collect_templates (template_options, &error)))
     return tool_fail (error);
   if (labels->len == 0)
-    return tool_usage_error ("classify", "no labels: the label list is "
+    return tool_usage_error ("classify",
+        "no labels: the label list is "
         "empty");
 
   if (!(model = tool_load_model ("classify", &opts, &status))
       || !(enc = tool_open_encoder ("classify", model, &opts, FALSE, &status)))
     return status;
   if (!(set = clip_label_set_new (enc, labels, negatives,
-              (const char *const *) templates, &error)))
+            (const char *const *) templates, &error)))
     return tool_fail (error);
 
   const ClipConfig *config = clip_model_get_config (model);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* gst-clip eval: zero-shot top-1 accuracy of a model on the synthetic
  * world's held-out frames. */
 #include "commands.h"
@@ -14,7 +15,8 @@ static gboolean
 zero_shot_accuracy (ClipEncoder *enc, const SyntheticEvalSet *set,
     const char *template, double *accuracy, GError **error)
 {
-  const ClipConfig *config = clip_model_get_config (clip_encoder_get_model (enc));
+  const ClipConfig *config = clip_model_get_config (
+      clip_encoder_get_model (enc));
   int e = config->embed_dim, n_labels = g_strv_length (set->labels);
   gsize image = 3 * (gsize) config->image_size * config->image_size;
   g_auto (GStrv) prompts = g_new0 (char *, n_labels + 1);
@@ -71,16 +73,17 @@ tool_cmd_eval (int argc, char **argv)
       "saw (against '<colour> <shape>' for every pair).");
   const GOptionEntry entries[] = {
     { "synthetic", 0, 0, G_OPTION_ARG_NONE, &synthetic,
-      "Evaluate on the synthetic world (required)", NULL },
+        "Evaluate on the synthetic world (required)", NULL },
     { "per-pattern", 0, 0, G_OPTION_ARG_INT, &per_pattern,
-      "Frames per videotestsrc pattern (default 20)", "N" },
+        "Frames per videotestsrc pattern (default 20)", "N" },
     { "unseen", 0, 0, G_OPTION_ARG_INT, &unseen,
-      "Scenes of unseen colour x shape pairs (default 300)", "N" },
+        "Scenes of unseen colour x shape pairs (default 300)", "N" },
     { "seed", 's', 0, G_OPTION_ARG_INT64, &seed,
-      "Seed of the evaluation frames (default 1)", "N" },
+        "Seed of the evaluation frames (default 1)", "N" },
     { "template", 't', 0, G_OPTION_ARG_STRING, &template,
-      "Prompt template, {} standing for the label (default clipclassify's: "
-      "'" DEFAULT_TEMPLATE "')", "TEXT" },
+        "Prompt template, {} standing for the label (default clipclassify's: "
+        "'" DEFAULT_TEMPLATE "')",
+        "TEXT" },
     { NULL },
   };
   g_option_context_add_main_entries (ctx, entries, NULL);
@@ -88,14 +91,18 @@ tool_cmd_eval (int argc, char **argv)
   if (!tool_parse_options_only ("eval", ctx, &argc, &argv, &status))
     return status;
   if (!synthetic)
-    return tool_usage_error ("eval", "--synthetic is required (the only "
+    return tool_usage_error ("eval",
+        "--synthetic is required (the only "
         "evaluation set so far)");
   if (per_pattern < 1 || unseen < 1)
-    return tool_usage_error ("eval", "--per-pattern and --unseen must be "
+    return tool_usage_error ("eval",
+        "--per-pattern and --unseen must be "
         "at least 1");
   if (seed < 0 || seed > G_MAXUINT32)
-    return tool_usage_error ("eval", "--seed: %" G_GINT64_FORMAT " is "
-        "outside 0..%u", seed, G_MAXUINT32);
+    return tool_usage_error ("eval",
+        "--seed: %" G_GINT64_FORMAT " is "
+        "outside 0..%u",
+        seed, G_MAXUINT32);
 
   g_autoptr (ClipModel) model = tool_load_model ("eval", &model_opts, &status);
   if (model == NULL)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* gst-clip index and search: per-frame image embeddings of video files in
  * a SQLite database, and the moments that best match a text or an example
  * image. */
@@ -55,8 +56,8 @@ db_other_model (sqlite3 *db, const char *db_path, const char *model_name,
   sqlite3_stmt *stmt = NULL;
   *other = NULL;
   if (sqlite3_prepare_v2 (db,
-          "SELECT model FROM videos WHERE model != ?1 LIMIT 1", -1, &stmt,
-          NULL) != SQLITE_OK) {
+          "SELECT model FROM videos WHERE model != ?1 LIMIT 1", -1, &stmt, NULL)
+      != SQLITE_OK) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT,
         "%s: not a gst-clip index: %s", db_path, sqlite3_errmsg (db));
     return FALSE;
@@ -83,7 +84,8 @@ check_same_model (sqlite3 *db, const char *db_path, const char *model_name,
   g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
       "%s: the database holds embeddings of model '%s', not '%s': embeddings "
       "of different models cannot be compared (use another --db, or --model "
-      "for '%s')", db_path, other, model_name, other);
+      "for '%s')",
+      db_path, other, model_name, other);
   return FALSE;
 }
 
@@ -107,8 +109,8 @@ typedef struct {
   FrameTime batch_times[INDEX_BATCH];
   int batch_count;
 
-  GArray *times;        /* FrameTime per indexed frame */
-  GArray *embeddings;   /* float, embed_dim per indexed frame */
+  GArray *times;      /* FrameTime per indexed frame */
+  GArray *embeddings; /* float, embed_dim per indexed frame */
 } Indexer;
 
 static void
@@ -131,7 +133,8 @@ encode_batch (Indexer *ix, float *out, GError **error)
     GstVideoFrame *v = &mapped[n_mapped];
     if (!gst_video_frame_map (v, &ix->batch_infos[n_mapped],
             ix->batch_buffers[n_mapped], GST_MAP_READ)) {
-      g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT, "cannot map a decoded frame");
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT,
+          "cannot map a decoded frame");
       ok = FALSE;
       break;
     }
@@ -144,7 +147,8 @@ encode_batch (Indexer *ix, float *out, GError **error)
     };
   }
   if (ok)
-    ok = clip_encoder_encode_frames (ix->enc, frames, ix->batch_count, out, error);
+    ok = clip_encoder_encode_frames (ix->enc, frames, ix->batch_count, out,
+        error);
   for (int i = 0; i < n_mapped; i++)
     gst_video_frame_unmap (&mapped[i]);
   return ok;
@@ -156,7 +160,8 @@ indexer_flush (Indexer *ix, GError **error)
   if (ix->batch_count == 0)
     return TRUE;
   gsize old = ix->embeddings->len;
-  g_array_set_size (ix->embeddings, old + (gsize) ix->batch_count * ix->embed_dim);
+  g_array_set_size (ix->embeddings,
+      old + (gsize) ix->batch_count * ix->embed_dim);
   float *out = &g_array_index (ix->embeddings, float, old);
   if (!encode_batch (ix, out, error)) {
     g_array_set_size (ix->embeddings, old);
@@ -196,7 +201,8 @@ index_buffer (GstBuffer *buffer, GstPad *pad, gpointer user_data,
   ix->batch_buffers[ix->batch_count] = gst_buffer_ref (buffer);
   ix->batch_times[ix->batch_count++] = (FrameTime) {
     .pts = GST_BUFFER_PTS (buffer),
-    .duration = GST_CLOCK_TIME_IS_VALID (duration) ? duration * ix->interval : 0,
+    .duration = GST_CLOCK_TIME_IS_VALID (duration) ? duration * ix->interval
+                                                   : 0,
   };
   return ix->batch_count < INDEX_BATCH || indexer_flush (ix, error);
 }
@@ -211,8 +217,10 @@ store_video (sqlite3 *db, const char *db_path, const char *video_path,
   sqlite3_stmt *stmt = NULL;
   gboolean ok = check_same_model (db, db_path, model_name, error);
 
-  if (ok && sqlite3_prepare_v2 (db, "DELETE FROM videos WHERE path = ?1", -1,
-          &stmt, NULL) == SQLITE_OK) {
+  if (ok
+      && sqlite3_prepare_v2 (db, "DELETE FROM videos WHERE path = ?1", -1,
+             &stmt, NULL)
+          == SQLITE_OK) {
     sqlite3_bind_text (stmt, 1, video_path, -1, SQLITE_STATIC);
     ok = sqlite3_step (stmt) == SQLITE_DONE;
   } else {
@@ -220,8 +228,12 @@ store_video (sqlite3 *db, const char *db_path, const char *video_path,
   }
   g_clear_pointer (&stmt, sqlite3_finalize);
 
-  if (ok && sqlite3_prepare_v2 (db, "INSERT INTO videos (path, model, dim, "
-          "indexed_at) VALUES (?1, ?2, ?3, ?4)", -1, &stmt, NULL) == SQLITE_OK) {
+  if (ok
+      && sqlite3_prepare_v2 (db,
+             "INSERT INTO videos (path, model, dim, "
+             "indexed_at) VALUES (?1, ?2, ?3, ?4)",
+             -1, &stmt, NULL)
+          == SQLITE_OK) {
     sqlite3_bind_text (stmt, 1, video_path, -1, SQLITE_STATIC);
     sqlite3_bind_text (stmt, 2, model_name, -1, SQLITE_STATIC);
     sqlite3_bind_int (stmt, 3, ix->embed_dim);
@@ -233,17 +245,21 @@ store_video (sqlite3 *db, const char *db_path, const char *video_path,
   g_clear_pointer (&stmt, sqlite3_finalize);
   sqlite3_int64 video_id = sqlite3_last_insert_rowid (db);
 
-  if (ok && sqlite3_prepare_v2 (db, "INSERT INTO frames (video_id, pts, "
-          "duration, embedding) VALUES (?1, ?2, ?3, ?4)", -1, &stmt, NULL)
-      == SQLITE_OK) {
+  if (ok
+      && sqlite3_prepare_v2 (db,
+             "INSERT INTO frames (video_id, pts, "
+             "duration, embedding) VALUES (?1, ?2, ?3, ?4)",
+             -1, &stmt, NULL)
+          == SQLITE_OK) {
     for (guint i = 0; ok && i < ix->times->len; i++) {
       const FrameTime *t = &g_array_index (ix->times, FrameTime, i);
       sqlite3_bind_int64 (stmt, 1, video_id);
       sqlite3_bind_int64 (stmt, 2, (sqlite3_int64) t->pts);
       sqlite3_bind_int64 (stmt, 3, (sqlite3_int64) t->duration);
-      sqlite3_bind_blob (stmt, 4, &g_array_index (ix->embeddings, float,
-              (gsize) i * ix->embed_dim), ix->embed_dim * sizeof (float),
-          SQLITE_STATIC);
+      sqlite3_bind_blob (stmt, 4,
+          &g_array_index (ix->embeddings, float,
+              (gsize) i * ix->embed_dim),
+              ix->embed_dim * sizeof (float), SQLITE_STATIC);
       ok = sqlite3_step (stmt) == SQLITE_DONE;
       sqlite3_reset (stmt);
     }
@@ -264,13 +280,15 @@ static sqlite3 *
 open_db (const char *db_path, gboolean create, GError **error)
 {
   if (!create && !g_file_test (db_path, G_FILE_TEST_IS_REGULAR)) {
-    g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: no such file (make "
-        "one with gst-clip index)", db_path);
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO,
+        "%s: no such file (make "
+        "one with gst-clip index)",
+        db_path);
     return NULL;
   }
   sqlite3 *db = NULL;
   int flags = create ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
-      : SQLITE_OPEN_READONLY;
+                     : SQLITE_OPEN_READONLY;
   if (sqlite3_open_v2 (db_path, &db, flags, NULL) != SQLITE_OK) {
     db_fail (db, db_path, error);
     sqlite3_close (db);
@@ -278,7 +296,8 @@ open_db (const char *db_path, gboolean create, GError **error)
   }
   /* Another gst-clip index may hold the write lock for a while. */
   sqlite3_busy_timeout (db, 10000);
-  if (create && (!db_exec (db, db_path, "PRAGMA foreign_keys = ON", error)
+  if (create
+      && (!db_exec (db, db_path, "PRAGMA foreign_keys = ON", error)
           || !db_exec (db, db_path, schema_sql, error))) {
     sqlite3_close (db);
     return NULL;
@@ -304,9 +323,9 @@ tool_cmd_index (int argc, char **argv)
       "its frames; one database holds the embeddings of one model.");
   const GOptionEntry entries[] = {
     { "db", 'd', 0, G_OPTION_ARG_FILENAME, &db_path,
-      "Database file (created when missing)", "FILE.sqlite" },
+        "Database file (created when missing)", "FILE.sqlite" },
     { "interval", 'i', 0, G_OPTION_ARG_INT, &interval,
-      "Index one frame in N (default 1)", "N" },
+        "Index one frame in N (default 1)", "N" },
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "No progress display", NULL },
     { NULL },
   };
@@ -324,8 +343,8 @@ tool_cmd_index (int argc, char **argv)
   g_autoptr (ClipModel) model = tool_load_model ("index", &opts, &status);
   if (model == NULL)
     return status;
-  g_autoptr (ClipEncoder) enc = tool_open_encoder ("index", model, &opts,
-      FALSE, &status);
+  g_autoptr (ClipEncoder) enc = tool_open_encoder ("index", model, &opts, FALSE,
+      &status);
   if (enc == NULL)
     return status;
   const char *model_name = clip_model_get_name (model);
@@ -379,11 +398,11 @@ tool_cmd_index (int argc, char **argv)
 /* ----------------------------------------------------------------- search */
 
 typedef struct {
-  guint video;        /* index into the path array */
+  guint video; /* index into the path array */
   GstClockTime pts;
   GstClockTime duration;
   float score;
-  gboolean taken;     /* already part of a printed moment */
+  gboolean taken; /* already part of a printed moment */
 } ScoredFrame;
 
 static void
@@ -401,9 +420,12 @@ score_frames (sqlite3 *db, const char *db_path, const float *query, int dim,
     GPtrArray *paths, GError **error)
 {
   sqlite3_stmt *stmt = NULL;
-  if (sqlite3_prepare_v2 (db, "SELECT v.path, f.pts, f.duration, f.embedding "
+  if (sqlite3_prepare_v2 (db,
+          "SELECT v.path, f.pts, f.duration, f.embedding "
           "FROM frames f JOIN videos v ON v.id = f.video_id "
-          "ORDER BY v.id, f.pts", -1, &stmt, NULL) != SQLITE_OK) {
+          "ORDER BY v.id, f.pts",
+          -1, &stmt, NULL)
+      != SQLITE_OK) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT,
         "%s: not a gst-clip index: %s", db_path, sqlite3_errmsg (db));
     return NULL;
@@ -422,8 +444,8 @@ score_frames (sqlite3 *db, const char *db_path, const float *query, int dim,
       sqlite3_finalize (stmt);
       return NULL;
     }
-    if (paths->len == 0 || strcmp (g_ptr_array_index (paths, paths->len - 1),
-            path) != 0)
+    if (paths->len == 0
+        || strcmp (g_ptr_array_index (paths, paths->len - 1), path) != 0)
       g_ptr_array_add (paths, g_strdup (path));
     /* The blob need not be aligned for floats. */
     memcpy (embedding, blob, bytes);
@@ -484,7 +506,8 @@ print_moments (GArray *frames_array, GPtrArray *paths, int top,
     for (guint i = first; i <= last; i++)
       frames[i].taken = TRUE;
 
-    printf ("%s  ", (const char *) g_ptr_array_index (paths, frames[peak].video));
+    printf ("%s  ",
+        (const char *) g_ptr_array_index (paths, frames[peak].video));
     print_time (frames[first].pts);
     putchar ('-');
     print_time (frames[last].pts + frames[last].duration);
@@ -513,14 +536,15 @@ tool_cmd_search (int argc, char **argv)
       "best and the worst frame of the database) belong to the moment.");
   const GOptionEntry entries[] = {
     { "db", 'd', 0, G_OPTION_ARG_FILENAME, &db_path,
-      "Database made by gst-clip index", "FILE.sqlite" },
+        "Database made by gst-clip index", "FILE.sqlite" },
     { "image", 0, 0, G_OPTION_ARG_FILENAME, &image_path,
-      "Search by an example picture instead of a text", "FILE" },
+        "Search by an example picture instead of a text", "FILE" },
     { "top", 'n', 0, G_OPTION_ARG_INT, &top,
-      "How many moments to print (default 5)", "N" },
+        "How many moments to print (default 5)", "N" },
     { "tolerance", 0, 0, G_OPTION_ARG_DOUBLE, &tolerance,
-      "How close to a moment's best frame a neighbour must score to join "
-      "it, as a fraction of the score spread (default 0.1)", "F" },
+        "How close to a moment's best frame a neighbour must score to join "
+        "it, as a fraction of the score spread (default 0.1)",
+        "F" },
     { NULL },
   };
   g_option_context_add_main_entries (ctx, entries, NULL);

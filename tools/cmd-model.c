@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* gst-clip random-model: a model folder with random weights and the real
  * sizes of a CLIP architecture, for benchmarks and tests. */
 #include "commands.h"
@@ -79,18 +80,19 @@ tool_cmd_random_model (int argc, char **argv)
       "2 layers, embed 32).\n");
   const GOptionEntry entries[] = {
     { "arch", 'a', 0, G_OPTION_ARG_STRING, &arch_name,
-      "Architecture (see below)", "NAME" },
-    { "out", 'o', 0, G_OPTION_ARG_FILENAME, &out_dir,
-      "Output folder (created)", "DIR" },
+        "Architecture (see below)", "NAME" },
+    { "out", 'o', 0, G_OPTION_ARG_FILENAME, &out_dir, "Output folder (created)",
+        "DIR" },
     { "layout", 0, 0, G_OPTION_ARG_STRING, &layout_name,
-      "hf (config.json, HuggingFace names; default) or openclip "
-      "(open_clip_config.json, OpenAI names)", "hf|openclip" },
+        "hf (config.json, HuggingFace names; default) or openclip "
+        "(open_clip_config.json, OpenAI names)",
+        "hf|openclip" },
     { "dtype", 0, 0, G_OPTION_ARG_STRING, &dtype_name,
-      "Weight type in model.safetensors (default f32)", "f32|f16" },
-    { "seed", 's', 0, G_OPTION_ARG_INT64, &seed,
-      "Random seed (default 1)", "N" },
+        "Weight type in model.safetensors (default f32)", "f32|f16" },
+    { "seed", 's', 0, G_OPTION_ARG_INT64, &seed, "Random seed (default 1)",
+        "N" },
     { "vocab", 0, 0, G_OPTION_ARG_FILENAME, &vocab_dir,
-      "Copy vocab.json + merges.txt from this folder into the model", "DIR" },
+        "Copy vocab.json + merges.txt from this folder into the model", "DIR" },
     { NULL },
   };
   g_option_context_add_main_entries (ctx, entries, NULL);
@@ -101,22 +103,26 @@ tool_cmd_random_model (int argc, char **argv)
     return tool_usage_error ("random-model", "--arch and --out are required");
   const Architecture *arch = find_architecture (arch_name);
   if (arch == NULL)
-    return tool_usage_error ("random-model", "--arch: unknown architecture "
-        "'%s' (ViT-B/32, ViT-B/16, ViT-L/14, ViT-L/14@336 or tiny)", arch_name);
+    return tool_usage_error ("random-model",
+        "--arch: unknown architecture "
+        "'%s' (ViT-B/32, ViT-B/16, ViT-L/14, ViT-L/14@336 or tiny)",
+        arch_name);
   ClipLayout layout;
   if (layout_name == NULL || strcmp (layout_name, "hf") == 0)
     layout = CLIP_LAYOUT_HF;
   else if (strcmp (layout_name, "openclip") == 0)
     layout = CLIP_LAYOUT_OPENAI;
   else
-    return tool_usage_error ("random-model", "--layout: '%s' is neither hf "
-        "nor openclip", layout_name);
+    return tool_usage_error ("random-model",
+        "--layout: '%s' is neither hf "
+        "nor openclip",
+        layout_name);
   ClipDType dtype;
   if (!tool_parse_dtype ("random-model", dtype_name, &dtype, &status))
     return status;
   if (seed < 0 || seed > G_MAXUINT32)
-    return tool_usage_error ("random-model", "--seed: %" G_GINT64_FORMAT
-        " is outside 0..%u", seed, G_MAXUINT32);
+    return tool_usage_error ("random-model",
+        "--seed: %" G_GINT64_FORMAT " is outside 0..%u", seed, G_MAXUINT32);
 
   ClipConfig config;
   config_for_architecture (arch, &config);
@@ -135,9 +141,10 @@ tool_cmd_random_model (int argc, char **argv)
   ClipWeights weights = { .vision.layers = vision_layers,
     .text.layers = text_layers };
   if (data == NULL) {
-    fprintf (stderr, "gst-clip: not enough memory for the %s weights "
-        "(%" G_GSIZE_FORMAT " MB)\n", arch->name,
-        params.total * sizeof (float) >> 20);
+    fprintf (stderr,
+        "gst-clip: not enough memory for the %s weights "
+        "(%" G_GSIZE_FORMAT " MB)\n",
+        arch->name, params.total * sizeof (float) >> 20);
     clip_param_layout_clear (&params);
     return TOOL_EXIT_FAILURE;
   }
@@ -148,15 +155,14 @@ tool_cmd_random_model (int argc, char **argv)
         g_strerror (errno));
     status = TOOL_EXIT_FAILURE;
   } else if (!clip_model_save (out_dir, &config, &weights, layout, dtype,
-          vocab_dir, &error)) {
+                 vocab_dir, &error)) {
     status = tool_fail (error);
   }
   if (status == TOOL_EXIT_OK)
     /* logit_scale included, as in the usual figures (ViT-B/32:
      * 151277313). */
-    printf ("%s: %s, %" G_GSIZE_FORMAT " parameters, %s layout, %s\n",
-        out_dir, arch->name, params.total,
-        layout == CLIP_LAYOUT_HF ? "hf" : "openclip",
+    printf ("%s: %s, %" G_GSIZE_FORMAT " parameters, %s layout, %s\n", out_dir,
+        arch->name, params.total, layout == CLIP_LAYOUT_HF ? "hf" : "openclip",
         dtype == CLIP_DTYPE_F16 ? "f16" : "f32");
   clip_param_layout_clear (&params);
   return status;

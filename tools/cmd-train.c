@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* gst-clip train: contrastive pre-training (or fine-tuning) of a CLIP on the
  * synthetic world or on a folder of captioned images. */
 #include "commands.h"
@@ -20,19 +21,19 @@ typedef struct {
 
 /* Reports local (then freed) as the error of path's [group] key. */
 static gboolean
-key_error (const char *path, const char *group, const char *key,
-    GError *local, GError **error)
+key_error (const char *path, const char *group, const char *key, GError *local,
+    GError **error)
 {
-  g_set_error (error, CLIP_ERROR, CLIP_ERROR_CONFIG, "%s: [%s] %s: %s",
-      path, group, key, local->message);
+  g_set_error (error, CLIP_ERROR, CLIP_ERROR_CONFIG, "%s: [%s] %s: %s", path,
+      group, key, local->message);
   g_error_free (local);
   return FALSE;
 }
 
 /* Reads an optional integer key; missing keys keep their default. */
 static gboolean
-read_int (GKeyFile *file, const char *path, const char *group,
-    const char *key, int min, int *value, GError **error)
+read_int (GKeyFile *file, const char *path, const char *group, const char *key,
+    int min, int *value, GError **error)
 {
   if (!g_key_file_has_key (file, group, key, NULL))
     return TRUE;
@@ -75,8 +76,8 @@ read_model_group (GKeyFile *file, const char *path, ClipConfig *c,
   if (!(read_int (file, path, g, "image_size", 1, &c->image_size, error)
           && read_int (file, path, g, "patch_size", 1, &c->patch_size, error)
           && read_int (file, path, g, "embed_dim", 1, &c->embed_dim, error)
-          && read_int (file, path, g, "context_length", 2,
-              &c->context_length, error)
+          && read_int (file, path, g, "context_length", 2, &c->context_length,
+              error)
           && read_int (file, path, g, "vision_width", 1, &c->vision.width,
               error)
           && read_int (file, path, g, "vision_layers", 1, &c->vision.layers,
@@ -84,10 +85,8 @@ read_model_group (GKeyFile *file, const char *path, ClipConfig *c,
           && read_int (file, path, g, "vision_heads", 1, &c->vision.heads,
               error)
           && read_int (file, path, g, "text_width", 1, &c->text.width, error)
-          && read_int (file, path, g, "text_layers", 1, &c->text.layers,
-              error)
-          && read_int (file, path, g, "text_heads", 1, &c->text.heads,
-              error)))
+          && read_int (file, path, g, "text_layers", 1, &c->text.layers, error)
+          && read_int (file, path, g, "text_heads", 1, &c->text.heads, error)))
     return FALSE;
   c->vision.mlp_width = 4 * c->vision.width;
   c->text.mlp_width = 4 * c->text.width;
@@ -100,8 +99,8 @@ read_model_group (GKeyFile *file, const char *path, ClipConfig *c,
       a = CLIP_ACTIVATION_GELU;
     else {
       g_set_error (error, CLIP_ERROR, CLIP_ERROR_CONFIG,
-          "%s: [model] activation: '%s' is neither quick_gelu nor gelu",
-          path, activation);
+          "%s: [model] activation: '%s' is neither quick_gelu nor gelu", path,
+          activation);
       return FALSE;
     }
     c->vision.activation = c->text.activation = a;
@@ -122,11 +121,11 @@ read_settings (const char *path, TrainSettings *s, GError **error)
   if (!(read_model_group (file, path, &s->config, error)
           && read_int (file, path, g, "batch", 2, &s->train.batch, error)
           && read_int (file, path, g, "steps", 1, &s->train.steps, error)
-          && read_int (file, path, g, "warmup_steps", 0,
-              &s->train.warmup_steps, error)
+          && read_int (file, path, g, "warmup_steps", 0, &s->train.warmup_steps,
+              error)
           && read_float (file, path, g, "lr", &s->train.lr, error)
-          && read_float (file, path, g, "weight_decay",
-              &s->train.weight_decay, error)
+          && read_float (file, path, g, "weight_decay", &s->train.weight_decay,
+              error)
           && read_float (file, path, g, "clip_grad_norm",
               &s->train.clip_grad_norm, error)
           && read_float (file, path, g, "logit_scale_init",
@@ -137,7 +136,8 @@ read_settings (const char *path, TrainSettings *s, GError **error)
           && read_int (file, path, g, "log_every", 1, &s->log_every, error)))
     return FALSE;
   /* CLIP clamps the scale at 100; 0 would be a log of zero. */
-  if (!(s->train.logit_scale_init > 0.0f && s->train.logit_scale_init <= 100.0f)) {
+  if (!(s->train.logit_scale_init > 0.0f
+          && s->train.logit_scale_init <= 100.0f)) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_CONFIG,
         "%s: [train] logit_scale_init: %g is not in (0, 100]", path,
         s->train.logit_scale_init);
@@ -193,15 +193,17 @@ captioned_folder_load (const char *dir, const ClipConfig *config,
     g_autofree char *file = g_build_filename (dir, line, NULL);
     g_array_set_size (pixels, pixels->len + image);
     int width, height;
-    g_autofree guint8 *rgb = clip_image_load_rgb (file, &width, &height,
-        error);
+    g_autofree guint8 *rgb = clip_image_load_rgb (file, &width, &height, error);
     if (rgb == NULL) { /* width and height are not set */
       g_ptr_array_set_free_func (captions, g_free);
       return NULL;
     }
     ClipFrame frame = {
-      .format = CLIP_PIXEL_RGB, .width = width, .height = height,
-      .planes = { rgb }, .strides = { width * 3 },
+      .format = CLIP_PIXEL_RGB,
+      .width = width,
+      .height = height,
+      .planes = { rgb },
+      .strides = { width * 3 },
     };
     if (!clip_preprocess (&frame, config,
             &g_array_index (pixels, float, pixels->len - image), error)) {
@@ -295,27 +297,30 @@ tool_cmd_train (int argc, char **argv)
       "captions.txt of 'FILE<TAB>caption' lines.\n");
   const GOptionEntry entries[] = {
     { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path,
-      "Training configuration file", "FILE" },
+        "Training configuration file", "FILE" },
     { "synthetic", 0, 0, G_OPTION_ARG_NONE, &synthetic,
-      "Train on the synthetic world (videotestsrc patterns, cairo scenes)",
-      NULL },
+        "Train on the synthetic world (videotestsrc patterns, cairo scenes)",
+        NULL },
     { "data", 'd', 0, G_OPTION_ARG_FILENAME, &data_dir,
-      "Train on a folder of captioned images", "DIR" },
+        "Train on a folder of captioned images", "DIR" },
     { "out", 'o', 0, G_OPTION_ARG_FILENAME, &out_dir,
-      "Output model folder (also holds the checkpoint)", "DIR" },
+        "Output model folder (also holds the checkpoint)", "DIR" },
     { "dtype", 0, 0, G_OPTION_ARG_STRING, &dtype_name,
-      "Weight type of the written model (default f32)", "f32|f16" },
+        "Weight type of the written model (default f32)", "f32|f16" },
     { "threads", 0, 0, G_OPTION_ARG_INT, &threads,
-      "OpenBLAS threads (default: one per core); results are reproducible "
-      "for a given count", "N" },
+        "OpenBLAS threads (default: one per core); results are reproducible "
+        "for a given count",
+        "N" },
     { "stop-after", 0, 0, G_OPTION_ARG_INT, &stop_after,
-      "Stop (with a checkpoint) after this many steps of this run", "N" },
+        "Stop (with a checkpoint) after this many steps of this run", "N" },
     { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_dir,
-      "Start from this model (fine-tuning; its sizes replace [model]); "
-      "default: a new model initialised from the seed", "DIR" },
+        "Start from this model (fine-tuning; its sizes replace [model]); "
+        "default: a new model initialised from the seed",
+        "DIR" },
     { "vocab", 0, 0, G_OPTION_ARG_FILENAME, &vocab_arg,
-      "Folder with vocab.json + merges.txt (default: the --model folder's); "
-      "copied into the output", "DIR" },
+        "Folder with vocab.json + merges.txt (default: the --model folder's); "
+        "copied into the output",
+        "DIR" },
     { NULL },
   };
   g_option_context_add_main_entries (ctx, entries, NULL);
@@ -329,7 +334,8 @@ tool_cmd_train (int argc, char **argv)
   if (!tool_parse_dtype ("train", dtype_name, &dtype, &status))
     return status;
   if (threads < 0 || stop_after < 0)
-    return tool_usage_error ("train", "--threads and --stop-after must not "
+    return tool_usage_error ("train",
+        "--threads and --stop-after must not "
         "be negative");
 
   GError *error = NULL;
@@ -344,19 +350,21 @@ tool_cmd_train (int argc, char **argv)
     return tool_fail (error);
   const ClipConfig *config = init ? clip_model_get_config (init)
                                   : &settings.config;
-  settings.train.threads = threads > 0 ? threads : (int) g_get_num_processors ();
+  settings.train.threads = threads > 0 ? threads
+                                       : (int) g_get_num_processors ();
 
   /* The vocabulary: --vocab, else the model's folder. */
   const char *vocab_dir = vocab_arg ? vocab_arg : model_dir;
   if (vocab_dir == NULL)
-    return tool_usage_error ("train", "a new model needs --vocab DIR "
+    return tool_usage_error ("train",
+        "a new model needs --vocab DIR "
         "(vocab.json + merges.txt)");
   ClipTokenizer *tokenizer = clip_tokenizer_new_from_dir (vocab_dir, &error);
   if (tokenizer == NULL)
     return tool_fail (error);
 
-  g_autoptr (ClipTrainer) trainer = clip_trainer_new (config,
-      &settings.train, init, &error);
+  g_autoptr (ClipTrainer) trainer = clip_trainer_new (config, &settings.train,
+      init, &error);
   g_autoptr (SyntheticWorld) world = NULL;
   CaptionedFolder *folder = NULL;
   if (trainer != NULL && synthetic)
@@ -413,9 +421,9 @@ tool_cmd_train (int argc, char **argv)
       char eta[32];
       format_duration (eta, sizeof eta, (o->steps - done) * n / rate);
       printf ("step %d/%d  loss %.4f  batch-acc %.2f  lr %.2e  scale %.1f  "
-          "|g| %.2f  %.1f images/s  ETA %s\n", done, o->steps, stats.loss,
-          stats.accuracy, stats.lr, stats.logit_scale, stats.grad_norm, rate,
-          eta);
+              "|g| %.2f  %.1f images/s  ETA %s\n",
+          done, o->steps, stats.loss, stats.accuracy, stats.lr,
+          stats.logit_scale, stats.grad_norm, rate, eta);
       fflush (stdout);
     }
     if (done % settings.checkpoint_every == 0 || last)

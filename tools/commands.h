@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* gst-clip subcommands and the helpers they share.
  *
  * A command gets the arguments after its name, with argv[0] set to
@@ -9,9 +10,9 @@
 #include "clip.h"
 #include "safetensors.h"
 
-#define TOOL_EXIT_OK      0
+#define TOOL_EXIT_OK 0
 #define TOOL_EXIT_FAILURE 1
-#define TOOL_EXIT_USAGE   2
+#define TOOL_EXIT_USAGE 2
 
 typedef struct {
   const char *name;
@@ -39,8 +40,8 @@ typedef struct {
   char *vocab_dir;
   char *backend;
   int threads;
-  char *device;   /* Vulkan device: index or name substring */
-  gboolean f32;   /* Vulkan: F32 weights even where F16 storage exists */
+  char *device; /* Vulkan device: index or name substring */
+  gboolean f32; /* Vulkan: F32 weights even where F16 storage exists */
 } ToolModelOptions;
 
 /* Adds --model and --vocab, and with with_backend also --backend,
@@ -52,8 +53,7 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (ToolModelOptions, tool_model_options_clear)
 
 /* Parses argv; on failure prints the problem and returns FALSE with the
  * exit status to use in *status. */
-gboolean tool_parse (GOptionContext *ctx, int *argc, char ***argv,
-    int *status);
+gboolean tool_parse (GOptionContext *ctx, int *argc, char ***argv, int *status);
 
 /* tool_parse for a command that takes options only: an argument left in
  * argv is a usage error too. */

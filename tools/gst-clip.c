@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* gst-clip: the command-line tool. This file only dispatches to the
  * subcommands (cmd-*.c); each parses its own options. */
 #include "commands.h"
@@ -11,16 +12,16 @@ static const ToolCommand commands[] = {
   { "embed", "print image and text embeddings", tool_cmd_embed },
   { "classify", "score images against labels (JSON Lines)", tool_cmd_classify },
   { "random-model", "write a random-weight model of a real architecture",
-    tool_cmd_random_model },
+      tool_cmd_random_model },
   { "bench", "measure the encoders' speed", tool_cmd_bench },
   { "train", "train a CLIP by contrastive pre-training", tool_cmd_train },
   { "eval", "zero-shot accuracy on the synthetic world", tool_cmd_eval },
   { "annotate", "label a video file, segments as WebVTT, SRT or JSON Lines",
-    tool_cmd_annotate },
+      tool_cmd_annotate },
   { "index", "store video frames' embeddings in a SQLite database",
-    tool_cmd_index },
+      tool_cmd_index },
   { "search", "find moments in indexed videos by text or example image",
-    tool_cmd_search },
+      tool_cmd_search },
 };
 
 static void

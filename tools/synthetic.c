@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The synthetic world: videotestsrc frames and cairo scenes with captions.
  * See synthetic.h. */
 #include "synthetic.h"
@@ -106,8 +107,8 @@ static const char *shape_plurals[] = { "circles", "squares", "triangles",
 /* The colour x shape pairs held out of training: one per colour, every
  * shape at least once, so each colour and each shape is still learnt from
  * other pairs. */
-static const int held_out[N_COLOURS] = { STAR, TRIANGLE, CROSS, CIRCLE,
-  SQUARE, STAR };
+static const int held_out[N_COLOURS] = { STAR, TRIANGLE, CROSS, CIRCLE, SQUARE,
+  STAR };
 
 static gboolean
 is_held_out (int colour, int shape)
@@ -133,10 +134,11 @@ render_pattern (const ClipConfig *config, const Pattern *p, FrameSize size,
     int skip, int count, float *out, GError **error)
 {
   int buffers = skip + (count - 1) * FRAME_STRIDE + 1;
-  g_autofree char *description = g_strdup_printf ("videotestsrc pattern=%s "
+  g_autofree char *description = g_strdup_printf (
+      "videotestsrc pattern=%s "
       "num-buffers=%d ! video/x-raw,format=RGB,width=%d,height=%d,"
-      "framerate=30/1 ! appsink name=sink sync=false", p->pattern, buffers,
-      size.width, size.height);
+      "framerate=30/1 ! appsink name=sink sync=false",
+      p->pattern, buffers, size.width, size.height);
   GstElement *pipeline = gst_parse_launch (description, error);
   if (pipeline == NULL)
     return FALSE;
@@ -175,17 +177,16 @@ render_pattern (const ClipConfig *config, const Pattern *p, FrameSize size,
   gst_object_unref (pipeline);
   if (ok && kept != count) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO,
-        "videotestsrc pattern=%s gave %d frames, expected %d", p->pattern,
-        kept, count);
+        "videotestsrc pattern=%s gave %d frames, expected %d", p->pattern, kept,
+        count);
     ok = FALSE;
   }
   return ok;
 }
 
 static gboolean
-render_bank (const ClipConfig *config, const Pattern *p,
-    const FrameSize *sizes, int n_sizes, int skip, FrameBank *bank,
-    GError **error)
+render_bank (const ClipConfig *config, const Pattern *p, const FrameSize *sizes,
+    int n_sizes, int skip, FrameBank *bank, GError **error)
 {
   int per_size = p->animated ? ANIMATED_FRAMES : 1;
   gsize image = 3 * (gsize) config->image_size * config->image_size;
@@ -310,14 +311,14 @@ random_colour (GRand *rand, double rgb[3])
     double val = g_rand_double_range (rand, 0.5, 1);
     int i = (int) h;
     double f = h - i, p = val * (1 - sat), q = val * (1 - sat * f),
-        t = val * (1 - sat * (1 - f));
-    const double sextants[6][3] = { { val, t, p }, { q, val, p },
-      { p, val, t }, { p, q, val }, { t, p, val }, { val, p, q } };
+           t = val * (1 - sat * (1 - f));
+    const double sextants[6][3] = { { val, t, p }, { q, val, p }, { p, val, t },
+      { p, q, val }, { t, p, val }, { val, p, q } };
     memcpy (rgb, sextants[MIN (i, 5)], 3 * sizeof (double));
     near = FALSE;
     for (guint k = 0; k < N_COLOURS; k++) {
       double dr = rgb[0] - colours[k].r, dg = rgb[1] - colours[k].g,
-          db = rgb[2] - colours[k].b;
+             db = rgb[2] - colours[k].b;
       near |= dr * dr + dg * dg + db * db < 0.35 * 0.35;
     }
   } while (near);
@@ -335,7 +336,8 @@ draw_scene (const Scene *s, GRand *rand, int size, guint8 *bgra, int stride)
     random_colour (rand, rgb);
     cairo_set_source_rgb (cr, rgb[0], rgb[1], rgb[2]);
   } else {
-    const Colour *c = s->colour < (int) N_COLOURS ? &colours[s->colour]
+    const Colour *c = s->colour < (int) N_COLOURS
+        ? &colours[s->colour]
         : &extra_colours[s->colour - N_COLOURS];
     cairo_set_source_rgb (cr, CLAMP (c->r + jitter (rand, 0.08), 0, 1),
         CLAMP (c->g + jitter (rand, 0.08), 0, 1),
@@ -379,25 +381,28 @@ static char *
 scene_caption (const Scene *s, CaptionForm form)
 {
   /* The colour word and its space; none for an UNNAMED colour. */
-  g_autofree char *colour = s->colour == UNNAMED ? g_strdup ("")
-      : g_strdup_printf ("%s ", s->colour < (int) N_COLOURS
-          ? colours[s->colour].name : extra_colours[s->colour - N_COLOURS].name);
+  g_autofree char *colour = s->colour == UNNAMED
+      ? g_strdup ("")
+      : g_strdup_printf ("%s ",
+          s->colour < (int) N_COLOURS
+              ? colours[s->colour].name
+              : extra_colours[s->colour - N_COLOURS].name);
   const char *size = s->large ? "large" : "small";
   const char *background = s->striped ? "striped" : "plain";
   if (s->count > 1) {
     const char *count = s->count == 2 ? "two" : "three";
     const char *shapes = shape_plurals[s->shape];
     return form <= FORM_NO_PLACE
-        ? g_strdup_printf ("%s %s %s%s on a %s background", count, size,
-            colour, shapes, background)
+        ? g_strdup_printf ("%s %s %s%s on a %s background", count, size, colour,
+            shapes, background)
         : g_strdup_printf ("%s %s%s", count, colour, shapes);
   }
   const char *shape = shape_names[s->shape];
   const char *where = position_phrases[s->position];
   switch (form) {
     case FORM_FULL:
-      return g_strdup_printf ("a %s %s%s %s of a %s background", size,
-          colour, shape, where, background);
+      return g_strdup_printf ("a %s %s%s %s of a %s background", size, colour,
+          shape, where, background);
     case FORM_NO_BACKGROUND:
       return g_strdup_printf ("a %s %s%s %s", size, colour, shape, where);
     case FORM_NO_PLACE:
@@ -418,8 +423,7 @@ scene_caption (const Scene *s, CaptionForm form)
 
 /* Draws a scene and preprocesses it into tensor. */
 static void
-render_scene (SyntheticWorld *world, const Scene *s, GRand *rand,
-    float *tensor)
+render_scene (SyntheticWorld *world, const Scene *s, GRand *rand, float *tensor)
 {
   int size = world->config.image_size;
   int stride = cairo_format_stride_for_width (CAIRO_FORMAT_RGB24, size);
@@ -443,7 +447,8 @@ random_scene (Scene *s, GRand *rand, gboolean unseen)
     s->colour = g_rand_int_range (rand, 0, N_COLOURS);
     s->shape = g_rand_int_range (rand, 0, N_SHAPES);
   } while (is_held_out (s->colour, s->shape) != unseen);
-  s->count = unseen || g_rand_int_range (rand, 0, 100) < 70 ? 1
+  s->count = unseen || g_rand_int_range (rand, 0, 100) < 70
+      ? 1
       : g_rand_int_range (rand, 2, 4);
   s->position = g_rand_int_range (rand, 0, N_POSITIONS);
   s->large = g_rand_boolean (rand);
@@ -458,7 +463,8 @@ train_random_scene (Scene *s, GRand *rand)
     s->colour = g_rand_int_range (rand, 0, N_TRAIN_COLOURS);
     s->shape = g_rand_int_range (rand, 0, N_SHAPES);
   } while (is_held_out (s->colour, s->shape));
-  s->count = g_rand_int_range (rand, 0, 100) < 70 ? 1
+  s->count = g_rand_int_range (rand, 0, 100) < 70
+      ? 1
       : g_rand_int_range (rand, 2, 4);
   s->position = g_rand_int_range (rand, 0, N_POSITIONS);
   s->large = g_rand_boolean (rand);
@@ -476,11 +482,11 @@ typedef enum { VARY_SHAPE, VARY_COLOUR, VARY_POSITION } Varied;
 /* Forms that name the varied attribute, so that a group's captions differ. */
 static const CaptionForm forms_naming[][6] = {
   [VARY_SHAPE] = { FORM_FULL, FORM_NO_BACKGROUND, FORM_NO_PLACE, FORM_SHORT,
-    FORM_PHOTO, FORM_SHAPE_ONLY },
+      FORM_PHOTO, FORM_SHAPE_ONLY },
   [VARY_COLOUR] = { FORM_FULL, FORM_NO_BACKGROUND, FORM_NO_PLACE, FORM_SHORT,
-    FORM_PHOTO, FORM_COLOUR_ONLY },
+      FORM_PHOTO, FORM_COLOUR_ONLY },
   [VARY_POSITION] = { FORM_FULL, FORM_NO_BACKGROUND, FORM_COLOUR_ONLY,
-    FORM_SHAPE_ONLY, FORM_FULL, FORM_NO_BACKGROUND },
+      FORM_SHAPE_ONLY, FORM_FULL, FORM_NO_BACKGROUND },
 };
 
 static void
@@ -503,8 +509,9 @@ scene_group (Scene *group, CaptionForm *form, GRand *rand)
   train_random_scene (&base, rand);
   /* Mostly shape: the attribute that is hardest to learn. */
   int choice = g_rand_int_range (rand, 0, 5);
-  Varied varied = choice < 3 ? VARY_SHAPE : choice == 3 ? VARY_COLOUR
-      : VARY_POSITION;
+  Varied varied = choice < 3 ? VARY_SHAPE
+      : choice == 3          ? VARY_COLOUR
+                             : VARY_POSITION;
   /* Each scene of an UNNAMED group draws its own colour: shape is all that
    * the captions can tell apart. */
   if (g_rand_int_range (rand, 0, 100) < UNNAMED_PERCENT) {
@@ -558,8 +565,8 @@ rand_for (guint32 seed, guint32 purpose, guint64 index, guint32 slot)
 enum { PURPOSE_TRAIN = 1, PURPOSE_EVAL_PATTERNS, PURPOSE_EVAL_UNSEEN };
 
 void
-synthetic_train_batch (SyntheticWorld *world, guint32 seed, guint64 step,
-    int n, float *pixels, char ***captions)
+synthetic_train_batch (SyntheticWorld *world, guint32 seed, guint64 step, int n,
+    float *pixels, char ***captions)
 {
   gsize image = 3 * (gsize) world->config.image_size * world->config.image_size;
   GRand *batch_rand = rand_for (seed, PURPOSE_TRAIN, step, G_MAXUINT32);
@@ -661,8 +668,8 @@ synthetic_eval_unseen (SyntheticWorld *world, guint32 seed, int n)
   set->labels = g_new0 (char *, N_COLOURS * N_SHAPES + 1);
   for (guint c = 0; c < N_COLOURS; c++)
     for (int s = 0; s < N_SHAPES; s++)
-      set->labels[c * N_SHAPES + s] = g_strdup_printf ("%s %s",
-          colours[c].name, shape_names[s]);
+      set->labels[c * N_SHAPES + s] = g_strdup_printf ("%s %s", colours[c].name,
+          shape_names[s]);
   for (int i = 0; i < n; i++) {
     GRand *rand = rand_for (seed, PURPOSE_EVAL_UNSEEN, i, 0);
     Scene scene;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The synthetic world `gst-clip train --synthetic` learns from and
  * `gst-clip eval --synthetic` measures on: captioned frames of GStreamer's
  * videotestsrc patterns (rendered by the real element) and of cairo-drawn
@@ -16,8 +17,7 @@ typedef struct _SyntheticWorld SyntheticWorld;
 
 /* Renders the videotestsrc frames once and preprocesses everything for
  * config (its image size, mean and std). */
-SyntheticWorld *synthetic_world_new (const ClipConfig *config,
-    GError **error);
+SyntheticWorld *synthetic_world_new (const ClipConfig *config, GError **error);
 void synthetic_world_free (SyntheticWorld *world);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (SyntheticWorld, synthetic_world_free)
 
@@ -26,25 +26,25 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (SyntheticWorld, synthetic_world_free)
  * (identical captions in a batch contradict the contrastive targets), the
  * rest scenes of seen colour x shape pairs, of training-only colours
  * (named) and of random colours (unnamed), never of a held-out pair. */
-void synthetic_train_batch (SyntheticWorld *world, guint32 seed,
-    guint64 step, int n, float *pixels, char ***captions);
+void synthetic_train_batch (SyntheticWorld *world, guint32 seed, guint64 step,
+    int n, float *pixels, char ***captions);
 
 /* An evaluation set: n frames, each with the index of its true label among
  * labels (the prompts to classify against). */
 typedef struct {
   int n;
-  float *pixels;  /* [n, 3, S, S] */
-  int *truth;     /* [n] */
-  char **labels;  /* NULL-terminated */
+  float *pixels; /* [n, 3, S, S] */
+  int *truth;    /* [n] */
+  char **labels; /* NULL-terminated */
 } SyntheticEvalSet;
 
 /* per_pattern frames of each pattern, at sizes and times training never
  * uses; the labels are the pattern descriptions. */
-SyntheticEvalSet *synthetic_eval_patterns (SyntheticWorld *world,
-    guint32 seed, int per_pattern);
+SyntheticEvalSet *synthetic_eval_patterns (SyntheticWorld *world, guint32 seed,
+    int per_pattern);
 /* n scenes of one shape whose colour x shape pair training never saw; the
  * labels are "<colour> <shape>" for every pair, seen or not. */
-SyntheticEvalSet *synthetic_eval_unseen (SyntheticWorld *world,
-    guint32 seed, int n);
+SyntheticEvalSet *synthetic_eval_unseen (SyntheticWorld *world, guint32 seed,
+    int n);
 void synthetic_eval_set_free (SyntheticEvalSet *set);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (SyntheticEvalSet, synthetic_eval_set_free)

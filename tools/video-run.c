@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Drives uridecodebin ! videoconvert ! clipclassify|capsfilter ! fakesink
  * over one file for gst-clip annotate and index. */
 #include "video-run.h"
@@ -45,7 +46,7 @@ struct _ToolVideo {
   gboolean video_linked;
   gint buffer_failed;
   char *missing_plugin; /* description of a decoder GStreamer lacks */
-  gint stop_requested; /* first SIGINT: the probe sends EOS */
+  gint stop_requested;  /* first SIGINT: the probe sends EOS */
   gint eos_sent;
   gboolean interrupted;
 };
@@ -140,13 +141,16 @@ tool_video_new (const char *path, ToolVideoStage stage, GError **error)
       stage == TOOL_VIDEO_CLASSIFY ? "clipclassify" : "capsfilter", NULL);
   GstElement *sink = gst_element_factory_make ("fakesink", NULL);
   if (!decode || !convert || !middle || !sink) {
-    const char *missing = !decode ? "uridecodebin" : !convert ? "videoconvert"
-        : !middle ? (stage == TOOL_VIDEO_CLASSIFY ? "clipclassify"
-            : "capsfilter") : "fakesink";
+    const char *missing = !decode ? "uridecodebin"
+        : !convert                ? "videoconvert"
+        : !middle
+        ? (stage == TOOL_VIDEO_CLASSIFY ? "clipclassify" : "capsfilter")
+        : "fakesink";
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_UNSUPPORTED,
         "GStreamer element '%s' is not available%s", missing,
-        middle ? "" : ": install the clip plugin, or point GST_PLUGIN_PATH "
-        "at the folder of libgstclip.so");
+        middle ? ""
+               : ": install the clip plugin, or point GST_PLUGIN_PATH "
+                 "at the folder of libgstclip.so");
     g_clear_object (&decode);
     g_clear_object (&convert);
     g_clear_object (&middle);
@@ -264,16 +268,16 @@ print_progress (ToolVideo *video, gboolean final)
       bar[i] = i < filled ? '#' : '-';
     bar[BAR_WIDTH] = '\0';
     fprintf (stderr, "\r%s [%s] %3.0f%%  %5.1f frames/s  ETA %s ",
-        video->progress_label, bar, fraction >= 0 ? fraction * 100 : 0.0,
-        fps, eta);
+        video->progress_label, bar, fraction >= 0 ? fraction * 100 : 0.0, fps,
+        eta);
     if (final)
       fputc ('\n', stderr);
   } else if (fraction >= 0) {
     fprintf (stderr, "%s: %.0f%%, %d frames, %.1f frames/s, ETA %s\n",
         video->progress_label, fraction * 100, frames, fps, eta);
   } else {
-    fprintf (stderr, "%s: %d frames, %.1f frames/s\n",
-        video->progress_label, frames, fps);
+    fprintf (stderr, "%s: %d frames, %.1f frames/s\n", video->progress_label,
+        frames, fps);
   }
   fflush (stderr);
 }
@@ -303,8 +307,10 @@ on_sigint (gpointer user_data)
   video->interrupted = TRUE;
   g_atomic_int_set (&video->stop_requested, TRUE);
   if (!video->quiet)
-    fprintf (stderr, "%s%s: interrupted, finishing the output "
-        "(Ctrl-C again to stop at once)\n", video->terminal ? "\n" : "",
+    fprintf (stderr,
+        "%s%s: interrupted, finishing the output "
+        "(Ctrl-C again to stop at once)\n",
+        video->terminal ? "\n" : "",
         video->progress_label ? video->progress_label : "gst-clip");
   return G_SOURCE_CONTINUE;
 }
@@ -328,8 +334,7 @@ on_bus_message (GstBus *bus, GstMessage *msg, gpointer user_data)
             && GST_MESSAGE_SRC (msg) == GST_OBJECT (video->classify);
         g_set_error (&video->error, CLIP_ERROR, CLIP_ERROR_IO, "%s%s%s%s%s",
             from_classify ? "" : video->path, from_classify ? "" : ": ",
-            gerror->message,
-            video->missing_plugin ? " Needed: " : "",
+            gerror->message, video->missing_plugin ? " Needed: " : "",
             video->missing_plugin ? video->missing_plugin : "");
       }
       g_main_loop_quit (video->loop);
@@ -344,7 +349,8 @@ on_bus_message (GstBus *bus, GstMessage *msg, gpointer user_data)
       break;
     case GST_MESSAGE_ELEMENT:
       if (gst_is_missing_plugin_message (msg) && video->missing_plugin == NULL)
-        video->missing_plugin = gst_missing_plugin_message_get_description (msg);
+        video->missing_plugin = gst_missing_plugin_message_get_description (
+            msg);
       if (video->classify && video->message_func
           && GST_MESSAGE_SRC (msg) == GST_OBJECT (video->classify))
         video->message_func (gst_message_get_structure (msg),
@@ -371,7 +377,8 @@ tool_video_run (ToolVideo *video, gboolean *interrupted, GError **error)
     tick = g_timeout_add (BAR_REFRESH_MS, on_progress_tick, video);
 
   if (gst_element_set_state (video->pipeline, GST_STATE_PLAYING)
-      == GST_STATE_CHANGE_FAILURE && video->error == NULL) {
+          == GST_STATE_CHANGE_FAILURE
+      && video->error == NULL) {
     /* The reason comes as an ERROR message; collect it. */
     g_autoptr (GstMessage) msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
     if (msg != NULL)

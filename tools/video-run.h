@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Decoding a video file for gst-clip annotate and index:
  * uridecodebin ! videoconvert ! STAGE ! fakesink, where STAGE is clipclassify
  * in sync mode (annotate) or a capsfilter to packed RGB whose frames the
@@ -10,7 +11,8 @@
 typedef struct _ToolVideo ToolVideo;
 
 /* Called on the main thread for every element message of clipclassify. */
-typedef void (*ToolVideoMessageFunc) (const GstStructure *s, gpointer user_data);
+typedef void (
+    *ToolVideoMessageFunc) (const GstStructure *s, gpointer user_data);
 
 /* Called on the streaming thread for every buffer reaching the sink; pad
  * is the sink's pad, for the caps. A FALSE return with error stops the

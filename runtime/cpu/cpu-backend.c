@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The CPU backend: CLIP's two encoders as plain C over OpenBLAS.
  *
  * A batch of n sequences of T tokens is one [n*T, width] matrix, so every
@@ -24,7 +25,7 @@ typedef struct {
   gsize arena_floats;
   char *description;
   ClipGemmKernel kernel; /* the packed GEMM's */
-  GHashTable *packed; /* weight pointer -> ClipGemmWeight; NULL: none */
+  GHashTable *packed;    /* weight pointer -> ClipGemmWeight; NULL: none */
   ClipGemmPool *pool;
 } ClipCpuBackend;
 
@@ -54,7 +55,8 @@ reserve_arena (ClipCpuBackend *cpu, gsize floats, GError **error)
   if (floats <= cpu->arena_floats)
     return TRUE;
   float *arena = floats < G_MAXSIZE / sizeof (float)
-      ? g_try_malloc (floats * sizeof (float)) : NULL;
+      ? g_try_malloc (floats * sizeof (float))
+      : NULL;
   if (arena == NULL) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_BACKEND,
         "cpu: cannot allocate %" G_GSIZE_FORMAT " MiB of activations",
@@ -87,13 +89,14 @@ linears_are_packed (const ClipCpuBackend *cpu)
 }
 
 static const ClipGemmWeight *
-packed_copy (const ClipCpuBackend *cpu, const float *w, int out_dim,
-    int in_dim)
+packed_copy (const ClipCpuBackend *cpu, const float *w, int out_dim, int in_dim)
 {
-  const ClipGemmWeight *packed =
-      cpu->packed != NULL ? g_hash_table_lookup (cpu->packed, w) : NULL;
+  const ClipGemmWeight *packed = cpu->packed != NULL
+      ? g_hash_table_lookup (cpu->packed, w)
+      : NULL;
   return packed != NULL && clip_gemm_weight_has_shape (packed, out_dim, in_dim)
-      ? packed : NULL;
+      ? packed
+      : NULL;
 }
 
 /* Below this many multiply-adds OpenBLAS keeps a GEMM on one thread too
@@ -167,8 +170,7 @@ linear (ClipCpuBackend *cpu, float *out, int ldo, const float *in,
 static void
 activation_epilogue (float *c, gsize ldc, int rows, int cols, gpointer data)
 {
-  clip_op_gelu_forward (c, c, ldc, rows, cols,
-      *(const ClipActivation *) data);
+  clip_op_gelu_forward (c, c, ldc, rows, cols, *(const ClipActivation *) data);
 }
 
 /* out[n, out_dim] = act(in W^T + b): each block of out is activated by the
@@ -241,32 +243,29 @@ attention_share (gpointer data, int index, int threads)
  * x += attn(ln_1(x)); x += mlp(ln_2(x)). */
 static void
 transformer_layer (ClipCpuBackend *cpu, const ClipTowerConfig *tower,
-    const ClipLayerWeights *lw, Activations *act, int n, int l,
-    gboolean causal)
+    const ClipLayerWeights *lw, Activations *act, int n, int l, gboolean causal)
 {
   int w = tower->width, m = tower->mlp_width, rows = n * l;
 
   layer_norm (cpu, act->xn, act->x, lw->ln1_w, lw->ln1_b, rows, w, tower->eps);
   if (lw->qkv_fused) {
-    linear (cpu, act->qkv, 3 * w, act->xn, lw->q_w, lw->q_b, rows, w,
-        3 * w, FALSE);
-  } else {
-    linear (cpu, act->qkv, 3 * w, act->xn, lw->q_w, lw->q_b, rows, w, w,
+    linear (cpu, act->qkv, 3 * w, act->xn, lw->q_w, lw->q_b, rows, w, 3 * w,
         FALSE);
-    linear (cpu, act->qkv + w, 3 * w, act->xn, lw->k_w, lw->k_b, rows, w,
-        w, FALSE);
-    linear (cpu, act->qkv + 2 * w, 3 * w, act->xn, lw->v_w, lw->v_b, rows,
-        w, w, FALSE);
+  } else {
+    linear (cpu, act->qkv, 3 * w, act->xn, lw->q_w, lw->q_b, rows, w, w, FALSE);
+    linear (cpu, act->qkv + w, 3 * w, act->xn, lw->k_w, lw->k_b, rows, w, w,
+        FALSE);
+    linear (cpu, act->qkv + 2 * w, 3 * w, act->xn, lw->v_w, lw->v_b, rows, w, w,
+        FALSE);
   }
   AttentionJob attention = { act, n, l, w, tower->heads, causal };
   clip_gemm_pool_run (cpu->pool, attention_share, &attention);
   linear (cpu, act->x, w, act->att, lw->out_w, lw->out_b, rows, w, w, TRUE);
 
   layer_norm (cpu, act->xn, act->x, lw->ln2_w, lw->ln2_b, rows, w, tower->eps);
-  linear_activated (cpu, act->hidden, act->xn, lw->fc1_w, lw->fc1_b, rows, w,
-      m, tower->activation);
-  linear (cpu, act->x, w, act->hidden, lw->fc2_w, lw->fc2_b, rows, m, w,
-      TRUE);
+  linear_activated (cpu, act->hidden, act->xn, lw->fc1_w, lw->fc1_b, rows, w, m,
+      tower->activation);
+  linear (cpu, act->x, w, act->hidden, lw->fc2_w, lw->fc2_b, rows, m, w, TRUE);
 }
 
 /* im2col of one [3, S, S] image: row p (patches in row-major grid order)
@@ -380,7 +379,8 @@ cpu_frames (ClipBackend *b, const ClipFrame *frames, int n, float *out,
   gsize image = 3 * (gsize) cfg->image_size * cfg->image_size;
   g_autofree float *pixels = g_new (float, image * MIN (n, FRAMES_CHUNK));
   for (int done = 0; done < n; done += FRAMES_CHUNK) {
-    PreprocessJob job = { frames + done, MIN (n - done, FRAMES_CHUNK), cfg, pixels };
+    PreprocessJob job = { frames + done, MIN (n - done, FRAMES_CHUNK), cfg,
+      pixels };
     clip_gemm_pool_run (job.n > 1 ? cpu->pool : NULL, preprocess_share, &job);
     /* The first bad frame's error, as one thread going in order gives. */
     GError *first = NULL;
@@ -393,7 +393,8 @@ cpu_frames (ClipBackend *b, const ClipFrame *frames, int n, float *out,
       g_propagate_error (error, first);
       return FALSE;
     }
-    if (!cpu_images (b, pixels, job.n, out + (gsize) done * cfg->embed_dim, error))
+    if (!cpu_images (b, pixels, job.n, out + (gsize) done * cfg->embed_dim,
+            error))
       return FALSE;
   }
   return TRUE;
@@ -418,8 +419,8 @@ cpu_texts (ClipBackend *b, const gint32 *tokens, int n, float *out,
     for (int i = 0; i < context; i++)
       if (ids[i] < 0 || ids[i] >= cfg->vocab_size) {
         g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
-            "token %d of text %d is %d, outside the vocabulary (0..%d)",
-            i, s, ids[i], cfg->vocab_size - 1);
+            "token %d of text %d is %d, outside the vocabulary (0..%d)", i, s,
+            ids[i], cfg->vocab_size - 1);
         return FALSE;
       }
     eot[s] = clip_tokens_eot_position (ids, context);
@@ -449,8 +450,8 @@ cpu_texts (ClipBackend *b, const gint32 *tokens, int n, float *out,
   /* ln_final is per token: only the pooled rows need it. */
   for (int s = 0; s < n; s++)
     clip_op_layernorm_forward (act.xn + (gsize) s * w, NULL, NULL,
-        act.x + ((gsize) s * l + eot[s]) * w, tw->ln_final_w, tw->ln_final_b,
-        1, w, tower->eps);
+        act.x + ((gsize) s * l + eot[s]) * w, tw->ln_final_w, tw->ln_final_b, 1,
+        w, tower->eps);
   linear (cpu, out, cfg->embed_dim, act.xn, tw->proj, NULL, n, w,
       cfg->embed_dim, FALSE);
   return TRUE;
@@ -499,8 +500,8 @@ pack_weights (ClipCpuBackend *cpu)
       continue;
     }
     for (gsize part = 0; part < span->size / span->part_size; part++)
-      pack_linear (cpu, *clip_param_span_view (span, weights, part),
-          shape[0], in_dim);
+      pack_linear (cpu, *clip_param_span_view (span, weights, part), shape[0],
+          in_dim);
   }
   clip_param_layout_clear (&params);
 }
@@ -525,7 +526,8 @@ clip_cpu_backend_open (const ClipWeightsView *model,
     pack_weights (cpu);
   g_autofree char *packed = linears_are_packed (cpu)
       ? g_strdup_printf (" + packed %s GEMM",
-          clip_gemm_kernel_name (cpu->kernel)) : NULL;
+          clip_gemm_kernel_name (cpu->kernel))
+      : NULL;
   cpu->description = g_strdup_printf ("OpenBLAS %s%s, %d thread%s",
       openblas_get_corename (), packed != NULL ? packed : "", cpu->threads,
       cpu->threads == 1 ? "" : "s");

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The packed-weight GEMM. W is stored as panels of `panel` output columns
  * (16 for the AVX2 kernel, 32 for AVX-512): panel p holds, for every k, the
  * weights W[p * panel + j][k] side by side (zero past out_dim), so that the
@@ -71,7 +72,7 @@ tile_avx2_rows (int rows, int kc, const float *a, gsize lda, const float *b,
     if (r < rows) {
       acc[r][0] = load_c ? _mm256_loadu_ps (c + r * ldc) : _mm256_setzero_ps ();
       acc[r][1] = load_c ? _mm256_loadu_ps (c + r * ldc + 8)
-          : _mm256_setzero_ps ();
+                         : _mm256_setzero_ps ();
     }
   for (int k = 0; k < kc; k++) {
     if (prefetch != NULL)
@@ -109,12 +110,24 @@ tile_avx2 (int rows, int kc, const float *a, gsize lda, const float *b,
     const float *prefetch)
 {
   switch (rows) {
-    case 6: tile_avx2_rows (6, kc, a, lda, b, c, ldc, load_c, bias, prefetch); break;
-    case 5: tile_avx2_rows (5, kc, a, lda, b, c, ldc, load_c, bias, prefetch); break;
-    case 4: tile_avx2_rows (4, kc, a, lda, b, c, ldc, load_c, bias, prefetch); break;
-    case 3: tile_avx2_rows (3, kc, a, lda, b, c, ldc, load_c, bias, prefetch); break;
-    case 2: tile_avx2_rows (2, kc, a, lda, b, c, ldc, load_c, bias, prefetch); break;
-    default: tile_avx2_rows (1, kc, a, lda, b, c, ldc, load_c, bias, prefetch); break;
+    case 6:
+      tile_avx2_rows (6, kc, a, lda, b, c, ldc, load_c, bias, prefetch);
+      break;
+    case 5:
+      tile_avx2_rows (5, kc, a, lda, b, c, ldc, load_c, bias, prefetch);
+      break;
+    case 4:
+      tile_avx2_rows (4, kc, a, lda, b, c, ldc, load_c, bias, prefetch);
+      break;
+    case 3:
+      tile_avx2_rows (3, kc, a, lda, b, c, ldc, load_c, bias, prefetch);
+      break;
+    case 2:
+      tile_avx2_rows (2, kc, a, lda, b, c, ldc, load_c, bias, prefetch);
+      break;
+    default:
+      tile_avx2_rows (1, kc, a, lda, b, c, ldc, load_c, bias, prefetch);
+      break;
   }
 }
 
@@ -132,7 +145,7 @@ tile_avx512_rows (int rows, int kc, const float *a, gsize lda, const float *b,
     if (r < rows) {
       acc[r][0] = load_c ? _mm512_loadu_ps (c + r * ldc) : _mm512_setzero_ps ();
       acc[r][1] = load_c ? _mm512_loadu_ps (c + r * ldc + 16)
-          : _mm512_setzero_ps ();
+                         : _mm512_setzero_ps ();
     }
   /* Rows in three groups of four: three moving pointers and three row
    * offsets, where twelve offsets would not fit the general registers. */
@@ -176,18 +189,42 @@ tile_avx512 (int rows, int kc, const float *a, gsize lda, const float *b,
     const float *prefetch)
 {
   switch (rows) {
-    case 12: tile_avx512_rows (12, kc, a, lda, b, c, ldc, load_c, bias, prefetch); break;
-    case 11: tile_avx512_rows (11, kc, a, lda, b, c, ldc, load_c, bias, prefetch); break;
-    case 10: tile_avx512_rows (10, kc, a, lda, b, c, ldc, load_c, bias, prefetch); break;
-    case 9: tile_avx512_rows (9, kc, a, lda, b, c, ldc, load_c, bias, prefetch); break;
-    case 8: tile_avx512_rows (8, kc, a, lda, b, c, ldc, load_c, bias, prefetch); break;
-    case 7: tile_avx512_rows (7, kc, a, lda, b, c, ldc, load_c, bias, prefetch); break;
-    case 6: tile_avx512_rows (6, kc, a, lda, b, c, ldc, load_c, bias, prefetch); break;
-    case 5: tile_avx512_rows (5, kc, a, lda, b, c, ldc, load_c, bias, prefetch); break;
-    case 4: tile_avx512_rows (4, kc, a, lda, b, c, ldc, load_c, bias, prefetch); break;
-    case 3: tile_avx512_rows (3, kc, a, lda, b, c, ldc, load_c, bias, prefetch); break;
-    case 2: tile_avx512_rows (2, kc, a, lda, b, c, ldc, load_c, bias, prefetch); break;
-    default: tile_avx512_rows (1, kc, a, lda, b, c, ldc, load_c, bias, prefetch); break;
+    case 12:
+      tile_avx512_rows (12, kc, a, lda, b, c, ldc, load_c, bias, prefetch);
+      break;
+    case 11:
+      tile_avx512_rows (11, kc, a, lda, b, c, ldc, load_c, bias, prefetch);
+      break;
+    case 10:
+      tile_avx512_rows (10, kc, a, lda, b, c, ldc, load_c, bias, prefetch);
+      break;
+    case 9:
+      tile_avx512_rows (9, kc, a, lda, b, c, ldc, load_c, bias, prefetch);
+      break;
+    case 8:
+      tile_avx512_rows (8, kc, a, lda, b, c, ldc, load_c, bias, prefetch);
+      break;
+    case 7:
+      tile_avx512_rows (7, kc, a, lda, b, c, ldc, load_c, bias, prefetch);
+      break;
+    case 6:
+      tile_avx512_rows (6, kc, a, lda, b, c, ldc, load_c, bias, prefetch);
+      break;
+    case 5:
+      tile_avx512_rows (5, kc, a, lda, b, c, ldc, load_c, bias, prefetch);
+      break;
+    case 4:
+      tile_avx512_rows (4, kc, a, lda, b, c, ldc, load_c, bias, prefetch);
+      break;
+    case 3:
+      tile_avx512_rows (3, kc, a, lda, b, c, ldc, load_c, bias, prefetch);
+      break;
+    case 2:
+      tile_avx512_rows (2, kc, a, lda, b, c, ldc, load_c, bias, prefetch);
+      break;
+    default:
+      tile_avx512_rows (1, kc, a, lda, b, c, ldc, load_c, bias, prefetch);
+      break;
   }
 }
 
@@ -243,7 +280,8 @@ clip_gemm_pack (const float *w, int out_dim, int in_dim, ClipGemmKernel kind)
   gsize bytes = floats * sizeof (float);
   float *data = NULL;
   if (posix_memalign ((void **) &data, bytes >= HUGE_PAGE ? HUGE_PAGE : 64,
-          bytes) != 0)
+          bytes)
+      != 0)
     return NULL;
   /* Huge pages where the system gives them on request: a fault per 4 KiB
    * page costs more than the packing itself, and the kernels stream the
@@ -308,8 +346,8 @@ clip_gemm_weight_is_mapped (const ClipSafetensors *st, const float *w,
   for (guint i = 0; i < clip_safetensors_n_tensors (st); i++) {
     const ClipTensor *t = clip_safetensors_get (st, i);
     const guint8 *data = t->data;
-    if (t->dtype == CLIP_DTYPE_F32 && start >= data
-        && bytes <= t->n_bytes && (gsize) (start - data) <= t->n_bytes - bytes)
+    if (t->dtype == CLIP_DTYPE_F32 && start >= data && bytes <= t->n_bytes
+        && (gsize) (start - data) <= t->n_bytes - bytes)
       return TRUE;
   }
   return FALSE;
@@ -389,7 +427,8 @@ run_unit (const GemmJob *job, int pass, int first, int last)
        * meanwhile: at a small batch the weights stream from memory, read
        * once. */
       const float *next = p + 1 < last ? b + (gsize) in_dim * panel
-          : k0 + kc < in_dim ? pw->data + ((gsize) first * in_dim + k0 + kc) * panel
+          : k0 + kc < in_dim
+          ? pw->data + ((gsize) first * in_dim + k0 + kc) * panel
           : NULL;
       for (int t = 0; t < tiles; t++) {
         int r = m0 + (int) ((gint64) m * t / tiles);
@@ -400,8 +439,8 @@ run_unit (const GemmJob *job, int pass, int first, int last)
           kernel->tile (rows, kc, a, in_dim, b, c, job->ldo, load_c, bias,
               t == 0 ? next : NULL);
         else
-          edge_tile (kernel, rows, cols, kc, a, in_dim, b, c, job->ldo,
-              load_c, bias);
+          edge_tile (kernel, rows, cols, kc, a, in_dim, b, c, job->ldo, load_c,
+              bias);
         if (last_block && job->epilogue != NULL)
           job->epilogue (c, job->ldo, rows, cols, job->epilogue_data);
       }
@@ -420,10 +459,10 @@ struct _ClipGemmPool {
   GThread **workers; /* threads - 1: the caller is worker 0 */
   GMutex lock;
   GCond wake, done;
-  gint generation;   /* atomic; bumped under lock for every job */
-  gint pending;      /* atomic: workers still running the current job */
-  int sleepers;      /* workers waiting on wake */
-  gboolean waiting;  /* the caller waits on done */
+  gint generation;  /* atomic; bumped under lock for every job */
+  gint pending;     /* atomic: workers still running the current job */
+  int sleepers;     /* workers waiting on wake */
+  gboolean waiting; /* the caller waits on done */
   gboolean quit;
   ClipPoolFunc func; /* the current job */
   gpointer data;
@@ -554,9 +593,8 @@ clip_gemm_pool_free (ClipGemmPool *pool)
 }
 
 void
-clip_gemm_linear (ClipGemmPool *pool, const ClipGemmWeight *packed,
-    float *out, int ldo, const float *in, const float *b, int n,
-    gboolean accumulate)
+clip_gemm_linear (ClipGemmPool *pool, const ClipGemmWeight *packed, float *out,
+    int ldo, const float *in, const float *b, int n, gboolean accumulate)
 {
   clip_gemm_linear_then (pool, packed, out, ldo, in, b, n, accumulate, NULL,
       NULL);

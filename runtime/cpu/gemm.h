@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Linear layers over weights packed once: y[m, n] = x[m, k] W[n, k]^T + b,
  * on an AVX-512 or AVX2/FMA register-tile kernel chosen at run time, split
  * over a small thread pool. OpenBLAS re-packs W on every call (a third of a
@@ -34,13 +35,13 @@ void clip_gemm_weight_free (ClipGemmWeight *packed);
 /* Bytes of the packed copy. */
 gsize clip_gemm_weight_size (const ClipGemmWeight *packed);
 /* TRUE when packed was made from a weight of that shape. */
-gboolean clip_gemm_weight_has_shape (const ClipGemmWeight *packed,
-    int out_dim, int in_dim);
+gboolean clip_gemm_weight_has_shape (const ClipGemmWeight *packed, int out_dim,
+    int in_dim);
 
 /* TRUE when w [floats] lies inside one F32 tensor of st (which may be NULL),
  * that is in the model's read-only private mapping of its file. */
-gboolean clip_gemm_weight_is_mapped (const ClipSafetensors *st,
-    const float *w, gsize floats);
+gboolean clip_gemm_weight_is_mapped (const ClipSafetensors *st, const float *w,
+    gsize floats);
 /* Takes the pages wholly inside w [floats], a weight that
  * clip_gemm_weight_is_mapped accepted and that now lives packed, out of the
  * resident set: they fault back in from the file if it is read again. */
@@ -64,8 +65,8 @@ void clip_gemm_linear (ClipGemmPool *pool, const ClipGemmWeight *packed,
 
 /* Called on each finished block of out (rows x cols at c, row stride ldc)
  * by the thread that computed it, while the block is still in its cache. */
-typedef void (*ClipGemmEpilogue) (float *c, gsize ldc, int rows, int cols,
-    gpointer data);
+typedef void (
+    *ClipGemmEpilogue) (float *c, gsize ldc, int rows, int cols, gpointer data);
 
 /* clip_gemm_linear, then epilogue over every block of the result. */
 void clip_gemm_linear_then (ClipGemmPool *pool, const ClipGemmWeight *packed,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* CLIP's operations on the CPU, forward and backward; see ops.h. The
  * loops over a row keep eight partial sums, or work element by element with
  * no library call, so that gcc vectorises them at -O2/-O3 without
@@ -14,8 +15,9 @@
  * machines, and the loader picks one: QuickGELU on an 8x32 block in L1
  * took 0.18, 0.39 and 1.2 ns a value here. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define MULTIVERSION __attribute__ ((target_clones ("arch=x86-64-v4", \
-    "arch=x86-64-v3", "default")))
+#define MULTIVERSION \
+  __attribute__ ((   \
+      target_clones ("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define MULTIVERSION
 #endif
@@ -40,8 +42,8 @@ clip_op_linear_backward (float *din, float *dw, float *db, const float *dout,
     const float *in, const float *w, int n, int in_dim, int out_dim)
 {
   if (din != NULL)
-    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, n, in_dim,
-        out_dim, 1.0f, dout, out_dim, w, in_dim, 1.0f, din, in_dim);
+    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, n, in_dim, out_dim,
+        1.0f, dout, out_dim, w, in_dim, 1.0f, din, in_dim);
   cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, out_dim, in_dim, n,
       1.0f, dout, out_dim, in, in_dim, 1.0f, dw, in_dim);
   if (db == NULL)
@@ -98,9 +100,9 @@ clip_op_layernorm_forward (float *out, float *mean, float *rstd,
 }
 
 void
-clip_op_layernorm_backward (float *din, float *dw, float *db,
-    const float *dout, const float *in, const float *mean, const float *rstd,
-    const float *w, int n, int c)
+clip_op_layernorm_backward (float *din, float *dw, float *db, const float *dout,
+    const float *in, const float *mean, const float *rstd, const float *w,
+    int n, int c)
 {
   for (int r = 0; r < n; r++) {
     const float *x = in + (gsize) r * c;
@@ -166,7 +168,10 @@ erf_approx (float x)
   float ax = fabsf (x);
   float t = 1.0f / (1.0f + 0.3275911f * ax);
   float poly = ((((1.061405429f * t - 1.453152027f) * t + 1.421413741f) * t
-          - 0.284496736f) * t + 0.254829592f) * t;
+                    - 0.284496736f)
+                       * t
+                   + 0.254829592f)
+      * t;
   return copysignf (1.0f - poly * exp_approx (-ax * ax), x);
 }
 
@@ -189,8 +194,8 @@ clip_op_gelu_forward (float *out, const float *in, gsize ld, int n, int c,
 
 /* The derivative of the forward's formula, on the same approximations. */
 MULTIVERSION void
-clip_op_gelu_backward (float *din, const float *dout, const float *in,
-    gsize n, ClipActivation activation)
+clip_op_gelu_backward (float *din, const float *dout, const float *in, gsize n,
+    ClipActivation activation)
 {
   for (gsize k = 0; k < n; k++) {
     float x = in[k], grad;
@@ -233,12 +238,12 @@ clip_op_attention_head_forward (float *out, int ldo, const float *qkv,
   const float *q = qkv + head * head_dim;
   const float *k = q + w;
   const float *v = q + 2 * w;
-  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, l, l, head_dim,
-      scale, q, ld, k, ld, 0.0f, scores, l);
+  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, l, l, head_dim, scale,
+      q, ld, k, ld, 0.0f, scores, l);
   for (int i = 0; i < l; i++)
     softmax_row (scores + (gsize) i * l, causal ? i + 1 : l, l);
-  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, l, head_dim, l,
-      1.0f, scores, l, v, ld, 0.0f, out + head * head_dim, ldo);
+  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, l, head_dim, l, 1.0f,
+      scores, l, v, ld, 0.0f, out + head * head_dim, ldo);
 }
 
 void
@@ -268,10 +273,10 @@ clip_op_attention_backward (float *dqkv, float *scratch, const float *dout,
       const float *p = probs + ((gsize) s * heads + h) * l * l;
       const float *dy = dout + (gsize) s * l * w + h * hd;
       /* dV += P^T dY; dP = dY V^T */
-      cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, l, hd, l, 1.0f,
-          p, l, dy, w, 1.0f, dv, stride);
-      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, l, l, hd, 1.0f,
-          dy, w, v, stride, 0.0f, dp, l);
+      cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, l, hd, l, 1.0f, p,
+          l, dy, w, 1.0f, dv, stride);
+      cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, l, l, hd, 1.0f, dy,
+          w, v, stride, 0.0f, dp, l);
       /* Softmax backward: dS = P * (dP - rowsum(dP * P)); masked entries
        * have P = 0 and so get no gradient. */
       for (int i = 0; i < l; i++) {
@@ -286,8 +291,8 @@ clip_op_attention_backward (float *dqkv, float *scratch, const float *dout,
       /* S = scale Q K^T: dQ += scale dS K, dK += scale dS^T Q */
       cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, l, hd, l, scale,
           dp, l, k, stride, 1.0f, dq, stride);
-      cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, l, hd, l, scale,
-          dp, l, q, stride, 1.0f, dk, stride);
+      cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, l, hd, l, scale, dp,
+          l, q, stride, 1.0f, dk, stride);
     }
   }
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* CLIP's operations on the CPU, for the CPU backend's forward pass and for
  * training: row-major float arrays, n rows of c columns. Each forward stands
  * beside its backward, as llm.c pairs them. Linear layers go to OpenBLAS
@@ -38,8 +39,8 @@ void clip_op_exp (float *x, int n);
 
 /* out = act(in) over n rows of c values, row stride ld (out may be in):
  * QuickGELU x * sigmoid(1.702 x) or the erf GELU. */
-void clip_op_gelu_forward (float *out, const float *in, gsize ld, int n,
-    int c, ClipActivation activation);
+void clip_op_gelu_forward (float *out, const float *in, gsize ld, int n, int c,
+    ClipActivation activation);
 void clip_op_gelu_backward (float *din, const float *dout, const float *in,
     gsize n, ClipActivation activation);
 
@@ -55,6 +56,5 @@ void clip_op_attention_head_forward (float *out, int ldo, const float *qkv,
 void clip_op_attention_forward (float *out, float *probs, const float *qkv,
     int b, int l, int w, int heads, gboolean causal);
 /* scratch: l * l floats. */
-void clip_op_attention_backward (float *dqkv, float *scratch,
-    const float *dout, const float *qkv, const float *probs, int b, int l,
-    int w, int heads);
+void clip_op_attention_backward (float *dqkv, float *scratch, const float *dout,
+    const float *qkv, const float *probs, int b, int l, int w, int heads);

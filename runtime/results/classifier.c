@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "classifier.h"
 
 #include <string.h>
@@ -66,13 +67,13 @@ labels_unref (Labels *labels)
 struct _ClipResult {
   Labels *labels;
   guint n_reported;
-  guint *indices;      /* [n_reported] into the label set, best first */
-  float *probs;        /* [n_reported] */
-  float *logits;       /* [n_reported] */
-  const char **names;  /* [n_reported], the set's strings */
-  double *scores;      /* [n_reported], probs as the record has them */
-  int top;             /* 0, or -1 for none */
-  float top_score;     /* probability of the top label, 0 when none */
+  guint *indices;     /* [n_reported] into the label set, best first */
+  float *probs;       /* [n_reported] */
+  float *logits;      /* [n_reported] */
+  const char **names; /* [n_reported], the set's strings */
+  double *scores;     /* [n_reported], probs as the record has them */
+  int top;            /* 0, or -1 for none */
+  float top_score;    /* probability of the top label, 0 when none */
   ClipTime pts, duration;
   GBytes *embedding;
 };
@@ -294,8 +295,7 @@ window_push (ClipClassifier *c, const float *normalised, guint smoothing,
 
 gboolean
 clip_classifier_classify (ClipClassifier *c, const ClipFrameEmbedding *frame,
-    const ClipClassifyOptions *options, ClipResult **result,
-    ClipSegment *ended)
+    const ClipClassifyOptions *options, ClipResult **result, ClipSegment *ended)
 {
   g_return_val_if_fail (options->smoothing >= 1, FALSE);
   const int dim = c->embed_dim;
@@ -330,9 +330,8 @@ clip_classifier_classify (ClipClassifier *c, const ClipFrameEmbedding *frame,
     end = frame->pts + frame->duration;
   ClipFrameRecord record;
   clip_result_get_record (r, &record);
-  gboolean segment_ended = clip_segmenter_push (&c->segmenter,
-      record.top_label, frame->pts, end, record.top_score,
-      options->min_segment, ended);
+  gboolean segment_ended = clip_segmenter_push (&c->segmenter, record.top_label,
+      frame->pts, end, record.top_score, options->min_segment, ended);
   g_mutex_unlock (&c->lock);
 
   *result = r;

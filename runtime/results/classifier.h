@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* What an image embedding means against a set of labels, once: the one
  * ranking of labels, the result of a frame (ClipResult: immutable,
  * refcounted, presentable as a ClipFrameRecord) and ClipClassifier, which
@@ -22,7 +23,10 @@ typedef struct {
 } ClipReportOptions;
 
 /* Every label that is not negative. */
-#define CLIP_REPORT_OPTIONS_ALL { G_MAXUINT, 0.0f }
+#define CLIP_REPORT_OPTIONS_ALL \
+  {                             \
+    G_MAXUINT, 0.0f             \
+  }
 
 /* ------------------------------------------------------------------ result */
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The project's JSON text, spelt one way wherever gst-clip writes JSON
  * (clipexport, gst-clip annotate and classify): strings escaped in full,
  * numbers in one notation. Appends to a GString; the caller writes the
@@ -29,5 +30,5 @@ void clip_json_append_member (GString *s, const char *name);
 /* A JSON array of strings, or of numbers with digits significant digits. */
 void clip_json_append_string_array (GString *s, const char *const *strs,
     guint n);
-void clip_json_append_double_array (GString *s, const double *values,
-    guint n, int digits);
+void clip_json_append_double_array (GString *s, const double *values, guint n,
+    int digits);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "record.h"
 
 /* One row per field: its name in JSON/CSV, and in a GstStructure. The two

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* What one analysed frame means, as every output of gst-clip writes it: a
  * frame's result (ClipFrameRecord) and a segment of one top label
  * (ClipSegment, segmenter.h), and the names of their fields, written once.
@@ -9,11 +10,11 @@
 
 /* A frame's result, as the outputs see it: a view, owned by the caller. */
 typedef struct {
-  ClipTime pts, duration;    /* CLIP_TIME_NONE when unknown */
-  guint n_labels;            /* reported labels, best first */
+  ClipTime pts, duration; /* CLIP_TIME_NONE when unknown */
+  guint n_labels;         /* reported labels, best first */
   const char *const *labels;
-  const double *scores;      /* probabilities, in the labels' order */
-  const char *top_label;     /* NULL when no label passed the threshold */
+  const double *scores;  /* probabilities, in the labels' order */
+  const char *top_label; /* NULL when no label passed the threshold */
   double top_score;
 } ClipFrameRecord;
 
@@ -24,13 +25,13 @@ typedef enum {
   CLIP_FIELD_SCORES,
   CLIP_FIELD_TOP_LABEL,
   CLIP_FIELD_TOP_SCORE,
-  CLIP_FIELD_START,     /* a segment's */
+  CLIP_FIELD_START, /* a segment's */
   CLIP_FIELD_END,
   CLIP_FIELD_LABEL,
   CLIP_FIELD_MEAN_SCORE,
-  CLIP_FIELD_STREAM_TIME,  /* a frame's, in bus messages only */
+  CLIP_FIELD_STREAM_TIME, /* a frame's, in bus messages only */
   CLIP_FIELD_RUNNING_TIME,
-  CLIP_FIELD_IMAGE,     /* gst-clip classify's: the image file */
+  CLIP_FIELD_IMAGE, /* gst-clip classify's: the image file */
   CLIP_N_FIELDS
 } ClipField;
 

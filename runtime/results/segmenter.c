@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "segmenter.h"
 
 #include <string.h>
@@ -66,8 +67,7 @@ clip_segmenter_reset (ClipSegmenter *s)
 
 gboolean
 clip_segmenter_push (ClipSegmenter *s, const char *label, ClipTime start,
-    ClipTime end, double score, ClipTime min_segment,
-    ClipSegment *ended)
+    ClipTime end, double score, ClipTime min_segment, ClipSegment *ended)
 {
   ClipLabelRun *cur = &s->current, *cand = &s->candidate;
 
@@ -97,8 +97,7 @@ clip_segmenter_push (ClipSegmenter *s, const char *label, ClipTime start,
 }
 
 gboolean
-clip_segmenter_finish (ClipSegmenter *s, ClipTime stream_end,
-    ClipSegment *last)
+clip_segmenter_finish (ClipSegmenter *s, ClipTime stream_end, ClipSegment *last)
 {
   gboolean open = s->current.open;
   if (open) {

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Segments of a stream's top label, shared by clipclassify (bus messages)
  * and clipexport (cue files). Consecutive analysed frames with the same top
  * label form a segment; a new label must hold for min_segment before the
@@ -46,8 +47,8 @@ void clip_segmenter_reset (ClipSegmenter *s);
  * held for min_segment (or its times are unknown), and the ended segment
  * stops where the new one starts. */
 gboolean clip_segmenter_push (ClipSegmenter *s, const char *label,
-    ClipTime start, ClipTime end, double score,
-    ClipTime min_segment, ClipSegment *ended);
+    ClipTime start, ClipTime end, double score, ClipTime min_segment,
+    ClipSegment *ended);
 
 /* At the end of the stream: returns TRUE and fills *last with the open
  * segment, which ends at the latest valid of its end, a pending label's end

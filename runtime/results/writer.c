@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "writer.h"
 #include "json.h"
 
@@ -134,14 +135,14 @@ append_frame_line (GString *s, const ClipFrameRecord *frame)
 
 /* One segment in a per-segment format; cue_number counts from 1. */
 static void
-append_segment (GString *s, ClipResultFormat format,
-    const ClipSegment *segment, guint cue_number)
+append_segment (GString *s, ClipResultFormat format, const ClipSegment *segment,
+    guint cue_number)
 {
   switch (format) {
     case CLIP_RESULT_FORMAT_SRT:
       g_string_append_printf (s, "%u\n", cue_number);
       /* fall through */
-    case CLIP_RESULT_FORMAT_WEBVTT:{
+    case CLIP_RESULT_FORMAT_WEBVTT: {
       gboolean webvtt = format == CLIP_RESULT_FORMAT_WEBVTT;
       char separator = webvtt ? '.' : ',';
       append_cue_time (s, segment->start, separator);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The files of results that gst-clip writes, one writer per format, shared
  * by the clipexport element and gst-clip annotate: the same analysed frames
  * give the same bytes from both.

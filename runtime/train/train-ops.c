@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* CLIP's contrastive loss and its gradient. See train-ops.h. */
 #include "train-ops.h"
 
@@ -66,8 +67,10 @@ clip_op_contrastive_loss (const float *img, const float *txt, int n, int e,
   for (int dir = 0; dir < 2; dir++) {
     for (int i = 0; i < n; i++) {
       /* logit(i, j) in this direction */
-#define LOGIT(i, j) (scale * (dir == 0 ? cosine[(gsize) (i) * n + (j)] \
-                                       : cosine[(gsize) (j) * n + (i)]))
+#define LOGIT(i, j)                              \
+  (scale                                         \
+      * (dir == 0 ? cosine[(gsize) (i) *n + (j)] \
+                  : cosine[(gsize) (j) *n + (i)]))
       double max = LOGIT (i, 0);
       int best = 0;
       for (int j = 1; j < n; j++)

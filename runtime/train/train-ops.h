@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* What only training needs besides the ops of cpu/ops.h: the loss. Its
  * gradients follow ops.h's rule: they are ADDED to what dimg, dtxt and
  * *dlog_scale hold. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Contrastive pre-training of a CLIP on the CPU, as in the CLIP paper: a
  * batch of n image/caption pairs through both encoders, L2-normalised
  * embeddings, logits scaled by a learned temperature (clamped at 100),
@@ -14,16 +15,16 @@
 #include "model.h"
 
 typedef struct {
-  int batch;            /* pairs per step; also the activations' capacity */
-  int steps;            /* total optimizer steps (the schedule's length) */
-  int warmup_steps;     /* linear warm-up from lr / warmup_steps to lr */
-  float lr;             /* peak learning rate; cosine decay to 0 */
-  float weight_decay;   /* AdamW, on weight matrices only */
+  int batch;          /* pairs per step; also the activations' capacity */
+  int steps;          /* total optimizer steps (the schedule's length) */
+  int warmup_steps;   /* linear warm-up from lr / warmup_steps to lr */
+  float lr;           /* peak learning rate; cosine decay to 0 */
+  float weight_decay; /* AdamW, on weight matrices only */
   float beta1, beta2, adam_eps;
-  float clip_grad_norm; /* 0 = no clipping */
+  float clip_grad_norm;   /* 0 = no clipping */
   float logit_scale_init; /* a new model's initial exp(logit scale) */
-  guint32 seed;         /* weight initialisation */
-  int threads;          /* OpenBLAS threads; 0 = leave as is */
+  guint32 seed;           /* weight initialisation */
+  int threads;            /* OpenBLAS threads; 0 = leave as is */
 } ClipTrainOptions;
 
 /* CLIP's settings: AdamW betas 0.9/0.98, eps 1e-6, weight decay 0.2,
@@ -62,9 +63,8 @@ gboolean clip_trainer_step (ClipTrainer *trainer, const float *pixels,
 
 /* The loss of a batch of n <= opts->batch pairs and its gradients (left in
  * the gradient buffer), without an update: for gradient checks. */
-gboolean clip_trainer_loss_and_grads (ClipTrainer *trainer,
-    const float *pixels, const gint32 *tokens, int n, double *loss,
-    GError **error);
+gboolean clip_trainer_loss_and_grads (ClipTrainer *trainer, const float *pixels,
+    const gint32 *tokens, int n, double *loss, GError **error);
 /* The parameter and gradient buffers (same layout), n floats each. */
 float *clip_trainer_get_params (ClipTrainer *trainer, gsize *n);
 const float *clip_trainer_get_grads (const ClipTrainer *trainer);
@@ -75,10 +75,10 @@ gboolean clip_trainer_get_tensor (const ClipTrainer *trainer, guint i,
     const char **name, gsize *offset, gsize *size);
 
 /* The training forward pass alone: raw embeddings [n, embed_dim]. */
-gboolean clip_trainer_encode_images (ClipTrainer *trainer,
-    const float *pixels, int n, float *out, GError **error);
-gboolean clip_trainer_encode_texts (ClipTrainer *trainer,
-    const gint32 *tokens, int n, float *out, GError **error);
+gboolean clip_trainer_encode_images (ClipTrainer *trainer, const float *pixels,
+    int n, float *out, GError **error);
+gboolean clip_trainer_encode_texts (ClipTrainer *trainer, const gint32 *tokens,
+    int n, float *out, GError **error);
 
 /* Views of the current weights, valid while the trainer lives and is not
  * stepped. */
@@ -94,7 +94,7 @@ gboolean clip_trainer_save_model (ClipTrainer *trainer, const char *dir,
  * old one). Loading checks that the checkpoint belongs to the same model
  * sizes, batch, step count and seed; resuming then continues bit for bit
  * as the uninterrupted run would. */
-gboolean clip_trainer_save_checkpoint (ClipTrainer *trainer,
-    const char *path, GError **error);
-gboolean clip_trainer_load_checkpoint (ClipTrainer *trainer,
-    const char *path, GError **error);
+gboolean clip_trainer_save_checkpoint (ClipTrainer *trainer, const char *path,
+    GError **error);
+gboolean clip_trainer_load_checkpoint (ClipTrainer *trainer, const char *path,
+    GError **error);

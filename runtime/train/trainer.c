@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* ClipTrainer: the training forward pass (keeping activations), the
  * backward pass, AdamW and checkpoints. The ops are in cpu/ops.c. */
 #include "train.h"
@@ -31,7 +32,7 @@ typedef struct {
   gboolean causal;
   gsize rows, tokens, batch;
   float *embed, *embed_mean, *embed_rstd; /* vision: input of ln_pre */
-  float *res;                       /* layers + 1 slices: block inputs, output */
+  float *res; /* layers + 1 slices: block inputs, output */
   float *ln1, *ln1_mean, *ln1_rstd, *qkv, *probs, *attn, *mid;
   float *ln2, *ln2_mean, *ln2_rstd, *fc1, *act;
   float *pooled_ln, *pool_mean, *pool_rstd; /* [batch, W] */
@@ -40,8 +41,8 @@ typedef struct {
 } Tower;
 
 static void
-tower_init (Tower *t, const ClipTowerConfig *cfg, gboolean causal,
-    gsize batch, gsize tokens)
+tower_init (Tower *t, const ClipTowerConfig *cfg, gboolean causal, gsize batch,
+    gsize tokens)
 {
   gsize w = cfg->width, m = cfg->mlp_width, layers = cfg->layers;
   gsize n = batch * tokens;
@@ -85,10 +86,10 @@ static void
 tower_clear (Tower *t)
 {
   float **arrays[] = { &t->embed, &t->embed_mean, &t->embed_rstd, &t->res,
-    &t->ln1, &t->ln1_mean, &t->ln1_rstd, &t->qkv, &t->probs, &t->attn,
-    &t->mid, &t->ln2, &t->ln2_mean, &t->ln2_rstd, &t->fc1, &t->act,
-    &t->pooled_ln, &t->pool_mean, &t->pool_rstd, &t->dres, &t->dln,
-    &t->dattn, &t->dqkv, &t->dfc1, &t->dact, &t->dprobs, &t->dpooled };
+    &t->ln1, &t->ln1_mean, &t->ln1_rstd, &t->qkv, &t->probs, &t->attn, &t->mid,
+    &t->ln2, &t->ln2_mean, &t->ln2_rstd, &t->fc1, &t->act, &t->pooled_ln,
+    &t->pool_mean, &t->pool_rstd, &t->dres, &t->dln, &t->dattn, &t->dqkv,
+    &t->dfc1, &t->dact, &t->dprobs, &t->dpooled };
   for (gsize i = 0; i < G_N_ELEMENTS (arrays); i++)
     g_clear_pointer (arrays[i], g_free);
   g_clear_pointer (&t->pool_row, g_free);
@@ -136,8 +137,8 @@ same_sizes (const ClipConfig *a, const ClipConfig *b)
     { &a->text, &b->text } };
   for (int i = 0; i < 2; i++) {
     const ClipTowerConfig *x = towers[i][0], *y = towers[i][1];
-    if (x->width != y->width || x->layers != y->layers
-        || x->heads != y->heads || x->mlp_width != y->mlp_width)
+    if (x->width != y->width || x->layers != y->layers || x->heads != y->heads
+        || x->mlp_width != y->mlp_width)
       return FALSE;
   }
   return a->embed_dim == b->embed_dim && a->image_size == b->image_size
@@ -157,14 +158,12 @@ clip_trainer_new (const ClipConfig *config, const ClipTrainOptions *opts,
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
         "training options: need batch >= 2 (got %d), steps >= 1 (got %d), "
         "warm-up >= 0 (got %d), lr > 0 (got %g) and threads >= 0 (got %d)",
-        opts->batch, opts->steps, opts->warmup_steps, opts->lr,
-        opts->threads);
+        opts->batch, opts->steps, opts->warmup_steps, opts->lr, opts->threads);
     return NULL;
   }
   if (init != NULL && !same_sizes (config, &init->config)) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_CONFIG,
-        "%s: the model's sizes differ from the training config's",
-        init->dir);
+        "%s: the model's sizes differ from the training config's", init->dir);
     return NULL;
   }
 
@@ -311,8 +310,8 @@ block_forward (Tower *t, const float *p, const LayerSlots *s, int layer,
       c->eps);
   clip_op_linear_forward (qkv, 3 * w, ln1, p + s->qkv_w, p + s->qkv_b, n, w,
       3 * w, FALSE);
-  clip_op_attention_forward (attn, probs, qkv, batch, tokens, w,
-      c->heads, t->causal);
+  clip_op_attention_forward (attn, probs, qkv, batch, tokens, w, c->heads,
+      t->causal);
   clip_op_linear_forward (mid, w, attn, p + s->out_w, p + s->out_b, n, w, w,
       FALSE);
   for (gsize i = 0; i < n * w; i++)
@@ -332,9 +331,8 @@ block_forward (Tower *t, const float *p, const LayerSlots *s, int layer,
 /* The blocks, then the final LayerNorm on the pooled rows and the
  * projection into out [batch, E]. */
 static void
-tower_forward (Tower *t, const float *p, const LayerSlots *layers,
-    gsize ln_w, gsize ln_b, gsize proj, int embed_dim, int batch, int tokens,
-    float *out)
+tower_forward (Tower *t, const float *p, const LayerSlots *layers, gsize ln_w,
+    gsize ln_b, gsize proj, int embed_dim, int batch, int tokens, float *out)
 {
   const ClipTowerConfig *c = t->cfg;
   gsize w = c->width;
@@ -345,8 +343,8 @@ tower_forward (Tower *t, const float *p, const LayerSlots *layers,
   for (int b = 0; b < batch; b++)
     memcpy (pooled + b * w, final + (gsize) t->pool_row[b] * w,
         w * sizeof (float));
-  clip_op_layernorm_forward (t->pooled_ln, t->pool_mean,
-      t->pool_rstd, pooled, p + ln_w, p + ln_b, batch, w, c->eps);
+  clip_op_layernorm_forward (t->pooled_ln, t->pool_mean, t->pool_rstd, pooled,
+      p + ln_w, p + ln_b, batch, w, c->eps);
   clip_op_linear_forward (out, embed_dim, t->pooled_ln, p + proj, NULL, batch,
       w, embed_dim, FALSE);
 }
@@ -360,8 +358,7 @@ im2col (float *patches, const float *pixels, int batch, int size, int patch)
   for (int b = 0; b < batch; b++)
     for (int gy = 0; gy < grid; gy++)
       for (int gx = 0; gx < grid; gx++) {
-        float *row = patches
-            + ((gsize) (b * grid + gy) * grid + gx) * row_len;
+        float *row = patches + ((gsize) (b * grid + gy) * grid + gx) * row_len;
         for (int ch = 0; ch < 3; ch++)
           for (int ky = 0; ky < patch; ky++) {
             const float *src = pixels
@@ -398,8 +395,8 @@ vision_forward (ClipTrainer *t, const float *pixels, int batch, float *out)
             + pos[i * w + k];
     v->pool_row[b] = b * tokens;
   }
-  clip_op_layernorm_forward (v->res, v->embed_mean, v->embed_rstd,
-      v->embed, p + l->ln_pre_w, p + l->ln_pre_b, n, w, c->vision.eps);
+  clip_op_layernorm_forward (v->res, v->embed_mean, v->embed_rstd, v->embed,
+      p + l->ln_pre_w, p + l->ln_pre_b, n, w, c->vision.eps);
   tower_forward (v, p, l->vision_layers, l->ln_post_w, l->ln_post_b,
       l->vision_proj, c->embed_dim, batch, tokens, out);
 }
@@ -411,7 +408,8 @@ check_tokens (const ClipConfig *c, const gint32 *tokens, int n, GError **error)
     if (tokens[i] < 0 || tokens[i] >= c->vocab_size) {
       g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
           "token id %d in row %" G_GSIZE_FORMAT " is outside the vocabulary "
-          "(0..%d)", tokens[i], i / c->context_length, c->vocab_size - 1);
+          "(0..%d)",
+          tokens[i], i / c->context_length, c->vocab_size - 1);
       return FALSE;
     }
   return TRUE;
@@ -454,8 +452,8 @@ block_backward (Tower *t, const float *p, float *g, const LayerSlots *s,
   const float *in = t->res + layer * t->rows * w;
   const float *ln1 = t->ln1 + layer * t->rows * w;
   const float *qkv = t->qkv + layer * t->rows * 3 * w;
-  const float *probs =
-      t->probs + layer * t->batch * c->heads * t->tokens * t->tokens;
+  const float *probs = t->probs
+      + layer * t->batch * c->heads * t->tokens * t->tokens;
   const float *attn = t->attn + layer * t->rows * w;
   const float *mid = t->mid + layer * t->rows * w;
   const float *ln2 = t->ln2 + layer * t->rows * w;
@@ -472,13 +470,13 @@ block_backward (Tower *t, const float *p, float *g, const LayerSlots *s,
   memset (t->dln, 0, n * w * sizeof (float));
   clip_op_linear_backward (t->dln, g + s->fc1_w, g + s->fc1_b, t->dfc1, ln2,
       p + s->fc1_w, n, w, m);
-  clip_op_layernorm_backward (t->dres, g + s->ln2_w, g + s->ln2_b, t->dln,
-      mid, t->ln2_mean + layer * t->rows, t->ln2_rstd + layer * t->rows,
+  clip_op_layernorm_backward (t->dres, g + s->ln2_w, g + s->ln2_b, t->dln, mid,
+      t->ln2_mean + layer * t->rows, t->ln2_rstd + layer * t->rows,
       p + s->ln2_w, n, w);
 
   memset (t->dattn, 0, n * w * sizeof (float));
-  clip_op_linear_backward (t->dattn, g + s->out_w, g + s->out_b, t->dres,
-      attn, p + s->out_w, n, w, w);
+  clip_op_linear_backward (t->dattn, g + s->out_w, g + s->out_b, t->dres, attn,
+      p + s->out_w, n, w, w);
   memset (t->dqkv, 0, n * 3 * w * sizeof (float));
   clip_op_attention_backward (t->dqkv, t->dprobs, t->dattn, qkv, probs, batch,
       tokens, w, c->heads);
@@ -534,8 +532,8 @@ vision_backward (ClipTrainer *t, int batch, const float *dout)
   tower_backward (v, p, g, l->vision_layers, l->ln_post_w, l->ln_post_b,
       l->vision_proj, c->embed_dim, batch, tokens, dout);
   g_autofree float *dembed = g_new0 (float, n * w);
-  clip_op_layernorm_backward (dembed, g + l->ln_pre_w, g + l->ln_pre_b,
-      v->dres, v->embed, v->embed_mean, v->embed_rstd, p + l->ln_pre_w, n, w);
+  clip_op_layernorm_backward (dembed, g + l->ln_pre_w, g + l->ln_pre_b, v->dres,
+      v->embed, v->embed_mean, v->embed_rstd, p + l->ln_pre_w, n, w);
   for (int b = 0; b < batch; b++) {
     const float *seq = dembed + (gsize) b * tokens * w;
     for (int k = 0; k < w; k++)
@@ -559,8 +557,8 @@ text_backward (ClipTrainer *t, const gint32 *ids, int batch, const float *dout)
   Tower *x = &t->text;
   int w = c->text.width, ctx = c->context_length, tokens = t->text_tokens;
 
-  tower_backward (x, t->params, g, l->text_layers, l->ln_final_w,
-      l->ln_final_b, l->text_proj, c->embed_dim, batch, tokens, dout);
+  tower_backward (x, t->params, g, l->text_layers, l->ln_final_w, l->ln_final_b,
+      l->text_proj, c->embed_dim, batch, tokens, dout);
   for (int b = 0; b < batch; b++)
     for (int i = 0; i < tokens; i++) {
       gint32 id = ids[b * ctx + i];
@@ -752,15 +750,18 @@ static ClipTensor
 tensor_1d (const char *name, ClipDType dtype, gsize n, const void *data)
 {
   return (ClipTensor) {
-    .name = name, .dtype = dtype, .n_dims = 1, .shape = { (gint64) n },
-    .n_elements = (gint64) n, .data = data,
+    .name = name,
+    .dtype = dtype,
+    .n_dims = 1,
+    .shape = { (gint64) n },
+    .n_elements = (gint64) n,
+    .data = data,
     .n_bytes = n * clip_dtype_size (dtype),
   };
 }
 
 gboolean
-clip_trainer_save_checkpoint (ClipTrainer *t, const char *path,
-    GError **error)
+clip_trainer_save_checkpoint (ClipTrainer *t, const char *path, GError **error)
 {
   gint64 fingerprint[FINGERPRINT_MAX], step = t->step;
   int n_fingerprint;
@@ -812,8 +813,7 @@ find_tensor (ClipSafetensors *st, const char *path, const char *name,
 }
 
 gboolean
-clip_trainer_load_checkpoint (ClipTrainer *t, const char *path,
-    GError **error)
+clip_trainer_load_checkpoint (ClipTrainer *t, const char *path, GError **error)
 {
   ClipSafetensors *st = clip_safetensors_open (path, error);
   if (st == NULL)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The Vulkan backend: the whole CLIP forward pass as one recorded command
  * buffer of compute dispatches (the kernels in shaders/) per batch, from
  * preprocessed floats or from video frames' own bytes (preprocessing on
@@ -37,9 +38,22 @@
 #define PRE_PARAMS 768
 #define PRE_PARAM_WORDS 24
 enum {
-  P_FORMAT, P_IMAGE, P_OFFSET, P_STRIDE = P_OFFSET + 3, P_ROW0 = P_STRIDE + 3,
-  P_COL0 = P_ROW0 + 3, P_YUV = P_COL0 + 3, P_ROW_FIRST, P_ROWS, P_COL_PLAN,
-  P_COL_TAPS, P_LEFT, P_ROW_PLAN, P_ROW_TAPS, P_TOP, P_BETWEEN,
+  P_FORMAT,
+  P_IMAGE,
+  P_OFFSET,
+  P_STRIDE = P_OFFSET + 3,
+  P_ROW0 = P_STRIDE + 3,
+  P_COL0 = P_ROW0 + 3,
+  P_YUV = P_COL0 + 3,
+  P_ROW_FIRST,
+  P_ROWS,
+  P_COL_PLAN,
+  P_COL_TAPS,
+  P_LEFT,
+  P_ROW_PLAN,
+  P_ROW_TAPS,
+  P_TOP,
+  P_BETWEEN,
 };
 G_STATIC_ASSERT (P_BETWEEN == PRE_PARAM_WORDS - 1);
 
@@ -80,7 +94,8 @@ typedef struct {
 
   LayerViews *layers;
   ClipVkView embed_w; /* conv1 [W, 3 P P], or the token embedding [V, W] */
-  ClipVkView class_emb, pos_emb, ln_pre_w, ln_pre_b, ln_final_w, ln_final_b, proj;
+  ClipVkView class_emb, pos_emb, ln_pre_w, ln_pre_b, ln_final_w, ln_final_b,
+      proj;
 
   int capacity; /* items the buffers below hold */
   ClipVkBuffer upload, download;
@@ -105,8 +120,8 @@ typedef struct {
   ClipVkDevice *dev;
   gboolean f16;
   gboolean profile;
-  int forced_tile; /* 64 or 128, 0 = chosen per matmul */
-  int max_batch; /* items per submission at most, 0 = as memory allows */
+  int forced_tile;    /* 64 or 128, 0 = chosen per matmul */
+  int max_batch;      /* items per submission at most, 0 = as memory allows */
   gsize frame_budget; /* FRAME_UPLOAD_BUDGET, or smaller for the tests */
   VkDeviceSize align;
   ClipVkBuffer weights;
@@ -145,17 +160,26 @@ typedef struct {
 
 static const WeightBinding tower_bindings[] = {
   { offsetof (ClipParamLayout, patch_w), offsetof (VkBackend, vision.embed_w) },
-  { offsetof (ClipParamLayout, class_emb), offsetof (VkBackend, vision.class_emb) },
-  { offsetof (ClipParamLayout, vision_pos), offsetof (VkBackend, vision.pos_emb) },
-  { offsetof (ClipParamLayout, ln_pre_w), offsetof (VkBackend, vision.ln_pre_w) },
-  { offsetof (ClipParamLayout, ln_pre_b), offsetof (VkBackend, vision.ln_pre_b) },
-  { offsetof (ClipParamLayout, ln_post_w), offsetof (VkBackend, vision.ln_final_w) },
-  { offsetof (ClipParamLayout, ln_post_b), offsetof (VkBackend, vision.ln_final_b) },
-  { offsetof (ClipParamLayout, vision_proj), offsetof (VkBackend, vision.proj) },
+  { offsetof (ClipParamLayout, class_emb),
+      offsetof (VkBackend, vision.class_emb) },
+  { offsetof (ClipParamLayout, vision_pos),
+      offsetof (VkBackend, vision.pos_emb) },
+  { offsetof (ClipParamLayout, ln_pre_w),
+      offsetof (VkBackend, vision.ln_pre_w) },
+  { offsetof (ClipParamLayout, ln_pre_b),
+      offsetof (VkBackend, vision.ln_pre_b) },
+  { offsetof (ClipParamLayout, ln_post_w),
+      offsetof (VkBackend, vision.ln_final_w) },
+  { offsetof (ClipParamLayout, ln_post_b),
+      offsetof (VkBackend, vision.ln_final_b) },
+  { offsetof (ClipParamLayout, vision_proj),
+      offsetof (VkBackend, vision.proj) },
   { offsetof (ClipParamLayout, token_emb), offsetof (VkBackend, text.embed_w) },
   { offsetof (ClipParamLayout, text_pos), offsetof (VkBackend, text.pos_emb) },
-  { offsetof (ClipParamLayout, ln_final_w), offsetof (VkBackend, text.ln_final_w) },
-  { offsetof (ClipParamLayout, ln_final_b), offsetof (VkBackend, text.ln_final_b) },
+  { offsetof (ClipParamLayout, ln_final_w),
+      offsetof (VkBackend, text.ln_final_w) },
+  { offsetof (ClipParamLayout, ln_final_b),
+      offsetof (VkBackend, text.ln_final_b) },
   { offsetof (ClipParamLayout, text_proj), offsetof (VkBackend, text.proj) },
 };
 
@@ -181,7 +205,8 @@ weight_view (VkBackend *vk, const ClipParamSpan *span)
 {
   gboolean block = span->layer >= 0;
   const WeightBinding *bindings = block ? block_bindings : tower_bindings;
-  gsize n = block ? G_N_ELEMENTS (block_bindings) : G_N_ELEMENTS (tower_bindings);
+  gsize n = block ? G_N_ELEMENTS (block_bindings)
+                  : G_N_ELEMENTS (tower_bindings);
   Tower *tower = span->tower == CLIP_TOWER_TEXT ? &vk->text : &vk->vision;
   guint8 *base = block ? (guint8 *) &tower->layers[span->layer] : (guint8 *) vk;
   for (gsize i = 0; i < n; i++)
@@ -200,7 +225,8 @@ write_upload (const Upload *u, guint8 *dst)
       for (gsize i = 0; i < u->part_len; i++)
         out[i] = clip_f32_to_f16 (src[i]);
     } else {
-      memcpy ((float *) dst + p * u->part_len, src, u->part_len * sizeof (float));
+      memcpy ((float *) dst + p * u->part_len, src,
+          u->part_len * sizeof (float));
     }
   }
 }
@@ -256,8 +282,10 @@ upload_weights (VkBackend *vk, const ClipWeightsView *model, GError **error)
     /* Linear layers' weights as F16 when asked; the rest stays F32 (the
      * token table too: a prompt reads only a few of its rows). A group's
      * parts go back to back, as one tensor. */
-    Upload u = { .n_parts = span->size / span->part_size, .part_len = span->part_size,
-      .half = vk->f16 && span->param->matrix, .view = view };
+    Upload u = { .n_parts = span->size / span->part_size,
+      .part_len = span->part_size,
+      .half = vk->f16 && span->param->matrix,
+      .view = view };
     for (guint p = 0; p < u.n_parts; p++)
       u.parts[p] = *clip_param_span_view (span, w, p);
     g_array_append_val (uploads, u);
@@ -270,9 +298,11 @@ upload_weights (VkBackend *vk, const ClipWeightsView *model, GError **error)
     VkDeviceSize bytes = u->n_parts * u->part_len * (u->half ? 2 : 4);
     if (bytes > vk->dev->max_range) {
       g_set_error (error, CLIP_ERROR, CLIP_ERROR_UNSUPPORTED,
-          "%s: a weight of %" G_GUINT64_FORMAT " bytes is larger than Vulkan device %s "
-          "can bind (%" G_GUINT64_FORMAT ")", model->name, (guint64) bytes,
-          vk->dev->props.deviceName, (guint64) vk->dev->max_range);
+          "%s: a weight of %" G_GUINT64_FORMAT
+          " bytes is larger than Vulkan device %s "
+          "can bind (%" G_GUINT64_FORMAT ")",
+          model->name, (guint64) bytes, vk->dev->props.deviceName,
+          (guint64) vk->dev->max_range);
       return FALSE;
     }
     total = (total + vk->align - 1) / vk->align * vk->align;
@@ -327,9 +357,10 @@ item_sizes (const VkBackend *vk, const Tower *t)
 static void
 clear_activations (VkBackend *vk, Tower *t)
 {
-  ClipVkBuffer *buffers[] = { &t->upload, &t->download, &t->input, &t->rows, &t->cols,
-    &t->patches, &t->x, &t->h, &t->qkv, &t->attn, &t->mlp, &t->pooled, &t->out,
-    &t->frame_upload, &t->frames, &t->between, &t->scores, &t->scores_download };
+  ClipVkBuffer *buffers[] = { &t->upload, &t->download, &t->input, &t->rows,
+    &t->cols, &t->patches, &t->x, &t->h, &t->qkv, &t->attn, &t->mlp, &t->pooled,
+    &t->out, &t->frame_upload, &t->frames, &t->between, &t->scores,
+    &t->scores_download };
   for (guint i = 0; i < G_N_ELEMENTS (buffers); i++)
     clip_vk_buffer_clear (vk->dev, buffers[i]);
   t->capacity = 0;
@@ -354,7 +385,11 @@ ensure_capacity (VkBackend *vk, Tower *t, int n, GError **error)
   gsize W = t->cfg->width, E = vk->parent.model.config->embed_dim;
   gsize rows_at = aligned (vk, n * s.input);
   gboolean vision = t->kind == TOWER_VISION;
-  struct { ClipVkBuffer *buf; gsize size; gboolean host; } plan[] = {
+  struct {
+    ClipVkBuffer *buf;
+    gsize size;
+    gboolean host;
+  } plan[] = {
     { &t->upload, rows_at + n * 4, TRUE },
     { &t->download, n * E * 4, TRUE },
     { &t->input, n * s.input, FALSE },
@@ -370,7 +405,8 @@ ensure_capacity (VkBackend *vk, Tower *t, int n, GError **error)
     { &t->out, n * E * 4, FALSE },
   };
   for (guint i = 0; i < G_N_ELEMENTS (plan); i++)
-    if (!clip_vk_buffer_init (vk->dev, plan[i].buf, plan[i].size, plan[i].host, error)) {
+    if (!clip_vk_buffer_init (vk->dev, plan[i].buf, plan[i].size, plan[i].host,
+            error)) {
       clear_activations (vk, t);
       return FALSE;
     }
@@ -397,20 +433,22 @@ typedef struct {
 
 static void
 compute_barrier (VkCommandBuffer cmd, VkPipelineStageFlags src_stage,
-    VkAccessFlags src_access, VkPipelineStageFlags dst_stage, VkAccessFlags dst_access)
+    VkAccessFlags src_access, VkPipelineStageFlags dst_stage,
+    VkAccessFlags dst_access)
 {
   VkMemoryBarrier barrier = {
     .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
     .srcAccessMask = src_access,
     .dstAccessMask = dst_access,
   };
-  vkCmdPipelineBarrier (cmd, src_stage, dst_stage, 0, 1, &barrier, 0, NULL, 0, NULL);
+  vkCmdPipelineBarrier (cmd, src_stage, dst_stage, 0, 1, &barrier, 0, NULL, 0,
+      NULL);
 }
 
 static void
-dispatch (Recorder *rec, VkPipeline pipeline, const ClipVkView *views, guint n_views,
-    const void *push, gsize push_size, guint gx, guint gy, guint gz,
-    const char *stage, double flops)
+dispatch (Recorder *rec, VkPipeline pipeline, const ClipVkView *views,
+    guint n_views, const void *push, gsize push_size, guint gx, guint gy,
+    guint gz, const char *stage, double flops)
 {
   VkBackend *vk = rec->vk;
   Tower *t = rec->tower;
@@ -451,8 +489,8 @@ dispatch (Recorder *rec, VkPipeline pipeline, const ClipVkView *views, guint n_v
   vkCmdBindPipeline (rec->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline);
   vkCmdBindDescriptorSets (rec->cmd, VK_PIPELINE_BIND_POINT_COMPUTE,
       vk->dev->pipeline_layout, 0, 1, &set, 0, NULL);
-  vkCmdPushConstants (rec->cmd, vk->dev->pipeline_layout, VK_SHADER_STAGE_COMPUTE_BIT,
-      0, push_size, push);
+  vkCmdPushConstants (rec->cmd, vk->dev->pipeline_layout,
+      VK_SHADER_STAGE_COMPUTE_BIT, 0, push_size, push);
   vkCmdDispatch (rec->cmd, gx, gy, gz);
   /* Every dispatch reads what the previous ones wrote. */
   compute_barrier (rec->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
@@ -460,8 +498,8 @@ dispatch (Recorder *rec, VkPipeline pipeline, const ClipVkView *views, guint n_v
       VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT);
   rec->n_dispatches++;
   if (vk->profile && t->queries) {
-    vkCmdWriteTimestamp (rec->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, t->queries,
-        rec->n_dispatches);
+    vkCmdWriteTimestamp (rec->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+        t->queries, rec->n_dispatches);
     Stage s = { stage, flops };
     g_array_append_val (t->stages, s);
   }
@@ -481,8 +519,8 @@ groups (gsize items, guint per_group)
 
 /* c = act (a . w^T + bias) (+ c when accumulating); a [M, K], w [N, K]. */
 static void
-matmul (Recorder *rec, ClipVkView a, ClipVkView w, const ClipVkView *bias, ClipVkView c,
-    guint M, guint N, guint K, guint flags, const char *stage)
+matmul (Recorder *rec, ClipVkView a, ClipVkView w, const ClipVkView *bias,
+    ClipVkView c, guint M, guint N, guint K, guint flags, const char *stage)
 {
   VkBackend *vk = rec->vk;
   gboolean vec4 = K % 4 == 0;
@@ -490,8 +528,9 @@ matmul (Recorder *rec, ClipVkView a, ClipVkView w, const ClipVkView *bias, ClipV
    * are enough of them for several waves over a big GPU (~132 SMs holding
    * two each): ViT-B/32 at batch 128 takes them for qkv and mlp_fc1 (900,
    * 1200 tiles), not for the N = 768 matmuls (300). To be tuned on a GPU. */
-  gboolean large = vk->forced_tile ? vk->forced_tile == 128
-                                   : (gsize) ((M + 127) / 128) * ((N + 127) / 128) >= 512;
+  gboolean large = vk->forced_tile
+      ? vk->forced_tile == 128
+      : (gsize) ((M + 127) / 128) * ((N + 127) / 128) >= 512;
   guint tile = large ? 128 : 64;
   ClipVkView views[4] = { a, w, bias ? *bias : whole (&vk->dummy), c };
   guint32 push[4] = { M, N, K, flags | (bias ? MATMUL_BIAS : 0) };
@@ -500,11 +539,14 @@ matmul (Recorder *rec, ClipVkView a, ClipVkView w, const ClipVkView *bias, ClipV
 }
 
 static void
-layernorm (Recorder *rec, ClipVkView in, ClipVkView w, ClipVkView b, ClipVkView out,
-    guint rows, guint width, float eps, gboolean gather)
+layernorm (Recorder *rec, ClipVkView in, ClipVkView w, ClipVkView b,
+    ClipVkView out, guint rows, guint width, float eps, gboolean gather)
 {
   ClipVkView views[5] = { in, w, b, out, whole (&rec->tower->rows) };
-  struct { guint32 rows, width, gather; float eps; } push = { rows, width, gather, eps };
+  struct {
+    guint32 rows, width, gather;
+    float eps;
+  } push = { rows, width, gather, eps };
   dispatch (rec, rec->vk->layernorm, views, 5, &push, sizeof (push),
       MIN (rows, MAX_LOOPING_GROUPS), 1, 1, "layernorm", 0);
 }
@@ -524,15 +566,20 @@ record_layers (Recorder *rec, guint n, guint length, gboolean causal)
     const LayerViews *lw = &t->layers[l];
     layernorm (rec, x, lw->ln1_w, lw->ln1_b, h, R, W, cfg->eps, FALSE);
     matmul (rec, h, lw->qkv_w, &lw->qkv_b, qkv, R, 3 * W, W, 0, "qkv");
-    struct { guint32 positions, width, head_dim, causal; float scale; } push = {
-      length, W, head_dim, causal, 1.0f / sqrtf ((float) head_dim) };
+    struct {
+      guint32 positions, width, head_dim, causal;
+      float scale;
+    } push = { length, W, head_dim, causal, 1.0f / sqrtf ((float) head_dim) };
     ClipVkView views[2] = { qkv, attn };
-    dispatch (rec, rec->vk->attention, views, 2, &push, sizeof (push),
-        length, cfg->heads, n, "attention", 0);
-    matmul (rec, attn, lw->out_w, &lw->out_b, x, R, W, W, MATMUL_ACCUMULATE, "attn_out");
+    dispatch (rec, rec->vk->attention, views, 2, &push, sizeof (push), length,
+        cfg->heads, n, "attention", 0);
+    matmul (rec, attn, lw->out_w, &lw->out_b, x, R, W, W, MATMUL_ACCUMULATE,
+        "attn_out");
     layernorm (rec, x, lw->ln2_w, lw->ln2_b, h, R, W, cfg->eps, FALSE);
-    matmul (rec, h, lw->fc1_w, &lw->fc1_b, mlp, R, M, W, act << MATMUL_ACT_SHIFT, "mlp_fc1");
-    matmul (rec, mlp, lw->fc2_w, &lw->fc2_b, x, R, W, M, MATMUL_ACCUMULATE, "mlp_fc2");
+    matmul (rec, h, lw->fc1_w, &lw->fc1_b, mlp, R, M, W,
+        act << MATMUL_ACT_SHIFT, "mlp_fc1");
+    matmul (rec, mlp, lw->fc2_w, &lw->fc2_b, x, R, W, M, MATMUL_ACCUMULATE,
+        "mlp_fc2");
   }
 }
 
@@ -545,11 +592,13 @@ record_preprocess (Recorder *rec, guint n, const FramesLayout *frames)
   Tower *t = rec->tower;
   guint S = vk->parent.model.config->image_size;
   ClipVkView ints = clip_vk_view (&t->frames, 0, frames->ints);
-  ClipVkView bytes = clip_vk_view (&t->frames, aligned (vk, frames->ints), frames->bytes);
+  ClipVkView bytes = clip_vk_view (&t->frames, aligned (vk, frames->ints),
+      frames->bytes);
   guint32 push = S;
   ClipVkView columns_views[3] = { bytes, ints, whole (&t->between) };
   dispatch (rec, vk->preprocess_columns, columns_views, 3, &push, sizeof (push),
-      (S + 63) / 64, MIN ((frames->rows + 3) / 4, MAX_LOOPING_GROUPS), n, "preprocess", 0);
+      (S + 63) / 64, MIN ((frames->rows + 3) / 4, MAX_LOOPING_GROUPS), n,
+      "preprocess", 0);
   ClipVkView rows_views[3] = { ints, whole (&t->between), whole (&t->input) };
   dispatch (rec, vk->preprocess_rows, rows_views, 3, &push, sizeof (push),
       (S + 63) / 64, MIN ((S + 3) / 4, MAX_LOOPING_GROUPS), n, "preprocess", 0);
@@ -567,20 +616,24 @@ record_vision (Recorder *rec, guint n, const FramesLayout *frames)
   if (frames->ints > 0)
     record_preprocess (rec, n, frames);
 
-  struct { guint32 total, image_size, patch_size, grid; } im2col = {
-    patches * 3 * P * P, cfg->image_size, P, grid };
+  struct {
+    guint32 total, image_size, patch_size, grid;
+  } im2col = { patches * 3 * P * P, cfg->image_size, P, grid };
   ClipVkView im2col_views[2] = { whole (&t->input), whole (&t->cols) };
   dispatch (rec, vk->im2col, im2col_views, 2, &im2col, sizeof (im2col),
       groups (im2col.total, 256), 1, 1, "im2col", 0);
-  matmul (rec, whole (&t->cols), t->embed_w, NULL, whole (&t->patches),
-      patches, W, 3 * P * P, 0, "patch_embed");
+  matmul (rec, whole (&t->cols), t->embed_w, NULL, whole (&t->patches), patches,
+      W, 3 * P * P, 0, "patch_embed");
 
-  struct { guint32 total, positions, width; } embed = { n * T * W, T, W };
-  ClipVkView embed_views[4] = { whole (&t->patches), t->class_emb, t->pos_emb, whole (&t->h) };
+  struct {
+    guint32 total, positions, width;
+  } embed = { n * T * W, T, W };
+  ClipVkView embed_views[4] = { whole (&t->patches), t->class_emb, t->pos_emb,
+    whole (&t->h) };
   dispatch (rec, vk->vision_embed, embed_views, 4, &embed, sizeof (embed),
       groups (embed.total, 256), 1, 1, "embed", 0);
-  layernorm (rec, whole (&t->h), t->ln_pre_w, t->ln_pre_b, whole (&t->x), n * T, W,
-      t->cfg->eps, FALSE);
+  layernorm (rec, whole (&t->h), t->ln_pre_w, t->ln_pre_b, whole (&t->x), n * T,
+      W, t->cfg->eps, FALSE);
 
   record_layers (rec, n, T, FALSE);
 }
@@ -592,9 +645,11 @@ record_text (Recorder *rec, guint n, guint length)
   Tower *t = rec->tower;
   const ClipConfig *cfg = vk->parent.model.config;
   guint W = t->cfg->width;
-  struct { guint32 total, run_length, context_length, width, vocab_size; } embed = {
-    n * length * W, length, t->positions, W, cfg->vocab_size };
-  ClipVkView views[4] = { whole (&t->input), t->embed_w, t->pos_emb, whole (&t->x) };
+  struct {
+    guint32 total, run_length, context_length, width, vocab_size;
+  } embed = { n * length * W, length, t->positions, W, cfg->vocab_size };
+  ClipVkView views[4] = { whole (&t->input), t->embed_w, t->pos_emb,
+    whole (&t->x) };
   dispatch (rec, vk->text_embed, views, 4, &embed, sizeof (embed),
       groups (embed.total, 256), 1, 1, "embed", 0);
   record_layers (rec, n, length, TRUE);
@@ -612,19 +667,24 @@ record (VkBackend *vk, Tower *t, int n, int length, const FramesLayout *frames,
     return clip_vk_fail (r, "vkResetDescriptorPool", error);
   g_array_set_size (t->stages, 0);
 
-  VkCommandBufferBeginInfo begin = { .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO };
+  VkCommandBufferBeginInfo begin = {
+    .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO
+  };
   r = vkBeginCommandBuffer (t->cmd, &begin);
   if (r != VK_SUCCESS)
     return clip_vk_fail (r, "vkBeginCommandBuffer", error);
 
   /* The last submission (waited for) read input and rows: order the copies
    * after it. */
-  compute_barrier (t->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
-      0, VK_PIPELINE_STAGE_TRANSFER_BIT, 0);
+  compute_barrier (t->cmd,
+      VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT, 0,
+      VK_PIPELINE_STAGE_TRANSFER_BIT, 0);
   ItemSizes s = item_sizes (vk, t);
   if (frames->ints > 0) {
-    VkBufferCopy frames_copy = { 0, 0, aligned (vk, frames->ints) + frames->bytes };
-    vkCmdCopyBuffer (t->cmd, t->frame_upload.buffer, t->frames.buffer, 1, &frames_copy);
+    VkBufferCopy frames_copy = { 0, 0,
+      aligned (vk, frames->ints) + frames->bytes };
+    vkCmdCopyBuffer (t->cmd, t->frame_upload.buffer, t->frames.buffer, 1,
+        &frames_copy);
   } else {
     VkBufferCopy input_copy = { 0, 0, n * s.input };
     vkCmdCopyBuffer (t->cmd, t->upload.buffer, t->input.buffer, 1, &input_copy);
@@ -633,13 +693,15 @@ record (VkBackend *vk, Tower *t, int n, int length, const FramesLayout *frames,
   vkCmdCopyBuffer (t->cmd, t->upload.buffer, t->rows.buffer, 1, &rows_copy);
   /* The previous submission's dispatches and download are done (we waited
    * on it) but their writes must still be ordered before this one's. */
-  compute_barrier (t->cmd, VK_PIPELINE_STAGE_TRANSFER_BIT | VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+  compute_barrier (t->cmd,
+      VK_PIPELINE_STAGE_TRANSFER_BIT | VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
       VK_ACCESS_TRANSFER_WRITE_BIT | VK_ACCESS_SHADER_WRITE_BIT,
       VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
       VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT);
   if (vk->profile && t->queries) {
     vkCmdResetQueryPool (t->cmd, t->queries, 0, t->max_dispatches + 1);
-    vkCmdWriteTimestamp (t->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, t->queries, 0);
+    vkCmdWriteTimestamp (t->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+        t->queries, 0);
   }
 
   Recorder rec = { vk, t, t->cmd, 0, error, FALSE };
@@ -648,31 +710,38 @@ record (VkBackend *vk, Tower *t, int n, int length, const FramesLayout *frames,
   else
     record_text (&rec, n, length);
   /* Pooling: LayerNorm of the class token / end-of-text rows, projection. */
-  layernorm (&rec, whole (&t->x), t->ln_final_w, t->ln_final_b, whole (&t->pooled), n,
-      t->cfg->width, t->cfg->eps, TRUE);
-  matmul (&rec, whole (&t->pooled), t->proj, NULL, whole (&t->out), n, cfg->embed_dim,
-      t->cfg->width, 0, "projection");
+  layernorm (&rec, whole (&t->x), t->ln_final_w, t->ln_final_b,
+      whole (&t->pooled), n, t->cfg->width, t->cfg->eps, TRUE);
+  matmul (&rec, whole (&t->pooled), t->proj, NULL, whole (&t->out), n,
+      cfg->embed_dim, t->cfg->width, 0, "projection");
   if (n_labels > 0) {
-    struct { guint32 n_labels, embed_dim; float logit_scale; } push = {
-      n_labels, cfg->embed_dim, vk->labels_scale };
-    ClipVkView views[3] = { whole (&t->out), whole (&vk->labels), whole (&t->scores) };
-    dispatch (&rec, vk->scores, views, 3, &push, sizeof (push), n, 1, 1, "scores", 0);
+    struct {
+      guint32 n_labels, embed_dim;
+      float logit_scale;
+    } push = { n_labels, cfg->embed_dim, vk->labels_scale };
+    ClipVkView views[3] = { whole (&t->out), whole (&vk->labels),
+      whole (&t->scores) };
+    dispatch (&rec, vk->scores, views, 3, &push, sizeof (push), n, 1, 1,
+        "scores", 0);
   }
   if (rec.failed) {
     vkEndCommandBuffer (t->cmd);
     return FALSE;
   }
 
-  compute_barrier (t->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_WRITE_BIT,
-      VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_READ_BIT);
+  compute_barrier (t->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+      VK_ACCESS_SHADER_WRITE_BIT, VK_PIPELINE_STAGE_TRANSFER_BIT,
+      VK_ACCESS_TRANSFER_READ_BIT);
   VkBufferCopy out_copy = { 0, 0, (VkDeviceSize) n * cfg->embed_dim * 4 };
   vkCmdCopyBuffer (t->cmd, t->out.buffer, t->download.buffer, 1, &out_copy);
   if (n_labels > 0) {
     VkBufferCopy scores_copy = { 0, 0, (VkDeviceSize) n * 2 * n_labels * 4 };
-    vkCmdCopyBuffer (t->cmd, t->scores.buffer, t->scores_download.buffer, 1, &scores_copy);
+    vkCmdCopyBuffer (t->cmd, t->scores.buffer, t->scores_download.buffer, 1,
+        &scores_copy);
   }
-  compute_barrier (t->cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT,
-      VK_PIPELINE_STAGE_HOST_BIT, VK_ACCESS_HOST_READ_BIT);
+  compute_barrier (t->cmd, VK_PIPELINE_STAGE_TRANSFER_BIT,
+      VK_ACCESS_TRANSFER_WRITE_BIT, VK_PIPELINE_STAGE_HOST_BIT,
+      VK_ACCESS_HOST_READ_BIT);
   r = vkEndCommandBuffer (t->cmd);
   if (r != VK_SUCCESS)
     return clip_vk_fail (r, "vkEndCommandBuffer", error);
@@ -704,7 +773,8 @@ update_profile (VkBackend *vk, Tower *t, int n, int length)
     const Stage *s = &g_array_index (t->stages, Stage, i);
     double stage_ms = (double) (stamps[i + 1] - stamps[i]) * ns_per_tick * 1e-6;
     guint k = 0;
-    while (k < names->len && strcmp (g_array_index (names, const char *, k), s->stage) != 0)
+    while (k < names->len
+        && strcmp (g_array_index (names, const char *, k), s->stage) != 0)
       k++;
     if (k == names->len) {
       g_array_append_val (names, s->stage);
@@ -718,16 +788,18 @@ update_profile (VkBackend *vk, Tower *t, int n, int length)
     }
   }
   GString *text = g_string_new (NULL);
-  g_string_append_printf (text, "%s encoder, batch %d", t->kind == TOWER_VISION ? "image" : "text", n);
+  g_string_append_printf (text, "%s encoder, batch %d",
+      t->kind == TOWER_VISION ? "image" : "text", n);
   if (t->kind == TOWER_TEXT)
     g_string_append_printf (text, ", %d positions", length);
   g_string_append_printf (text, ", on %s:\n", vk->dev->props.deviceName);
   for (guint k = 0; k < names->len; k++)
-    g_string_append_printf (text, "  %-12s %9.3f ms\n", g_array_index (names, const char *, k),
-        g_array_index (ms, double, k));
+    g_string_append_printf (text, "  %-12s %9.3f ms\n",
+        g_array_index (names, const char *, k), g_array_index (ms, double, k));
   g_string_append_printf (text, "  %-12s %9.3f ms\n", "total", total_ms);
   if (matmul_ms > 0)
-    g_string_append_printf (text, "  matmuls: %.3f GFLOP in %.3f ms = %.1f GFLOP/s\n",
+    g_string_append_printf (text,
+        "  matmuls: %.3f GFLOP in %.3f ms = %.1f GFLOP/s\n",
         matmul_flops * 1e-9, matmul_ms, matmul_flops * 1e-6 / matmul_ms);
   g_free (vk->profile_text);
   vk->profile_text = g_string_free (text, FALSE);
@@ -758,7 +830,8 @@ run (VkBackend *vk, Tower *t, int n, int length, const FramesLayout *frames,
     }
   if (!clip_vk_submit_and_wait (vk->dev, t->cmd, error))
     return FALSE;
-  memcpy (out, t->download.mapped, (gsize) n * vk->parent.model.config->embed_dim * 4);
+  memcpy (out, t->download.mapped,
+      (gsize) n * vk->parent.model.config->embed_dim * 4);
   if (vk->profile && t->queries)
     update_profile (vk, t, n, length);
   return TRUE;
@@ -816,7 +889,8 @@ use_labels (VkBackend *vk, const ClipBackendLabels *labels, GError **error)
 }
 
 static gboolean
-ensure_scores_capacity (VkBackend *vk, Tower *t, int n, int n_labels, GError **error)
+ensure_scores_capacity (VkBackend *vk, Tower *t, int n, int n_labels,
+    GError **error)
 {
   VkDeviceSize bytes = (VkDeviceSize) n * 2 * n_labels * 4;
   if (bytes <= t->scores.size)
@@ -856,16 +930,19 @@ run_images (VkBackend *vk, const float *pixels, int n, const ScoresOut *scores,
   for (int done = 0; done < n;) {
     int chunk = MIN (n - done, t->max_chunk);
     if (!ensure_capacity (vk, t, chunk, error)
-        || (scores && !ensure_scores_capacity (vk, t, chunk, scores->n_labels, error)))
+        || (scores
+            && !ensure_scores_capacity (vk, t, chunk, scores->n_labels, error)))
       return FALSE;
-    memcpy (t->upload.mapped, pixels + done * image_floats, chunk * image_floats * 4);
+    memcpy (t->upload.mapped, pixels + done * image_floats,
+        chunk * image_floats * 4);
     guint32 *rows = (guint32 *) ((guint8 *) t->upload.mapped
         + aligned (vk, t->capacity * image_floats * 4));
     for (int i = 0; i < chunk; i++)
       rows[i] = i * t->positions;
     FramesLayout floats = { 0 };
-    if (!run (vk, t, chunk, t->positions, &floats, scores ? scores->n_labels : 0,
-            out + (gsize) done * cfg->embed_dim, error))
+    if (!run (vk, t, chunk, t->positions, &floats,
+            scores ? scores->n_labels : 0, out + (gsize) done * cfg->embed_dim,
+            error))
       return FALSE;
     if (scores) {
       ScoresOut chunk_scores = scores_from (scores, done);
@@ -877,7 +954,8 @@ run_images (VkBackend *vk, const float *pixels, int n, const ScoresOut *scores,
 }
 
 static gboolean
-vk_images (ClipBackend *b, const float *pixels, int n, float *out, GError **error)
+vk_images (ClipBackend *b, const float *pixels, int n, float *out,
+    GError **error)
 {
   return run_images ((VkBackend *) b, pixels, n, NULL, out, error);
 }
@@ -901,7 +979,9 @@ static int
 plane_regions (const ClipFrame *frame, const ClipResizePlan *plan,
     PlaneRegion regions[3])
 {
-  int bpp = frame->format == CLIP_PIXEL_RGB ? 3 : is_yuv (frame->format) ? 1 : 4;
+  int bpp = frame->format == CLIP_PIXEL_RGB ? 3
+      : is_yuv (frame->format)              ? 1
+                                            : 4;
   regions[0] = (PlaneRegion) { plan->row_first, plan->row_end - plan->row_first,
     plan->col_first * bpp, (plan->col_end - plan->col_first) * bpp };
   if (!is_yuv (frame->format))
@@ -910,7 +990,8 @@ plane_regions (const ClipFrame *frame, const ClipResizePlan *plan,
   int row0 = plan->row_first / 2, row_end = (plan->row_end - 1) / 2 + 1;
   int col0 = plan->col_first / 2, col_end = (plan->col_end - 1) / 2 + 1;
   int sample = frame->format == CLIP_PIXEL_NV12 ? 2 : 1;
-  regions[1] = (PlaneRegion) { row0, row_end - row0, col0 * sample, (col_end - col0) * sample };
+  regions[1] = (PlaneRegion) { row0, row_end - row0, col0 * sample,
+    (col_end - col0) * sample };
   regions[2] = regions[1];
   return frame->format == CLIP_PIXEL_I420 ? 3 : 2;
 }
@@ -974,7 +1055,8 @@ write_axis_plan (gint32 *ints, gint32 at, const ClipAxisPlan *plan)
   int S = plan->count;
   memcpy (ints + at, plan->start, S * sizeof (gint32));
   memcpy (ints + at + S, plan->length, S * sizeof (gint32));
-  memcpy (ints + at + 2 * S, plan->weights, (gsize) S * plan->taps * sizeof (gint32));
+  memcpy (ints + at + 2 * S, plan->weights,
+      (gsize) S * plan->taps * sizeof (gint32));
 }
 
 /* Lays n frames out in the frame upload buffer (Ints words, then the bytes
@@ -1021,10 +1103,13 @@ run_frames (VkBackend *vk, const ClipFrame *frames, const ClipResizePlan *plans,
     }
     w[P_ROW_FIRST] = plan->row_first;
     w[P_ROWS] = plan->row_end - plan->row_first;
-    w[P_COL_PLAN] = plan->columns ? place_axis_plan (placed, plan->columns, &n_ints) : -1;
+    w[P_COL_PLAN] = plan->columns
+        ? place_axis_plan (placed, plan->columns, &n_ints)
+        : -1;
     w[P_COL_TAPS] = plan->columns ? plan->columns->taps : 0;
     w[P_LEFT] = plan->left;
-    w[P_ROW_PLAN] = plan->rows ? place_axis_plan (placed, plan->rows, &n_ints) : -1;
+    w[P_ROW_PLAN] = plan->rows ? place_axis_plan (placed, plan->rows, &n_ints)
+                               : -1;
     w[P_ROW_TAPS] = plan->rows ? plan->rows->taps : 0;
     w[P_TOP] = plan->top;
     w[P_BETWEEN] = (gint32) (layout.between / 4);
@@ -1035,16 +1120,18 @@ run_frames (VkBackend *vk, const ClipFrame *frames, const ClipResizePlan *plans,
   layout.bytes = MAX (layout.bytes, 4);
 
   if (!ensure_capacity (vk, t, n, error)
-      || !ensure_frames_capacity (vk, t, aligned (vk, layout.ints) + layout.bytes,
-          layout.between, error)
-      || (scores && !ensure_scores_capacity (vk, t, n, scores->n_labels, error)))
+      || !ensure_frames_capacity (vk, t,
+          aligned (vk, layout.ints) + layout.bytes, layout.between, error)
+      || (scores
+          && !ensure_scores_capacity (vk, t, n, scores->n_labels, error)))
     return FALSE;
 
   gint32 *ints = t->frame_upload.mapped;
   float table[3][256];
   clip_normalize_table (cfg, table);
   memcpy (ints, table, sizeof (table));
-  memcpy (ints + PRE_PARAMS, frame_words, (gsize) n * PRE_PARAM_WORDS * sizeof (gint32));
+  memcpy (ints + PRE_PARAMS, frame_words,
+      (gsize) n * PRE_PARAM_WORDS * sizeof (gint32));
   for (int m = 0; m <= CLIP_YUV_BT2020; m++)
     for (int range = 0; range < 2; range++)
       if (yuv_at[m][range])
@@ -1067,8 +1154,10 @@ run_frames (VkBackend *vk, const ClipFrame *frames, const ClipResizePlan *plans,
       PlaneRegion r = regions[p];
       guint8 *dst = bytes + w[P_OFFSET + p];
       for (int y = 0; y < r.rows; y++)
-        memcpy (dst + (gsize) y * r.bytes, frame->planes[p]
-            + (gsize) (r.row0 + y) * frame->strides[p] + r.col0, r.bytes);
+        memcpy (dst + (gsize) y * r.bytes,
+            frame->planes[p] + (gsize) (r.row0 + y) * frame->strides[p]
+                + r.col0,
+            r.bytes);
     }
   }
 
@@ -1076,7 +1165,8 @@ run_frames (VkBackend *vk, const ClipFrame *frames, const ClipResizePlan *plans,
       + aligned (vk, t->capacity * 3 * (gsize) S * S * 4));
   for (int i = 0; i < n; i++)
     rows[i] = i * t->positions;
-  if (!run (vk, t, n, t->positions, &layout, scores ? scores->n_labels : 0, out, error))
+  if (!run (vk, t, n, t->positions, &layout, scores ? scores->n_labels : 0, out,
+          error))
     return FALSE;
   if (scores)
     copy_scores (t, scores, n);
@@ -1085,8 +1175,8 @@ run_frames (VkBackend *vk, const ClipFrame *frames, const ClipResizePlan *plans,
 
 /* A frame too big for the device's share goes through clip_preprocess. */
 static gboolean
-run_frame_on_cpu (VkBackend *vk, const ClipFrame *frame, const ScoresOut *scores,
-    float *out, GError **error)
+run_frame_on_cpu (VkBackend *vk, const ClipFrame *frame,
+    const ScoresOut *scores, float *out, GError **error)
 {
   const ClipConfig *cfg = vk->parent.model.config;
   g_autofree float *pixels = g_new (float, 3 * (gsize) cfg->image_size * cfg->image_size);
@@ -1095,8 +1185,8 @@ run_frame_on_cpu (VkBackend *vk, const ClipFrame *frame, const ScoresOut *scores
 }
 
 static gboolean
-run_all_frames (VkBackend *vk, const ClipFrame *frames, int n, const ScoresOut *scores,
-    float *out, GError **error)
+run_all_frames (VkBackend *vk, const ClipFrame *frames, int n,
+    const ScoresOut *scores, float *out, GError **error)
 {
   const ClipConfig *cfg = vk->parent.model.config;
   gsize budget = MIN (vk->frame_budget, vk->dev->max_range);
@@ -1110,7 +1200,8 @@ run_all_frames (VkBackend *vk, const ClipFrame *frames, int n, const ScoresOut *
     int chunk = 0;
     gsize bytes = 0, between = 0;
     while (done + chunk < n && chunk < vk->vision.max_chunk) {
-      gsize frame_bytes = frame_upload_bytes (&frames[done + chunk], &plans[done + chunk]);
+      gsize frame_bytes = frame_upload_bytes (&frames[done + chunk],
+          &plans[done + chunk]);
       gsize frame_between = between_bytes (&plans[done + chunk]);
       if (bytes + frame_bytes > budget || between + frame_between > budget)
         break;
@@ -1119,13 +1210,15 @@ run_all_frames (VkBackend *vk, const ClipFrame *frames, int n, const ScoresOut *
       chunk++;
     }
     float *chunk_out = out + (gsize) done * cfg->embed_dim;
-    ScoresOut chunk_scores = scores ? scores_from (scores, done) : (ScoresOut) { 0 };
+    ScoresOut chunk_scores = scores ? scores_from (scores, done)
+                                    : (ScoresOut) { 0 };
     const ScoresOut *s = scores ? &chunk_scores : NULL;
     if (chunk == 0) {
       ok = run_frame_on_cpu (vk, &frames[done], s, chunk_out, error);
       chunk = 1;
     } else {
-      ok = run_frames (vk, frames + done, plans + done, chunk, s, chunk_out, error);
+      ok = run_frames (vk, frames + done, plans + done, chunk, s, chunk_out,
+          error);
     }
     done += chunk;
   }
@@ -1135,7 +1228,8 @@ run_all_frames (VkBackend *vk, const ClipFrame *frames, int n, const ScoresOut *
 }
 
 static gboolean
-vk_frames (ClipBackend *b, const ClipFrame *frames, int n, float *out, GError **error)
+vk_frames (ClipBackend *b, const ClipFrame *frames, int n, float *out,
+    GError **error)
 {
   return run_all_frames ((VkBackend *) b, frames, n, NULL, out, error);
 }
@@ -1152,7 +1246,8 @@ vk_classify (ClipBackend *b, const ClipFrame *frames, int n,
 }
 
 static gboolean
-vk_texts (ClipBackend *b, const gint32 *tokens, int n, float *out, GError **error)
+vk_texts (ClipBackend *b, const gint32 *tokens, int n, float *out,
+    GError **error)
 {
   VkBackend *vk = (VkBackend *) b;
   Tower *t = &vk->text;
@@ -1177,13 +1272,16 @@ vk_texts (ClipBackend *b, const gint32 *tokens, int n, float *out, GError **erro
     /* The causal encoder need only run up to the last end-of-text position. */
     int length = 1;
     for (int i = 0; i < chunk; i++)
-      length = MAX (length, clip_tokens_eot_position (ids + (gsize) i * C, C) + 1);
+      length = MAX (length,
+          clip_tokens_eot_position (ids + (gsize) i * C, C) + 1);
     memcpy (t->upload.mapped, ids, (gsize) chunk * C * 4);
-    guint32 *rows = (guint32 *) ((guint8 *) t->upload.mapped + aligned (vk, t->capacity * C * 4));
+    guint32 *rows = (guint32 *) ((guint8 *) t->upload.mapped
+        + aligned (vk, t->capacity * C * 4));
     for (int i = 0; i < chunk; i++)
       rows[i] = i * length + clip_tokens_eot_position (ids + (gsize) i * C, C);
     FramesLayout none = { 0 };
-    if (!run (vk, t, chunk, length, &none, 0, out + (gsize) done * cfg->embed_dim, error))
+    if (!run (vk, t, chunk, length, &none, 0,
+            out + (gsize) done * cfg->embed_dim, error))
       return FALSE;
     done += chunk;
   }
@@ -1203,19 +1301,24 @@ create_pipelines (VkBackend *vk, GError **error)
   const guint32 large[5] = { 128, 128, 8, 8, 256 };
   for (int v = 0; v < 2; v++)
     for (int l = 0; l < 2; l++)
-      if (!(vk->matmul[v][l] = clip_vk_pipeline_new (vk->dev, names[v], l ? large : small,
-                5, error)))
+      if (!(vk->matmul[v][l] = clip_vk_pipeline_new (vk->dev, names[v],
+                l ? large : small, 5, error)))
         return FALSE;
-  return (vk->attention = clip_vk_pipeline_new (vk->dev, "attention", NULL, 0, error))
-      && (vk->layernorm = clip_vk_pipeline_new (vk->dev, "layernorm", NULL, 0, error))
-      && (vk->im2col = clip_vk_pipeline_new (vk->dev, "im2col", NULL, 0, error))
-      && (vk->vision_embed = clip_vk_pipeline_new (vk->dev, "vision_embed", NULL, 0, error))
-      && (vk->text_embed = clip_vk_pipeline_new (vk->dev, "text_embed", NULL, 0, error))
-      && (vk->preprocess_columns = clip_vk_pipeline_new (vk->dev, "preprocess_columns",
-              NULL, 0, error))
-      && (vk->preprocess_rows = clip_vk_pipeline_new (vk->dev, "preprocess_rows", NULL, 0,
+  return (vk->attention = clip_vk_pipeline_new (vk->dev, "attention", NULL, 0,
               error))
-      && (vk->scores = clip_vk_pipeline_new (vk->dev, "scores", NULL, 0, error));
+      && (vk->layernorm = clip_vk_pipeline_new (vk->dev, "layernorm", NULL, 0,
+              error))
+      && (vk->im2col = clip_vk_pipeline_new (vk->dev, "im2col", NULL, 0, error))
+      && (vk->vision_embed = clip_vk_pipeline_new (vk->dev, "vision_embed",
+              NULL, 0, error))
+      && (vk->text_embed = clip_vk_pipeline_new (vk->dev, "text_embed", NULL, 0,
+              error))
+      && (vk->preprocess_columns = clip_vk_pipeline_new (vk->dev,
+              "preprocess_columns", NULL, 0, error))
+      && (vk->preprocess_rows = clip_vk_pipeline_new (vk->dev,
+              "preprocess_rows", NULL, 0, error))
+      && (vk->scores = clip_vk_pipeline_new (vk->dev, "scores", NULL, 0,
+              error));
 }
 
 static gboolean
@@ -1224,7 +1327,8 @@ init_tower (VkBackend *vk, Tower *t, TowerKind kind, GError **error)
   const ClipConfig *cfg = vk->parent.model.config;
   t->kind = kind;
   t->cfg = kind == TOWER_VISION ? &cfg->vision : &cfg->text;
-  t->positions = kind == TOWER_VISION ? clip_config_vision_tokens (cfg) : cfg->context_length;
+  t->positions = kind == TOWER_VISION ? clip_config_vision_tokens (cfg)
+                                      : cfg->context_length;
   t->layers = g_new0 (LayerViews, t->cfg->layers);
   t->stages = g_array_new (FALSE, FALSE, sizeof (Stage));
   const char *tower = kind == TOWER_VISION ? "vision" : "text";
@@ -1232,8 +1336,9 @@ init_tower (VkBackend *vk, Tower *t, TowerKind kind, GError **error)
   if (t->positions > MAX_POSITIONS || head_dim > MAX_HEAD_DIM) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_UNSUPPORTED,
         "%s: the Vulkan backend runs at most %d positions with heads of at most %d, "
-        "the %s tower has %d positions with heads of %u", vk->parent.model.name,
-        MAX_POSITIONS, MAX_HEAD_DIM, tower, t->positions, head_dim);
+        "the %s tower has %d positions with heads of %u",
+        vk->parent.model.name, MAX_POSITIONS, MAX_HEAD_DIM, tower, t->positions,
+        head_dim);
     return FALSE;
   }
 
@@ -1241,17 +1346,21 @@ init_tower (VkBackend *vk, Tower *t, TowerKind kind, GError **error)
   gsize largest = MAX (MAX (s.input, s.cols), MAX (s.qkv, s.mlp));
   if (largest > vk->dev->max_range) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_UNSUPPORTED,
-        "%s: one input of the %s tower needs a buffer of %" G_GSIZE_FORMAT " bytes, more "
-        "than Vulkan device %s can bind", vk->parent.model.name, tower, largest,
-        vk->dev->props.deviceName);
+        "%s: one input of the %s tower needs a buffer of %" G_GSIZE_FORMAT
+        " bytes, more "
+        "than Vulkan device %s can bind",
+        vk->parent.model.name, tower, largest, vk->dev->props.deviceName);
     return FALSE;
   }
   /* Bigger batches run as several submissions, so that every buffer stays
    * bindable, the activations within ACTIVATION_BUDGET and the grids within
    * the 65535 workgroups every device allows. */
   gsize per_item = s.input + s.cols + s.patches + 3 * s.x + s.qkv + s.mlp;
-  gsize grid_limit = MIN (4096, 65535 * 64 / t->positions); /* matmul: 65535 tiles of 64 rows */
-  gsize chunk = MIN (MIN (vk->dev->max_range / largest, ACTIVATION_BUDGET / per_item), grid_limit);
+  gsize grid_limit = MIN (4096,
+      65535 * 64 / t->positions); /* matmul: 65535 tiles of 64 rows */
+  gsize chunk = MIN (
+      MIN (vk->dev->max_range / largest, ACTIVATION_BUDGET / per_item),
+      grid_limit);
   t->max_chunk = MAX (chunk, 1);
   /* A smaller limit for a GPU short of memory (and for the tests). */
   if (vk->max_batch > 0)
@@ -1260,15 +1369,16 @@ init_tower (VkBackend *vk, Tower *t, TowerKind kind, GError **error)
   /* Two preprocessing passes, im2col, patch matmul, embed, ln_pre; 7 per
    * layer; ln_post, projection, scores. */
   t->max_dispatches = 7 * t->cfg->layers + 9;
-  VkDescriptorPoolSize size = {
-    VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, t->max_dispatches * CLIP_VK_BINDINGS };
+  VkDescriptorPoolSize size = { VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+    t->max_dispatches * CLIP_VK_BINDINGS };
   VkDescriptorPoolCreateInfo pool_info = {
     .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
     .maxSets = t->max_dispatches,
     .poolSizeCount = 1,
     .pPoolSizes = &size,
   };
-  VkResult r = vkCreateDescriptorPool (vk->dev->device, &pool_info, NULL, &t->descriptor_pool);
+  VkResult r = vkCreateDescriptorPool (vk->dev->device, &pool_info, NULL,
+      &t->descriptor_pool);
   if (r != VK_SUCCESS)
     return clip_vk_fail (r, "vkCreateDescriptorPool", error);
   VkCommandBufferAllocateInfo alloc = {
@@ -1318,9 +1428,10 @@ vk_close (ClipBackend *b)
     vkDeviceWaitIdle (device);
     clear_tower (vk, &vk->vision);
     clear_tower (vk, &vk->text);
-    VkPipeline pipelines[] = { vk->matmul[0][0], vk->matmul[0][1], vk->matmul[1][0],
-      vk->matmul[1][1], vk->attention, vk->layernorm, vk->im2col, vk->vision_embed,
-      vk->text_embed, vk->preprocess_columns, vk->preprocess_rows, vk->scores };
+    VkPipeline pipelines[] = { vk->matmul[0][0], vk->matmul[0][1],
+      vk->matmul[1][0], vk->matmul[1][1], vk->attention, vk->layernorm,
+      vk->im2col, vk->vision_embed, vk->text_embed, vk->preprocess_columns,
+      vk->preprocess_rows, vk->scores };
     for (guint i = 0; i < G_N_ELEMENTS (pipelines); i++)
       if (pipelines[i])
         vkDestroyPipeline (device, pipelines[i], NULL);
@@ -1335,18 +1446,21 @@ vk_close (ClipBackend *b)
 }
 
 ClipBackend *
-clip_vulkan_backend_open (const ClipWeightsView *model, const ClipVulkanOptions *opts,
-    GError **error)
+clip_vulkan_backend_open (const ClipWeightsView *model,
+    const ClipVulkanOptions *opts, GError **error)
 {
   VkBackend *vk = g_new0 (VkBackend, 1);
   vk->parent.ops = &clip_backend_vulkan;
   vk->parent.model = *model;
   vk->profile = opts->profile;
-  vk->forced_tile = opts->matmul_tile == 64 || opts->matmul_tile == 128 ? opts->matmul_tile : 0;
+  vk->forced_tile = opts->matmul_tile == 64 || opts->matmul_tile == 128
+      ? opts->matmul_tile
+      : 0;
   vk->max_batch = opts->max_batch;
-  vk->frame_budget = opts->frame_budget > 0 ? opts->frame_budget : FRAME_UPLOAD_BUDGET;
-  vk->dev = clip_vk_device_open (opts->device_index, opts->device_name, opts->f16,
-      opts->validation, error);
+  vk->frame_budget = opts->frame_budget > 0 ? opts->frame_budget
+                                            : FRAME_UPLOAD_BUDGET;
+  vk->dev = clip_vk_device_open (opts->device_index, opts->device_name,
+      opts->f16, opts->validation, error);
   if (vk->dev == NULL) {
     vk_close (&vk->parent);
     return NULL;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "vk-device.h"
 #include "vk-shaders.h"
 
@@ -19,19 +20,32 @@ static const char *
 result_name (VkResult result)
 {
   switch (result) {
-    case VK_ERROR_OUT_OF_HOST_MEMORY: return "VK_ERROR_OUT_OF_HOST_MEMORY";
-    case VK_ERROR_OUT_OF_DEVICE_MEMORY: return "VK_ERROR_OUT_OF_DEVICE_MEMORY";
-    case VK_ERROR_INITIALIZATION_FAILED: return "VK_ERROR_INITIALIZATION_FAILED";
-    case VK_ERROR_DEVICE_LOST: return "VK_ERROR_DEVICE_LOST";
-    case VK_ERROR_LAYER_NOT_PRESENT: return "VK_ERROR_LAYER_NOT_PRESENT";
-    case VK_ERROR_EXTENSION_NOT_PRESENT: return "VK_ERROR_EXTENSION_NOT_PRESENT";
-    case VK_ERROR_FEATURE_NOT_PRESENT: return "VK_ERROR_FEATURE_NOT_PRESENT";
-    case VK_ERROR_INCOMPATIBLE_DRIVER: return "VK_ERROR_INCOMPATIBLE_DRIVER";
-    case VK_ERROR_TOO_MANY_OBJECTS: return "VK_ERROR_TOO_MANY_OBJECTS";
-    case VK_ERROR_FRAGMENTED_POOL: return "VK_ERROR_FRAGMENTED_POOL";
-    case VK_ERROR_OUT_OF_POOL_MEMORY: return "VK_ERROR_OUT_OF_POOL_MEMORY";
-    case VK_ERROR_INVALID_SHADER_NV: return "VK_ERROR_INVALID_SHADER_NV";
-    default: return NULL;
+    case VK_ERROR_OUT_OF_HOST_MEMORY:
+      return "VK_ERROR_OUT_OF_HOST_MEMORY";
+    case VK_ERROR_OUT_OF_DEVICE_MEMORY:
+      return "VK_ERROR_OUT_OF_DEVICE_MEMORY";
+    case VK_ERROR_INITIALIZATION_FAILED:
+      return "VK_ERROR_INITIALIZATION_FAILED";
+    case VK_ERROR_DEVICE_LOST:
+      return "VK_ERROR_DEVICE_LOST";
+    case VK_ERROR_LAYER_NOT_PRESENT:
+      return "VK_ERROR_LAYER_NOT_PRESENT";
+    case VK_ERROR_EXTENSION_NOT_PRESENT:
+      return "VK_ERROR_EXTENSION_NOT_PRESENT";
+    case VK_ERROR_FEATURE_NOT_PRESENT:
+      return "VK_ERROR_FEATURE_NOT_PRESENT";
+    case VK_ERROR_INCOMPATIBLE_DRIVER:
+      return "VK_ERROR_INCOMPATIBLE_DRIVER";
+    case VK_ERROR_TOO_MANY_OBJECTS:
+      return "VK_ERROR_TOO_MANY_OBJECTS";
+    case VK_ERROR_FRAGMENTED_POOL:
+      return "VK_ERROR_FRAGMENTED_POOL";
+    case VK_ERROR_OUT_OF_POOL_MEMORY:
+      return "VK_ERROR_OUT_OF_POOL_MEMORY";
+    case VK_ERROR_INVALID_SHADER_NV:
+      return "VK_ERROR_INVALID_SHADER_NV";
+    default:
+      return NULL;
   }
 }
 
@@ -40,10 +54,11 @@ clip_vk_fail (VkResult result, const char *what, GError **error)
 {
   const char *name = result_name (result);
   if (name)
-    g_set_error (error, CLIP_ERROR, CLIP_ERROR_BACKEND, "Vulkan: %s failed: %s", what, name);
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_BACKEND, "Vulkan: %s failed: %s",
+        what, name);
   else
-    g_set_error (error, CLIP_ERROR, CLIP_ERROR_BACKEND, "Vulkan: %s failed: VkResult %d",
-        what, (int) result);
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_BACKEND,
+        "Vulkan: %s failed: VkResult %d", what, (int) result);
   return FALSE;
 }
 
@@ -121,7 +136,8 @@ create_instance (gboolean validation, VkDebugUtilsMessengerEXT *messenger,
     if (!instance_has_layer (VALIDATION_LAYER)) {
       g_set_error (error, CLIP_ERROR, CLIP_ERROR_BACKEND,
           "CLIP_VULKAN_VALIDATION=1 but the layer %s is not installed "
-          "(Debian: vulkan-validationlayers)", VALIDATION_LAYER);
+          "(Debian: vulkan-validationlayers)",
+          VALIDATION_LAYER);
       return VK_NULL_HANDLE;
     }
     info.enabledLayerCount = G_N_ELEMENTS (layers);
@@ -130,7 +146,8 @@ create_instance (gboolean validation, VkDebugUtilsMessengerEXT *messenger,
     info.ppEnabledExtensionNames = extensions;
     /* Synchronisation checks where the layer offers them (it checks the
      * barriers between our dispatches). */
-    if (layer_has_extension (VALIDATION_LAYER, VK_EXT_VALIDATION_FEATURES_EXTENSION_NAME))
+    if (layer_has_extension (VALIDATION_LAYER,
+            VK_EXT_VALIDATION_FEATURES_EXTENSION_NAME))
       info.enabledExtensionCount = 2;
     else
       messenger_info.pNext = NULL;
@@ -141,7 +158,8 @@ create_instance (gboolean validation, VkDebugUtilsMessengerEXT *messenger,
   VkInstance instance = VK_NULL_HANDLE;
   VkResult r = vkCreateInstance (&info, NULL, &instance);
   if (r == VK_ERROR_INCOMPATIBLE_DRIVER) {
-    g_set_error (error, CLIP_ERROR, CLIP_ERROR_BACKEND, "no Vulkan device found: "
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_BACKEND,
+        "no Vulkan device found: "
         "no Vulkan driver is installed (Debian: mesa-vulkan-drivers has lavapipe, a CPU one)");
     return VK_NULL_HANDLE;
   }
@@ -154,8 +172,9 @@ create_instance (gboolean validation, VkDebugUtilsMessengerEXT *messenger,
         (PFN_vkCreateDebugUtilsMessengerEXT) vkGetInstanceProcAddr (instance,
             "vkCreateDebugUtilsMessengerEXT");
     messenger_info.pNext = NULL;
-    r = create_messenger ? create_messenger (instance, &messenger_info, NULL, messenger)
-                         : VK_ERROR_EXTENSION_NOT_PRESENT;
+    r = create_messenger
+        ? create_messenger (instance, &messenger_info, NULL, messenger)
+        : VK_ERROR_EXTENSION_NOT_PRESENT;
     if (r != VK_SUCCESS) {
       vkDestroyInstance (instance, NULL);
       clip_vk_fail (r, "vkCreateDebugUtilsMessengerEXT", error);
@@ -217,11 +236,16 @@ static const char *
 device_type_name (VkPhysicalDeviceType type)
 {
   switch (type) {
-    case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: return "discrete GPU";
-    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: return "integrated GPU";
-    case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU: return "virtual GPU";
-    case VK_PHYSICAL_DEVICE_TYPE_CPU: return "CPU";
-    default: return "other";
+    case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU:
+      return "discrete GPU";
+    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU:
+      return "integrated GPU";
+    case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU:
+      return "virtual GPU";
+    case VK_PHYSICAL_DEVICE_TYPE_CPU:
+      return "CPU";
+    default:
+      return "other";
   }
 }
 
@@ -229,11 +253,16 @@ static int
 device_type_rank (VkPhysicalDeviceType type)
 {
   switch (type) {
-    case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: return 4;
-    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: return 3;
-    case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU: return 2;
-    case VK_PHYSICAL_DEVICE_TYPE_CPU: return 1;
-    default: return 0;
+    case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU:
+      return 4;
+    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU:
+      return 3;
+    case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU:
+      return 2;
+    case VK_PHYSICAL_DEVICE_TYPE_CPU:
+      return 1;
+    default:
+      return 0;
   }
 }
 
@@ -278,7 +307,8 @@ choose_device (VkPhysicalDevice *devices, guint32 n, int index,
         return i;
     }
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_BACKEND,
-        "no Vulkan device name contains '%s' (devices: %s)", name_substring, list);
+        "no Vulkan device name contains '%s' (devices: %s)", name_substring,
+        list);
     return -1;
   }
   int best = 0, best_rank = -1;
@@ -330,7 +360,8 @@ create_layouts (ClipVkDevice *dev, GError **error)
     .bindingCount = CLIP_VK_BINDINGS,
     .pBindings = bindings,
   };
-  VkResult r = vkCreateDescriptorSetLayout (dev->device, &set_info, NULL, &dev->set_layout);
+  VkResult r = vkCreateDescriptorSetLayout (dev->device, &set_info, NULL,
+      &dev->set_layout);
   if (r != VK_SUCCESS)
     return clip_vk_fail (r, "vkCreateDescriptorSetLayout", error);
   VkPushConstantRange push = {
@@ -344,7 +375,8 @@ create_layouts (ClipVkDevice *dev, GError **error)
     .pushConstantRangeCount = 1,
     .pPushConstantRanges = &push,
   };
-  r = vkCreatePipelineLayout (dev->device, &layout_info, NULL, &dev->pipeline_layout);
+  r = vkCreatePipelineLayout (dev->device, &layout_info, NULL,
+      &dev->pipeline_layout);
   if (r != VK_SUCCESS)
     return clip_vk_fail (r, "vkCreatePipelineLayout", error);
   return TRUE;
@@ -382,7 +414,8 @@ create_device (ClipVkDevice *dev, gboolean wants_f16, GError **error)
   guint32 n_families = 0;
   vkGetPhysicalDeviceQueueFamilyProperties (dev->physical, &n_families, NULL);
   g_autofree VkQueueFamilyProperties *families = g_new0 (VkQueueFamilyProperties, n_families);
-  vkGetPhysicalDeviceQueueFamilyProperties (dev->physical, &n_families, families);
+  vkGetPhysicalDeviceQueueFamilyProperties (dev->physical, &n_families,
+      families);
   dev->timestamps = families[dev->queue_family].timestampValidBits > 0
       && dev->props.limits.timestampPeriod > 0;
 
@@ -470,8 +503,8 @@ clip_vk_device_close (ClipVkDevice *dev)
   }
   if (dev->messenger) {
     PFN_vkDestroyDebugUtilsMessengerEXT destroy_messenger =
-        (PFN_vkDestroyDebugUtilsMessengerEXT) vkGetInstanceProcAddr (dev->instance,
-            "vkDestroyDebugUtilsMessengerEXT");
+        (PFN_vkDestroyDebugUtilsMessengerEXT) vkGetInstanceProcAddr (
+            dev->instance, "vkDestroyDebugUtilsMessengerEXT");
     if (destroy_messenger)
       destroy_messenger (dev->instance, dev->messenger, NULL);
   }
@@ -498,16 +531,17 @@ clip_vk_buffer_init (ClipVkDevice *dev, ClipVkBuffer *buf, VkDeviceSize size,
   memset (buf, 0, sizeof (*buf));
   if (size > dev->max_allocation) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_BACKEND,
-        "Vulkan: a buffer of %" G_GUINT64_FORMAT " bytes is larger than device %s "
-        "can allocate (%" G_GUINT64_FORMAT ")", (guint64) size, dev->props.deviceName,
-        (guint64) dev->max_allocation);
+        "Vulkan: a buffer of %" G_GUINT64_FORMAT
+        " bytes is larger than device %s "
+        "can allocate (%" G_GUINT64_FORMAT ")",
+        (guint64) size, dev->props.deviceName, (guint64) dev->max_allocation);
     return FALSE;
   }
   VkBufferCreateInfo info = {
     .sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
     .size = size,
-    .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT
-        | VK_BUFFER_USAGE_TRANSFER_DST_BIT,
+    .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT
+        | VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT,
     .sharingMode = VK_SHARING_MODE_EXCLUSIVE,
   };
   VkResult r = vkCreateBuffer (dev->device, &info, NULL, &buf->buffer);
@@ -515,10 +549,11 @@ clip_vk_buffer_init (ClipVkDevice *dev, ClipVkBuffer *buf, VkDeviceSize size,
     return clip_vk_fail (r, "vkCreateBuffer", error);
   VkMemoryRequirements req;
   vkGetBufferMemoryRequirements (dev->device, buf->buffer, &req);
-  int type = host_visible
-      ? find_memory_type (dev, req.memoryTypeBits,
-            VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT)
-      : find_memory_type (dev, req.memoryTypeBits, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT);
+  int type = host_visible ? find_memory_type (dev, req.memoryTypeBits,
+                 VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT
+                     | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT)
+                          : find_memory_type (dev, req.memoryTypeBits,
+                              VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT);
   if (type < 0 && !host_visible)
     type = find_memory_type (dev, req.memoryTypeBits, 0);
   if (type < 0) {
@@ -536,7 +571,8 @@ clip_vk_buffer_init (ClipVkDevice *dev, ClipVkBuffer *buf, VkDeviceSize size,
   if (r == VK_SUCCESS)
     r = vkBindBufferMemory (dev->device, buf->buffer, buf->memory, 0);
   if (r == VK_SUCCESS && host_visible)
-    r = vkMapMemory (dev->device, buf->memory, 0, VK_WHOLE_SIZE, 0, &buf->mapped);
+    r = vkMapMemory (dev->device, buf->memory, 0, VK_WHOLE_SIZE, 0,
+        &buf->mapped);
   if (r != VK_SUCCESS) {
     clip_vk_buffer_clear (dev, buf);
     return clip_vk_fail (r, "allocating buffer memory", error);
@@ -556,8 +592,8 @@ clip_vk_buffer_clear (ClipVkDevice *dev, ClipVkBuffer *buf)
 }
 
 VkPipeline
-clip_vk_pipeline_new (ClipVkDevice *dev, const char *module, const guint32 *spec,
-    guint n_spec, GError **error)
+clip_vk_pipeline_new (ClipVkDevice *dev, const char *module,
+    const guint32 *spec, guint n_spec, GError **error)
 {
   const ClipVkShader *shader = clip_vk_shaders;
   while (shader->name && strcmp (shader->name, module) != 0)
@@ -570,14 +606,16 @@ clip_vk_pipeline_new (ClipVkDevice *dev, const char *module, const guint32 *spec
     .pCode = shader->code,
   };
   VkShaderModule shader_module;
-  VkResult r = vkCreateShaderModule (dev->device, &module_info, NULL, &shader_module);
+  VkResult r = vkCreateShaderModule (dev->device, &module_info, NULL,
+      &shader_module);
   if (r != VK_SUCCESS) {
     clip_vk_fail (r, "vkCreateShaderModule", error);
     return VK_NULL_HANDLE;
   }
   g_autofree VkSpecializationMapEntry *entries = g_new0 (VkSpecializationMapEntry, MAX (n_spec, 1));
   for (guint i = 0; i < n_spec; i++)
-    entries[i] = (VkSpecializationMapEntry) { i, i * sizeof (guint32), sizeof (guint32) };
+    entries[i] = (VkSpecializationMapEntry) { i, i * sizeof (guint32),
+      sizeof (guint32) };
   VkSpecializationInfo spec_info = {
     .mapEntryCount = n_spec,
     .pMapEntries = entries,
@@ -596,10 +634,12 @@ clip_vk_pipeline_new (ClipVkDevice *dev, const char *module, const guint32 *spec
     .layout = dev->pipeline_layout,
   };
   VkPipeline pipeline = VK_NULL_HANDLE;
-  r = vkCreateComputePipelines (dev->device, VK_NULL_HANDLE, 1, &info, NULL, &pipeline);
+  r = vkCreateComputePipelines (dev->device, VK_NULL_HANDLE, 1, &info, NULL,
+      &pipeline);
   vkDestroyShaderModule (dev->device, shader_module, NULL);
   if (r != VK_SUCCESS) {
-    g_autofree char *what = g_strdup_printf ("creating the %s pipeline", module);
+    g_autofree char *what = g_strdup_printf ("creating the %s pipeline",
+        module);
     clip_vk_fail (r, what, error);
     return VK_NULL_HANDLE;
   }
@@ -609,7 +649,9 @@ clip_vk_pipeline_new (ClipVkDevice *dev, const char *module, const guint32 *spec
 gboolean
 clip_vk_submit_and_wait (ClipVkDevice *dev, VkCommandBuffer cmd, GError **error)
 {
-  VkFenceCreateInfo fence_info = { .sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO };
+  VkFenceCreateInfo fence_info = {
+    .sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO
+  };
   VkFence fence;
   VkResult r = vkCreateFence (dev->device, &fence_info, NULL, &fence);
   if (r != VK_SUCCESS)

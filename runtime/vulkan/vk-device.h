@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The Vulkan device the backend runs on: instance and device selection,
  * buffers, compute pipelines, submission. Internal to runtime/vulkan/. */
 #pragma once
@@ -35,11 +36,11 @@ typedef struct {
   VkCommandPool command_pool;
   VkDescriptorSetLayout set_layout;
   VkPipelineLayout pipeline_layout;
-  gboolean f16_storage;      /* storageBuffer16BitAccess is enabled */
-  gboolean timestamps;       /* the queue supports timestamp queries */
-  VkDeviceSize max_range;    /* maxStorageBufferRange */
+  gboolean f16_storage;   /* storageBuffer16BitAccess is enabled */
+  gboolean timestamps;    /* the queue supports timestamp queries */
+  VkDeviceSize max_range; /* maxStorageBufferRange */
   VkDeviceSize max_allocation;
-  char *description;         /* "NAME (TYPE, driver DRIVER)" */
+  char *description; /* "NAME (TYPE, driver DRIVER)" */
 } ClipVkDevice;
 
 /* Opens device number index (when >= 0), else the first whose name contains

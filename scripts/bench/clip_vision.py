@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """CLIP's vision tower in PyTorch, for the peer benchmark (bench-peers.sh).
 
 Loads a gst-clip model folder (HF or OpenAI tensor names, F32 or F16) with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 // ONNX Runtime (onnxruntime-node, CPU) on the graph clip_vision.py exports,
 // for the peer benchmark (bench-peers.sh).
 // Usage: node ort-bench.js MODEL.onnx IMAGE_SIZE THREADS ITERATIONS

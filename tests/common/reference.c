@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "reference.h"
 
 #include <glib/gstdio.h>
@@ -15,7 +16,8 @@ clip_test_reference (void)
   if (g_file_test (manifest, G_FILE_TEST_EXISTS))
     return dir;
   if (g_strcmp0 (g_getenv ("CI"), "true") == 0) {
-    g_test_message ("reference data missing at %s (required under CI=true)", dir);
+    g_test_message ("reference data missing at %s (required under CI=true)",
+        dir);
     g_test_fail ();
   } else {
     g_printerr ("\n*** SKIPPING: reference data missing at %s ***\n", dir);
@@ -56,7 +58,8 @@ read_exact (const char *relative, gsize n_bytes)
   if (!g_file_get_contents (path, &data, &len, &error))
     g_error ("%s", error->message);
   if (len != n_bytes)
-    g_error ("%s: %" G_GSIZE_FORMAT " bytes, expected %" G_GSIZE_FORMAT, path, len, n_bytes);
+    g_error ("%s: %" G_GSIZE_FORMAT " bytes, expected %" G_GSIZE_FORMAT, path,
+        len, n_bytes);
   return (guint8 *) data;
 }
 
@@ -91,7 +94,8 @@ static void
 remove_tmpdirs (void)
 {
   for (guint i = 0; i < tmpdirs->len; i++) {
-    g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", (char *) tmpdirs->pdata[i]);
+    g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'",
+        (char *) tmpdirs->pdata[i]);
     if (system (cmd) != 0)
       g_printerr ("could not remove %s\n", (char *) tmpdirs->pdata[i]);
   }

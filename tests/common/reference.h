@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Access to ../shared/reference for the tests: its absence fails under
  * CI=true and skips loudly elsewhere. */
 #pragma once

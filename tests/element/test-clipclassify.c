@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* clipclassify on the tiny reference model: its meta against the runtime's
  * own scores for the same frames, and its behaviour in both modes. */
 #include <gst/check/gstharness.h>
@@ -39,9 +40,11 @@ runtime_label_set (const char *labels, const char *negatives)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (GPtrArray) specs = clip_labels_parse_list (labels);
-  g_autoptr (GPtrArray) neg = negatives ? clip_labels_parse_list (negatives) : NULL;
+  g_autoptr (GPtrArray) neg = negatives ? clip_labels_parse_list (negatives)
+                                        : NULL;
   const char *templates[] = { "a photo of a {}.", NULL };
-  ClipLabelSet *set = clip_label_set_new (encoder, specs, neg, templates, &error);
+  ClipLabelSet *set = clip_label_set_new (encoder, specs, neg, templates,
+      &error);
   g_assert_no_error (error);
   return set;
 }
@@ -52,8 +55,8 @@ runtime_label_set (const char *labels, const char *negatives)
  * made; its content depends on the seed. */
 typedef struct {
   int width, height;
-  guint8 *rgb;         /* [h, w, 3] */
-  guint8 *y, *u, *v;   /* planar 4:2:0, for the YUV formats */
+  guint8 *rgb;       /* [h, w, 3] */
+  guint8 *y, *u, *v; /* planar 4:2:0, for the YUV formats */
 } Picture;
 
 static Picture *
@@ -169,9 +172,11 @@ picture_buffer (const Picture *p, GstVideoFormat format, GstClockTime pts)
         + (gsize) r * GST_VIDEO_FRAME_PLANE_STRIDE (&frame, 1);
     guint8 *p2 = format == GST_VIDEO_FORMAT_I420
         ? (guint8 *) GST_VIDEO_FRAME_PLANE_DATA (&frame, 2)
-        + (gsize) r * GST_VIDEO_FRAME_PLANE_STRIDE (&frame, 2) : NULL;
+            + (gsize) r * GST_VIDEO_FRAME_PLANE_STRIDE (&frame, 2)
+        : NULL;
     for (int c = 0; c < w / 2; c++) {
-      guint8 u = p->u[(gsize) r * (w / 2) + c], v = p->v[(gsize) r * (w / 2) + c];
+      guint8 u = p->u[(gsize) r * (w / 2) + c],
+             v = p->v[(gsize) r * (w / 2) + c];
       if (format == GST_VIDEO_FORMAT_I420) {
         p1[c] = u;
         p2[c] = v;
@@ -197,7 +202,8 @@ runtime_embedding (const Picture *p, GstVideoFormat format)
   float *embedding = g_new (float, config->embed_dim);
   ClipFrame f = picture_clip_frame (p, format);
   g_assert_true (clip_preprocess (&f, config, tensor, &error));
-  g_assert_true (clip_encoder_encode_images (encoder, tensor, 1, embedding, &error));
+  g_assert_true (
+      clip_encoder_encode_images (encoder, tensor, 1, embedding, &error));
   g_assert_no_error (error);
   return embedding;
 }
@@ -217,8 +223,10 @@ assert_meta_scores (const GstClipMeta *meta, ClipLabelSet *set,
   for (int i = 0; i < n; i++)
     reportable += !clip_label_set_is_negative (set, i);
   g_assert_nonnull (meta);
-  g_assert_cmpuint (gst_clip_meta_get_n_labels (meta), ==, MIN (top_k, reportable));
-  g_assert_cmpuint (gst_clip_label_table_get_n_labels (meta->label_table), ==, n);
+  g_assert_cmpuint (gst_clip_meta_get_n_labels (meta), ==,
+      MIN (top_k, reportable));
+  g_assert_cmpuint (gst_clip_label_table_get_n_labels (meta->label_table), ==,
+      n);
   g_assert_cmpstr (gst_clip_meta_get_model_name (meta), ==, "tiny-hf");
 
   /* the top is the best label overall, unless that one is negative */
@@ -234,9 +242,12 @@ assert_meta_scores (const GstClipMeta *meta, ClipLabelSet *set,
     guint k = meta->label_indices[i];
     g_assert_cmpuint (k, <, n);
     g_assert_false (clip_label_set_is_negative (set, k));
-    g_assert_cmpstr (gst_clip_meta_get_label (meta, i), ==, clip_label_set_get_label (set, k));
-    g_assert_cmpfloat_with_epsilon (gst_clip_meta_get_probability (meta, i), probs[k], 1e-5);
-    g_assert_cmpfloat_with_epsilon (gst_clip_meta_get_logit (meta, i), logits[k], logit_tolerance);
+    g_assert_cmpstr (gst_clip_meta_get_label (meta, i), ==,
+        clip_label_set_get_label (set, k));
+    g_assert_cmpfloat_with_epsilon (gst_clip_meta_get_probability (meta, i),
+        probs[k], 1e-5);
+    g_assert_cmpfloat_with_epsilon (gst_clip_meta_get_logit (meta, i),
+        logits[k], logit_tolerance);
     if (i > 0)
       g_assert_cmpfloat (gst_clip_meta_get_probability (meta, i), <=,
           gst_clip_meta_get_probability (meta, i - 1));
@@ -294,7 +305,8 @@ static void
 test_properties (void)
 {
   GstElement *e = gst_element_factory_make ("clipclassify", NULL);
-  g_autofree char *model = NULL, *vocab = NULL, *labels = NULL, *labels_file = NULL;
+  g_autofree char *model = NULL, *vocab = NULL, *labels = NULL,
+                  *labels_file = NULL;
   g_autofree char *templates = NULL, *negatives = NULL, *device = NULL;
   int threads, backend, mode;
   guint interval, batch, top_k, smoothing;
@@ -329,13 +341,16 @@ test_properties (void)
 
   GObjectClass *klass = G_OBJECT_GET_CLASS (e);
   GParamSpec *pspec = g_object_class_find_property (klass, "backend");
-  GEnumValue *v = g_enum_get_value (G_PARAM_SPEC_ENUM (pspec)->enum_class, backend);
+  GEnumValue *v = g_enum_get_value (G_PARAM_SPEC_ENUM (pspec)->enum_class,
+      backend);
   g_assert_cmpstr (v->value_nick, ==, "auto");
-  g_assert_nonnull (g_enum_get_value_by_nick (G_PARAM_SPEC_ENUM (pspec)->enum_class, "vulkan"));
+  g_assert_nonnull (g_enum_get_value_by_nick (
+      G_PARAM_SPEC_ENUM (pspec)->enum_class, "vulkan"));
   pspec = g_object_class_find_property (klass, "mode");
   v = g_enum_get_value (G_PARAM_SPEC_ENUM (pspec)->enum_class, mode);
   g_assert_cmpstr (v->value_nick, ==, "auto");
-  g_assert_nonnull (g_enum_get_value_by_nick (G_PARAM_SPEC_ENUM (pspec)->enum_class, "live"));
+  g_assert_nonnull (
+      g_enum_get_value_by_nick (G_PARAM_SPEC_ENUM (pspec)->enum_class, "live"));
 
   const char *while_playing[] = { "labels", "labels-file", "templates",
     "negative-labels", "interval", "batch-size", "top-k", "threshold",
@@ -346,8 +361,8 @@ test_properties (void)
     g_assert_true (pspec->flags & GST_PARAM_MUTABLE_PLAYING);
     g_assert_nonnull (g_param_spec_get_blurb (pspec));
   }
-  const char *at_ready[] = { "model", "vocab", "backend", "device", "f16-weights",
-    "threads", "mode" };
+  const char *at_ready[] = { "model", "vocab", "backend", "device",
+    "f16-weights", "threads", "mode" };
   for (guint i = 0; i < G_N_ELEMENTS (at_ready); i++) {
     pspec = g_object_class_find_property (klass, at_ready[i]);
     g_assert_nonnull (pspec);
@@ -364,9 +379,10 @@ test_meta_matches_runtime (void)
     return;
   const char *labels = "cat,dog,red car,a tree,the sea,background";
   GstBus *bus;
-  GstHarness *h = new_harness (new_element ("labels", labels, "top-k", 3,
-          "negative-labels", "nothing", "mode", 1 /* sync */ ,
-          "attach-embedding", TRUE, NULL), &bus);
+  GstHarness *h = new_harness (
+      new_element ("labels", labels, "top-k", 3, "negative-labels", "nothing",
+          "mode", 1 /* sync */, "attach-embedding", TRUE, NULL),
+      &bus);
   g_autoptr (ClipLabelSet) set = runtime_label_set (labels, "nothing");
 
   /* width 50: RGB rows are padded to a multiple of 4 bytes */
@@ -389,7 +405,8 @@ test_meta_matches_runtime (void)
     const gfloat *attached = gst_clip_meta_get_embedding (meta, &dim);
     g_assert_cmpuint (dim, ==, clip_model_get_config (model)->embed_dim);
     clip_l2_normalize (embedding, dim);
-    g_assert_cmpfloat (clip_test_max_abs_diff (attached, embedding, dim), <, 1e-5);
+    g_assert_cmpfloat (clip_test_max_abs_diff (attached, embedding, dim), <,
+        1e-5);
     gst_buffer_unref (out);
   }
 
@@ -404,7 +421,8 @@ test_meta_matches_runtime (void)
   g_assert_true (gst_structure_has_field (s, "stream-time"));
   const GValue *names = gst_structure_get_value (s, "labels");
   g_assert_cmpuint (gst_value_array_get_size (names), ==, 3);
-  g_assert_cmpuint (gst_value_array_get_size (gst_structure_get_value (s, "scores")), ==, 3);
+  g_assert_cmpuint (
+      gst_value_array_get_size (gst_structure_get_value (s, "scores")), ==, 3);
   gst_harness_teardown (h);
   gst_bus_set_flushing (bus, TRUE);
   gst_object_unref (bus);
@@ -417,12 +435,13 @@ test_caps_change (void)
 {
   if (!setup_model ())
     return;
-  const GstVideoFormat formats[] = { GST_VIDEO_FORMAT_RGB, GST_VIDEO_FORMAT_BGRx,
-    GST_VIDEO_FORMAT_I420, GST_VIDEO_FORMAT_NV12 };
+  const GstVideoFormat formats[] = { GST_VIDEO_FORMAT_RGB,
+    GST_VIDEO_FORMAT_BGRx, GST_VIDEO_FORMAT_I420, GST_VIDEO_FORMAT_NV12 };
   const int sizes[][2] = { { 64, 48 }, { 38, 90 }, { 96, 54 }, { 40, 40 } };
   GstBus *bus;
-  GstHarness *h = new_harness (new_element ("labels", "one,two,three",
-          "mode", 1, "batch-size", 2, NULL), &bus);
+  GstHarness *h = new_harness (
+      new_element ("labels", "one,two,three", "mode", 1, "batch-size", 2, NULL),
+      &bus);
   g_autoptr (ClipLabelSet) set = runtime_label_set ("one,two,three", NULL);
 
   for (guint f = 0; f < G_N_ELEMENTS (formats); f++) {
@@ -433,7 +452,8 @@ test_caps_change (void)
   }
   gst_harness_push_event (h, gst_event_new_eos ());
 
-  g_assert_cmpuint (gst_harness_buffers_received (h), ==, G_N_ELEMENTS (formats));
+  g_assert_cmpuint (gst_harness_buffers_received (h), ==,
+      G_N_ELEMENTS (formats));
   for (guint f = 0; f < G_N_ELEMENTS (formats); f++) {
     g_autoptr (Picture) p = picture_new (sizes[f][0], sizes[f][1], 7 + f);
     GstBuffer *out = gst_harness_pull (h);
@@ -453,8 +473,8 @@ test_interval (void)
   if (!setup_model ())
     return;
   GstBus *bus;
-  GstHarness *h = new_harness (new_element ("labels", "a,b", "mode", 1,
-          "interval", 3, NULL), &bus);
+  GstHarness *h = new_harness (
+      new_element ("labels", "a,b", "mode", 1, "interval", 3, NULL), &bus);
   g_autoptr (Picture) p = picture_new (32, 32, 1);
   gst_harness_set_src_caps (h, picture_caps (p, GST_VIDEO_FORMAT_RGB));
 
@@ -463,7 +483,8 @@ test_interval (void)
         picture_buffer (p, GST_VIDEO_FORMAT_RGB, i * FRAME_DURATION));
     GstClipMeta *meta = gst_buffer_get_clip_meta (out);
     g_assert_nonnull (meta);
-    g_assert_cmpuint (gst_clip_meta_get_pts (meta), ==, (i / 3) * 3 * FRAME_DURATION);
+    g_assert_cmpuint (gst_clip_meta_get_pts (meta), ==,
+        (i / 3) * 3 * FRAME_DURATION);
     g_assert_cmpint (gst_clip_meta_is_fresh (meta), ==, i % 3 == 0);
     gst_buffer_unref (out);
   }
@@ -481,17 +502,20 @@ test_sync_batching (void)
   if (!setup_model ())
     return;
   GstBus *bus;
-  GstHarness *h = new_harness (new_element ("labels", "x,y,z", "mode", 1,
-          "batch-size", 3, NULL), &bus);
+  GstHarness *h = new_harness (
+      new_element ("labels", "x,y,z", "mode", 1, "batch-size", 3, NULL), &bus);
   g_autoptr (ClipLabelSet) set = runtime_label_set ("x,y,z", NULL);
   Picture *pictures[5];
   for (guint i = 0; i < 5; i++)
     pictures[i] = picture_new (48, 32, 20 + i);
-  gst_harness_set_src_caps (h, picture_caps (pictures[0], GST_VIDEO_FORMAT_RGB));
+  gst_harness_set_src_caps (h,
+      picture_caps (pictures[0], GST_VIDEO_FORMAT_RGB));
 
   for (guint i = 0; i < 5; i++) {
-    g_assert_cmpint (gst_harness_push (h, picture_buffer (pictures[i],
-                GST_VIDEO_FORMAT_RGB, i * FRAME_DURATION)), ==, GST_FLOW_OK);
+    g_assert_cmpint (gst_harness_push (h,
+                         picture_buffer (pictures[i], GST_VIDEO_FORMAT_RGB,
+                             i * FRAME_DURATION)),
+        ==, GST_FLOW_OK);
     g_assert_cmpuint (gst_harness_buffers_received (h), ==, i < 2 ? 0 : 3);
   }
   gst_harness_push_event (h, gst_event_new_eos ());
@@ -500,7 +524,8 @@ test_sync_batching (void)
   for (guint i = 0; i < 5; i++) {
     GstBuffer *out = gst_harness_pull (h);
     GstClipMeta *meta = gst_buffer_get_clip_meta (out);
-    g_autofree float *embedding = runtime_embedding (pictures[i], GST_VIDEO_FORMAT_RGB);
+    g_autofree float *embedding = runtime_embedding (pictures[i],
+        GST_VIDEO_FORMAT_RGB);
     g_assert_cmpuint (GST_BUFFER_PTS (out), ==, i * FRAME_DURATION);
     g_assert_cmpuint (gst_clip_meta_get_pts (meta), ==, i * FRAME_DURATION);
     g_assert_true (gst_clip_meta_is_fresh (meta));
@@ -549,8 +574,8 @@ test_live_never_waits (void)
   g_mutex_init (&gate.lock);
   g_cond_init (&gate.cond);
   GstBus *bus;
-  GstHarness *h = new_harness (new_element ("labels", "a,b,c", "mode", 2 /* live */,
-          NULL), &bus);
+  GstHarness *h = new_harness (
+      new_element ("labels", "a,b,c", "mode", 2 /* live */, NULL), &bus);
   gst_bus_set_sync_handler (bus, gate_handler, &gate, NULL);
   g_autoptr (Picture) p = picture_new (64, 48, 3);
   gst_harness_set_src_caps (h, picture_caps (p, GST_VIDEO_FORMAT_RGB));
@@ -566,8 +591,10 @@ test_live_never_waits (void)
   /* the worker is stuck: buffers must not wait for it */
   const guint pushed = 40;
   for (guint i = 1; i <= pushed; i++) {
-    g_assert_cmpint (gst_harness_push (h, picture_buffer (p, GST_VIDEO_FORMAT_RGB,
-                i * FRAME_DURATION)), ==, GST_FLOW_OK);
+    g_assert_cmpint (
+        gst_harness_push (h,
+            picture_buffer (p, GST_VIDEO_FORMAT_RGB, i * FRAME_DURATION)),
+        ==, GST_FLOW_OK);
     g_assert_cmpuint (gst_harness_buffers_received (h), ==, i + 1);
   }
   /* frame 0 itself may or may not have left before its result */
@@ -612,10 +639,11 @@ wait_for_label_count (GstHarness *h, const Picture *p, guint n_labels,
 {
   gint64 deadline = g_get_monotonic_time () + 30 * G_TIME_SPAN_SECOND;
   while (g_get_monotonic_time () < deadline) {
-    *out = gst_harness_push_and_pull (h, picture_buffer (p, GST_VIDEO_FORMAT_RGB,
-            (*frame)++ * FRAME_DURATION));
+    *out = gst_harness_push_and_pull (h,
+        picture_buffer (p, GST_VIDEO_FORMAT_RGB, (*frame)++ * FRAME_DURATION));
     GstClipMeta *meta = gst_buffer_get_clip_meta (*out);
-    if (meta && gst_clip_label_table_get_n_labels (meta->label_table) == n_labels)
+    if (meta
+        && gst_clip_label_table_get_n_labels (meta->label_table) == n_labels)
       return meta;
     gst_buffer_unref (*out);
     g_usleep (5000);
@@ -641,7 +669,8 @@ test_label_change_while_playing (void)
     g_autoptr (ClipLabelSet) before = runtime_label_set ("cat,dog", NULL);
     GstClipMeta *meta = mode == 1
         ? gst_buffer_get_clip_meta (out = gst_harness_push_and_pull (h,
-                picture_buffer (p, GST_VIDEO_FORMAT_RGB, frame++ * FRAME_DURATION)))
+                                        picture_buffer (p, GST_VIDEO_FORMAT_RGB,
+                                            frame++ * FRAME_DURATION)))
         : wait_for_label_count (h, p, 2, &out, &frame);
     assert_meta_scores (meta, before, embedding, 5);
     gst_buffer_unref (out);
@@ -656,7 +685,8 @@ test_label_change_while_playing (void)
     g_assert_no_error (error);
     meta = mode == 1
         ? gst_buffer_get_clip_meta (out = gst_harness_push_and_pull (h,
-                picture_buffer (p, GST_VIDEO_FORMAT_RGB, frame++ * FRAME_DURATION)))
+                                        picture_buffer (p, GST_VIDEO_FORMAT_RGB,
+                                            frame++ * FRAME_DURATION)))
         : wait_for_label_count (h, p, 3, &out, &frame);
     assert_meta_scores (meta, after, embedding, 5);
     gst_buffer_unref (out);
@@ -676,14 +706,16 @@ test_flush_and_eos (void)
     return;
   GstBus *bus;
   GstHarness *h = new_harness (new_element ("labels", "p,q,r", "mode", 1,
-          "batch-size", 3, "smoothing", 4, NULL), &bus);
+                                   "batch-size", 3, "smoothing", 4, NULL),
+      &bus);
   g_autoptr (ClipLabelSet) set = runtime_label_set ("p,q,r", NULL);
   g_autoptr (Picture) a = picture_new (32, 24, 30);
   g_autoptr (Picture) b = picture_new (32, 24, 31);
   gst_harness_set_src_caps (h, picture_caps (a, GST_VIDEO_FORMAT_RGB));
 
   gst_harness_push (h, picture_buffer (a, GST_VIDEO_FORMAT_RGB, 0));
-  gst_harness_push (h, picture_buffer (a, GST_VIDEO_FORMAT_RGB, FRAME_DURATION));
+  gst_harness_push (h,
+      picture_buffer (a, GST_VIDEO_FORMAT_RGB, FRAME_DURATION));
   g_assert_true (gst_harness_push_event (h, gst_event_new_flush_start ()));
   g_assert_true (gst_harness_push_event (h, gst_event_new_flush_stop (TRUE)));
   GstSegment segment;
@@ -713,8 +745,8 @@ test_smoothing (void)
     return;
   const int dim = clip_model_get_config (model)->embed_dim;
   GstBus *bus;
-  GstHarness *h = new_harness (new_element ("labels", "u,v,w", "mode", 1,
-          "smoothing", 3, NULL), &bus);
+  GstHarness *h = new_harness (
+      new_element ("labels", "u,v,w", "mode", 1, "smoothing", 3, NULL), &bus);
   g_autoptr (ClipLabelSet) set = runtime_label_set ("u,v,w", NULL);
   float *embeddings[5];
 
@@ -807,13 +839,16 @@ test_segments (void)
   for (guint m = 0; m < G_N_ELEMENTS (min_segments); m++) {
     GstBus *bus;
     GstHarness *h = new_harness (new_element ("labels", labels, "mode", 1,
-            "min-segment", min_segments[m], NULL), &bus);
+                                     "min-segment", min_segments[m], NULL),
+        &bus);
     gst_harness_set_src_caps (h, picture_caps (a, GST_VIDEO_FORMAT_RGB));
     char top_a[64] = "", top_b[64] = "";
     for (guint i = 0; script[i]; i++) {
-      GstBuffer *out = gst_harness_push_and_pull (h, picture_buffer (
-              script[i] == 'A' ? a : b, GST_VIDEO_FORMAT_RGB, i * FRAME_DURATION));
-      const char *top = gst_clip_meta_get_top_label (gst_buffer_get_clip_meta (out));
+      GstBuffer *out = gst_harness_push_and_pull (h,
+          picture_buffer (script[i] == 'A' ? a : b, GST_VIDEO_FORMAT_RGB,
+              i * FRAME_DURATION));
+      const char *top = gst_clip_meta_get_top_label (
+          gst_buffer_get_clip_meta (out));
       g_assert_nonnull (top);
       g_strlcpy (script[i] == 'A' ? top_a : top_b, top, sizeof top_a);
       gst_buffer_unref (out);
@@ -864,8 +899,9 @@ test_latency (void)
   const int modes[] = { 1, 2, 0 };
   for (guint m = 0; m < G_N_ELEMENTS (modes); m++) {
     GstBus *bus;
-    GstHarness *h = new_harness (new_element ("labels", "a,b", "mode", modes[m],
-            "batch-size", 4, NULL), &bus);
+    GstHarness *h = new_harness (
+        new_element ("labels", "a,b", "mode", modes[m], "batch-size", 4, NULL),
+        &bus);
     gst_harness_set_upstream_latency (h, 10 * GST_MSECOND);
     g_autoptr (Picture) p = picture_new (32, 32, 1);
     gst_harness_set_src_caps (h, picture_caps (p, GST_VIDEO_FORMAT_RGB));
@@ -901,18 +937,20 @@ test_auto_sync_and_restarts (void)
 {
   if (!setup_model ())
     return;
-  g_autofree char *desc = g_strdup_printf ("videotestsrc pattern=ball num-buffers=8 ! "
+  g_autofree char *desc = g_strdup_printf (
+      "videotestsrc pattern=ball num-buffers=8 ! "
       "video/x-raw,format=I420,width=80,height=60,framerate=25/1 ! "
       "clipclassify model=\"%s\" labels=ball,square backend=cpu threads=1 "
-      "batch-size=2 ! fakesink name=sink sync=false", model_dir);
+      "batch-size=2 ! fakesink name=sink sync=false",
+      model_dir);
   g_autoptr (GError) error = NULL;
   GstElement *pipeline = gst_parse_launch (desc, &error);
   g_assert_no_error (error);
   GstElement *sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
   GstPad *pad = gst_element_get_static_pad (sink, "sink");
   gint buffers = 0;
-  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, check_fresh_meta,
-      &buffers, NULL);
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, check_fresh_meta, &buffers,
+      NULL);
   GstBus *bus = gst_element_get_bus (pipeline);
 
   /* Each run plays to its end (EOS), then back to READY. */
@@ -966,8 +1004,8 @@ test_errors (void)
   g_autofree char *missing = g_build_filename (dir, "no-such-labels.txt", NULL);
   g_autofree char *text = NULL;
 
-  text = start_error (new_element ("model", "/nonexistent/clip-model",
-          "labels", "a", NULL));
+  text = start_error (
+      new_element ("model", "/nonexistent/clip-model", "labels", "a", NULL));
   g_test_message ("bad model: %s", text);
   g_assert_nonnull (strstr (text, "/nonexistent/clip-model"));
   g_free (text);
@@ -1004,7 +1042,8 @@ main (int argc, char **argv)
   gst_init (&argc, &argv);
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/clipclassify/properties", test_properties);
-  g_test_add_func ("/clipclassify/meta-matches-runtime", test_meta_matches_runtime);
+  g_test_add_func ("/clipclassify/meta-matches-runtime",
+      test_meta_matches_runtime);
   g_test_add_func ("/clipclassify/caps-change", test_caps_change);
   g_test_add_func ("/clipclassify/interval", test_interval);
   g_test_add_func ("/clipclassify/sync-batching", test_sync_batching);
@@ -1015,7 +1054,8 @@ main (int argc, char **argv)
   g_test_add_func ("/clipclassify/smoothing", test_smoothing);
   g_test_add_func ("/clipclassify/segments", test_segments);
   g_test_add_func ("/clipclassify/latency", test_latency);
-  g_test_add_func ("/clipclassify/auto-sync-and-restarts", test_auto_sync_and_restarts);
+  g_test_add_func ("/clipclassify/auto-sync-and-restarts",
+      test_auto_sync_and_restarts);
   g_test_add_func ("/clipclassify/errors", test_errors);
   int status = g_test_run ();
   g_clear_pointer (&encoder, clip_encoder_free);

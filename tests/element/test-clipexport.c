@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* clipexport: the files it writes, parsed back (json-glib for JSON Lines, a
  * strict parser here for WebVTT and SRT, plus Debian's python3-webvtt when
  * installed), from metas the tests attach themselves. */
@@ -33,8 +34,10 @@ temp_file (const char *name)
 static GstHarness *
 export_new (const char *location, const char *format, GstClockTime min_segment)
 {
-  g_autofree char *desc = g_strdup_printf ("clipexport location=\"%s\" "
-      "format=%s min-segment=%" G_GUINT64_FORMAT, location, format, min_segment);
+  g_autofree char *desc = g_strdup_printf (
+      "clipexport location=\"%s\" "
+      "format=%s min-segment=%" G_GUINT64_FORMAT,
+      location, format, min_segment);
   GstHarness *h = gst_harness_new_parse (desc);
   gst_harness_set_src_caps_str (h,
       "video/x-raw,format=RGBA,width=4,height=4,framerate=10/1");
@@ -53,12 +56,12 @@ push_frame (GstHarness *h, guint i, int top, gboolean fresh)
   GST_BUFFER_DURATION (in) = FRAME;
   if (top == NONE_LABEL) {
     g_assert_nonnull (gst_buffer_add_clip_meta (in, table (), 0, NULL, NULL,
-            NULL, -1, i * FRAME, FRAME, fresh, "test", NULL));
+        NULL, -1, i * FRAME, FRAME, fresh, "test", NULL));
   } else {
     guint indices[] = { top, (top + 1) % G_N_ELEMENTS (labels) };
     float probs[] = { 0.8f, 0.2f }, logits[] = { 2.0f, 0.6f };
-    g_assert_nonnull (gst_buffer_add_clip_meta (in, table (), 2, indices,
-            probs, logits, 0, i * FRAME, FRAME, fresh, "test", NULL));
+    g_assert_nonnull (gst_buffer_add_clip_meta (in, table (), 2, indices, probs,
+        logits, 0, i * FRAME, FRAME, fresh, "test", NULL));
   }
   GstBuffer *out = gst_harness_push_and_pull (h, in);
   g_assert_true (out == in);
@@ -103,8 +106,8 @@ static GArray *
 parse_cues (const char *text, gboolean srt)
 {
   g_autoptr (GRegex) timing = g_regex_new (srt
-      ? "^(\\d{2,}):([0-5]\\d):([0-5]\\d),(\\d{3}) --> (\\d{2,}):([0-5]\\d):([0-5]\\d),(\\d{3})$"
-      : "^(\\d{2,}):([0-5]\\d):([0-5]\\d)\\.(\\d{3}) --> (\\d{2,}):([0-5]\\d):([0-5]\\d)\\.(\\d{3})$",
+          ? "^(\\d{2,}):([0-5]\\d):([0-5]\\d),(\\d{3}) --> (\\d{2,}):([0-5]\\d):([0-5]\\d),(\\d{3})$"
+          : "^(\\d{2,}):([0-5]\\d):([0-5]\\d)\\.(\\d{3}) --> (\\d{2,}):([0-5]\\d):([0-5]\\d)\\.(\\d{3})$",
       0, 0, NULL);
   g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
   GArray *cues = g_array_new (FALSE, TRUE, sizeof (Cue));
@@ -137,7 +140,8 @@ parse_cues (const char *text, gboolean srt)
     };
     g_assert_cmpuint (cue.start_ms, <, cue.end_ms);
     if (cues->len > 0)
-      g_assert_cmpuint (cue.start_ms, >=, g_array_index (cues, Cue, cues->len - 1).end_ms);
+      g_assert_cmpuint (cue.start_ms, >=,
+          g_array_index (cues, Cue, cues->len - 1).end_ms);
     i++;
     GString *payload = g_string_new (NULL);
     for (; i < n && lines[i][0] != '\0'; i++) {
@@ -176,8 +180,9 @@ check_with_python_webvtt (const char *path, gboolean srt, guint n_cues)
       : "import sys, webvtt; print(len(webvtt.read(sys.argv[1]).captions))";
   char *probe[] = { "/usr/bin/python3", "-c", "import webvtt", NULL };
   int status = 0;
-  if (!g_spawn_sync (NULL, probe, NULL, G_SPAWN_STDOUT_TO_DEV_NULL
-          | G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, NULL, NULL, &status, NULL)
+  if (!g_spawn_sync (NULL, probe, NULL,
+          G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL,
+          NULL, NULL, &status, NULL)
       || !g_spawn_check_wait_status (status, NULL)) {
     g_test_message ("python3-webvtt not installed: only the strict parser ran");
     return;
@@ -186,7 +191,7 @@ check_with_python_webvtt (const char *path, gboolean srt, guint n_cues)
     NULL };
   g_autofree char *out = NULL, *err = NULL;
   g_assert_true (g_spawn_sync (NULL, argv, NULL, 0, NULL, NULL, &out, &err,
-          &status, NULL));
+      &status, NULL));
   g_test_message ("python3-webvtt: %s%s", out, err);
   g_assert_true (g_spawn_check_wait_status (status, NULL));
   g_assert_cmpuint (g_ascii_strtoull (out, NULL, 10), ==, n_cues);
@@ -223,23 +228,30 @@ test_jsonl (void)
 
   JsonObject *o = parse_line (parser, lines[0]);
   g_assert_cmpfloat (json_object_get_double_member (o, "pts"), ==, 0.0);
-  g_assert_cmpfloat_with_epsilon (json_object_get_double_member (o, "duration"), 0.1, 1e-12);
+  g_assert_cmpfloat_with_epsilon (json_object_get_double_member (o, "duration"),
+      0.1, 1e-12);
   JsonArray *names = json_object_get_array_member (o, "labels");
   JsonArray *scores = json_object_get_array_member (o, "scores");
   g_assert_cmpuint (json_array_get_length (names), ==, 2);
   g_assert_cmpstr (json_array_get_string_element (names, 0), ==, labels[2]);
   g_assert_cmpstr (json_array_get_string_element (names, 1), ==, labels[0]);
-  g_assert_cmpfloat_with_epsilon (json_array_get_double_element (scores, 0), 0.8, 1e-6);
-  g_assert_cmpfloat_with_epsilon (json_array_get_double_element (scores, 1), 0.2, 1e-6);
+  g_assert_cmpfloat_with_epsilon (json_array_get_double_element (scores, 0),
+      0.8, 1e-6);
+  g_assert_cmpfloat_with_epsilon (json_array_get_double_element (scores, 1),
+      0.2, 1e-6);
   g_assert_cmpstr (json_object_get_string_member (o, "top"), ==, labels[2]);
 
   o = parse_line (parser, lines[1]);
-  g_assert_cmpfloat_with_epsilon (json_object_get_double_member (o, "pts"), 0.2, 1e-12);
-  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (o, "labels")), ==, 0);
+  g_assert_cmpfloat_with_epsilon (json_object_get_double_member (o, "pts"), 0.2,
+      1e-12);
+  g_assert_cmpuint (
+      json_array_get_length (json_object_get_array_member (o, "labels")), ==,
+      0);
   g_assert_true (json_object_get_null_member (o, "top"));
 
   o = parse_line (parser, lines[2]);
-  g_assert_cmpfloat_with_epsilon (json_object_get_double_member (o, "pts"), 0.3, 1e-12);
+  g_assert_cmpfloat_with_epsilon (json_object_get_double_member (o, "pts"), 0.3,
+      1e-12);
   g_assert_cmpstr (json_object_get_string_member (o, "top"), ==, "a dog");
 }
 
@@ -314,7 +326,8 @@ test_csv (void)
   gst_harness_teardown (h);
 
   g_autofree char *text = read_file (path);
-  g_assert_cmpstr (text, ==, "start,end,label,score\n"
+  g_assert_cmpstr (text, ==,
+      "start,end,label,score\n"
       "0.0,0.2,\"a \"\"quoted\"\" <bird>\",0.8000\n"
       "0.2,0.3,\"a dog\",0.8000\n");
 }
@@ -420,7 +433,7 @@ test_unwritable (void)
   g_autoptr (GError) error = NULL;
   gst_message_parse_error (msg, &error, NULL);
   g_assert_true (g_error_matches (error, GST_RESOURCE_ERROR,
-          GST_RESOURCE_ERROR_OPEN_WRITE));
+      GST_RESOURCE_ERROR_OPEN_WRITE));
   g_assert_nonnull (strstr (error->message, path));
   gst_message_unref (msg);
 
@@ -443,19 +456,19 @@ test_annotate_script (void)
   g_autofree char *video = g_build_filename (dir, "clip test.webm", NULL);
   g_autofree char *sink = g_strdup_printf ("location=%s", video);
   char *encode[] = { "gst-launch-1.0", "-q", "videotestsrc", "num-buffers=20",
-    "!", "video/x-raw,width=64,height=48,framerate=10/1", "!", "vp8enc",
-    "!", "webmmux", "!", "filesink", sink, NULL };
+    "!", "video/x-raw,width=64,height=48,framerate=10/1", "!", "vp8enc", "!",
+    "webmmux", "!", "filesink", sink, NULL };
   int status = 0;
   g_assert_true (g_spawn_sync (NULL, encode, NULL, G_SPAWN_SEARCH_PATH, NULL,
-          NULL, NULL, NULL, &status, NULL));
+      NULL, NULL, NULL, &status, NULL));
   g_assert_true (g_spawn_check_wait_status (status, NULL));
 
   g_autofree char *model = clip_test_ref_path ("models/tiny-hf");
   char **env = g_environ_setenv (g_get_environ (), "CLIP_MODEL", model, TRUE);
   char *argv[] = { "bash", script, video, prefix, NULL };
   g_autofree char *out = NULL, *err = NULL;
-  g_assert_true (g_spawn_sync (NULL, argv, env, G_SPAWN_SEARCH_PATH, NULL,
-          NULL, &out, &err, &status, NULL));
+  g_assert_true (g_spawn_sync (NULL, argv, env, G_SPAWN_SEARCH_PATH, NULL, NULL,
+      &out, &err, &status, NULL));
   g_strfreev (env);
   g_test_message ("stdout:\n%s\nstderr:\n%s", out, err);
   g_assert_true (g_spawn_check_wait_status (status, NULL));
@@ -466,7 +479,8 @@ test_annotate_script (void)
   g_assert_cmpuint (g_strv_length (lines), ==, 21);
   g_autoptr (JsonParser) parser = json_parser_new ();
   JsonObject *last = parse_line (parser, lines[19]);
-  g_assert_cmpfloat_with_epsilon (json_object_get_double_member (last, "pts"), 1.9, 1e-9);
+  g_assert_cmpfloat_with_epsilon (json_object_get_double_member (last, "pts"),
+      1.9, 1e-9);
 
   for (int srt = 0; srt <= 1; srt++) {
     g_autofree char *path = g_strconcat (prefix, srt ? ".srt" : ".vtt", NULL);
@@ -474,7 +488,8 @@ test_annotate_script (void)
     g_autoptr (GArray) cues = parse_cues (text, srt);
     g_assert_cmpuint (cues->len, >=, 1);
     /* the segments end at the end of the stream */
-    g_assert_cmpuint (g_array_index (cues, Cue, cues->len - 1).end_ms, ==, 2000);
+    g_assert_cmpuint (g_array_index (cues, Cue, cues->len - 1).end_ms, ==,
+        2000);
     check_with_python_webvtt (path, srt, cues->len);
   }
   g_autofree char *csv_path = g_strconcat (prefix, ".csv", NULL);

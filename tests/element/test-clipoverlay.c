@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* clipoverlay: which pixels it changes, for each format and setting, on
  * frames whose metas the tests attach themselves. */
 #include <gst/check/gstharness.h>
@@ -20,11 +21,12 @@ static const char *const labels[] = { "a dog", "a cat", "a bird" };
 static GstHarness *
 overlay_new (const char *format, const char *properties)
 {
-  g_autofree char *desc = g_strdup_printf ("clipoverlay font-desc=\"Sans 10\" %s",
-      properties ? properties : "");
+  g_autofree char *desc = g_strdup_printf (
+      "clipoverlay font-desc=\"Sans 10\" %s", properties ? properties : "");
   GstHarness *h = gst_harness_new_parse (desc);
   g_autofree char *caps = g_strdup_printf ("video/x-raw,format=%s,width=%d,"
-      "height=%d,framerate=25/1", format, WIDTH, HEIGHT);
+                                           "height=%d,framerate=25/1",
+      format, WIDTH, HEIGHT);
   gst_harness_set_src_caps_str (h, caps);
   return h;
 }
@@ -51,8 +53,8 @@ add_meta (GstBuffer *buffer, guint n_labels, GstClockTime age, gboolean fresh)
   const guint indices[] = { 0, 1, 2 };
   const float probs[] = { 0.6f, 0.3f, 0.1f }, logits[] = { 3, 2, 1 };
   g_assert_nonnull (gst_buffer_add_clip_meta (buffer, table, n_labels, indices,
-          probs, logits, n_labels ? 0 : -1, GST_BUFFER_PTS (buffer) - age,
-          FRAME, fresh, "test", NULL));
+      probs, logits, n_labels ? 0 : -1, GST_BUFFER_PTS (buffer) - age, FRAME,
+      fresh, "test", NULL));
 }
 
 /* The pixels that differ, in luma coordinates, and how much in all. */
@@ -182,7 +184,8 @@ test_max_labels (void)
     int row = (two.y1 - two.y0) - (one.y1 - one.y0);
     g_assert_cmpint (row, >, 10);
     /* box heights are rounded up to even numbers */
-    g_assert_cmpint (ABS ((three.y1 - three.y0) - (two.y1 - two.y0 + row)), <=, 2);
+    g_assert_cmpint (ABS ((three.y1 - three.y0) - (two.y1 - two.y0 + row)), <=,
+        2);
     g_assert_cmpint (twenty.y1, ==, three.y1);
     g_assert_cmpint (two_reported.y1, ==, two.y1);
   }
@@ -196,11 +199,14 @@ test_stale (void)
   for (guint f = 0; f < G_N_ELEMENTS (formats); f++) {
     Changes fresh = overlay_changes (formats[f], NULL, 3, 0, TRUE);
     Changes carried = overlay_changes (formats[f], NULL, 3, FRAME, FALSE);
-    Changes stale = overlay_changes (formats[f], NULL, 3, 2 * GST_SECOND, FALSE);
+    Changes stale = overlay_changes (formats[f], NULL, 3, 2 * GST_SECOND,
+        FALSE);
     Changes hidden = overlay_changes (formats[f], "show-stale=false", 3,
         2 * GST_SECOND, FALSE);
-    Changes longer = overlay_changes (formats[f], "show-stale=false "
-        "stale-age=3000000000", 3, 2 * GST_SECOND, FALSE);
+    Changes longer = overlay_changes (formats[f],
+        "show-stale=false "
+        "stale-age=3000000000",
+        3, 2 * GST_SECOND, FALSE);
     Changes zero = overlay_changes (formats[f], "show-stale=false stale-age=0",
         3, FRAME, FALSE);
 
@@ -227,11 +233,13 @@ test_yuv_matrix (void)
     { "bt709", 63, 102, 240 },
   };
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
-    GstHarness *h = gst_harness_new_parse ("clipoverlay background-color="
+    GstHarness *h = gst_harness_new_parse (
+        "clipoverlay background-color="
         "0xffff0000 text-color=0 bar-color=0");
-    g_autofree char *caps = g_strdup_printf ("video/x-raw,format=I420,"
-        "width=%d,height=%d,framerate=25/1,colorimetry=%s", WIDTH, HEIGHT,
-        cases[i].colorimetry);
+    g_autofree char *caps = g_strdup_printf (
+        "video/x-raw,format=I420,"
+        "width=%d,height=%d,framerate=25/1,colorimetry=%s",
+        WIDTH, HEIGHT, cases[i].colorimetry);
     gst_harness_set_src_caps_str (h, caps);
     GstBuffer *in = grey_frame ("I420");
     add_meta (in, 3, 0, TRUE);
@@ -267,14 +275,16 @@ test_small_frames (void)
     { 61, 21 } };
   for (guint f = 0; f < G_N_ELEMENTS (formats); f++)
     for (guint s = 0; s < G_N_ELEMENTS (sizes); s++) {
-      GstHarness *h = gst_harness_new_parse ("clipoverlay position=bottom-right");
-      g_autofree char *caps = g_strdup_printf ("video/x-raw,format=%s,"
-          "width=%d,height=%d,framerate=25/1", formats[f], sizes[s][0],
-          sizes[s][1]);
+      GstHarness *h = gst_harness_new_parse (
+          "clipoverlay position=bottom-right");
+      g_autofree char *caps = g_strdup_printf (
+          "video/x-raw,format=%s,"
+          "width=%d,height=%d,framerate=25/1",
+          formats[f], sizes[s][0], sizes[s][1]);
       gst_harness_set_src_caps_str (h, caps);
       GstVideoInfo info;
-      gst_video_info_set_format (&info, gst_video_format_from_string (formats[f]),
-          sizes[s][0], sizes[s][1]);
+      gst_video_info_set_format (&info,
+          gst_video_format_from_string (formats[f]), sizes[s][0], sizes[s][1]);
       GstBuffer *in = gst_buffer_new_allocate (NULL, info.size, NULL);
       gst_buffer_memset (in, 0, 0x80, info.size);
       GST_BUFFER_PTS (in) = 10 * GST_SECOND;
@@ -294,14 +304,18 @@ test_after_clipclassify (void)
   if (!clip_test_reference ())
     return;
   g_autofree char *model = clip_test_ref_path ("models/tiny-hf");
-  g_autofree char *desc = g_strdup_printf ("clipclassify model=\"%s\" "
-      "labels=\"a ball,a cat\" mode=sync ! clipoverlay", model);
+  g_autofree char *desc = g_strdup_printf (
+      "clipclassify model=\"%s\" "
+      "labels=\"a ball,a cat\" mode=sync ! clipoverlay",
+      model);
   GstHarness *h = gst_harness_new_parse (desc);
   g_autofree char *caps = g_strdup_printf ("video/x-raw,format=I420,width=%d,"
-      "height=%d,framerate=25/1", WIDTH, HEIGHT);
+                                           "height=%d,framerate=25/1",
+      WIDTH, HEIGHT);
   gst_harness_set_src_caps_str (h, caps);
   GstBuffer *reference = grey_frame ("I420");
-  GstBuffer *out = gst_harness_push_and_pull (h, gst_buffer_copy_deep (reference));
+  GstBuffer *out = gst_harness_push_and_pull (h,
+      gst_buffer_copy_deep (reference));
   g_assert_nonnull (gst_buffer_get_clip_meta (out));
   Changes c = compare ("I420", reference, out);
   g_assert_cmpint (c.x0, ==, MARGIN);
@@ -358,8 +372,8 @@ test_properties_read_back (void)
     GstElement *e = gst_element_factory_make (elements[i], NULL);
     g_assert_nonnull (e);
     guint n;
-    g_autofree GParamSpec **specs =
-        g_object_class_list_properties (G_OBJECT_GET_CLASS (e), &n);
+    g_autofree GParamSpec **specs = g_object_class_list_properties (
+        G_OBJECT_GET_CLASS (e), &n);
     for (guint p = 0; p < n; p++) {
       if (specs[p]->owner_type != G_OBJECT_TYPE (e)
           || !(specs[p]->flags & G_PARAM_WRITABLE))
@@ -371,7 +385,8 @@ test_properties_read_back (void)
       g_object_get_property (G_OBJECT (e), specs[p]->name, &read);
       g_assert_cmpint (g_param_values_cmp (specs[p], &written, &read), ==, 0);
       g_assert_cmpint (g_param_values_cmp (specs[p], &read,
-              g_param_spec_get_default_value (specs[p])), !=, 0);
+                           g_param_spec_get_default_value (specs[p])),
+          !=, 0);
       g_value_unset (&written);
       g_value_unset (&read);
     }
@@ -391,7 +406,6 @@ main (int argc, char **argv)
   g_test_add_func ("/clipoverlay/yuv-matrix", test_yuv_matrix);
   g_test_add_func ("/clipoverlay/small-frames", test_small_frames);
   g_test_add_func ("/clipoverlay/after-clipclassify", test_after_clipclassify);
-  g_test_add_func ("/elements/properties-read-back",
-      test_properties_read_back);
+  g_test_add_func ("/elements/properties-read-back", test_properties_read_back);
   return g_test_run ();
 }

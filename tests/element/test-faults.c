@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* clipclassify under faults and churn: a labels file that is missing or
  * disappears, repeated NULL -> PLAYING -> NULL cycles and label changes while
  * PLAYING. The cycle and change counts are small here; scripts/leak-check.sh
@@ -21,7 +22,8 @@ typedef struct {
 } Pipeline;
 
 static void
-on_handoff (GstElement *sink, GstBuffer *buffer, GstPad *pad, BufferCount *count)
+on_handoff (GstElement *sink, GstBuffer *buffer, GstPad *pad,
+    BufferCount *count)
 {
   g_mutex_lock (&count->lock);
   count->buffers++;
@@ -37,11 +39,12 @@ pipeline_new (const char *labels_property)
   g_mutex_init (&p->count.lock);
   g_cond_init (&p->count.changed);
   g_autofree char *model = clip_test_ref_path ("models/tiny-hf");
-  g_autofree char *description = g_strdup_printf ("videotestsrc is-live=true "
+  g_autofree char *description = g_strdup_printf (
+      "videotestsrc is-live=true "
       "! video/x-raw,format=RGB,width=64,height=48,framerate=50/1 "
       "! clipclassify name=classify model=\"%s\" mode=live threads=1 %s "
-      "! fakesink name=sink sync=false signal-handoffs=true", model,
-      labels_property);
+      "! fakesink name=sink sync=false signal-handoffs=true",
+      model, labels_property);
   g_autoptr (GError) error = NULL;
   p->pipeline = gst_parse_launch (description, &error);
   g_assert_no_error (error);
@@ -168,7 +171,8 @@ test_cycles_and_label_changes (void)
   }
   gst_element_set_state (p->pipeline, GST_STATE_PLAYING);
   for (guint i = 0; i < changes; i++) {
-    g_autofree char *labels = g_strdup_printf ("red %u,green,blue %u", i, i % 3);
+    g_autofree char *labels = g_strdup_printf ("red %u,green,blue %u", i,
+        i % 3);
     g_object_set (p->classify, "labels", labels, NULL);
     wait_buffers (p, 2);
   }
@@ -187,7 +191,8 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/faults/labels-file-missing", test_labels_file_missing);
   g_test_add_func ("/faults/labels-file-deleted", test_labels_file_deleted);
-  g_test_add_func ("/faults/cycles-and-label-changes", test_cycles_and_label_changes);
+  g_test_add_func ("/faults/cycles-and-label-changes",
+      test_cycles_and_label_changes);
   int status = g_test_run ();
   gst_deinit ();
   return status;

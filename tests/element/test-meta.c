@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* GstClipMeta and GstClipLabelTable: the public API other projects use. */
 #include <gst/check/gstharness.h>
 #include <gst/gst.h>
@@ -43,7 +44,8 @@ assert_sample_meta (const GstClipMeta *meta, gboolean with_embedding)
   g_assert_cmpuint (gst_clip_meta_get_duration (meta), ==, GST_SECOND / 25);
   g_assert_true (gst_clip_meta_is_fresh (meta));
   g_assert_cmpstr (gst_clip_meta_get_model_name (meta), ==, "tiny-hf");
-  g_assert_cmpuint (gst_clip_label_table_get_n_labels (meta->label_table), ==, 4);
+  g_assert_cmpuint (gst_clip_label_table_get_n_labels (meta->label_table), ==,
+      4);
 
   guint dim = 99;
   const gfloat *emb = gst_clip_meta_get_embedding (meta, &dim);
@@ -123,13 +125,13 @@ test_invalid_arguments (void)
 
   g_test_expect_message (NULL, G_LOG_LEVEL_CRITICAL, "*label_indices*");
   g_assert_null (gst_buffer_add_clip_meta (buffer, table, 1, out_of_table, one,
-          one, 0, 0, 0, TRUE, "m", NULL));
+      one, 0, 0, 0, TRUE, "m", NULL));
   g_test_assert_expected_messages ();
 
   const guint ok[] = { 0 };
   g_test_expect_message (NULL, G_LOG_LEVEL_CRITICAL, "*top*");
-  g_assert_null (gst_buffer_add_clip_meta (buffer, table, 1, ok, one, one, 1,
-          0, 0, TRUE, "m", NULL));
+  g_assert_null (gst_buffer_add_clip_meta (buffer, table, 1, ok, one, one, 1, 0,
+      0, TRUE, "m", NULL));
   g_test_assert_expected_messages ();
   g_assert_null (gst_buffer_get_clip_meta (buffer));
   gst_buffer_unref (buffer);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The pipelines/ scripts and the read-meta example, run end to end with
  * gst-launch-1.0 on the tiny reference model. */
 #include <glib.h>
@@ -22,11 +23,12 @@ run (char **argv, char **extra_env, gboolean expect_success)
 
   char *out = NULL, *err = NULL;
   int status = 0;
-  g_assert_true (g_spawn_sync (NULL, argv, env, G_SPAWN_SEARCH_PATH, NULL,
-          NULL, &out, &err, &status, &error));
+  g_assert_true (g_spawn_sync (NULL, argv, env, G_SPAWN_SEARCH_PATH, NULL, NULL,
+      &out, &err, &status, &error));
   g_assert_no_error (error);
   g_strfreev (env);
-  g_test_message ("%s: stdout:\n%s\nstderr:\n%s", argv[1] ? argv[1] : argv[0], out, err);
+  g_test_message ("%s: stdout:\n%s\nstderr:\n%s", argv[1] ? argv[1] : argv[0],
+      out, err);
   if (expect_success)
     g_assert_true (g_spawn_check_wait_status (status, NULL));
   else
@@ -61,9 +63,8 @@ test_demo (void)
   g_autofree char *default_model = g_build_filename (
       g_getenv ("CLIP_SOURCE_DIR"), "models", "default", NULL);
   char *argv[] = { "bash", path, NULL };
-  char *env[] = { "CLIP_MODEL", "", "CLIP_VOCAB", "",
-    "GST_CLIP_DEFAULT_MODEL", default_model,
-    "CLIP_PATTERNS", "smpte ball red", NULL };
+  char *env[] = { "CLIP_MODEL", "", "CLIP_VOCAB", "", "GST_CLIP_DEFAULT_MODEL",
+    default_model, "CLIP_PATTERNS", "smpte ball red", NULL };
   g_autofree char *out = run (argv, env, TRUE);
   /* 60 frames of each pattern, one analysed in 15: lines at 0, 0.5, ... s */
   const char *expected[] = { "smpte color bars", "bouncing ball", "red frame" };
@@ -105,8 +106,8 @@ test_annotate_file (void)
   g_autofree char *video = g_build_filename (dir, "clip test.webm", NULL);
   g_autofree char *location = g_strdup_printf ("location=%s", video);
   char *encode[] = { "gst-launch-1.0", "-q", "videotestsrc", "num-buffers=20",
-    "!", "video/x-raw,width=160,height=120,framerate=10/1", "!", "vp8enc",
-    "!", "webmmux", "!", "filesink", location, NULL };
+    "!", "video/x-raw,width=160,height=120,framerate=10/1", "!", "vp8enc", "!",
+    "webmmux", "!", "filesink", location, NULL };
   g_free (run (encode, NULL, TRUE));
 
   g_autofree char *path = script ("annotate-file.sh");
@@ -135,7 +136,8 @@ test_read_meta (void)
   if (!clip_test_reference ())
     return;
   g_autofree char *model = clip_test_ref_path ("models/tiny-hf");
-  g_autofree char *desc = g_strdup_printf ("videotestsrc num-buffers=4 ! "
+  g_autofree char *desc = g_strdup_printf (
+      "videotestsrc num-buffers=4 ! "
       "clipclassify model=\"%s\" labels=\"a ball,a cat\" ! appsink name=sink",
       model);
   char *argv[] = { (char *) g_getenv ("CLIP_READ_META"), desc, NULL };

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
 """test-exports.py [--must-fail] NM LIBRARY EXPECTED...: the shared LIBRARY
 exports exactly the expected functions, no more and no fewer. Each EXPECTED
 is a header, whose function declarations are expected (static inline

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* libFuzzer target: clip_config_parse, which reads both HF config.json
  * (CLIPConfig) and OpenCLIP's config, on arbitrary bytes. An accepted config
  * must also pass validation. */

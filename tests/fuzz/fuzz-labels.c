@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* libFuzzer target: the labels-file parser and the comma-separated list
  * parser on arbitrary bytes. */
 #include "clip.h"

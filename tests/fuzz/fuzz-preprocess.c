@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* libFuzzer target: clip_resize_crop on frames of arbitrary format, size,
  * strides and content. The first 12 bytes are the frame's description; the
  * rest are its pixels, copied into a buffer of exactly the bytes the frame
@@ -31,14 +32,17 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
    * check, the rest odd alignments. */
   int padding = (data[7] & 31) - 8;
 
-  gboolean planar = frame.format == CLIP_PIXEL_I420 || frame.format == CLIP_PIXEL_NV12;
+  gboolean planar = frame.format == CLIP_PIXEL_I420
+      || frame.format == CLIP_PIXEL_NV12;
   int bytes_per_pixel = frame.format == CLIP_PIXEL_RGB ? 3 : planar ? 1 : 4;
-  int chroma_width = (frame.width + 1) / 2, chroma_height = (frame.height + 1) / 2;
+  int chroma_width = (frame.width + 1) / 2,
+      chroma_height = (frame.height + 1) / 2;
   int n_planes = frame.format == CLIP_PIXEL_I420 ? 3 : planar ? 2 : 1;
   gsize plane_bytes[3] = { 0 };
   for (int p = 0; p < n_planes; p++) {
-    int row = p == 0 ? frame.width * bytes_per_pixel
-        : frame.format == CLIP_PIXEL_NV12 ? 2 * chroma_width : chroma_width;
+    int row = p == 0                      ? frame.width * bytes_per_pixel
+        : frame.format == CLIP_PIXEL_NV12 ? 2 * chroma_width
+                                          : chroma_width;
     int rows = p == 0 ? frame.height : chroma_height;
     frame.strides[p] = MAX (row + padding, 0);
     /* The last row needs only its own bytes, not a whole stride. */

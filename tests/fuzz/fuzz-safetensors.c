@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* libFuzzer target: the safetensors parser on arbitrary bytes. Every tensor
  * it accepts is read whole, so that a view reaching past the input is an
  * ASan error rather than a silent pass. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* libFuzzer target: clip_tokenizer_encode on arbitrary bytes with the real
  * CLIP vocabulary (CLIP_FUZZ_VOCAB_DIR, set by scripts/fuzz.sh). The first
  * byte picks the context length, so truncation is exercised too. */
@@ -17,7 +18,8 @@ get_tokenizer (void)
     const char *dir = g_getenv ("CLIP_FUZZ_VOCAB_DIR");
     GError *error = NULL;
     if (dir == NULL)
-      g_error ("set CLIP_FUZZ_VOCAB_DIR to a folder with vocab.json + merges.txt");
+      g_error (
+          "set CLIP_FUZZ_VOCAB_DIR to a folder with vocab.json + merges.txt");
     tokenizer = clip_tokenizer_new_from_dir (dir, &error);
     if (tokenizer == NULL)
       g_error ("%s", error->message);

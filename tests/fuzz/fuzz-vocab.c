@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* libFuzzer target: the HF vocabulary loader (vocab.json + merges.txt) on
  * arbitrary bytes. The input is split at its first NUL byte into the two
  * files. A vocabulary that loads is used once to encode its own text. */
@@ -18,8 +19,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   gsize merges_length = nul ? size - vocab_length - 1 : 0;
 
   GError *error = NULL;
-  ClipTokenizer *tok = clip_tokenizer_new_from_data (text, vocab_length,
-      merges, merges_length, &error);
+  ClipTokenizer *tok = clip_tokenizer_new_from_data (text, vocab_length, merges,
+      merges_length, &error);
   if (tok == NULL) {
     g_assert (error != NULL);
     g_error_free (error);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Runs a fuzz target once on every file of the folders given, without
  * libFuzzer: the committed corpus (seeds and the inputs of every crash
  * fixed) becomes a regression test of the ordinary and sanitizer builds.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The results core's classifier: ranking, what a result reports, the
  * smoothing window, the encoder's own scores, the label-set swap while
  * another thread classifies, and the result's lifetime. Label sets come
@@ -27,7 +28,7 @@ label_set (const char *labels, const char *negatives)
   g_autoptr (GError) error = NULL;
   g_autoptr (GPtrArray) specs = clip_labels_parse_list (labels);
   g_autoptr (GPtrArray) neg = negatives ? clip_labels_parse_list (negatives)
-      : NULL;
+                                        : NULL;
   const char *templates[] = { "a photo of a {}.", NULL };
   ClipLabelSet *set = clip_label_set_new (encoder, specs, neg, templates,
       &error);
@@ -63,10 +64,13 @@ static ClipResult *
 classify (ClipClassifier *c, const float *embedding, guint smoothing)
 {
   const ClipClassifyOptions options = {
-    .report = CLIP_REPORT_OPTIONS_ALL, .smoothing = smoothing,
+    .report = CLIP_REPORT_OPTIONS_ALL,
+    .smoothing = smoothing,
   };
   const ClipFrameEmbedding frame = {
-    .embedding = embedding, .pts = CLIP_TIME_NONE, .duration = CLIP_TIME_NONE,
+    .embedding = embedding,
+    .pts = CLIP_TIME_NONE,
+    .duration = CLIP_TIME_NONE,
   };
   return classify_frame (c, &frame, &options);
 }
@@ -107,8 +111,8 @@ test_report (void)
   ClipReportOptions report = { 2, 0.0f };
 
   /* Two at most; the negative label is never reported. */
-  g_autoptr (ClipResult) r = clip_result_new (set, logits, probs, &report,
-      5, 7);
+  g_autoptr (ClipResult) r = clip_result_new (set, logits, probs, &report, 5,
+      7);
   g_assert_cmpuint (clip_result_get_n_reported (r), ==, 2);
   g_assert_cmpuint (clip_result_get_indices (r)[0], ==, 2);
   g_assert_cmpuint (clip_result_get_indices (r)[1], ==, 0);
@@ -146,8 +150,8 @@ test_report (void)
       CLIP_TIME_NONE, CLIP_TIME_NONE);
   g_assert_cmpuint (clip_result_get_n_reported (above), ==, 2);
   report.threshold = 0.5f;
-  g_autoptr (ClipResult) nothing = clip_result_new (set, logits, probs,
-      &report, CLIP_TIME_NONE, CLIP_TIME_NONE);
+  g_autoptr (ClipResult) nothing = clip_result_new (set, logits, probs, &report,
+      CLIP_TIME_NONE, CLIP_TIME_NONE);
   g_assert_cmpuint (clip_result_get_n_reported (nothing), ==, 0);
   g_assert_cmpint (clip_result_get_top (nothing), ==, -1);
 
@@ -226,11 +230,17 @@ test_encoder_scores (void)
   g_autofree float *raw = embedding_new (7);
   const float logits[] = { 3, 1 }, probs[] = { 0.75f, 0.25f };
   ClipClassifyOptions options = {
-    .report = CLIP_REPORT_OPTIONS_ALL, .smoothing = 1, .keep_embedding = TRUE,
+    .report = CLIP_REPORT_OPTIONS_ALL,
+    .smoothing = 1,
+    .keep_embedding = TRUE,
   };
   ClipFrameEmbedding frame = {
-    .embedding = raw, .pts = 0, .duration = 1,
-    .scored_set = set, .logits = logits, .probs = probs,
+    .embedding = raw,
+    .pts = 0,
+    .duration = 1,
+    .scored_set = set,
+    .logits = logits,
+    .probs = probs,
   };
 
   ClipResult *r = classify_frame (c, &frame, &options);
@@ -272,11 +282,15 @@ test_segments (void)
   g_autofree float *raw = embedding_new (3);
   const float cat[] = { 0.9f, 0.1f }, dog[] = { 0.2f, 0.8f };
   const ClipClassifyOptions options = {
-    .report = CLIP_REPORT_OPTIONS_ALL, .smoothing = 1,
+    .report = CLIP_REPORT_OPTIONS_ALL,
+    .smoothing = 1,
   };
   ClipFrameEmbedding frame = {
-    .embedding = raw, .duration = CLIP_SECOND, .scored_set = set,
-    .logits = cat, .probs = cat,
+    .embedding = raw,
+    .duration = CLIP_SECOND,
+    .scored_set = set,
+    .logits = cat,
+    .probs = cat,
   };
   ClipSegment seg;
   ClipResult *r;
@@ -335,8 +349,8 @@ test_swap_while_scoring (void)
       label_set ("cat,dog", NULL), label_set ("car,tree,house", "sky"),
     },
   };
-  clip_classifier_set_label_set (t.classifier, t.sets[0],
-      GUINT_TO_POINTER (1), NULL);
+  clip_classifier_set_label_set (t.classifier, t.sets[0], GUINT_TO_POINTER (1),
+      NULL);
   g_autofree float *raw = embedding_new (11);
   g_autofree float *normalised = g_memdup2 (raw, dim * sizeof (float));
   clip_l2_normalize (normalised, dim);
@@ -356,8 +370,7 @@ test_swap_while_scoring (void)
         s + 1);
     float got[4];
     result_probs_by_label (r, got);
-    g_assert_cmpuint (clip_result_get_n_reported (r), ==,
-        s == 0 ? 2 : 3);
+    g_assert_cmpuint (clip_result_get_n_reported (r), ==, s == 0 ? 2 : 3);
     for (guint i = 0; i < clip_result_get_n_reported (r); i++) {
       guint k = clip_result_get_indices (r)[i];
       g_assert_cmpfloat (got[k], ==, want[s][k]);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The one JSON writer of the results core: escaping and numbers. */
 #include "json.h"
 
@@ -30,7 +31,10 @@ test_string (void)
 static void
 test_invalid_utf8 (void)
 {
-  assert_string ("a\xff" "b", "\"a\xef\xbf\xbd" "b\"");
+  assert_string ("a\xff"
+                 "b",
+      "\"a\xef\xbf\xbd"
+      "b\"");
 }
 
 static void
@@ -76,7 +80,8 @@ test_object (void)
   clip_json_append_member (s, "none");
   clip_json_append_string_array (s, NULL, 0);
   g_string_append_c (s, '}');
-  g_assert_cmpstr (s->str, ==, "{\"labels\":[\"a\",\"b\\\"\"],"
+  g_assert_cmpstr (s->str, ==,
+      "{\"labels\":[\"a\",\"b\\\"\"],"
       "\"scores\":[1.0,0.25],\"none\":[]}");
 }
 

@@ -1,14 +1,16 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The label segmenter shared by clipclassify and clipexport. */
 #include "segmenter.h"
 
-#define S(x) ((ClipTime) (x) * CLIP_SECOND)
+#define S(x) ((ClipTime) (x) *CLIP_SECOND)
 
 /* Pushes a frame [t, t + 1 s) and returns whether it ended a segment. */
 static gboolean
 push (ClipSegmenter *s, const char *label, int t, double score,
     ClipTime min_segment, ClipSegment *ended)
 {
-  return clip_segmenter_push (s, label, S (t), S (t + 1), score, min_segment, ended);
+  return clip_segmenter_push (s, label, S (t), S (t + 1), score, min_segment,
+      ended);
 }
 
 static void
@@ -96,8 +98,10 @@ test_unknown_times (void)
   ClipSegmenter s = { 0 };
   ClipSegment seg;
   const ClipTime none = CLIP_TIME_NONE;
-  g_assert_false (clip_segmenter_push (&s, "cat", S (0), S (1), 1.0, S (5), &seg));
-  g_assert_false (clip_segmenter_push (&s, "cat", none, none, 1.0, S (5), &seg));
+  g_assert_false (
+      clip_segmenter_push (&s, "cat", S (0), S (1), 1.0, S (5), &seg));
+  g_assert_false (
+      clip_segmenter_push (&s, "cat", none, none, 1.0, S (5), &seg));
   g_assert_true (clip_segmenter_push (&s, "dog", none, none, 1.0, S (5), &seg));
   assert_segment (&seg, "cat", S (0), none, 1.0);
   g_assert_true (clip_segmenter_finish (&s, S (4), &seg));

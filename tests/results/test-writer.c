@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The results core's writers: the exact bytes of every format, the rules
  * for segments, and write errors. clipexport and gst-clip annotate both
  * write through these (tests/tools/test-annotate.sh compares the two). */
@@ -64,10 +65,13 @@ write_tops (ClipResultFormat format, const Top *tops, guint n,
   g_assert_true (clip_result_writer_start (w, &error));
   for (guint i = 0; i < n; i++) {
     ClipFrameRecord frame = {
-      .pts = i * FRAME, .duration = FRAME,
+      .pts = i * FRAME,
+      .duration = FRAME,
       .n_labels = tops[i].top ? 1 : 0,
-      .labels = &tops[i].top, .scores = &tops[i].score,
-      .top_label = tops[i].top, .top_score = tops[i].top ? tops[i].score : 0,
+      .labels = &tops[i].top,
+      .scores = &tops[i].score,
+      .top_label = tops[i].top,
+      .top_score = tops[i].top ? tops[i].score : 0,
     };
     g_assert_true (clip_result_writer_push (w, &frame, min_segment, &error));
   }
@@ -80,7 +84,10 @@ write_tops (ClipResultFormat format, const Top *tops, guint n,
  * "a dog" again, whose segment also covers the two frames after the last
  * analysed one (the stream ends at 700 ms). */
 static const Top story[] = {
-  { "a dog", 0.8 }, { "a dog", 0.8 }, { AWKWARD, 0.25 }, { NULL, 0 },
+  { "a dog", 0.8 },
+  { "a dog", 0.8 },
+  { AWKWARD, 0.25 },
+  { NULL, 0 },
   { "a dog", 0.8 },
 };
 
@@ -97,7 +104,8 @@ assert_story (ClipResultFormat format, const char *expected)
 static void
 test_webvtt (void)
 {
-  assert_story (CLIP_RESULT_FORMAT_WEBVTT, "WEBVTT\n\n"
+  assert_story (CLIP_RESULT_FORMAT_WEBVTT,
+      "WEBVTT\n\n"
       "00:00:00.000 --> 00:00:00.200\na dog (0.80)\n\n"
       "00:00:00.200 --> 00:00:00.300\n"
       "a b --&gt; &lt;c&gt; &amp; \"d\", e (0.25)\n\n"
@@ -119,7 +127,8 @@ test_srt (void)
 static void
 test_csv (void)
 {
-  assert_story (CLIP_RESULT_FORMAT_CSV, "start,end,label,score\n"
+  assert_story (CLIP_RESULT_FORMAT_CSV,
+      "start,end,label,score\n"
       "0.0,0.2,\"a dog\",0.8000\n"
       "0.2,0.3,\"a\nb --> <c> & \"\"d\"\", e\",0.2500\n"
       "0.4,0.7,\"a dog\",0.8000\n");
@@ -141,8 +150,8 @@ test_jsonl_segments (void)
 static void
 test_last_segment (void)
 {
-  g_autofree char *text = write_tops (CLIP_RESULT_FORMAT_JSONL_SEGMENTS,
-      story, 1, 0, CLIP_TIME_NONE);
+  g_autofree char *text = write_tops (CLIP_RESULT_FORMAT_JSONL_SEGMENTS, story,
+      1, 0, CLIP_TIME_NONE);
   g_assert_cmpstr (text, ==,
       "{\"start\":0.0,\"end\":0.1,\"label\":\"a dog\",\"score\":0.8}\n");
 }
@@ -155,7 +164,8 @@ test_min_segment (void)
   const Top tops[] = { { "a dog", 0.5 }, { "a cat", 0.5 }, { "a dog", 1.0 } };
   g_autofree char *text = write_tops (CLIP_RESULT_FORMAT_CSV, tops,
       G_N_ELEMENTS (tops), 150 * MS, CLIP_TIME_NONE);
-  g_assert_cmpstr (text, ==, "start,end,label,score\n"
+  g_assert_cmpstr (text, ==,
+      "start,end,label,score\n"
       "0.0,0.3,\"a dog\",0.7500\n");
 }
 
@@ -168,8 +178,13 @@ test_jsonl_frames (void)
   const char *labels[] = { "a \"b\"\n", "c" };
   const double scores[] = { 0.75, 1.0 / 3 };
   ClipFrameRecord frames[] = {
-    { .pts = 1500 * MS, .duration = 40 * MS, .n_labels = 2, .labels = labels,
-      .scores = scores, .top_label = labels[0], .top_score = 0.75 },
+    { .pts = 1500 * MS,
+        .duration = 40 * MS,
+        .n_labels = 2,
+        .labels = labels,
+        .scores = scores,
+        .top_label = labels[0],
+        .top_score = 0.75 },
     { .pts = CLIP_TIME_NONE, .duration = CLIP_TIME_NONE },
   };
 
@@ -199,13 +214,14 @@ test_dropped_segments (void)
   ClipFrameRecord next = { .pts = MS / 2, .duration = MS, .top_label = y };
   ClipFrameRecord late = { .pts = 200 * MS, .duration = FRAME, .top_label = x };
   ClipFrameRecord early = { .pts = 0, .duration = FRAME, .top_label = y };
-  ClipFrameRecord after = { .pts = 300 * MS, .duration = FRAME,
+  ClipFrameRecord after = { .pts = 300 * MS,
+    .duration = FRAME,
     .top_label = x };
 
   g_assert_true (clip_result_writer_push (w, &tiny, 0, NULL));
-  g_assert_true (clip_result_writer_push (w, &next, 0, NULL));  /* x: empty */
-  g_assert_true (clip_result_writer_push (w, &late, 0, NULL));  /* y written */
-  clip_result_writer_discard (w);                               /* x dropped */
+  g_assert_true (clip_result_writer_push (w, &next, 0, NULL)); /* x: empty */
+  g_assert_true (clip_result_writer_push (w, &late, 0, NULL)); /* y written */
+  clip_result_writer_discard (w);                              /* x dropped */
   g_assert_true (clip_result_writer_push (w, &early, 0, NULL));
   g_assert_true (clip_result_writer_push (w, &after, 0, NULL)); /* y: early */
   g_assert_true (clip_result_writer_finish (w, CLIP_TIME_NONE, NULL));
@@ -245,10 +261,11 @@ test_format_names (void)
     g_assert_cmpuint (format, ==, f);
     g_assert_nonnull (info->description);
   }
-  g_assert_cmpstr (clip_result_format_info (CLIP_RESULT_FORMAT_JSONL)->name,
-      ==, "jsonl");
-  g_assert_cmpstr (clip_result_format_info (
-          CLIP_RESULT_FORMAT_JSONL_SEGMENTS)->name, ==, "jsonl-segments");
+  g_assert_cmpstr (clip_result_format_info (CLIP_RESULT_FORMAT_JSONL)->name, ==,
+      "jsonl");
+  g_assert_cmpstr (
+      clip_result_format_info (CLIP_RESULT_FORMAT_JSONL_SEGMENTS)->name, ==,
+      "jsonl-segments");
   g_assert_false (clip_result_format_from_name ("vtt", &format));
   g_assert_false (clip_result_format_from_name (NULL, &format));
 }

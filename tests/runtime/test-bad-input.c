@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Bad model folders: each is the reference tiny-openai copied and broken
  * one way, and each load must fail with the right error code and a
  * message that names the file and the problem. */
@@ -11,7 +12,8 @@
 static char *
 reference_file (const char *name)
 {
-  g_autofree char *relative = g_build_filename ("models/tiny-openai", name, NULL);
+  g_autofree char *relative = g_build_filename ("models/tiny-openai", name,
+      NULL);
   return clip_test_ref_path (relative);
 }
 
@@ -176,7 +178,8 @@ test_header_length (void)
   g_autofree char *beyond = folder_with_raw_weights (14291828, 0);
   assert_load_fails (beyond, "model.safetensors", CLIP_ERROR_FORMAT,
       "header length 14291828 goes beyond the end of the file");
-  g_autofree char *absurd = folder_with_raw_weights (G_GUINT64_CONSTANT (1) << 40, 0);
+  g_autofree char *absurd = folder_with_raw_weights (
+      G_GUINT64_CONSTANT (1) << 40, 0);
   assert_load_fails (absurd, "model.safetensors", CLIP_ERROR_FORMAT,
       "header length 1099511627776 is absurdly large");
   /* A header length that cuts the JSON short. */
@@ -267,21 +270,27 @@ test_bad_tensors (void)
     int code;
     const char *problem;
   } cases[] = {
-    { edit_outside, F, "tensor 'visual.ln_post.bias': data_offsets "
-      "[14285316, 14285572] lie outside the data area (14285316 bytes)" },
+    { edit_outside, F,
+        "tensor 'visual.ln_post.bias': data_offsets "
+        "[14285316, 14285572] lie outside the data area (14285316 bytes)" },
     { edit_overlap, F, "overlaps tensor" },
-    { edit_shape, F, "tensor 'visual.ln_post.bias': data_offsets span 256 "
-      "bytes, but F32 with 65 elements needs 260" },
+    { edit_shape, F,
+        "tensor 'visual.ln_post.bias': data_offsets span 256 "
+        "bytes, but F32 with 65 elements needs 260" },
     { edit_dtype, CLIP_ERROR_UNSUPPORTED,
-      "tensor 'visual.ln_post.bias' has dtype 'F8_E4M3'" },
-    { edit_negative_dim, F, "tensor 'visual.ln_post.bias': dimension 1 of "
-      "the shape is not a non-negative integer" },
-    { edit_remove, F, "tensor 'visual.ln_post.bias' is missing (expected "
-      "shape [64])" },
-    { edit_integer_logit_scale, F, "tensor 'logit_scale' has dtype I32 and "
-      "1 element(s), expected one float" },
-    { edit_transposed_proj, CLIP_ERROR_CONFIG, "tensor 'visual.proj' has "
-      "shape [32, 64], expected [64, 32]" },
+        "tensor 'visual.ln_post.bias' has dtype 'F8_E4M3'" },
+    { edit_negative_dim, F,
+        "tensor 'visual.ln_post.bias': dimension 1 of "
+        "the shape is not a non-negative integer" },
+    { edit_remove, F,
+        "tensor 'visual.ln_post.bias' is missing (expected "
+        "shape [64])" },
+    { edit_integer_logit_scale, F,
+        "tensor 'logit_scale' has dtype I32 and "
+        "1 element(s), expected one float" },
+    { edit_transposed_proj, CLIP_ERROR_CONFIG,
+        "tensor 'visual.proj' has "
+        "shape [32, 64], expected [64, 32]" },
   };
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++) {
     g_autofree char *dir = folder_with_edited_header (cases[i].edit);
@@ -329,29 +338,31 @@ test_bad_configs (void)
   } cases[] = {
     /* sizes that disagree with the weights */
     { "\"embed_dim\": 32", "\"embed_dim\": 16", C,
-      "tensor 'visual.proj' has shape [64, 32], expected [64, 16] from the config" },
+        "tensor 'visual.proj' has shape [64, 32], expected [64, 16] from the config" },
     { "\"vocab_size\": 49408", "\"vocab_size\": 49409", C,
-      "tensor 'token_embedding.weight' has shape [49408, 64], expected [49409, 64]" },
+        "tensor 'token_embedding.weight' has shape [49408, 64], expected [49409, 64]" },
     { "\"context_length\": 77", "\"context_length\": 76", C,
-      "tensor 'positional_embedding' has shape [77, 64], expected [76, 64]" },
-    { "\"layers\": 2,\n    \"width\"", "\"layers\": 3,\n    \"width\"", CLIP_ERROR_FORMAT,
-      "tensor 'visual.transformer.resblocks.2.ln_1.weight' is missing" },
+        "tensor 'positional_embedding' has shape [77, 64], expected [76, 64]" },
+    { "\"layers\": 2,\n    \"width\"", "\"layers\": 3,\n    \"width\"",
+        CLIP_ERROR_FORMAT,
+        "tensor 'visual.transformer.resblocks.2.ln_1.weight' is missing" },
     /* zero, negative, inconsistent */
     { "\"embed_dim\": 32", "\"embed_dim\": 0", C, "embed_dim is 0" },
     { "\"layers\": 2\n", "\"layers\": -1\n", C, "text layers is -1" },
     { "\"heads\": 2", "\"heads\": 3", C,
-      "text width 64 is not divisible by its 3 heads" },
+        "text width 64 is not divisible by its 3 heads" },
     { "\"head_width\": 64", "\"head_width\": 48", C,
-      "vision_cfg.width 64 is not a multiple of head_width 48" },
+        "vision_cfg.width 64 is not a multiple of head_width 48" },
     { "\"patch_size\": 32", "\"patch_size\": 30", C,
-      "image_size 224 is not divisible by patch_size 30" },
-    { "\"width\": 64,\n    \"patch_size\"", "\"width\": 0,\n    \"patch_size\"", C,
-      "vision width is 0" },
+        "image_size 224 is not divisible by patch_size 30" },
+    { "\"width\": 64,\n    \"patch_size\"", "\"width\": 0,\n    \"patch_size\"",
+        C, "vision width is 0" },
     /* ResNet and malformed */
-    { "\"layers\": 2,\n    \"width\"", "\"layers\": [3, 4, 6, 3],\n    \"width\"",
-      CLIP_ERROR_UNSUPPORTED, "ResNet CLIP models are not supported" },
+    { "\"layers\": 2,\n    \"width\"",
+        "\"layers\": [3, 4, 6, 3],\n    \"width\"", CLIP_ERROR_UNSUPPORTED,
+        "ResNet CLIP models are not supported" },
     { "\"quick_gelu\": true", "\"quick_gelu\": yes", CLIP_ERROR_FORMAT,
-      "invalid JSON" },
+        "invalid JSON" },
   };
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++) {
     g_autofree char *dir = folder_with_config (cases[i].from, cases[i].to);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Config parsing: HF CLIPConfig and OpenCLIP model_cfg, their defaults,
  * preprocessing overrides, refused architectures, and validation. */
 #include "model.h"
@@ -100,7 +101,8 @@ test_hf_defaults (void)
   g_assert_cmpint (c.text.heads, ==, 8);
   g_assert_cmpint (c.embed_dim, ==, 512);
 
-  c = parse_ok ("{\"text_config\": {\"hidden_size\": 768, \"num_attention_heads\": 12, "
+  c = parse_ok (
+      "{\"text_config\": {\"hidden_size\": 768, \"num_attention_heads\": 12, "
       "\"hidden_act\": \"gelu\", \"layer_norm_eps\": 1e-6},"
       " \"vision_config\": {\"patch_size\": 16, \"image_size\": 336.0}}");
   g_assert_cmpint (c.text.width, ==, 768);
@@ -113,7 +115,8 @@ test_hf_defaults (void)
   g_assert_cmpint (c.image_size, ==, 336);
 
   /* text_config_dict overrides text_config, as in transformers. */
-  c = parse_ok ("{\"text_config\": {\"hidden_size\": 256, \"num_hidden_layers\": 3},"
+  c = parse_ok (
+      "{\"text_config\": {\"hidden_size\": 256, \"num_hidden_layers\": 3},"
       " \"text_config_dict\": {\"hidden_size\": 128}}");
   g_assert_cmpint (c.text.width, ==, 128);
   g_assert_cmpint (c.text.layers, ==, 3);
@@ -143,7 +146,8 @@ test_openclip (void)
 {
   /* The hub form: model_cfg plus preprocess_cfg; quick_gelu absent = GELU,
    * head_width and mlp_ratio by default 64 and 4. */
-  ClipConfig c = parse_ok ("{\"model_cfg\": {\"embed_dim\": 512,"
+  ClipConfig c = parse_ok (
+      "{\"model_cfg\": {\"embed_dim\": 512,"
       " \"vision_cfg\": {\"image_size\": 224, \"layers\": 12, \"width\": 768,"
       " \"patch_size\": 16},"
       " \"text_cfg\": {\"context_length\": 77, \"vocab_size\": 49408,"
@@ -161,7 +165,8 @@ test_openclip (void)
 
   /* head_width, a fractional mlp_ratio, a square [h, w] image size,
    * norm_kwargs eps, image_mean/std in vision_cfg. */
-  c = parse_ok ("{\"embed_dim\": 64, \"quick_gelu\": true,"
+  c = parse_ok (
+      "{\"embed_dim\": 64, \"quick_gelu\": true,"
       " \"vision_cfg\": {\"image_size\": [336, 336], \"layers\": 2, \"width\": 128,"
       " \"head_width\": 32, \"mlp_ratio\": 4.5, \"patch_size\": 14,"
       " \"norm_kwargs\": {\"eps\": 1e-6}, \"image_mean\": [0.1, 0.2, 0.3],"
@@ -184,40 +189,48 @@ static void
 test_openclip_refused (void)
 {
   const int U = CLIP_ERROR_UNSUPPORTED;
-  assert_parse_fails ("{\"embed_dim\": 1024, \"vision_cfg\": {\"layers\": [3, 4, 6, 3],"
-      " \"width\": 64, \"patch_size\": null}}", U,
-      "ResNet CLIP models are not supported");
+  assert_parse_fails (
+      "{\"embed_dim\": 1024, \"vision_cfg\": {\"layers\": [3, 4, 6, 3],"
+      " \"width\": 64, \"patch_size\": null}}",
+      U, "ResNet CLIP models are not supported");
   assert_parse_fails ("{\"model_cfg\": {\"embed_dim\": 512, \"vision_cfg\":"
-      " {\"timm_model_name\": \"convnext_base\"}}}", U,
-      "vision_cfg.timm_model_name = \"convnext_base\" is not supported");
+                      " {\"timm_model_name\": \"convnext_base\"}}}",
+      U, "vision_cfg.timm_model_name = \"convnext_base\" is not supported");
   assert_parse_fails ("{\"embed_dim\": 512, \"text_cfg\":"
-      " {\"hf_model_name\": \"xlm-roberta-base\"}}", U,
-      "text_cfg.hf_model_name");
+                      " {\"hf_model_name\": \"xlm-roberta-base\"}}",
+      U, "text_cfg.hf_model_name");
   assert_parse_fails ("{\"embed_dim\": 512, \"vision_cfg\":"
-      " {\"attentional_pool\": true}}", U, "vision_cfg.attentional_pool = true");
+                      " {\"attentional_pool\": true}}",
+      U, "vision_cfg.attentional_pool = true");
   assert_parse_fails ("{\"embed_dim\": 512, \"vision_cfg\":"
-      " {\"final_ln_after_pool\": true}}", U, "final_ln_after_pool");
-  assert_parse_fails ("{\"embed_dim\": 512, \"vision_cfg\": {\"no_ln_pre\": true}}",
-      U, "no_ln_pre");
-  assert_parse_fails ("{\"embed_dim\": 512, \"vision_cfg\": {\"pool_type\": \"avg\"}}",
-      U, "only \"tok\"");
-  assert_parse_fails ("{\"embed_dim\": 512, \"text_cfg\": {\"ls_init_value\": 1e-5}}",
-      U, "text_cfg.ls_init_value");
+                      " {\"final_ln_after_pool\": true}}",
+      U, "final_ln_after_pool");
+  assert_parse_fails (
+      "{\"embed_dim\": 512, \"vision_cfg\": {\"no_ln_pre\": true}}", U,
+      "no_ln_pre");
+  assert_parse_fails (
+      "{\"embed_dim\": 512, \"vision_cfg\": {\"pool_type\": \"avg\"}}", U,
+      "only \"tok\"");
+  assert_parse_fails (
+      "{\"embed_dim\": 512, \"text_cfg\": {\"ls_init_value\": 1e-5}}", U,
+      "text_cfg.ls_init_value");
   assert_parse_fails ("{\"embed_dim\": 768, \"init_logit_bias\": -10}", U,
       "init_logit_bias");
   assert_parse_fails ("{\"embed_dim\": 512, \"vision_cfg\":"
-      " {\"image_size\": [224, 256]}}", U, "only a square size");
+                      " {\"image_size\": [224, 256]}}",
+      U, "only a square size");
   assert_parse_fails ("{\"vision_cfg\": {\"width\": 768}}", CLIP_ERROR_CONFIG,
       "no embed_dim");
   assert_parse_fails ("{\"embed_dim\": 512, \"vision_cfg\": {\"width\": 100}}",
-      CLIP_ERROR_CONFIG, "vision_cfg.width 100 is not a multiple of head_width 64");
-  assert_parse_fails ("{\"embed_dim\": 512, \"quick_gelu\": 1}", CLIP_ERROR_FORMAT,
-      "model_cfg.quick_gelu is not true or false");
-  assert_parse_fails ("{\"embed_dim\": 512}, \"preprocess_cfg\": {}", CLIP_ERROR_FORMAT,
-      "invalid JSON");
+      CLIP_ERROR_CONFIG,
+      "vision_cfg.width 100 is not a multiple of head_width 64");
+  assert_parse_fails ("{\"embed_dim\": 512, \"quick_gelu\": 1}",
+      CLIP_ERROR_FORMAT, "model_cfg.quick_gelu is not true or false");
+  assert_parse_fails ("{\"embed_dim\": 512}, \"preprocess_cfg\": {}",
+      CLIP_ERROR_FORMAT, "invalid JSON");
   assert_parse_fails ("{\"model_cfg\": {\"embed_dim\": 512},"
-      " \"preprocess_cfg\": {\"mean\": [0.5, 0.5]}}", CLIP_ERROR_FORMAT,
-      "preprocess_cfg.mean is not a list of 3 numbers");
+                      " \"preprocess_cfg\": {\"mean\": [0.5, 0.5]}}",
+      CLIP_ERROR_FORMAT, "preprocess_cfg.mean is not a list of 3 numbers");
   assert_parse_fails ("{\"hello\": 1}", CLIP_ERROR_FORMAT,
       "neither a HuggingFace CLIPConfig");
   assert_parse_fails ("[]", CLIP_ERROR_FORMAT, "not a JSON object");
@@ -251,10 +264,13 @@ test_validation (void)
       "context_length is 1");
   assert_parse_fails ("{\"vision_config\": {\"hidden_size\": 100000000}}", C,
       "vision width is 100000000");
-  assert_parse_fails ("{\"vision_config\": {\"image_size\": 100000, \"patch_size\": 1}}",
-      C, "vision tokens");
-  assert_parse_fails ("{\"embed_dim\": 8, \"preprocess_cfg\": {}, \"vision_cfg\":"
-      " {\"image_std\": [0.5, 0, 0.5]}}", C, "channel 1");
+  assert_parse_fails (
+      "{\"vision_config\": {\"image_size\": 100000, \"patch_size\": 1}}", C,
+      "vision tokens");
+  assert_parse_fails (
+      "{\"embed_dim\": 8, \"preprocess_cfg\": {}, \"vision_cfg\":"
+      " {\"image_std\": [0.5, 0, 0.5]}}",
+      C, "channel 1");
 
   ClipConfig c;
   clip_config_init_default (&c);
@@ -280,11 +296,13 @@ test_load_dir (void)
   g_autoptr (GError) error = NULL;
   g_assert_false (clip_config_load_dir (dir, &c, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_IO);
-  g_assert_nonnull (strstr (error->message, "no config.json or open_clip_config.json"));
+  g_assert_nonnull (
+      strstr (error->message, "no config.json or open_clip_config.json"));
   g_clear_error (&error);
 
   /* open_clip_config.json when there is no config.json */
-  write_file (dir, "open_clip_config.json", "{\"model_cfg\": {\"embed_dim\": 256,"
+  write_file (dir, "open_clip_config.json",
+      "{\"model_cfg\": {\"embed_dim\": 256,"
       " \"vision_cfg\": {\"width\": 128, \"layers\": 1, \"patch_size\": 32},"
       " \"text_cfg\": {\"width\": 128, \"heads\": 2, \"layers\": 1}}}");
   g_assert_true (clip_config_load_dir (dir, &c, &error));
@@ -293,7 +311,8 @@ test_load_dir (void)
 
   /* HF preprocessor_config.json overrides mean/std; crop_size must agree. */
   write_file (dir, "config.json", "{\"projection_dim\": 128}");
-  write_file (dir, "preprocessor_config.json", "{\"image_mean\": [0.5, 0.5, 0.5],"
+  write_file (dir, "preprocessor_config.json",
+      "{\"image_mean\": [0.5, 0.5, 0.5],"
       " \"image_std\": [0.5, 0.25, 0.125], \"crop_size\": {\"height\": 224, \"width\": 224}}");
   g_assert_true (clip_config_load_dir (dir, &c, &error));
   g_assert_no_error (error);
@@ -304,7 +323,8 @@ test_load_dir (void)
   write_file (dir, "preprocessor_config.json", "{\"crop_size\": 336}");
   g_assert_false (clip_config_load_dir (dir, &c, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_CONFIG);
-  g_assert_nonnull (strstr (error->message, "preprocessor_config.json: crop_size 336"));
+  g_assert_nonnull (
+      strstr (error->message, "preprocessor_config.json: crop_size 336"));
   g_clear_error (&error);
 
   write_file (dir, "preprocessor_config.json", "{\"image_std\": [1, -1, 1]}");

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The CPU encoders against OpenAI's outputs in shared/reference, and the
  * kernels they are made of against plain double-precision loops. */
 #include "backend.h"
@@ -129,8 +130,8 @@ assert_embeddings_match (const float *got, const float *expected, int rows,
     clip_l2_normalize (gn, dim);
     clip_l2_normalize (en, dim);
     double normalised = clip_test_max_abs_diff (gn, en, dim);
-    g_test_message ("%s row %d: raw %.3g (norm %.3g), normalised %.3g", what,
-        r, raw, norm, normalised);
+    g_test_message ("%s row %d: raw %.3g (norm %.3g), normalised %.3g", what, r,
+        raw, norm, normalised);
     g_assert_cmpfloat (raw, <=, 1e-5 * norm);
     g_assert_cmpfloat (normalised, <=, 1e-5);
   }
@@ -150,8 +151,8 @@ test_images (gconstpointer data)
       N_IMAGES * dim);
   g_autofree float *got = g_new (float, N_IMAGES * dim);
   g_autoptr (GError) error = NULL;
-  g_assert_true (clip_encoder_encode_images (enc, pixels, N_IMAGES, got,
-          &error));
+  g_assert_true (
+      clip_encoder_encode_images (enc, pixels, N_IMAGES, got, &error));
   g_assert_no_error (error);
   assert_embeddings_match (got, expected, N_IMAGES, dim, "image");
 }
@@ -191,14 +192,15 @@ test_strings (gconstpointer data)
       N_PROMPTS * dim);
   g_autofree float *got = g_new (float, N_PROMPTS * dim);
   g_autoptr (GError) error = NULL;
-  g_assert_true (clip_encoder_encode_strings (enc, texts, N_PROMPTS, got,
-          &error));
+  g_assert_true (
+      clip_encoder_encode_strings (enc, texts, N_PROMPTS, got, &error));
   g_assert_no_error (error);
   for (int p = 0; p < N_PROMPTS; p++) {
     clip_l2_normalize (expected + p * dim, dim);
     g_assert_cmpfloat_with_epsilon (row_norm (got + p * dim, dim), 1.0, 1e-6);
-    g_assert_cmpfloat (clip_test_max_abs_diff (got + p * dim,
-            expected + p * dim, dim), <=, 1e-5);
+    g_assert_cmpfloat (
+        clip_test_max_abs_diff (got + p * dim, expected + p * dim, dim), <=,
+        1e-5);
   }
 }
 
@@ -217,10 +219,10 @@ test_logits (gconstpointer data)
   g_autofree float *images = g_new (float, N_IMAGES * dim);
   g_autofree float *texts = g_new (float, N_PROMPTS * dim);
   g_autoptr (GError) error = NULL;
-  g_assert_true (clip_encoder_encode_images (enc, pixels, N_IMAGES, images,
-          &error));
-  g_assert_true (clip_encoder_encode_texts (enc, ids, N_PROMPTS, texts,
-          &error));
+  g_assert_true (
+      clip_encoder_encode_images (enc, pixels, N_IMAGES, images, &error));
+  g_assert_true (
+      clip_encoder_encode_texts (enc, ids, N_PROMPTS, texts, &error));
   g_assert_no_error (error);
   for (int i = 0; i < N_IMAGES; i++)
     clip_l2_normalize (images + i * dim, dim);
@@ -254,26 +256,28 @@ test_batch_equals_single (void)
   g_autofree float *single = g_new (float, N_PROMPTS * dim);
   g_autoptr (GError) error = NULL;
 
-  g_assert_true (clip_encoder_encode_images (enc, pixels, N_IMAGES, batch,
-          &error));
+  g_assert_true (
+      clip_encoder_encode_images (enc, pixels, N_IMAGES, batch, &error));
   for (int i = 0; i < N_IMAGES; i++)
     g_assert_true (clip_encoder_encode_images (enc,
-            pixels + (gsize) i * 3 * 224 * 224, 1, single + i * dim, &error));
+        pixels + (gsize) i * 3 * 224 * 224, 1, single + i * dim, &error));
   g_assert_no_error (error);
   for (int i = 0; i < N_IMAGES; i++)
-    g_assert_cmpfloat (clip_test_max_abs_diff (batch + i * dim,
-            single + i * dim, dim), <=, 1e-6 * row_norm (single + i * dim, dim));
+    g_assert_cmpfloat (
+        clip_test_max_abs_diff (batch + i * dim, single + i * dim, dim), <=,
+        1e-6 * row_norm (single + i * dim, dim));
 
   /* The long caption runs all 77 positions, the others 6 to 13. */
-  g_assert_true (clip_encoder_encode_texts (enc, ids, N_PROMPTS, batch,
-          &error));
+  g_assert_true (
+      clip_encoder_encode_texts (enc, ids, N_PROMPTS, batch, &error));
   for (int p = 0; p < N_PROMPTS; p++)
     g_assert_true (clip_encoder_encode_texts (enc, ids + p * CONTEXT, 1,
-            single + p * dim, &error));
+        single + p * dim, &error));
   g_assert_no_error (error);
   for (int p = 0; p < N_PROMPTS; p++)
-    g_assert_cmpfloat (clip_test_max_abs_diff (batch + p * dim,
-            single + p * dim, dim), <=, 1e-6 * row_norm (single + p * dim, dim));
+    g_assert_cmpfloat (
+        clip_test_max_abs_diff (batch + p * dim, single + p * dim, dim), <=,
+        1e-6 * row_norm (single + p * dim, dim));
 }
 
 /* Frames of several sizes and formats, preprocessed in parallel by the CPU
@@ -290,7 +294,8 @@ test_frames (void)
   int dim = cfg->embed_dim;
   gsize image = 3 * (gsize) cfg->image_size * cfg->image_size;
   const int n = 5;
-  const int sizes[5][2] = { { 320, 240 }, { 97, 301 }, { 224, 224 }, { 1, 1 }, { 640, 360 } };
+  const int sizes[5][2] = { { 320, 240 }, { 97, 301 }, { 224, 224 }, { 1, 1 },
+    { 640, 360 } };
   guint8 *data[5];
   ClipFrame frames[5];
   g_autoptr (GRand) rand = g_rand_new_with_seed (3);
@@ -301,18 +306,25 @@ test_frames (void)
     for (gsize k = 0; k < 3 * luma; k++)
       data[i][k] = (guint8) g_rand_int_range (rand, 0, 256);
     frames[i] = i % 2 == 0
-        ? (ClipFrame) { .format = CLIP_PIXEL_RGB, .width = w, .height = h,
-            .planes = { data[i] }, .strides = { 3 * w } }
-        : (ClipFrame) { .format = CLIP_PIXEL_I420, .width = w, .height = h,
+        ? (ClipFrame) { .format = CLIP_PIXEL_RGB,
+            .width = w,
+            .height = h,
+            .planes = { data[i] },
+            .strides = { 3 * w } }
+        : (ClipFrame) { .format = CLIP_PIXEL_I420,
+            .width = w,
+            .height = h,
             .planes = { data[i], data[i] + luma, data[i] + luma + chroma },
-            .strides = { w, (w + 1) / 2, (w + 1) / 2 }, .matrix = CLIP_YUV_BT709 };
+            .strides = { w, (w + 1) / 2, (w + 1) / 2 },
+            .matrix = CLIP_YUV_BT709 };
   }
   g_autofree float *pixels = g_new (float, n * image);
   g_autofree float *want = g_new (float, n * dim);
   g_autofree float *got = g_new (float, n * dim);
   g_autoptr (GError) error = NULL;
   for (int i = 0; i < n; i++)
-    g_assert_true (clip_preprocess (&frames[i], cfg, pixels + i * image, &error));
+    g_assert_true (
+        clip_preprocess (&frames[i], cfg, pixels + i * image, &error));
   g_assert_true (clip_encoder_encode_images (enc, pixels, n, want, &error));
   g_assert_true (clip_encoder_encode_frames (enc, frames, n, got, &error));
   g_assert_no_error (error);
@@ -351,16 +363,19 @@ test_classify_frames (void)
   for (int i = 0; i < N; i++) {
     for (int k = 0; k < W * H * 3; k++)
       rgb[i * W * H * 3 + k] = (guint8) g_rand_int_range (rand, 0, 256);
-    frames[i] = (ClipFrame) { .format = CLIP_PIXEL_RGB, .width = W,
-      .height = H, .planes = { rgb + i * W * H * 3 }, .strides = { 3 * W } };
+    frames[i] = (ClipFrame) { .format = CLIP_PIXEL_RGB,
+      .width = W,
+      .height = H,
+      .planes = { rgb + i * W * H * 3 },
+      .strides = { 3 * W } };
   }
   g_autofree float *embeddings = g_new (float, N * dim);
   g_autofree float *want_embeddings = g_new (float, N * dim);
   float logits[N * L], probs[N * L], want_logits[N * L], want_probs[N * L];
-  g_assert_true (clip_encoder_classify_frames (enc, frames, N, set,
-          embeddings, logits, probs, &error));
-  g_assert_true (clip_encoder_encode_frames (enc, frames, N, want_embeddings,
-          &error));
+  g_assert_true (clip_encoder_classify_frames (enc, frames, N, set, embeddings,
+      logits, probs, &error));
+  g_assert_true (
+      clip_encoder_encode_frames (enc, frames, N, want_embeddings, &error));
   g_assert_no_error (error);
   for (int i = 0; i < N; i++)
     clip_label_set_score (set, want_embeddings + i * dim, want_logits + i * L,
@@ -379,7 +394,7 @@ test_classify_frames (void)
       NULL, NULL, &error);
   g_assert_no_error (error);
   g_assert_false (clip_encoder_classify_frames (enc, frames, N, other_set,
-          embeddings, logits, probs, &error));
+      embeddings, logits, probs, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_INVALID);
   g_assert_cmpstr (error->message, ==,
       "the labels were embedded in 64 dimensions, tiny-openai embeds in 32");
@@ -437,7 +452,7 @@ encode_rounds (gpointer data)
   g_autofree float *texts = g_new (float, N_PROMPTS * dim);
   for (int round = 0; round < CONCURRENT_ROUNDS; round++) {
     gboolean ok = clip_encoder_encode_images (run->enc, run->pixels, N_IMAGES,
-        images, NULL)
+                      images, NULL)
         && clip_encoder_encode_texts (run->enc, run->ids, N_PROMPTS, texts,
             NULL);
     if (!ok || memcmp (images, run->want_images, N_IMAGES * dim * 4) != 0
@@ -466,20 +481,21 @@ test_concurrent_thread_counts (void)
   for (int i = 0; i < 2; i++) {
     float *want_images = want + i * (N_IMAGES + N_PROMPTS) * dim;
     float *want_texts = want_images + N_IMAGES * dim;
-    runs[i] = (EncoderRun) { open_cpu (model, i + 1), pixels, ids,
-      want_images, want_texts, 0 };
+    runs[i] = (EncoderRun) { open_cpu (model, i + 1), pixels, ids, want_images,
+      want_texts, 0 };
     g_assert_true (clip_encoder_encode_images (runs[i].enc, pixels, N_IMAGES,
-            want_images, &error));
+        want_images, &error));
     g_assert_true (clip_encoder_encode_texts (runs[i].enc, ids, N_PROMPTS,
-            want_texts, &error));
+        want_texts, &error));
     g_assert_no_error (error);
   }
-  g_assert_true (g_str_has_suffix (
-          clip_encoder_get_backend_name (runs[0].enc), ", 1 thread)"));
-  g_assert_true (g_str_has_suffix (
-          clip_encoder_get_backend_name (runs[1].enc), ", 2 threads)"));
-  g_assert_true (memcmp (runs[0].want_images, runs[1].want_images,
-          N_IMAGES * dim * 4) != 0);
+  g_assert_true (g_str_has_suffix (clip_encoder_get_backend_name (runs[0].enc),
+      ", 1 thread)"));
+  g_assert_true (g_str_has_suffix (clip_encoder_get_backend_name (runs[1].enc),
+      ", 2 threads)"));
+  g_assert_true (
+      memcmp (runs[0].want_images, runs[1].want_images, N_IMAGES * dim * 4)
+      != 0);
 
   GThread *threads[2];
   for (int i = 0; i < 2; i++)
@@ -593,8 +609,10 @@ test_kernel_activations (void)
     }
     double want_quick = v / (1.0 + exp (-1.702 * v));
     double want_exact = 0.5 * v * (1.0 + erf (v / sqrt (2.0)));
-    g_assert_cmpfloat (fabs (quick[k] - want_quick), <=, 1e-6 * MAX (1.0, fabs (v)));
-    g_assert_cmpfloat (fabs (exact[k] - want_exact), <=, 1e-6 * MAX (1.0, fabs (v)));
+    g_assert_cmpfloat (fabs (quick[k] - want_quick), <=,
+        1e-6 * MAX (1.0, fabs (v)));
+    g_assert_cmpfloat (fabs (exact[k] - want_exact), <=,
+        1e-6 * MAX (1.0, fabs (v)));
   }
 }
 
@@ -630,7 +648,8 @@ check_attention (gboolean causal)
         double want = 0.0;
         for (int j = 0; j < seen; j++)
           want += logits[j] / sum * qkv[j * 3 * w + 2 * w + h * hd + d];
-        g_assert_cmpfloat (fabs (out[i * (w + 5) + h * hd + d] - want), <=, 1e-5);
+        g_assert_cmpfloat (fabs (out[i * (w + 5) + h * hd + d] - want), <=,
+            1e-5);
       }
     }
   for (int i = 0; i < l; i++)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Faults after loading: the weights file deleted or truncated under the
  * mapping, a Vulkan device that cannot be created, frames too large to
  * process. Each must end in a clear error (or keep working) and never crash. */
@@ -19,7 +20,8 @@ copy_tiny_model (void)
   g_autoptr (GError) error = NULL;
   const char *files[] = { "config.json", "model.safetensors" };
   for (gsize i = 0; i < G_N_ELEMENTS (files); i++) {
-    g_autofree char *relative = g_build_filename ("models", "tiny-openai", files[i], NULL);
+    g_autofree char *relative = g_build_filename ("models", "tiny-openai",
+        files[i], NULL);
     g_autofree char *from = clip_test_ref_path (relative);
     g_autofree char *to = g_build_filename (dir, files[i], NULL);
     g_autofree char *contents = NULL;
@@ -46,15 +48,16 @@ load_cpu_encoder (const char *dir)
 static void
 encode_reference_image (ClipEncoder *enc, gboolean expect_ok, GError **error)
 {
-  g_autofree float *pixels = clip_test_read_f32 ("images/gradient_320x240.pre.f32",
-      3 * IMAGE_SIZE * IMAGE_SIZE);
+  g_autofree float *pixels = clip_test_read_f32 (
+      "images/gradient_320x240.pre.f32", 3 * IMAGE_SIZE * IMAGE_SIZE);
   g_autofree float *expected = clip_test_read_f32 (
       "expected/tiny-openai/image_embeds.f32", 6 * EMBED_DIM);
   float embedding[EMBED_DIM];
   gboolean ok = clip_encoder_encode_images (enc, pixels, 1, embedding, error);
   g_assert_cmpint (ok, ==, expect_ok);
   if (ok)
-    g_assert_cmpfloat (clip_test_max_abs_diff (embedding, expected, EMBED_DIM), <, 1e-3);
+    g_assert_cmpfloat (clip_test_max_abs_diff (embedding, expected, EMBED_DIM),
+        <, 1e-3);
 }
 
 /* Unlinking a mapped file keeps its pages: the model keeps working. */
@@ -73,7 +76,8 @@ test_weights_deleted (void)
   g_assert_no_error (error);
   const char *texts[] = { "a photo of a dog." };
   float embedding[EMBED_DIM];
-  g_assert_true (clip_encoder_encode_strings (enc, texts, 1, embedding, &error));
+  g_assert_true (
+      clip_encoder_encode_strings (enc, texts, 1, embedding, &error));
   g_assert_no_error (error);
 }
 
@@ -94,12 +98,14 @@ test_weights_truncated (void)
   g_assert_cmpint (truncate (weights, 4096), ==, 0);
   encode_reference_image (enc, FALSE, &error);
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_IO);
-  g_assert_nonnull (strstr (error->message, "model.safetensors: the file shrank"));
+  g_assert_nonnull (
+      strstr (error->message, "model.safetensors: the file shrank"));
   g_clear_error (&error);
 
   const char *texts[] = { "a photo of a dog." };
   float embedding[EMBED_DIM];
-  g_assert_false (clip_encoder_encode_strings (enc, texts, 1, embedding, &error));
+  g_assert_false (
+      clip_encoder_encode_strings (enc, texts, 1, embedding, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_IO);
 }
 
@@ -139,12 +145,14 @@ test_vulkan_unavailable (void)
     g_autoptr (ClipModel) model = clip_model_load (dir, vocab, &error);
     g_assert_no_error (error);
 
-    g_autoptr (ClipEncoder) auto_enc = clip_encoder_new (model, CLIP_BACKEND_AUTO,
-        NULL, &error);
+    g_autoptr (ClipEncoder) auto_enc = clip_encoder_new (model,
+        CLIP_BACKEND_AUTO, NULL, &error);
     g_assert_no_error (error);
-    g_assert_true (g_str_has_prefix (clip_encoder_get_backend_name (auto_enc), "cpu"));
+    g_assert_true (
+        g_str_has_prefix (clip_encoder_get_backend_name (auto_enc), "cpu"));
 
-    ClipEncoder *vk = clip_encoder_new (model, CLIP_BACKEND_VULKAN, NULL, &error);
+    ClipEncoder *vk = clip_encoder_new (model, CLIP_BACKEND_VULKAN, NULL,
+        &error);
     g_assert_null (vk);
     g_assert_error (error, CLIP_ERROR, CLIP_ERROR_BACKEND);
     g_printerr ("vulkan error: %s\n", error->message);
@@ -168,7 +176,8 @@ test_vulkan_bad_device_index (void)
   g_assert_no_error (error);
   ClipBackendOptions options = CLIP_BACKEND_OPTIONS_INIT;
   options.device_index = 999;
-  ClipEncoder *vk = clip_encoder_new (model, CLIP_BACKEND_VULKAN, &options, &error);
+  ClipEncoder *vk = clip_encoder_new (model, CLIP_BACKEND_VULKAN, &options,
+      &error);
   g_assert_null (vk);
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_BACKEND);
   g_clear_error (&error);
@@ -176,7 +185,8 @@ test_vulkan_bad_device_index (void)
   g_autoptr (ClipEncoder) auto_enc = clip_encoder_new (model, CLIP_BACKEND_AUTO,
       &options, &error);
   g_assert_no_error (error);
-  g_assert_true (g_str_has_prefix (clip_encoder_get_backend_name (auto_enc), "cpu"));
+  g_assert_true (
+      g_str_has_prefix (clip_encoder_get_backend_name (auto_enc), "cpu"));
 }
 #endif
 
@@ -187,7 +197,8 @@ test_huge_frame (void)
 {
   guint8 pixel[4] = { 0 };
   guint8 rgb[3 * 8 * 8];
-  ClipFrame frame = { CLIP_PIXEL_RGBA, (1 << 20) + 1, 1, { pixel }, { G_MAXINT } };
+  ClipFrame frame = { CLIP_PIXEL_RGBA, (1 << 20) + 1, 1, { pixel },
+    { G_MAXINT } };
   g_autoptr (GError) error = NULL;
   g_assert_false (clip_resize_crop (&frame, 8, rgb, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_INVALID);
@@ -216,12 +227,16 @@ test_tokenizer_from_data (void)
     return;
   g_autoptr (GError) error = NULL;
   g_autofree char *vocab_dir = clip_test_ref_path ("vocab");
-  g_autofree char *vocab_path = g_build_filename (vocab_dir, "vocab.json", NULL);
-  g_autofree char *merges_path = g_build_filename (vocab_dir, "merges.txt", NULL);
+  g_autofree char *vocab_path = g_build_filename (vocab_dir, "vocab.json",
+      NULL);
+  g_autofree char *merges_path = g_build_filename (vocab_dir, "merges.txt",
+      NULL);
   g_autofree char *vocab = NULL, *merges = NULL;
   gsize vocab_length, merges_length;
-  g_assert_true (g_file_get_contents (vocab_path, &vocab, &vocab_length, &error));
-  g_assert_true (g_file_get_contents (merges_path, &merges, &merges_length, &error));
+  g_assert_true (
+      g_file_get_contents (vocab_path, &vocab, &vocab_length, &error));
+  g_assert_true (
+      g_file_get_contents (merges_path, &merges, &merges_length, &error));
 
   ClipTokenizer *from_data = clip_tokenizer_new_from_data (vocab, vocab_length,
       merges, merges_length, &error);
@@ -237,12 +252,12 @@ test_tokenizer_from_data (void)
   clip_tokenizer_free (from_dir);
 
   g_assert_null (clip_tokenizer_new_from_data (vocab, vocab_length - 2, merges,
-          merges_length, &error));
+      merges_length, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT);
   g_assert_true (g_str_has_prefix (error->message, "vocab.json: "));
   g_clear_error (&error);
   g_assert_null (clip_tokenizer_new_from_data (vocab, vocab_length,
-          "#version: 0.2\nnot-a-merge\n", 26, &error));
+      "#version: 0.2\nnot-a-merge\n", 26, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT);
   g_assert_true (g_str_has_prefix (error->message, "merges.txt: line 2"));
 }
@@ -256,7 +271,8 @@ main (int argc, char **argv)
   g_test_add_func ("/faults/weights-grown", test_weights_grown);
 #ifdef CLIP_HAVE_VULKAN
   g_test_add_func ("/faults/vulkan-unavailable", test_vulkan_unavailable);
-  g_test_add_func ("/faults/vulkan-bad-device-index", test_vulkan_bad_device_index);
+  g_test_add_func ("/faults/vulkan-bad-device-index",
+      test_vulkan_bad_device_index);
 #endif
   g_test_add_func ("/faults/huge-frame", test_huge_frame);
   g_test_add_func ("/faults/tokenizer-from-data", test_tokenizer_from_data);

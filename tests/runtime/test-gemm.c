@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The packed-weight GEMM against a double-precision loop, for every kernel
  * this CPU runs, over shapes that end inside a register tile, a panel and
  * a K block; and the release of a packed weight's mapped pages. */
@@ -78,8 +79,8 @@ test_gemm_matches_loop (void)
 
   for (guint kk = 0; kk < G_N_ELEMENTS (kernels); kk++) {
     if (!clip_gemm_kernel_supported (kernels[kk])) {
-      g_assert_null (clip_gemm_pack ((const float[]) { 1.0f }, 1, 1,
-              kernels[kk]));
+      g_assert_null (
+          clip_gemm_pack ((const float[]) { 1.0f }, 1, 1, kernels[kk]));
       continue;
     }
     kernels_run++;
@@ -87,8 +88,8 @@ test_gemm_matches_loop (void)
       for (guint o = 0; o < G_N_ELEMENTS (outs); o++)
         for (guint i = 0; i < G_N_ELEMENTS (ins); i++) {
           guint variant = r + o + i;
-          check_shape (kernels[kk], pools[variant % 3], rand, rows[r],
-              ins[i], outs[o], variant % 2 == 0, variant % 4 < 2);
+          check_shape (kernels[kk], pools[variant % 3], rand, rows[r], ins[i],
+              outs[o], variant % 2 == 0, variant % 4 < 2);
         }
   }
   /* A shape big enough for the pool to split it between two threads. */
@@ -164,7 +165,8 @@ resident_kib (const void *address)
   for (char **line = lines; *line != NULL; line++) {
     guint64 start, end;
     if (sscanf (*line, "%" G_GINT64_MODIFIER "x-%" G_GINT64_MODIFIER "x ",
-            &start, &end) == 2)
+            &start, &end)
+        == 2)
       inside = (guintptr) address >= start && (guintptr) address < end;
     else if (inside && g_str_has_prefix (*line, "Rss:"))
       return g_ascii_strtoll (*line + 4, NULL, 10);
@@ -185,11 +187,20 @@ test_gemm_release_mapped (void)
     values[i] = (float) i * 0.5f;
   guint8 bias_bytes[8] = { 0 };
   ClipTensor tensors[] = {
-    { .name = "bias", .dtype = CLIP_DTYPE_U8, .n_dims = 1, .shape = { 8 },
-      .n_elements = 8, .data = bias_bytes, .n_bytes = 8 },
-    { .name = "weight", .dtype = CLIP_DTYPE_F32, .n_dims = 1,
-      .shape = { (gint64) floats }, .n_elements = (gint64) floats,
-      .data = values, .n_bytes = floats * sizeof (float) },
+    { .name = "bias",
+        .dtype = CLIP_DTYPE_U8,
+        .n_dims = 1,
+        .shape = { 8 },
+        .n_elements = 8,
+        .data = bias_bytes,
+        .n_bytes = 8 },
+    { .name = "weight",
+        .dtype = CLIP_DTYPE_F32,
+        .n_dims = 1,
+        .shape = { (gint64) floats },
+        .n_elements = (gint64) floats,
+        .data = values,
+        .n_bytes = floats * sizeof (float) },
   };
   g_autoptr (GError) error = NULL;
   g_assert_true (clip_safetensors_write (path, tensors, 2, &error));
@@ -244,8 +255,8 @@ test_gemm_cpu_backend_packs_mapped_weights (void)
     ClipBackend *backend = clip_cpu_backend_open (&view, &opts);
     const char *description = clip_backend_cpu.describe (backend);
     gboolean packed = strstr (description, "packed") != NULL;
-    g_assert_true (packed == (i == 0
-            && clip_gemm_kernel_supported (CLIP_GEMM_AUTO)));
+    g_assert_true (
+        packed == (i == 0 && clip_gemm_kernel_supported (CLIP_GEMM_AUTO)));
     clip_backend_cpu.close (backend);
   }
 }
@@ -334,8 +345,8 @@ test_gemm_kernel_from_environment (void)
       continue;
     }
     g_assert_no_error (error);
-    g_assert_nonnull (strstr (clip_backend_cpu.describe (backend),
-            cases[i].described));
+    g_assert_nonnull (
+        strstr (clip_backend_cpu.describe (backend), cases[i].described));
     clip_backend_cpu.close (backend);
   }
   g_autoptr (GError) error = NULL;

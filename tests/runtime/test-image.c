@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* clip_image_load_rgb: full-resolution RGB as PIL's convert("RGB") gives it,
  * and errors that name the file. */
 #include "image.h"
@@ -55,8 +56,8 @@ test_alpha_dropped (void)
 {
   /* 5x3: odd width, so gdk-pixbuf's rows are padded. */
   const int w = 5, h = 3;
-  g_autoptr (GdkPixbuf) pixbuf = gdk_pixbuf_new (GDK_COLORSPACE_RGB, TRUE, 8,
-      w, h);
+  g_autoptr (GdkPixbuf) pixbuf = gdk_pixbuf_new (GDK_COLORSPACE_RGB, TRUE, 8, w,
+      h);
   guint8 *pixels = gdk_pixbuf_get_pixels (pixbuf);
   int stride = gdk_pixbuf_get_rowstride (pixbuf);
   guint8 expected[5 * 3 * 3];
@@ -118,8 +119,8 @@ write_png (const char *name, int w, int h, int color_type, int channels,
   g_autofree char *dir = clip_test_tmpdir ();
   char *path = g_build_filename (dir, name, NULL);
   g_autoptr (GError) error = NULL;
-  g_assert_true (g_file_set_contents (path, (const char *) png->data, png->len,
-          &error));
+  g_assert_true (
+      g_file_set_contents (path, (const char *) png->data, png->len, &error));
   return path;
 }
 
@@ -128,7 +129,7 @@ test_gray_and_palette (void)
 {
   const guint8 gray[6] = { 0, 50, 100, 150, 200, 255 };
   const guint8 gray_alpha[6 * 2] = { 0, 0, 50, 10, 100, 255, 150, 0, 200, 99,
-                                     255, 255 };
+    255, 255 };
   const guint8 palette[3 * 3] = { 255, 0, 0, 10, 20, 30, 0, 0, 255 };
   const guint8 indices[6] = { 0, 1, 2, 2, 1, 0 };
   struct {
@@ -141,12 +142,13 @@ test_gray_and_palette (void)
     { "palette.png", 3, 1, indices },
   };
   for (guint c = 0; c < G_N_ELEMENTS (cases); c++) {
-    g_autofree char *path = write_png (cases[c].name, 3, 2,
-        cases[c].color_type, cases[c].channels, cases[c].samples,
+    g_autofree char *path = write_png (cases[c].name, 3, 2, cases[c].color_type,
+        cases[c].channels, cases[c].samples,
         cases[c].color_type == 3 ? palette : NULL, 3);
     int width, height;
     g_autoptr (GError) error = NULL;
-    g_autofree guint8 *rgb = clip_image_load_rgb (path, &width, &height, &error);
+    g_autofree guint8 *rgb = clip_image_load_rgb (path, &width, &height,
+        &error);
     g_assert_no_error (error);
     g_assert_cmpint (width, ==, 3);
     g_assert_cmpint (height, ==, 2);
@@ -211,8 +213,8 @@ test_bad_files (void)
   expect_failure (empty, CLIP_ERROR_FORMAT);
 
   g_autofree char *garbage = g_build_filename (dir, "garbage.jpg", NULL);
-  g_assert_true (g_file_set_contents (garbage, "this is not an image at all",
-          -1, NULL));
+  g_assert_true (
+      g_file_set_contents (garbage, "this is not an image at all", -1, NULL));
   expect_failure (garbage, CLIP_ERROR_FORMAT);
 
   /* A PNG cut off in the middle of its pixel data. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Label lists, labels files and templates: each rule of the format and each
  * error, with the file and line it names. */
 #include "clip.h"
@@ -30,7 +31,8 @@ assert_spec (GPtrArray *labels, guint i, const char *label,
 static void
 test_list (void)
 {
-  g_autoptr (GPtrArray) labels = clip_labels_parse_list (" cat, dog ,,empty room , \t");
+  g_autoptr (GPtrArray) labels = clip_labels_parse_list (
+      " cat, dog ,,empty room , \t");
   g_assert_cmpuint (labels->len, ==, 3);
   assert_spec (labels, 0, "cat", NULL);
   assert_spec (labels, 1, "dog", NULL);
@@ -80,23 +82,27 @@ test_text_format (void)
       "last line without newline");
   g_assert_cmpuint (labels->len, ==, 5);
   assert_spec (labels, 0, "chopping vegetables", NULL);
-  assert_spec (labels, 1, "washing dishes", (const char *[]) {
-        "a person washing dishes", "hands in a sink full of plates", NULL });
+  assert_spec (labels, 1, "washing dishes",
+      (const char *[]) { "a person washing dishes",
+          "hands in a sink full of plates", NULL });
   /* '#' starts a comment only at the start of a line. */
   assert_spec (labels, 2, "c# code", NULL);
   /* The first ':' ends the label. */
-  assert_spec (labels, 3, "time", (const char *[]) { "10:30", "a clock", NULL });
+  assert_spec (labels, 3, "time",
+      (const char *[]) { "10:30", "a clock", NULL });
   assert_spec (labels, 4, "last line without newline", NULL);
 }
 
 static void
 test_text_crlf_and_bom (void)
 {
-  g_autoptr (GPtrArray) labels = parse_ok ("\xEF\xBB\xBF" "dog\r\n# note\r\n"
-      "cat: a cat |  a kitten \r\n\r\n");
+  g_autoptr (GPtrArray) labels = parse_ok ("\xEF\xBB\xBF"
+                                           "dog\r\n# note\r\n"
+                                           "cat: a cat |  a kitten \r\n\r\n");
   g_assert_cmpuint (labels->len, ==, 2);
   assert_spec (labels, 0, "dog", NULL);
-  assert_spec (labels, 1, "cat", (const char *[]) { "a cat", "a kitten", NULL });
+  assert_spec (labels, 1, "cat",
+      (const char *[]) { "a cat", "a kitten", NULL });
 }
 
 /* length bounds the text: what follows is not read. */
@@ -140,8 +146,8 @@ test_text_errors (void)
       (const char *[]) { "f.txt:1:", "empty prompt", NULL });
   assert_parse_fails ("bird: a bird |\n", -1, "f.txt", CLIP_ERROR_FORMAT,
       (const char *[]) { "f.txt:1:", "empty prompt", NULL });
-  assert_parse_fails ("# only a comment\n\n  \r\n", -1, "f.txt", CLIP_ERROR_INVALID,
-      (const char *[]) { "no labels in f.txt", NULL });
+  assert_parse_fails ("# only a comment\n\n  \r\n", -1, "f.txt",
+      CLIP_ERROR_INVALID, (const char *[]) { "no labels in f.txt", NULL });
   assert_parse_fails ("", -1, "f.txt", CLIP_ERROR_INVALID,
       (const char *[]) { "no labels in f.txt", NULL });
   /* Without a file name the messages still say what was parsed. */
@@ -154,7 +160,8 @@ test_file (void)
 {
   g_autofree char *dir = clip_test_tmpdir ();
   g_autofree char *path = g_build_filename (dir, "labels.txt", NULL);
-  g_assert_true (g_file_set_contents (path, "dog: a dog | a puppy\ncat\n", -1, NULL));
+  g_assert_true (
+      g_file_set_contents (path, "dog: a dog | a puppy\ncat\n", -1, NULL));
   g_autoptr (GError) error = NULL;
   g_autoptr (GPtrArray) labels = clip_labels_parse_file (path, &error);
   g_assert_no_error (error);
@@ -181,8 +188,9 @@ test_templates (void)
 {
   g_auto (GStrv) templates = clip_templates_parse (
       " a photo of a {}. |a video of {}||  {} in the wild  | a close-up photo | ");
-  g_assert_cmpstrv (templates, ((const char *[]) { "a photo of a {}.",
-          "a video of {}", "{} in the wild", "a close-up photo", NULL }));
+  g_assert_cmpstrv (templates,
+      ((const char *[]) { "a photo of a {}.", "a video of {}", "{} in the wild",
+          "a close-up photo", NULL }));
 
   g_auto (GStrv) one = clip_templates_parse ("a photo of a {}.");
   g_assert_cmpstrv (one, ((const char *[]) { "a photo of a {}.", NULL }));

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Label sets: prompt building, ensembling, negatives and scoring, checked
  * against clip_encoder_encode_strings and the reference logits. */
 #include "clip.h"
@@ -47,7 +48,8 @@ spec_new (const char *label, ...)
   va_list args;
   va_start (args, label);
   gboolean any = FALSE;
-  for (const char *p = va_arg (args, const char *); p; p = va_arg (args, const char *)) {
+  for (const char *p = va_arg (args, const char *); p;
+      p = va_arg (args, const char *)) {
     g_strv_builder_add (prompts, p);
     any = TRUE;
   }
@@ -83,7 +85,8 @@ ensemble_by_hand (const char *const *prompts, float *out)
 static void
 assert_row_equals (const float *got, const float *want)
 {
-  g_assert_cmpfloat (clip_test_max_abs_diff (got, want, embed_dim ()), <=, 1e-6);
+  g_assert_cmpfloat (clip_test_max_abs_diff (got, want, embed_dim ()), <=,
+      1e-6);
 }
 
 static void
@@ -105,7 +108,8 @@ test_ensemble_templates (void)
 
   g_autofree float *want = g_new (float, embed_dim ());
   const char *dog[] = { "a photo of a dog.", "a drawing of a dog.", NULL };
-  const char *apple[] = { "a photo of a red apple.", "a drawing of a red apple.", NULL };
+  const char *apple[] = { "a photo of a red apple.",
+    "a drawing of a red apple.", NULL };
   const float *rows = clip_label_set_get_embeddings (set);
   ensemble_by_hand (dog, want);
   assert_row_equals (rows, want);
@@ -117,7 +121,8 @@ test_ensemble_templates (void)
   const char *photo[] = { "a photo of a dog.", NULL };
   g_autofree float *single = g_new (float, embed_dim ());
   ensemble_by_hand (photo, single);
-  g_assert_cmpfloat (clip_test_max_abs_diff (rows, single, embed_dim ()), >, 1e-3);
+  g_assert_cmpfloat (clip_test_max_abs_diff (rows, single, embed_dim ()), >,
+      1e-3);
 }
 
 static void
@@ -144,8 +149,8 @@ test_own_prompts (void)
   if (!setup ())
     return;
   g_autoptr (GPtrArray) labels = labels_new ();
-  g_ptr_array_add (labels, spec_new ("kitten", "a fluffy kitten",
-          "a small cat asleep", NULL));
+  g_ptr_array_add (labels,
+      spec_new ("kitten", "a fluffy kitten", "a small cat asleep", NULL));
   g_ptr_array_add (labels, spec_new ("car", NULL));
   const char *templates[] = { "a photo of a {}.", NULL };
   g_autoptr (GError) error = NULL;
@@ -191,8 +196,8 @@ test_negatives (void)
   g_ptr_array_add (negatives, spec_new ("nothing", NULL));
   const char *templates[] = { "a photo of a {}.", NULL };
   g_autoptr (GError) error = NULL;
-  g_autoptr (ClipLabelSet) set = clip_label_set_new (encoder, labels,
-      negatives, templates, &error);
+  g_autoptr (ClipLabelSet) set = clip_label_set_new (encoder, labels, negatives,
+      templates, &error);
   g_assert_no_error (error);
   g_assert_cmpint (clip_label_set_get_n_labels (set), ==, 3);
   g_assert_cmpstr (clip_label_set_get_label (set, 0), ==, "dog");
@@ -231,16 +236,16 @@ test_errors (void)
   /* Only negatives: nothing could ever be reported. */
   g_autoptr (GPtrArray) negatives = labels_new ();
   g_ptr_array_add (negatives, spec_new ("nothing", NULL));
-  g_assert_null (clip_label_set_new (encoder, empty, negatives, templates,
-          &error));
+  g_assert_null (
+      clip_label_set_new (encoder, empty, negatives, templates, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_INVALID);
   g_clear_error (&error);
 
   g_autoptr (GPtrArray) labels = labels_new ();
   g_ptr_array_add (labels, spec_new ("dog", NULL));
   const char *no_placeholder[] = { "a photo of a {}.", "a photo", NULL };
-  g_assert_null (clip_label_set_new (encoder, labels, NULL, no_placeholder,
-          &error));
+  g_assert_null (
+      clip_label_set_new (encoder, labels, NULL, no_placeholder, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_INVALID);
   g_assert_nonnull (strstr (error->message, "'a photo'"));
   g_clear_error (&error);
@@ -248,8 +253,8 @@ test_errors (void)
   /* The tokenizer's error comes through. */
   g_autoptr (GPtrArray) invalid = labels_new ();
   g_ptr_array_add (invalid, spec_new ("bad \xff utf-8", NULL));
-  g_assert_null (clip_label_set_new (encoder, invalid, NULL, templates,
-          &error));
+  g_assert_null (
+      clip_label_set_new (encoder, invalid, NULL, templates, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_INVALID);
 }
 
@@ -348,8 +353,8 @@ test_reference_top_labels (void)
     const char *pre = json_object_get_string_member (
         json_array_get_object_element (images, i), "pre");
     g_autofree float *pixels = clip_test_read_f32 (pre, 3 * 224 * 224);
-    g_assert_true (clip_encoder_encode_images (encoder, pixels, 1, embedding,
-            &error));
+    g_assert_true (
+        clip_encoder_encode_images (encoder, pixels, 1, embedding, &error));
     g_assert_no_error (error);
     float logits[N_PROMPTS], probs[N_PROMPTS];
     clip_label_set_score (set, embedding, logits, probs);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* clip_model_save: the reference model saved in both layouts and dtypes
  * reloads with the same weights (F16: rounded), the OpenAI-layout files are
  * byte for byte the reference files, configs survive the round trip. */
@@ -103,8 +104,8 @@ assert_same_file (const char *path, const char *reference_relative)
   g_autofree char *reference = clip_test_ref_path (reference_relative);
   g_autofree char *expected = NULL, *actual = NULL;
   gsize expected_length, actual_length;
-  g_assert_true (g_file_get_contents (reference, &expected, &expected_length,
-      NULL));
+  g_assert_true (
+      g_file_get_contents (reference, &expected, &expected_length, NULL));
   g_assert_true (g_file_get_contents (path, &actual, &actual_length, NULL));
   g_assert_cmpmem (actual, actual_length, expected, expected_length);
 }
@@ -140,15 +141,15 @@ round_trip (ClipLayout layout, ClipDType dtype)
   g_autofree char *weights = g_build_filename (dir, "model.safetensors", NULL);
   if (layout == CLIP_LAYOUT_OPENAI) {
     const char *names[] = { "open_clip_config.json", "model.safetensors",
-        "vocab.json", "merges.txt", NULL };
+      "vocab.json", "merges.txt", NULL };
     assert_files (dir, names);
     /* The same bytes as the reference, which torch's safetensors wrote. */
-    assert_same_file (weights, dtype == CLIP_DTYPE_F16
-        ? "models/tiny-openai-f16/model.safetensors"
-        : "models/tiny-openai/model.safetensors");
+    assert_same_file (weights,
+        dtype == CLIP_DTYPE_F16 ? "models/tiny-openai-f16/model.safetensors"
+                                : "models/tiny-openai/model.safetensors");
   } else {
     const char *names[] = { "config.json", "preprocessor_config.json",
-        "model.safetensors", "vocab.json", "merges.txt", NULL };
+      "model.safetensors", "vocab.json", "merges.txt", NULL };
     assert_files (dir, names);
     for (guint i = 0; i < clip_safetensors_n_tensors (saved->st); i++)
       g_assert_cmpint (clip_safetensors_get (saved->st, i)->dtype, ==, dtype);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* clip_model_load on the reference models: both layouts give the same
  * weights bit for bit, F16 and BF16 files give the rounded weights, F32
  * weights are views into the mapping, and resident memory stays close to
@@ -95,7 +96,8 @@ assert_same_weights (const ClipModel *a, const ClipModel *b, Rounding round)
         g_error ("%s[%" G_GSIZE_FORMAT "]: %.9g, expected %.9g", x->name, j,
             y->data[j], round (x->data[j]));
   }
-  g_assert_cmpfloat (round (a->weights.logit_scale), ==, b->weights.logit_scale);
+  g_assert_cmpfloat (round (a->weights.logit_scale), ==,
+      b->weights.logit_scale);
 }
 
 static void
@@ -127,8 +129,8 @@ test_openai (void)
   g_assert_true (l->v_w == l->q_w + 2 * 64 * 64);
   const ClipTensor *in_bias = clip_safetensors_find (st,
       "transformer.resblocks.0.attn.in_proj_bias");
-  g_assert_true (model->weights.text.layers[0].k_b
-      == (const float *) in_bias->data + 64);
+  g_assert_true (
+      model->weights.text.layers[0].k_b == (const float *) in_bias->data + 64);
   const ClipTensor *conv = clip_safetensors_find (st, "visual.conv1.weight");
   g_assert_true (model->weights.vision.patch_w == conv->data);
   g_assert_true (model->weights.vision.proj == model->converted);
@@ -203,7 +205,8 @@ test_bf16 (void)
   g_autofree char *path = g_build_filename (dir, "model.safetensors", NULL);
   g_autoptr (GError) error = NULL;
   g_assert_true (clip_safetensors_write (path, tensors, n, &error));
-  g_autofree char *config = clip_test_ref_path ("models/tiny-openai/config.json");
+  g_autofree char *config = clip_test_ref_path (
+      "models/tiny-openai/config.json");
   g_autofree char *link = g_build_filename (dir, "config.json", NULL);
   g_assert_cmpint (symlink (config, link), ==, 0);
   g_autofree char *vocab = clip_test_ref_path ("vocab");
@@ -220,16 +223,21 @@ test_openclip_file_names (void)
   if (!clip_test_reference ())
     return;
   g_autofree char *dir = clip_test_tmpdir ();
-  g_autofree char *config = clip_test_ref_path ("models/tiny-openai/config.json");
-  g_autofree char *weights = clip_test_ref_path ("models/tiny-openai/model.safetensors");
+  g_autofree char *config = clip_test_ref_path (
+      "models/tiny-openai/config.json");
+  g_autofree char *weights = clip_test_ref_path (
+      "models/tiny-openai/model.safetensors");
   g_autofree char *config_text = NULL;
   g_assert_true (g_file_get_contents (config, &config_text, NULL, NULL));
-  g_autofree char *wrapped = g_strdup_printf ("{\"model_cfg\": %s,"
+  g_autofree char *wrapped = g_strdup_printf (
+      "{\"model_cfg\": %s,"
       " \"preprocess_cfg\": {\"mean\": [0.5, 0.5, 0.5], \"std\": [0.5, 0.5, 0.5]}}",
       config_text);
-  g_autofree char *config_path = g_build_filename (dir, "open_clip_config.json", NULL);
+  g_autofree char *config_path = g_build_filename (dir, "open_clip_config.json",
+      NULL);
   g_assert_true (g_file_set_contents (config_path, wrapped, -1, NULL));
-  g_autofree char *link = g_build_filename (dir, "open_clip_model.safetensors", NULL);
+  g_autofree char *link = g_build_filename (dir, "open_clip_model.safetensors",
+      NULL);
   g_assert_cmpint (symlink (weights, link), ==, 0);
   g_autofree char *vocab = clip_test_ref_path ("vocab");
   g_autoptr (GError) error = NULL;
@@ -278,7 +286,8 @@ static gsize
 resident_bytes (void)
 {
   g_autofree char *status = NULL;
-  g_assert_true (g_file_get_contents ("/proc/self/status", &status, NULL, NULL));
+  g_assert_true (
+      g_file_get_contents ("/proc/self/status", &status, NULL, NULL));
   const char *line = strstr (status, "VmRSS:");
   g_assert_nonnull (line);
   return (gsize) g_ascii_strtoull (line + 6, NULL, 10) * 1024;
@@ -323,7 +332,8 @@ test_memory (void)
   gsize weight_bytes = 0;
   for (guint i = 0; i < clip_safetensors_n_tensors (model->st); i++)
     weight_bytes += clip_safetensors_get (model->st, i)->n_bytes;
-  g_test_message ("weights %" G_GSIZE_FORMAT " bytes; model allocations "
+  g_test_message (
+      "weights %" G_GSIZE_FORMAT " bytes; model allocations "
       "%" G_GSSIZE_FORMAT " bytes besides its tokenizer's %" G_GSIZE_FORMAT
       "; resident set grew by %" G_GSSIZE_FORMAT " bytes (%.3fx the weights)",
       weight_bytes, model_heap, tokenizer_heap, resident,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The parameter table (params.h): its tensors are exactly those of the
  * reference files in both layouts, the buffer layout is contiguous and
  * agrees with the named offsets, views and copies round-trip, and the
@@ -141,15 +142,13 @@ test_layout (void)
       "visual.transformer.resblocks.0.attn.in_proj_weight");
   g_assert_cmpuint (layout.vision_layers[0].qkv_w, ==, qkv->offset);
   g_assert_cmpuint (qkv->size, ==, 3 * 768 * 768);
-  g_assert_cmpuint (layout.text_layers[11].fc2_b + 512, ==,
-      layout.ln_final_w);
+  g_assert_cmpuint (layout.text_layers[11].fc2_b + 512, ==, layout.ln_final_w);
 
   /* HF stores q, k, v apart: two more tensors per group and block. */
   g_autoptr (GHashTable) hf = table_names (&layout, CLIP_LAYOUT_HF);
   g_autoptr (GHashTable) openai = table_names (&layout, CLIP_LAYOUT_OPENAI);
   g_assert_cmpuint (g_hash_table_size (openai), ==, layout.spans->len);
-  g_assert_cmpuint (g_hash_table_size (hf), ==,
-      layout.spans->len + 2 * 2 * 24);
+  g_assert_cmpuint (g_hash_table_size (hf), ==, layout.spans->len + 2 * 2 * 24);
   clip_param_layout_clear (&layout);
 }
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 #define _GNU_SOURCE /* memfd_create */
 /* clip_resize_crop / clip_preprocess: Pillow-exact bytes on the reference
  * images, every pixel format and stride, the YUV formula, extreme sizes,
@@ -79,7 +80,8 @@ naive_weights (int in, int out, int *first, int *n, gint32 *weights, int taps)
     for (int i = lo; i < hi; i++) {
       double x = fabs ((i - center + 0.5) * (1.0 / filterscale));
       k[i - lo] = x < 1.0 ? (1.5 * x - 2.5) * x * x + 1
-                : x < 2.0 ? (((x - 5) * x + 8) * x - 4) * -0.5 : 0.0;
+          : x < 2.0       ? (((x - 5) * x + 8) * x - 4) * -0.5
+                          : 0.0;
       sum += k[i - lo];
     }
     for (int i = 0; i < hi - lo; i++) {
@@ -129,11 +131,11 @@ naive_resize_crop (const guint8 *rgb, int w, int h, int size, guint8 *out)
   g_autofree guint8 *wide = NULL, *tall = NULL;
   const guint8 *img = rgb;
   if (rw != w)
-    img = wide = naive_axis (img, w, rw, h, 3, (gsize) w * 3, 3,
-        (gsize) rw * 3, (gsize) rw * h * 3);
+    img = wide = naive_axis (img, w, rw, h, 3, (gsize) w * 3, 3, (gsize) rw * 3,
+        (gsize) rw * h * 3);
   if (rh != h)
-    img = tall = naive_axis (img, h, rh, rw, (gsize) rw * 3, 3,
-        (gsize) rw * 3, 3, (gsize) rw * rh * 3);
+    img = tall = naive_axis (img, h, rh, rw, (gsize) rw * 3, 3, (gsize) rw * 3,
+        3, (gsize) rw * rh * 3);
   int left = (int) nearbyint ((rw - size) / 2.0); /* ties to even */
   int top = (int) nearbyint ((rh - size) / 2.0);
   for (int y = 0; y < size; y++)
@@ -177,7 +179,8 @@ test_reference_images (void)
     for (gsize j = 0; j < sizeof crop; j++)
       mismatches += crop[j] != expected_crop[j];
     if (mismatches)
-      g_test_message ("%s: %d of %zu bytes differ", name, mismatches, sizeof crop);
+      g_test_message ("%s: %d of %zu bytes differ", name, mismatches,
+          sizeof crop);
     g_assert_cmpint (mismatches, ==, 0);
 
     gsize n = 3 * 224 * 224;
@@ -194,10 +197,21 @@ test_reference_images (void)
 static void
 test_crop_equals_whole_resize (void)
 {
-  const struct { int w, h, size; } cases[] = {
-    { 1, 1, 224 }, { 2, 3, 224 }, { 43, 32, 224 }, { 7, 500, 16 },
-    { 640, 480, 224 }, { 321, 123, 77 }, { 5, 5, 3 }, { 224, 225, 224 },
-    { 225, 224, 224 }, { 1000, 999, 1 }, { 3, 1, 224 }, { 300, 20000, 224 },
+  const struct {
+    int w, h, size;
+  } cases[] = {
+    { 1, 1, 224 },
+    { 2, 3, 224 },
+    { 43, 32, 224 },
+    { 7, 500, 16 },
+    { 640, 480, 224 },
+    { 321, 123, 77 },
+    { 5, 5, 3 },
+    { 224, 225, 224 },
+    { 225, 224, 224 },
+    { 1000, 999, 1 },
+    { 3, 1, 224 },
+    { 300, 20000, 224 },
     { 20000, 300, 224 },
   };
   g_autoptr (GRand) rand = g_rand_new_with_seed (7);
@@ -458,7 +472,7 @@ test_yuv_close_to_rgb (void)
   g_assert_true (clip_resize_crop (&frame, size, expected, &error));
 
   g_autofree guint8 *y = g_malloc (w * h), *u = g_malloc (cw * ch),
-      *v = g_malloc (cw * ch);
+                    *v = g_malloc (cw * ch);
   rgb_to_yuv709 (rgb, w, h, y, u, v);
   for (int format = CLIP_PIXEL_I420; format <= CLIP_PIXEL_NV12; format++) {
     YuvImage img;
@@ -474,7 +488,8 @@ test_yuv_close_to_rgb (void)
       total += d;
     }
     g_test_message ("%s: max diff %d, mean %.3f",
-        format == CLIP_PIXEL_I420 ? "I420" : "NV12", max_diff, total / sizeof got);
+        format == CLIP_PIXEL_I420 ? "I420" : "NV12", max_diff,
+        total / sizeof got);
     g_assert_cmpint (max_diff, <=, 8);
     g_assert_cmpfloat (total / sizeof got, <, 1.5);
     yuv_image_clear (&img);
@@ -496,7 +511,7 @@ test_one_pixel (void)
   /* The same pixel as full-range BT.601 I420. */
   const guint8 y = 124, u = 75, v = 47; /* -> about (10, 200, 30) */
   ClipFrame yuv = { CLIP_PIXEL_I420, 1, 1, { &y, &u, &v }, { 1, 1, 1 },
-                    CLIP_YUV_BT601, TRUE };
+    CLIP_YUV_BT601, TRUE };
   g_assert_true (clip_resize_crop (&yuv, 224, out, &error));
   g_assert_no_error (error);
   for (int i = 1; i < 224 * 224; i++)
@@ -532,8 +547,9 @@ map_repeated_frame (int side, int band_first, int band_end, gsize *stride,
       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   g_assert_true (frame != MAP_FAILED);
   for (gsize i = 0; i < n_tiles; i++)
-    g_assert_true (mmap (frame + i * tile, tile, PROT_READ,
-            MAP_SHARED | MAP_FIXED, fd, 0) != MAP_FAILED);
+    g_assert_true (
+        mmap (frame + i * tile, tile, PROT_READ, MAP_SHARED | MAP_FIXED, fd, 0)
+        != MAP_FAILED);
   close (fd);
   *stride = row_stride;
   *mapped = n_tiles * tile;
@@ -614,7 +630,7 @@ test_invalid_frames (void)
   expect_invalid (&f, 8192, "elongated");
 
   ClipFrame i420 = { CLIP_PIXEL_I420, 9, 9, { pixels, pixels, pixels },
-                     { 9, 5, 5 }, CLIP_YUV_BT709, FALSE };
+    { 9, 5, 5 }, CLIP_YUV_BT709, FALSE };
   guint8 out[4 * 4 * 3];
   g_assert_true (clip_resize_crop (&i420, 4, out, NULL));
   f = i420, f.planes[2] = NULL;
@@ -624,7 +640,7 @@ test_invalid_frames (void)
   f = i420, f.matrix = (ClipYuvMatrix) 7;
   expect_invalid (&f, 4, "matrix 7");
   ClipFrame nv12 = { CLIP_PIXEL_NV12, 9, 9, { pixels, pixels }, { 9, 10 },
-                     CLIP_YUV_BT601, TRUE };
+    CLIP_YUV_BT601, TRUE };
   g_assert_true (clip_resize_crop (&nv12, 4, out, NULL));
   f = nv12, f.strides[1] = 9;
   expect_invalid (&f, 4, "NV12 plane 1 has stride 9");

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* safetensors: F16/BF16 conversions, the writer's exact format (byte for
  * byte against the reference files), and every malformed header the parser
  * must refuse without touching data. */
@@ -48,16 +49,22 @@ test_f16_values (void)
   g_assert_cmpfloat (clip_f16_to_f32 (0x3c00), ==, 1.0f);
   g_assert_cmpfloat (clip_f16_to_f32 (0xc000), ==, -2.0f);
   g_assert_cmpfloat (clip_f16_to_f32 (0x7bff), ==, 65504.0f);
-  g_assert_cmpfloat (clip_f16_to_f32 (0x0001), ==, 0x1p-24f);  /* smallest subnormal */
+  g_assert_cmpfloat (clip_f16_to_f32 (0x0001), ==,
+      0x1p-24f); /* smallest subnormal */
   g_assert_cmpfloat (clip_f16_to_f32 (0x03ff), ==, 1023 * 0x1p-24f);
-  g_assert_cmpfloat (clip_f16_to_f32 (0x0400), ==, 0x1p-14f);  /* smallest normal */
-  g_assert_true (isinf (clip_f16_to_f32 (0x7c00)) && clip_f16_to_f32 (0x7c00) > 0);
-  g_assert_true (isinf (clip_f16_to_f32 (0xfc00)) && clip_f16_to_f32 (0xfc00) < 0);
+  g_assert_cmpfloat (clip_f16_to_f32 (0x0400), ==,
+      0x1p-14f); /* smallest normal */
+  g_assert_true (
+      isinf (clip_f16_to_f32 (0x7c00)) && clip_f16_to_f32 (0x7c00) > 0);
+  g_assert_true (
+      isinf (clip_f16_to_f32 (0xfc00)) && clip_f16_to_f32 (0xfc00) < 0);
   g_assert_cmphex (float_bits (clip_f16_to_f32 (0x8000)), ==, 0x80000000);
 
   /* Round to nearest, ties to even. */
-  g_assert_cmphex (clip_f32_to_f16 (1.0f + 0x1p-11f), ==, 0x3c00);     /* tie, even down */
-  g_assert_cmphex (clip_f32_to_f16 (1.0f + 3 * 0x1p-11f), ==, 0x3c02); /* tie, even up */
+  g_assert_cmphex (clip_f32_to_f16 (1.0f + 0x1p-11f), ==,
+      0x3c00); /* tie, even down */
+  g_assert_cmphex (clip_f32_to_f16 (1.0f + 3 * 0x1p-11f), ==,
+      0x3c02); /* tie, even up */
   g_assert_cmphex (clip_f32_to_f16 (1.0f + 0x1p-11f + 0x1p-20f), ==, 0x3c01);
   g_assert_cmphex (clip_f32_to_f16 (65519.0f), ==, 0x7bff);
   g_assert_cmphex (clip_f32_to_f16 (65520.0f), ==, 0x7c00); /* tie to inf */
@@ -68,7 +75,8 @@ test_f16_values (void)
   g_assert_cmphex (clip_f32_to_f16 (0x1.000002p-25f), ==, 0x0001);
   g_assert_cmphex (clip_f32_to_f16 (1.5f * 0x1p-24f), ==, 0x0002);
   g_assert_cmphex (clip_f32_to_f16 (2.5f * 0x1p-24f), ==, 0x0002);
-  g_assert_cmphex (clip_f32_to_f16 (1023.5f * 0x1p-24f), ==, 0x0400); /* carries into a normal */
+  g_assert_cmphex (clip_f32_to_f16 (1023.5f * 0x1p-24f), ==,
+      0x0400); /* carries into a normal */
   g_assert_cmphex (clip_f32_to_f16 (-0x1p-30f), ==, 0x8000);
   g_assert_cmphex (clip_f32_to_f16 (1e-40f), ==, 0x0000); /* an f32 subnormal */
   guint16 nan = clip_f32_to_f16 (NAN);
@@ -136,8 +144,8 @@ test_write_read (void)
     { "quote\"name", CLIP_DTYPE_U8, 1, { 1 }, 1, u8, 1 },
   };
   g_autoptr (GError) error = NULL;
-  g_assert_true (clip_safetensors_write (path, tensors, G_N_ELEMENTS (tensors),
-      &error));
+  g_assert_true (
+      clip_safetensors_write (path, tensors, G_N_ELEMENTS (tensors), &error));
   g_assert_no_error (error);
 
   g_autofree char *contents = NULL;
@@ -151,12 +159,13 @@ test_write_read (void)
 
   ClipSafetensors *st = clip_safetensors_open (path, &error);
   g_assert_no_error (error);
-  g_assert_cmpuint (clip_safetensors_n_tensors (st), ==, G_N_ELEMENTS (tensors));
+  g_assert_cmpuint (clip_safetensors_n_tensors (st), ==,
+      G_N_ELEMENTS (tensors));
   g_assert_cmpstr (clip_safetensors_path (st), ==, path);
   /* Largest element first, then by name: I64, F32 (a.scalar, b.f32, empty),
    * I32, BF16, F16, U8. */
   const char *order[] = { "ids", "a.scalar", "b.f32", "empty", "i32", "bf",
-      "half", "quote\"name", "u8" };
+    "half", "quote\"name", "u8" };
   const guint8 *previous_end = NULL;
   for (guint i = 0; i < G_N_ELEMENTS (order); i++) {
     const ClipTensor *t = clip_safetensors_find (st, order[i]);
@@ -225,7 +234,8 @@ rewrite_reference (const char *model)
 
   g_autofree char *expected = NULL, *actual = NULL;
   gsize expected_length, actual_length;
-  g_assert_true (g_file_get_contents (source, &expected, &expected_length, NULL));
+  g_assert_true (
+      g_file_get_contents (source, &expected, &expected_length, NULL));
   g_assert_true (g_file_get_contents (copy, &actual, &actual_length, NULL));
   g_assert_cmpmem (actual, actual_length, expected, expected_length);
 }
@@ -283,9 +293,11 @@ assert_refused (const char *header, gsize data_size, int code,
 static void
 test_parse_good (void)
 {
-  g_autoptr (GByteArray) file = make_file ("{\"__metadata__\":{\"x\":\"y\"},"
+  g_autoptr (GByteArray) file = make_file (
+      "{\"__metadata__\":{\"x\":\"y\"},"
       "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-      "\"b\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[8,8]}}", 8);
+      "\"b\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[8,8]}}",
+      8);
   g_autoptr (GError) error = NULL;
   ClipSafetensors *st = clip_safetensors_parse (file->data, file->len, "mem",
       &error);
@@ -337,57 +349,78 @@ test_parse_bad_headers (void)
   assert_refused ("{\"a\":1}", 0, F, "'a': header entry is not an object");
   assert_refused ("{\"a\":{\"shape\":[1],\"data_offsets\":[0,4]}}", 4, F,
       "'a': no \"dtype\"");
-  assert_refused ("{\"a\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8]}}",
-      8, CLIP_ERROR_UNSUPPORTED, "tensor 'a' has dtype 'F64'");
+  assert_refused (
+      "{\"a\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8]}}", 8,
+      CLIP_ERROR_UNSUPPORTED, "tensor 'a' has dtype 'F64'");
   assert_refused ("{\"a\":{\"dtype\":\"F32\",\"data_offsets\":[0,4]}}", 4, F,
       "'a': no \"shape\"");
-  assert_refused ("{\"a\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}",
-      4, F, "'a': dimension 0");
-  assert_refused ("{\"a\":{\"dtype\":\"F32\",\"shape\":[1.5],\"data_offsets\":[0,4]}}",
-      4, F, "'a': dimension 0");
+  assert_refused (
+      "{\"a\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", 4, F,
+      "'a': dimension 0");
+  assert_refused (
+      "{\"a\":{\"dtype\":\"F32\",\"shape\":[1.5],\"data_offsets\":[0,4]}}", 4,
+      F, "'a': dimension 0");
   assert_refused ("{\"a\":{\"dtype\":\"U8\",\"shape\":[1,1,1,1,1,1,1,1,1],"
-      "\"data_offsets\":[0,1]}}", 1, F, "'a' has 9 dimensions");
+                  "\"data_offsets\":[0,1]}}",
+      1, F, "'a' has 9 dimensions");
   assert_refused ("{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,"
-      "4294967296],\"data_offsets\":[0,4]}}", 4, F, "'a': the shape's element "
+                  "4294967296],\"data_offsets\":[0,4]}}",
+      4, F,
+      "'a': the shape's element "
       "count overflows");
   /* Fits in int64 as elements, overflows as bytes. */
   assert_refused ("{\"a\":{\"dtype\":\"I64\",\"shape\":[4611686018427387904],"
-      "\"data_offsets\":[0,8]}}", 8, F, "'a': data_offsets span 8 bytes");
+                  "\"data_offsets\":[0,8]}}",
+      8, F, "'a': data_offsets span 8 bytes");
   assert_refused ("{\"a\":{\"dtype\":\"F32\",\"shape\":[1]}}", 4, F,
       "'a': \"data_offsets\" is not two ascending");
-  assert_refused ("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,0]}}",
-      4, F, "'a': \"data_offsets\" is not two ascending");
-  assert_refused ("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0]}}",
-      4, F, "'a': \"data_offsets\" is not two ascending");
-  assert_refused ("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[-4,0]}}",
-      4, F, "'a': \"data_offsets\" is not two ascending");
-  assert_refused ("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,\"4\"]}}",
-      4, F, "'a': \"data_offsets\" is not two ascending");
-  assert_refused ("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
-      8, F, "'a': data_offsets [4, 12] lie outside the data area (8 bytes)");
-  assert_refused ("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,4]}}",
-      8, F, "'a': data_offsets span 4 bytes, but F32 with 2 elements needs 8");
-  assert_refused ("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-      "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8, F,
-      "overlaps tensor");
+  assert_refused (
+      "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,0]}}", 4, F,
+      "'a': \"data_offsets\" is not two ascending");
+  assert_refused (
+      "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0]}}", 4, F,
+      "'a': \"data_offsets\" is not two ascending");
+  assert_refused (
+      "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[-4,0]}}", 4, F,
+      "'a': \"data_offsets\" is not two ascending");
+  assert_refused (
+      "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,\"4\"]}}", 4,
+      F, "'a': \"data_offsets\" is not two ascending");
+  assert_refused (
+      "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 8, F,
+      "'a': data_offsets [4, 12] lie outside the data area (8 bytes)");
+  assert_refused (
+      "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,4]}}", 8, F,
+      "'a': data_offsets span 4 bytes, but F32 with 2 elements needs 8");
+  assert_refused (
+      "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+      "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
+      8, F, "overlaps tensor");
 }
 
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  g_test_add_func ("/safetensors/f16/round-trip", test_f16_every_half_round_trips);
+  g_test_add_func ("/safetensors/f16/round-trip",
+      test_f16_every_half_round_trips);
   g_test_add_func ("/safetensors/f16/values", test_f16_values);
-  g_test_add_func ("/safetensors/f16/matches-compiler", test_f16_matches_compiler);
+  g_test_add_func ("/safetensors/f16/matches-compiler",
+      test_f16_matches_compiler);
   g_test_add_func ("/safetensors/bf16", test_bf16);
   g_test_add_func ("/safetensors/write/read-back", test_write_read);
-  g_test_add_func ("/safetensors/write/inconsistent", test_write_refuses_inconsistent_tensor);
-  g_test_add_func ("/safetensors/write/reference-f32", test_rewrite_reference_f32);
-  g_test_add_func ("/safetensors/write/reference-hf", test_rewrite_reference_hf);
-  g_test_add_func ("/safetensors/write/reference-f16", test_rewrite_reference_f16);
+  g_test_add_func ("/safetensors/write/inconsistent",
+      test_write_refuses_inconsistent_tensor);
+  g_test_add_func ("/safetensors/write/reference-f32",
+      test_rewrite_reference_f32);
+  g_test_add_func ("/safetensors/write/reference-hf",
+      test_rewrite_reference_hf);
+  g_test_add_func ("/safetensors/write/reference-f16",
+      test_rewrite_reference_f16);
   g_test_add_func ("/safetensors/parse/good", test_parse_good);
   g_test_add_func ("/safetensors/parse/truncated", test_parse_truncated);
-  g_test_add_func ("/safetensors/parse/header-length", test_parse_header_length);
+  g_test_add_func ("/safetensors/parse/header-length",
+      test_parse_header_length);
   g_test_add_func ("/safetensors/parse/bad-headers", test_parse_bad_headers);
   return g_test_run ();
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* ClipTokenizer: every line of the reference tokenizer_cases.jsonl from both
  * vocabulary forms, edge cases of each text step, truncation at other
  * context lengths, BPE merge order on a small vocabulary, bad input and
@@ -35,7 +36,8 @@ load_cases (void)
   g_autofree char *text = NULL;
   g_autoptr (GError) error = NULL;
   g_assert_true (g_file_get_contents (path, &text, NULL, &error));
-  GPtrArray *cases = g_ptr_array_new_with_free_func ((GDestroyNotify) case_free);
+  GPtrArray *cases = g_ptr_array_new_with_free_func (
+      (GDestroyNotify) case_free);
   g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
   for (char **line = lines; *line; line++) {
     if (**line == '\0')
@@ -70,7 +72,8 @@ assert_ids (const gint32 *got, const gint32 *expected, int n, const char *text)
 {
   for (int i = 0; i < n; i++)
     if (got[i] != expected[i])
-      g_error ("\"%s\": id %d is %d, expected %d", text, i, got[i], expected[i]);
+      g_error ("\"%s\": id %d is %d, expected %d", text, i, got[i],
+          expected[i]);
 }
 
 static void
@@ -106,9 +109,11 @@ test_reference_openai_vocab (void)
 {
   if (!clip_test_reference ())
     return;
-  g_autofree char *gz = clip_test_ref_path ("vocab/bpe_simple_vocab_16e6.txt.gz");
+  g_autofree char *gz = clip_test_ref_path (
+      "vocab/bpe_simple_vocab_16e6.txt.gz");
   g_autofree char *dir = clip_test_tmpdir ();
-  g_autofree char *copy = g_build_filename (dir, "bpe_simple_vocab_16e6.txt.gz", NULL);
+  g_autofree char *copy = g_build_filename (dir, "bpe_simple_vocab_16e6.txt.gz",
+      NULL);
   g_assert_cmpint (symlink (gz, copy), ==, 0);
   check_all_cases (dir);
 }
@@ -133,13 +138,18 @@ static const struct {
   { "\u24B6 \u216B", { 49406, 27400, 494, 158, 227, 375, 49407 } },
   { "a\u0345b !\u0345!", { 49406, 320, 321, 256, 256, 49407 } },
   { "'\u017F <|\u017Ftartoftext|>",
-    { 49406, 6, 129, 379, 27, 91, 129, 123, 2002, 6659, 18169, 91, 285, 49407 } },
+      { 49406, 6, 129, 379, 27, 91, 129, 123, 2002, 6659, 18169, 91, 285,
+          49407 } },
   { "\u0391\u03A3'. \u03A3 \u0391\u03A3\u0391",
-    { 49406, 138, 109, 139, 480, 4645, 139, 481, 138, 109, 139, 225, 138, 365, 49407 } },
+      { 49406, 138, 109, 139, 480, 4645, 139, 481, 138, 109, 139, 225, 138, 365,
+          49407 } },
   { "&ampfoo; &notit; &#x110000;&#xd800;&#128;&#13;&#1;x",
-    { 49406, 261, 23435, 282, 126, 361, 585, 282, 47356, 47356, 6309, 343, 49407 } },
+      { 49406, 261, 23435, 282, 126, 361, 585, 282, 47356, 47356, 6309, 343,
+          49407 } },
   { "&amp;lt;b&amp;gt", { 49406, 283, 321, 285, 49407 } },
-  { "\x1c" "dog\x1c", { 49406, 1929, 49407 } },
+  { "\x1c"
+    "dog\x1c",
+      { 49406, 1929, 49407 } },
   { "a\u00A0\u2003b\u200Bc", { 49406, 320, 321, 9844, 322, 49407 } },
   { "&#99999999999999999999999;", { 49406, 39802, 49407 } },
   { "\u0130stanbul", { 49406, 328, 16384, 11231, 49407 } },
@@ -156,7 +166,8 @@ test_edge_cases (void)
     gint32 expected[CONTEXT] = { 0 }, ids[CONTEXT];
     for (int i = 0; i < 16 && edge_cases[k].ids[i]; i++)
       expected[i] = edge_cases[k].ids[i];
-    g_assert_true (clip_tokenizer_encode (tok, edge_cases[k].text, CONTEXT, ids, NULL));
+    g_assert_true (
+        clip_tokenizer_encode (tok, edge_cases[k].text, CONTEXT, ids, NULL));
     assert_ids (ids, expected, CONTEXT, edge_cases[k].text);
   }
   clip_tokenizer_free (tok);
@@ -206,7 +217,8 @@ test_invalid_input (void)
     "\xc0\xaf overlong", "cut \xe2\x82" };
   for (gsize k = 0; k < G_N_ELEMENTS (invalid); k++) {
     g_autoptr (GError) error = NULL;
-    g_assert_false (clip_tokenizer_encode (tok, invalid[k], CONTEXT, ids, &error));
+    g_assert_false (
+        clip_tokenizer_encode (tok, invalid[k], CONTEXT, ids, &error));
     g_assert_error (error, CLIP_ERROR, CLIP_ERROR_INVALID);
     g_assert_nonnull (strstr (error->message, "UTF-8"));
   }
@@ -283,7 +295,8 @@ test_threads (void)
 static gunichar
 byte_symbol (int b)
 {
-  gboolean printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE;
+  gboolean printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC)
+      || b >= 0xAE;
   if (printable)
     return b;
   int shifted = 0;
@@ -366,7 +379,8 @@ static void
 test_merge_order (void)
 {
   const char *extra[] = { "aa", "bc</w>", "ab", NULL };
-  g_autofree char *dir = synthetic_dir (extra, "#version: 0.2\n"
+  g_autofree char *dir = synthetic_dir (extra,
+      "#version: 0.2\n"
       "a a\nb c</w>\na b\n");
   ClipTokenizer *tok = load_tokenizer (dir);
   const gint32 a = 'a', a_end = 256 + 'a', aa = 512, bc_end = 513, ab = 514;
@@ -378,7 +392,8 @@ test_merge_order (void)
   assert_encodes (tok, "ab", (gint32[]) { a, 256 + 'b' }, 2);
   assert_encodes (tok, "abx", (gint32[]) { ab, 256 + 'x' }, 2);
   /* Upper case is lowered before the regex; the apostrophe splits. */
-  assert_encodes (tok, "AB'd X", (gint32[]) { a, 256 + 'b', '\'', 256 + 'd', 256 + 'x' }, 5);
+  assert_encodes (tok, "AB'd X",
+      (gint32[]) { a, 256 + 'b', '\'', 256 + 'd', 256 + 'x' }, 5);
   clip_tokenizer_free (tok);
 }
 
@@ -401,10 +416,13 @@ test_missing_files (void)
 {
   g_autofree char *dir = clip_test_tmpdir ();
   g_autofree char *absent = g_build_filename (dir, "absent", NULL);
-  assert_load_fails (absent, CLIP_ERROR_IO, (const char *[]) { absent, "no such folder", NULL });
-  assert_load_fails (dir, CLIP_ERROR_IO, (const char *[]) { dir, "no vocabulary", NULL });
+  assert_load_fails (absent, CLIP_ERROR_IO,
+      (const char *[]) { absent, "no such folder", NULL });
+  assert_load_fails (dir, CLIP_ERROR_IO,
+      (const char *[]) { dir, "no vocabulary", NULL });
   write_file (dir, "vocab.json", "{}", -1);
-  assert_load_fails (dir, CLIP_ERROR_IO, (const char *[]) { "merges.txt", "missing", NULL });
+  assert_load_fails (dir, CLIP_ERROR_IO,
+      (const char *[]) { "merges.txt", "missing", NULL });
 }
 
 static void
@@ -430,7 +448,8 @@ test_malformed_vocab_json (void)
     g_autofree char *dir = synthetic_dir (NULL, "#version: 0.2\n");
     write_file (dir, "vocab.json", bad[k].json, -1);
     g_autofree char *path = g_build_filename (dir, "vocab.json", NULL);
-    const char *fragments[] = { path, bad[k].fragments[0], bad[k].fragments[1], NULL };
+    const char *fragments[] = { path, bad[k].fragments[0], bad[k].fragments[1],
+      NULL };
     assert_load_fails (dir, CLIP_ERROR_FORMAT, fragments);
   }
 
@@ -438,12 +457,14 @@ test_malformed_vocab_json (void)
   g_autofree char *dir = clip_test_tmpdir ();
   write_vocab_json (dir, NULL, FALSE);
   write_file (dir, "merges.txt", "#version: 0.2\n", -1);
-  assert_load_fails (dir, CLIP_ERROR_FORMAT, (const char *[]) { "vocab.json",
-        "<|startoftext|>", "missing", NULL });
-  write_file (dir, "vocab.json", "{\"a\": 0, \"<|startoftext|>\": 1, "
-      "\"<|endoftext|>\": 2}", -1);
-  assert_load_fails (dir, CLIP_ERROR_FORMAT, (const char *[]) { "vocab.json",
-        "byte 0x00", "missing", NULL });
+  assert_load_fails (dir, CLIP_ERROR_FORMAT,
+      (const char *[]) { "vocab.json", "<|startoftext|>", "missing", NULL });
+  write_file (dir, "vocab.json",
+      "{\"a\": 0, \"<|startoftext|>\": 1, "
+      "\"<|endoftext|>\": 2}",
+      -1);
+  assert_load_fails (dir, CLIP_ERROR_FORMAT,
+      (const char *[]) { "vocab.json", "byte 0x00", "missing", NULL });
 }
 
 static void
@@ -483,29 +504,33 @@ static void
 test_malformed_openai_vocab (void)
 {
   g_autofree char *dir = clip_test_tmpdir ();
-  g_autofree char *path = g_build_filename (dir, "bpe_simple_vocab_16e6.txt.gz", NULL);
+  g_autofree char *path = g_build_filename (dir, "bpe_simple_vocab_16e6.txt.gz",
+      NULL);
 
   write_file (dir, "bpe_simple_vocab_16e6.txt.gz", "#version: 0.2\na b\n", -1);
-  assert_load_fails (dir, CLIP_ERROR_FORMAT, (const char *[]) { path, "gzip", NULL });
+  assert_load_fails (dir, CLIP_ERROR_FORMAT,
+      (const char *[]) { path, "gzip", NULL });
 
   /* Far fewer merges than CLIP's 48894. */
   write_gzip (path, "#version: 0.2\na b\nab c\n");
-  assert_load_fails (dir, CLIP_ERROR_FORMAT, (const char *[]) { path, "2 merges",
-        "48894", NULL });
+  assert_load_fails (dir, CLIP_ERROR_FORMAT,
+      (const char *[]) { path, "2 merges", "48894", NULL });
 
   write_gzip (path, "#version: 0.2\na b\nabc\n");
-  assert_load_fails (dir, CLIP_ERROR_FORMAT, (const char *[]) { path, "line 3",
-        "two symbols", NULL });
+  assert_load_fails (dir, CLIP_ERROR_FORMAT,
+      (const char *[]) { path, "line 3", "two symbols", NULL });
 
   /* A gzip stream cut short. */
   if (!clip_test_reference ())
     return;
-  g_autofree char *official = clip_test_ref_path ("vocab/bpe_simple_vocab_16e6.txt.gz");
+  g_autofree char *official = clip_test_ref_path (
+      "vocab/bpe_simple_vocab_16e6.txt.gz");
   g_autofree char *data = NULL;
   gsize length;
   g_assert_true (g_file_get_contents (official, &data, &length, NULL));
   write_file (dir, "bpe_simple_vocab_16e6.txt.gz", data, 100000);
-  assert_load_fails (dir, CLIP_ERROR_FORMAT, (const char *[]) { path, "truncated", NULL });
+  assert_load_fails (dir, CLIP_ERROR_FORMAT,
+      (const char *[]) { path, "truncated", NULL });
 }
 
 int
@@ -513,8 +538,10 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/tokenizer/reference/vocab-json", test_reference_hf_vocab);
-  g_test_add_func ("/tokenizer/reference/openai-gz", test_reference_openai_vocab);
-  g_test_add_func ("/tokenizer/reference/model-folder", test_reference_model_folder);
+  g_test_add_func ("/tokenizer/reference/openai-gz",
+      test_reference_openai_vocab);
+  g_test_add_func ("/tokenizer/reference/model-folder",
+      test_reference_model_folder);
   g_test_add_func ("/tokenizer/edge-cases", test_edge_cases);
   g_test_add_func ("/tokenizer/context-lengths", test_context_lengths);
   g_test_add_func ("/tokenizer/invalid-input", test_invalid_input);
@@ -524,6 +551,7 @@ main (int argc, char **argv)
   g_test_add_func ("/tokenizer/errors/missing-files", test_missing_files);
   g_test_add_func ("/tokenizer/errors/vocab-json", test_malformed_vocab_json);
   g_test_add_func ("/tokenizer/errors/merges", test_malformed_merges);
-  g_test_add_func ("/tokenizer/errors/openai-vocab", test_malformed_openai_vocab);
+  g_test_add_func ("/tokenizer/errors/openai-vocab",
+      test_malformed_openai_vocab);
   return g_test_run ();
 }

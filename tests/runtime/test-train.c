@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Training: every op's backward pass and the whole loss's gradient against
  * finite differences; a short run whose loss falls and whose zero-shot
  * accuracy beats chance; the trained weights give the same embeddings
@@ -44,11 +45,12 @@ check_gradient (const char *what, float *x, const float *analytic, gsize n,
     double error = fabs (numeric - analytic[i]);
     worst = MAX (worst, error / (atol + rtol * fabs (numeric)));
     if (error > atol + rtol * fabs (numeric))
-      g_error ("%s[%" G_GSIZE_FORMAT "]: analytic %.6g, numeric %.6g",
-          what, i, analytic[i], numeric);
+      g_error ("%s[%" G_GSIZE_FORMAT "]: analytic %.6g, numeric %.6g", what, i,
+          analytic[i], numeric);
   }
   g_test_message ("%s: %" G_GSIZE_FORMAT " values, worst error %.2f of the "
-      "tolerance", what, checks, worst);
+                  "tolerance",
+      what, checks, worst);
   g_rand_free (rand);
 }
 
@@ -95,10 +97,10 @@ test_linear (void)
   float *din = g_new0 (float, c.n * c.i), *dw = g_new0 (float, c.o * c.i);
   float *db = g_new0 (float, c.o);
   clip_op_linear_backward (din, dw, db, c.dout, c.in, c.w, c.n, c.i, c.o);
-  check_gradient ("linear input", c.in, din, c.n * c.i, linear_loss, &c,
-      1e-2f, 1e-4, 1e-3);
-  check_gradient ("linear weight", c.w, dw, c.o * c.i, linear_loss, &c,
-      1e-2f, 1e-4, 1e-3);
+  check_gradient ("linear input", c.in, din, c.n * c.i, linear_loss, &c, 1e-2f,
+      1e-4, 1e-3);
+  check_gradient ("linear weight", c.w, dw, c.o * c.i, linear_loss, &c, 1e-2f,
+      1e-4, 1e-3);
   check_gradient ("linear bias", c.b, db, c.o, linear_loss, &c, 1e-2f, 1e-4,
       1e-3);
 
@@ -126,8 +128,8 @@ static double
 layernorm_loss (gpointer data)
 {
   NormCase *c = data;
-  clip_op_layernorm_forward (c->out, c->mean, c->rstd, c->in, c->w,
-      c->b, c->n, c->c, 1e-5f);
+  clip_op_layernorm_forward (c->out, c->mean, c->rstd, c->in, c->w, c->b, c->n,
+      c->c, 1e-5f);
   return weighted_sum (c->out, c->dout, (gsize) c->n * c->c);
 }
 
@@ -154,8 +156,8 @@ test_layernorm (void)
       c.n, c.c);
   check_gradient ("layernorm input", c.in, din, c.n * c.c, layernorm_loss, &c,
       1e-2f, 1e-3, 1e-2);
-  check_gradient ("layernorm weight", c.w, dw, c.c, layernorm_loss, &c,
-      1e-2f, 1e-3, 1e-2);
+  check_gradient ("layernorm weight", c.w, dw, c.c, layernorm_loss, &c, 1e-2f,
+      1e-3, 1e-2);
   check_gradient ("layernorm bias", c.b, db, c.c, layernorm_loss, &c, 1e-2f,
       1e-3, 1e-2);
   g_free (din);
@@ -228,8 +230,8 @@ static double
 attention_loss (gpointer data)
 {
   AttentionCase *c = data;
-  clip_op_attention_forward (c->out, c->probs, c->qkv, c->b, c->l,
-      c->w, c->heads, c->causal);
+  clip_op_attention_forward (c->out, c->probs, c->qkv, c->b, c->l, c->w,
+      c->heads, c->causal);
   return weighted_sum (c->out, c->dout, (gsize) c->b * c->l * c->w);
 }
 
@@ -249,8 +251,8 @@ test_attention (void)
     attention_loss (&c);
     float *dqkv = g_new0 (float, rows * 3 * c.w);
     float *scratch = g_new (float, c.l * c.l);
-    clip_op_attention_backward (dqkv, scratch, c.dout, c.qkv, c.probs, c.b,
-        c.l, c.w, c.heads);
+    clip_op_attention_backward (dqkv, scratch, c.dout, c.qkv, c.probs, c.b, c.l,
+        c.w, c.heads);
     check_gradient (causal ? "causal attention" : "attention", c.qkv, dqkv,
         rows * 3 * c.w, attention_loss, &c, 1e-2f, 1e-3, 1e-2);
 
@@ -301,10 +303,10 @@ test_contrastive_loss (void)
   double loss = clip_op_contrastive_loss (c.img, c.txt, c.n, c.e, c.log_scale,
       dimg, dtxt, &dscale, &accuracy);
   g_assert_cmpfloat (loss, >, 0.0);
-  check_gradient ("loss image embeddings", c.img, dimg, size,
-      contrastive_loss, &c, 1e-3f, 1e-4, 1e-2);
-  check_gradient ("loss text embeddings", c.txt, dtxt, size,
-      contrastive_loss, &c, 1e-3f, 1e-4, 1e-2);
+  check_gradient ("loss image embeddings", c.img, dimg, size, contrastive_loss,
+      &c, 1e-3f, 1e-4, 1e-2);
+  check_gradient ("loss text embeddings", c.txt, dtxt, size, contrastive_loss,
+      &c, 1e-3f, 1e-4, 1e-2);
   check_gradient ("loss logit scale", &c.log_scale, &dscale, 1,
       contrastive_loss, &c, 1e-3f, 1e-4, 1e-2);
 
@@ -313,8 +315,8 @@ test_contrastive_loss (void)
   for (int i = 0; i < c.n; i++)
     c.img[i * c.e + i] = 3.0f;
   dscale = 0.0f;
-  loss = clip_op_contrastive_loss (c.img, c.img, c.n, c.e, logf (100.0f),
-      dimg, dtxt, &dscale, &accuracy);
+  loss = clip_op_contrastive_loss (c.img, c.img, c.n, c.e, logf (100.0f), dimg,
+      dtxt, &dscale, &accuracy);
   g_assert_cmpfloat (loss, <, 1e-6);
   g_assert_cmpfloat (accuracy, ==, 1.0f);
 
@@ -324,8 +326,8 @@ test_contrastive_loss (void)
   double at_100 = clip_op_contrastive_loss (c.img, c.txt, c.n, c.e,
       logf (100.0f) - 1e-6f, dimg, dtxt, &dscale, NULL);
   dscale = 0.0f;
-  double above = clip_op_contrastive_loss (c.img, c.txt, c.n, c.e, 6.0f,
-      dimg, dtxt, &dscale, NULL);
+  double above = clip_op_contrastive_loss (c.img, c.txt, c.n, c.e, 6.0f, dimg,
+      dtxt, &dscale, NULL);
   g_assert_cmpfloat_with_epsilon (at_100, above, 1e-4);
   g_assert_cmpfloat (dscale, ==, 0.0f);
   g_free (dimg);
@@ -342,10 +344,18 @@ static void
 tiny_config (ClipConfig *c)
 {
   *c = (ClipConfig) {
-    .vision = { .width = 16, .layers = 2, .heads = 2, .mlp_width = 32,
-      .eps = 1e-5f, .activation = CLIP_ACTIVATION_GELU },
-    .text = { .width = 16, .layers = 2, .heads = 2, .mlp_width = 32,
-      .eps = 1e-5f, .activation = CLIP_ACTIVATION_QUICK_GELU },
+    .vision = { .width = 16,
+        .layers = 2,
+        .heads = 2,
+        .mlp_width = 32,
+        .eps = 1e-5f,
+        .activation = CLIP_ACTIVATION_GELU },
+    .text = { .width = 16,
+        .layers = 2,
+        .heads = 2,
+        .mlp_width = 32,
+        .eps = 1e-5f,
+        .activation = CLIP_ACTIVATION_QUICK_GELU },
     .embed_dim = 8,
     .image_size = 16,
     .patch_size = 8,
@@ -379,8 +389,8 @@ class_image (float *pixels, int k, int size, GRand *rand)
     if (k >= 8)
       base *= 0.3f;
     for (int i = 0; i < size * size; i++)
-      pixels[ch * size * size + i] =
-          base + (float) g_rand_double_range (rand, -0.5, 0.5);
+      pixels[ch * size * size + i] = base
+          + (float) g_rand_double_range (rand, -0.5, 0.5);
   }
 }
 
@@ -410,8 +420,8 @@ model_loss (gpointer data)
 {
   ModelCase *c = data;
   double loss;
-  g_assert_true (clip_trainer_loss_and_grads (c->trainer, c->pixels,
-      c->tokens, c->n, &loss, NULL));
+  g_assert_true (clip_trainer_loss_and_grads (c->trainer, c->pixels, c->tokens,
+      c->n, &loss, NULL));
   return loss;
 }
 
@@ -447,8 +457,8 @@ test_model_gradient (void)
   gsize offset, size;
   int tensors = 0;
   GRand *rand = g_rand_new_with_seed (12);
-  for (guint t = 0; clip_trainer_get_tensor (trainer, t, &name, &offset,
-          &size); t++) {
+  for (guint t = 0; clip_trainer_get_tensor (trainer, t, &name, &offset, &size);
+       t++) {
     gsize best = 0;
     for (gsize i = 1; i < size; i++)
       if (fabsf (grads[offset + i]) > fabsf (grads[offset + best]))
@@ -456,8 +466,8 @@ test_model_gradient (void)
     gsize picks[3] = { best, g_rand_int_range (rand, 0, size),
       g_rand_int_range (rand, 0, size) };
     for (int k = 0; k < 3; k++) {
-      g_autofree char *what = g_strdup_printf ("%s[%" G_GSIZE_FORMAT "]",
-          name, picks[k]);
+      g_autofree char *what = g_strdup_printf ("%s[%" G_GSIZE_FORMAT "]", name,
+          picks[k]);
       check_gradient (what, params + offset + picks[k],
           grads + offset + picks[k], 1, model_loss, &c, 1e-3f, 2e-4, 3e-2);
     }
@@ -496,8 +506,7 @@ test_short_run (void)
   for (int step = 0; step < opts.steps; step++) {
     ClipTrainStats stats;
     make_batch (&config, n, 100 + step, pixels, tokens, classes);
-    g_assert_true (clip_trainer_step (trainer, pixels, tokens, &stats,
-        &error));
+    g_assert_true (clip_trainer_step (trainer, pixels, tokens, &stats, &error));
     g_assert_no_error (error);
     g_assert_true (isfinite (stats.loss));
     if (step < 5)
@@ -511,11 +520,10 @@ test_short_run (void)
 
   g_autofree gint32 *labels = g_new (gint32, classes * config.context_length);
   for (int k = 0; k < classes; k++)
-    class_tokens (labels + k * config.context_length, k,
-        config.context_length);
+    class_tokens (labels + k * config.context_length, k, config.context_length);
   g_autofree float *text = g_new (float, classes * config.embed_dim);
-  g_assert_true (clip_trainer_encode_texts (trainer, labels, classes, text,
-      &error));
+  g_assert_true (
+      clip_trainer_encode_texts (trainer, labels, classes, text, &error));
   for (int k = 0; k < classes; k++)
     clip_l2_normalize (text + k * config.embed_dim, config.embed_dim);
 
@@ -526,8 +534,8 @@ test_short_run (void)
   for (int i = 0; i < trials; i++) {
     int k = i % classes;
     class_image (picture, k, 16, rand);
-    g_assert_true (clip_trainer_encode_images (trainer, picture, 1, img,
-        &error));
+    g_assert_true (
+        clip_trainer_encode_images (trainer, picture, 1, img, &error));
     int best = 0;
     double best_score = -G_MAXDOUBLE;
     for (int j = 0; j < classes; j++) {
@@ -635,13 +643,13 @@ test_inference_matches (void)
   g_autofree char *dir = clip_test_tmpdir ();
   g_autofree char *vocab = clip_test_ref_path ("vocab");
   g_autoptr (GError) error = NULL;
-  g_assert_true (clip_trainer_save_model (trainer, dir, CLIP_DTYPE_F32, vocab,
-      &error));
+  g_assert_true (
+      clip_trainer_save_model (trainer, dir, CLIP_DTYPE_F32, vocab, &error));
   g_assert_no_error (error);
   g_autoptr (ClipModel) model = clip_model_load (dir, NULL, &error);
   g_assert_no_error (error);
-  g_autoptr (ClipEncoder) enc = clip_encoder_new (model, CLIP_BACKEND_CPU,
-      NULL, &error);
+  g_autoptr (ClipEncoder) enc = clip_encoder_new (model, CLIP_BACKEND_CPU, NULL,
+      &error);
   g_assert_no_error (error);
 
   int n = 6;
@@ -650,10 +658,9 @@ test_inference_matches (void)
   g_autofree gint32 *tokens = g_new (gint32, n * config.context_length);
   make_batch (&config, n, 77, pixels, tokens, 6);
   float trained[6 * 8], inferred[6 * 8];
-  g_assert_true (clip_trainer_encode_images (trainer, pixels, n, trained,
-      &error));
-  g_assert_true (clip_encoder_encode_images (enc, pixels, n, inferred,
-      &error));
+  g_assert_true (
+      clip_trainer_encode_images (trainer, pixels, n, trained, &error));
+  g_assert_true (clip_encoder_encode_images (enc, pixels, n, inferred, &error));
   g_assert_no_error (error);
   for (int i = 0; i < n; i++) {
     clip_l2_normalize (trained + i * 8, 8);
@@ -661,10 +668,9 @@ test_inference_matches (void)
   }
   g_assert_cmpfloat (clip_test_max_abs_diff (trained, inferred, n * 8), <,
       1e-5);
-  g_assert_true (clip_trainer_encode_texts (trainer, tokens, n, trained,
-      &error));
-  g_assert_true (clip_encoder_encode_texts (enc, tokens, n, inferred,
-      &error));
+  g_assert_true (
+      clip_trainer_encode_texts (trainer, tokens, n, trained, &error));
+  g_assert_true (clip_encoder_encode_texts (enc, tokens, n, inferred, &error));
   g_assert_no_error (error);
   for (int i = 0; i < n; i++) {
     clip_l2_normalize (trained + i * 8, 8);

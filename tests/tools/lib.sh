@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # shellcheck shell=bash
 # Sourced by the gst-clip tool tests: paths, the reference check, helpers.
 # meson runs the tests with CLIP_BUILD_DIR, CLIP_SOURCE_DIR and

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # gst-clip annotate on generated videos whose content changes at known
 # times: valid WebVTT, SRT and JSON Lines whose segments change label only
 # at the cuts, the same bytes as clipexport in every format, a valid

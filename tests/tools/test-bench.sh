@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # gst-clip bench runs on the tiny model and prints every field, with the
 # FLOP count of the tiny image encoder.
 source "$(dirname "$0")/lib.sh"

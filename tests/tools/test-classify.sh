@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # gst-clip classify prints one valid JSON object per image, labels sorted by
 # probability, with the scores and top label that the official logits give.
 source "$(dirname "$0")/lib.sh"

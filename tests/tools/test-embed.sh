@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # gst-clip embed against the official code's outputs: images from the
 # preprocessed tensors and from the PNGs, texts, raw and normalised, both
 # layouts and the F16 model; output lines follow the command-line order.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # Bad input makes gst-clip exit 1 (errors) or 2 (bad command line) with one
 # "gst-clip: " message that names the file or option and the problem;
 # never a crash.

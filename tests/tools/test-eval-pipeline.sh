@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # End to end: videotestsrc patterns through clipclassify with the shipped
 # default model (found through GST_CLIP_DEFAULT_MODEL, no model property)
 # and the pattern descriptions as labels: the element names each pattern

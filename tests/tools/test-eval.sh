@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The shipped default model, re-measured by gst-clip eval on a smaller
 # held-out set than the README's (another seed). TARGET names the row and
 # its threshold: "patterns" (videotestsrc patterns, at least 95% zero-shot

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # gst-clip random-model: tiny models in both layouts and F16 load and embed;
 # a seed gives the same weights in every layout, drawn with the official
 # initialisation's scales; another seed gives other weights.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # gst-clip index and search on generated videos whose content changes at
 # known times: search by example image finds the right moment of the right
 # file, re-indexing replaces a video's rows, one database refuses a second

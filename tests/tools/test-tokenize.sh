@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # gst-clip tokenize prints the reference token ids for every line of
 # tokenizer_cases.jsonl, with the vocabulary from --vocab or from the model.
 source "$(dirname "$0")/lib.sh"

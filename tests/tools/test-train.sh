@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # gst-clip train and eval on a tiny model: the loss of a short synthetic run
 # falls and its zero-shot accuracy on held-out pattern frames beats chance
 # widely; a run stopped after some steps and started again resumes from its

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # gst-clip's Vulkan options: --device by name substring and by index, --f32,
 # and a clear error for a device that does not exist. Registered only when
 # the Vulkan backend is built; needs a Vulkan driver (lavapipe in CI).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # shellcheck shell=bash
 # Sourced after lib.sh by the annotate and search tests: videos made at
 # test time from videotestsrc patterns cut together, so the content changes

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
 # The Vulkan check for a machine with a real GPU (issue 4): the Vulkan tests
 # (validation layer on), then `gst-clip bench --backend vulkan --profile` on a
 # ViT-B/32 random model at batch 1, 8, 32 and 128, and once from 1080p I420

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The Vulkan backend on whatever Vulkan device exists (lavapipe in CI), with
  * the Khronos validation layer on: any validation message fails the test.
  * Skips only when no Vulkan device exists at all, and fails under CI=true. */
@@ -49,7 +50,8 @@ max_row_error (const float *a, const float *b, int rows, int n)
     double scale = 0;
     for (int i = 0; i < n; i++)
       scale = MAX (scale, fabs (b[r * n + i]));
-    worst = MAX (worst, clip_test_max_abs_diff (a + r * n, b + r * n, n) / scale);
+    worst = MAX (worst,
+        clip_test_max_abs_diff (a + r * n, b + r * n, n) / scale);
   }
   return worst;
 }
@@ -102,12 +104,14 @@ test_random_model (gconstpointer data)
   g_assert_true (clip_backend_vulkan.images (b, pixels, n, got, &error));
   g_assert_no_error (error);
   double err = max_row_error (got, want_img, n, c->embed_dim);
-  g_test_message ("image embeddings: max error %.3g of the row's largest value", err);
+  g_test_message ("image embeddings: max error %.3g of the row's largest value",
+      err);
   g_assert_cmpfloat (err, <, bound);
   g_assert_true (clip_backend_vulkan.texts (b, tokens, n, got, &error));
   g_assert_no_error (error);
   err = max_row_error (got, want_txt, n, c->embed_dim);
-  g_test_message ("text embeddings: max error %.3g of the row's largest value", err);
+  g_test_message ("text embeddings: max error %.3g of the row's largest value",
+      err);
   g_assert_cmpfloat (err, <, bound);
   clip_backend_vulkan.close (b);
   g_unsetenv ("CLIP_VULKAN_MATMUL_TILE");
@@ -137,10 +141,11 @@ test_batches (void)
   for (int i = 0; i < n; i++) {
     g_assert_true (clip_backend_vulkan.images (b, pixels + i * image_len, 1,
         alone_img + i * E, &error));
-    g_assert_true (clip_backend_vulkan.texts (b, tokens + i * c->context_length, 1,
-        alone_txt + i * E, &error));
+    g_assert_true (clip_backend_vulkan.texts (b, tokens + i * c->context_length,
+        1, alone_txt + i * E, &error));
   }
-  const int sizes[][2] = { { 0, 6 }, { 1, 2 }, { 0, 6 }, { 3, 3 }, { 2, 3 }, { 0, 5 } };
+  const int sizes[][2] = { { 0, 6 }, { 1, 2 }, { 0, 6 }, { 3, 3 }, { 2, 3 },
+    { 0, 5 } };
   for (guint s = 0; s < G_N_ELEMENTS (sizes); s++) {
     if (s == G_N_ELEMENTS (sizes) - 1) {
       /* Five items with at most two per submission: three submissions. */
@@ -150,14 +155,16 @@ test_batches (void)
       g_unsetenv ("CLIP_VULKAN_MAX_BATCH");
     }
     int first = sizes[s][0], count = sizes[s][1];
-    g_assert_true (clip_backend_vulkan.images (b, pixels + first * image_len, count, got,
-        &error));
+    g_assert_true (clip_backend_vulkan.images (b, pixels + first * image_len,
+        count, got, &error));
     g_assert_no_error (error);
-    g_assert_cmpfloat (max_row_error (got, alone_img + first * E, count, E), <, 1e-6);
-    g_assert_true (clip_backend_vulkan.texts (b, tokens + first * c->context_length, count,
-        got, &error));
+    g_assert_cmpfloat (max_row_error (got, alone_img + first * E, count, E), <,
+        1e-6);
+    g_assert_true (clip_backend_vulkan.texts (b,
+        tokens + first * c->context_length, count, got, &error));
     g_assert_no_error (error);
-    g_assert_cmpfloat (max_row_error (got, alone_txt + first * E, count, E), <, 1e-6);
+    g_assert_cmpfloat (max_row_error (got, alone_txt + first * E, count, E), <,
+        1e-6);
   }
   clip_backend_vulkan.close (b);
   clip_vk_test_random_model_free (rm);
@@ -179,9 +186,9 @@ test_profile (void)
   const char *profile = clip_backend_vulkan.profile (b);
   g_assert_nonnull (profile);
   g_test_message ("%s", profile);
-  const char *stages[] = { "image encoder, batch 2", "im2col", "patch_embed", "layernorm",
-    "qkv", "attention", "attn_out", "mlp_fc1", "mlp_fc2", "projection", "total",
-    "GFLOP/s" };
+  const char *stages[] = { "image encoder, batch 2", "im2col", "patch_embed",
+    "layernorm", "qkv", "attention", "attn_out", "mlp_fc1", "mlp_fc2",
+    "projection", "total", "GFLOP/s" };
   for (guint i = 0; i < G_N_ELEMENTS (stages); i++)
     g_assert_nonnull (strstr (profile, stages[i]));
   clip_backend_vulkan.close (b);
@@ -231,14 +238,16 @@ test_devices (void)
   opts.device_index = 99;
   g_assert_null (clip_vk_test_open_with (&rm->model, &opts, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_BACKEND);
-  g_assert_nonnull (strstr (error->message, "Vulkan device 99 does not exist (devices: 0 = "));
+  g_assert_nonnull (strstr (error->message,
+      "Vulkan device 99 does not exist (devices: 0 = "));
   g_clear_error (&error);
 
   opts.device_index = -1;
   opts.device_name = "no-such-gpu";
   g_assert_null (clip_vk_test_open_with (&rm->model, &opts, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_BACKEND);
-  g_assert_nonnull (strstr (error->message, "no Vulkan device name contains 'no-such-gpu'"));
+  g_assert_nonnull (
+      strstr (error->message, "no Vulkan device name contains 'no-such-gpu'"));
   g_clear_error (&error);
 
   /* Device 0 by index, then by a case-changed piece of its name. */
@@ -324,12 +333,19 @@ main (int argc, char **argv)
   clip_vk_test_enable_validation ();
   g_test_init (&argc, &argv, NULL);
   static const Variant variants[] = {
-    { FALSE, "64" }, { FALSE, "128" }, { TRUE, "64" }, { TRUE, "128" },
+    { FALSE, "64" },
+    { FALSE, "128" },
+    { TRUE, "64" },
+    { TRUE, "128" },
   };
-  g_test_add_data_func ("/vulkan/random-model/f32", &variants[0], test_random_model);
-  g_test_add_data_func ("/vulkan/random-model/f32-large-tiles", &variants[1], test_random_model);
-  g_test_add_data_func ("/vulkan/random-model/f16", &variants[2], test_random_model);
-  g_test_add_data_func ("/vulkan/random-model/f16-large-tiles", &variants[3], test_random_model);
+  g_test_add_data_func ("/vulkan/random-model/f32", &variants[0],
+      test_random_model);
+  g_test_add_data_func ("/vulkan/random-model/f32-large-tiles", &variants[1],
+      test_random_model);
+  g_test_add_data_func ("/vulkan/random-model/f16", &variants[2],
+      test_random_model);
+  g_test_add_data_func ("/vulkan/random-model/f16-large-tiles", &variants[3],
+      test_random_model);
   g_test_add_func ("/vulkan/batches", test_batches);
   g_test_add_func ("/vulkan/profile", test_profile);
   g_test_add_func ("/vulkan/bad-tokens", test_bad_tokens);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* clipclassify backend=vulkan end to end on the tiny reference model, with
  * the validation layer on: every analysed frame's embedding, preprocessed
  * and encoded on the device, against the CPU runtime's for the same pixels,
@@ -55,8 +56,10 @@ cpu_embedding (GstBuffer *buffer, const GstVideoInfo *info, float *embedding)
   }
   /* What videotestsrc sends here: BT601 limited-range I420, or RGB. */
   f.format = GST_VIDEO_FRAME_FORMAT (&frame) == GST_VIDEO_FORMAT_I420
-      ? CLIP_PIXEL_I420 : CLIP_PIXEL_RGB;
-  g_assert_cmpint (GST_VIDEO_INFO_COLORIMETRY (info).matrix, !=, GST_VIDEO_COLOR_MATRIX_BT709);
+      ? CLIP_PIXEL_I420
+      : CLIP_PIXEL_RGB;
+  g_assert_cmpint (GST_VIDEO_INFO_COLORIMETRY (info).matrix, !=,
+      GST_VIDEO_COLOR_MATRIX_BT709);
   f.matrix = CLIP_YUV_BT601;
   f.full_range = FALSE;
   g_autoptr (GError) error = NULL;
@@ -69,7 +72,8 @@ cpu_embedding (GstBuffer *buffer, const GstVideoInfo *info, float *embedding)
 /* The meta's embedding and scores (computed on the device) against the CPU
  * runtime's for the frame it came from. */
 static void
-assert_meta_matches_cpu (GstClipMeta *meta, GstBuffer *frame, const GstVideoInfo *info)
+assert_meta_matches_cpu (GstClipMeta *meta, GstBuffer *frame,
+    const GstVideoInfo *info)
 {
   int E = clip_model_get_config (model)->embed_dim;
   int L = clip_label_set_get_n_labels (cpu_labels);
@@ -87,7 +91,8 @@ assert_meta_matches_cpu (GstClipMeta *meta, GstBuffer *frame, const GstVideoInfo
   g_assert_cmpuint (gst_clip_meta_get_n_labels (meta), ==, L);
   for (int i = 0; i < L; i++) {
     guint k = meta->label_indices[i];
-    g_assert_cmpfloat (fabs (gst_clip_meta_get_probability (meta, i) - probs[k]), <, 1e-5);
+    g_assert_cmpfloat (
+        fabs (gst_clip_meta_get_probability (meta, i) - probs[k]), <, 1e-5);
     g_assert_cmpfloat (fabs (gst_clip_meta_get_logit (meta, i) - logits[k]), <,
         1e-5 * clip_label_set_get_logit_scale (cpu_labels));
   }
@@ -116,7 +121,8 @@ test_end_to_end (gconstpointer data)
   gst_element_set_bus (element, bus);
   GstHarness *h = gst_harness_new_with_element (element, "sink", "src");
   gst_object_unref (element);
-  g_autofree char *src = g_strdup_printf ("videotestsrc pattern=ball ! capsfilter caps=\"%s\"", tc->caps);
+  g_autofree char *src = g_strdup_printf (
+      "videotestsrc pattern=ball ! capsfilter caps=\"%s\"", tc->caps);
   gst_harness_add_src_parse (h, src, FALSE);
   GstVideoInfo info;
   g_autoptr (GstCaps) caps = gst_caps_from_string (tc->caps);
@@ -136,7 +142,8 @@ test_end_to_end (gconstpointer data)
     messages++;
     g_assert_cmpint (gst_harness_push_from_src (h), ==, GST_FLOW_OK);
     GstBuffer *b = gst_harness_pull (h);
-    GstClipMeta *meta = (GstClipMeta *) gst_buffer_get_meta (b, GST_CLIP_META_API_TYPE);
+    GstClipMeta *meta = (GstClipMeta *) gst_buffer_get_meta (b,
+        GST_CLIP_META_API_TYPE);
     g_assert_nonnull (meta);
     g_assert_true (gst_clip_meta_is_fresh (meta));
     g_assert_cmpuint (gst_clip_meta_get_pts (meta), ==, GST_BUFFER_PTS (a));
@@ -152,7 +159,8 @@ test_end_to_end (gconstpointer data)
     for (int i = 0; i < frames; i++) {
       GstBuffer *out = gst_harness_pull (h);
       g_assert_nonnull (out);
-      GstClipMeta *meta = (GstClipMeta *) gst_buffer_get_meta (out, GST_CLIP_META_API_TYPE);
+      GstClipMeta *meta = (GstClipMeta *) gst_buffer_get_meta (out,
+          GST_CLIP_META_API_TYPE);
       g_assert_nonnull (meta);
       if (gst_clip_meta_is_fresh (meta)) {
         g_assert_cmpint (i % tc->interval, ==, 0);
@@ -166,7 +174,8 @@ test_end_to_end (gconstpointer data)
 
   /* One "clipclassify" message per analysed frame, and no error. */
   GstMessage *msg;
-  while ((msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ELEMENT | GST_MESSAGE_ERROR))) {
+  while ((msg = gst_bus_pop_filtered (bus,
+              GST_MESSAGE_ELEMENT | GST_MESSAGE_ERROR))) {
     g_assert_cmpint (GST_MESSAGE_TYPE (msg), !=, GST_MESSAGE_ERROR);
     messages += gst_message_has_name (msg, "clipclassify");
     gst_message_unref (msg);
@@ -185,13 +194,19 @@ main (int argc, char **argv)
   gst_init (&argc, &argv);
   g_test_init (&argc, &argv, NULL);
   static const Case cases[] = {
-    { "sync", "video/x-raw,format=I420,width=320,height=240,framerate=25/1", 4, 1 },
-    { "sync", "video/x-raw,format=RGB,width=100,height=180,framerate=25/1", 1, 3 },
-    { "live", "video/x-raw,format=I420,width=320,height=240,framerate=25/1", 1, 1 },
+    { "sync", "video/x-raw,format=I420,width=320,height=240,framerate=25/1", 4,
+        1 },
+    { "sync", "video/x-raw,format=RGB,width=100,height=180,framerate=25/1", 1,
+        3 },
+    { "live", "video/x-raw,format=I420,width=320,height=240,framerate=25/1", 1,
+        1 },
   };
-  g_test_add_data_func ("/vulkan/element/sync-i420-batches", &cases[0], test_end_to_end);
-  g_test_add_data_func ("/vulkan/element/sync-rgb-interval", &cases[1], test_end_to_end);
-  g_test_add_data_func ("/vulkan/element/live-i420", &cases[2], test_end_to_end);
+  g_test_add_data_func ("/vulkan/element/sync-i420-batches", &cases[0],
+      test_end_to_end);
+  g_test_add_data_func ("/vulkan/element/sync-rgb-interval", &cases[1],
+      test_end_to_end);
+  g_test_add_data_func ("/vulkan/element/live-i420", &cases[2],
+      test_end_to_end);
   int status = g_test_run ();
   g_clear_pointer (&cpu_labels, clip_label_set_unref);
   g_clear_pointer (&cpu, clip_encoder_free);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Preprocessing on the Vulkan device: frames of every supported format,
  * size and stride, resized, cropped and normalised by the shaders, must give
  * the floats clip_preprocess gives, bit for bit; and so the same embeddings
@@ -28,7 +29,8 @@ test_frame_init (TestFrame *t, ClipPixelFormat format, int width, int height,
   f->matrix = matrix;
   f->full_range = full_range;
   int chroma_w = (width + 1) / 2, chroma_h = (height + 1) / 2;
-  int row_bytes[3] = { 0 }, rows[3] = { height, chroma_h, chroma_h }, planes = 1;
+  int row_bytes[3] = { 0 }, rows[3] = { height, chroma_h, chroma_h },
+      planes = 1;
   switch (format) {
     case CLIP_PIXEL_RGB:
       row_bytes[0] = 3 * width;
@@ -50,7 +52,8 @@ test_frame_init (TestFrame *t, ClipPixelFormat format, int width, int height,
     t->data[p] = g_malloc (size);
     /* Smooth areas and edges: a gradient plus noise, then random blocks. */
     for (gsize i = 0; i < size; i++)
-      t->data[p][i] = (guint8) ((i * 7 / 3 + g_rand_int_range (rand, 0, 40)) & 255);
+      t->data[p][i] = (guint8) ((i * 7 / 3 + g_rand_int_range (rand, 0, 40))
+          & 255);
     f->planes[p] = t->data[p];
   }
 }
@@ -92,8 +95,8 @@ make_frames (TestFrame *frames)
 {
   for (guint i = 0; i < N_CASES; i++) {
     const FrameCase *c = &cases[i];
-    test_frame_init (&frames[i], c->format, c->width, c->height, c->pad, c->matrix,
-        c->full_range, 100 + i);
+    test_frame_init (&frames[i], c->format, c->width, c->height, c->pad,
+        c->matrix, c->full_range, 100 + i);
   }
 }
 
@@ -137,25 +140,28 @@ test_frames (void)
     g_assert_true (clip_preprocess (&batch[i], c, want + i * image, &error));
     g_assert_no_error (error);
     assert_varied (want + i * image, image);
-    g_assert_true (clip_backend_vulkan.images (b, want + i * image, 1, want_emb + i * E,
-        &error));
-    g_assert_true (clip_backend_vulkan.frames (b, &batch[i], 1, got_emb + i * E, &error));
+    g_assert_true (clip_backend_vulkan.images (b, want + i * image, 1,
+        want_emb + i * E, &error));
+    g_assert_true (
+        clip_backend_vulkan.frames (b, &batch[i], 1, got_emb + i * E, &error));
     g_assert_no_error (error);
     g_assert_true (clip_vulkan_read_images (b, 1, got + i * image, &error));
-    g_test_message ("frame %u (%dx%d, format %d)", i, cases[i].width, cases[i].height,
-        cases[i].format);
+    g_test_message ("frame %u (%dx%d, format %d)", i, cases[i].width,
+        cases[i].height, cases[i].format);
     g_assert_cmpmem (got + i * image, image * 4, want + i * image, image * 4);
     g_assert_cmpmem (got_emb + i * E, E * 4, want_emb + i * E, E * 4);
   }
 
   /* All formats and sizes in one submission. */
   memset (got, 0, N_CASES * image * 4);
-  g_assert_true (clip_backend_vulkan.frames (b, batch, N_CASES, got_emb, &error));
+  g_assert_true (
+      clip_backend_vulkan.frames (b, batch, N_CASES, got_emb, &error));
   g_assert_no_error (error);
   g_assert_true (clip_vulkan_read_images (b, N_CASES, got, &error));
   g_assert_cmpmem (got, N_CASES * image * 4, want, N_CASES * image * 4);
   g_autofree float *batch_want = g_new (float, N_CASES * E);
-  g_assert_true (clip_backend_vulkan.images (b, want, N_CASES, batch_want, &error));
+  g_assert_true (
+      clip_backend_vulkan.images (b, want, N_CASES, batch_want, &error));
   g_assert_cmpmem (got_emb, N_CASES * E * 4, batch_want, N_CASES * E * 4);
 
   clip_backend_vulkan.close (b);
@@ -187,10 +193,12 @@ test_stream_and_budget (void)
   const int seeds[] = { 1, 2, 3 };
   for (guint s = 0; s < G_N_ELEMENTS (seeds); s++) {
     TestFrame frames[3];
-    test_frame_init (&frames[0], CLIP_PIXEL_I420, 320, 240, 0, CLIP_YUV_BT601, FALSE, seeds[s]);
-    test_frame_init (&frames[1], CLIP_PIXEL_RGB, 640, 480, 0, 0, FALSE, seeds[s] + 10);
-    test_frame_init (&frames[2], CLIP_PIXEL_NV12, 320, 240, 0, CLIP_YUV_BT709, TRUE,
-        seeds[s] + 20);
+    test_frame_init (&frames[0], CLIP_PIXEL_I420, 320, 240, 0, CLIP_YUV_BT601,
+        FALSE, seeds[s]);
+    test_frame_init (&frames[1], CLIP_PIXEL_RGB, 640, 480, 0, 0, FALSE,
+        seeds[s] + 10);
+    test_frame_init (&frames[2], CLIP_PIXEL_NV12, 320, 240, 0, CLIP_YUV_BT709,
+        TRUE, seeds[s] + 20);
     ClipFrame batch[3] = { frames[0].frame, frames[1].frame, frames[2].frame };
     float want[3 * 64 * 64 * 3];
     g_assert_cmpuint (image, ==, 64 * 64 * 3);
@@ -201,9 +209,10 @@ test_stream_and_budget (void)
     /* The frame over budget alone, then the rest batch by batch: what
      * vk_frames does with this list. */
     g_assert_true (clip_backend_vulkan.images (b, want, 1, want_emb, &error));
-    g_assert_true (clip_backend_vulkan.images (b, want + image, 1, want_emb + E, &error));
-    g_assert_true (clip_backend_vulkan.images (b, want + 2 * image, 1, want_emb + 2 * E,
-        &error));
+    g_assert_true (
+        clip_backend_vulkan.images (b, want + image, 1, want_emb + E, &error));
+    g_assert_true (clip_backend_vulkan.images (b, want + 2 * image, 1,
+        want_emb + 2 * E, &error));
     g_assert_true (clip_backend_vulkan.frames (b, batch, 3, got_emb, &error));
     g_assert_no_error (error);
     g_assert_cmpmem (got_emb, 3 * E * 4, want_emb, 3 * E * 4);
@@ -232,7 +241,8 @@ test_bad_frame (void)
   float out[2 * 64];
   float pixels[3 * 64 * 64];
   g_assert_false (clip_backend_vulkan.frames (b, batch, 2, out, &error));
-  g_assert_false (clip_preprocess (&batch[1], &rm->model.config, pixels, &cpu_error));
+  g_assert_false (
+      clip_preprocess (&batch[1], &rm->model.config, pixels, &cpu_error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_INVALID);
   g_assert_cmpstr (error->message, ==, cpu_error->message);
   test_frame_clear (&good);
@@ -251,7 +261,8 @@ test_profile (void)
   g_autoptr (GError) error = NULL;
   ClipBackend *b = clip_vk_test_open (&rm->model, FALSE, TRUE);
   TestFrame frame;
-  test_frame_init (&frame, CLIP_PIXEL_NV12, 160, 120, 0, CLIP_YUV_BT709, FALSE, 6);
+  test_frame_init (&frame, CLIP_PIXEL_NV12, 160, 120, 0, CLIP_YUV_BT709, FALSE,
+      6);
   float out[64];
   g_assert_true (clip_backend_vulkan.frames (b, &frame.frame, 1, out, &error));
   g_assert_no_error (error);
@@ -281,8 +292,10 @@ test_classify (void)
   ClipBackend *b = clip_vk_test_open (&rm->model, FALSE, FALSE);
   g_unsetenv ("CLIP_VULKAN_FRAME_BUDGET");
   TestFrame frames[3];
-  test_frame_init (&frames[0], CLIP_PIXEL_I420, 320, 240, 0, CLIP_YUV_BT601, FALSE, 7);
-  test_frame_init (&frames[1], CLIP_PIXEL_RGB, 640, 480, 0, 0, FALSE, 8); /* over budget */
+  test_frame_init (&frames[0], CLIP_PIXEL_I420, 320, 240, 0, CLIP_YUV_BT601,
+      FALSE, 7);
+  test_frame_init (&frames[1], CLIP_PIXEL_RGB, 640, 480, 0, 0, FALSE,
+      8); /* over budget */
   test_frame_init (&frames[2], CLIP_PIXEL_BGRA, 90, 70, 0, 0, FALSE, 9);
   ClipFrame batch[3] = { frames[0].frame, frames[1].frame, frames[2].frame };
   g_autoptr (GRand) rand = g_rand_new_with_seed (10);
@@ -300,8 +313,8 @@ test_classify (void)
     g_autofree float *plain = g_new (float, n * E);
     g_autofree float *logits = g_new (float, n * L);
     g_autofree float *probs = g_new (float, n * L);
-    g_assert_true (clip_backend_vulkan.classify (b, batch, n, &set, out, logits, probs,
-        &error));
+    g_assert_true (clip_backend_vulkan.classify (b, batch, n, &set, out, logits,
+        probs, &error));
     g_assert_no_error (error);
     g_assert_true (clip_backend_vulkan.frames (b, batch, n, plain, &error));
     g_assert_cmpmem (out, n * E * 4, plain, n * E * 4);
@@ -320,8 +333,10 @@ test_classify (void)
       for (int l = 0; l < L; l++)
         sum += exp (want[l] - max);
       for (int l = 0; l < L; l++) {
-        g_assert_cmpfloat (fabs (logits[i * L + l] - want[l]), <, 1e-5 * set.logit_scale);
-        g_assert_cmpfloat (fabs (probs[i * L + l] - exp (want[l] - max) / sum), <, 1e-5);
+        g_assert_cmpfloat (fabs (logits[i * L + l] - want[l]), <,
+            1e-5 * set.logit_scale);
+        g_assert_cmpfloat (fabs (probs[i * L + l] - exp (want[l] - max) / sum),
+            <, 1e-5);
       }
     }
   }
@@ -338,7 +353,8 @@ main (int argc, char **argv)
   clip_vk_test_enable_validation ();
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/vulkan/preprocess/frames", test_frames);
-  g_test_add_func ("/vulkan/preprocess/stream-and-budget", test_stream_and_budget);
+  g_test_add_func ("/vulkan/preprocess/stream-and-budget",
+      test_stream_and_budget);
   g_test_add_func ("/vulkan/preprocess/bad-frame", test_bad_frame);
   g_test_add_func ("/vulkan/preprocess/profile", test_profile);
   g_test_add_func ("/vulkan/preprocess/classify", test_classify);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The Vulkan backend against OpenAI's outputs in ../shared/reference,
  * through the public encoder API, with the validation layer on. */
 #include "backend.h"
@@ -28,15 +29,16 @@ read_inputs (float *pixels, gint32 *ids)
   g_assert_cmpuint (json_array_get_length (images), ==, N_IMAGES);
   for (guint i = 0; i < N_IMAGES; i++) {
     JsonObject *image = json_array_get_object_element (images, i);
-    g_autofree float *pre = clip_test_read_f32 (json_object_get_string_member (image, "pre"),
-        3 * SIZE * SIZE);
-    memcpy (pixels + i * 3 * SIZE * SIZE, pre, 3 * SIZE * SIZE * sizeof (float));
+    g_autofree float *pre = clip_test_read_f32 (
+        json_object_get_string_member (image, "pre"), 3 * SIZE * SIZE);
+    memcpy (pixels + i * 3 * SIZE * SIZE, pre,
+        3 * SIZE * SIZE * sizeof (float));
   }
   JsonArray *prompts = json_object_get_array_member (root, "prompts");
   g_assert_cmpuint (json_array_get_length (prompts), ==, N_PROMPTS);
   for (guint i = 0; i < N_PROMPTS; i++) {
-    JsonArray *row = json_object_get_array_member (json_array_get_object_element (prompts, i),
-        "ids");
+    JsonArray *row = json_object_get_array_member (
+        json_array_get_object_element (prompts, i), "ids");
     g_assert_cmpuint (json_array_get_length (row), ==, CONTEXT);
     for (guint j = 0; j < CONTEXT; j++)
       ids[i * CONTEXT + j] = json_array_get_int_element (row, j);
@@ -74,7 +76,8 @@ test_reference (gconstpointer data)
   g_assert_no_error (error);
   ClipBackendOptions opts = CLIP_BACKEND_OPTIONS_INIT;
   opts.f16 = tc->f16;
-  g_autoptr (ClipEncoder) enc = clip_encoder_new (model, CLIP_BACKEND_VULKAN, &opts, &error);
+  g_autoptr (ClipEncoder) enc = clip_encoder_new (model, CLIP_BACKEND_VULKAN,
+      &opts, &error);
   g_assert_no_error (error);
   const char *name = clip_encoder_get_backend_name (enc);
   g_test_message ("backend: %s", name);
@@ -85,16 +88,21 @@ test_reference (gconstpointer data)
   g_autofree gint32 *ids = g_new (gint32, N_PROMPTS * CONTEXT);
   read_inputs (pixels, ids);
   float images[N_IMAGES * EMBED], texts[N_PROMPTS * EMBED];
-  g_assert_true (clip_encoder_encode_images (enc, pixels, N_IMAGES, images, &error));
+  g_assert_true (
+      clip_encoder_encode_images (enc, pixels, N_IMAGES, images, &error));
   g_assert_no_error (error);
-  g_assert_true (clip_encoder_encode_texts (enc, ids, N_PROMPTS, texts, &error));
+  g_assert_true (
+      clip_encoder_encode_texts (enc, ids, N_PROMPTS, texts, &error));
   g_assert_no_error (error);
 
-  g_autofree char *image_file = g_strdup_printf ("%s/image_embeds.f32", tc->expected);
-  g_autofree char *text_file = g_strdup_printf ("%s/text_embeds.f32", tc->expected);
+  g_autofree char *image_file = g_strdup_printf ("%s/image_embeds.f32",
+      tc->expected);
+  g_autofree char *text_file = g_strdup_printf ("%s/text_embeds.f32",
+      tc->expected);
   double image_err = normalized_error (images, image_file, N_IMAGES);
   double text_err = normalized_error (texts, text_file, N_PROMPTS);
-  g_test_message ("normalised embeddings: image max error %.3g, text %.3g (bound %g)",
+  g_test_message (
+      "normalised embeddings: image max error %.3g, text %.3g (bound %g)",
       image_err, text_err, tc->bound);
   g_assert_cmpfloat (image_err, <, tc->bound);
   g_assert_cmpfloat (text_err, <, tc->bound);
@@ -125,15 +133,20 @@ test_reference_frames (void)
   ClipFrame frames[N_IMAGES];
   for (guint i = 0; i < N_IMAGES; i++) {
     JsonObject *image = json_array_get_object_element (images, i);
-    g_autofree char *png = clip_test_ref_path (json_object_get_string_member (image, "png"));
+    g_autofree char *png = clip_test_ref_path (
+        json_object_get_string_member (image, "png"));
     int width, height;
     rgb[i] = clip_image_load_rgb (png, &width, &height, &error);
     g_assert_no_error (error);
-    frames[i] = (ClipFrame) { .format = CLIP_PIXEL_RGB, .width = width, .height = height,
-      .planes = { rgb[i] }, .strides = { 3 * width } };
+    frames[i] = (ClipFrame) { .format = CLIP_PIXEL_RGB,
+      .width = width,
+      .height = height,
+      .planes = { rgb[i] },
+      .strides = { 3 * width } };
   }
   float embeds[N_IMAGES * EMBED];
-  g_assert_true (clip_backend_vulkan.frames (b, frames, N_IMAGES, embeds, &error));
+  g_assert_true (
+      clip_backend_vulkan.frames (b, frames, N_IMAGES, embeds, &error));
   g_assert_no_error (error);
   gsize n = (gsize) N_IMAGES * 3 * SIZE * SIZE;
   g_autofree float *got = g_new (float, n);
@@ -142,8 +155,10 @@ test_reference_frames (void)
   read_inputs (want, ids);
   g_assert_true (clip_vulkan_read_images (b, N_IMAGES, got, &error));
   g_assert_cmpmem (got, n * sizeof (float), want, n * sizeof (float));
-  double err = normalized_error (embeds, "expected/tiny-openai/image_embeds.f32", N_IMAGES);
-  g_test_message ("normalised image embeddings from frames: max error %.3g", err);
+  double err = normalized_error (embeds,
+      "expected/tiny-openai/image_embeds.f32", N_IMAGES);
+  g_test_message ("normalised image embeddings from frames: max error %.3g",
+      err);
   g_assert_cmpfloat (err, <, 1e-5);
 
   clip_backend_vulkan.close (b);
@@ -167,10 +182,14 @@ main (int argc, char **argv)
     { "models/tiny-openai-f16", TRUE, "expected/tiny-openai-f16", 1e-5 },
     { "models/tiny-openai", TRUE, "expected/tiny-openai", 1e-3 },
   };
-  g_test_add_data_func ("/vulkan/reference/tiny-openai/f32", &cases[0], test_reference);
-  g_test_add_data_func ("/vulkan/reference/tiny-hf/f32", &cases[1], test_reference);
-  g_test_add_data_func ("/vulkan/reference/tiny-openai-f16/f16", &cases[2], test_reference);
-  g_test_add_data_func ("/vulkan/reference/tiny-openai/f16", &cases[3], test_reference);
+  g_test_add_data_func ("/vulkan/reference/tiny-openai/f32", &cases[0],
+      test_reference);
+  g_test_add_data_func ("/vulkan/reference/tiny-hf/f32", &cases[1],
+      test_reference);
+  g_test_add_data_func ("/vulkan/reference/tiny-openai-f16/f16", &cases[2],
+      test_reference);
+  g_test_add_data_func ("/vulkan/reference/tiny-openai/f16", &cases[3],
+      test_reference);
   g_test_add_func ("/vulkan/reference/frames", test_reference_frames);
   return g_test_run ();
 }

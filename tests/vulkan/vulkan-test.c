@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "vulkan-test.h"
 #include "backend.h"
 #include "vulkan/vk-device.h"
@@ -19,7 +20,8 @@ clip_vk_test_have_device (void)
   if (clip_vulkan_count_devices () > 0)
     return TRUE;
   if (g_strcmp0 (g_getenv ("CI"), "true") == 0) {
-    g_test_message ("no Vulkan device (CI=true needs lavapipe: mesa-vulkan-drivers)");
+    g_test_message (
+        "no Vulkan device (CI=true needs lavapipe: mesa-vulkan-drivers)");
     g_test_fail ();
   } else {
     g_printerr ("\n*** SKIPPING: no Vulkan device ***\n");
@@ -37,7 +39,8 @@ random_config (ClipConfig *c)
   /* CLIP's normalisation, and so on, from the default; then this shape. */
   clip_config_init_default (c);
   c->vision = (ClipTowerConfig) { 48, 2, 3, 192, 1e-5f, CLIP_ACTIVATION_GELU };
-  c->text = (ClipTowerConfig) { 30, 2, 3, 120, 1e-5f, CLIP_ACTIVATION_QUICK_GELU };
+  c->text = (ClipTowerConfig) { 30, 2, 3, 120, 1e-5f,
+    CLIP_ACTIVATION_QUICK_GELU };
   c->embed_dim = 24;
   c->image_size = 64;
   c->patch_size = 16;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Shared by the Vulkan tests. */
 #pragma once
 
@@ -32,4 +33,5 @@ ClipBackend *clip_vk_test_open_with (const ClipModel *model,
 
 /* The Vulkan backend on the first device, F16 weights or not, with the
  * profile or not; asserts it opens. */
-ClipBackend *clip_vk_test_open (const ClipModel *model, gboolean f16, gboolean profile);
+ClipBackend *clip_vk_test_open (const ClipModel *model, gboolean f16,
+    gboolean profile);
