@@ -27,8 +27,8 @@ typedef struct {
   const float *ln_pre_w, *ln_pre_b;
   ClipLayerWeights *layers; /* [config.vision.layers] */
   const float *ln_post_w, *ln_post_b;
-  const float *
-      proj; /* [E, W]: HF visual_projection.weight, OpenAI visual.proj transposed */
+  /* [E, W]; the OpenAI layout stores it transposed (params.c) */
+  const float *proj;
 } ClipVisionWeights;
 
 typedef struct {
@@ -36,8 +36,8 @@ typedef struct {
   const float *pos_emb;     /* [C, W] */
   ClipLayerWeights *layers; /* [config.text.layers] */
   const float *ln_final_w, *ln_final_b;
-  const float *
-      proj; /* [E, W]: HF text_projection.weight, OpenAI text_projection transposed */
+  /* [E, W]; the OpenAI layout stores it transposed (params.c) */
+  const float *proj;
 } ClipTextWeights;
 
 typedef struct {

@@ -68,9 +68,8 @@ gboolean clip_trainer_loss_and_grads (ClipTrainer *trainer, const float *pixels,
 /* The parameter and gradient buffers (same layout), n floats each. */
 float *clip_trainer_get_params (ClipTrainer *trainer, gsize *n);
 const float *clip_trainer_get_grads (const ClipTrainer *trainer);
-/* The i-th tensor of those buffers, under its OpenAI name (q, k, v as one
- * "visual.transformer.resblocks.0.attn.in_proj_weight", ...): its offset
- * and size in floats. FALSE past the last one. */
+/* The i-th tensor of those buffers, named as the parameter table names it
+ * in the OpenAI layout (q, k, v as one): its offset and size in floats. FALSE past the last one. */
 gboolean clip_trainer_get_tensor (const ClipTrainer *trainer, guint i,
     const char **name, gsize *offset, gsize *size);
 
