@@ -2,7 +2,6 @@
 /* gst-clip train: contrastive pre-training (or fine-tuning) of a CLIP on the
  * synthetic world or on a folder of captioned images. */
 #include "commands.h"
-#include "image.h"
 #include "synthetic.h"
 #include "train/train.h"
 
@@ -192,20 +191,7 @@ captioned_folder_load (const char *dir, const ClipConfig *config,
     *tab = '\0';
     g_autofree char *file = g_build_filename (dir, line, NULL);
     g_array_set_size (pixels, pixels->len + image);
-    int width, height;
-    g_autofree guint8 *rgb = clip_image_load_rgb (file, &width, &height, error);
-    if (rgb == NULL) { /* width and height are not set */
-      g_ptr_array_set_free_func (captions, g_free);
-      return NULL;
-    }
-    ClipFrame frame = {
-      .format = CLIP_PIXEL_RGB,
-      .width = width,
-      .height = height,
-      .planes = { rgb },
-      .strides = { width * 3 },
-    };
-    if (!clip_preprocess (&frame, config,
+    if (!tool_load_image_tensor (file, config,
             &g_array_index (pixels, float, pixels->len - image), error)) {
       g_ptr_array_set_free_func (captions, g_free);
       return NULL;
