@@ -177,31 +177,50 @@ node_to_double (JsonNode *node, double *value)
 }
 
 static gboolean
-read_double (const Section *s, const char *key, double fallback, double *value,
+is_finite_number (double number)
+{
+  return isfinite (number);
+}
+
+/* 224.0 is accepted as 224, as Python would. */
+static gboolean
+is_int_number (double number)
+{
+  return number == floor (number) && fabs (number) <= G_MAXINT;
+}
+
+/* The key's number, or fallback when it is absent; when it is there but is
+ * not a number that is_valid accepts, an error saying it is not expected. */
+static gboolean
+read_number (const Section *s, const char *key, double fallback,
+    gboolean (*is_valid) (double), const char *expected, double *value,
     GError **error)
 {
   JsonNode *node = section_get (s, key);
   *value = fallback;
-  if (node != NULL && (!node_to_double (node, value) || !isfinite (*value))) {
-    set_type_error (s, key, "a number", error);
+  if (node != NULL && (!node_to_double (node, value) || !is_valid (*value))) {
+    set_type_error (s, key, expected, error);
     return FALSE;
   }
   return TRUE;
 }
 
-/* Integers; 224.0 is accepted as 224, as Python would. */
+static gboolean
+read_double (const Section *s, const char *key, double fallback, double *value,
+    GError **error)
+{
+  return read_number (s, key, fallback, is_finite_number, "a number", value,
+      error);
+}
+
 static gboolean
 read_int (const Section *s, const char *key, int fallback, int *value,
     GError **error)
 {
-  JsonNode *node = section_get (s, key);
-  double number = fallback;
-  if (node != NULL
-      && (!node_to_double (node, &number) || number != floor (number)
-          || fabs (number) > G_MAXINT)) {
-    set_type_error (s, key, "an integer", error);
+  double number;
+  if (!read_number (s, key, fallback, is_int_number, "an integer", &number,
+          error))
     return FALSE;
-  }
   *value = (int) number;
   return TRUE;
 }

@@ -5,11 +5,7 @@
 # default model, printing the label it sees for each frame.
 set -eu
 cd "$(dirname "$0")/.."
-if [ "$(id -u)" = 0 ]; then
-  sh scripts/install-deps.sh
-else
-  sudo sh scripts/install-deps.sh
-fi
+sh scripts/install-deps.sh
 [ -d build ] || meson setup build
 ninja -C build
 # Run from the build tree: the plugin from build/, the shipped model from models/.

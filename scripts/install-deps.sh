@@ -1,8 +1,12 @@
 #!/bin/sh
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Installs the Debian 12 packages gst-clip needs to build, test and run.
-# Run as root. Each package's reason is in README.md ("Dependencies").
+# Each package's reason is in README.md ("Dependencies"). Run as a user, it
+# runs itself again through sudo.
 set -eu
+if [ "$(id -u)" != 0 ]; then
+  exec sudo sh "$0" "$@"
+fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 apt-get install -y -q --no-install-recommends \

@@ -7,11 +7,7 @@
 # over the format check and both runs.
 set -eu
 cd "$(dirname "$0")/.."
-if [ "$(id -u)" = 0 ]; then
-  sh scripts/install-deps.sh
-else
-  sudo sh scripts/install-deps.sh
-fi
+sh scripts/install-deps.sh
 status=0
 format_result=OK
 sh scripts/check-format.sh || { format_result=FAIL; status=1; }

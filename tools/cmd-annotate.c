@@ -170,9 +170,7 @@ tool_cmd_annotate (int argc, char **argv)
   gboolean quiet = FALSE;
   int status = TOOL_EXIT_OK;
 
-  g_autoptr (GOptionContext) ctx = g_option_context_new ("VIDEO");
   g_autofree char *summary = annotate_summary ();
-  g_option_context_set_summary (ctx, summary);
   const GOptionEntry entries[] = {
     { "labels", 'l', 0, G_OPTION_ARG_STRING, &labels, "Comma-separated labels",
         "\"a,b,c\"" },
@@ -200,8 +198,8 @@ tool_cmd_annotate (int argc, char **argv)
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "No progress display", NULL },
     { NULL },
   };
-  g_option_context_add_main_entries (ctx, entries, NULL);
-  tool_add_model_options (ctx, &model, TRUE);
+  g_autoptr (GOptionContext) ctx = tool_option_context_new ("VIDEO", summary,
+      NULL, entries, &model, TRUE);
   if (!tool_parse (ctx, &argc, &argv, &status))
     return status;
   if (argc != 2)

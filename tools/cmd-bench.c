@@ -61,14 +61,6 @@ tool_cmd_bench (int argc, char **argv)
   g_autofree char *frames_size = NULL;
   int status = TOOL_EXIT_OK;
 
-  g_autoptr (GOptionContext) ctx = g_option_context_new ("");
-  g_option_context_set_summary (ctx,
-      "Encodes synthetic images and typical prompts after a warm-up batch and\n"
-      "prints, one 'key: value' per line: the backend, the image encoder's\n"
-      "GFLOP per image (counted from the config), images/s, ms/image and the\n"
-      "achieved GFLOP/s, and the text encoder's ms per prompt (a batch of 8).\n"
-      "With --frames the images are I420 video frames of that size, so the\n"
-      "timing includes preprocessing (on the device with Vulkan).");
   const GOptionEntry entries[] = {
     { "batch", 'b', 0, G_OPTION_ARG_INT, &batch,
         "Images per encoder call (default 1)", "N" },
@@ -84,8 +76,14 @@ tool_cmd_bench (int argc, char **argv)
         NULL },
     { NULL },
   };
-  g_option_context_add_main_entries (ctx, entries, NULL);
-  tool_add_model_options (ctx, &opts, TRUE);
+  g_autoptr (GOptionContext) ctx = tool_option_context_new ("",
+      "Encodes synthetic images and typical prompts after a warm-up batch and\n"
+      "prints, one 'key: value' per line: the backend, the image encoder's\n"
+      "GFLOP per image (counted from the config), images/s, ms/image and the\n"
+      "achieved GFLOP/s, and the text encoder's ms per prompt (a batch of 8).\n"
+      "With --frames the images are I420 video frames of that size, so the\n"
+      "timing includes preprocessing (on the device with Vulkan).",
+      NULL, entries, &opts, TRUE);
 
   g_autoptr (ClipModel) model = NULL;
   g_autoptr (ClipEncoder) enc = NULL;

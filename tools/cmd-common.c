@@ -44,6 +44,22 @@ tool_add_model_options (GOptionContext *ctx, ToolModelOptions *opts,
     g_option_context_add_main_entries (ctx, backend_entries, NULL);
 }
 
+GOptionContext *
+tool_option_context_new (const char *parameters, const char *summary,
+    const char *description, const GOptionEntry *entries,
+    ToolModelOptions *model_opts, gboolean with_backend)
+{
+  GOptionContext *ctx = g_option_context_new (parameters);
+  g_option_context_set_summary (ctx, summary);
+  if (description != NULL)
+    g_option_context_set_description (ctx, description);
+  if (entries != NULL)
+    g_option_context_add_main_entries (ctx, entries, NULL);
+  if (model_opts != NULL)
+    tool_add_model_options (ctx, model_opts, with_backend);
+  return ctx;
+}
+
 void
 tool_model_options_clear (ToolModelOptions *opts)
 {

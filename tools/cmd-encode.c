@@ -16,13 +16,12 @@ tool_cmd_tokenize (int argc, char **argv)
 {
   g_auto (ToolModelOptions) opts = { 0 };
   int status = TOOL_EXIT_OK;
-  g_autoptr (GOptionContext) ctx = g_option_context_new ("TEXT...");
-  g_option_context_set_summary (ctx,
+  g_autoptr (GOptionContext) ctx = tool_option_context_new ("TEXT...",
       "Prints, for each TEXT, one line of the model's context length of token\n"
       "ids separated by spaces, as OpenAI's clip.tokenize(text, truncate=True):\n"
       "start token, BPE ids, end token, zero padding.\n"
-      "Put -- before the texts when one starts with '-'.");
-  tool_add_model_options (ctx, &opts, FALSE);
+      "Put -- before the texts when one starts with '-'.",
+      NULL, NULL, &opts, FALSE);
 
   g_autoptr (ClipModel) model = NULL;
   if (!tool_parse (ctx, &argc, &argv, &status))
@@ -157,11 +156,11 @@ tool_cmd_embed (int argc, char **argv)
   g_autoptr (GArray) inputs = g_array_new (FALSE, FALSE, sizeof (EmbedInput));
   g_array_set_clear_func (inputs, embed_input_clear);
 
-  g_autoptr (GOptionContext) ctx = g_option_context_new (
-      "(--image FILE | --pre FILE.f32 | --text TEXT)...");
-  g_option_context_set_summary (ctx,
+  g_autoptr (GOptionContext) ctx = tool_option_context_new (
+      "(--image FILE | --pre FILE.f32 | --text TEXT)...",
       "Prints one line per input, in command-line order: the embedding's\n"
-      "floats separated by spaces (%.9g), L2-normalised unless --raw.");
+      "floats separated by spaces (%.9g), L2-normalised unless --raw.",
+      NULL, NULL, NULL, FALSE);
   GOptionGroup *main_group = g_option_group_new (NULL, NULL, NULL, inputs,
       NULL);
   g_option_context_set_main_group (ctx, main_group);
@@ -308,17 +307,6 @@ tool_cmd_classify (int argc, char **argv)
   g_auto (GStrv) template_options = NULL;
   int status = TOOL_EXIT_OK;
 
-  g_autoptr (GOptionContext) ctx = g_option_context_new ("IMAGE...");
-  g_option_context_set_summary (ctx,
-      "Scores each IMAGE against the labels and prints one JSON object per\n"
-      "line: {\"image\": FILE, \"labels\": [...], \"scores\": [...], \"top\": LABEL}\n"
-      "with the labels sorted by probability (softmax of exp(logit_scale) x\n"
-      "cosine over all labels, negative ones included; those are not listed).");
-  g_option_context_set_description (ctx,
-      "A labels file has one label per line; 'label: prompt one | prompt two'\n"
-      "gives a label its own prompts instead of the templates. '#' starts a\n"
-      "comment. Each label's text embedding is the renormalised mean of its\n"
-      "prompts' normalised embeddings (the CLIP paper's prompt ensembling).\n");
   const GOptionEntry entries[] = {
     { "labels", 'l', 0, G_OPTION_ARG_FILENAME, &labels_list,
         "Comma-separated labels", "\"a,b,c\"" },
@@ -334,8 +322,16 @@ tool_cmd_classify (int argc, char **argv)
         "TEMPLATE" },
     { NULL },
   };
-  g_option_context_add_main_entries (ctx, entries, NULL);
-  tool_add_model_options (ctx, &opts, TRUE);
+  g_autoptr (GOptionContext) ctx = tool_option_context_new ("IMAGE...",
+      "Scores each IMAGE against the labels and prints one JSON object per\n"
+      "line: {\"image\": FILE, \"labels\": [...], \"scores\": [...], \"top\": LABEL}\n"
+      "with the labels sorted by probability (softmax of exp(logit_scale) x\n"
+      "cosine over all labels, negative ones included; those are not listed).",
+      "A labels file has one label per line; 'label: prompt one | prompt two'\n"
+      "gives a label its own prompts instead of the templates. '#' starts a\n"
+      "comment. Each label's text embedding is the renormalised mean of its\n"
+      "prompts' normalised embeddings (the CLIP paper's prompt ensembling).\n",
+      entries, &opts, TRUE);
 
   g_autoptr (ClipModel) model = NULL;
   g_autoptr (ClipEncoder) enc = NULL;

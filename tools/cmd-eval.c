@@ -64,13 +64,6 @@ tool_cmd_eval (int argc, char **argv)
   g_autofree char *template = NULL;
   int status = TOOL_EXIT_OK;
 
-  g_autoptr (GOptionContext) ctx = g_option_context_new ("");
-  g_option_context_set_summary (ctx,
-      "Prints a model's zero-shot top-1 accuracy on held-out frames of the\n"
-      "synthetic world, with chance level beside it: videotestsrc patterns\n"
-      "(at frame sizes and times training never used; label = the pattern's\n"
-      "description), and scenes whose colour x shape pair training never\n"
-      "saw (against '<colour> <shape>' for every pair).");
   const GOptionEntry entries[] = {
     { "synthetic", 0, 0, G_OPTION_ARG_NONE, &synthetic,
         "Evaluate on the synthetic world (required)", NULL },
@@ -86,8 +79,13 @@ tool_cmd_eval (int argc, char **argv)
         "TEXT" },
     { NULL },
   };
-  g_option_context_add_main_entries (ctx, entries, NULL);
-  tool_add_model_options (ctx, &model_opts, TRUE);
+  g_autoptr (GOptionContext) ctx = tool_option_context_new ("",
+      "Prints a model's zero-shot top-1 accuracy on held-out frames of the\n"
+      "synthetic world, with chance level beside it: videotestsrc patterns\n"
+      "(at frame sizes and times training never used; label = the pattern's\n"
+      "description), and scenes whose colour x shape pair training never\n"
+      "saw (against '<colour> <shape>' for every pair).",
+      NULL, entries, &model_opts, TRUE);
   if (!tool_parse_options_only ("eval", ctx, &argc, &argv, &status))
     return status;
   if (!synthetic)

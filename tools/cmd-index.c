@@ -316,11 +316,6 @@ tool_cmd_index (int argc, char **argv)
   gboolean quiet = FALSE;
   int status = TOOL_EXIT_OK;
 
-  g_autoptr (GOptionContext) ctx = g_option_context_new ("VIDEO...");
-  g_option_context_set_summary (ctx,
-      "Stores the image embedding of every analysed frame of each VIDEO in a\n"
-      "SQLite database, for gst-clip search. Indexing a video again replaces\n"
-      "its frames; one database holds the embeddings of one model.");
   const GOptionEntry entries[] = {
     { "db", 'd', 0, G_OPTION_ARG_FILENAME, &db_path,
         "Database file (created when missing)", "FILE.sqlite" },
@@ -329,8 +324,11 @@ tool_cmd_index (int argc, char **argv)
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "No progress display", NULL },
     { NULL },
   };
-  g_option_context_add_main_entries (ctx, entries, NULL);
-  tool_add_model_options (ctx, &opts, TRUE);
+  g_autoptr (GOptionContext) ctx = tool_option_context_new ("VIDEO...",
+      "Stores the image embedding of every analysed frame of each VIDEO in a\n"
+      "SQLite database, for gst-clip search. Indexing a video again replaces\n"
+      "its frames; one database holds the embeddings of one model.",
+      NULL, entries, &opts, TRUE);
   if (!tool_parse (ctx, &argc, &argv, &status))
     return status;
   if (argc < 2)
@@ -526,14 +524,6 @@ tool_cmd_search (int argc, char **argv)
   double tolerance = 0.1;
   int status = TOOL_EXIT_OK;
 
-  g_autoptr (GOptionContext) ctx = g_option_context_new ("[TEXT]");
-  g_option_context_set_summary (ctx,
-      "Finds the moments of the indexed videos that best match TEXT (or the\n"
-      "example picture of --image) and prints them best first, one per line:\n"
-      "VIDEO  START-END  SCORE (times H:MM:SS.mmm, score the cosine\n"
-      "similarity of the best frame). Neighbouring frames scoring close to a\n"
-      "moment's best frame (within --tolerance times the spread between the\n"
-      "best and the worst frame of the database) belong to the moment.");
   const GOptionEntry entries[] = {
     { "db", 'd', 0, G_OPTION_ARG_FILENAME, &db_path,
         "Database made by gst-clip index", "FILE.sqlite" },
@@ -547,8 +537,14 @@ tool_cmd_search (int argc, char **argv)
         "F" },
     { NULL },
   };
-  g_option_context_add_main_entries (ctx, entries, NULL);
-  tool_add_model_options (ctx, &opts, TRUE);
+  g_autoptr (GOptionContext) ctx = tool_option_context_new ("[TEXT]",
+      "Finds the moments of the indexed videos that best match TEXT (or the\n"
+      "example picture of --image) and prints them best first, one per line:\n"
+      "VIDEO  START-END  SCORE (times H:MM:SS.mmm, score the cosine\n"
+      "similarity of the best frame). Neighbouring frames scoring close to a\n"
+      "moment's best frame (within --tolerance times the spread between the\n"
+      "best and the worst frame of the database) belong to the moment.",
+      NULL, entries, &opts, TRUE);
   if (!tool_parse (ctx, &argc, &argv, &status))
     return status;
   if (db_path == NULL)

@@ -69,15 +69,6 @@ tool_cmd_random_model (int argc, char **argv)
   gint64 seed = 1;
   int status = TOOL_EXIT_OK;
 
-  g_autoptr (GOptionContext) ctx = g_option_context_new ("");
-  g_option_context_set_summary (ctx,
-      "Writes a model folder with random weights and the real sizes of a CLIP\n"
-      "architecture, initialised as OpenAI's code does, from a seeded\n"
-      "generator: the same seed gives the same weights in any layout and dtype.");
-  g_option_context_set_description (ctx,
-      "Architectures: ViT-B/32, ViT-B/16, ViT-L/14, ViT-L/14@336 (OpenAI's\n"
-      "sizes, QuickGELU), tiny (the reference data's tiny model: width 64,\n"
-      "2 layers, embed 32).\n");
   const GOptionEntry entries[] = {
     { "arch", 'a', 0, G_OPTION_ARG_STRING, &arch_name,
         "Architecture (see below)", "NAME" },
@@ -95,7 +86,14 @@ tool_cmd_random_model (int argc, char **argv)
         "Copy vocab.json + merges.txt from this folder into the model", "DIR" },
     { NULL },
   };
-  g_option_context_add_main_entries (ctx, entries, NULL);
+  g_autoptr (GOptionContext) ctx = tool_option_context_new ("",
+      "Writes a model folder with random weights and the real sizes of a CLIP\n"
+      "architecture, initialised as OpenAI's code does, from a seeded\n"
+      "generator: the same seed gives the same weights in any layout and dtype.",
+      "Architectures: ViT-B/32, ViT-B/16, ViT-L/14, ViT-L/14@336 (OpenAI's\n"
+      "sizes, QuickGELU), tiny (the reference data's tiny model: width 64,\n"
+      "2 layers, embed 32).\n",
+      entries, NULL, FALSE);
 
   if (!tool_parse_options_only ("random-model", ctx, &argc, &argv, &status))
     return status;

@@ -2,7 +2,6 @@
 /* gst-clip train: contrastive pre-training (or fine-tuning) of a CLIP on the
  * synthetic world or on a folder of captioned images. */
 #include "commands.h"
-#include "image.h"
 #include "synthetic.h"
 #include "train/train.h"
 
@@ -192,20 +191,7 @@ captioned_folder_load (const char *dir, const ClipConfig *config,
     *tab = '\0';
     g_autofree char *file = g_build_filename (dir, line, NULL);
     g_array_set_size (pixels, pixels->len + image);
-    int width, height;
-    g_autofree guint8 *rgb = clip_image_load_rgb (file, &width, &height, error);
-    if (rgb == NULL) { /* width and height are not set */
-      g_ptr_array_set_free_func (captions, g_free);
-      return NULL;
-    }
-    ClipFrame frame = {
-      .format = CLIP_PIXEL_RGB,
-      .width = width,
-      .height = height,
-      .planes = { rgb },
-      .strides = { width * 3 },
-    };
-    if (!clip_preprocess (&frame, config,
+    if (!tool_load_image_tensor (file, config,
             &g_array_index (pixels, float, pixels->len - image), error)) {
       g_ptr_array_set_free_func (captions, g_free);
       return NULL;
@@ -278,23 +264,6 @@ tool_cmd_train (int argc, char **argv)
   int threads = 0, stop_after = 0;
   int status = TOOL_EXIT_OK;
 
-  g_autoptr (GOptionContext) ctx = g_option_context_new ("");
-  g_option_context_set_summary (ctx,
-      "Trains a CLIP by contrastive pre-training (the CLIP paper's method:\n"
-      "symmetric cross-entropy over in-batch image/caption pairs, learned\n"
-      "temperature, AdamW with warm-up and cosine decay, gradient clipping)\n"
-      "and writes an HF model folder. With --model, continues from that\n"
-      "model (fine-tuning). Deterministic for a seed and a thread count; a\n"
-      "run killed and started again with the same arguments resumes from\n"
-      "OUT/" CHECKPOINT_NAME ".");
-  g_option_context_set_description (ctx,
-      "The --config file (INI) has a [model] group (image_size, patch_size,\n"
-      "embed_dim, context_length, vision_width/layers/heads,\n"
-      "text_width/layers/heads, activation = quick_gelu|gelu) and a [train]\n"
-      "group (batch, steps, warmup_steps, lr, weight_decay, clip_grad_norm,\n"
-      "logit_scale_init (default 1/0.07, as CLIP),\n"
-      "seed, checkpoint_every, log_every). --data DIR holds images and a\n"
-      "captions.txt of 'FILE<TAB>caption' lines.\n");
   const GOptionEntry entries[] = {
     { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path,
         "Training configuration file", "FILE" },
@@ -323,7 +292,22 @@ tool_cmd_train (int argc, char **argv)
         "DIR" },
     { NULL },
   };
-  g_option_context_add_main_entries (ctx, entries, NULL);
+  g_autoptr (GOptionContext) ctx = tool_option_context_new ("",
+      "Trains a CLIP by contrastive pre-training (the CLIP paper's method:\n"
+      "symmetric cross-entropy over in-batch image/caption pairs, learned\n"
+      "temperature, AdamW with warm-up and cosine decay, gradient clipping)\n"
+      "and writes an HF model folder. With --model, continues from that\n"
+      "model (fine-tuning). Deterministic for a seed and a thread count; a\n"
+      "run killed and started again with the same arguments resumes from\n"
+      "OUT/" CHECKPOINT_NAME ".",
+      "The --config file (INI) has a [model] group (image_size, patch_size,\n"
+      "embed_dim, context_length, vision_width/layers/heads,\n"
+      "text_width/layers/heads, activation = quick_gelu|gelu) and a [train]\n"
+      "group (batch, steps, warmup_steps, lr, weight_decay, clip_grad_norm,\n"
+      "logit_scale_init (default 1/0.07, as CLIP),\n"
+      "seed, checkpoint_every, log_every). --data DIR holds images and a\n"
+      "captions.txt of 'FILE<TAB>caption' lines.\n",
+      entries, NULL, FALSE);
   if (!tool_parse_options_only ("train", ctx, &argc, &argv, &status))
     return status;
   if (config_path == NULL || out_dir == NULL)

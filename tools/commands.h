@@ -48,6 +48,13 @@ typedef struct {
  * --threads, --device and --f32, to ctx's main group. */
 void tool_add_model_options (GOptionContext *ctx, ToolModelOptions *opts,
     gboolean with_backend);
+/* A subcommand's option context: its parameter string and --help texts
+ * (description may be NULL), its own entries (or NULL), then the model
+ * options (when model_opts is not NULL) as tool_add_model_options adds
+ * them. */
+GOptionContext *tool_option_context_new (const char *parameters,
+    const char *summary, const char *description, const GOptionEntry *entries,
+    ToolModelOptions *model_opts, gboolean with_backend);
 void tool_model_options_clear (ToolModelOptions *opts);
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (ToolModelOptions, tool_model_options_clear)
 

@@ -68,6 +68,12 @@ typedef struct {
   double r, g, b;
 } Colour;
 
+/* The first N_COLOURS are the evaluated ones; the rest colour training
+ * scenes only, so that every shape is seen in many colours and every colour
+ * word with every shape. With the six alone the image encoder learnt colour
+ * and shape bound together (a held-out pair's shape was read as one its
+ * colour was trained with). UNNAMED is a random colour, away from every
+ * evaluated one, that captions do not name. */
 static const Colour colours[] = {
   { "red", 0.9, 0.1, 0.1 },
   { "green", 0.1, 0.8, 0.1 },
@@ -75,17 +81,6 @@ static const Colour colours[] = {
   { "yellow", 0.95, 0.9, 0.1 },
   { "purple", 0.6, 0.1, 0.8 },
   { "cyan", 0.1, 0.85, 0.9 },
-};
-#define N_COLOURS G_N_ELEMENTS (colours)
-
-/* Training scenes only: colours beyond the six evaluated ones, so that
- * every shape is seen in many colours and every colour word with every
- * shape. With the six alone the image encoder learnt colour and shape
- * bound together (a held-out pair's shape was read as one its colour was
- * trained with). A scene's colour index N_COLOURS + i is extra_colours[i];
- * UNNAMED is a random colour, away from every evaluated one, that captions
- * do not name. */
-static const Colour extra_colours[] = {
   { "orange", 1.0, 0.55, 0.05 },
   { "pink", 1.0, 0.55, 0.75 },
   { "brown", 0.5, 0.28, 0.1 },
@@ -93,7 +88,8 @@ static const Colour extra_colours[] = {
   { "black", 0.05, 0.05, 0.05 },
   { "teal", 0.0, 0.5, 0.5 },
 };
-#define N_TRAIN_COLOURS (N_COLOURS + G_N_ELEMENTS (extra_colours))
+#define N_COLOURS 6
+#define N_TRAIN_COLOURS G_N_ELEMENTS (colours)
 #define UNNAMED 99
 /* Percent of training groups in an UNNAMED colour. */
 #define UNNAMED_PERCENT 40
@@ -336,9 +332,7 @@ draw_scene (const Scene *s, GRand *rand, int size, guint8 *bgra, int stride)
     random_colour (rand, rgb);
     cairo_set_source_rgb (cr, rgb[0], rgb[1], rgb[2]);
   } else {
-    const Colour *c = s->colour < (int) N_COLOURS
-        ? &colours[s->colour]
-        : &extra_colours[s->colour - N_COLOURS];
+    const Colour *c = &colours[s->colour];
     cairo_set_source_rgb (cr, CLAMP (c->r + jitter (rand, 0.08), 0, 1),
         CLAMP (c->g + jitter (rand, 0.08), 0, 1),
         CLAMP (c->b + jitter (rand, 0.08), 0, 1));
@@ -383,10 +377,7 @@ scene_caption (const Scene *s, CaptionForm form)
   /* The colour word and its space; none for an UNNAMED colour. */
   g_autofree char *colour = s->colour == UNNAMED
       ? g_strdup ("")
-      : g_strdup_printf ("%s ",
-          s->colour < (int) N_COLOURS
-              ? colours[s->colour].name
-              : extra_colours[s->colour - N_COLOURS].name);
+      : g_strdup_printf ("%s ", colours[s->colour].name);
   const char *size = s->large ? "large" : "small";
   const char *background = s->striped ? "striped" : "plain";
   if (s->count > 1) {
