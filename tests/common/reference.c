@@ -114,3 +114,18 @@ clip_test_tmpdir (void)
   g_ptr_array_add (tmpdirs, g_strdup (dir));
   return dir;
 }
+
+ClipLabelSet *
+clip_test_label_set (ClipEncoder *encoder, const char *labels,
+    const char *negatives)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) specs = clip_labels_parse_list (labels);
+  g_autoptr (GPtrArray) neg = negatives ? clip_labels_parse_list (negatives)
+                                        : NULL;
+  const char *templates[] = { "a photo of a {}.", NULL };
+  ClipLabelSet *set = clip_label_set_new (encoder, specs, neg, templates,
+      &error);
+  g_assert_no_error (error);
+  return set;
+}

@@ -17,6 +17,11 @@ char *clip_test_ref_path (const char *relative);
  * the model (clip_encoder_get_model); free with clip_encoder_free. */
 ClipEncoder *clip_test_tiny_encoder (void);
 
+/* The label set of comma-separated labels and negatives (may be NULL) with
+ * CLIP's default template, embedded by encoder; fails the test on error. */
+ClipLabelSet *clip_test_label_set (ClipEncoder *encoder, const char *labels,
+    const char *negatives);
+
 /* Reads a raw float32 file of exactly n values (fails the test otherwise). */
 float *clip_test_read_f32 (const char *relative, gsize n);
 /* Reads a raw file of exactly n bytes. */

@@ -35,20 +35,6 @@ setup_model (void)
   return TRUE;
 }
 
-static ClipLabelSet *
-runtime_label_set (const char *labels, const char *negatives)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GPtrArray) specs = clip_labels_parse_list (labels);
-  g_autoptr (GPtrArray) neg = negatives ? clip_labels_parse_list (negatives)
-                                        : NULL;
-  const char *templates[] = { "a photo of a {}.", NULL };
-  ClipLabelSet *set = clip_label_set_new (encoder, specs, neg, templates,
-      &error);
-  g_assert_no_error (error);
-  return set;
-}
-
 /* ----------------------------------------------------------------- frames */
 
 /* A synthetic picture, tightly packed, from which a buffer of any format is
@@ -383,7 +369,8 @@ test_meta_matches_runtime (void)
       new_element ("labels", labels, "top-k", 3, "negative-labels", "nothing",
           "mode", 1 /* sync */, "attach-embedding", TRUE, NULL),
       &bus);
-  g_autoptr (ClipLabelSet) set = runtime_label_set (labels, "nothing");
+  g_autoptr (ClipLabelSet) set = clip_test_label_set (encoder, labels,
+      "nothing");
 
   /* width 50: RGB rows are padded to a multiple of 4 bytes */
   for (guint i = 0; i < 4; i++) {
@@ -442,7 +429,8 @@ test_caps_change (void)
   GstHarness *h = new_harness (
       new_element ("labels", "one,two,three", "mode", 1, "batch-size", 2, NULL),
       &bus);
-  g_autoptr (ClipLabelSet) set = runtime_label_set ("one,two,three", NULL);
+  g_autoptr (ClipLabelSet) set = clip_test_label_set (encoder, "one,two,three",
+      NULL);
 
   for (guint f = 0; f < G_N_ELEMENTS (formats); f++) {
     g_autoptr (Picture) p = picture_new (sizes[f][0], sizes[f][1], 7 + f);
@@ -504,7 +492,7 @@ test_sync_batching (void)
   GstBus *bus;
   GstHarness *h = new_harness (
       new_element ("labels", "x,y,z", "mode", 1, "batch-size", 3, NULL), &bus);
-  g_autoptr (ClipLabelSet) set = runtime_label_set ("x,y,z", NULL);
+  g_autoptr (ClipLabelSet) set = clip_test_label_set (encoder, "x,y,z", NULL);
   Picture *pictures[5];
   for (guint i = 0; i < 5; i++)
     pictures[i] = picture_new (48, 32, 20 + i);
@@ -666,7 +654,8 @@ test_label_change_while_playing (void)
     guint frame = 0;
     GstBuffer *out;
 
-    g_autoptr (ClipLabelSet) before = runtime_label_set ("cat,dog", NULL);
+    g_autoptr (ClipLabelSet) before = clip_test_label_set (encoder, "cat,dog",
+        NULL);
     GstClipMeta *meta = mode == 1
         ? gst_buffer_get_clip_meta (out = gst_harness_push_and_pull (h,
                                         picture_buffer (p, GST_VIDEO_FORMAT_RGB,
@@ -708,7 +697,7 @@ test_flush_and_eos (void)
   GstHarness *h = new_harness (new_element ("labels", "p,q,r", "mode", 1,
                                    "batch-size", 3, "smoothing", 4, NULL),
       &bus);
-  g_autoptr (ClipLabelSet) set = runtime_label_set ("p,q,r", NULL);
+  g_autoptr (ClipLabelSet) set = clip_test_label_set (encoder, "p,q,r", NULL);
   g_autoptr (Picture) a = picture_new (32, 24, 30);
   g_autoptr (Picture) b = picture_new (32, 24, 31);
   gst_harness_set_src_caps (h, picture_caps (a, GST_VIDEO_FORMAT_RGB));
@@ -747,7 +736,7 @@ test_smoothing (void)
   GstBus *bus;
   GstHarness *h = new_harness (
       new_element ("labels", "u,v,w", "mode", 1, "smoothing", 3, NULL), &bus);
-  g_autoptr (ClipLabelSet) set = runtime_label_set ("u,v,w", NULL);
+  g_autoptr (ClipLabelSet) set = clip_test_label_set (encoder, "u,v,w", NULL);
   float *embeddings[5];
 
   for (int i = 0; i < 5; i++) {
@@ -827,7 +816,7 @@ test_segments (void)
   if (!setup_model ())
     return;
   const char *labels = "red,green,blue,cat,dog,car,tree,sky";
-  g_autoptr (ClipLabelSet) set = runtime_label_set (labels, NULL);
+  g_autoptr (ClipLabelSet) set = clip_test_label_set (encoder, labels, NULL);
   guint seed_a = 0, seed_b = 0;
   find_distinct_pictures (set, &seed_a, &seed_b);
   g_autoptr (Picture) a = picture_new (32, 32, seed_a);

@@ -22,20 +22,6 @@ embed_dim (void)
   return clip_model_get_config (clip_encoder_get_model (encoder))->embed_dim;
 }
 
-static ClipLabelSet *
-label_set (const char *labels, const char *negatives)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GPtrArray) specs = clip_labels_parse_list (labels);
-  g_autoptr (GPtrArray) neg = negatives ? clip_labels_parse_list (negatives)
-                                        : NULL;
-  const char *templates[] = { "a photo of a {}.", NULL };
-  ClipLabelSet *set = clip_label_set_new (encoder, specs, neg, templates,
-      &error);
-  g_assert_no_error (error);
-  return set;
-}
-
 /* A deterministic, not normalised embedding that differs with seed. */
 static float *
 embedding_new (guint seed)
@@ -104,7 +90,8 @@ test_report (void)
 {
   if (!setup ())
     return;
-  g_autoptr (ClipLabelSet) set = label_set ("cat,dog,bird,fish", "nothing");
+  g_autoptr (ClipLabelSet) set = clip_test_label_set (encoder,
+      "cat,dog,bird,fish", "nothing");
   g_assert_true (clip_label_set_is_negative (set, 4));
   const float logits[] = { 1, 2, 3, 4, 5 };
   const float probs[] = { 0.25f, 0.05f, 0.30f, 0.10f, 0.30f };
@@ -172,7 +159,8 @@ test_smoothing (void)
   if (!setup ())
     return;
   const int dim = embed_dim ();
-  g_autoptr (ClipLabelSet) set = label_set ("cat,dog,bird", NULL);
+  g_autoptr (ClipLabelSet) set = clip_test_label_set (encoder, "cat,dog,bird",
+      NULL);
   const int n = clip_label_set_get_n_labels (set);
   g_autoptr (ClipClassifier) c = clip_classifier_new (dim);
   clip_classifier_set_label_set (c, set, NULL, NULL);
@@ -223,8 +211,9 @@ test_encoder_scores (void)
   if (!setup ())
     return;
   const int dim = embed_dim ();
-  g_autoptr (ClipLabelSet) set = label_set ("cat,dog", NULL);
-  g_autoptr (ClipLabelSet) other = label_set ("cat,dog", NULL);
+  g_autoptr (ClipLabelSet) set = clip_test_label_set (encoder, "cat,dog", NULL);
+  g_autoptr (ClipLabelSet) other = clip_test_label_set (encoder, "cat,dog",
+      NULL);
   g_autoptr (ClipClassifier) c = clip_classifier_new (dim);
   clip_classifier_set_label_set (c, set, NULL, NULL);
   g_autofree float *raw = embedding_new (7);
@@ -276,7 +265,7 @@ test_segments (void)
 {
   if (!setup ())
     return;
-  g_autoptr (ClipLabelSet) set = label_set ("cat,dog", NULL);
+  g_autoptr (ClipLabelSet) set = clip_test_label_set (encoder, "cat,dog", NULL);
   g_autoptr (ClipClassifier) c = clip_classifier_new (embed_dim ());
   clip_classifier_set_label_set (c, set, NULL, NULL);
   g_autofree float *raw = embedding_new (3);
@@ -346,7 +335,7 @@ test_swap_while_scoring (void)
   SwapTest t = {
     .classifier = clip_classifier_new (dim),
     .sets = {
-      label_set ("cat,dog", NULL), label_set ("car,tree,house", "sky"),
+      clip_test_label_set (encoder, "cat,dog", NULL), clip_test_label_set (encoder, "car,tree,house", "sky"),
     },
   };
   clip_classifier_set_label_set (t.classifier, t.sets[0], GUINT_TO_POINTER (1),
@@ -404,7 +393,7 @@ test_result_lifetime (void)
   const int dim = embed_dim ();
   guint destroyed = 0;
   ClipClassifier *c = clip_classifier_new (dim);
-  ClipLabelSet *set = label_set ("cat,dog,bird", NULL);
+  ClipLabelSet *set = clip_test_label_set (encoder, "cat,dog,bird", NULL);
   clip_classifier_set_label_set (c, set, &destroyed, count_destroy);
   clip_label_set_unref (set);
 
@@ -419,7 +408,8 @@ test_result_lifetime (void)
   /* Another frame and a swap: r is as it was, its data still alive. */
   g_autofree float *second = embedding_new (22);
   clip_result_unref (classify (c, second, 1));
-  g_autoptr (ClipLabelSet) other = label_set ("car,tree", NULL);
+  g_autoptr (ClipLabelSet) other = clip_test_label_set (encoder, "car,tree",
+      NULL);
   clip_classifier_set_label_set (c, other, NULL, NULL);
   g_assert_cmpuint (destroyed, ==, 0);
   clip_classifier_free (c);
