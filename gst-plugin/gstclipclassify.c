@@ -419,10 +419,12 @@ gst_clip_classify_start (GstBaseTransform *trans)
 
   if (model_dir == NULL || *model_dir == '\0') {
     g_free (model_dir);
-    model_dir = clip_default_model_dir ();
+    model_dir = clip_default_model_dir (&error);
     if (model_dir == NULL) {
       GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
-          ("no model: set the model property to a CLIP model folder"), (NULL));
+          ("no model: set the model property to a CLIP model folder; %s",
+              error->message),
+          (NULL));
       label_spec_text_clear (&spec);
       return FALSE;
     }

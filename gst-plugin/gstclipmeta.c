@@ -16,6 +16,13 @@ struct _GstClipLabelTable {
 G_DEFINE_BOXED_TYPE (GstClipLabelTable, gst_clip_label_table,
     gst_clip_label_table_ref, gst_clip_label_table_unref)
 
+/**
+ * gst_clip_label_table_new:
+ * @labels: (array length=n_labels): the labels
+ * @n_labels: how many
+ *
+ * Returns: (transfer full): a new table holding copies of @labels
+ */
 GstClipLabelTable *
 gst_clip_label_table_new (const gchar *const *labels, guint n_labels)
 {
@@ -30,6 +37,12 @@ gst_clip_label_table_new (const gchar *const *labels, guint n_labels)
   return table;
 }
 
+/**
+ * gst_clip_label_table_ref: (skip)
+ * @table: a table
+ *
+ * Returns: (transfer full): @table
+ */
 GstClipLabelTable *
 gst_clip_label_table_ref (GstClipLabelTable *table)
 {
@@ -38,6 +51,10 @@ gst_clip_label_table_ref (GstClipLabelTable *table)
   return table;
 }
 
+/**
+ * gst_clip_label_table_unref: (skip)
+ * @table: (transfer full) (nullable): a table
+ */
 void
 gst_clip_label_table_unref (GstClipLabelTable *table)
 {
@@ -54,6 +71,14 @@ gst_clip_label_table_get_n_labels (const GstClipLabelTable *table)
   return table->n_labels;
 }
 
+/**
+ * gst_clip_label_table_get_label:
+ * @table: a table
+ * @index: a label's index
+ *
+ * Returns: (transfer none) (nullable): the label, NULL when @index is out of
+ *     range
+ */
 const gchar *
 gst_clip_label_table_get_label (const GstClipLabelTable *table, guint index)
 {
@@ -168,6 +193,24 @@ gst_clip_meta_get_info (void)
   return info;
 }
 
+/**
+ * gst_buffer_add_clip_meta:
+ * @buffer: a writable buffer
+ * @label_table: the labels scored against
+ * @n_labels: how many labels are reported
+ * @label_indices: (array length=n_labels): indices into @label_table, best
+ *     first
+ * @probabilities: (array length=n_labels): their probabilities
+ * @logits: (array length=n_labels): their logits
+ * @top: -1, or the index of the top label in the arrays
+ * @pts: the analysed frame's timestamp
+ * @duration: its duration
+ * @fresh: whether the result is new on this buffer
+ * @model_name: (nullable): the model's name
+ * @embedding: (nullable): the frame's embedding (float32)
+ *
+ * Returns: (transfer none) (nullable): the meta, NULL on bad arguments
+ */
 GstClipMeta *
 gst_buffer_add_clip_meta (GstBuffer *buffer, GstClipLabelTable *label_table,
     guint n_labels, const guint *label_indices, const gfloat *probabilities,
@@ -194,6 +237,19 @@ gst_buffer_add_clip_meta (GstBuffer *buffer, GstClipLabelTable *label_table,
   return m;
 }
 
+/**
+ * gst_buffer_get_clip_meta:
+ * @buffer: a buffer
+ *
+ * Returns: (transfer none) (nullable): the buffer's #GstClipMeta, or NULL
+ */
+GstClipMeta *
+gst_buffer_get_clip_meta (GstBuffer *buffer)
+{
+  g_return_val_if_fail (GST_IS_BUFFER (buffer), NULL);
+  return (GstClipMeta *) gst_buffer_get_meta (buffer, GST_CLIP_META_API_TYPE);
+}
+
 guint
 gst_clip_meta_get_n_labels (const GstClipMeta *meta)
 {
@@ -201,6 +257,13 @@ gst_clip_meta_get_n_labels (const GstClipMeta *meta)
   return meta->n_labels;
 }
 
+/**
+ * gst_clip_meta_get_label:
+ * @meta: a meta
+ * @i: a reported label's index, best first
+ *
+ * Returns: (transfer none) (nullable): the string, or NULL
+ */
 const gchar *
 gst_clip_meta_get_label (const GstClipMeta *meta, guint i)
 {
@@ -232,6 +295,12 @@ gst_clip_meta_get_top (const GstClipMeta *meta)
   return meta->top;
 }
 
+/**
+ * gst_clip_meta_get_top_label:
+ * @meta: a meta
+ *
+ * Returns: (transfer none) (nullable): the string, or NULL
+ */
 const gchar *
 gst_clip_meta_get_top_label (const GstClipMeta *meta)
 {
@@ -260,6 +329,12 @@ gst_clip_meta_is_fresh (const GstClipMeta *meta)
   return meta->fresh;
 }
 
+/**
+ * gst_clip_meta_get_model_name:
+ * @meta: a meta
+ *
+ * Returns: (transfer none) (nullable): the string, or NULL
+ */
 const gchar *
 gst_clip_meta_get_model_name (const GstClipMeta *meta)
 {
@@ -267,6 +342,13 @@ gst_clip_meta_get_model_name (const GstClipMeta *meta)
   return meta->model_name;
 }
 
+/**
+ * gst_clip_meta_get_embedding:
+ * @meta: a meta
+ * @dim: (out) (optional): the embedding's length
+ *
+ * Returns: (transfer none) (array length=dim) (nullable): the embedding
+ */
 const gfloat *
 gst_clip_meta_get_embedding (const GstClipMeta *meta, guint *dim)
 {

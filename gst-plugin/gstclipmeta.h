@@ -112,8 +112,8 @@ GType gst_clip_meta_api_get_type (void);
 GST_CLIP_META_API
 const GstMetaInfo *gst_clip_meta_get_info (void);
 
-#define gst_buffer_get_clip_meta(buffer) \
-  ((GstClipMeta *) gst_buffer_get_meta ((buffer), GST_CLIP_META_API_TYPE))
+GST_CLIP_META_API
+GstClipMeta *gst_buffer_get_clip_meta (GstBuffer *buffer);
 
 /* Adds a meta to a writable buffer. The arrays are copied (@n_labels entries
  * each); the table and the embedding are referenced. Every label index must

@@ -17,7 +17,7 @@
 #include <gst/app/gstappsink.h>
 #include <gst/gst.h>
 
-#include "gstclipmeta.h"
+#include <gst/clip/gstclipmeta.h>
 
 static void
 print_meta (GstBuffer *buffer)

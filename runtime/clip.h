@@ -133,10 +133,11 @@ CLIP_API
 float clip_model_get_logit_scale (const ClipModel *model);
 
 /* The shipped default model's folder: $GST_CLIP_DEFAULT_MODEL when set, else
- * the installed one (datadir/gst-clip/models/default). NULL when neither
- * exists. Free with g_free. */
+ * the installed one (datadir/gst-clip/models/default). When that folder does
+ * not exist, NULL and CLIP_ERROR_IO with a message naming where it looked
+ * and the variable. Free with g_free. */
 CLIP_API
-char *clip_default_model_dir (void);
+char *clip_default_model_dir (GError **error);
 
 /* -------------------------------------------------------------- preprocess */
 

@@ -49,13 +49,25 @@ clip_tokens_eot_position (const gint32 *ids, int context_length)
 }
 
 char *
-clip_default_model_dir (void)
+clip_default_model_dir (GError **error)
 {
   const char *env = g_getenv ("GST_CLIP_DEFAULT_MODEL");
-  const char *dir = env && *env ? env : CLIP_DEFAULT_MODEL_DIR;
-  if (!g_file_test (dir, G_FILE_TEST_IS_DIR))
+  if (env && *env) {
+    if (g_file_test (env, G_FILE_TEST_IS_DIR))
+      return g_strdup (env);
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO,
+        "no default model: GST_CLIP_DEFAULT_MODEL names %s, which is not "
+        "a folder",
+        env);
     return NULL;
-  return g_strdup (dir);
+  }
+  if (g_file_test (CLIP_DEFAULT_MODEL_DIR, G_FILE_TEST_IS_DIR))
+    return g_strdup (CLIP_DEFAULT_MODEL_DIR);
+  g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO,
+      "no default model: it is installed with gst-clip in %s (not there); "
+      "set GST_CLIP_DEFAULT_MODEL to another folder",
+      CLIP_DEFAULT_MODEL_DIR);
+  return NULL;
 }
 
 gboolean

@@ -93,12 +93,12 @@ configure_classify (GstElement *classify, const ToolModelOptions *model,
     int batch_size, int smoothing, int *status)
 {
   g_autofree char *default_dir = NULL;
+  g_autoptr (GError) error = NULL;
   const char *model_dir = model->model_dir;
   if (model_dir == NULL
-      && !(model_dir = default_dir = clip_default_model_dir ())) {
-    *status = tool_usage_error ("annotate",
-        "no --model DIR given and no "
-        "default model is installed (or set GST_CLIP_DEFAULT_MODEL)");
+      && !(model_dir = default_dir = clip_default_model_dir (&error))) {
+    *status = tool_usage_error ("annotate", "no --model given; %s",
+        error->message);
     return FALSE;
   }
   if (interval < 1 || batch_size < 1 || smoothing < 1) {

@@ -139,11 +139,11 @@ tool_load_model (const char *command, const ToolModelOptions *opts, int *status)
   g_autofree char *default_dir = NULL;
   const char *dir = opts->model_dir;
   if (dir == NULL) {
-    default_dir = clip_default_model_dir ();
+    g_autoptr (GError) error = NULL;
+    default_dir = clip_default_model_dir (&error);
     if (default_dir == NULL) {
-      *status = tool_usage_error (command,
-          "no --model DIR given and no "
-          "default model is installed (or set GST_CLIP_DEFAULT_MODEL)");
+      *status = tool_usage_error (command, "no --model given; %s",
+          error->message);
       return NULL;
     }
     dir = default_dir;

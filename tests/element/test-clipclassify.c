@@ -1019,7 +1019,10 @@ test_errors (void)
   g_object_set (e, "labels", "a", NULL);
   text = start_error (e);
   g_test_message ("no model: %s", text);
-  g_assert_nonnull (strstr (text, "model"));
+  /* names the property, where it looked and the variable */
+  g_assert_nonnull (strstr (text, "model property"));
+  g_assert_nonnull (strstr (text, "/nonexistent/default-model"));
+  g_assert_nonnull (strstr (text, "GST_CLIP_DEFAULT_MODEL"));
 }
 
 int

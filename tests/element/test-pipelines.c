@@ -146,6 +146,36 @@ test_read_meta (void)
   g_assert_nonnull (strstr (out, "\"a ball\""));
 }
 
+/* pipelines/read-meta.py reads the same metas through GObject introspection
+ * (GstClip-1.0) and prints exactly what the C example prints. */
+static void
+test_read_meta_python (void)
+{
+  if (!clip_test_reference ())
+    return;
+  const char *typelib_dir = g_getenv ("GI_TYPELIB_PATH");
+  if (typelib_dir == NULL || *typelib_dir == '\0') {
+    /* built without gobject-introspection */
+    if (g_strcmp0 (g_getenv ("CI"), "true") == 0)
+      g_error ("CI=true but no GstClip typelib was built");
+    g_test_skip ("no GstClip typelib (gobject-introspection not installed)");
+    return;
+  }
+  g_autofree char *model = clip_test_ref_path ("models/tiny-hf");
+  g_autofree char *desc = g_strdup_printf (
+      "videotestsrc num-buffers=4 ! "
+      "clipclassify model=\"%s\" labels=\"a ball,a cat\" ! appsink name=sink",
+      model);
+  char *c_argv[] = { (char *) g_getenv ("CLIP_READ_META"), desc, NULL };
+  g_autofree char *c_out = run (c_argv, NULL, TRUE);
+  g_autofree char *path = script ("read-meta.py");
+  /* Debian's interpreter, which python3-gi and python3-gst-1.0 belong to */
+  char *py_argv[] = { "/usr/bin/python3", path, desc, NULL };
+  g_autofree char *py_out = run (py_argv, NULL, TRUE);
+  g_assert_cmpuint (count (py_out, " fresh  frame "), ==, 4);
+  g_assert_cmpstr (py_out, ==, c_out);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -154,5 +184,6 @@ main (int argc, char **argv)
   g_test_add_func ("/pipelines/tag-camera", test_tag_camera);
   g_test_add_func ("/pipelines/annotate-file", test_annotate_file);
   g_test_add_func ("/pipelines/read-meta", test_read_meta);
+  g_test_add_func ("/pipelines/read-meta-python", test_read_meta_python);
   return g_test_run ();
 }

@@ -30,7 +30,8 @@ echo "ok: usage errors and --help"
 
 # Missing --model with no default model installed.
 GST_CLIP_DEFAULT_MODEL="$TMP/no-default" \
-  expect_error 2 embed --text a -- "--model"
+  expect_error 2 embed --text a -- "--model" "$TMP/no-default" \
+  GST_CLIP_DEFAULT_MODEL
 
 # A missing model folder, and one whose weights are truncated.
 expect_error 1 embed --model "$TMP/missing-model" --text a -- "$TMP/missing-model"
