@@ -100,6 +100,7 @@ struct _GstClipExport {
   char *file_name; /* the file open, for messages */
   ClipResultWriter *writer;
   GstClockTime stream_end; /* end of the last buffer, NONE before one */
+  gboolean seen_meta;      /* any buffer carried a GstClipMeta */
 };
 
 #define gst_clip_export_parent_class parent_class
@@ -203,6 +204,8 @@ gst_clip_export_transform_ip (GstBaseTransform *trans, GstBuffer *buffer)
   }
 
   GstClipMeta *meta = gst_buffer_get_clip_meta (buffer);
+  if (meta != NULL)
+    self->seen_meta = TRUE;
   if (meta == NULL || !gst_clip_meta_is_fresh (meta))
     return GST_FLOW_OK;
 
@@ -218,6 +221,15 @@ gst_clip_export_sink_event (GstBaseTransform *trans, GstEvent *event)
     case GST_EVENT_EOS:
       /* An error is already posted; EOS still goes on. */
       finish_segments (self);
+      /* Video came but no results: an empty file would look like "nothing
+       * was seen", which is not what happened. */
+      if (GST_CLOCK_TIME_IS_VALID (self->stream_end) && !self->seen_meta)
+        GST_ELEMENT_WARNING (self, STREAM, FAILED,
+            ("No CLIP results reached clipexport: no buffer carried a "
+             "GstClipMeta, so \"%s\" holds no results. Put clipclassify "
+             "upstream of clipexport.",
+                self->file_name),
+            (NULL));
       break;
     case GST_EVENT_FLUSH_STOP:
       clip_result_writer_discard (self->writer);
@@ -256,6 +268,7 @@ gst_clip_export_start (GstBaseTransform *trans)
   }
   self->writer = clip_result_writer_new (format, self->fd);
   self->stream_end = GST_CLOCK_TIME_NONE;
+  self->seen_meta = FALSE;
 
   g_autoptr (GError) error = NULL;
   if (!clip_result_writer_start (self->writer, &error)) {

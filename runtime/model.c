@@ -371,8 +371,14 @@ clip_model_load (const char *dir, const char *vocab_dir, GError **error)
 {
   g_return_val_if_fail (dir != NULL, NULL);
   if (!g_file_test (dir, G_FILE_TEST_IS_DIR)) {
-    g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: no such model folder",
-        dir);
+    if (g_file_test (dir, G_FILE_TEST_EXISTS))
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO,
+          "%s is a file, not a model folder: give the folder that holds "
+          "config.json and the safetensors",
+          dir);
+    else
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: no such model folder",
+          dir);
     return NULL;
   }
   const char *vocabulary = vocab_dir ? vocab_dir : dir;

@@ -245,6 +245,9 @@ print_progress (ToolVideo *video, gboolean final)
   double elapsed = (now - video->started_us) / 1e6;
   int frames = g_atomic_int_get (&video->frames);
   double fps = elapsed > 0 ? frames / elapsed : 0;
+  /* "0 frames, 0.0 frames/s" while the pipeline starts says nothing */
+  if (frames == 0 && !final)
+    return;
 
   gint64 duration = -1;
   g_mutex_lock (&video->lock);

@@ -443,6 +443,59 @@ test_unwritable (void)
   gst_object_unref (element);
 }
 
+/* Runs a launch line to EOS; returns how many WARNING messages named
+ * clipclassify. */
+static guint
+count_missing_results_warnings (const char *desc)
+{
+  g_autoptr (GError) error = NULL;
+  GstElement *pipeline = gst_parse_launch (desc, &error);
+  g_assert_no_error (error);
+  GstBus *bus = gst_element_get_bus (pipeline);
+  gst_element_set_state (pipeline, GST_STATE_PLAYING);
+  guint warnings = 0;
+  GstMessage *msg;
+  while ((msg = gst_bus_timed_pop_filtered (bus, GST_CLOCK_TIME_NONE,
+              GST_MESSAGE_EOS | GST_MESSAGE_ERROR | GST_MESSAGE_WARNING))) {
+    GstMessageType type = GST_MESSAGE_TYPE (msg);
+    if (type == GST_MESSAGE_WARNING) {
+      g_autoptr (GError) warning = NULL;
+      gst_message_parse_warning (msg, &warning, NULL);
+      g_test_message ("warning: %s", warning->message);
+      if (strstr (warning->message, "Put clipclassify upstream"))
+        warnings++;
+    }
+    g_assert_true (type != GST_MESSAGE_ERROR);
+    gst_message_unref (msg);
+    if (type == GST_MESSAGE_EOS)
+      break;
+  }
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_object_unref (bus);
+  gst_object_unref (pipeline);
+  return warnings;
+}
+
+/* Video without results gives a warning, not a silent empty file. */
+static void
+test_no_results_warns (void)
+{
+  g_autofree char *path = temp_file ("empty.jsonl");
+  g_autofree char *bare = g_strdup_printf (
+      "videotestsrc num-buffers=5 ! clipexport location=\"%s\" ! fakesink",
+      path);
+  g_assert_cmpuint (count_missing_results_warnings (bare), ==, 1);
+
+  if (!clip_test_reference ())
+    return;
+  g_autofree char *model = clip_test_ref_path ("models/tiny-hf");
+  g_autofree char *classified = g_strdup_printf (
+      "videotestsrc num-buffers=5 ! clipclassify model=\"%s\" labels=a,b ! "
+      "clipexport location=\"%s\" ! fakesink",
+      model, path);
+  g_assert_cmpuint (count_missing_results_warnings (classified), ==, 0);
+}
+
 /* pipelines/annotate-to-files.sh on the tiny model: every format, valid. */
 static void
 test_annotate_script (void)
@@ -511,6 +564,7 @@ main (int argc, char **argv)
   g_test_add_func ("/clipexport/written-without-eos", test_written_without_eos);
   g_test_add_func ("/clipexport/flush", test_flush);
   g_test_add_func ("/clipexport/unwritable", test_unwritable);
+  g_test_add_func ("/clipexport/no-results-warns", test_no_results_warns);
   g_test_add_func ("/clipexport/annotate-script", test_annotate_script);
   return g_test_run ();
 }

@@ -109,6 +109,10 @@ if command -v script >/dev/null; then
   grep -qE $'\r''cuts.avi \[#{30}\] 100%  +[0-9.]+ frames/s  ETA 0:00' "$TMP/tty.out" ||
     fail "no progress bar on a terminal: $(cat -v "$TMP/tty.out")"
   echo "ok: progress bar on a terminal"
+  # Nothing is drawn before the first frame: no "0 frames, 0.0 frames/s".
+  if grep -qE '(^|'$'\r'')cuts.avi \[-{30}\]   0%  +0\.0 frames/s' "$TMP/tty.out"; then
+    fail "a progress line before the first frame: $(cat -v "$TMP/tty.out")"
+  fi
 else
   echo "SKIP (part): no 'script' command to test the terminal progress bar"
 fi

@@ -35,6 +35,9 @@ GST_CLIP_DEFAULT_MODEL="$TMP/no-default" \
 
 # A missing model folder, and one whose weights are truncated.
 expect_error 1 embed --model "$TMP/missing-model" --text a -- "$TMP/missing-model"
+# A file given for the folder is named as a file.
+expect_error 1 embed --model "$REF/models/tiny-openai/config.json" --text a \
+  -- "config.json is a file, not a model folder"
 mkdir "$TMP/truncated"
 cp "$REF/models/tiny-openai/config.json" "$TMP/truncated/"
 head -c 5000 "$REF/models/tiny-openai/model.safetensors" \
