@@ -8,7 +8,6 @@ cd "$(dirname "$0")/.."
 sh scripts/install-deps.sh
 [ -d build ] || meson setup build
 ninja -C build
-# Run from the build tree: the plugin from build/, the shipped model from models/.
-export GST_PLUGIN_PATH="$PWD/build/gst-plugin"
-export GST_CLIP_DEFAULT_MODEL="$PWD/models/default"
-exec bash pipelines/demo-videotestsrc.sh
+# Run from the build tree (meson devenv: the plugin from build/, the shipped
+# model from models/), in this folder.
+exec meson devenv -C build -w . bash pipelines/demo-videotestsrc.sh
