@@ -81,8 +81,8 @@ clip_event_tracker_push (ClipEventTracker *tracker,
   if (!segmenter->current.open)
     clip_segmenter_push (segmenter, NULL, start, start, 0.0, min_segment,
         &ended);
-  if (!clip_segmenter_push (segmenter, label, start, end, frame->top_score,
-          min_segment, &ended))
+  if (!clip_segmenter_push (segmenter, label, start, end,
+          label != NULL ? frame->top_score : 0.0, min_segment, &ended))
     return FALSE;
 
   const ClipLabelRun *now = &segmenter->current;
