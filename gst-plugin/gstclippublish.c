@@ -337,7 +337,12 @@ describe_failure (GstClipPublish *self, int rc, int saved_errno)
                                           : mosquitto_strerror (rc);
   if (rc == MOSQ_ERR_TLS && self->last_log_error != NULL)
     return g_strdup_printf ("TLS handshake failed (%s)", self->last_log_error);
-  return g_strdup (what);
+  /* The messages end with a full stop; the warnings add their own. */
+  char *text = g_strdup (what);
+  gsize len = strlen (text);
+  if (len > 0 && text[len - 1] == '.')
+    text[len - 1] = '\0';
+  return text;
 }
 
 /* A new client, connected (or connecting) to the broker; NULL and *cause
