@@ -673,6 +673,66 @@ test_many_events (void)
   test_broker_free (broker);
 }
 
+typedef struct {
+  const char *label;
+} EventWanted;
+
+static gboolean
+has_event (GPtrArray *messages, gpointer data)
+{
+  const EventWanted *want = data;
+  g_autofree char *member = g_strdup_printf ("\"label\":\"%s\"", want->label);
+  for (guint i = 0; i < messages->len; i++) {
+    TestMessage *m = messages->pdata[i];
+    if (g_str_has_suffix (m->topic, "/event")
+        && strstr (m->payload, member) != NULL)
+      return TRUE;
+  }
+  return FALSE;
+}
+
+/* pipelines/publish-camera.sh, a test source standing in for the camera:
+ * the label's event arrives, and the status goes offline at the end. */
+static void
+test_script (void)
+{
+  if (!test_broker_available ())
+    return;
+  TestBroker *broker = test_broker_start ("allow_anonymous true");
+  TestSubscriber *sub = test_subscriber_new (broker, "gst-clip/porch/#", NULL,
+      NULL, NULL);
+  g_autofree char *script = g_build_filename (g_getenv ("CLIP_PIPELINES_DIR"),
+      "publish-camera.sh", NULL);
+  g_autofree char *model = g_build_filename (g_getenv ("CLIP_SOURCE_DIR"),
+      "models", "default", NULL);
+  g_autofree char *address = g_strdup_printf ("127.0.0.1:%d", broker->port);
+  char **env = g_get_environ ();
+  env = g_environ_setenv (env, "CLIP_MODEL", model, TRUE);
+  env = g_environ_unsetenv (env, "CLIP_VOCAB");
+  env = g_environ_setenv (env, "CLIP_LABELS", "smpte color bars,red frame",
+      TRUE);
+  env = g_environ_setenv (env, "CLIP_CAMERA_SRC",
+      "videotestsrc pattern=red num-buffers=60", TRUE);
+  env = g_environ_setenv (env, "CLIP_MQTT_ADDRESS", address, TRUE);
+  env = g_environ_setenv (env, "CLIP_STREAM_NAME", "porch", TRUE);
+  char *argv[] = { "bash", script, NULL };
+  int status;
+  g_autofree char *out = NULL, *err = NULL;
+  g_autoptr (GError) error = NULL;
+  g_spawn_sync (NULL, argv, env, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err,
+      &status, &error);
+  g_strfreev (env);
+  g_assert_no_error (error);
+  g_test_message ("stdout:\n%s\nstderr:\n%s", out, err);
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+
+  EventWanted red = { "red frame" };
+  g_assert_true (test_subscriber_wait (sub, has_event, &red));
+  g_assert_true (test_subscriber_wait (sub, has_offline, NULL));
+  test_subscriber_free (sub);
+  test_broker_free (broker);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -687,5 +747,6 @@ main (int argc, char **argv)
   g_test_add_func ("/clippublish/tls-refused", test_tls_refused);
   g_test_add_func ("/clippublish/password", test_password);
   g_test_add_func ("/clippublish/many-events", test_many_events);
+  g_test_add_func ("/clippublish/script", test_script);
   return g_test_run ();
 }
