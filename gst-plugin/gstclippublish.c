@@ -969,8 +969,8 @@ gst_clip_publish_class_init (GstClipPublishClass *klass)
 #undef FIELD
   g_object_class_install_property (gobject_class, PROP_DROPPED,
       g_param_spec_uint64 ("dropped", "Dropped",
-          "Documents dropped because the queue was full", 0, G_MAXUINT64, 0,
-          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+          "Documents dropped from the full queue since the element started", 0,
+          G_MAXUINT64, 0, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
 
   gst_element_class_set_static_metadata (element_class,
       "CLIP results publisher", "Filter/Analyzer/Video",
