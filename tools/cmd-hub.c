@@ -527,6 +527,22 @@ first_present (Pull *pull, const char *const *files, GError **error)
 static gboolean
 fetch_all (Pull *pull, GError **error)
 {
+  /* Weights gst-clip can read first, before anything is downloaded. */
+  GError *lookup_error = NULL;
+  if (first_present (pull, weight_files, &lookup_error) == NULL) {
+    const char *pickle = lookup_error
+        ? NULL
+        : first_present (pull, pickle_files, &lookup_error);
+    if (lookup_error) {
+      g_propagate_error (error, lookup_error);
+      return FALSE;
+    }
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_UNSUPPORTED,
+        "%s has no model.safetensors or open_clip_model.safetensors%s%s%s",
+        pull->repo_id, pickle ? ", only " : "", pickle ? pickle : "",
+        pickle ? " (a PyTorch pickle, which gst-clip does not read)" : "");
+    return FALSE;
+  }
   int which;
   if (!fetch_first (pull, config_files, &which, error))
     return FALSE;
@@ -542,16 +558,10 @@ fetch_all (Pull *pull, GError **error)
       || !fetch_first (pull, weight_files, &which, error))
     return FALSE;
   if (which < 0) {
-    GError *lookup_error = NULL;
-    const char *pickle = first_present (pull, pickle_files, &lookup_error);
-    if (lookup_error) {
-      g_propagate_error (error, lookup_error);
-      return FALSE;
-    }
-    g_set_error (error, CLIP_ERROR, CLIP_ERROR_UNSUPPORTED,
-        "%s has no model.safetensors or open_clip_model.safetensors%s%s%s",
-        pull->repo_id, pickle ? ", only " : "", pickle ? pickle : "",
-        pickle ? " (a PyTorch pickle, which gst-clip does not read)" : "");
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO,
+        "%s: model.safetensors or open_clip_model.safetensors vanished during "
+        "the download",
+        pull->repo_id);
     return FALSE;
   }
   /* vocab.json and merges.txt together, else the OpenAI file. */
