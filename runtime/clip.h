@@ -123,7 +123,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClipModel, clip_model_unref)
 
 CLIP_API
 const ClipConfig *clip_model_get_config (const ClipModel *model);
-/* The folder's base name, e.g. "clip-vit-base-patch32". */
+/* The folder's base name, e.g. "clip-vit-base-patch32"; for a model loaded
+ * by hub name, the repository's name part (not the snapshot's commit). */
 CLIP_API
 const char *clip_model_get_name (const ClipModel *model);
 CLIP_API

@@ -713,8 +713,11 @@ copy_file (const char *from_dir, const char *to_dir, const char *name,
 }
 
 static gboolean
-copy_vocabulary (const char *from, const char *to, GError **error)
+copy_vocabulary (const char *from_name, const char *to, GError **error)
 {
+  g_autofree char *from = clip_hub_resolve (from_name, NULL, error);
+  if (from == NULL)
+    return FALSE;
   g_autofree char *vocab = g_build_filename (from, "vocab.json", NULL);
   g_autofree char *merges = g_build_filename (from, "merges.txt", NULL);
   if (g_file_test (vocab, G_FILE_TEST_EXISTS)

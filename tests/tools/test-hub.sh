@@ -129,6 +129,24 @@ else
   echo "SKIP (part): clipclassify not found; the element by name is not checked" >&2
 fi
 
+# --- a hub name as the vocabulary of a new model, and as the model that
+# training starts from (its snapshot's vocabulary goes with it).
+"$GST_CLIP" random-model --arch tiny --vocab test/tiny-hf --out "$TMP/random" \
+  >/dev/null || fail "random-model --vocab test/tiny-hf failed"
+cmp "$TMP/random/vocab.json" "$REF/models/tiny-hf/vocab.json" ||
+  fail "random-model --vocab test/tiny-hf did not copy its vocab.json"
+mkdir "$TMP/data"
+cp "$REF/images/gradient_320x240.png" "$REF/images/shapes_640x480.png" "$TMP/data/"
+printf 'gradient_320x240.png\ta gradient\nshapes_640x480.png\tsome shapes\n' \
+  >"$TMP/data/captions.txt"
+printf '[train]\nbatch=2\nsteps=1\n' >"$TMP/ft.ini"
+"$GST_CLIP" train --config "$TMP/ft.ini" --data "$TMP/data" --model test/tiny-hf \
+  --out "$TMP/ft" --threads 2 >"$TMP/ft.log" 2>&1 ||
+  fail "train --model test/tiny-hf failed: $(cat "$TMP/ft.log")"
+cmp "$TMP/ft/merges.txt" "$REF/models/tiny-hf/merges.txt" ||
+  fail "train --model test/tiny-hf did not keep the model's vocabulary"
+echo "ok: random-model --vocab and train --model take hub names"
+
 # --- the OpenCLIP spelling: open_clip_* files and the OpenAI vocabulary,
 # after a 404 for each HF name; a partial blob left by an earlier run is
 # resumed.
