@@ -96,21 +96,26 @@ clip_hub_offline (void)
 }
 
 char *
+clip_hub_home_dir (void)
+{
+  /* huggingface_hub's constants.py. */
+  const char *home = g_getenv ("HF_HOME");
+  if (home && *home)
+    return g_strdup (home);
+  const char *xdg = g_getenv ("XDG_CACHE_HOME");
+  if (xdg && *xdg)
+    return g_build_filename (xdg, "huggingface", NULL);
+  return g_build_filename (g_get_home_dir (), ".cache", "huggingface", NULL);
+}
+
+char *
 clip_hub_cache_dir (void)
 {
-  /* huggingface_hub's constants.py: HF_HUB_CACHE, else HF_HOME/hub, HF_HOME
-   * defaulting to $XDG_CACHE_HOME/huggingface, then ~/.cache/huggingface. */
   const char *cache = g_getenv ("HF_HUB_CACHE");
   if (cache && *cache)
     return g_strdup (cache);
-  const char *home = g_getenv ("HF_HOME");
-  if (home && *home)
-    return g_build_filename (home, "hub", NULL);
-  const char *xdg = g_getenv ("XDG_CACHE_HOME");
-  if (xdg && *xdg)
-    return g_build_filename (xdg, "huggingface", "hub", NULL);
-  return g_build_filename (g_get_home_dir (), ".cache", "huggingface", "hub",
-      NULL);
+  g_autofree char *home = clip_hub_home_dir ();
+  return g_build_filename (home, "hub", NULL);
 }
 
 static void

@@ -26,6 +26,10 @@ char *clip_hub_repo_dir (const char *cache, const char *repo_id);
 /* TRUE for a full commit hash: 40 lowercase hex digits. */
 gboolean clip_hub_is_commit (const char *revision);
 
+/* huggingface_hub's home: $HF_HOME, else $XDG_CACHE_HOME/huggingface, else
+ * ~/.cache/huggingface (the token file of a login is kept there). */
+char *clip_hub_home_dir (void);
+
 /* HF_HUB_OFFLINE set to 1, ON, YES or TRUE (any case). */
 gboolean clip_hub_offline (void);
 

@@ -171,21 +171,33 @@ lookup_file (Pull *pull, const char *file, char **id, gint64 *size,
     char **location, GError **error)
 {
   g_autofree char *url = resolve_url (pull, file);
-  struct curl_slist *headers = NULL;
   HubHeaders h;
   memset (&h, 0, sizeof h);
-  hub_headers_clear (&h);
-  CURL *curl = new_request (pull, url, &headers);
-  curl_easy_setopt (curl, CURLOPT_NOBODY, 1L);
-  curl_easy_setopt (curl, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt (curl, CURLOPT_HEADERDATA, &h);
-  CURLcode code = curl_easy_perform (curl);
+  CURLcode code;
   long status = 0;
   curl_off_t content_length = -1;
-  curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &status);
-  curl_easy_getinfo (curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &content_length);
-  curl_easy_cleanup (curl);
-  curl_slist_free_all (headers);
+  /* A renamed repository answers with a redirect relative to the hub: it
+   * is followed, as huggingface_hub does; a redirect elsewhere is where
+   * the bytes are. */
+  for (int hops = 0;; hops++) {
+    hub_headers_clear (&h);
+    struct curl_slist *headers = NULL;
+    CURL *curl = new_request (pull, url, &headers);
+    curl_easy_setopt (curl, CURLOPT_NOBODY, 1L);
+    curl_easy_setopt (curl, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt (curl, CURLOPT_HEADERDATA, &h);
+    code = curl_easy_perform (curl);
+    curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo (curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T,
+        &content_length);
+    curl_easy_cleanup (curl);
+    curl_slist_free_all (headers);
+    if (code != CURLE_OK || status < 300 || status >= 400 || h.location == NULL
+        || h.location[0] != '/' || hops == 5)
+      break;
+    g_free (url);
+    url = g_strconcat (pull->endpoint, h.location, NULL);
+  }
 
   FileLookup result = FILE_ERROR;
   if (code != CURLE_OK) {
@@ -195,7 +207,8 @@ lookup_file (Pull *pull, const char *file, char **id, gint64 *size,
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO,
         "%s: HTTP %ld: %s is gated, private or does not exist; %s", url, status,
         pull->repo_id,
-        pull->token ? "the token in HF_TOKEN has no access to it"
+        pull->token ? "the token (HF_TOKEN, or the saved login) has no access "
+                      "to it"
                     : "set HF_TOKEN to a token with access to it");
   } else if (status == 404 && h.error_code
       && (strcmp (h.error_code, "RepoNotFound") == 0
@@ -229,13 +242,9 @@ lookup_file (Pull *pull, const char *file, char **id, gint64 *size,
       if (pull->commit == NULL)
         pull->commit = g_strdup (h.commit);
       *size = h.linked_size >= 0 ? h.linked_size : (gint64) content_length;
-      /* A redirect's target may be relative to the hub. */
-      if (h.location == NULL || status < 300 || status >= 400)
-        *location = g_strdup (url);
-      else if (h.location[0] == '/')
-        *location = g_strconcat (pull->endpoint, h.location, NULL);
-      else
-        *location = g_strdup (h.location);
+      *location = h.location && status >= 300 && status < 400
+          ? g_strdup (h.location)
+          : g_strdup (url);
       result = FILE_FOUND;
     }
   }
@@ -594,6 +603,29 @@ write_ref (const Pull *pull, GError **error)
   return TRUE;
 }
 
+/* HF_TOKEN, else the token file a login (`hf auth login`) writes:
+ * $HF_TOKEN_PATH, else HF_HOME/token. NULL when there is none. */
+static char *
+read_token (void)
+{
+  const char *token = g_getenv ("HF_TOKEN");
+  if (token && *token)
+    return g_strdup (token);
+  const char *path = g_getenv ("HF_TOKEN_PATH");
+  g_autofree char *default_path = NULL;
+  if (path == NULL || *path == '\0') {
+    g_autofree char *home = clip_hub_home_dir ();
+    path = default_path = g_build_filename (home, "token", NULL);
+  }
+  char *text = NULL;
+  if (!g_file_get_contents (path, &text, NULL, NULL))
+    return NULL;
+  g_strstrip (text);
+  if (*text == '\0')
+    g_clear_pointer (&text, g_free);
+  return text;
+}
+
 static const char *
 layout_name (ClipLayout layout)
 {
@@ -628,6 +660,7 @@ tool_cmd_pull (int argc, char **argv)
   pull.repo_dir = clip_hub_repo_dir (cache, pull.repo_id);
   GError *error = NULL;
   g_autofree char *snapshot = NULL;
+  g_autofree char *token = NULL;
 
   if (clip_hub_offline ()) {
     snapshot = clip_hub_snapshot_dir (cache, pull.repo_id, pull.revision,
@@ -649,8 +682,8 @@ tool_cmd_pull (int argc, char **argv)
     while (g_str_has_suffix (trimmed, "/"))
       trimmed[strlen (trimmed) - 1] = '\0';
     pull.endpoint = trimmed;
-    const char *token = g_getenv ("HF_TOKEN");
-    pull.token = token && *token ? token : NULL;
+    token = read_token ();
+    pull.token = token;
     pull.progress = isatty (fileno (stderr));
     curl_global_init (CURL_GLOBAL_DEFAULT);
     gboolean ok = fetch_all (&pull, &error) && write_ref (&pull, &error);

@@ -6,12 +6,13 @@ hub does: an LFS file (*.safetensors, *.bin) with a 302 to its blob URL and
 X-Linked-Etag (the sha256) and X-Linked-Size, any other file with a 200 and
 its git blob id as ETag; every answer carries X-Repo-Commit. A missing file
 is a 404 (X-Error-Code: EntryNotFound), an unknown repository or revision a
-401 or 404 as on the hub, and a gated repository a 401 without the token.
+401 or 404 as on the hub, a gated repository a 401 without the token, and a
+renamed repository a 307 relative to the hub.
 Blobs honour Range. Binds 127.0.0.1 on a free port and writes the port to
 --port-file; logs one line per request to --log.
 
 Usage: hub-server.py --port-file F --log F [--token T] [--cut FILE]
-         [--corrupt FILE] REPO=FOLDER[:gated]...
+         [--corrupt FILE] [--renamed OLD=NEW]... REPO=FOLDER[:gated]...
 """
 import argparse
 import hashlib
@@ -84,6 +85,11 @@ def make_handler(args, repos):
             parts = path.lstrip("/").split("/")
             if len(parts) < 5 or parts[2] != "resolve":
                 return self.answer(404, [("X-Error-Code", "EntryNotFound")])
+            renamed = args.renamed.get("/".join(parts[:2]))
+            if renamed:
+                # A renamed repository: a redirect relative to the hub.
+                rest = "/".join(parts[2:])
+                return self.answer(307, [("Location", f"/{renamed}/{rest}")])
             repo = repos.get("/".join(parts[:2]))
             if repo is None:
                 # The hub does not tell a missing repository from a private one.
@@ -158,8 +164,11 @@ def main():
     parser.add_argument("--token", default="secret")
     parser.add_argument("--cut", help="cut the first download of this file")
     parser.add_argument("--corrupt", help="serve this file with a flipped bit")
+    parser.add_argument("--renamed", action="append", default=[],
+                        help="OLD=NEW: OLD redirects to the repository NEW")
     parser.add_argument("repos", nargs="+")
     args = parser.parse_args()
+    args.renamed = dict(spec.split("=", 1) for spec in args.renamed)
     repos = {}
     for spec in args.repos:
         name, folder = spec.split("=", 1)

@@ -29,7 +29,7 @@ SERVER_PID=
 start_server () {
   rm -f "$TMP/port"
   python3 "$(dirname "$0")/hub-server.py" --port-file "$TMP/port" \
-    --log "$TMP/log" --token secret "$@" \
+    --log "$TMP/log" --token secret --renamed test/old-name=test/tiny-hf "$@" \
     "test/tiny-hf=$REF/models/tiny-hf" "test/openclip=$openclip" \
     "test/pickle=$pickle" "test/gated=$REF/models/tiny-hf:gated" &
   SERVER_PID=$!
@@ -48,8 +48,9 @@ stop_server () {
 }
 trap 'stop_server; rm -rf "$TMP"' EXIT
 
-export HF_HUB_CACHE="$TMP/cache"
-unset HF_TOKEN HF_HUB_OFFLINE HF_HOME
+# Nothing from the user's own setup: no token of a login, no cache.
+export HF_HUB_CACHE="$TMP/cache" HF_HOME="$TMP/hf-home"
+unset HF_TOKEN HF_TOKEN_PATH HF_HUB_OFFLINE
 : >"$TMP/log"
 start_server --cut model.safetensors
 
@@ -184,12 +185,24 @@ echo "ok: pull and --model test/tiny-hf@v1.0"
 # --- errors: 404 repository, gated, pickle only, corrupted bytes.
 expect_error 1 pull test/missing -- "test/missing" "HF_TOKEN"
 expect_error 1 pull test/gated -- "gated" "HF_TOKEN"
-HF_TOKEN=wrong expect_error 1 pull test/gated -- "the token in HF_TOKEN has no access"
+HF_TOKEN=wrong expect_error 1 pull test/gated -- "has no access"
 : >"$TMP/log"
 HF_TOKEN=secret expect_status 0 pull test/gated
 grep -q '^HEAD /test/gated/resolve/main/model.safetensors - auth$' "$TMP/log" ||
   fail "HF_TOKEN was not sent as Authorization"
 echo "ok: HF_TOKEN opens the gated repository"
+# The token a login saved, when HF_TOKEN is not set.
+printf 'secret\n' >"$TMP/token"
+rm -rf "$HF_HUB_CACHE/models--test--gated"
+: >"$TMP/log"
+HF_TOKEN_PATH="$TMP/token" expect_status 0 pull test/gated
+grep -q ' auth$' "$TMP/log" || fail "the saved token was not sent"
+echo "ok: the saved login token (HF_TOKEN_PATH) opens the gated repository"
+# A renamed repository: the hub's relative redirect is followed.
+expect_status 0 pull test/old-name
+[ -d "$HF_HUB_CACHE/models--test--old-name/snapshots/$commit" ] ||
+  fail "pull of a renamed repository did not store it under the name asked for"
+echo "ok: a renamed repository's relative redirect is followed"
 expect_error 1 pull test/pickle -- "pytorch_model.bin" "safetensors"
 [ ! -e "$HF_HUB_CACHE/models--test--pickle" ] ||
   fail "pull test/pickle downloaded something: $(find "$HF_HUB_CACHE/models--test--pickle")"
