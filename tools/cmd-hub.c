@@ -201,7 +201,8 @@ lookup_file (Pull *pull, const char *file, char **id, gint64 *size,
 
   FileLookup result = FILE_ERROR;
   if (code != CURLE_OK) {
-    g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO, "%s: %s", url,
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO,
+        "%s: %s (HF_HUB_OFFLINE=1 uses what is cached without asking)", url,
         curl_easy_strerror (code));
   } else if (status == 401 || status == 403) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO,
@@ -365,7 +366,12 @@ download (const Pull *pull, const char *file, const char *url,
   for (int attempt = 1;; attempt++) {
     Transfer t = { .file = file, .total = size, .progress = pull->progress };
     t.offset = file_size (partial);
-    if (size >= 0 && t.offset >= size && t.offset > 0)
+    /* Longer than the file: not a prefix of it, start again. */
+    if (size >= 0 && t.offset > size) {
+      g_unlink (partial);
+      t.offset = 0;
+    }
+    if (size >= 0 && t.offset == size && t.offset > 0)
       return TRUE;
     if ((t.out = g_fopen (partial, "ab")) == NULL) {
       int saved = errno;
@@ -394,6 +400,12 @@ download (const Pull *pull, const char *file, const char *url,
       fprintf (stderr, "\r\033[K");
     if (code == CURLE_OK && status >= 200 && status < 300 && closed)
       return TRUE;
+    /* A Range past the end: what is there is no prefix of the file. */
+    if (code == CURLE_OK && status == 416 && closed
+        && attempt < DOWNLOAD_TRIES) {
+      g_unlink (partial);
+      continue;
+    }
     g_autofree char *why = code != CURLE_OK
         ? g_strdup (curl_easy_strerror (code))
         : closed ? g_strdup_printf ("HTTP %ld", status)

@@ -12,7 +12,7 @@ Blobs honour Range. Binds 127.0.0.1 on a free port and writes the port to
 --port-file; logs one line per request to --log.
 
 Usage: hub-server.py --port-file F --log F [--token T] [--cut FILE]
-         [--corrupt FILE] [--renamed OLD=NEW]... REPO=FOLDER[:gated]...
+         [--corrupt FILE] [--no-size] [--renamed OLD=NEW]... REPO=FOLDER[:gated]...
 """
 import argparse
 import hashlib
@@ -114,9 +114,8 @@ def make_handler(args, repos):
                     ("Location", f"{host}/lfs/{sha}?file={urllib.parse.quote(file)}"),
                     ("X-Repo-Commit", commit),
                     ("X-Linked-Etag", f'"{sha}"'),
-                    ("X-Linked-Size", str(len(data))),
                     ("ETag", f'"{git_blob_id(data)}"'),
-                ])
+                ] + ([] if args.no_size else [("X-Linked-Size", str(len(data)))]))
             etag = git_blob_id(data)
             if file == args.corrupt:
                 data = data[:-1] + bytes([data[-1] ^ 1])
@@ -136,6 +135,8 @@ def make_handler(args, repos):
             rng = self.headers.get("Range")
             if rng and rng.startswith("bytes=") and rng.endswith("-"):
                 start = int(rng[len("bytes="):-1])
+            if start >= len(data):
+                return self.answer(416, [("Content-Range", f"bytes */{len(data)}")])
             self.send_response(206 if start else 200)
             if start:
                 self.send_header("Content-Range",
@@ -164,6 +165,8 @@ def main():
     parser.add_argument("--token", default="secret")
     parser.add_argument("--cut", help="cut the first download of this file")
     parser.add_argument("--corrupt", help="serve this file with a flipped bit")
+    parser.add_argument("--no-size", action="store_true",
+                        help="no X-Linked-Size: the client cannot know a blob's size")
     parser.add_argument("--renamed", action="append", default=[],
                         help="OLD=NEW: OLD redirects to the repository NEW")
     parser.add_argument("repos", nargs="+")
