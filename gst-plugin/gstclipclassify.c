@@ -20,6 +20,10 @@
  * gst-launch-1.0 -m videotestsrc num-buffers=50 ! clipclassify model=/path/clip-vit-base-patch32 labels="test pattern,cat,dog" ! fakesink
  * ]| Classifies a test pattern and prints the results as bus messages.
  * |[
+ * gst-launch-1.0 -m videotestsrc num-buffers=50 ! clipclassify model=openai/clip-vit-base-patch32 labels="test pattern,cat,dog" ! fakesink
+ * ]| The same with a model of the HuggingFace hub cache, by name (fetched
+ * once with `gst-clip pull openai/clip-vit-base-patch32`).
+ * |[
  * gst-launch-1.0 v4l2src ! queue ! videoconvert ! clipclassify model=/path/model labels-file=labels.txt interval=5 smoothing=8 min-segment=1000000000 ! autovideosink
  * ]| Tags a camera live, one frame in five, announcing labels that hold for a second.
  * |[
@@ -679,8 +683,10 @@ gst_clip_classify_class_init (GstClipClassifyClass *klass)
   gst_clip_install_field_property (gobject_class, PROP_MODEL,
       G_STRUCT_OFFSET (GstClipClassify, model_path),
       g_param_spec_string ("model", "Model",
-          "CLIP model folder (HuggingFace or OpenCLIP layout); NULL = the "
-          "installed default model, when there is one",
+          "CLIP model folder (HuggingFace or OpenCLIP layout), or a model "
+          "of the HuggingFace hub cache by name: org/name[@revision] "
+          "(gst-clip pull fetches one); NULL = the installed default model, "
+          "when there is one",
           NULL, at_ready));
   gst_clip_install_field_property (gobject_class, PROP_VOCAB,
       G_STRUCT_OFFSET (GstClipClassify, vocab_path),

@@ -3,6 +3,7 @@
 #include "gstclipclassify.h"
 #include "gstclipexport.h"
 #include "gstclipoverlay.h"
+#include "gstclippublish.h"
 
 static gboolean
 plugin_init (GstPlugin *plugin)
@@ -10,6 +11,7 @@ plugin_init (GstPlugin *plugin)
   gboolean ok = GST_ELEMENT_REGISTER (clipclassify, plugin);
   ok &= GST_ELEMENT_REGISTER (clipexport, plugin);
   ok &= GST_ELEMENT_REGISTER (clipoverlay, plugin);
+  ok &= GST_ELEMENT_REGISTER (clippublish, plugin);
   return ok;
 }
 

@@ -108,8 +108,10 @@ gboolean clip_tokenizer_encode (const ClipTokenizer *tok, const char *text,
 typedef struct _ClipModel ClipModel;
 
 /* Loads a model folder; the layout (HF or OpenCLIP/OpenAI) is detected from
- * its files and tensor names. vocab_dir may be NULL: the vocabulary is then
- * taken from the model folder, and a folder without one is an error. */
+ * its files and tensor names. dir and vocab_dir may also be HuggingFace hub
+ * names, resolved as clip_model_resolve does. vocab_dir may be NULL: the
+ * vocabulary is then taken from the model folder, and a folder without one
+ * is an error. */
 CLIP_API
 ClipModel *clip_model_load (const char *dir, const char *vocab_dir,
     GError **error);
@@ -121,7 +123,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClipModel, clip_model_unref)
 
 CLIP_API
 const ClipConfig *clip_model_get_config (const ClipModel *model);
-/* The folder's base name, e.g. "clip-vit-base-patch32". */
+/* The folder's base name, e.g. "clip-vit-base-patch32"; for a model loaded
+ * by hub name, the repository's name part (not the snapshot's commit). */
 CLIP_API
 const char *clip_model_get_name (const ClipModel *model);
 CLIP_API
@@ -131,6 +134,22 @@ const ClipTokenizer *clip_model_get_tokenizer (const ClipModel *model);
 /* exp(logit_scale), the temperature the model was trained with. */
 CLIP_API
 float clip_model_get_logit_scale (const ClipModel *model);
+
+/* The HuggingFace hub cache folder, as huggingface_hub finds it:
+ * $HF_HUB_CACHE, else $HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub,
+ * else ~/.cache/huggingface/hub. It need not exist. Free with g_free. */
+CLIP_API
+char *clip_hub_cache_dir (void);
+
+/* The folder a model argument names: an existing path as given; else a hub
+ * name, "org/name", "org/name@revision" or "hf-hub:org/name[@revision]",
+ * as its snapshot folder in the hub cache (the revision, "main" by default,
+ * through refs/, or a 40-digit commit directly); else the argument as given.
+ * Fails with CLIP_ERROR_IO, naming where it looked and the `gst-clip pull`
+ * that would fetch it, for a hub name that is not in the cache. Never uses
+ * the network. Free with g_free. */
+CLIP_API
+char *clip_model_resolve (const char *model, GError **error);
 
 /* The shipped default model's folder: $GST_CLIP_DEFAULT_MODEL when set, else
  * the installed one (datadir/gst-clip/models/default). When that folder does

@@ -5,6 +5,7 @@
  * Both layouts are read from the parameter table (params.h), so loading,
  * saving and clip_weights_foreach cannot disagree about a name or a
  * shape. */
+#include "hub.h"
 #include "model.h"
 #include "params.h"
 
@@ -370,6 +371,16 @@ ClipModel *
 clip_model_load (const char *dir, const char *vocab_dir, GError **error)
 {
   g_return_val_if_fail (dir != NULL, NULL);
+  g_autofree char *name = NULL;
+  g_autofree char *resolved_vocab = NULL;
+  g_autofree char *resolved_dir = clip_hub_resolve (dir, &name, error);
+  if (resolved_dir == NULL
+      || (vocab_dir
+          && (resolved_vocab = clip_hub_resolve (vocab_dir, NULL, error))
+              == NULL))
+    return NULL;
+  dir = resolved_dir;
+  vocab_dir = resolved_vocab;
   if (!g_file_test (dir, G_FILE_TEST_IS_DIR)) {
     if (g_file_test (dir, G_FILE_TEST_EXISTS))
       g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO,
@@ -385,7 +396,7 @@ clip_model_load (const char *dir, const char *vocab_dir, GError **error)
   ClipModel *model = g_new0 (ClipModel, 1);
   model->ref_count = 1;
   model->dir = g_strdup (dir);
-  model->name = g_path_get_basename (dir);
+  model->name = g_steal_pointer (&name);
 
   g_autofree char *weights_path = NULL;
   if (!clip_config_load_dir (dir, &model->config, error))
@@ -708,8 +719,11 @@ copy_file (const char *from_dir, const char *to_dir, const char *name,
 }
 
 static gboolean
-copy_vocabulary (const char *from, const char *to, GError **error)
+copy_vocabulary (const char *from_name, const char *to, GError **error)
 {
+  g_autofree char *from = clip_hub_resolve (from_name, NULL, error);
+  if (from == NULL)
+    return FALSE;
   g_autofree char *vocab = g_build_filename (from, "vocab.json", NULL);
   g_autofree char *merges = g_build_filename (from, "merges.txt", NULL);
   if (g_file_test (vocab, G_FILE_TEST_EXISTS)

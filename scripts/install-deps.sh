@@ -14,7 +14,8 @@ apt-get install -y -q --no-install-recommends \
   libglib2.0-dev libjson-glib-dev libopenblas-dev zlib1g-dev libgdk-pixbuf-2.0-dev \
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev \
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
-  libcairo2-dev libpango1.0-dev libsqlite3-dev \
+  libcairo2-dev libpango1.0-dev libsqlite3-dev libcurl4-openssl-dev \
+  libmosquitto-dev mosquitto mosquitto-clients openssl \
   libvulkan-dev glslc mesa-vulkan-drivers vulkan-validationlayers \
   python3-webvtt \
   clang libclang-rt-14-dev clang-format valgrind \

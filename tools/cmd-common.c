@@ -12,11 +12,13 @@ tool_add_model_options (GOptionContext *ctx, ToolModelOptions *opts,
 {
   const GOptionEntry model_entries[] = {
     { "model", 'm', 0, G_OPTION_ARG_FILENAME, &opts->model_dir,
-        "Model folder (HuggingFace or OpenCLIP layout); default: the installed "
+        "Model folder (HuggingFace or OpenCLIP layout) or hub cache name "
+        "ORG/NAME[@REVISION] (see gst-clip pull); default: the installed "
         "default model",
-        "DIR" },
+        "DIR|NAME" },
     { "vocab", 0, 0, G_OPTION_ARG_FILENAME, &opts->vocab_dir,
-        "Folder with vocab.json + merges.txt or bpe_simple_vocab_16e6.txt.gz, "
+        "Folder (or hub name) with vocab.json + merges.txt or "
+        "bpe_simple_vocab_16e6.txt.gz, "
         "for a model folder that has none",
         "DIR" },
     { NULL },

@@ -337,8 +337,14 @@ tool_cmd_train (int argc, char **argv)
   settings.train.threads = threads > 0 ? threads
                                        : (int) g_get_num_processors ();
 
-  /* The vocabulary: --vocab, else the model's folder. */
-  const char *vocab_dir = vocab_arg ? vocab_arg : model_dir;
+  /* The vocabulary: --vocab, else the model's folder (a hub name's
+   * snapshot). */
+  g_autofree char *vocab_dir = vocab_arg
+      ? clip_model_resolve (vocab_arg, &error)
+      : init ? g_strdup (clip_model_get_dir (init))
+             : NULL;
+  if (vocab_arg && vocab_dir == NULL)
+    return tool_fail (error);
   if (vocab_dir == NULL)
     return tool_usage_error ("train",
         "a new model needs --vocab DIR "

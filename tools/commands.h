@@ -30,6 +30,8 @@ int tool_cmd_eval (int argc, char **argv);
 int tool_cmd_annotate (int argc, char **argv);
 int tool_cmd_index (int argc, char **argv);
 int tool_cmd_search (int argc, char **argv);
+int tool_cmd_pull (int argc, char **argv);
+int tool_cmd_models (int argc, char **argv);
 
 /* ------------------------------------------------------- shared helpers */
 

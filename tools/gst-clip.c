@@ -22,6 +22,8 @@ static const ToolCommand commands[] = {
       tool_cmd_index },
   { "search", "find moments in indexed videos by text or example image",
       tool_cmd_search },
+  { "pull", "download a CLIP model from the HuggingFace hub", tool_cmd_pull },
+  { "models", "list the hub cache's models gst-clip can use", tool_cmd_models },
 };
 
 static void

@@ -94,3 +94,13 @@ clip_json_append_double_array (GString *s, const double *values, guint n,
   }
   g_string_append_c (s, ']');
 }
+
+void
+clip_json_append_seconds (GString *s, guint64 t)
+{
+  const guint64 second = G_GUINT64_CONSTANT (1000000000);
+  g_string_append_printf (s, "%" G_GUINT64_FORMAT ".%09u", t / second,
+      (guint) (t % second));
+  while (s->str[s->len - 1] == '0' && s->str[s->len - 2] != '.')
+    g_string_truncate (s, s->len - 1);
+}

@@ -23,6 +23,10 @@ void clip_json_append_string (GString *s, const char *str);
  * the infinities, which JSON cannot spell, are null. */
 void clip_json_append_double (GString *s, double value, int digits);
 
+/* Nanoseconds as seconds, exact to the nanosecond and never an integer:
+ * 1.5, 2.0, 0.04. */
+void clip_json_append_seconds (GString *s, guint64 nanoseconds);
+
 /* An object member's name and its colon, after a comma unless it opens the
  * object (s ends with '{'). */
 void clip_json_append_member (GString *s, const char *name);

@@ -20,6 +20,12 @@ static const struct {
   [CLIP_FIELD_STREAM_TIME] = { "stream-time", "stream-time" },
   [CLIP_FIELD_RUNNING_TIME] = { "running-time", "running-time" },
   [CLIP_FIELD_IMAGE] = { "image", "image" },
+  [CLIP_FIELD_TYPE] = { "type", "type" },
+  [CLIP_FIELD_STREAM] = { "stream", "stream" },
+  [CLIP_FIELD_TIME] = { "time", "time" },
+  [CLIP_FIELD_SEQUENCE] = { "seq", "seq" },
+  [CLIP_FIELD_STATUS] = { "status", "status" },
+  [CLIP_FIELD_PREVIOUS_LABEL] = { "previous", "previous" },
 };
 
 const char *

@@ -32,6 +32,12 @@ typedef enum {
   CLIP_FIELD_STREAM_TIME, /* a frame's, in bus messages only */
   CLIP_FIELD_RUNNING_TIME,
   CLIP_FIELD_IMAGE, /* gst-clip classify's: the image file */
+  CLIP_FIELD_TYPE,  /* clippublish's documents: event, state, result... */
+  CLIP_FIELD_STREAM,
+  CLIP_FIELD_TIME, /* wall-clock time a document was made */
+  CLIP_FIELD_SEQUENCE,
+  CLIP_FIELD_STATUS,
+  CLIP_FIELD_PREVIOUS_LABEL,
   CLIP_N_FIELDS
 } ClipField;
 

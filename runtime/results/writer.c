@@ -37,16 +37,6 @@ clip_result_format_from_name (const char *name, ClipResultFormat *format)
 
 /* ------------------------------------------------------------- spelling */
 
-/* Seconds, exact to the nanosecond and never an integer: 1.5, 2.0, 0.04. */
-static void
-append_seconds (GString *s, ClipTime t)
-{
-  g_string_append_printf (s, "%" G_GUINT64_FORMAT ".%09u", t / CLIP_SECOND,
-      (guint) (t % CLIP_SECOND));
-  while (s->str[s->len - 1] == '0' && s->str[s->len - 2] != '.')
-    g_string_truncate (s, s->len - 1);
-}
-
 /* A fixed number of decimals, whatever the locale. */
 static void
 append_fixed (GString *s, const char *format, double value)
@@ -111,7 +101,7 @@ append_time_member (GString *s, ClipField field, ClipTime t)
 {
   append_member (s, field);
   if (CLIP_TIME_IS_VALID (t))
-    append_seconds (s, t);
+    clip_json_append_seconds (s, t);
   else
     g_string_append (s, "null");
 }
@@ -156,9 +146,9 @@ append_segment (GString *s, ClipResultFormat format, const ClipSegment *segment,
       break;
     }
     case CLIP_RESULT_FORMAT_CSV:
-      append_seconds (s, segment->start);
+      clip_json_append_seconds (s, segment->start);
       g_string_append_c (s, ',');
-      append_seconds (s, segment->end);
+      clip_json_append_seconds (s, segment->end);
       g_string_append_c (s, ',');
       append_csv_field (s, segment->label);
       g_string_append_c (s, ',');
