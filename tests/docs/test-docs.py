@@ -13,7 +13,8 @@ scripts/. A block may be preceded by one marker line:
   <!-- doctest: stand-in (REASON) -->  run with a tiny reference model
       standing in for openai/clip-vit-base-patch32: a loopback server that
       imitates the HuggingFace hub serves it under that name (HF_ENDPOINT),
-      into an empty hub cache (HF_HUB_CACHE)
+      pulled into the page's hub cache (HF_HUB_CACHE) first unless the
+      block pulls it itself
 
 Blocks without a marker run with an empty hub cache and no endpoint, so a
 real hub name there fails.
@@ -21,7 +22,6 @@ real hub name there fails.
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -64,12 +64,6 @@ def blocks(path):
     return found
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def make_fixtures(work):
     """What the examples name, made with GStreamer here."""
     def launch(*args):
@@ -90,21 +84,22 @@ def make_fixtures(work):
 
 
 def start_hub(work):
-    """The loopback hub of tests/tools, serving the tiny model as
-    STAND_IN_REPO. Returns (process, endpoint)."""
-    port = free_port()
+    """The loopback hub of the tests (tests/tools/hub-server.py), serving
+    the tiny model as STAND_IN_REPO. Returns (process, endpoint)."""
+    port_file = os.path.join(work, "hub.port")
     server = subprocess.Popen(
-        [sys.executable, os.path.join(source_dir, "tests/tools/fake-hub.py"),
-         "--port", str(port),
-         "--repo", STAND_IN_REPO + "=" + os.path.join(reference, "models/tiny-hf")],
-        stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "hub.log"), "w"))
+        [sys.executable, os.path.join(source_dir, "tests/tools/hub-server.py"),
+         "--port-file", port_file, "--log", os.path.join(work, "hub.log"),
+         STAND_IN_REPO + "=" + os.path.join(reference, "models/tiny-hf")],
+        stdout=subprocess.DEVNULL)
     for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        if os.path.exists(port_file) and open(port_file).read().strip():
             break
-        except OSError:
-            time.sleep(0.1)
-    return server, "http://127.0.0.1:%d" % port
+        time.sleep(0.1)
+    else:
+        server.kill()
+        sys.exit("the loopback hub did not start")
+    return server, "http://127.0.0.1:%s" % open(port_file).read().strip()
 
 
 def run_page(page, work, hub_endpoint, failures):
@@ -124,8 +119,17 @@ def run_page(page, work, hub_endpoint, failures):
         env["HF_HUB_CACHE"] = os.path.join(work, "hub-cache-" + marker)
         env.pop("HF_ENDPOINT", None)
         env.pop("GST_CLIP_DEFAULT_MODEL", None)
+        # autovideosink must fall back to a sink that works without a
+        # display: DirectFB's (gstreamer1.0-plugins-bad, where installed)
+        # crashes without a framebuffer instead of failing to open.
+        env["GST_PLUGIN_FEATURE_RANK"] = "dfbvideosink:NONE"
         if marker == "stand-in":
             env["HF_ENDPOINT"] = hub_endpoint
+            if "gst-clip pull" not in code:
+                # as a reader who pulled it (the README's tour) has it
+                subprocess.run(["meson", "devenv", "-C", build_dir, "-w", work,
+                                "gst-clip", "pull", STAND_IN_REPO], env=env,
+                               stdout=subprocess.DEVNULL, check=True)
         started = time.monotonic()
         try:
             result = subprocess.run(
