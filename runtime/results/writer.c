@@ -15,6 +15,8 @@ static const ClipResultFormatInfo formats[CLIP_N_RESULT_FORMATS] = {
   [CLIP_RESULT_FORMAT_CSV] = { "csv", "CSV, one row per segment" },
   [CLIP_RESULT_FORMAT_JSONL_SEGMENTS] = { "jsonl-segments",
       "JSON Lines, one object per segment" },
+  [CLIP_RESULT_FORMAT_HTML] = { "html",
+      "HTML report: timeline, thumbnails, plot, segment table" },
 };
 
 const ClipResultFormatInfo *
@@ -176,6 +178,7 @@ append_segment (GString *s, ClipResultFormat format, const ClipSegment *segment,
       g_string_append (s, "}\n");
       break;
     case CLIP_RESULT_FORMAT_JSONL:
+    case CLIP_RESULT_FORMAT_HTML:
     case CLIP_N_RESULT_FORMATS:
       g_assert_not_reached ();
   }
@@ -202,7 +205,8 @@ struct _ClipResultWriter {
   int fd;
   ClipSegmenter segmenter;
   guint segments_written;
-  ClipTime last_end; /* of the last segment written; NONE before one */
+  ClipTime last_end;      /* of the last segment written; NONE before one */
+  ClipHtmlReport *report; /* HTML only: segments and frames until finish */
 };
 
 ClipResultWriter *
@@ -213,6 +217,8 @@ clip_result_writer_new (ClipResultFormat format, int fd)
   w->format = format;
   w->fd = fd;
   w->last_end = CLIP_TIME_NONE;
+  if (format == CLIP_RESULT_FORMAT_HTML)
+    w->report = clip_html_report_new ();
   return w;
 }
 
@@ -222,6 +228,7 @@ clip_result_writer_free (ClipResultWriter *w)
   if (w == NULL)
     return;
   clip_segmenter_reset (&w->segmenter);
+  clip_html_report_free (w->report);
   g_free (w);
 }
 
@@ -271,6 +278,10 @@ write_segment (ClipResultWriter *w, ClipSegment *segment, GError **error)
     /* an empty cue */
   } else if (CLIP_TIME_IS_VALID (w->last_end) && segment->start < w->last_end) {
     /* back in time, after a flush */
+  } else if (w->report != NULL) {
+    clip_html_report_add_segment (w->report, segment);
+    w->segments_written++;
+    w->last_end = segment->end;
   } else {
     g_autoptr (GString) s = g_string_new (NULL);
     append_segment (s, w->format, segment, w->segments_written + 1);
@@ -293,6 +304,8 @@ clip_result_writer_push (ClipResultWriter *w, const ClipFrameRecord *frame,
     return write_record (w, s, error);
   }
 
+  if (w->report != NULL)
+    clip_html_report_add_frame (w->report, frame);
   if (!CLIP_TIME_IS_VALID (frame->pts))
     return TRUE;
   ClipTime end = frame->pts;
@@ -311,9 +324,19 @@ clip_result_writer_finish (ClipResultWriter *w, ClipTime stream_end,
 {
   ClipSegment last;
 
-  if (!clip_segmenter_finish (&w->segmenter, stream_end, &last))
+  if (clip_segmenter_finish (&w->segmenter, stream_end, &last)
+      && !write_segment (w, &last, error))
+    return FALSE;
+  if (w->report == NULL)
     return TRUE;
-  return write_segment (w, &last, error);
+  g_autoptr (GString) page = clip_html_report_render (w->report, stream_end);
+  return write_record (w, page, error);
+}
+
+ClipHtmlReport *
+clip_result_writer_get_html_report (ClipResultWriter *w)
+{
+  return w->report;
 }
 
 void
