@@ -24,6 +24,7 @@ typedef struct {
    * thread, and read once the pipeline has stopped. */
   ClipHtmlReport *report;
   ToolThumbnailer *thumbnailer;
+  char *label_list; /* "a, b, c" */
   int frame_width, frame_height;
 } Output;
 
@@ -100,8 +101,9 @@ on_frame (GstBuffer *buffer, GstPad *pad, gpointer user_data, GError **error)
   return TRUE;
 }
 
-/* The report's colours follow the label list's order. */
-static void
+/* The report's colours follow the label list's order; returns the labels
+ * as a list for the report's details (NULL when the file does not parse). */
+static char *
 set_report_labels (ClipHtmlReport *report, const char *labels,
     const char *labels_file)
 {
@@ -111,11 +113,12 @@ set_report_labels (ClipHtmlReport *report, const char *labels,
       ? clip_labels_parse_list (labels)
       : clip_labels_parse_file (labels_file, NULL);
   if (specs == NULL)
-    return;
-  g_autofree const char **names = g_new (const char *, specs->len);
+    return NULL;
+  g_autofree const char **names = g_new0 (const char *, specs->len + 1);
   for (guint i = 0; i < specs->len; i++)
     names[i] = ((ClipLabelSpec *) g_ptr_array_index (specs, i))->label;
   clip_html_report_set_labels (report, names, specs->len);
+  return g_strjoinv (", ", (char **) names);
 }
 
 /* What the report says of the run: the file, its frames, the model, the
@@ -131,15 +134,14 @@ add_report_details (const Output *out, const char *path, GstElement *classify)
         out->frame_height);
     clip_html_report_add_info (out->report, "Frame size", size);
   }
-  g_autofree char *model = NULL, *labels = NULL, *labels_file = NULL,
-                  *templates = NULL;
-  g_object_get (classify, "model", &model, "labels", &labels, "labels-file",
-      &labels_file, "templates", &templates, NULL);
+  g_autofree char *model = NULL, *labels_file = NULL, *templates = NULL;
+  g_object_get (classify, "model", &model, "labels-file", &labels_file,
+      "templates", &templates, NULL);
   clip_html_report_add_info (out->report, "Model", model ? model : "");
   if (labels_file && *labels_file)
     clip_html_report_add_info (out->report, "Labels file", labels_file);
-  if (labels && *labels)
-    clip_html_report_add_info (out->report, "Labels", labels);
+  if (out->label_list)
+    clip_html_report_add_info (out->report, "Labels", out->label_list);
   clip_html_report_add_info (out->report, "Templates",
       templates ? templates : "");
 }
@@ -330,8 +332,10 @@ tool_cmd_annotate (int argc, char **argv)
     .min_segment = (ClipTime) (min_segment * GST_SECOND),
     .report = clip_result_writer_get_html_report (writer),
     .thumbnailer = thumbnailer };
+  g_autofree char *label_list = NULL;
   if (out.report != NULL) {
-    set_report_labels (out.report, labels, labels_file);
+    out.label_list = label_list = set_report_labels (out.report, labels,
+        labels_file);
     tool_video_set_buffer_func (video, on_frame, &out);
   }
   g_autoptr (GError) write_error = NULL;

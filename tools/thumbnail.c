@@ -136,6 +136,8 @@ gboolean
 tool_thumbnail_at (const char *path, GstClockTime pts,
     ClipHtmlThumbnail *thumbnail, GError **error)
 {
+  if (!gst_init_check (NULL, NULL, error))
+    return FALSE;
   g_autofree char *uri = NULL;
   if (gst_uri_is_valid (path))
     uri = g_strdup (path);
