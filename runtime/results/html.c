@@ -110,6 +110,8 @@ append_page_start (GString *s, const char *title, const char *extra_style)
       "th,td{text-align:left;padding:2px 8px;vertical-align:top}\n"
       "td{overflow-wrap:anywhere;max-width:60em}\n"
       ".info th{color:#616161;font-weight:normal}\n"
+      /* a long label list must not push the timeline off the screen */
+      ".info .value{max-height:4.2em;overflow:auto}\n"
       ".list th{cursor:pointer;border-bottom:1px solid #9e9e9e}\n"
       ".list td.num{font-variant-numeric:tabular-nums}\n"
       "svg.strip{display:block;width:100%;height:40px}\n"
@@ -161,9 +163,9 @@ append_info_row (GString *s, const char *name, const char *value)
 {
   g_string_append (s, "<tr><th>");
   clip_html_append_text (s, name);
-  g_string_append (s, "</th><td>");
+  g_string_append (s, "</th><td><div class=\"value\">");
   clip_html_append_text (s, value);
-  g_string_append (s, "</td></tr>\n");
+  g_string_append (s, "</div></td></tr>\n");
 }
 
 /* A sortable column header. */
