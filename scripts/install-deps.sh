@@ -16,5 +16,5 @@ apt-get install -y -q --no-install-recommends \
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
   libcairo2-dev libpango1.0-dev libsqlite3-dev \
   libvulkan-dev glslc mesa-vulkan-drivers vulkan-validationlayers \
-  python3-webvtt \
+  python3-webvtt chromium \
   clang libclang-rt-14-dev clang-format valgrind
