@@ -205,8 +205,10 @@ struct _ClipResultWriter {
   int fd;
   ClipSegmenter segmenter;
   guint segments_written;
-  ClipTime last_end;      /* of the last segment written; NONE before one */
-  ClipHtmlReport *report; /* HTML only: segments and frames until finish */
+  ClipTime last_end;       /* of the last segment written; NONE before one */
+  ClipHtmlReport *report;  /* HTML only: segments and frames until finish */
+  gboolean report_changed; /* since its page was last written */
+  gboolean page_written;
 };
 
 ClipResultWriter *
@@ -304,8 +306,10 @@ clip_result_writer_push (ClipResultWriter *w, const ClipFrameRecord *frame,
     return write_record (w, s, error);
   }
 
-  if (w->report != NULL)
+  if (w->report != NULL) {
     clip_html_report_add_frame (w->report, frame);
+    w->report_changed = TRUE;
+  }
   if (!CLIP_TIME_IS_VALID (frame->pts))
     return TRUE;
   ClipTime end = frame->pts;
@@ -327,9 +331,21 @@ clip_result_writer_finish (ClipResultWriter *w, ClipTime stream_end,
   if (clip_segmenter_finish (&w->segmenter, stream_end, &last)
       && !write_segment (w, &last, error))
     return FALSE;
-  if (w->report == NULL)
+  /* clipexport finishes at EOS and again when stopped. */
+  if (w->report == NULL || !w->report_changed)
     return TRUE;
+  w->report_changed = FALSE;
+  /* A stream that goes on after its end (a seek after EOS) gets a new page
+   * in place of the old one, where the file can be rewritten. */
+  if (w->page_written && lseek (w->fd, 0, SEEK_SET) == 0
+      && ftruncate (w->fd, 0) != 0) {
+    int saved = errno;
+    g_set_error_literal (error, G_FILE_ERROR, g_file_error_from_errno (saved),
+        g_strerror (saved));
+    return FALSE;
+  }
   g_autoptr (GString) page = clip_html_report_render (w->report, stream_end);
+  w->page_written = TRUE;
   return write_record (w, page, error);
 }
 

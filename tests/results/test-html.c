@@ -155,6 +155,8 @@ write_frames (ClipResultFormat format, const char *tops)
     g_assert_true (clip_result_writer_push (w, &frame, 200 * MS, &error));
   }
   g_assert_true (clip_result_writer_finish (w, n * 100 * MS, &error));
+  /* as clipexport does: at EOS, and again when stopped */
+  g_assert_true (clip_result_writer_finish (w, n * 100 * MS, &error));
   g_assert_no_error (error);
   close (fd);
   char *text = NULL;
@@ -199,12 +201,50 @@ test_writer_segments (void)
   g_autofree char *cues = report_as_cues (page);
   g_assert_cmpstr (cues, ==, vtt);
   g_assert_true (g_str_has_prefix (page, "<!DOCTYPE html>\n"));
+  g_assert_cmpuint (count (page, "<!DOCTYPE"), ==, 1);
   g_assert_true (g_str_has_suffix (page, "</html>\n"));
   for (guint l = 0; l < 2; l++) {
     g_autofree char *band = g_strdup_printf (
         "fill=\"#%06x\"><title>%c: ", clip_palette_colour (l), 'a' + l);
     g_assert_nonnull (strstr (page, band));
   }
+}
+
+/* A stream that goes on after its end (a seek after EOS): the file holds
+ * one page, the new one, with the segments from before and after. */
+static void
+test_writer_goes_on (void)
+{
+  g_autofree char *path = NULL;
+  g_autoptr (GError) error = NULL;
+  int fd = g_file_open_tmp ("clip-html-XXXXXX", &path, &error);
+  g_assert_no_error (error);
+  g_autoptr (ClipResultWriter) w = clip_result_writer_new (
+      CLIP_RESULT_FORMAT_HTML, fd);
+  const char *tops[] = { "a", "a", "b", "b", "c", "c" };
+  double score = 0.5;
+  for (guint i = 0; i < G_N_ELEMENTS (tops); i++) {
+    ClipFrameRecord frame = { .pts = i * 100 * MS,
+      .duration = 100 * MS,
+      .n_labels = 1,
+      .labels = &tops[i],
+      .scores = &score,
+      .top_label = tops[i],
+      .top_score = score };
+    g_assert_true (clip_result_writer_push (w, &frame, 0, &error));
+    if (i == 3) {
+      g_assert_true (clip_result_writer_finish (w, 400 * MS, &error));
+      clip_result_writer_discard (w);
+    }
+  }
+  g_assert_true (clip_result_writer_finish (w, 600 * MS, &error));
+  g_assert_no_error (error);
+  close (fd);
+  g_autofree char *page = NULL;
+  g_assert_true (g_file_get_contents (path, &page, NULL, NULL));
+  g_unlink (path);
+  g_assert_cmpuint (count (page, "<!DOCTYPE"), ==, 1);
+  g_assert_cmpuint (count (page, "<tr><td class=\"num\""), ==, 3);
 }
 
 int
@@ -214,5 +254,6 @@ main (int argc, char **argv)
   g_test_add_func ("/html/escaping", test_escaping);
   g_test_add_func ("/html/two-hours", test_two_hours);
   g_test_add_func ("/html/writer-segments", test_writer_segments);
+  g_test_add_func ("/html/writer-goes-on", test_writer_goes_on);
   return g_test_run ();
 }
