@@ -238,7 +238,8 @@ struct _ClipHtmlReport {
   ClipTime bucket_step;
 
   GMutex thumbnails_lock; /* thumbnails come from the streaming thread */
-  GArray *thumbnails;     /* KeptThumbnail, in the order offered */
+  GArray *thumbnails;     /* KeptThumbnail, in the order offered; sorted
+                           * by time when the page is rendered */
   ClipTime thumbnail_spacing;
 };
 
