@@ -219,8 +219,18 @@ def colour(hex_colour):
     return tuple(int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
 
 
-def near(a, b, tolerance=6):
-    return all(abs(x - y) <= tolerance for x, y in zip(a, b))
+TOLERANCE = 6
+
+
+def near(a, b):
+    return all(abs(x - y) <= TOLERANCE for x, y in zip(a, b))
+
+
+def around(colours):
+    """Every colour within TOLERANCE of one of colours, for fast lookups."""
+    steps = range(-TOLERANCE, TOLERANCE + 1)
+    return {(r + i, g + j, b + k) for r, g, b in colours
+            for i in steps for j in steps for k in steps}
 
 
 def cmd_timeline(png, page_path, *expected):
@@ -236,15 +246,16 @@ def cmd_timeline(png, page_path, *expected):
         fail(f"bands {[l[:40] for l in labels]}, expected {[l[:40] for l in expected]}")
     fills = [colour(r[2]) for r in bands]
     width, height, rows = read_png(png)
+    band_colours = around(fills)
     best_y, best = None, 0
     for y in range(height):
-        covered = sum(1 for p in rows[y] if any(near(p, f) for f in fills))
+        covered = sum(1 for p in rows[y] if p in band_colours)
         if covered > best:
             best_y, best = y, covered
     if best_y is None:
         fail(f"{png}: no pixel in the bands' colours {[r[2] for r in bands]}")
     row = rows[best_y]
-    inside = [x for x, p in enumerate(row) if any(near(p, f) for f in fills)]
+    inside = [x for x, p in enumerate(row) if p in band_colours]
     x0, x1 = inside[0], inside[-1] + 1
     strip = x1 - x0
     if strip < 0.8 * width or x1 >= width - 4:

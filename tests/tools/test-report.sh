@@ -98,7 +98,7 @@ fi
 screenshot () {
   timeout 120 chromium --headless --no-sandbox --disable-gpu \
     --hide-scrollbars --user-data-dir="$TMP/chromium" \
-    --window-size=1000,1400 --screenshot="$2" "file://$1" \
+    --window-size=1000,1000 --screenshot="$2" "file://$1" \
     >"$TMP/chromium.log" 2>&1 ||
     fail "chromium could not render $1: $(tail -n 5 "$TMP/chromium.log")"
   [ -s "$2" ] || fail "chromium wrote no screenshot of $1"
