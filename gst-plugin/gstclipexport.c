@@ -22,6 +22,10 @@
  *   space, so that a cue never ends early.
  * - csv: one row per segment, header `start,end,label,score`, times in
  *   seconds, the label quoted.
+ * - html: one offline page with the same segments as a coloured timeline,
+ *   cards and a sortable table, and the labels' probabilities as a plot
+ *   (docs/report.md), written whole at EOS; `gst-clip annotate --out
+ *   FILE.html` adds the file's details and thumbnails.
  *
  * `gst-clip annotate --format NAME` writes these formats through the same
  * code, so that the same results give the same bytes.

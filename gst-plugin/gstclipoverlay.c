@@ -39,6 +39,7 @@
 #include "gstclipoverlay.h"
 #include "gstclipelement.h"
 #include "gstclipmeta.h"
+#include "palette.h"
 
 #include <cairo.h>
 #include <gst/video/video.h>
@@ -53,7 +54,8 @@ GST_DEBUG_CATEGORY_STATIC (gst_clip_overlay_debug);
 #define DEFAULT_MAX_LABELS 3
 #define MAX_MAX_LABELS 20
 #define DEFAULT_TEXT_COLOR 0xffffffff
-#define DEFAULT_BAR_COLOR 0xff4caf50
+/* The results core's first label colour, opaque. */
+#define DEFAULT_BAR_COLOR (0xff000000 | clip_palette_colour (0))
 #define DEFAULT_BACKGROUND_COLOR 0xa0000000
 #define DEFAULT_SHOW_STALE TRUE
 #define DEFAULT_STALE_AGE GST_SECOND

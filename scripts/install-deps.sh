@@ -17,7 +17,7 @@ apt-get install -y -q --no-install-recommends \
   libcairo2-dev libpango1.0-dev libsqlite3-dev libcurl4-openssl-dev \
   libmosquitto-dev mosquitto mosquitto-clients openssl \
   libvulkan-dev glslc mesa-vulkan-drivers vulkan-validationlayers \
-  python3-webvtt \
+  python3-webvtt chromium \
   clang libclang-rt-14-dev clang-format valgrind \
   gobject-introspection libgirepository1.0-dev python3-gi python3-gst-1.0 \
   gir1.2-gst-plugins-base-1.0

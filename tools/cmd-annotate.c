@@ -2,8 +2,10 @@
 /* gst-clip annotate: labels a video file with clipclassify and writes its
  * results through the results core's writers (runtime/results/writer.h),
  * the ones the clipexport element uses: segments as WebVTT, SRT, CSV or
- * JSON Lines, or a JSON line per analysed frame. */
+ * JSON Lines, a JSON line per analysed frame, or an HTML report to which
+ * annotate adds the file's details and thumbnails of its frames. */
 #include "commands.h"
+#include "thumbnail.h"
 #include "video-run.h"
 #include "writer.h"
 
@@ -17,6 +19,13 @@ typedef struct {
   ClipTime min_segment;
   const char *name; /* for messages: the file, or "stdout" */
   GError *error;    /* the first write error; later results are dropped */
+
+  /* HTML only; frame_width and frame_height are set by the streaming
+   * thread, and read once the pipeline has stopped. */
+  ClipHtmlReport *report;
+  ToolThumbnailer *thumbnailer;
+  char *label_list; /* "a, b, c" */
+  int frame_width, frame_height;
 } Output;
 
 static void
@@ -67,6 +76,76 @@ on_result (const GstStructure *st, gpointer user_data)
     output_set_error (out, error);
 }
 
+/* Streaming thread: a thumbnail of each frame the report would keep. */
+static gboolean
+on_frame (GstBuffer *buffer, GstPad *pad, gpointer user_data, GError **error)
+{
+  Output *out = user_data;
+  if (!clip_html_report_wants_thumbnail (out->report, GST_BUFFER_PTS (buffer)))
+    return TRUE;
+  g_autoptr (GstCaps) caps = gst_pad_get_current_caps (pad);
+  if (caps == NULL)
+    return TRUE;
+  if (out->frame_width == 0) {
+    GstStructure *st = gst_caps_get_structure (caps, 0);
+    gst_structure_get_int (st, "width", &out->frame_width);
+    gst_structure_get_int (st, "height", &out->frame_height);
+  }
+  ClipHtmlThumbnail thumbnail = { 0 };
+  if (!tool_thumbnailer_make (out->thumbnailer, buffer, caps, &thumbnail,
+          error))
+    return FALSE;
+  clip_html_report_add_thumbnail (out->report, GST_BUFFER_PTS (buffer),
+      &thumbnail);
+  tool_thumbnail_clear (&thumbnail);
+  return TRUE;
+}
+
+/* The report's colours follow the label list's order; returns the labels
+ * as a list for the report's details (NULL when the file does not parse). */
+static char *
+set_report_labels (ClipHtmlReport *report, const char *labels,
+    const char *labels_file)
+{
+  /* A labels file that does not parse stops clipclassify with a clear
+   * error before any frame; the report has nothing to colour then. */
+  g_autoptr (GPtrArray) specs = labels
+      ? clip_labels_parse_list (labels)
+      : clip_labels_parse_file (labels_file, NULL);
+  if (specs == NULL)
+    return NULL;
+  g_autofree const char **names = g_new0 (const char *, specs->len + 1);
+  for (guint i = 0; i < specs->len; i++)
+    names[i] = ((ClipLabelSpec *) g_ptr_array_index (specs, i))->label;
+  clip_html_report_set_labels (report, names, specs->len);
+  return g_strjoinv (", ", (char **) names);
+}
+
+/* What the report says of the run: the file, its frames, the model, the
+ * labels and templates as clipclassify used them. */
+static void
+add_report_details (const Output *out, const char *path, GstElement *classify)
+{
+  g_autofree char *base = g_path_get_basename (path);
+  clip_html_report_set_title (out->report, base);
+  clip_html_report_add_info (out->report, "File", path);
+  if (out->frame_width > 0) {
+    g_autofree char *size = g_strdup_printf ("%dx%d", out->frame_width,
+        out->frame_height);
+    clip_html_report_add_info (out->report, "Frame size", size);
+  }
+  g_autofree char *model = NULL, *labels_file = NULL, *templates = NULL;
+  g_object_get (classify, "model", &model, "labels-file", &labels_file,
+      "templates", &templates, NULL);
+  clip_html_report_add_info (out->report, "Model", model ? model : "");
+  if (labels_file && *labels_file)
+    clip_html_report_add_info (out->report, "Labels file", labels_file);
+  if (out->label_list)
+    clip_html_report_add_info (out->report, "Labels", out->label_list);
+  clip_html_report_add_info (out->report, "Templates",
+      templates ? templates : "");
+}
+
 /* The format --out's name implies: segments, as annotate is about them. */
 static gboolean
 format_for_path (const char *path, ClipResultFormat *format)
@@ -80,6 +159,8 @@ format_for_path (const char *path, ClipResultFormat *format)
   else if (g_str_has_suffix (path, ".jsonl")
       || g_str_has_suffix (path, ".json"))
     *format = CLIP_RESULT_FORMAT_JSONL_SEGMENTS;
+  else if (g_str_has_suffix (path, ".html") || g_str_has_suffix (path, ".htm"))
+    *format = CLIP_RESULT_FORMAT_HTML;
   else
     return FALSE;
   return TRUE;
@@ -150,8 +231,10 @@ annotate_summary (void)
       "Lines per segment are {\"start\", \"end\", \"label\", \"score\"}, "
       "per frame\n{\"pts\", \"duration\", \"labels\", \"scores\", "
       "\"top\"}. Without --format,\n--out's extension names the format: "
-      ".vtt, .srt, .csv, or .jsonl for\njsonl-segments; without --out, "
-      "jsonl-segments go to stdout. Ctrl-C stops\nearly and leaves a valid "
+      ".vtt, .srt, .csv, .html, or .jsonl\nfor jsonl-segments; without --out, "
+      "jsonl-segments go to stdout. The HTML\nreport (one offline file: "
+      "timeline, thumbnails, probability plot, segment\ntable) is "
+      "described in docs/report.md. Ctrl-C stops early and leaves a\nvalid "
       "file covering the part analysed.");
   return g_string_free (s, FALSE);
 }
@@ -190,8 +273,8 @@ tool_cmd_annotate (int argc, char **argv)
     { "min-segment", 0, 0, G_OPTION_ARG_DOUBLE, &min_segment,
         "Seconds a new label must hold to start a segment (default 0)", "S" },
     { "out", 'o', 0, G_OPTION_ARG_FILENAME, &out_path,
-        "Output file: .vtt, .srt, .csv or .jsonl (default: jsonl-segments on "
-        "stdout)",
+        "Output file: .vtt, .srt, .csv, .jsonl or .html (default: "
+        "jsonl-segments on stdout)",
         "FILE" },
     { "format", 'f', 0, G_OPTION_ARG_STRING, &format_name,
         "Output format, whatever --out's extension (see above)", "FORMAT" },
@@ -221,7 +304,7 @@ tool_cmd_annotate (int argc, char **argv)
   if (format_name == NULL && out_path && !format_for_path (out_path, &format))
     return tool_usage_error ("annotate",
         "--out %s: unknown format; the name "
-        "must end in .vtt, .srt, .csv or .jsonl, or give --format",
+        "must end in .vtt, .srt, .csv, .jsonl or .html, or give --format",
         out_path);
 
   GError *error = NULL;
@@ -243,9 +326,18 @@ tool_cmd_annotate (int argc, char **argv)
     }
   }
   g_autoptr (ClipResultWriter) writer = clip_result_writer_new (format, fd);
+  g_autoptr (ToolThumbnailer) thumbnailer = tool_thumbnailer_new ();
   Output out = { .writer = writer,
     .name = out_path ? out_path : "stdout",
-    .min_segment = (ClipTime) (min_segment * GST_SECOND) };
+    .min_segment = (ClipTime) (min_segment * GST_SECOND),
+    .report = clip_result_writer_get_html_report (writer),
+    .thumbnailer = thumbnailer };
+  g_autofree char *label_list = NULL;
+  if (out.report != NULL) {
+    out.label_list = label_list = set_report_labels (out.report, labels,
+        labels_file);
+    tool_video_set_buffer_func (video, on_frame, &out);
+  }
   g_autoptr (GError) write_error = NULL;
   if (!clip_result_writer_start (writer, &write_error))
     output_set_error (&out, write_error);
@@ -255,6 +347,8 @@ tool_cmd_annotate (int argc, char **argv)
   tool_video_set_progress (video, base, quiet);
   gboolean interrupted = FALSE;
   gboolean ok = tool_video_run (video, &interrupted, &error);
+  if (out.report != NULL)
+    add_report_details (&out, argv[1], tool_video_get_classify (video));
   if (out.error == NULL
       && !clip_result_writer_finish (writer, tool_video_get_end (video),
           &write_error))

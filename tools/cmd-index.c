@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* gst-clip index and search: per-frame image embeddings of video files in
  * a SQLite database, and the moments that best match a text or an example
- * image. */
+ * image, printed or as an HTML page with a thumbnail of each. */
 #include "commands.h"
+#include "html.h"
+#include "thumbnail.h"
 #include "video-run.h"
 #include "classifier.h"
 
@@ -468,14 +470,19 @@ score_frames (sqlite3 *db, const char *db_path, const float *query, int dim,
   return g_steal_pointer (&frames);
 }
 
-/* Prints the top moments: the best frame not yet printed, grown over the
+/* A moment found: the frames first..last of a video, around its best
+ * frame, peak. */
+typedef struct {
+  guint first, last, peak;
+} Moment;
+
+/* The top moments: the best frame not yet taken, grown over the
  * neighbouring frames of its video whose score is within tolerance of it.
  * The tolerance is a fraction of the spread of all scores, because that
  * spread depends on the model and the query: text-to-image cosines of a
  * real CLIP span a few hundredths, image-to-image ones far more. */
-static void
-print_moments (GArray *frames_array, GPtrArray *paths, int top,
-    double tolerance)
+static GArray *
+find_moments (GArray *frames_array, int top, double tolerance)
 {
   ScoredFrame *frames = (ScoredFrame *) frames_array->data;
   guint n = frames_array->len;
@@ -486,8 +493,8 @@ print_moments (GArray *frames_array, GPtrArray *paths, int top,
   clip_rank_descending (scores, n, order);
   double spread = frames[order[0]].score - frames[order[n - 1]].score;
 
-  int printed = 0;
-  for (guint k = 0; k < n && printed < top; k++) {
+  GArray *moments = g_array_new (FALSE, FALSE, sizeof (Moment));
+  for (guint k = 0; k < n && moments->len < (guint) top; k++) {
     guint peak = order[k];
     if (frames[peak].taken)
       continue;
@@ -503,15 +510,56 @@ print_moments (GArray *frames_array, GPtrArray *paths, int top,
       last++;
     for (guint i = first; i <= last; i++)
       frames[i].taken = TRUE;
-
-    printf ("%s  ",
-        (const char *) g_ptr_array_index (paths, frames[peak].video));
-    print_time (frames[first].pts);
-    putchar ('-');
-    print_time (frames[last].pts + frames[last].duration);
-    printf ("  %.4f\n", frames[peak].score);
-    printed++;
+    Moment moment = { first, last, peak };
+    g_array_append_val (moments, moment);
   }
+  return moments;
+}
+
+/* VIDEO  START-END  SCORE, a line each, best first. */
+static void
+print_moments (GArray *moments, const ScoredFrame *frames, GPtrArray *paths)
+{
+  for (guint i = 0; i < moments->len; i++) {
+    const Moment *m = &g_array_index (moments, Moment, i);
+    printf ("%s  ",
+        (const char *) g_ptr_array_index (paths, frames[m->peak].video));
+    print_time (frames[m->first].pts);
+    putchar ('-');
+    print_time (frames[m->last].pts + frames[m->last].duration);
+    printf ("  %.4f\n", frames[m->peak].score);
+  }
+}
+
+/* The moments as an HTML page (html.h), each with a thumbnail of its best
+ * frame. A frame that cannot be read again (the file moved) leaves its
+ * moment without a thumbnail, with a warning. */
+static gboolean
+write_html (const char *html_path, const char *query, const char *db_path,
+    const char *model_name, GArray *moments, const ScoredFrame *frames,
+    GPtrArray *paths, GError **error)
+{
+  g_autofree ClipHtmlHit *hits = g_new0 (ClipHtmlHit, moments->len);
+  for (guint i = 0; i < moments->len; i++) {
+    const Moment *m = &g_array_index (moments, Moment, i);
+    ClipHtmlHit *hit = &hits[i];
+    hit->path = g_ptr_array_index (paths, frames[m->peak].video);
+    hit->start = frames[m->first].pts;
+    hit->end = frames[m->last].pts + frames[m->last].duration;
+    hit->score = frames[m->peak].score;
+    g_autoptr (GError) local = NULL;
+    if (!tool_thumbnail_at (hit->path, frames[m->peak].pts, &hit->thumbnail,
+            &local))
+      fprintf (stderr, "gst-clip search: no thumbnail: %s\n", local->message);
+  }
+  const char *info[] = { "Database", db_path, "Model", model_name, NULL };
+  g_autoptr (GString) page = clip_html_search_page (query, info, hits,
+      moments->len);
+  for (guint i = 0; i < moments->len; i++)
+    tool_thumbnail_clear (&hits[i].thumbnail);
+  if (!g_file_set_contents (html_path, page->str, page->len, error))
+    return FALSE;
+  return TRUE;
 }
 
 int
@@ -520,6 +568,7 @@ tool_cmd_search (int argc, char **argv)
   g_auto (ToolModelOptions) opts = { 0 };
   g_autofree char *db_path = NULL;
   g_autofree char *image_path = NULL;
+  g_autofree char *html_path = NULL;
   int top = 5;
   double tolerance = 0.1;
   int status = TOOL_EXIT_OK;
@@ -535,6 +584,9 @@ tool_cmd_search (int argc, char **argv)
         "How close to a moment's best frame a neighbour must score to join "
         "it, as a fraction of the score spread (default 0.1)",
         "F" },
+    { "html", 0, 0, G_OPTION_ARG_FILENAME, &html_path,
+        "Also write the moments as an HTML page, with a thumbnail of each",
+        "FILE" },
     { NULL },
   };
   g_autoptr (GOptionContext) ctx = tool_option_context_new ("[TEXT]",
@@ -543,7 +595,9 @@ tool_cmd_search (int argc, char **argv)
       "VIDEO  START-END  SCORE (times H:MM:SS.mmm, score the cosine\n"
       "similarity of the best frame). Neighbouring frames scoring close to a\n"
       "moment's best frame (within --tolerance times the spread between the\n"
-      "best and the worst frame of the database) belong to the moment.",
+      "best and the worst frame of the database) belong to the moment.\n"
+      "--html also writes them as one offline page, with a thumbnail of each\n"
+      "moment's best frame (see docs/report.md).",
       NULL, entries, &opts, TRUE);
   if (!tool_parse (ctx, &argc, &argv, &status))
     return status;
@@ -595,6 +649,16 @@ tool_cmd_search (int argc, char **argv)
     fprintf (stderr, "gst-clip search: %s holds no frames\n", db_path);
     return TOOL_EXIT_OK;
   }
-  print_moments (frames, paths, top, tolerance);
+  g_autoptr (GArray) moments = find_moments (frames, top, tolerance);
+  const ScoredFrame *scored = (const ScoredFrame *) frames->data;
+  print_moments (moments, scored, paths);
+  if (html_path) {
+    g_autofree char *query = image_path
+        ? g_strdup_printf ("pictures like %s", image_path)
+        : g_strdup (argv[1]);
+    if (!write_html (html_path, query, db_path, clip_model_get_name (model),
+            moments, scored, paths, &error))
+      return tool_fail (error);
+  }
   return TOOL_EXIT_OK;
 }

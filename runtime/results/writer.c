@@ -15,6 +15,8 @@ static const ClipResultFormatInfo formats[CLIP_N_RESULT_FORMATS] = {
   [CLIP_RESULT_FORMAT_CSV] = { "csv", "CSV, one row per segment" },
   [CLIP_RESULT_FORMAT_JSONL_SEGMENTS] = { "jsonl-segments",
       "JSON Lines, one object per segment" },
+  [CLIP_RESULT_FORMAT_HTML] = { "html",
+      "HTML report: timeline, thumbnails, plot, segment table" },
 };
 
 const ClipResultFormatInfo *
@@ -166,6 +168,7 @@ append_segment (GString *s, ClipResultFormat format, const ClipSegment *segment,
       g_string_append (s, "}\n");
       break;
     case CLIP_RESULT_FORMAT_JSONL:
+    case CLIP_RESULT_FORMAT_HTML:
     case CLIP_N_RESULT_FORMATS:
       g_assert_not_reached ();
   }
@@ -192,7 +195,10 @@ struct _ClipResultWriter {
   int fd;
   ClipSegmenter segmenter;
   guint segments_written;
-  ClipTime last_end; /* of the last segment written; NONE before one */
+  ClipTime last_end;       /* of the last segment written; NONE before one */
+  ClipHtmlReport *report;  /* HTML only: segments and frames until finish */
+  gboolean report_changed; /* since its page was last written */
+  gboolean page_written;
 };
 
 ClipResultWriter *
@@ -203,6 +209,8 @@ clip_result_writer_new (ClipResultFormat format, int fd)
   w->format = format;
   w->fd = fd;
   w->last_end = CLIP_TIME_NONE;
+  if (format == CLIP_RESULT_FORMAT_HTML)
+    w->report = clip_html_report_new ();
   return w;
 }
 
@@ -212,6 +220,7 @@ clip_result_writer_free (ClipResultWriter *w)
   if (w == NULL)
     return;
   clip_segmenter_reset (&w->segmenter);
+  clip_html_report_free (w->report);
   g_free (w);
 }
 
@@ -261,6 +270,10 @@ write_segment (ClipResultWriter *w, ClipSegment *segment, GError **error)
     /* an empty cue */
   } else if (CLIP_TIME_IS_VALID (w->last_end) && segment->start < w->last_end) {
     /* back in time, after a flush */
+  } else if (w->report != NULL) {
+    clip_html_report_add_segment (w->report, segment);
+    w->segments_written++;
+    w->last_end = segment->end;
   } else {
     g_autoptr (GString) s = g_string_new (NULL);
     append_segment (s, w->format, segment, w->segments_written + 1);
@@ -283,6 +296,10 @@ clip_result_writer_push (ClipResultWriter *w, const ClipFrameRecord *frame,
     return write_record (w, s, error);
   }
 
+  if (w->report != NULL) {
+    clip_html_report_add_frame (w->report, frame);
+    w->report_changed = TRUE;
+  }
   if (!CLIP_TIME_IS_VALID (frame->pts))
     return TRUE;
   ClipTime end = frame->pts;
@@ -301,9 +318,31 @@ clip_result_writer_finish (ClipResultWriter *w, ClipTime stream_end,
 {
   ClipSegment last;
 
-  if (!clip_segmenter_finish (&w->segmenter, stream_end, &last))
+  if (clip_segmenter_finish (&w->segmenter, stream_end, &last)
+      && !write_segment (w, &last, error))
+    return FALSE;
+  /* clipexport finishes at EOS and again when stopped. */
+  if (w->report == NULL || !w->report_changed)
     return TRUE;
-  return write_segment (w, &last, error);
+  w->report_changed = FALSE;
+  /* A stream that goes on after its end (a seek after EOS) gets a new page
+   * in place of the old one, where the file can be rewritten. */
+  if (w->page_written && lseek (w->fd, 0, SEEK_SET) == 0
+      && ftruncate (w->fd, 0) != 0) {
+    int saved = errno;
+    g_set_error_literal (error, G_FILE_ERROR, g_file_error_from_errno (saved),
+        g_strerror (saved));
+    return FALSE;
+  }
+  g_autoptr (GString) page = clip_html_report_render (w->report, stream_end);
+  w->page_written = TRUE;
+  return write_record (w, page, error);
+}
+
+ClipHtmlReport *
+clip_result_writer_get_html_report (ClipResultWriter *w)
+{
+  return w->report;
 }
 
 void

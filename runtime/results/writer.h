@@ -14,9 +14,14 @@
  * after it starts (cues are timed in milliseconds and must not be empty)
  * and must not start before the end of one already written (WebVTT orders
  * its cues; a flush or seek may restart time). Cues and CSV rows leave out
- * stretches with no top label; JSON Lines write them with "label":null. */
+ * stretches with no top label; JSON Lines write them with "label":null.
+ *
+ * The HTML report (html.h) is the one format written as a whole, at
+ * finish: its segments are the ones the cue files get, and its plot is
+ * drawn from the same frames. */
 #pragma once
 
+#include "html.h"
 #include "record.h"
 
 typedef enum {
@@ -25,13 +30,15 @@ typedef enum {
   CLIP_RESULT_FORMAT_SRT,            /* a cue per segment, SubRip */
   CLIP_RESULT_FORMAT_CSV,            /* a row per segment */
   CLIP_RESULT_FORMAT_JSONL_SEGMENTS, /* a JSON object per segment */
+  CLIP_RESULT_FORMAT_HTML,           /* a page: timeline, plot, segments */
   CLIP_N_RESULT_FORMATS
 } ClipResultFormat;
 
 typedef struct {
-  const char *name;        /* "jsonl", "jsonl-segments", "webvtt", "srt" or
-                            * "csv": the clipexport format property's and
-                            * gst-clip annotate --format's value */
+  const char *name;        /* "jsonl", "jsonl-segments", "webvtt", "srt",
+                            * "csv" or "html": the clipexport format
+                            * property's and gst-clip annotate --format's
+                            * value */
   const char *description; /* what it writes, in a line */
 } ClipResultFormatInfo;
 
@@ -56,9 +63,14 @@ gboolean clip_result_writer_start (ClipResultWriter *w, GError **error);
 gboolean clip_result_writer_push (ClipResultWriter *w,
     const ClipFrameRecord *frame, ClipTime min_segment, GError **error);
 
+/* The report an HTML writer fills, for its owner to add what only it
+ * knows (title, details, thumbnails); NULL for the other formats. */
+ClipHtmlReport *clip_result_writer_get_html_report (ClipResultWriter *w);
+
 /* At the end of the stream, or when stopped early: writes the open segment,
  * which also covers the frames after the last analysed one, up to
- * stream_end (the end of the last frame seen; CLIP_TIME_NONE if unknown). */
+ * stream_end (the end of the last frame seen; CLIP_TIME_NONE if unknown);
+ * an HTML writer then writes its page. */
 gboolean clip_result_writer_finish (ClipResultWriter *w, ClipTime stream_end,
     GError **error);
 

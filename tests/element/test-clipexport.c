@@ -332,6 +332,30 @@ test_csv (void)
       "0.2,0.3,\"a dog\",0.8000\n");
 }
 
+/* One page, written at EOS and not again when the element stops, with the
+ * segments in its table and the label escaped. */
+static void
+test_html (void)
+{
+  g_autofree char *path = temp_file ("out.html");
+  GstHarness *h = export_new (path, "html", 0);
+  const int tops[] = { 2, 2, 0 };
+  push_tops (h, tops, G_N_ELEMENTS (tops));
+  gst_harness_push_event (h, gst_event_new_eos ());
+  gst_harness_teardown (h);
+
+  g_autofree char *text = read_file (path);
+  g_assert_true (g_str_has_prefix (text, "<!DOCTYPE html>\n"));
+  g_assert_null (strstr (text + 1, "<!DOCTYPE"));
+  g_assert_nonnull (strstr (text,
+      "<bdi>a &quot;quoted&quot; &lt;bird&gt;</bdi></td><td class=\"num\" "
+      "data-v=\"0.8000\">"));
+  g_assert_nonnull (strstr (text,
+      "<tr><td class=\"num\" data-v=\"0.200\">0:00:00.200</td>"
+      "<td class=\"num\" data-v=\"0.300\">0:00:00.300</td>"));
+  g_assert_null (strstr (text, "<bird>"));
+}
+
 /* A line per segment, the stretch without a label included; the same bytes
  * as gst-clip annotate --format jsonl-segments (tests/tools/test-annotate.sh
  * compares the two on a video). */
@@ -560,6 +584,7 @@ main (int argc, char **argv)
   g_test_add_func ("/clipexport/min-segment", test_min_segment);
   g_test_add_func ("/clipexport/srt", test_srt);
   g_test_add_func ("/clipexport/csv", test_csv);
+  g_test_add_func ("/clipexport/html", test_html);
   g_test_add_func ("/clipexport/jsonl-segments", test_jsonl_segments);
   g_test_add_func ("/clipexport/written-without-eos", test_written_without_eos);
   g_test_add_func ("/clipexport/flush", test_flush);
