@@ -126,6 +126,13 @@ CLIP_API
 const char *clip_model_get_name (const ClipModel *model);
 CLIP_API
 const char *clip_model_get_dir (const ClipModel *model);
+/* What the model computes, for telling models apart whatever their folders
+ * are called: "sha256:HEX-DIM", the SHA-256 of its config files and of its
+ * weights file's header and data (all of it up to 256 KiB, else 64 blocks
+ * of 4 KiB spread over it), and the embedding size. Two loads of one
+ * folder give the same string; a retrained or resized model another. */
+CLIP_API
+const char *clip_model_get_fingerprint (const ClipModel *model);
 CLIP_API
 const ClipTokenizer *clip_model_get_tokenizer (const ClipModel *model);
 /* exp(logit_scale), the temperature the model was trained with. */
