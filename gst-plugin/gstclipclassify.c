@@ -35,8 +35,11 @@
  * "clipclassify-segment": label (string, NULL for a stretch with no label),
  * start, end (guint64 ns, buffer timestamps), mean-score (double), posted
  * when the top label has changed and the new one has held for min-segment;
- * the last segment is posted at EOS. A flush or seek discards the open
- * segment.
+ * the last segment is posted at EOS. A segment ends where the next one
+ * starts; the last one at the end of the last frame its label covered,
+ * analysed or carried (with interval > 1 the frames after the last analysed
+ * one carry its result), as clipexport's files do. A flush or seek discards
+ * the open segment.
  *
  * ## Latency and QoS
  * Live mode adds no latency. Sync mode reports the frames a batch holds
@@ -156,6 +159,14 @@ gst_clip_classify_attach_result (GstClipClassify *self, GstBuffer *buffer,
       clip_result_get_logits (r), clip_result_get_top (r), record.pts,
       record.duration, fresh, clip_model_get_name (self->model),
       clip_result_get_embedding (r));
+  if (GST_BUFFER_PTS_IS_VALID (buffer)) {
+    GstClockTime end = GST_BUFFER_PTS (buffer);
+    if (GST_BUFFER_DURATION_IS_VALID (buffer))
+      end += GST_BUFFER_DURATION (buffer);
+    if (!GST_CLOCK_TIME_IS_VALID (self->labelled_end)
+        || end > self->labelled_end)
+      self->labelled_end = end;
+  }
 }
 
 /* ----------------------------------------------------------- bus messages */
@@ -462,6 +473,7 @@ gst_clip_classify_start (GstBaseTransform *trans)
   self->labels_dirty = FALSE;
   self->resolved = RESOLVED_UNDECIDED;
   self->frame_count = 0;
+  self->labelled_end = GST_CLOCK_TIME_NONE;
   self->inference_estimate = self->inference_reported = 0;
   g_mutex_unlock (&self->lock);
   return TRUE;
@@ -520,13 +532,15 @@ gst_clip_classify_sink_event (GstBaseTransform *trans, GstEvent *event)
       if (self->classifier != NULL)
         clip_classifier_reset (self->classifier);
       g_mutex_unlock (&self->lock);
+      self->labelled_end = GST_CLOCK_TIME_NONE;
       break;
     case GST_EVENT_EOS:
       gst_clip_classify_drain (self);
       g_mutex_lock (&self->lock);
       gst_clip_classify_worker_wait_idle (self);
       gboolean open = self->classifier != NULL
-          && clip_classifier_finish (self->classifier, CLIP_TIME_NONE, &last);
+          && clip_classifier_finish (self->classifier, self->labelled_end,
+              &last);
       g_mutex_unlock (&self->lock);
       if (open)
         gst_element_post_message (GST_ELEMENT (self),

@@ -77,6 +77,9 @@ struct _GstClipClassify {
   ClipResult *latest;
   guint64 latest_serial;   /* bumped per published result */
   guint64 attached_serial; /* the serial last attached as fresh */
+  /* The end of the last buffer that left with a result, analysed or
+   * carried: where the open segment ends at EOS. Streaming thread only. */
+  GstClockTime labelled_end;
 
   /* transform_frame_ip -> generate_output */
   gboolean last_analysed;

@@ -30,7 +30,9 @@
  * As in clipclassify, a new top label must hold for min-segment before it
  * starts a segment; a shorter flicker belongs to the segment around it. A
  * segment starts at the pts of its first frame and ends where the next one
- * starts; the last one ends at the end of the last buffer, and is written at
+ * starts; the last one ends at the end of the last buffer that carries a
+ * result (analysed or carried: the same rule as clipclassify's
+ * clipclassify-segment message, whatever its interval), and is written at
  * EOS, or when the element stops without EOS, so that the file is complete
  * either way. Stretches with no top label separate segments but get no cue
  * or row (except in jsonl-segments). A segment shorter than the cues'
@@ -99,7 +101,7 @@ struct _GstClipExport {
   int fd;
   char *file_name; /* the file open, for messages */
   ClipResultWriter *writer;
-  GstClockTime stream_end; /* end of the last buffer, NONE before one */
+  GstClockTime stream_end; /* end of the last buffer with a meta, or NONE */
 };
 
 #define gst_clip_export_parent_class parent_class
@@ -193,16 +195,17 @@ gst_clip_export_transform_ip (GstBaseTransform *trans, GstBuffer *buffer)
 {
   GstClipExport *self = GST_CLIP_EXPORT (trans);
   GstClockTime pts = GST_BUFFER_PTS (buffer);
+  GstClipMeta *meta = gst_buffer_get_clip_meta (buffer);
 
-  if (GST_CLOCK_TIME_IS_VALID (pts)) {
+  /* A buffer carrying a result (fresh or not) extends its label: the
+   * open segment ends with the last such buffer (segmenter.h). */
+  if (meta != NULL && GST_CLOCK_TIME_IS_VALID (pts)) {
     GstClockTime end = pts;
     if (GST_BUFFER_DURATION_IS_VALID (buffer))
       end += GST_BUFFER_DURATION (buffer);
     if (!GST_CLOCK_TIME_IS_VALID (self->stream_end) || end > self->stream_end)
       self->stream_end = end;
   }
-
-  GstClipMeta *meta = gst_buffer_get_clip_meta (buffer);
   if (meta == NULL || !gst_clip_meta_is_fresh (meta))
     return GST_FLOW_OK;
 

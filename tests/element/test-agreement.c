@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* What clipclassify reports and what clipexport writes from its metas
+ * agree: segment ends whatever the interval, results only for the frames
+ * that leave the element. Whole pipelines on the tiny reference model. */
+#include <gst/gst.h>
+#include <json-glib/json-glib.h>
+#include <string.h>
+
+#include "reference.h"
+
+static char *model_dir;
+
+static gboolean
+setup (void)
+{
+  if (!clip_test_reference ())
+    return FALSE;
+  if (model_dir == NULL)
+    model_dir = clip_test_ref_path ("models/tiny-hf");
+  return TRUE;
+}
+
+/* Runs a pipeline description to EOS; returns its element messages of the
+ * given structure name (all of them when NULL), in order. */
+static GPtrArray *
+run_pipeline (const char *description, const char *structure_name)
+{
+  g_autoptr (GError) error = NULL;
+  GstElement *pipeline = gst_parse_launch (description, &error);
+  g_assert_no_error (error);
+  GPtrArray *messages = g_ptr_array_new_with_free_func (
+      (GDestroyNotify) gst_message_unref);
+  GstBus *bus = gst_element_get_bus (pipeline);
+  g_assert_cmpint (gst_element_set_state (pipeline, GST_STATE_PLAYING), !=,
+      GST_STATE_CHANGE_FAILURE);
+  for (;;) {
+    GstMessage *msg = gst_bus_timed_pop_filtered (bus, GST_CLOCK_TIME_NONE,
+        GST_MESSAGE_EOS | GST_MESSAGE_ERROR | GST_MESSAGE_ELEMENT);
+    if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR) {
+      g_autoptr (GError) e = NULL;
+      gst_message_parse_error (msg, &e, NULL);
+      g_error ("pipeline error: %s", e->message);
+    }
+    if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS) {
+      gst_message_unref (msg);
+      break;
+    }
+    const GstStructure *s = gst_message_get_structure (msg);
+    if (structure_name == NULL || gst_structure_has_name (s, structure_name))
+      g_ptr_array_add (messages, msg);
+    else
+      gst_message_unref (msg);
+  }
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_object_unref (bus);
+  gst_object_unref (pipeline);
+  return messages;
+}
+
+/* The "end" (seconds) of the last line of a jsonl-segments file. */
+static double
+last_exported_end (const char *path)
+{
+  g_autofree char *text = NULL;
+  g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
+  g_auto (GStrv) lines = g_strsplit (g_strstrip (text), "\n", -1);
+  guint n = g_strv_length (lines);
+  g_assert_cmpuint (n, >, 0);
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_assert_true (json_parser_load_from_data (parser, lines[n - 1], -1, NULL));
+  return json_object_get_double_member (
+      json_node_get_object (json_parser_get_root (parser)), "end");
+}
+
+/* 20 frames at 30 fps: the last segment ends with the last frame the label
+ * covered, analysed or carried (0.667 s), for clipclassify's message and
+ * clipexport's file alike, whatever the interval. */
+static void
+test_segment_end_with_interval (void)
+{
+  if (!setup ())
+    return;
+  g_autofree char *dir = clip_test_tmpdir ();
+  const guint intervals[] = { 1, 3, 7 };
+  const guint64 stream_end = gst_util_uint64_scale (20, GST_SECOND, 30);
+  for (guint i = 0; i < G_N_ELEMENTS (intervals); i++) {
+    g_autofree char *name = g_strdup_printf ("segments-%u.jsonl", intervals[i]);
+    g_autofree char *path = g_build_filename (dir, name, NULL);
+    g_autofree char *description = g_strdup_printf (
+        "videotestsrc num-buffers=20 pattern=smpte "
+        "! video/x-raw,format=RGB,width=32,height=32,framerate=30/1 "
+        "! clipclassify model=\"%s\" mode=sync interval=%u labels=\"a,b\" "
+        "! clipexport format=jsonl-segments location=\"%s\" ! fakesink",
+        model_dir, intervals[i], path);
+    g_autoptr (GPtrArray) segments = run_pipeline (description,
+        "clipclassify-segment");
+    g_assert_cmpuint (segments->len, >, 0);
+    guint64 end = 0;
+    g_assert_true (gst_structure_get_uint64 (
+        gst_message_get_structure (segments->pdata[segments->len - 1]), "end",
+        &end));
+    double exported = last_exported_end (path);
+    g_test_message ("interval %u: message end %.3f s, exported end %.3f s",
+        intervals[i], end / 1e9, exported);
+    g_assert_cmpuint (end, ==, stream_end);
+    g_assert_cmpfloat_with_epsilon (exported, stream_end / 1e9, 0.0005);
+  }
+}
+
+int
+main (int argc, char **argv)
+{
+  gst_init (&argc, &argv);
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/agreement/segment-end-with-interval",
+      test_segment_end_with_interval);
+  int status = g_test_run ();
+  g_free (model_dir);
+  return status;
+}
