@@ -50,10 +50,29 @@
  *
  * ## Label changes while playing
  * Setting labels, labels-file, templates or negative-labels while PLAYING
- * builds new text embeddings before the next analysed frame (sync mode) or
- * on the worker thread (live mode) and swaps them in atomically. If the new
- * labels are unusable a WARNING is posted and the old labels stay; at
- * start-up the same problem is an ERROR.
+ * builds the new text embeddings on the element's own label thread, in
+ * both modes, and swaps them in atomically when they are complete. Until
+ * then every frame is scored against the old labels: the new ones first
+ * apply to the first analysed frame scored after the swap (in sync mode the
+ * first batch whose encoding ends after it; frames carrying an older
+ * result keep it). The label thread shares the encoder with the frames and
+ * lets a waiting frame go first before each group of 32 prompts, so a large
+ * relabel delays a frame by one group's encoding at most instead of the
+ * whole relabel. Several changes in a row are built as one, with the
+ * latest values.
+ *
+ * If the new labels are unusable (no labels, a template without {}, a
+ * label that is also a negative label) a WARNING is posted and the old
+ * labels stay; at start-up the same problem is an ERROR. A label whose
+ * prompt is longer than the model's context (e.g. 77 tokens, 32 for the
+ * default model) is cut, as CLIP's tokenizer does, and a WARNING names the
+ * label, once per run: labels that differ only after the cut score alike.
+ *
+ * ## Negative labels
+ * negative-labels take part in the softmax but are never reported: when
+ * one wins, the frame has no top label (top-label NULL, top-score 0), as
+ * `gst-clip classify` prints "top":null. A label may not be a negative
+ * label too.
  */
 #include "gstclipclassify.h"
 #include "gstclipelement.h"
@@ -311,10 +330,11 @@ label_spec_text_copy (GstClipClassify *self, LabelSpecText *spec)
   spec->negative_labels = g_strdup (self->negative_labels);
 }
 
-/* Builds a label set: the labels file's labels, then the labels property's. */
+/* Builds a label set for model, its prompts encoded by encode: the labels
+ * file's labels, then the labels property's. */
 static ClipLabelSet *
-build_label_set (ClipEncoder *encoder, const LabelSpecText *spec,
-    GError **error)
+build_label_set (const ClipModel *model, ClipPromptEncodeFunc encode,
+    gpointer user_data, const LabelSpecText *spec, GError **error)
 {
   g_autoptr (GPtrArray) labels = NULL;
 
@@ -354,9 +374,75 @@ build_label_set (ClipEncoder *encoder, const LabelSpecText *spec,
         "templates '%s': no template", spec->templates ? spec->templates : "");
     return NULL;
   }
-  return clip_label_set_new (encoder, labels,
+  return clip_label_set_new_with (model, labels,
       negatives && negatives->len > 0 ? negatives : NULL,
-      (const char *const *) templates, error);
+      (const char *const *) templates, encode, user_data, error);
+}
+
+/* At start, before any frame: the encoder is the caller's alone. */
+static gboolean
+encode_prompts_alone (const char *const *prompts, int n, float *embeddings,
+    gpointer encoder, GError **error)
+{
+  return clip_encoder_encode_strings (encoder, prompts, n, embeddings, error);
+}
+
+void
+gst_clip_classify_encoder_acquire (GstClipClassify *self)
+{
+  g_atomic_int_inc (&self->frames_waiting);
+  g_mutex_lock (&self->encoder_lock);
+  g_atomic_int_add (&self->frames_waiting, -1);
+}
+
+void
+gst_clip_classify_encoder_release (GstClipClassify *self)
+{
+  g_cond_broadcast (&self->encoder_cond);
+  g_mutex_unlock (&self->encoder_lock);
+}
+
+/* The label builder's prompts, a group at a time, each after the frames
+ * that wait for the encoder: a relabel never holds a frame back for more
+ * than one group. Gives up when the element stops. */
+static gboolean
+encode_prompts_shared (const char *const *prompts, int n, float *embeddings,
+    gpointer data, GError **error)
+{
+  GstClipClassify *self = data;
+  gboolean ok = FALSE;
+
+  g_mutex_lock (&self->encoder_lock);
+  while (g_atomic_int_get (&self->frames_waiting) > 0
+      && !g_atomic_int_get (&self->builder_stop))
+    g_cond_wait (&self->encoder_cond, &self->encoder_lock);
+  if (g_atomic_int_get (&self->builder_stop))
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
+        "the element stopped while the labels were being built");
+  else
+    ok = clip_encoder_encode_strings (self->encoder, prompts, n, embeddings,
+        error);
+  g_mutex_unlock (&self->encoder_lock);
+  return ok;
+}
+
+/* A WARNING per label (once per run of the element) whose prompts the
+ * model's context cut: labels that differ only after the cut score alike. */
+static void
+warn_truncated (GstClipClassify *self, const ClipLabelSet *set)
+{
+  for (int i = 0; i < clip_label_set_get_n_labels (set); i++) {
+    const char *label = clip_label_set_get_label (set, i);
+    if (!clip_label_set_is_truncated (set, i)
+        || !g_hash_table_add (self->warned_truncated, g_strdup (label)))
+      continue;
+    GST_ELEMENT_WARNING (self, RESOURCE, SETTINGS,
+        ("label '%s': a prompt is longer than the %d tokens of the model's "
+         "context and was cut; labels that differ only after the cut score "
+         "the same",
+            label, clip_model_get_config (self->model)->context_length),
+        (NULL));
+  }
 }
 
 static GstClipLabelTable *
@@ -379,27 +465,66 @@ install_label_set (GstClipClassify *self, ClipLabelSet *set)
   clip_label_set_unref (set);
 }
 
-void
-gst_clip_classify_apply_label_change (GstClipClassify *self)
+/* Builds the label set each label change asks for, off the threads that
+ * encode frames; the old set is scored against until the new one is in. */
+static gpointer
+label_builder_main (gpointer data)
 {
-  LabelSpecText spec = { 0 };
-  g_autoptr (GError) error = NULL;
+  GstClipClassify *self = data;
 
-  if (!self->labels_dirty)
-    return;
-  self->labels_dirty = FALSE;
-  label_spec_text_copy (self, &spec);
-  g_mutex_unlock (&self->lock);
-
-  ClipLabelSet *set = build_label_set (self->encoder, &spec, &error);
-  label_spec_text_clear (&spec);
-  if (set != NULL) {
-    install_label_set (self, set);
-  } else {
-    GST_WARNING_OBJECT (self, "keeping the old labels: %s", error->message);
-    gst_clip_classify_post_clip_error (self, error, FALSE);
-  }
   g_mutex_lock (&self->lock);
+  while (!g_atomic_int_get (&self->builder_stop)) {
+    if (!self->labels_dirty) {
+      g_cond_wait (&self->cond, &self->lock);
+      continue;
+    }
+    LabelSpecText spec = { 0 };
+    self->labels_dirty = FALSE;
+    self->builder_busy = TRUE;
+    label_spec_text_copy (self, &spec);
+    g_mutex_unlock (&self->lock);
+
+    g_autoptr (GError) error = NULL;
+    gint64 begin = g_get_monotonic_time ();
+    ClipLabelSet *set = build_label_set (self->model, encode_prompts_shared,
+        self, &spec, &error);
+    label_spec_text_clear (&spec);
+    if (set != NULL) {
+      GST_INFO_OBJECT (self, "%d new labels built in %.3f s",
+          clip_label_set_get_n_labels (set),
+          (g_get_monotonic_time () - begin) / 1e6);
+      warn_truncated (self, set);
+      install_label_set (self, set);
+    } else if (!g_atomic_int_get (&self->builder_stop)) {
+      GST_WARNING_OBJECT (self, "keeping the old labels: %s", error->message);
+      gst_clip_classify_post_clip_error (self, error, FALSE);
+    }
+
+    g_mutex_lock (&self->lock);
+    self->builder_busy = FALSE;
+    g_cond_broadcast (&self->cond);
+  }
+  g_mutex_unlock (&self->lock);
+  return NULL;
+}
+
+/* Called with the lock held. */
+static void
+label_builder_stop (GstClipClassify *self)
+{
+  if (self->builder == NULL)
+    return;
+  g_atomic_int_set (&self->builder_stop, TRUE);
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+  g_mutex_lock (&self->encoder_lock);
+  g_cond_broadcast (&self->encoder_cond);
+  g_mutex_unlock (&self->encoder_lock);
+  g_thread_join (self->builder);
+  g_mutex_lock (&self->lock);
+  self->builder = NULL;
+  self->builder_busy = FALSE;
+  g_atomic_int_set (&self->builder_stop, FALSE);
 }
 
 /* ------------------------------------------------------- GstBaseTransform */
@@ -451,7 +576,9 @@ gst_clip_classify_start (GstBaseTransform *trans)
   ClipEncoder *encoder = model
       ? clip_encoder_new (model, kind, &options, &error)
       : NULL;
-  ClipLabelSet *set = encoder ? build_label_set (encoder, &spec, &error) : NULL;
+  ClipLabelSet *set = encoder
+      ? build_label_set (model, encode_prompts_alone, encoder, &spec, &error)
+      : NULL;
   label_spec_text_clear (&spec);
   if (set == NULL) {
     gst_clip_classify_post_clip_error (self, error, TRUE);
@@ -469,8 +596,13 @@ gst_clip_classify_start (GstBaseTransform *trans)
   self->encoder = encoder;
   self->embed_dim = config->embed_dim;
   self->classifier = clip_classifier_new (config->embed_dim);
+  self->warned_truncated = g_hash_table_new_full (g_str_hash, g_str_equal,
+      g_free, NULL);
+  warn_truncated (self, set);
   install_label_set (self, set);
   self->labels_dirty = FALSE;
+  self->builder = g_thread_new ("clipclassify-labels", label_builder_main,
+      self);
   self->resolved = RESOLVED_UNDECIDED;
   self->frame_count = 0;
   self->labelled_end = GST_CLOCK_TIME_NONE;
@@ -485,11 +617,13 @@ gst_clip_classify_stop (GstBaseTransform *trans)
   GstClipClassify *self = GST_CLIP_CLASSIFY (trans);
 
   g_mutex_lock (&self->lock);
+  label_builder_stop (self);
   gst_clip_classify_schedule_stop (self);
   g_clear_pointer (&self->latest, clip_result_unref);
   g_clear_pointer (&self->classifier, clip_classifier_free);
   g_clear_pointer (&self->encoder, clip_encoder_free);
   g_clear_pointer (&self->model, clip_model_unref);
+  g_clear_pointer (&self->warned_truncated, g_hash_table_unref);
   g_mutex_unlock (&self->lock);
   return TRUE;
 }
@@ -605,8 +739,8 @@ gst_clip_classify_set_property (GObject *object, guint prop_id,
 
   g_mutex_lock (&self->lock);
   gst_clip_field_set (object, prop_id, value, pspec);
-  /* Between start and stop a label change needs new text embeddings; the
-   * thread that owns the encoder builds them. */
+  /* Between start and stop a label change needs new text embeddings: the
+   * label builder makes them. */
   if (is_label_property (prop_id) && self->encoder != NULL) {
     self->labels_dirty = TRUE;
     g_cond_broadcast (&self->cond);
@@ -639,6 +773,8 @@ gst_clip_classify_finalize (GObject *object)
   g_free (self->device);
   g_mutex_clear (&self->lock);
   g_cond_clear (&self->cond);
+  g_mutex_clear (&self->encoder_lock);
+  g_cond_clear (&self->encoder_cond);
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
 
@@ -649,6 +785,8 @@ gst_clip_classify_init (GstClipClassify *self)
 
   g_mutex_init (&self->lock);
   g_cond_init (&self->cond);
+  g_mutex_init (&self->encoder_lock);
+  g_cond_init (&self->encoder_cond);
   self->templates = g_strdup (DEFAULT_TEMPLATES);
   self->backend = DEFAULT_BACKEND;
   self->threads = DEFAULT_THREADS;

@@ -139,12 +139,14 @@ encode_frames (GstClipClassify *self, const FramePixels *frames, guint n,
     }
     clip_frame_from_video_frame (&mapped[n_mapped], &clip_frames[n_mapped]);
   }
+  gst_clip_classify_encoder_acquire (self);
   if (ok && scores->set != NULL)
     ok = clip_encoder_classify_frames (self->encoder, clip_frames, n,
         scores->set, embeddings, scores->logits, scores->probs, error);
   else if (ok)
     ok = clip_encoder_encode_frames (self->encoder, clip_frames, n, embeddings,
         error);
+  gst_clip_classify_encoder_release (self);
   for (guint i = 0; i < n_mapped; i++)
     gst_video_frame_unmap (&mapped[i]);
   return ok;
@@ -187,10 +189,6 @@ worker_main (gpointer data)
 
   g_mutex_lock (&self->lock);
   while (!self->worker_stop) {
-    if (self->labels_dirty) {
-      gst_clip_classify_apply_label_change (self);
-      continue;
-    }
     if (!self->mailbox_full) {
       g_cond_wait (&self->cond, &self->lock);
       continue;
@@ -305,7 +303,6 @@ run_batch (GstClipClassify *self)
   const guint n = self->batch_filled;
 
   g_mutex_lock (&self->lock);
-  gst_clip_classify_apply_label_change (self);
   batch_scores_init (self, &scores, n);
   g_mutex_unlock (&self->lock);
 

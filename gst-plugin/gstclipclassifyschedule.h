@@ -67,11 +67,21 @@ struct _GstClipClassify {
 
   /* between start and stop */
   ClipModel *model;
-  ClipEncoder *
-      encoder; /* the streaming thread's in sync mode, the worker's in live mode */
+  /* Shared by the thread that encodes frames (the streaming thread in sync
+   * mode, the worker in live mode) and the label builder, under
+   * encoder_lock; frames go first (see gst_clip_classify_encoder_acquire). */
+  ClipEncoder *encoder;
+  GMutex encoder_lock;
+  GCond encoder_cond;
+  gint frames_waiting; /* atomic: frame encodes waiting for encoder_lock */
   int embed_dim;
   ClipClassifier *classifier; /* label set, smoothing window, segments */
-  gboolean labels_dirty;
+  /* The label builder: builds a new label set when a label property
+   * changes while the encoder is open, and swaps it in when done. */
+  GThread *builder;
+  gboolean labels_dirty; /* a label property changed since the last build */
+  gboolean builder_busy, builder_stop;
+  GHashTable *warned_truncated; /* labels already warned about */
   ResolvedMode resolved;
   guint64 frame_count;
   ClipResult *latest;
@@ -105,10 +115,11 @@ struct _GstClipClassify {
 
 /* ------------------------------------- the element's, for the scheduling */
 
-/* Rebuilds the label set when a label property changed, on the thread that
- * owns the encoder. Called and returns with the lock held; drops it while
- * encoding prompts. */
-void gst_clip_classify_apply_label_change (GstClipClassify *self);
+/* Takes the encoder to encode frames: before the label builder's next
+ * prompts, so that a relabel delays a frame by one group of prompts at
+ * most. Called without the lock. */
+void gst_clip_classify_encoder_acquire (GstClipClassify *self);
+void gst_clip_classify_encoder_release (GstClipClassify *self);
 
 /* Classifies an analysed frame (its raw embedding, and the encoder's
  * scores of its batch at row slot), publishes the result as the latest
