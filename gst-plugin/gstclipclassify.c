@@ -30,7 +30,11 @@
  * "clipclassify": timestamp, stream-time, running-time, duration (guint64 ns,
  * of the analysed frame), labels (array of strings, reported labels best
  * first), scores (array of doubles, their probabilities), top-label (string,
- * NULL when none), top-score (double).
+ * NULL when none), top-score (double). In sync mode a frame's messages are
+ * posted as its buffer leaves the element, so that a flush (seek) that
+ * drops buffers held in a batch drops their messages too: every message
+ * belongs to a buffer that was pushed. In live mode they are posted when
+ * the worker finishes the frame, whose buffer has already left.
  *
  * "clipclassify-segment": label (string, NULL for a stretch with no label),
  * start, end (guint64 ns, buffer timestamps), mean-score (double), posted
@@ -58,8 +62,9 @@
  * result keep it). The label thread shares the encoder with the frames and
  * lets a waiting frame go first before each group of 32 prompts, so a large
  * relabel delays a frame by one group's encoding at most instead of the
- * whole relabel. Several changes in a row are built as one, with the
- * latest values.
+ * whole relabel. The properties of one g_object_set() make one new set;
+ * changes made while a set is being built are built next, as one, with
+ * their latest values.
  *
  * If the new labels are unusable (no labels, a template without {}, a
  * label that is also a negative label) a WARNING is posted and the old
@@ -641,7 +646,7 @@ gst_clip_classify_generate_output (GstBaseTransform *trans, GstBuffer **outbuf)
   GstClipClassify *self = GST_CLIP_CLASSIFY (trans);
   GstFlowReturn ret;
 
-  *outbuf = g_queue_pop_head (&self->ready);
+  *outbuf = gst_clip_classify_pop_ready (self);
   if (*outbuf != NULL)
     return GST_FLOW_OK;
 
@@ -739,13 +744,32 @@ gst_clip_classify_set_property (GObject *object, guint prop_id,
 
   g_mutex_lock (&self->lock);
   gst_clip_field_set (object, prop_id, value, pspec);
-  /* Between start and stop a label change needs new text embeddings: the
-   * label builder makes them. */
-  if (is_label_property (prop_id) && self->encoder != NULL) {
-    self->labels_dirty = TRUE;
-    g_cond_broadcast (&self->cond);
-  }
   g_mutex_unlock (&self->lock);
+}
+
+/* Between start and stop a label change needs new text embeddings: the
+ * label builder makes them. Here, once every property of one g_object_set
+ * is set, so that labels and templates set together make one set. */
+static void
+gst_clip_classify_dispatch_properties_changed (GObject *object, guint n_pspecs,
+    GParamSpec **pspecs)
+{
+  GstClipClassify *self = GST_CLIP_CLASSIFY (object);
+
+  for (guint i = 0; i < n_pspecs; i++) {
+    if (pspecs[i]->owner_type != GST_TYPE_CLIP_CLASSIFY
+        || !is_label_property (pspecs[i]->param_id))
+      continue;
+    g_mutex_lock (&self->lock);
+    if (self->encoder != NULL) {
+      self->labels_dirty = TRUE;
+      g_cond_broadcast (&self->cond);
+    }
+    g_mutex_unlock (&self->lock);
+    break;
+  }
+  G_OBJECT_CLASS (parent_class)
+      ->dispatch_properties_changed (object, n_pspecs, pspecs);
 }
 
 static void
@@ -825,6 +849,8 @@ gst_clip_classify_class_init (GstClipClassifyClass *klass)
   gobject_class->set_property = gst_clip_classify_set_property;
   gobject_class->get_property = gst_clip_classify_get_property;
   gobject_class->finalize = gst_clip_classify_finalize;
+  gobject_class->dispatch_properties_changed =
+      gst_clip_classify_dispatch_properties_changed;
 
   gst_clip_install_field_property (gobject_class, PROP_MODEL,
       G_STRUCT_OFFSET (GstClipClassify, model_path),

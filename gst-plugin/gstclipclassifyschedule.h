@@ -98,8 +98,8 @@ struct _GstClipClassify {
   /* sync mode */
   FramePixels *batch_frames; /* [batch_capacity] */
   guint batch_capacity, batch_filled;
-  GQueue pending;                  /* PendingFrame*, in arrival order */
-  GQueue ready;                    /* GstBuffer*, results attached, to push */
+  GQueue pending; /* PendingFrame*, in arrival order */
+  GQueue ready;   /* ReadyFrame*: buffers with results, to push */
   GstClockTime inference_estimate; /* longest batch encode seen */
   GstClockTime inference_reported; /* what the last latency answer used */
 
@@ -155,6 +155,10 @@ GstFlowReturn gst_clip_classify_schedule_frame (GstClipClassify *self,
  * *outbuf becomes the next buffer to push, or NULL while it waits. */
 GstFlowReturn gst_clip_classify_schedule_output (GstClipClassify *self,
     GstBuffer **outbuf);
+
+/* The next buffer of the ready queue (or NULL), its result's messages
+ * posted now that it leaves. */
+GstBuffer *gst_clip_classify_pop_ready (GstClipClassify *self);
 
 /* Runs a partial batch and pushes everything held, so that a serialized
  * event keeps its place after the buffers that came before it. */

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* What clipclassify reports and what clipexport writes from its metas
  * agree: segment ends whatever the interval, results only for the frames
- * that leave the element. Whole pipelines on the tiny reference model. */
+ * that leave the element. On the tiny reference model. */
+#include <gst/check/gstharness.h>
 #include <gst/gst.h>
 #include <json-glib/json-glib.h>
 #include <string.h>
@@ -107,6 +108,88 @@ test_segment_end_with_interval (void)
   }
 }
 
+/* Every buffer that leaves through the source pad; the third one is
+ * refused as a flushing downstream refuses it during a seek. */
+static GstPadProbeReturn
+refuse_third (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
+{
+  guint *left = user_data;
+  if (++*left != 3)
+    return GST_PAD_PROBE_OK;
+  gst_buffer_unref (GST_PAD_PROBE_INFO_BUFFER (info));
+  GST_PAD_PROBE_INFO_DATA (info) = NULL;
+  GST_PAD_PROBE_INFO_FLOW_RETURN (info) = GST_FLOW_FLUSHING;
+  return GST_PAD_PROBE_HANDLED;
+}
+
+static guint
+count_frame_messages (GstBus *bus)
+{
+  guint n = 0;
+  GstMessage *msg;
+  while ((msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ELEMENT)) != NULL) {
+    n += gst_message_has_name (msg, "clipclassify");
+    gst_message_unref (msg);
+  }
+  return n;
+}
+
+static GstBuffer *
+rgb_frame (guint i)
+{
+  GstBuffer *buffer = gst_buffer_new_allocate (NULL, 32 * 32 * 3, NULL);
+  gst_buffer_memset (buffer, 0, (guint8) (i * 13), 32 * 32 * 3);
+  GST_BUFFER_PTS (buffer) = i * GST_SECOND / 25;
+  GST_BUFFER_DURATION (buffer) = GST_SECOND / 25;
+  return buffer;
+}
+
+/* A batch of 8 whose push is cut short by a flush: a result message for
+ * each frame that left the element, none for those the flush dropped. */
+static void
+test_no_results_for_flushed_frames (void)
+{
+  if (!setup ())
+    return;
+  g_autofree char *description = g_strdup_printf (
+      "clipclassify model=\"%s\" mode=sync batch-size=8 labels=\"a,b\"",
+      model_dir);
+  GstElement *element = gst_parse_launch (description, NULL);
+  GstBus *bus = gst_bus_new ();
+  gst_element_set_bus (element, bus);
+  GstHarness *h = gst_harness_new_with_element (element, "sink", "src");
+  gst_harness_set_src_caps_str (h,
+      "video/x-raw,format=RGB,width=32,height=32,framerate=25/1");
+  guint left = 0;
+  GstPad *src = gst_element_get_static_pad (element, "src");
+  gst_pad_add_probe (src, GST_PAD_PROBE_TYPE_BUFFER, refuse_third, &left, NULL);
+  gst_object_unref (src);
+
+  guint i = 0;
+  for (; i < 7; i++)
+    g_assert_cmpint (gst_harness_push (h, rgb_frame (i)), ==, GST_FLOW_OK);
+  g_assert_cmpuint (left, ==, 0);
+  g_assert_cmpint (gst_harness_push (h, rgb_frame (i++)), ==,
+      GST_FLOW_FLUSHING);
+  g_assert_cmpuint (left, ==, 3);
+  g_assert_true (gst_harness_push_event (h, gst_event_new_flush_start ()));
+  g_assert_true (gst_harness_push_event (h, gst_event_new_flush_stop (TRUE)));
+  GstSegment segment;
+  gst_segment_init (&segment, GST_FORMAT_TIME);
+  g_assert_true (gst_harness_push_event (h, gst_event_new_segment (&segment)));
+  g_assert_cmpuint (count_frame_messages (bus), ==, 3);
+
+  /* After the flush, a whole batch leaves: one message per frame. */
+  for (guint k = 0; k < 8; k++)
+    g_assert_cmpint (gst_harness_push (h, rgb_frame (i++)), ==, GST_FLOW_OK);
+  g_assert_cmpuint (left, ==, 11);
+  g_assert_cmpuint (count_frame_messages (bus), ==, 8);
+
+  gst_harness_teardown (h);
+  gst_bus_set_flushing (bus, TRUE);
+  gst_object_unref (bus);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -114,6 +197,8 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/agreement/segment-end-with-interval",
       test_segment_end_with_interval);
+  g_test_add_func ("/agreement/no-results-for-flushed-frames",
+      test_no_results_for_flushed_frames);
   int status = g_test_run ();
   g_free (model_dir);
   return status;
