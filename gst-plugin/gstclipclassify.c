@@ -9,6 +9,12 @@
  * exists, posts a "clipclassify" element message per analysed frame and a
  * "clipclassify-segment" message each time the (smoothed) top label changes.
  *
+ * Several clipclassify elements may follow one another (e.g. two models,
+ * or two label sets): each attaches its own #GstClipMeta, which records the
+ * element's name (gst_clip_meta_get_source()); clipexport and clipoverlay
+ * use the nearest classifier upstream unless their classifier property
+ * names another.
+ *
  * Modes: in sync mode every analysed frame waits for its own result (files,
  * where every frame counts); up to batch-size analysed frames are encoded
  * together. In live mode the newest analysed frame is handed to a worker
@@ -178,11 +184,14 @@ gst_clip_classify_attach_result (GstClipClassify *self, GstBuffer *buffer,
 {
   ClipFrameRecord record;
   clip_result_get_record (r, &record);
-  gst_buffer_add_clip_meta (buffer, clip_result_get_label_data (r),
-      record.n_labels, clip_result_get_indices (r), clip_result_get_probs (r),
+  GstClipMeta *meta = gst_buffer_add_clip_meta (buffer,
+      clip_result_get_label_data (r), record.n_labels,
+      clip_result_get_indices (r), clip_result_get_probs (r),
       clip_result_get_logits (r), clip_result_get_top (r), record.pts,
       record.duration, fresh, clip_model_get_name (self->model),
       clip_result_get_embedding (r));
+  if (meta != NULL)
+    gst_clip_meta_set_source (meta, self->source_name);
   if (GST_BUFFER_PTS_IS_VALID (buffer)) {
     GstClockTime end = GST_BUFFER_PTS (buffer);
     if (GST_BUFFER_DURATION_IS_VALID (buffer))
@@ -611,6 +620,9 @@ gst_clip_classify_start (GstBaseTransform *trans)
   self->resolved = RESOLVED_UNDECIDED;
   self->frame_count = 0;
   self->labelled_end = GST_CLOCK_TIME_NONE;
+  GST_OBJECT_LOCK (self);
+  self->source_name = g_intern_string (GST_OBJECT_NAME (self));
+  GST_OBJECT_UNLOCK (self);
   self->inference_estimate = self->inference_reported = 0;
   g_mutex_unlock (&self->lock);
   return TRUE;

@@ -90,6 +90,8 @@ struct _GstClipClassify {
   /* The end of the last buffer that left with a result, analysed or
    * carried: where the open segment ends at EOS. Streaming thread only. */
   GstClockTime labelled_end;
+  /* The element's name when it started, as the metas it attaches say. */
+  const char *source_name;
 
   /* transform_frame_ip -> generate_output */
   gboolean last_analysed;

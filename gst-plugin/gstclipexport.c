@@ -26,6 +26,12 @@
  * `gst-clip annotate --format NAME` writes these formats through the same
  * code, so that the same results give the same bytes.
  *
+ * Several classifiers: a buffer that went through several clipclassify
+ * elements carries one #GstClipMeta of each, told apart by the element's
+ * name. The classifier property names the one whose results are written;
+ * by default the nearest one upstream (whose meta was attached last). One
+ * clipexport per classifier writes each to its own file.
+ *
  * Segments are consecutive runs of analysed frames with the same top label.
  * As in clipclassify, a new top label must hold for min-segment before it
  * starts a segment; a shorter flicker belongs to the segment around it. A
@@ -87,6 +93,7 @@ enum {
   PROP_LOCATION,
   PROP_FORMAT,
   PROP_MIN_SEGMENT,
+  PROP_CLASSIFIER,
 };
 
 struct _GstClipExport {
@@ -96,6 +103,7 @@ struct _GstClipExport {
   char *location;
   ClipResultFormat format;
   GstClockTime min_segment;
+  char *classifier; /* whose metas to write; NULL: the nearest upstream */
 
   /* between start and stop, used by the streaming thread only */
   int fd;
@@ -195,7 +203,9 @@ gst_clip_export_transform_ip (GstBaseTransform *trans, GstBuffer *buffer)
 {
   GstClipExport *self = GST_CLIP_EXPORT (trans);
   GstClockTime pts = GST_BUFFER_PTS (buffer);
-  GstClipMeta *meta = gst_buffer_get_clip_meta (buffer);
+  GST_OBJECT_LOCK (self);
+  GstClipMeta *meta = gst_buffer_get_clip_meta_from (buffer, self->classifier);
+  GST_OBJECT_UNLOCK (self);
 
   /* A buffer carrying a result (fresh or not) extends its label: the
    * open segment ends with the last such buffer (segmenter.h). */
@@ -294,6 +304,7 @@ gst_clip_export_finalize (GObject *object)
   GstClipExport *self = GST_CLIP_EXPORT (object);
 
   g_free (self->location);
+  g_free (self->classifier);
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
 
@@ -338,6 +349,13 @@ gst_clip_export_class_init (GstClipExportClass *klass)
           "Nanoseconds a new top label must hold before it starts a segment; "
           "0 = at once",
           0, G_MAXUINT64, DEFAULT_MIN_SEGMENT, rw | GST_PARAM_MUTABLE_PLAYING));
+  gst_clip_install_field_property (gobject_class, PROP_CLASSIFIER,
+      G_STRUCT_OFFSET (GstClipExport, classifier),
+      g_param_spec_string ("classifier", "Classifier",
+          "Name of the clipclassify whose results to write, when a buffer went "
+          "through several; NULL = the nearest one upstream (the last meta "
+          "attached)",
+          NULL, rw | GST_PARAM_MUTABLE_READY));
 
   gst_element_class_set_static_metadata (element_class, "CLIP results export",
       "Filter/Analyzer/Video",

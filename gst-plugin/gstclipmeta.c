@@ -94,6 +94,7 @@ clip_meta_init (GstMeta *meta, gpointer params, GstBuffer *buffer)
   m->fresh = FALSE;
   m->model_name = NULL;
   m->embedding = NULL;
+  m->source = g_intern_static_string ("");
   return TRUE;
 }
 
@@ -151,6 +152,7 @@ clip_meta_transform (GstBuffer *dest, GstMeta *meta, GstBuffer *buffer,
   clip_meta_fill (dst, src->label_table, src->n_labels, src->label_indices,
       src->probabilities, src->logits, src->top, src->pts, src->duration,
       src->fresh, src->model_name, src->embedding);
+  dst->source = src->source;
   return TRUE;
 }
 
@@ -192,6 +194,40 @@ gst_buffer_add_clip_meta (GstBuffer *buffer, GstClipLabelTable *label_table,
   clip_meta_fill (m, label_table, n_labels, label_indices, probabilities,
       logits, top, pts, duration, fresh, model_name, embedding);
   return m;
+}
+
+GstClipMeta *
+gst_buffer_get_clip_meta_from (GstBuffer *buffer, const gchar *source)
+{
+  g_return_val_if_fail (GST_IS_BUFFER (buffer), NULL);
+  gpointer state = NULL;
+  GstMeta *meta;
+  GstClipMeta *found = NULL;
+  while ((meta = gst_buffer_iterate_meta_filtered (buffer, &state,
+              GST_CLIP_META_API_TYPE))
+      != NULL) {
+    GstClipMeta *m = (GstClipMeta *) meta;
+    if (source == NULL)
+      found = m;
+    else if (strcmp (m->source, source) == 0)
+      return m;
+  }
+  return found;
+}
+
+void
+gst_clip_meta_set_source (GstClipMeta *meta, const gchar *source)
+{
+  g_return_if_fail (meta != NULL);
+  /* Interned as the model name: a handful of elements per pipeline. */
+  meta->source = g_intern_string (source ? source : "");
+}
+
+const gchar *
+gst_clip_meta_get_source (const GstClipMeta *meta)
+{
+  g_return_val_if_fail (meta != NULL, NULL);
+  return meta->source;
 }
 
 guint

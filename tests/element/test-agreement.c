@@ -190,6 +190,67 @@ test_no_results_for_flushed_frames (void)
   gst_object_unref (bus);
 }
 
+static int
+compare_strings (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(char *const *) a, *(char *const *) b);
+}
+
+/* The label sets of a jsonl file's lines, as "a,b" strings. */
+static GHashTable *
+exported_label_sets (const char *path)
+{
+  GHashTable *sets = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+      NULL);
+  g_autofree char *text = NULL;
+  g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
+  g_auto (GStrv) lines = g_strsplit (g_strstrip (text), "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++) {
+    g_autoptr (JsonParser) parser = json_parser_new ();
+    g_assert_true (json_parser_load_from_data (parser, lines[i], -1, NULL));
+    JsonArray *labels = json_object_get_array_member (
+        json_node_get_object (json_parser_get_root (parser)), "labels");
+    g_autoptr (GPtrArray) names = g_ptr_array_new ();
+    for (guint k = 0; k < json_array_get_length (labels); k++)
+      g_ptr_array_add (names,
+          (gpointer) json_array_get_string_element (labels, k));
+    g_ptr_array_sort (names, compare_strings);
+    g_ptr_array_add (names, NULL);
+    g_hash_table_add (sets, g_strjoinv (",", (char **) names->pdata));
+  }
+  return sets;
+}
+
+/* Two classifiers in a chain: each buffer carries both metas; clipexport
+ * writes the nearest classifier's by default and the named one's with
+ * classifier=NAME. */
+static void
+test_two_classifiers (void)
+{
+  if (!setup ())
+    return;
+  g_autofree char *dir = clip_test_tmpdir ();
+  g_autofree char *nearest = g_build_filename (dir, "nearest.jsonl", NULL);
+  g_autofree char *named = g_build_filename (dir, "first.jsonl", NULL);
+  g_autofree char *description = g_strdup_printf (
+      "videotestsrc num-buffers=6 "
+      "! video/x-raw,format=RGB,width=32,height=32,framerate=30/1 "
+      "! clipclassify name=first model=\"%s\" mode=sync labels=\"a,b\" "
+      "! clipclassify name=second model=\"%s\" mode=sync labels=\"c,d,e\" "
+      "! clipexport format=jsonl location=\"%s\" "
+      "! clipexport classifier=first format=jsonl location=\"%s\" "
+      "! fakesink",
+      model_dir, model_dir, nearest, named);
+  g_autoptr (GPtrArray) messages = run_pipeline (description, "clipclassify");
+  g_assert_cmpuint (messages->len, ==, 12);
+  g_autoptr (GHashTable) second_sets = exported_label_sets (nearest);
+  g_autoptr (GHashTable) first_sets = exported_label_sets (named);
+  g_assert_cmpuint (g_hash_table_size (second_sets), ==, 1);
+  g_assert_true (g_hash_table_contains (second_sets, "c,d,e"));
+  g_assert_cmpuint (g_hash_table_size (first_sets), ==, 1);
+  g_assert_true (g_hash_table_contains (first_sets, "a,b"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -199,6 +260,7 @@ main (int argc, char **argv)
       test_segment_end_with_interval);
   g_test_add_func ("/agreement/no-results-for-flushed-frames",
       test_no_results_for_flushed_frames);
+  g_test_add_func ("/agreement/two-classifiers", test_two_classifiers);
   int status = g_test_run ();
   g_free (model_dir);
   return status;
