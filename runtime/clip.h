@@ -322,9 +322,8 @@ typedef gboolean (*ClipPromptEncodeFunc) (const char *const *prompts, int n,
  * while its frames go on being encoded). */
 CLIP_API
 ClipLabelSet *clip_label_set_new_with (const ClipModel *model,
-    GPtrArray *labels, GPtrArray *negative_labels,
-    const char *const *templates, ClipPromptEncodeFunc encode,
-    gpointer user_data, GError **error);
+    GPtrArray *labels, GPtrArray *negative_labels, const char *const *templates,
+    ClipPromptEncodeFunc encode, gpointer user_data, GError **error);
 CLIP_API
 ClipLabelSet *clip_label_set_ref (ClipLabelSet *set);
 CLIP_API

@@ -90,9 +90,8 @@ gboolean clip_config_parse (const char *json_text, gssize length,
 
 /* clip_tokenizer_encode, and *truncated (may be NULL) TRUE when the text
  * had more tokens than context_length holds and was cut. */
-gboolean clip_tokenizer_encode_full (const ClipTokenizer *tok,
-    const char *text, int context_length, gint32 *ids, gboolean *truncated,
-    GError **error);
+gboolean clip_tokenizer_encode_full (const ClipTokenizer *tok, const char *text,
+    int context_length, gint32 *ids, gboolean *truncated, GError **error);
 
 /* A tokenizer from an HF vocab.json and merges.txt already in memory (the
  * fuzz target uses this); errors name "vocab.json" and "merges.txt". */
