@@ -151,10 +151,10 @@ test_no_results_for_flushed_frames (void)
 {
   if (!setup ())
     return;
-  g_autofree char *description = g_strdup_printf (
-      "clipclassify model=\"%s\" mode=sync batch-size=8 labels=\"a,b\"",
-      model_dir);
-  GstElement *element = gst_parse_launch (description, NULL);
+  GstElement *element = gst_element_factory_make ("clipclassify", NULL);
+  gst_util_set_object_arg (G_OBJECT (element), "mode", "sync");
+  g_object_set (element, "model", model_dir, "batch-size", 8, "labels", "a,b",
+      NULL);
   GstBus *bus = gst_bus_new ();
   gst_element_set_bus (element, bus);
   GstHarness *h = gst_harness_new_with_element (element, "sink", "src");
@@ -164,6 +164,7 @@ test_no_results_for_flushed_frames (void)
   GstPad *src = gst_element_get_static_pad (element, "src");
   gst_pad_add_probe (src, GST_PAD_PROBE_TYPE_BUFFER, refuse_third, &left, NULL);
   gst_object_unref (src);
+  gst_object_unref (element); /* the harness holds it */
 
   guint i = 0;
   for (; i < 7; i++)
