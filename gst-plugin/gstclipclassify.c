@@ -879,8 +879,10 @@ gst_clip_classify_class_init (GstClipClassifyClass *klass)
   gst_clip_install_field_property (gobject_class, PROP_LABELS,
       G_STRUCT_OFFSET (GstClipClassify, labels),
       g_param_spec_string ("labels", "Labels",
-          "Comma-separated labels, e.g. \"cat,dog,empty room\"", NULL,
-          playing));
+          "Comma-separated labels, e.g. \"cat,dog,empty room\"; changed "
+          "while PLAYING, the new labels are built in the background and the "
+          "old ones score until they are ready",
+          NULL, playing));
   gst_clip_install_field_property (gobject_class, PROP_LABELS_FILE,
       G_STRUCT_OFFSET (GstClipClassify, labels_file),
       g_param_spec_string ("labels-file", "Labels file",
@@ -898,7 +900,8 @@ gst_clip_classify_class_init (GstClipClassifyClass *klass)
       G_STRUCT_OFFSET (GstClipClassify, negative_labels),
       g_param_spec_string ("negative-labels", "Negative labels",
           "Comma-separated labels that take part in the softmax but are never "
-          "reported, e.g. \"background,nothing in particular\"",
+          "reported, e.g. \"background,nothing in particular\"; when one wins "
+          "there is no top label. A label may not also be a negative label",
           NULL, playing));
   gst_clip_install_field_property (gobject_class, PROP_BACKEND,
       G_STRUCT_OFFSET (GstClipClassify, backend),
