@@ -139,12 +139,14 @@ encode_frames (GstClipClassify *self, const FramePixels *frames, guint n,
     }
     clip_frame_from_video_frame (&mapped[n_mapped], &clip_frames[n_mapped]);
   }
+  gst_clip_classify_encoder_acquire (self);
   if (ok && scores->set != NULL)
     ok = clip_encoder_classify_frames (self->encoder, clip_frames, n,
         scores->set, embeddings, scores->logits, scores->probs, error);
   else if (ok)
     ok = clip_encoder_encode_frames (self->encoder, clip_frames, n, embeddings,
         error);
+  gst_clip_classify_encoder_release (self);
   for (guint i = 0; i < n_mapped; i++)
     gst_video_frame_unmap (&mapped[i]);
   return ok;
@@ -187,10 +189,6 @@ worker_main (gpointer data)
 
   g_mutex_lock (&self->lock);
   while (!self->worker_stop) {
-    if (self->labels_dirty) {
-      gst_clip_classify_apply_label_change (self);
-      continue;
-    }
     if (!self->mailbox_full) {
       g_cond_wait (&self->cond, &self->lock);
       continue;
@@ -293,19 +291,44 @@ pending_frame_free (PendingFrame *p)
   g_free (p);
 }
 
+/* A buffer with its result, waiting to be pushed, and the bus messages of
+ * its result: posted as it leaves, so that a flush that drops it drops
+ * them too. */
+typedef struct {
+  GstBuffer *buffer;
+  GPtrArray *messages;
+} ReadyFrame;
+
+static void
+ready_frame_free (ReadyFrame *r)
+{
+  gst_clear_buffer (&r->buffer);
+  g_ptr_array_unref (r->messages);
+  g_free (r);
+}
+
+GstBuffer *
+gst_clip_classify_pop_ready (GstClipClassify *self)
+{
+  ReadyFrame *r = g_queue_pop_head (&self->ready);
+  if (r == NULL)
+    return NULL;
+  gst_clip_classify_post_messages (self, r->messages);
+  GstBuffer *buffer = g_steal_pointer (&r->buffer);
+  ready_frame_free (r);
+  return buffer;
+}
+
 /* Encodes the batch and moves every pending buffer, with its result, to the
  * ready queue. Called from the streaming thread without the lock. */
 static GstFlowReturn
 run_batch (GstClipClassify *self)
 {
-  g_autoptr (GPtrArray) messages = g_ptr_array_new_with_free_func (
-      (GDestroyNotify) gst_message_unref);
   g_autofree float *embeddings = NULL;
   g_auto (BatchScores) scores = { 0 };
   const guint n = self->batch_filled;
 
   g_mutex_lock (&self->lock);
-  gst_clip_classify_apply_label_change (self);
   batch_scores_init (self, &scores, n);
   g_mutex_unlock (&self->lock);
 
@@ -333,21 +356,24 @@ run_batch (GstClipClassify *self)
   g_mutex_lock (&self->lock);
   PendingFrame *p;
   while ((p = g_queue_pop_head (&self->pending)) != NULL) {
-    GstBuffer *buffer = gst_buffer_make_writable (g_steal_pointer (&p->buffer));
+    ReadyFrame *r = g_new0 (ReadyFrame, 1);
+    r->buffer = gst_buffer_make_writable (g_steal_pointer (&p->buffer));
+    r->messages = g_ptr_array_new_with_free_func (
+        (GDestroyNotify) gst_message_unref);
     if (p->analysed)
       gst_clip_classify_analysed (self,
           embeddings + (gsize) p->slot * self->embed_dim, &scores, p->slot,
-          &p->times, messages);
+          &p->times, r->messages);
     if (self->latest != NULL)
-      gst_clip_classify_attach_result (self, buffer, self->latest, p->analysed);
-    g_queue_push_tail (&self->ready, buffer);
+      gst_clip_classify_attach_result (self, r->buffer, self->latest,
+          p->analysed);
+    g_queue_push_tail (&self->ready, r);
     pending_frame_free (p);
   }
   gboolean latency_grew = self->inference_estimate
       > self->inference_reported + self->inference_reported / 4;
   g_mutex_unlock (&self->lock);
 
-  gst_clip_classify_post_messages (self, messages);
   if (latency_grew)
     gst_element_post_message (GST_ELEMENT (self),
         gst_message_new_latency (GST_OBJECT (self)));
@@ -362,7 +388,7 @@ gst_clip_classify_drain (GstClipClassify *self)
 
   if (!g_queue_is_empty (&self->pending))
     ret = run_batch (self);
-  while ((buffer = g_queue_pop_head (&self->ready)) != NULL) {
+  while ((buffer = gst_clip_classify_pop_ready (self)) != NULL) {
     GstFlowReturn r = gst_pad_push (GST_BASE_TRANSFORM_SRC_PAD (self), buffer);
     if (ret == GST_FLOW_OK)
       ret = r;
@@ -374,7 +400,7 @@ static void
 discard_held (GstClipClassify *self)
 {
   g_queue_clear_full (&self->pending, (GDestroyNotify) pending_frame_free);
-  g_queue_clear_full (&self->ready, (GDestroyNotify) gst_buffer_unref);
+  g_queue_clear_full (&self->ready, (GDestroyNotify) ready_frame_free);
   for (guint i = 0; i < self->batch_filled; i++)
     frame_pixels_clear (&self->batch_frames[i]);
   self->batch_filled = 0;
@@ -549,6 +575,6 @@ gst_clip_classify_schedule_output (GstClipClassify *self, GstBuffer **outbuf)
 
   if (full)
     ret = run_batch (self);
-  *outbuf = g_queue_pop_head (&self->ready);
+  *outbuf = gst_clip_classify_pop_ready (self);
   return ret;
 }

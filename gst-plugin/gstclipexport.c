@@ -30,11 +30,19 @@
  * `gst-clip annotate --format NAME` writes these formats through the same
  * code, so that the same results give the same bytes.
  *
+ * Several classifiers: a buffer that went through several clipclassify
+ * elements carries one #GstClipMeta of each, told apart by the element's
+ * name. The classifier property names the one whose results are written;
+ * by default the nearest one upstream (whose meta was attached last). One
+ * clipexport per classifier writes each to its own file.
+ *
  * Segments are consecutive runs of analysed frames with the same top label.
  * As in clipclassify, a new top label must hold for min-segment before it
  * starts a segment; a shorter flicker belongs to the segment around it. A
  * segment starts at the pts of its first frame and ends where the next one
- * starts; the last one ends at the end of the last buffer, and is written at
+ * starts; the last one ends at the end of the last buffer that carries a
+ * result (analysed or carried: the same rule as clipclassify's
+ * clipclassify-segment message, whatever its interval), and is written at
  * EOS, or when the element stops without EOS, so that the file is complete
  * either way. Stretches with no top label separate segments but get no cue
  * or row (except in jsonl-segments). A segment shorter than the cues'
@@ -89,6 +97,7 @@ enum {
   PROP_LOCATION,
   PROP_FORMAT,
   PROP_MIN_SEGMENT,
+  PROP_CLASSIFIER,
 };
 
 struct _GstClipExport {
@@ -98,13 +107,14 @@ struct _GstClipExport {
   char *location;
   ClipResultFormat format;
   GstClockTime min_segment;
+  char *classifier; /* whose metas to write; NULL: the nearest upstream */
 
   /* between start and stop, used by the streaming thread only */
   int fd;
   char *file_name; /* the file open, for messages */
   ClipResultWriter *writer;
-  GstClockTime stream_end; /* end of the last buffer, NONE before one */
-  gboolean seen_meta;      /* any buffer carried a GstClipMeta */
+  GstClockTime stream_end; /* end of the last buffer with a meta, or NONE */
+  gboolean seen_buffer, seen_meta; /* for a warning when no results came */
 };
 
 #define gst_clip_export_parent_class parent_class
@@ -198,18 +208,21 @@ gst_clip_export_transform_ip (GstBaseTransform *trans, GstBuffer *buffer)
 {
   GstClipExport *self = GST_CLIP_EXPORT (trans);
   GstClockTime pts = GST_BUFFER_PTS (buffer);
+  GST_OBJECT_LOCK (self);
+  GstClipMeta *meta = gst_buffer_get_clip_meta_from (buffer, self->classifier);
+  GST_OBJECT_UNLOCK (self);
 
-  if (GST_CLOCK_TIME_IS_VALID (pts)) {
+  /* A buffer carrying a result (fresh or not) extends its label: the
+   * open segment ends with the last such buffer (segmenter.h). */
+  if (meta != NULL && GST_CLOCK_TIME_IS_VALID (pts)) {
     GstClockTime end = pts;
     if (GST_BUFFER_DURATION_IS_VALID (buffer))
       end += GST_BUFFER_DURATION (buffer);
     if (!GST_CLOCK_TIME_IS_VALID (self->stream_end) || end > self->stream_end)
       self->stream_end = end;
   }
-
-  GstClipMeta *meta = gst_buffer_get_clip_meta (buffer);
-  if (meta != NULL)
-    self->seen_meta = TRUE;
+  self->seen_buffer = TRUE;
+  self->seen_meta |= meta != NULL;
   if (meta == NULL || !gst_clip_meta_is_fresh (meta))
     return GST_FLOW_OK;
 
@@ -227,7 +240,7 @@ gst_clip_export_sink_event (GstBaseTransform *trans, GstEvent *event)
       finish_segments (self);
       /* Video came but no results: an empty file would look like "nothing
        * was seen", which is not what happened. */
-      if (GST_CLOCK_TIME_IS_VALID (self->stream_end) && !self->seen_meta)
+      if (self->seen_buffer && !self->seen_meta)
         GST_ELEMENT_WARNING (self, STREAM, FAILED,
             ("No CLIP results reached clipexport: no buffer carried a "
              "GstClipMeta, so \"%s\" holds no results. Put clipclassify "
@@ -272,7 +285,7 @@ gst_clip_export_start (GstBaseTransform *trans)
   }
   self->writer = clip_result_writer_new (format, self->fd);
   self->stream_end = GST_CLOCK_TIME_NONE;
-  self->seen_meta = FALSE;
+  self->seen_buffer = self->seen_meta = FALSE;
 
   g_autoptr (GError) error = NULL;
   if (!clip_result_writer_start (self->writer, &error)) {
@@ -308,6 +321,7 @@ gst_clip_export_finalize (GObject *object)
   GstClipExport *self = GST_CLIP_EXPORT (object);
 
   g_free (self->location);
+  g_free (self->classifier);
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
 
@@ -352,6 +366,13 @@ gst_clip_export_class_init (GstClipExportClass *klass)
           "Nanoseconds a new top label must hold before it starts a segment; "
           "0 = at once",
           0, G_MAXUINT64, DEFAULT_MIN_SEGMENT, rw | GST_PARAM_MUTABLE_PLAYING));
+  gst_clip_install_field_property (gobject_class, PROP_CLASSIFIER,
+      G_STRUCT_OFFSET (GstClipExport, classifier),
+      g_param_spec_string ("classifier", "Classifier",
+          "Name of the clipclassify whose results to write, when a buffer went "
+          "through several; NULL = the nearest one upstream (the last meta "
+          "attached)",
+          NULL, rw | GST_PARAM_MUTABLE_READY));
 
   gst_element_class_set_static_metadata (element_class, "CLIP results export",
       "Filter/Analyzer/Video",

@@ -129,6 +129,13 @@ CLIP_API
 const char *clip_model_get_name (const ClipModel *model);
 CLIP_API
 const char *clip_model_get_dir (const ClipModel *model);
+/* What the model computes, for telling models apart whatever their folders
+ * are called: "sha256:HEX-DIM", the SHA-256 of its config files and of its
+ * weights file's header and data (all of it up to 256 KiB, else 64 blocks
+ * of 4 KiB spread over it), and the embedding size. Two loads of one
+ * folder give the same string; a retrained or resized model another. */
+CLIP_API
+const char *clip_model_get_fingerprint (const ClipModel *model);
 CLIP_API
 const ClipTokenizer *clip_model_get_tokenizer (const ClipModel *model);
 /* exp(logit_scale), the temperature the model was trained with. */
@@ -318,10 +325,25 @@ char **clip_templates_parse (const char *bar_separated);
  * every template with {} replaced by the label) is encoded, normalised,
  * averaged and renormalised (the CLIP paper's prompt ensembling).
  * negative_labels take part in the softmax but are flagged not reportable.
- * Fails on an empty label list. */
+ * Fails on an empty label list and on a label that is also a negative label
+ * (it would share its probability with itself). A prompt longer than the
+ * model's context is cut, as clip.tokenize(truncate=True) does, and its
+ * label flagged (clip_label_set_is_truncated) so that callers can warn. */
 CLIP_API
 ClipLabelSet *clip_label_set_new (ClipEncoder *enc, GPtrArray *labels,
     GPtrArray *negative_labels, const char *const *templates, GError **error);
+/* Encodes n prompts (n <= 32) into L2-normalised embeddings
+ * [n, embed_dim], as clip_encoder_encode_strings does. */
+typedef gboolean (*ClipPromptEncodeFunc) (const char *const *prompts, int n,
+    float *embeddings, gpointer user_data, GError **error);
+/* clip_label_set_new for model with the prompts encoded by encode, at most
+ * 32 per call: a caller that shares one encoder between threads can let
+ * another thread use it between two calls (clipclassify builds a new set
+ * while its frames go on being encoded). */
+CLIP_API
+ClipLabelSet *clip_label_set_new_with (const ClipModel *model,
+    GPtrArray *labels, GPtrArray *negative_labels, const char *const *templates,
+    ClipPromptEncodeFunc encode, gpointer user_data, GError **error);
 CLIP_API
 ClipLabelSet *clip_label_set_ref (ClipLabelSet *set);
 CLIP_API
@@ -334,6 +356,10 @@ CLIP_API
 const char *clip_label_set_get_label (const ClipLabelSet *set, int i);
 CLIP_API
 gboolean clip_label_set_is_negative (const ClipLabelSet *set, int i);
+/* TRUE when a prompt of label i was longer than the model's context and
+ * was cut, so that prompts differing only after the cut score the same. */
+CLIP_API
+gboolean clip_label_set_is_truncated (const ClipLabelSet *set, int i);
 CLIP_API
 int clip_label_set_get_embed_dim (const ClipLabelSet *set);
 /* [n_labels, embed_dim], rows L2-normalised */

@@ -654,12 +654,15 @@ clip_config_parse (const char *json_text, gssize length,
 
 /* HF keeps mean/std and the crop size in preprocessor_config.json. */
 static gboolean
-apply_hf_preprocessor (const char *path, ClipConfig *config, GError **error)
+apply_hf_preprocessor (const char *path, ClipConfig *config,
+    GChecksum *checksum, GError **error)
 {
   g_autofree char *text = NULL;
   gsize length;
   if (!clip_read_file (path, &text, &length, error))
     return FALSE;
+  if (checksum != NULL)
+    g_checksum_update (checksum, (const guchar *) text, length);
   JsonObject *root;
   g_autoptr (JsonParser) parser = parse_json_object (text, length, path, &root,
       error);
@@ -691,7 +694,8 @@ apply_hf_preprocessor (const char *path, ClipConfig *config, GError **error)
 }
 
 gboolean
-clip_config_load_dir (const char *dir, ClipConfig *config, GError **error)
+clip_config_load_dir (const char *dir, ClipConfig *config, GChecksum *checksum,
+    GError **error)
 {
   g_autofree char *hf_path = g_build_filename (dir, "config.json", NULL);
   g_autofree char *openclip_path = g_build_filename (dir,
@@ -710,9 +714,11 @@ clip_config_load_dir (const char *dir, ClipConfig *config, GError **error)
     return FALSE;
   if (!clip_config_parse (text, length, path, config, error))
     return FALSE;
+  if (checksum != NULL)
+    g_checksum_update (checksum, (const guchar *) text, length);
   g_autofree char *preprocessor = g_build_filename (dir,
       "preprocessor_config.json", NULL);
   if (g_file_test (preprocessor, G_FILE_TEST_EXISTS))
-    return apply_hf_preprocessor (preprocessor, config, error);
+    return apply_hf_preprocessor (preprocessor, config, checksum, error);
   return TRUE;
 }

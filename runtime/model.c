@@ -399,7 +399,8 @@ clip_model_load (const char *dir, const char *vocab_dir, GError **error)
   model->name = g_steal_pointer (&name);
 
   g_autofree char *weights_path = NULL;
-  if (!clip_config_load_dir (dir, &model->config, error))
+  g_autoptr (GChecksum) checksum = g_checksum_new (G_CHECKSUM_SHA256);
+  if (!clip_config_load_dir (dir, &model->config, checksum, error))
     goto fail;
   if (!has_vocabulary (vocabulary)) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO,
@@ -418,6 +419,9 @@ clip_model_load (const char *dir, const char *vocab_dir, GError **error)
       || (model->tokenizer = clip_tokenizer_new_from_dir (vocabulary, error))
           == NULL)
     goto fail;
+  clip_safetensors_checksum (model->st, checksum);
+  model->fingerprint = g_strdup_printf ("sha256:%s-%d",
+      g_checksum_get_string (checksum), model->config.embed_dim);
   return model;
 
 fail:
@@ -445,6 +449,7 @@ clip_model_unref (ClipModel *model)
   clip_safetensors_close (model->st);
   g_free (model->dir);
   g_free (model->name);
+  g_free (model->fingerprint);
   g_free (model);
 }
 
@@ -470,6 +475,12 @@ const char *
 clip_model_get_dir (const ClipModel *model)
 {
   return model->dir;
+}
+
+const char *
+clip_model_get_fingerprint (const ClipModel *model)
+{
+  return model->fingerprint;
 }
 
 const ClipTokenizer *

@@ -222,3 +222,17 @@ tool_load_image_tensor (const char *path, const ClipConfig *config,
   g_error_free (local);
   return FALSE;
 }
+
+void
+tool_warn_truncated_labels (const ClipLabelSet *set, const ClipModel *model)
+{
+  for (int i = 0; i < clip_label_set_get_n_labels (set); i++)
+    if (clip_label_set_is_truncated (set, i))
+      fprintf (stderr,
+          "gst-clip: warning: label '%s': a prompt is longer than the "
+          "%d tokens of %s's context and was cut; labels that differ only "
+          "after the cut score the same\n",
+          clip_label_set_get_label (set, i),
+          clip_model_get_config (model)->context_length,
+          clip_model_get_name (model));
+}

@@ -292,7 +292,9 @@ result_json_line (const char *image, const ClipResult *result)
   clip_json_append_double_array (s, record.scores, record.n_labels,
       CLIP_JSON_EXACT_DIGITS);
   clip_json_append_member (s, clip_field_json_name (CLIP_FIELD_TOP_LABEL));
-  clip_json_append_string (s, record.n_labels > 0 ? record.labels[0] : NULL);
+  /* null when a negative label won (clip_result_get_top), as in every
+   * other output. */
+  clip_json_append_string (s, record.top_label);
   g_string_append_c (s, '}');
   return g_string_free (s, FALSE);
 }
@@ -326,7 +328,8 @@ tool_cmd_classify (int argc, char **argv)
       "Scores each IMAGE against the labels and prints one JSON object per\n"
       "line: {\"image\": FILE, \"labels\": [...], \"scores\": [...], \"top\": LABEL}\n"
       "with the labels sorted by probability (softmax of exp(logit_scale) x\n"
-      "cosine over all labels, negative ones included; those are not listed).",
+      "cosine over all labels, negative ones included; those are not listed,\n"
+      "and when one wins, top is null: none of the labels).",
       "A labels file has one label per line; 'label: prompt one | prompt two'\n"
       "gives a label its own prompts instead of the templates. '#' starts a\n"
       "comment. Each label's text embedding is the renormalised mean of its\n"
@@ -366,6 +369,7 @@ tool_cmd_classify (int argc, char **argv)
   if (!(set = clip_label_set_new (enc, labels, negatives,
             (const char *const *) templates, &error)))
     return tool_fail (error);
+  tool_warn_truncated_labels (set, model);
 
   const ClipConfig *config = clip_model_get_config (model);
   g_autofree float *tensor = g_new (float,

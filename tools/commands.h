@@ -96,3 +96,8 @@ ClipEncoder *tool_open_encoder (const char *command, ClipModel *model,
  * (3 x image_size x image_size floats). */
 gboolean tool_load_image_tensor (const char *path, const ClipConfig *config,
     float *tensor_out, GError **error);
+
+/* Warns on stderr, once per label, about the labels of set whose prompts
+ * the model's context cut. */
+void tool_warn_truncated_labels (const ClipLabelSet *set,
+    const ClipModel *model);

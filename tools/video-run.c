@@ -342,6 +342,17 @@ on_bus_message (GstBus *bus, GstMessage *msg, gpointer user_data)
       }
       g_main_loop_quit (video->loop);
       break;
+    case GST_MESSAGE_WARNING:
+      /* clipclassify's warnings (a prompt cut by the context, labels
+       * kept) are the user's to see. */
+      if (video->classify
+          && GST_MESSAGE_SRC (msg) == GST_OBJECT (video->classify)) {
+        g_autoptr (GError) gerror = NULL;
+        gst_message_parse_warning (msg, &gerror, NULL);
+        fprintf (stderr, "%sgst-clip: warning: %s\n",
+            video->terminal ? "\n" : "", gerror->message);
+      }
+      break;
     case GST_MESSAGE_APPLICATION:
       if (gst_message_has_name (msg, "gst-clip-no-video")
           && video->error == NULL) {

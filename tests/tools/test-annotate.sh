@@ -167,6 +167,14 @@ check_subtitles "$TMP/interval.jsonl" jsonl >"$TMP/interval.segments" ||
 tail -n 1 "$TMP/interval.segments" | grep -q '^[0-9]* 6000 ' ||
   fail "with --interval 5 the last segment does not end at 6 s"
 
+# A prompt longer than the context: clipclassify's WARNING reaches stderr,
+# once, naming the label.
+long="a$(printf ' very%.0s' $(seq 80)) long label"
+expect_status 0 annotate "$TMP/cuts.avi" "${model[@]}" --labels "short,$long" \
+  --interval 10 --quiet --out "$TMP/long.jsonl"
+[ "$(grep -c "warning: .*'$long'" "$TMP/err")" = 1 ] ||
+  fail "no single warning for the long label: $(cat "$TMP/err")"
+
 # Errors.
 expect_error 2 annotate "$TMP/cuts.avi" "${model[@]}" -- "no labels"
 expect_error 2 annotate "$TMP/cuts.avi" "${model[@]}" --labels a \
