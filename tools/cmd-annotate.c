@@ -4,11 +4,10 @@
  * the ones the clipexport element uses: segments as WebVTT, SRT, CSV or
  * JSON Lines, or a JSON line per analysed frame. */
 #include "commands.h"
+#include "output-file.h"
 #include "video-run.h"
 #include "writer.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -233,15 +232,12 @@ tool_cmd_annotate (int argc, char **argv)
           labels_file, templates, interval, batch_size, smoothing, &status))
     return status;
 
-  int fd = STDOUT_FILENO;
-  if (out_path) {
-    fd = open (out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-    if (fd < 0) {
-      int saved = errno;
-      return tool_fail (g_error_new (CLIP_ERROR, CLIP_ERROR_IO, "%s: %s",
-          out_path, g_strerror (saved)));
-    }
-  }
+  /* --out is written beside itself and renamed into place once complete:
+   * a run that fails leaves the file that was there untouched. */
+  g_autoptr (ClipOutputFile) out_file = NULL;
+  if (out_path && !(out_file = clip_output_file_new (out_path, &error)))
+    return tool_fail (error);
+  int fd = out_file ? clip_output_file_get_fd (out_file) : STDOUT_FILENO;
   g_autoptr (ClipResultWriter) writer = clip_result_writer_new (format, fd);
   Output out = { .writer = writer,
     .name = out_path ? out_path : "stdout",
@@ -260,21 +256,21 @@ tool_cmd_annotate (int argc, char **argv)
           &write_error))
     output_set_error (&out, write_error);
 
-  if (out_path && close (fd) != 0 && out.error == NULL) {
-    int saved = errno;
-    g_set_error (&out.error, CLIP_ERROR, CLIP_ERROR_IO, "%s: %s", out_path,
-        g_strerror (saved));
-  }
   if (!ok) {
     g_clear_error (&out.error);
     return tool_fail (error);
   }
+  if (out.error == NULL && out_file
+      && !clip_output_file_commit (out_file, &write_error))
+    output_set_error (&out, write_error);
   if (out.error)
     return tool_fail (out.error);
-  if (interrupted && !quiet)
-    fprintf (stderr,
-        "gst-clip annotate: interrupted; %s covers the part "
-        "analysed\n",
-        out.name);
+  if (interrupted) {
+    if (!quiet)
+      fprintf (stderr,
+          "gst-clip annotate: interrupted; %s covers the part analysed\n",
+          out.name);
+    return TOOL_EXIT_INTERRUPTED;
+  }
   return TOOL_EXIT_OK;
 }

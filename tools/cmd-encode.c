@@ -43,6 +43,8 @@ tool_cmd_tokenize (int argc, char **argv)
     for (int j = 0; j < context_length; j++)
       printf (j ? " %d" : "%d", ids[j]);
     putchar ('\n');
+    if (ferror (stdout))
+      break; /* gst-clip's main says why */
   }
 
   return status;
@@ -219,6 +221,8 @@ tool_cmd_embed (int argc, char **argv)
     for (int j = 0; j < config->embed_dim; j++)
       printf (j ? " %.9g" : "%.9g", embedding[j]);
     putchar ('\n');
+    if (ferror (stdout))
+      break; /* gst-clip's main says why */
   }
 
   return status;
@@ -390,6 +394,8 @@ tool_cmd_classify (int argc, char **argv)
     g_autofree char *name = g_filename_display_name (argv[i]);
     g_autofree char *line = result_json_line (name, result);
     puts (line);
+    if (ferror (stdout))
+      break; /* gst-clip's main says why */
   }
 
   return status;

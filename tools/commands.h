@@ -4,7 +4,8 @@
  * A command gets the arguments after its name, with argv[0] set to
  * "gst-clip NAME" so that GOption's --help names it, and returns the exit
  * status: TOOL_EXIT_OK, TOOL_EXIT_FAILURE (an error, "gst-clip: <message>"
- * on stderr) or TOOL_EXIT_USAGE (bad command line). */
+ * on stderr), TOOL_EXIT_USAGE (bad command line) or TOOL_EXIT_INTERRUPTED
+ * (stopped by Ctrl-C before the end, as a shell reports a SIGINT). */
 #pragma once
 
 #include "clip.h"
@@ -13,6 +14,7 @@
 #define TOOL_EXIT_OK 0
 #define TOOL_EXIT_FAILURE 1
 #define TOOL_EXIT_USAGE 2
+#define TOOL_EXIT_INTERRUPTED 130
 
 typedef struct {
   const char *name;

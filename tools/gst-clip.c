@@ -3,6 +3,7 @@
  * subcommands (cmd-*.c); each parses its own options. */
 #include "commands.h"
 
+#include <errno.h>
 #include <locale.h>
 #include <stdio.h>
 #include <string.h>
@@ -42,6 +43,28 @@ print_overview (FILE *out)
       "success, 1 on an error and 2 on a bad command line.\n");
 }
 
+/* Output on stdout is buffered: a full disk or a closed pipe may show only
+ * when the last of it is flushed. A command that succeeded but whose
+ * output was lost has failed. */
+static int
+finish_stdout (int status)
+{
+  gboolean failed = ferror (stdout) != 0;
+  errno = 0;
+  if (fflush (stdout) != 0)
+    failed = TRUE;
+  int saved = errno;
+  if (fclose (stdout) != 0 && !failed) {
+    failed = TRUE;
+    saved = errno;
+  }
+  if (!failed)
+    return status;
+  fprintf (stderr, "gst-clip: cannot write to standard output: %s\n",
+      saved != 0 ? g_strerror (saved) : "write error");
+  return TOOL_EXIT_FAILURE;
+}
+
 static const ToolCommand *
 find_command (const char *name)
 {
@@ -51,8 +74,8 @@ find_command (const char *name)
   return NULL;
 }
 
-int
-main (int argc, char **argv)
+static int
+run (int argc, char **argv)
 {
   /* Character set only: numbers must print with a '.' whatever the locale. */
   setlocale (LC_CTYPE, "");
@@ -97,4 +120,10 @@ main (int argc, char **argv)
   /* The command sees its own name as argv[0] and the rest unchanged. */
   argv[1] = program;
   return command->run (argc - 1, argv + 1);
+}
+
+int
+main (int argc, char **argv)
+{
+  return finish_stdout (run (argc, argv));
 }
