@@ -84,6 +84,18 @@ format_for_path (const char *path, ClipResultFormat *format)
   return TRUE;
 }
 
+/* A usage error unless value is in the range of clipclassify's unsigned
+ * property. */
+static gboolean
+check_property_range (GstElement *classify, const char *property,
+    const char *option, int value, int *status)
+{
+  GParamSpecUInt *spec = G_PARAM_SPEC_UINT (
+      g_object_class_find_property (G_OBJECT_GET_CLASS (classify), property));
+  return tool_check_range ("annotate", option, value, spec->minimum,
+      spec->maximum, status);
+}
+
 /* Sets clipclassify's properties from the options; FALSE with *status set
  * on a bad value. */
 static gboolean
@@ -100,11 +112,17 @@ configure_classify (GstElement *classify, const ToolModelOptions *model,
         "default model is installed (or set GST_CLIP_DEFAULT_MODEL)");
     return FALSE;
   }
-  if (interval < 1 || batch_size < 1 || smoothing < 1) {
-    *status = tool_usage_error ("annotate",
-        "--interval, --batch-size and --smoothing must be at least 1");
+  /* The element's ranges, which it would otherwise refuse with a
+   * warning. */
+  if (!check_property_range (classify, "interval", "--interval", interval,
+          status)
+      || !check_property_range (classify, "batch-size", "--batch-size",
+          batch_size, status)
+      || !check_property_range (classify, "smoothing", "--smoothing", smoothing,
+          status)
+      || !tool_check_range ("annotate", "--threads", model->threads, 0,
+          TOOL_MAX_THREADS, status))
     return FALSE;
-  }
   g_object_set (classify, "model", model_dir, "vocab", model->vocab_dir,
       "labels", labels, "labels-file", labels_file,
       "interval", (guint) interval, "batch-size", (guint) batch_size,

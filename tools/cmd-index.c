@@ -551,8 +551,8 @@ tool_cmd_search (int argc, char **argv)
     return tool_usage_error ("search", "no --db FILE given");
   if ((argc == 2) == (image_path != NULL) || argc > 2)
     return tool_usage_error ("search", "give one TEXT or --image FILE");
-  if (top < 1)
-    return tool_usage_error ("search", "--top must be at least 1");
+  if (!tool_check_range ("search", "--top", top, 1, TOOL_MAX_TOP, &status))
+    return status;
   if (!(tolerance >= 0 && tolerance <= 1))
     return tool_usage_error ("search", "--tolerance must be between 0 and 1");
 

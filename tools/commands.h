@@ -35,6 +35,24 @@ int tool_cmd_search (int argc, char **argv);
 
 /* ------------------------------------------------------- shared helpers */
 
+/* Upper bounds of the sizes given on the command line, so that a typo gets
+ * a message instead of an attempt to allocate many gigabytes. A batch of
+ * 1024 ViT-L/14@336 images is 1.4 GB of pixels alone. */
+#define TOOL_MAX_BATCH 1024
+#define TOOL_MAX_THREADS 1024
+#define TOOL_MAX_ITERATIONS 1000000
+#define TOOL_MAX_TOP 100000
+
+/* FALSE, with a usage error naming option and the range in *status, unless
+ * min <= value <= max. */
+gboolean tool_check_range (const char *command, const char *option,
+    gint64 value, gint64 min, gint64 max, int *status);
+
+/* g_try_malloc for n elements of size bytes: NULL with an error that says
+ * what could not be allocated (what: e.g. "the images of a batch") instead
+ * of an abort. */
+gpointer tool_try_alloc (gsize n, gsize size, const char *what, GError **error);
+
 /* The options every model-using command has. Strings are raw command-line
  * bytes (G_OPTION_ARG_FILENAME): the runtime checks UTF-8 where it matters. */
 typedef struct {

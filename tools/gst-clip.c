@@ -6,7 +6,9 @@
 #include <errno.h>
 #include <locale.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const ToolCommand commands[] = {
   { "tokenize", "print the token ids of texts", tool_cmd_tokenize },
@@ -44,10 +46,11 @@ print_overview (FILE *out)
 }
 
 /* Output on stdout is buffered: a full disk or a closed pipe may show only
- * when the last of it is flushed. A command that succeeded but whose
- * output was lost has failed. */
-static int
-finish_stdout (int status)
+ * when the last of it is flushed at exit. A command that succeeded but
+ * whose output was lost has failed. Run at exit, so that it also covers
+ * GOption's --help, which exits by itself (as gnulib's close_stdout). */
+static void
+close_stdout (void)
 {
   gboolean failed = ferror (stdout) != 0;
   errno = 0;
@@ -59,10 +62,10 @@ finish_stdout (int status)
     saved = errno;
   }
   if (!failed)
-    return status;
+    return;
   fprintf (stderr, "gst-clip: cannot write to standard output: %s\n",
       saved != 0 ? g_strerror (saved) : "write error");
-  return TOOL_EXIT_FAILURE;
+  _exit (TOOL_EXIT_FAILURE);
 }
 
 static const ToolCommand *
@@ -125,5 +128,6 @@ run (int argc, char **argv)
 int
 main (int argc, char **argv)
 {
-  return finish_stdout (run (argc, argv));
+  atexit (close_stdout);
+  return run (argc, argv);
 }
