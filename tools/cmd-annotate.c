@@ -290,5 +290,5 @@ tool_cmd_annotate (int argc, char **argv)
           out.name);
     return TOOL_EXIT_INTERRUPTED;
   }
-  return TOOL_EXIT_OK;
+  return tool_video_ended_early (video) ? TOOL_EXIT_TRUNCATED : TOOL_EXIT_OK;
 }

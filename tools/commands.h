@@ -4,8 +4,11 @@
  * A command gets the arguments after its name, with argv[0] set to
  * "gst-clip NAME" so that GOption's --help names it, and returns the exit
  * status: TOOL_EXIT_OK, TOOL_EXIT_FAILURE (an error, "gst-clip: <message>"
- * on stderr), TOOL_EXIT_USAGE (bad command line) or TOOL_EXIT_INTERRUPTED
- * (stopped by Ctrl-C before the end, as a shell reports a SIGINT). */
+ * on stderr), TOOL_EXIT_USAGE (bad command line), TOOL_EXIT_TRUNCATED (done,
+ * but a video ended before the duration its file states: the output covers
+ * the part read, and a warning says where it ended) or
+ * TOOL_EXIT_INTERRUPTED (stopped by Ctrl-C before the end, as a shell
+ * reports a SIGINT). */
 #pragma once
 
 #include "clip.h"
@@ -14,6 +17,7 @@
 #define TOOL_EXIT_OK 0
 #define TOOL_EXIT_FAILURE 1
 #define TOOL_EXIT_USAGE 2
+#define TOOL_EXIT_TRUNCATED 3
 #define TOOL_EXIT_INTERRUPTED 130
 
 typedef struct {

@@ -46,12 +46,18 @@ print_overview (FILE *out)
 }
 
 /* Output on stdout is buffered: a full disk or a closed pipe may show only
- * when the last of it is flushed at exit. A command that succeeded but
- * whose output was lost has failed. Run at exit, so that it also covers
- * GOption's --help, which exits by itself (as gnulib's close_stdout). */
+ * when the last of it is flushed. A command that succeeded but whose
+ * output was lost has failed. Called when the command returns, before
+ * other libraries' exit handlers can flush (and lose the reason), and at
+ * exit for GOption's --help, which exits by itself (as gnulib's
+ * close_stdout). */
 static void
 close_stdout (void)
 {
+  static gboolean closed;
+  if (closed)
+    return;
+  closed = TRUE;
   gboolean failed = ferror (stdout) != 0;
   errno = 0;
   if (fflush (stdout) != 0)
@@ -129,5 +135,7 @@ int
 main (int argc, char **argv)
 {
   atexit (close_stdout);
-  return run (argc, argv);
+  int status = run (argc, argv);
+  close_stdout ();
+  return status;
 }
