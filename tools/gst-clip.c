@@ -42,7 +42,9 @@ print_overview (FILE *out)
       "\n"
       "Run 'gst-clip COMMAND --help' for a command's options.\n"
       "Errors go to stderr as 'gst-clip: <message>'; the exit status is 0 on\n"
-      "success, 1 on an error and 2 on a bad command line.\n");
+      "success, 1 on an error and 2 on a bad command line; annotate and index\n"
+      "exit 3 when a video ended before its stated duration and 130 when\n"
+      "interrupted.\n");
 }
 
 /* Output on stdout is buffered: a full disk or a closed pipe may show only
