@@ -9,8 +9,9 @@
 
 struct _ClipOutputFile {
   char *path;
-  char *tmp_path; /* NULL once committed or removed */
+  char *tmp_path; /* NULL once committed or removed, and when direct */
   int fd;
+  gboolean direct; /* path is no regular file: written in place */
 };
 
 static gboolean
@@ -25,6 +26,23 @@ ClipOutputFile *
 clip_output_file_new (const char *path, GError **error)
 {
   g_return_val_if_fail (path != NULL, NULL);
+  /* A device, a FIFO (/dev/stdout, /dev/null, a named pipe) cannot be
+   * replaced, only written: renaming over it would put a regular file in
+   * its place. */
+  GStatBuf st;
+  if (g_stat (path, &st) == 0 && !S_ISREG (st.st_mode)
+      && !S_ISDIR (st.st_mode)) {
+    int fd = g_open (path, O_WRONLY | O_TRUNC | O_CLOEXEC, 0);
+    if (fd < 0) {
+      set_io_error (error, path, "", errno);
+      return NULL;
+    }
+    ClipOutputFile *f = g_new0 (ClipOutputFile, 1);
+    f->path = g_strdup (path);
+    f->fd = fd;
+    f->direct = TRUE;
+    return f;
+  }
   /* Hidden beside the target: ".NAME.XXXXXX" in the same folder. */
   g_autofree char *dir = g_path_get_dirname (path);
   g_autofree char *base = g_path_get_basename (path);
@@ -69,6 +87,11 @@ discard (ClipOutputFile *f)
 gboolean
 clip_output_file_commit (ClipOutputFile *f, GError **error)
 {
+  if (f->direct) {
+    int fd = f->fd;
+    f->fd = -1;
+    return close (fd) == 0 || set_io_error (error, f->path, "", errno);
+  }
   g_return_val_if_fail (f->tmp_path != NULL, FALSE);
   /* mkstemp's file is private; the result is meant to be read by others,
    * or as the file it replaces was. */

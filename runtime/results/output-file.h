@@ -6,6 +6,9 @@
  * removes it and leaves whatever was at the target untouched. A reader of
  * the target sees the old file or the whole new one, never a part.
  *
+ * A target that exists and is no regular file (a device such as /dev/null
+ * or /dev/stdout, a FIFO) cannot be replaced: it is written in place.
+ *
  * Used by gst-clip annotate --out, the clipexport element (committed at
  * EOS) and every command that writes a file, such as a model download. */
 #pragma once

@@ -120,6 +120,22 @@ test_missing_folder (void)
   g_assert_nonnull (strstr (error->message, "/nonexistent-dir/out.vtt"));
 }
 
+/* A device is written in place, never replaced by a regular file. */
+static void
+test_device_in_place (void)
+{
+  g_autoptr (GError) error = NULL;
+  ClipOutputFile *f = clip_output_file_new ("/dev/null", &error);
+  g_assert_no_error (error);
+  write_all (f, "discarded");
+  g_assert_true (clip_output_file_commit (f, &error));
+  g_assert_no_error (error);
+  clip_output_file_free (f);
+  GStatBuf st;
+  g_assert_cmpint (g_stat ("/dev/null", &st), ==, 0);
+  g_assert_true (S_ISCHR (st.st_mode));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -128,5 +144,6 @@ main (int argc, char **argv)
   g_test_add_func ("/output-file/abandon-keeps-old", test_abandon_keeps_old);
   g_test_add_func ("/output-file/new-file-mode", test_new_file_mode);
   g_test_add_func ("/output-file/missing-folder", test_missing_folder);
+  g_test_add_func ("/output-file/device-in-place", test_device_in_place);
   return g_test_run ();
 }
