@@ -110,7 +110,6 @@ tool_cmd_bench (int argc, char **argv)
   gsize image_floats = 3 * (gsize) config->image_size * config->image_size;
   g_autofree float *embeddings = g_new (float,
       (gsize) MAX (batch, (int) G_N_ELEMENTS (bench_prompts)) * config->embed_dim);
-  g_autofree char *what = g_strdup_printf ("a batch of %d images", batch);
   /* The content does not change the work; a fixed seed keeps runs
    * comparable. Preprocessed images: values in the range of normalised
    * pixels. Frames: one buffer of random bytes shared by the batch. */
@@ -119,6 +118,7 @@ tool_cmd_bench (int argc, char **argv)
   g_autofree guint8 *yuv = NULL;
   g_autofree ClipFrame *frames = NULL;
   if (frames_size == NULL) {
+    g_autofree char *what = g_strdup_printf ("a batch of %d images", batch);
     if (!(pixels = tool_try_alloc (batch * image_floats, sizeof (float), what,
               &error)))
       return tool_fail (error);
