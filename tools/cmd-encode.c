@@ -372,6 +372,11 @@ tool_cmd_classify (int argc, char **argv)
     return tool_usage_error ("classify",
         "no labels: the label list is "
         "empty");
+  guint n_all = labels->len + (negatives ? negatives->len : 0);
+  if (n_all > TOOL_MAX_LABELS)
+    return tool_fail (g_error_new (CLIP_ERROR, CLIP_ERROR_INVALID,
+        "%u labels: at most %d, negative ones included", n_all,
+        TOOL_MAX_LABELS));
 
   if (!(model = tool_load_model ("classify", &opts, &status))
       || !(enc = tool_open_encoder ("classify", model, &opts, FALSE, &status)))

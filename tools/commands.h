@@ -46,6 +46,9 @@ int tool_cmd_search (int argc, char **argv);
 #define TOOL_MAX_THREADS 1024
 #define TOOL_MAX_ITERATIONS 1000000
 #define TOOL_MAX_TOP 100000
+/* Labels of one classify run, negative ones included: each is embedded
+ * and scored against every image. */
+#define TOOL_MAX_LABELS 100000
 
 /* FALSE, with a usage error naming option and the range in *status, unless
  * min <= value <= max. */

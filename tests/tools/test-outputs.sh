@@ -30,6 +30,12 @@ expect_full_stdout embed "${model[@]}" --text "a dog" --image "$png"
 expect_full_stdout classify "${model[@]}" --labels "a dog,a cat" "$png"
 expect_full_stdout bench "${model[@]}" --iterations 1
 expect_full_stdout random-model --arch tiny --out "$TMP/random"
+expect_full_stdout eval "${model[@]}" --synthetic --per-pattern 1 --unseen 1
+printf '[model]\nimage_size=32\npatch_size=16\nembed_dim=8\ncontext_length=8
+vision_width=16\nvision_layers=1\nvision_heads=1\ntext_width=16
+text_layers=1\ntext_heads=1\n[train]\nbatch=2\nsteps=1\n' >"$TMP/tiny-train.ini"
+expect_full_stdout train --synthetic --config "$TMP/tiny-train.ini" \
+  --out "$TMP/tiny-trained" --vocab "$REF/vocab"
 expect_full_stdout --help
 expect_full_stdout --version
 expect_full_stdout embed --help
@@ -46,6 +52,11 @@ expect_error 2 bench "${model[@]}" --iterations 2000000000 -- "--iterations" "1.
 expect_error 2 bench "${model[@]}" --threads 100000 -- "--threads" "0..1024"
 expect_error 2 classify "${model[@]}" --threads -1 --labels a "$png" -- "--threads" "-1"
 expect_error 2 embed "${model[@]}" --threads 5000 --text a -- "--threads" "5000"
+expect_error 2 eval "${model[@]}" --synthetic --per-pattern 5000 -- "--per-pattern" "1..1000"
+expect_error 2 eval "${model[@]}" --synthetic --unseen 0 -- "--unseen" "1..10000"
+python3 -c 'print("\n".join(f"l{i}" for i in range(100001)))' >"$TMP/many-labels.txt"
+expect_error 1 classify "${model[@]}" --labels-file "$TMP/many-labels.txt" "$png" -- \
+  "100001 labels" "at most 100000"
 mkdir -p "$TMP/train"
 printf '[train]\nbatch=1000000\n' >"$TMP/train/train.ini"
 expect_error 1 train --synthetic --config "$TMP/train/train.ini" --out "$TMP/train/out" \
