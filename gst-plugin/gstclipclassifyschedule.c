@@ -163,6 +163,22 @@ post_encode_error (GstClipClassify *self, const GError *error)
     gst_clip_classify_post_clip_error (self, error, TRUE);
 }
 
+/* An embedding that came out NaN or infinite (broken weights) is no
+ * result: TRUE when error says so, after a WARNING the first time. The
+ * frames then pass as unanalysed ones do, with the last good result, not
+ * fresh, so that no NaN reaches a meta, a message or a file. */
+static gboolean
+skip_not_finite (GstClipClassify *self, const GError *error)
+{
+  if (!g_error_matches (error, CLIP_ERROR, CLIP_ERROR_NOT_FINITE))
+    return FALSE;
+  if (g_atomic_int_compare_and_exchange (&self->warned_not_finite, FALSE, TRUE))
+    GST_ELEMENT_WARNING (self, STREAM, DECODE,
+        ("The model gives non-finite embeddings; frames get no result."),
+        ("%s", error->message));
+  return TRUE;
+}
+
 static FrameTimes
 frame_times (GstClipClassify *self, GstBuffer *buffer)
 {
@@ -208,8 +224,9 @@ worker_main (gpointer data)
     gboolean ok = encode_frames (self, &self->worker_frame, 1, embedding,
         &scores, &error);
 
+    gboolean skipped = !ok && skip_not_finite (self, error);
     g_mutex_lock (&self->lock);
-    if (!ok) {
+    if (!ok && !skipped) {
       self->worker_failed = TRUE;
       self->worker_busy = FALSE;
       g_cond_broadcast (&self->cond);
@@ -218,7 +235,7 @@ worker_main (gpointer data)
       g_mutex_lock (&self->lock);
       break;
     }
-    if (generation == self->generation)
+    if (ok && generation == self->generation)
       gst_clip_classify_analysed (self, embedding, &scores, 0, &times,
           messages);
     self->worker_busy = FALSE;
@@ -341,7 +358,10 @@ run_batch (GstClipClassify *self)
     /* Only the pending queue holds the buffers now: writable again. */
     for (guint i = 0; i < n; i++)
       frame_pixels_clear (&self->batch_frames[i]);
-    if (!ok) {
+    if (!ok && skip_not_finite (self, error)) {
+      for (GList *l = self->pending.head; l != NULL; l = l->next)
+        ((PendingFrame *) l->data)->analysed = FALSE;
+    } else if (!ok) {
       post_encode_error (self, error);
       g_queue_clear_full (&self->pending, (GDestroyNotify) pending_frame_free);
       self->batch_filled = 0;

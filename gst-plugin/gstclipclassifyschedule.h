@@ -108,6 +108,7 @@ struct _GstClipClassify {
   /* live mode */
   GThread *worker;
   gboolean worker_stop, worker_busy, worker_failed;
+  gint warned_not_finite; /* the WARNING about broken weights is posted */
   FramePixels staging, mailbox, worker_frame; /* swapped, never shared */
   gboolean mailbox_full;
   FrameTimes mailbox_times;

@@ -35,7 +35,9 @@ typedef enum {
   CLIP_ERROR_CONFIG, /* sizes that are zero, negative or inconsistent */
   CLIP_ERROR_UNSUPPORTED, /* valid but not supported: ResNet towers, unknown dtype */
   CLIP_ERROR_INVALID, /* bad argument: invalid UTF-8, empty label list, bad frame */
-  CLIP_ERROR_BACKEND, /* the backend failed or is not available */
+  CLIP_ERROR_BACKEND,    /* the backend failed or is not available */
+  CLIP_ERROR_NOT_FINITE, /* an embedding or score came out NaN or infinite:
+                          * the model's weights are broken */
 } ClipErrorCode;
 
 /* ------------------------------------------------------------------ config */

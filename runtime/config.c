@@ -15,6 +15,9 @@
 /* Large enough for any real CLIP, small enough that size products of a
  * validated config cannot overflow. */
 #define MAX_SIZE 1000000
+/* OpenCLIP's towers use 4 (ViT) to 4.9231 (ViT-bigG); beyond this a value
+ * is a mistake. */
+#define MAX_MLP_RATIO 64
 #define MAX_VISION_TOKENS 100000
 
 static const float openai_mean[3] = { 0.48145466f, 0.4578275f, 0.40821073f };
@@ -464,9 +467,19 @@ read_mlp_width (const Section *s, int width, int *mlp_width, GError **error)
   double ratio;
   if (!read_double (s, "mlp_ratio", 4.0, &ratio, error))
     return FALSE;
+  if (!(ratio >= 0.0 && ratio <= MAX_MLP_RATIO)) {
+    set_type_error (s, "mlp_ratio",
+        "a ratio between 0 and " G_STRINGIFY (MAX_MLP_RATIO), error);
+    return FALSE;
+  }
+  /* The ratio is sensible: a product out of range is the width's fault. */
   double product = width * ratio;
-  if (!(product >= 0.0 && product <= G_MAXINT)) {
-    set_type_error (s, "mlp_ratio", "a sensible ratio", error);
+  if (width < 0 || product > MAX_SIZE) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_CONFIG,
+        "%s: %s.width %d is %s (its MLP width, width x mlp_ratio %g, must be "
+        "at most %d)",
+        s->file, s->label, width, width < 0 ? "negative" : "too large", ratio,
+        MAX_SIZE);
     return FALSE;
   }
   *mlp_width = (int) product; /* int(width * mlp_ratio), as OpenCLIP does */

@@ -482,6 +482,9 @@ tool_cmd_index (int argc, char **argv)
 
   const ClipConfig *config = clip_model_get_config (model);
 
+  /* A truncated video is stored as far as it goes, with a warning; the
+   * others go on, and the exit status tells. */
+  int status_left = TOOL_EXIT_OK;
   for (int v = 1; v < argc; v++) {
     Indexer ix = {
       .enc = enc,
@@ -509,7 +512,7 @@ tool_cmd_index (int argc, char **argv)
       /* A half-indexed video would look complete to search: keep the old
        * rows instead. */
       fprintf (stderr, "gst-clip index: interrupted; %s not stored\n", argv[v]);
-      return TOOL_EXIT_FAILURE;
+      return TOOL_EXIT_INTERRUPTED;
     }
     g_autofree char *absolute = g_canonicalize_filename (argv[v], NULL);
     const char *stored = gst_uri_is_valid (argv[v]) ? argv[v] : absolute;
@@ -517,8 +520,10 @@ tool_cmd_index (int argc, char **argv)
       return tool_fail (error);
     if (!quiet)
       fprintf (stderr, "gst-clip index: %s: %u frames\n", stored, times->len);
+    if (tool_video_ended_early (video))
+      status_left = TOOL_EXIT_TRUNCATED;
   }
-  return TOOL_EXIT_OK;
+  return status_left;
 }
 
 /* ----------------------------------------------------------------- search */
@@ -767,8 +772,15 @@ tool_cmd_search (int argc, char **argv)
     return tool_usage_error ("search", "no --db FILE given");
   if ((argc == 2) == (image_path != NULL) || argc > 2)
     return tool_usage_error ("search", "give one TEXT or --image FILE");
-  if (top < 1)
-    return tool_usage_error ("search", "--top must be at least 1");
+  /* An empty text still embeds (start and end tokens alone) and would rank
+   * the frames by nothing anyone asked for. */
+  if (argc == 2) {
+    g_autofree char *stripped = g_strstrip (g_strdup (argv[1]));
+    if (*stripped == '\0')
+      return tool_usage_error ("search", "TEXT is empty");
+  }
+  if (!tool_check_range ("search", "--top", top, 1, TOOL_MAX_TOP, &status))
+    return status;
   if (!(tolerance >= 0 && tolerance <= 1))
     return tool_usage_error ("search", "--tolerance must be between 0 and 1");
 

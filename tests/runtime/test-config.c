@@ -224,6 +224,16 @@ test_openclip_refused (void)
   assert_parse_fails ("{\"embed_dim\": 512, \"vision_cfg\": {\"width\": 100}}",
       CLIP_ERROR_CONFIG,
       "vision_cfg.width 100 is not a multiple of head_width 64");
+  /* a width too large for its MLP is the width's fault, not the ratio's */
+  assert_parse_fails ("{\"embed_dim\": 512, \"vision_cfg\":"
+                      " {\"width\": 1000000000, \"head_width\": 1000}}",
+      CLIP_ERROR_CONFIG, "vision_cfg.width 1000000000 is too large");
+  assert_parse_fails ("{\"embed_dim\": 512, \"text_cfg\":"
+                      " {\"width\": -512}}",
+      CLIP_ERROR_CONFIG, "text_cfg.width -512 is");
+  assert_parse_fails ("{\"embed_dim\": 512, \"vision_cfg\":"
+                      " {\"mlp_ratio\": -4}}",
+      CLIP_ERROR_FORMAT, "vision_cfg.mlp_ratio is not a ratio between 0 and");
   assert_parse_fails ("{\"embed_dim\": 512, \"quick_gelu\": 1}",
       CLIP_ERROR_FORMAT, "model_cfg.quick_gelu is not true or false");
   assert_parse_fails ("{\"embed_dim\": 512}, \"preprocess_cfg\": {}",

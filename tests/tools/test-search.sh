@@ -127,7 +127,7 @@ status=0
 wait "$pid" || status=$?
 mv -f "$TMP/two.orig" "$TMP/two.avi"
 if grep -q "interrupted" "$TMP/long.err"; then
-  [ "$status" = 1 ] || fail "interrupted index exited with $status"
+  [ "$status" = 130 ] || fail "interrupted index exited with $status"
   grep -qF "two.avi not stored" "$TMP/long.err" ||
     fail "interrupted index: $(cat "$TMP/long.err")"
   db_summary "$db" >"$TMP/summary-int"
