@@ -53,6 +53,7 @@ typedef enum {
 
 struct _ClipModel {
   gint ref_count;
+  char *key; /* in the table of loaded models (model.c), or NULL */
   char *dir;
   char *name;
   ClipConfig config;
@@ -63,6 +64,9 @@ struct _ClipModel {
   ClipWeights weights;
   ClipTokenizer *tokenizer;
 };
+
+/* How many models are loaded and shared now (for the tests). */
+guint clip_model_count_loaded (void);
 
 /* Fails with CLIP_ERROR_IO, naming the file, when the weights file was
  * truncated after loading (see clip_safetensors_check_file); the encoder
