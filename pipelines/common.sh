@@ -34,12 +34,13 @@ launch_quote() {
 }
 
 # Sets `branch`: what tag-streams runs on each stream's frames, in
-# gst-launch syntax: clipclassify live (as in tag-camera.sh) then
+# gst-launch syntax: clipclassify live (as in tag-camera.sh, the streams'
+# frames in shared batches of up to 8) then
 # clippublish (as in publish-camera.sh) to CLIP_MQTT_ADDRESS, or with
 # CLIP_PUBLISH_FILE to that file ({name}: the stream's name); every result
 # too when CLIP_PUBLISH_RESULTS=1.
 streams_branch() {
-  local element=(clipclassify
+  local element=(clipclassify shared-batches=true batch-size=8
     "labels=$(launch_quote "${CLIP_LABELS:-a person,a cat,a dog,an empty room}")"
     interval=3 smoothing=8)
   [[ -n ${CLIP_MODEL:-} ]] && element+=("model=$(launch_quote "$CLIP_MODEL")")

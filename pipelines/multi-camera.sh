@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Tags N cameras in one process: one model, loaded once and shared by the N
-# clipclassify elements (docs/many-streams.md), and one broker that every
+# clipclassify elements, whose frames are analysed together in shared
+# batches (docs/many-streams.md), and one broker that every
 # stream publishes to under its own name (gst-clip/NAME/...). Each camera
 # is reconnected on its own when it goes away, as in tag-rtsp-camera.sh.
 #

@@ -4,7 +4,9 @@
  * for SECONDS; prints the images analysed per second in all, each
  * stream's count against its fair share, and the result latency (the
  * pipeline clock when the result is posted, minus the running time of the
- * frame it is for). The first two seconds are left out (warm-up).
+ * frame it is for), and the CPU time the process used per analysed image
+ * (less sensitive than images/s to other load on the machine). The first
+ * two seconds are left out (warm-up).
  *
  *   bench-streams N SECONDS SHARED MODEL [BATCH_SIZE]
  *
@@ -14,6 +16,7 @@
 #include <gst/gst.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 
 #define FPS 5
 #define WARM_UP (2 * GST_SECOND)
@@ -22,8 +25,18 @@ typedef struct {
   GstElement *pipeline;
   int n;
   guint *counts;
-  GArray *latencies; /* GstClockTime */
+  GArray *latencies;   /* GstClockTime */
+  double cpu_at_first; /* CPU seconds used when the first result counted */
 } Bench;
+
+static double
+cpu_seconds (void)
+{
+  struct rusage usage;
+  getrusage (RUSAGE_SELF, &usage);
+  return usage.ru_utime.tv_sec + usage.ru_stime.tv_sec
+      + (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
 
 static GstBusSyncReply
 on_message (GstBus *bus, GstMessage *message, gpointer data)
@@ -35,10 +48,13 @@ on_message (GstBus *bus, GstMessage *message, gpointer data)
     return GST_BUS_PASS;
   GstClock *clock = gst_element_get_clock (bench->pipeline);
   guint64 running_time;
-  if (clock != NULL && gst_structure_get_uint64 (s, "running-time",
-          &running_time) && running_time >= WARM_UP) {
+  if (clock != NULL
+      && gst_structure_get_uint64 (s, "running-time", &running_time)
+      && running_time >= WARM_UP) {
     GstClockTime now = gst_clock_get_time (clock)
         - gst_element_get_base_time (bench->pipeline);
+    if (bench->latencies->len == 0)
+      bench->cpu_at_first = cpu_seconds ();
     int stream = atoi (GST_OBJECT_NAME (GST_MESSAGE_SRC (message)) + 1);
     bench->counts[stream]++;
     GstClockTime latency = now - running_time;
@@ -100,6 +116,7 @@ main (int argc, char **argv)
     fprintf (stderr, "%s\n", stream_error->message);
   }
   gst_message_unref (end);
+  double cpu = cpu_seconds () - bench.cpu_at_first;
   gst_element_set_state (bench.pipeline, GST_STATE_NULL);
   gst_bus_set_sync_handler (bus, NULL, NULL, NULL);
   gst_object_unref (bus);
@@ -121,11 +138,11 @@ main (int argc, char **argv)
       bench.latencies->len - 1);
   printf ("streams %d shared %s: %.2f images/s in all; per stream %u..%u "
           "(%.2f..%.2f of the fair share); latency median %.0f ms, worst "
-          "%.0f ms\n",
+          "%.0f ms; %.0f ms of CPU per image\n",
       bench.n, shared ? "yes" : "no",
       total / ((double) seconds - (double) WARM_UP / GST_SECOND), least, most,
       least / fair, most / fair, (double) median / GST_MSECOND,
-      (double) worst / GST_MSECOND);
+      (double) worst / GST_MSECOND, 1000 * cpu / MAX (total - 1, 1));
   g_free (bench.counts);
   g_array_unref (bench.latencies);
   return 0;
