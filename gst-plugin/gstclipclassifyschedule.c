@@ -140,8 +140,8 @@ encode_frames (ClipEncoder *encoder, const FramePixels *frames, guint n,
     clip_frame_from_video_frame (&mapped[n_mapped], &clip_frames[n_mapped]);
   }
   if (ok && scores->set != NULL)
-    ok = clip_encoder_classify_frames (encoder, clip_frames, n,
-        scores->set, embeddings, scores->logits, scores->probs, error);
+    ok = clip_encoder_classify_frames (encoder, clip_frames, n, scores->set,
+        embeddings, scores->logits, scores->probs, error);
   else if (ok)
     ok = clip_encoder_encode_frames (encoder, clip_frames, n, embeddings,
         error);
@@ -208,8 +208,7 @@ worker_main (gpointer data)
 
     g_autoptr (GError) error = NULL;
     gboolean ok = encode_frames (self->encoder, &self->worker_frame, 1,
-        embedding,
-        &scores, &error);
+        embedding, &scores, &error);
 
     g_mutex_lock (&self->lock);
     if (!ok) {
@@ -324,8 +323,7 @@ run_batch (GstClipClassify *self)
     embeddings = g_new (float, (gsize) n * self->embed_dim);
     gint64 begin = g_get_monotonic_time ();
     gboolean ok = encode_frames (self->encoder, self->batch_frames, n,
-        embeddings,
-        &scores, &error);
+        embeddings, &scores, &error);
     /* Only the pending queue holds the buffers now: writable again. */
     for (guint i = 0; i < n; i++)
       frame_pixels_clear (&self->batch_frames[i]);
@@ -702,8 +700,8 @@ static gpointer
 batcher_main (gpointer data)
 {
   GstClipBatcher *batcher = data;
-  int embed_dim = clip_model_get_config (clip_encoder_get_model (
-                                             batcher->encoder))
+  int embed_dim = clip_model_get_config (
+      clip_encoder_get_model (batcher->encoder))
                       ->embed_dim;
 
   g_mutex_lock (&batcher->lock);

@@ -98,7 +98,7 @@ struct _GstClipClassify {
   GstClockTime inference_reported; /* what the last latency answer used */
 
   /* live mode */
-  char *batcher_key;      /* set at start: the encoder a shared batch needs */
+  char *batcher_key; /* set at start: the encoder a shared batch needs */
   ClipBackendKind batcher_kind;
   ClipBackendOptions batcher_options; /* device_name: batcher_device */
   char *batcher_device;
