@@ -21,6 +21,16 @@
  * thread and buffers leave at once with the latest finished result. The
  * default, auto, picks live when upstream reports a live source.
  *
+ * Many streams: elements of one process on the same model folder share the
+ * loaded model and its packed weights. With shared-batches, live elements
+ * on the same model and backend options also share one worker and one
+ * encoder: each batch takes the newest frame of every such stream that has
+ * one (up to batch-size, waiting at most batch-wait for the others), so
+ * that N cameras cost one batched pass, not N passes competing for the
+ * cores; each element scores its own row against its own labels. The
+ * streams take turns at the head of the batch, so none starves when there
+ * are more than batch-size.
+ *
  * ## Example launch lines
  * |[
  * gst-launch-1.0 -m videotestsrc num-buffers=50 ! clipclassify model=/path/clip-vit-base-patch32 labels="test pattern,cat,dog" ! fakesink
@@ -35,6 +45,9 @@
  * |[
  * gst-launch-1.0 -m uridecodebin uri=file:///tmp/clip.webm ! videoconvert ! clipclassify mode=sync batch-size=8 labels="cooking,driving,walking" ! fakesink
  * ]| Annotates a recorded file, every frame, in batches of eight.
+ * |[
+ * gst-launch-1.0 rtspsrc location=rtsp://cam1/stream ! decodebin ! videoconvert ! clipclassify shared-batches=true batch-size=4 labels="a person,a car" ! fakesink rtspsrc location=rtsp://cam2/stream ! decodebin ! videoconvert ! clipclassify shared-batches=true batch-size=4 labels="a person,a car" ! fakesink
+ * ]| Two cameras, one model, their frames analysed in one batch.
  *
  * ## Bus messages
  * "clipclassify": timestamp, stream-time, running-time, duration (guint64 ns,
@@ -107,6 +120,9 @@ GST_DEBUG_CATEGORY (gst_clip_classify_debug);
 #define DEFAULT_INTERVAL 1
 #define DEFAULT_MODE GST_CLIP_CLASSIFY_MODE_AUTO
 #define DEFAULT_BATCH_SIZE 1
+#define DEFAULT_SHARED_BATCHES FALSE
+#define DEFAULT_BATCH_WAIT (20 * GST_MSECOND)
+#define MAX_BATCH_WAIT GST_SECOND
 #define DEFAULT_TOP_K 5
 #define DEFAULT_THRESHOLD 0.0f
 #define DEFAULT_SMOOTHING 1
@@ -136,6 +152,8 @@ enum {
   PROP_SMOOTHING,
   PROP_MIN_SEGMENT,
   PROP_ATTACH_EMBEDDING,
+  PROP_SHARED_BATCHES,
+  PROP_BATCH_WAIT,
 };
 
 #define gst_clip_classify_parent_class parent_class
@@ -614,6 +632,15 @@ gst_clip_classify_start (GstBaseTransform *trans)
   g_mutex_lock (&self->lock);
   self->model = model;
   self->encoder = encoder;
+  /* What a shared batch's encoder is opened with, and the batches it may
+   * join: those on this model with the same options. */
+  self->batcher_kind = kind;
+  self->batcher_options = options;
+  self->batcher_device = g_strdup (options.device_name);
+  self->batcher_options.device_name = self->batcher_device;
+  self->batcher_key = g_strdup_printf ("%p %d %d %d %d %s", (void *) model,
+      kind, options.threads, options.f16, options.device_index,
+      options.device_name ? options.device_name : "");
   self->embed_dim = config->embed_dim;
   self->classifier = clip_classifier_new (config->embed_dim);
   self->warned_truncated = g_hash_table_new_full (g_str_hash, g_str_equal,
@@ -647,6 +674,8 @@ gst_clip_classify_stop (GstBaseTransform *trans)
   g_clear_pointer (&self->encoder, clip_encoder_free);
   g_clear_pointer (&self->model, clip_model_unref);
   g_clear_pointer (&self->warned_truncated, g_hash_table_unref);
+  g_clear_pointer (&self->batcher_key, g_free);
+  g_clear_pointer (&self->batcher_device, g_free);
   g_mutex_unlock (&self->lock);
   return TRUE;
 }
@@ -836,6 +865,8 @@ gst_clip_classify_init (GstClipClassify *self)
   self->interval = DEFAULT_INTERVAL;
   self->mode = DEFAULT_MODE;
   self->batch_size = DEFAULT_BATCH_SIZE;
+  self->shared_batches = DEFAULT_SHARED_BATCHES;
+  self->batch_wait = DEFAULT_BATCH_WAIT;
   self->top_k = DEFAULT_TOP_K;
   self->threshold = DEFAULT_THRESHOLD;
   self->smoothing = DEFAULT_SMOOTHING;
@@ -949,7 +980,9 @@ gst_clip_classify_class_init (GstClipClassifyClass *klass)
       G_STRUCT_OFFSET (GstClipClassify, batch_size),
       g_param_spec_uint ("batch-size", "Batch size",
           "Sync mode: encode up to N analysed frames together (flushed at EOS, "
-          "flush and caps change)",
+          "flush and caps change); live mode with shared-batches: up to N "
+          "streams' frames per shared batch (the largest batch-size of "
+          "them)",
           1, MAX_BATCH_SIZE, DEFAULT_BATCH_SIZE, playing));
   gst_clip_install_field_property (gobject_class, PROP_TOP_K,
       G_STRUCT_OFFSET (GstClipClassify, top_k),
@@ -978,6 +1011,20 @@ gst_clip_classify_class_init (GstClipClassifyClass *klass)
       g_param_spec_boolean ("attach-embedding", "Attach embedding",
           "Also attach the frame's normalised image embedding to the meta",
           DEFAULT_ATTACH_EMBEDDING, playing));
+  gst_clip_install_field_property (gobject_class, PROP_SHARED_BATCHES,
+      G_STRUCT_OFFSET (GstClipClassify, shared_batches),
+      g_param_spec_boolean ("shared-batches", "Shared batches",
+          "Live mode: analyse the frames of all the clipclassify elements of "
+          "the process with this property on the same model and backend "
+          "options together, one batch for several streams, on one thread "
+          "and one encoder, instead of a worker thread each",
+          DEFAULT_SHARED_BATCHES, at_ready));
+  gst_clip_install_field_property (gobject_class, PROP_BATCH_WAIT,
+      G_STRUCT_OFFSET (GstClipClassify, batch_wait),
+      g_param_spec_uint64 ("batch-wait", "Batch wait",
+          "With shared-batches: how long a shared batch that has a frame "
+          "waits for the other streams' frames, in nanoseconds (0 to 1 s)",
+          0, MAX_BATCH_WAIT, DEFAULT_BATCH_WAIT, playing));
 
   gst_element_class_set_static_metadata (element_class,
       "CLIP zero-shot classifier", "Filter/Analyzer/Video",

@@ -41,6 +41,11 @@ typedef struct {
   float *logits, *probs; /* [n, n_labels] */
 } BatchScores;
 
+/* One thread and one encoder that analyse the frames of every live
+ * clipclassify with shared-batches on the same model and backend options,
+ * several streams' frames per batch. */
+typedef struct _GstClipBatcher GstClipBatcher;
+
 struct _GstClipClassify {
   GstVideoFilter parent;
 
@@ -64,6 +69,8 @@ struct _GstClipClassify {
   guint smoothing;
   GstClockTime min_segment;
   gboolean attach_embedding;
+  gboolean shared_batches;
+  GstClockTime batch_wait;
 
   /* between start and stop */
   ClipModel *model;
@@ -106,6 +113,11 @@ struct _GstClipClassify {
   GstClockTime inference_reported; /* what the last latency answer used */
 
   /* live mode */
+  char *batcher_key; /* set at start: the encoder a shared batch needs */
+  ClipBackendKind batcher_kind;
+  ClipBackendOptions batcher_options; /* device_name: batcher_device */
+  char *batcher_device;
+  GstClipBatcher *batcher; /* shared-batches: instead of the worker */
   GThread *worker;
   gboolean worker_stop, worker_busy, worker_failed;
   gint warned_not_finite; /* the WARNING about broken weights is posted */

@@ -113,7 +113,10 @@ typedef struct _ClipModel ClipModel;
  * its files and tensor names. dir and vocab_dir may also be HuggingFace hub
  * names, resolved as clip_model_resolve does. vocab_dir may be NULL: the
  * vocabulary is then taken from the model folder, and a folder without one
- * is an error. */
+ * is an error. Loads are shared: while a model of the same folder and
+ * vocabulary (links resolved, weights file unchanged) is loaded in this
+ * process, this returns a new reference to it, and its encoders share the
+ * CPU backend's packed weights. Thread-safe. */
 CLIP_API
 ClipModel *clip_model_load (const char *dir, const char *vocab_dir,
     GError **error);

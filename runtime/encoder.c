@@ -210,6 +210,12 @@ clip_encoder_get_model (const ClipEncoder *enc)
   return enc->model;
 }
 
+ClipBackend *
+clip_encoder_get_backend (const ClipEncoder *enc)
+{
+  return enc->backend;
+}
+
 const char *
 clip_encoder_get_backend_name (const ClipEncoder *enc)
 {

@@ -53,6 +53,7 @@ typedef enum {
 
 struct _ClipModel {
   gint ref_count;
+  char *key; /* in the table of loaded models (model.c), or NULL */
   char *dir;
   char *name;
   ClipConfig config;
@@ -64,6 +65,9 @@ struct _ClipModel {
   ClipTokenizer *tokenizer;
   char *fingerprint; /* see clip_model_get_fingerprint */
 };
+
+/* How many models are loaded and shared now (for the tests). */
+guint clip_model_count_loaded (void);
 
 /* Fails with CLIP_ERROR_IO, naming the file, when the weights file was
  * truncated after loading (see clip_safetensors_check_file); the encoder
