@@ -63,10 +63,12 @@ export PATH="$wrappers:$PATH"
 # rest with it: any leak of ours fails them.
 # install/prefix and docs/examples check packaging and documentation: the
 # first builds and installs a separate, uninstrumented gst-clip, the second
-# runs the examples in meson devenv with a plain PATH; the programs they run
-# are checked here through the other tests.
+# runs the examples in meson devenv with a plain PATH. tools/report checks
+# pages in a browser; the HTML writer it drives runs here through
+# results/html and element/clipexport. The programs all three run are
+# checked here through the other tests.
 tests=${only:-$(meson test -C "$build" --no-rebuild --list 2>/dev/null |
-  grep -vxE 'install/prefix|docs/examples')}
+  grep -vxE 'install/prefix|docs/examples|tools/report')}
 vulkan='(vulkan/.*|tools/vulkan-options)'
 with_leaks=$(echo "$tests" | grep -vxE "$vulkan" || true)
 without_leaks=$(echo "$tests" | grep -xE "$vulkan" || true)
