@@ -79,6 +79,8 @@ GST_DEBUG_CATEGORY (gst_clip_classify_debug);
 #define DEFAULT_SMOOTHING 1
 #define DEFAULT_MIN_SEGMENT 0
 #define DEFAULT_ATTACH_EMBEDDING FALSE
+#define DEFAULT_CHANGE_THRESHOLD 0.0
+#define DEFAULT_MAX_SKIP (5 * GST_SECOND)
 
 #define MAX_BATCH_SIZE 256
 #define MAX_SMOOTHING 4096
@@ -103,6 +105,8 @@ enum {
   PROP_SMOOTHING,
   PROP_MIN_SEGMENT,
   PROP_ATTACH_EMBEDDING,
+  PROP_CHANGE_THRESHOLD,
+  PROP_MAX_SKIP,
 };
 
 #define gst_clip_classify_parent_class parent_class
@@ -190,6 +194,7 @@ result_message (GstClipClassify *self, const ClipResult *r,
       FIELD (STREAM_TIME), G_TYPE_UINT64, times->stream_time,
       FIELD (RUNNING_TIME), G_TYPE_UINT64, times->running_time,
       FIELD (DURATION), G_TYPE_UINT64, times->duration,
+      FIELD (SKIPPED), G_TYPE_UINT64, times->skipped,
       NULL);
   gst_structure_take_value (s, FIELD (LABELS), &labels);
   gst_structure_take_value (s, FIELD (SCORES), &scores);
@@ -246,6 +251,11 @@ gst_clip_classify_analysed (GstClipClassify *self, const float *embedding,
 
   ClipResult *r;
   ClipSegment ended;
+  /* the previous result held over the frames change-threshold skipped */
+  if (GST_CLOCK_TIME_IS_VALID (times->held_end)
+      && clip_classifier_hold (self->classifier, times->held_end,
+          self->min_segment, &ended))
+    g_ptr_array_add (messages, segment_message (self, &ended));
   gboolean segment_ended = clip_classifier_classify (self->classifier, &frame,
       &options, &r, &ended);
   g_clear_pointer (&self->latest, clip_result_unref);
@@ -468,6 +478,8 @@ gst_clip_classify_start (GstBaseTransform *trans)
   self->labels_dirty = FALSE;
   self->resolved = RESOLVED_UNDECIDED;
   self->frame_count = 0;
+  clip_change_gate_reset (&self->change_gate);
+  self->held_end = GST_CLOCK_TIME_NONE;
   self->inference_estimate = self->inference_reported = 0;
   g_mutex_unlock (&self->lock);
   return TRUE;
@@ -526,14 +538,26 @@ gst_clip_classify_sink_event (GstBaseTransform *trans, GstEvent *event)
       if (self->classifier != NULL)
         clip_classifier_reset (self->classifier);
       g_mutex_unlock (&self->lock);
+      clip_change_gate_reset (&self->change_gate);
+      self->held_end = GST_CLOCK_TIME_NONE;
       break;
     case GST_EVENT_EOS:
       gst_clip_classify_drain (self);
       g_mutex_lock (&self->lock);
       gst_clip_classify_worker_wait_idle (self);
+      /* frames that change-threshold held back since the last analysed one */
+      ClipSegment held;
+      gboolean held_ended = self->classifier != NULL
+          && GST_CLOCK_TIME_IS_VALID (self->held_end)
+          && clip_classifier_hold (self->classifier, self->held_end,
+              self->min_segment, &held);
+      self->held_end = GST_CLOCK_TIME_NONE;
       gboolean open = self->classifier != NULL
           && clip_classifier_finish (self->classifier, CLIP_TIME_NONE, &last);
       g_mutex_unlock (&self->lock);
+      if (held_ended)
+        gst_element_post_message (GST_ELEMENT (self),
+            segment_message (self, &held));
       if (open)
         gst_element_post_message (GST_ELEMENT (self),
             segment_message (self, &last));
@@ -542,6 +566,7 @@ gst_clip_classify_sink_event (GstBaseTransform *trans, GstEvent *event)
       gst_clip_classify_drain (self);
       if (self->classifier != NULL)
         clip_classifier_reset_window (self->classifier);
+      clip_change_gate_reset (&self->change_gate);
       break;
     default:
       if (GST_EVENT_IS_SERIALIZED (event))
@@ -653,6 +678,8 @@ gst_clip_classify_init (GstClipClassify *self)
   self->smoothing = DEFAULT_SMOOTHING;
   self->min_segment = DEFAULT_MIN_SEGMENT;
   self->attach_embedding = DEFAULT_ATTACH_EMBEDDING;
+  self->change_threshold = DEFAULT_CHANGE_THRESHOLD;
+  self->max_skip = DEFAULT_MAX_SKIP;
   g_queue_init (&self->pending);
   g_queue_init (&self->ready);
 
@@ -785,6 +812,23 @@ gst_clip_classify_class_init (GstClipClassifyClass *klass)
       g_param_spec_boolean ("attach-embedding", "Attach embedding",
           "Also attach the frame's normalised image embedding to the meta",
           DEFAULT_ATTACH_EMBEDDING, playing));
+  gst_clip_install_field_property (gobject_class, PROP_CHANGE_THRESHOLD,
+      G_STRUCT_OFFSET (GstClipClassify, change_threshold),
+      g_param_spec_double ("change-threshold", "Change threshold",
+          "Reuse the last result for a frame whose 32x32 luma thumbnail "
+          "(the Y plane of YUV, BT.601-weighted RGB) differs from that of the "
+          "last analysed frame by less than this mean absolute difference, "
+          "in 8-bit luma levels; 0 = off, every frame interval selects is "
+          "analysed",
+          0.0, 255.0, DEFAULT_CHANGE_THRESHOLD, playing));
+  gst_clip_install_field_property (gobject_class, PROP_MAX_SKIP,
+      G_STRUCT_OFFSET (GstClipClassify, max_skip),
+      g_param_spec_uint64 ("max-skip", "Maximum skip",
+          "With change-threshold: nanoseconds (of buffer timestamps) after "
+          "the last analysed frame from which a frame is analysed even "
+          "unchanged, so that slow drifts are caught; 18446744073709551615 "
+          "(GST_CLOCK_TIME_NONE) = never forced",
+          0, G_MAXUINT64, DEFAULT_MAX_SKIP, playing));
 
   gst_element_class_set_static_metadata (element_class,
       "CLIP zero-shot classifier", "Filter/Analyzer/Video",
