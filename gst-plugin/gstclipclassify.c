@@ -29,18 +29,43 @@
  * |[
  * gst-launch-1.0 -m uridecodebin uri=file:///tmp/clip.webm ! videoconvert ! clipclassify mode=sync batch-size=8 labels="cooking,driving,walking" ! fakesink
  * ]| Annotates a recorded file, every frame, in batches of eight.
+ * |[
+ * gst-launch-1.0 -m rtspsrc location=rtsp://camera/stream ! decodebin ! videoconvert ! clipclassify labels-file=labels.txt change-threshold=3 max-skip=10000000000 ! fakesink
+ * ]| Tags a fixed camera, analysing a frame only when the picture changed
+ * by 3 luma levels on average, and at least every 10 s.
  *
  * ## Bus messages
  * "clipclassify": timestamp, stream-time, running-time, duration (guint64 ns,
  * of the analysed frame), labels (array of strings, reported labels best
  * first), scores (array of doubles, their probabilities), top-label (string,
- * NULL when none), top-score (double).
+ * NULL when none), top-score (double), skipped (guint64, the frames the
+ * change check found unchanged since the previous analysed frame; 0 while
+ * change-threshold is 0).
  *
  * "clipclassify-segment": label (string, NULL for a stretch with no label),
  * start, end (guint64 ns, buffer timestamps), mean-score (double), posted
  * when the top label has changed and the new one has held for min-segment;
  * the last segment is posted at EOS. A flush or seek discards the open
  * segment.
+ *
+ * ## Skipping frames that did not change
+ * With change-threshold > 0, each frame that interval selects is first
+ * reduced to a luma thumbnail (a grid of up to 32 x 32 cells, each the
+ * mean of up to 4 x 4 samples: the Y plane of I420 and NV12, BT.601
+ * weights 0.299 R + 0.587 G + 0.114 B for the RGB formats). When its mean
+ * absolute difference from the thumbnail of the last frame sent to the
+ * encoder is below change-threshold (in 8-bit luma levels, 0-255), the
+ * frame is not analysed: it carries the latest result with fresh=FALSE,
+ * like the frames interval leaves out, and is counted in the next
+ * message's skipped field. A frame max-skip nanoseconds (buffer timestamps)
+ * or more after the last analysed one, a frame without a timestamp or one
+ * earlier than it is always analysed; so is the first frame after start,
+ * a flush or new caps. Messages stay one per analysed frame. For the
+ * segments, the last result holds over the skipped frames, so that a
+ * static scene gives the segments it would give without the check. The
+ * check runs on the streaming thread in both modes (in live mode before
+ * the frame is copied for the worker) and costs about 0.1 ms per frame,
+ * whatever its size.
  *
  * ## Latency and QoS
  * Live mode adds no latency. Sync mode reports the frames a batch holds
