@@ -9,11 +9,27 @@
  * exists, posts a "clipclassify" element message per analysed frame and a
  * "clipclassify-segment" message each time the (smoothed) top label changes.
  *
+ * Several clipclassify elements may follow one another (e.g. two models,
+ * or two label sets): each attaches its own #GstClipMeta, which records the
+ * element's name (gst_clip_meta_get_source()); clipexport and clipoverlay
+ * use the nearest classifier upstream unless their classifier property
+ * names another.
+ *
  * Modes: in sync mode every analysed frame waits for its own result (files,
  * where every frame counts); up to batch-size analysed frames are encoded
  * together. In live mode the newest analysed frame is handed to a worker
  * thread and buffers leave at once with the latest finished result. The
  * default, auto, picks live when upstream reports a live source.
+ *
+ * Many streams: elements of one process on the same model folder share the
+ * loaded model and its packed weights. With shared-batches, live elements
+ * on the same model and backend options also share one worker and one
+ * encoder: each batch takes the newest frame of every such stream that has
+ * one (up to batch-size, waiting at most batch-wait for the others), so
+ * that N cameras cost one batched pass, not N passes competing for the
+ * cores; each element scores its own row against its own labels. The
+ * streams take turns at the head of the batch, so none starves when there
+ * are more than batch-size.
  *
  * ## Example launch lines
  * |[
@@ -30,6 +46,9 @@
  * gst-launch-1.0 -m uridecodebin uri=file:///tmp/clip.webm ! videoconvert ! clipclassify mode=sync batch-size=8 labels="cooking,driving,walking" ! fakesink
  * ]| Annotates a recorded file, every frame, in batches of eight.
  * |[
+ * gst-launch-1.0 rtspsrc location=rtsp://cam1/stream ! decodebin ! videoconvert ! clipclassify shared-batches=true batch-size=4 labels="a person,a car" ! fakesink rtspsrc location=rtsp://cam2/stream ! decodebin ! videoconvert ! clipclassify shared-batches=true batch-size=4 labels="a person,a car" ! fakesink
+ * ]| Two cameras, one model, their frames analysed in one batch.
+ * |[
  * gst-launch-1.0 -m rtspsrc location=rtsp://camera/stream ! decodebin ! videoconvert ! clipclassify labels-file=labels.txt change-threshold=3 max-skip=10000000000 ! fakesink
  * ]| Tags a fixed camera, analysing a frame only when the picture changed
  * by 3 luma levels on average, and at least every 10 s.
@@ -40,13 +59,20 @@
  * first), scores (array of doubles, their probabilities), top-label (string,
  * NULL when none), top-score (double), skipped (guint64, the frames the
  * change check found unchanged since the previous analysed frame; 0 while
- * change-threshold is 0).
+ * change-threshold is 0). In sync mode a frame's messages are
+ * posted as its buffer leaves the element, so that a flush (seek) that
+ * drops buffers held in a batch drops their messages too: every message
+ * belongs to a buffer that was pushed. In live mode they are posted when
+ * the worker finishes the frame, whose buffer has already left.
  *
  * "clipclassify-segment": label (string, NULL for a stretch with no label),
  * start, end (guint64 ns, buffer timestamps), mean-score (double), posted
  * when the top label has changed and the new one has held for min-segment;
- * the last segment is posted at EOS. A flush or seek discards the open
- * segment.
+ * the last segment is posted at EOS. A segment ends where the next one
+ * starts; the last one at the end of the last frame its label covered,
+ * analysed or carried (with interval > 1 the frames after the last analysed
+ * one carry its result), as clipexport's files do. A flush or seek discards
+ * the open segment.
  *
  * ## Skipping frames that did not change
  * With change-threshold > 0, each frame that interval selects is first
@@ -77,10 +103,30 @@
  *
  * ## Label changes while playing
  * Setting labels, labels-file, templates or negative-labels while PLAYING
- * builds new text embeddings before the next analysed frame (sync mode) or
- * on the worker thread (live mode) and swaps them in atomically. If the new
- * labels are unusable a WARNING is posted and the old labels stay; at
- * start-up the same problem is an ERROR.
+ * builds the new text embeddings on the element's own label thread, in
+ * both modes, and swaps them in atomically when they are complete. Until
+ * then every frame is scored against the old labels: the new ones first
+ * apply to the first analysed frame scored after the swap (in sync mode the
+ * first batch whose encoding ends after it; frames carrying an older
+ * result keep it). The label thread shares the encoder with the frames and
+ * lets a waiting frame go first before each group of 32 prompts, so a large
+ * relabel delays a frame by one group's encoding at most instead of the
+ * whole relabel. The properties of one g_object_set() make one new set;
+ * changes made while a set is being built are built next, as one, with
+ * their latest values.
+ *
+ * If the new labels are unusable (no labels, a template without {}, a
+ * label that is also a negative label) a WARNING is posted and the old
+ * labels stay; at start-up the same problem is an ERROR. A label whose
+ * prompt is longer than the model's context (e.g. 77 tokens, 32 for the
+ * default model) is cut, as CLIP's tokenizer does, and a WARNING names the
+ * label, once per run: labels that differ only after the cut score alike.
+ *
+ * ## Negative labels
+ * negative-labels take part in the softmax but are never reported: when
+ * one wins, the frame has no top label (top-label NULL, top-score 0), as
+ * `gst-clip classify` prints "top":null. A label may not be a negative
+ * label too.
  */
 #include "gstclipclassify.h"
 #include "gstclipelement.h"
@@ -100,6 +146,9 @@ GST_DEBUG_CATEGORY (gst_clip_classify_debug);
 #define DEFAULT_INTERVAL 1
 #define DEFAULT_MODE GST_CLIP_CLASSIFY_MODE_AUTO
 #define DEFAULT_BATCH_SIZE 1
+#define DEFAULT_SHARED_BATCHES FALSE
+#define DEFAULT_BATCH_WAIT (20 * GST_MSECOND)
+#define MAX_BATCH_WAIT GST_SECOND
 #define DEFAULT_TOP_K 5
 #define DEFAULT_THRESHOLD 0.0f
 #define DEFAULT_SMOOTHING 1
@@ -133,6 +182,8 @@ enum {
   PROP_ATTACH_EMBEDDING,
   PROP_CHANGE_THRESHOLD,
   PROP_MAX_SKIP,
+  PROP_SHARED_BATCHES,
+  PROP_BATCH_WAIT,
 };
 
 #define gst_clip_classify_parent_class parent_class
@@ -185,11 +236,22 @@ gst_clip_classify_attach_result (GstClipClassify *self, GstBuffer *buffer,
 {
   ClipFrameRecord record;
   clip_result_get_record (r, &record);
-  gst_buffer_add_clip_meta (buffer, clip_result_get_label_data (r),
-      record.n_labels, clip_result_get_indices (r), clip_result_get_probs (r),
+  GstClipMeta *meta = gst_buffer_add_clip_meta (buffer,
+      clip_result_get_label_data (r), record.n_labels,
+      clip_result_get_indices (r), clip_result_get_probs (r),
       clip_result_get_logits (r), clip_result_get_top (r), record.pts,
       record.duration, fresh, clip_model_get_name (self->model),
       clip_result_get_embedding (r));
+  if (meta != NULL)
+    gst_clip_meta_set_source (meta, self->source_name);
+  if (GST_BUFFER_PTS_IS_VALID (buffer)) {
+    GstClockTime end = GST_BUFFER_PTS (buffer);
+    if (GST_BUFFER_DURATION_IS_VALID (buffer))
+      end += GST_BUFFER_DURATION (buffer);
+    if (!GST_CLOCK_TIME_IS_VALID (self->labelled_end)
+        || end > self->labelled_end)
+      self->labelled_end = end;
+  }
 }
 
 /* ----------------------------------------------------------- bus messages */
@@ -340,10 +402,11 @@ label_spec_text_copy (GstClipClassify *self, LabelSpecText *spec)
   spec->negative_labels = g_strdup (self->negative_labels);
 }
 
-/* Builds a label set: the labels file's labels, then the labels property's. */
+/* Builds a label set for model, its prompts encoded by encode: the labels
+ * file's labels, then the labels property's. */
 static ClipLabelSet *
-build_label_set (ClipEncoder *encoder, const LabelSpecText *spec,
-    GError **error)
+build_label_set (const ClipModel *model, ClipPromptEncodeFunc encode,
+    gpointer user_data, const LabelSpecText *spec, GError **error)
 {
   g_autoptr (GPtrArray) labels = NULL;
 
@@ -383,9 +446,75 @@ build_label_set (ClipEncoder *encoder, const LabelSpecText *spec,
         "templates '%s': no template", spec->templates ? spec->templates : "");
     return NULL;
   }
-  return clip_label_set_new (encoder, labels,
+  return clip_label_set_new_with (model, labels,
       negatives && negatives->len > 0 ? negatives : NULL,
-      (const char *const *) templates, error);
+      (const char *const *) templates, encode, user_data, error);
+}
+
+/* At start, before any frame: the encoder is the caller's alone. */
+static gboolean
+encode_prompts_alone (const char *const *prompts, int n, float *embeddings,
+    gpointer encoder, GError **error)
+{
+  return clip_encoder_encode_strings (encoder, prompts, n, embeddings, error);
+}
+
+void
+gst_clip_classify_encoder_acquire (GstClipClassify *self)
+{
+  g_atomic_int_inc (&self->frames_waiting);
+  g_mutex_lock (&self->encoder_lock);
+  g_atomic_int_add (&self->frames_waiting, -1);
+}
+
+void
+gst_clip_classify_encoder_release (GstClipClassify *self)
+{
+  g_cond_broadcast (&self->encoder_cond);
+  g_mutex_unlock (&self->encoder_lock);
+}
+
+/* The label builder's prompts, a group at a time, each after the frames
+ * that wait for the encoder: a relabel never holds a frame back for more
+ * than one group. Gives up when the element stops. */
+static gboolean
+encode_prompts_shared (const char *const *prompts, int n, float *embeddings,
+    gpointer data, GError **error)
+{
+  GstClipClassify *self = data;
+  gboolean ok = FALSE;
+
+  g_mutex_lock (&self->encoder_lock);
+  while (g_atomic_int_get (&self->frames_waiting) > 0
+      && !g_atomic_int_get (&self->builder_stop))
+    g_cond_wait (&self->encoder_cond, &self->encoder_lock);
+  if (g_atomic_int_get (&self->builder_stop))
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
+        "the element stopped while the labels were being built");
+  else
+    ok = clip_encoder_encode_strings (self->encoder, prompts, n, embeddings,
+        error);
+  g_mutex_unlock (&self->encoder_lock);
+  return ok;
+}
+
+/* A WARNING per label (once per run of the element) whose prompts the
+ * model's context cut: labels that differ only after the cut score alike. */
+static void
+warn_truncated (GstClipClassify *self, const ClipLabelSet *set)
+{
+  for (int i = 0; i < clip_label_set_get_n_labels (set); i++) {
+    const char *label = clip_label_set_get_label (set, i);
+    if (!clip_label_set_is_truncated (set, i)
+        || !g_hash_table_add (self->warned_truncated, g_strdup (label)))
+      continue;
+    GST_ELEMENT_WARNING (self, RESOURCE, SETTINGS,
+        ("label '%s': a prompt is longer than the %d tokens of the model's "
+         "context and was cut; labels that differ only after the cut score "
+         "the same",
+            label, clip_model_get_config (self->model)->context_length),
+        (NULL));
+  }
 }
 
 static GstClipLabelTable *
@@ -408,27 +537,66 @@ install_label_set (GstClipClassify *self, ClipLabelSet *set)
   clip_label_set_unref (set);
 }
 
-void
-gst_clip_classify_apply_label_change (GstClipClassify *self)
+/* Builds the label set each label change asks for, off the threads that
+ * encode frames; the old set is scored against until the new one is in. */
+static gpointer
+label_builder_main (gpointer data)
 {
-  LabelSpecText spec = { 0 };
-  g_autoptr (GError) error = NULL;
+  GstClipClassify *self = data;
 
-  if (!self->labels_dirty)
-    return;
-  self->labels_dirty = FALSE;
-  label_spec_text_copy (self, &spec);
-  g_mutex_unlock (&self->lock);
-
-  ClipLabelSet *set = build_label_set (self->encoder, &spec, &error);
-  label_spec_text_clear (&spec);
-  if (set != NULL) {
-    install_label_set (self, set);
-  } else {
-    GST_WARNING_OBJECT (self, "keeping the old labels: %s", error->message);
-    gst_clip_classify_post_clip_error (self, error, FALSE);
-  }
   g_mutex_lock (&self->lock);
+  while (!g_atomic_int_get (&self->builder_stop)) {
+    if (!self->labels_dirty) {
+      g_cond_wait (&self->cond, &self->lock);
+      continue;
+    }
+    LabelSpecText spec = { 0 };
+    self->labels_dirty = FALSE;
+    self->builder_busy = TRUE;
+    label_spec_text_copy (self, &spec);
+    g_mutex_unlock (&self->lock);
+
+    g_autoptr (GError) error = NULL;
+    gint64 begin = g_get_monotonic_time ();
+    ClipLabelSet *set = build_label_set (self->model, encode_prompts_shared,
+        self, &spec, &error);
+    label_spec_text_clear (&spec);
+    if (set != NULL) {
+      GST_INFO_OBJECT (self, "%d new labels built in %.3f s",
+          clip_label_set_get_n_labels (set),
+          (g_get_monotonic_time () - begin) / 1e6);
+      warn_truncated (self, set);
+      install_label_set (self, set);
+    } else if (!g_atomic_int_get (&self->builder_stop)) {
+      GST_WARNING_OBJECT (self, "keeping the old labels: %s", error->message);
+      gst_clip_classify_post_clip_error (self, error, FALSE);
+    }
+
+    g_mutex_lock (&self->lock);
+    self->builder_busy = FALSE;
+    g_cond_broadcast (&self->cond);
+  }
+  g_mutex_unlock (&self->lock);
+  return NULL;
+}
+
+/* Called with the lock held. */
+static void
+label_builder_stop (GstClipClassify *self)
+{
+  if (self->builder == NULL)
+    return;
+  g_atomic_int_set (&self->builder_stop, TRUE);
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+  g_mutex_lock (&self->encoder_lock);
+  g_cond_broadcast (&self->encoder_cond);
+  g_mutex_unlock (&self->encoder_lock);
+  g_thread_join (self->builder);
+  g_mutex_lock (&self->lock);
+  self->builder = NULL;
+  self->builder_busy = FALSE;
+  g_atomic_int_set (&self->builder_stop, FALSE);
 }
 
 /* ------------------------------------------------------- GstBaseTransform */
@@ -482,7 +650,9 @@ gst_clip_classify_start (GstBaseTransform *trans)
   ClipEncoder *encoder = model
       ? clip_encoder_new (model, kind, &options, &error)
       : NULL;
-  ClipLabelSet *set = encoder ? build_label_set (encoder, &spec, &error) : NULL;
+  ClipLabelSet *set = encoder
+      ? build_label_set (model, encode_prompts_alone, encoder, &spec, &error)
+      : NULL;
   label_spec_text_clear (&spec);
   if (set == NULL) {
     gst_clip_classify_post_clip_error (self, error, TRUE);
@@ -498,14 +668,32 @@ gst_clip_classify_start (GstBaseTransform *trans)
   g_mutex_lock (&self->lock);
   self->model = model;
   self->encoder = encoder;
+  /* What a shared batch's encoder is opened with, and the batches it may
+   * join: those on this model with the same options. */
+  self->batcher_kind = kind;
+  self->batcher_options = options;
+  self->batcher_device = g_strdup (options.device_name);
+  self->batcher_options.device_name = self->batcher_device;
+  self->batcher_key = g_strdup_printf ("%p %d %d %d %d %s", (void *) model,
+      kind, options.threads, options.f16, options.device_index,
+      options.device_name ? options.device_name : "");
   self->embed_dim = config->embed_dim;
   self->classifier = clip_classifier_new (config->embed_dim);
+  self->warned_truncated = g_hash_table_new_full (g_str_hash, g_str_equal,
+      g_free, NULL);
+  warn_truncated (self, set);
   install_label_set (self, set);
   self->labels_dirty = FALSE;
+  self->builder = g_thread_new ("clipclassify-labels", label_builder_main,
+      self);
   self->resolved = RESOLVED_UNDECIDED;
   self->frame_count = 0;
   clip_change_gate_reset (&self->change_gate);
   self->held_end = GST_CLOCK_TIME_NONE;
+  self->labelled_end = GST_CLOCK_TIME_NONE;
+  GST_OBJECT_LOCK (self);
+  self->source_name = g_intern_string (GST_OBJECT_NAME (self));
+  GST_OBJECT_UNLOCK (self);
   self->inference_estimate = self->inference_reported = 0;
   g_mutex_unlock (&self->lock);
   return TRUE;
@@ -517,11 +705,15 @@ gst_clip_classify_stop (GstBaseTransform *trans)
   GstClipClassify *self = GST_CLIP_CLASSIFY (trans);
 
   g_mutex_lock (&self->lock);
+  label_builder_stop (self);
   gst_clip_classify_schedule_stop (self);
   g_clear_pointer (&self->latest, clip_result_unref);
   g_clear_pointer (&self->classifier, clip_classifier_free);
   g_clear_pointer (&self->encoder, clip_encoder_free);
   g_clear_pointer (&self->model, clip_model_unref);
+  g_clear_pointer (&self->warned_truncated, g_hash_table_unref);
+  g_clear_pointer (&self->batcher_key, g_free);
+  g_clear_pointer (&self->batcher_device, g_free);
   g_mutex_unlock (&self->lock);
   return TRUE;
 }
@@ -539,7 +731,7 @@ gst_clip_classify_generate_output (GstBaseTransform *trans, GstBuffer **outbuf)
   GstClipClassify *self = GST_CLIP_CLASSIFY (trans);
   GstFlowReturn ret;
 
-  *outbuf = g_queue_pop_head (&self->ready);
+  *outbuf = gst_clip_classify_pop_ready (self);
   if (*outbuf != NULL)
     return GST_FLOW_OK;
 
@@ -566,6 +758,7 @@ gst_clip_classify_sink_event (GstBaseTransform *trans, GstEvent *event)
       g_mutex_unlock (&self->lock);
       clip_change_gate_reset (&self->change_gate);
       self->held_end = GST_CLOCK_TIME_NONE;
+      self->labelled_end = GST_CLOCK_TIME_NONE;
       break;
     case GST_EVENT_EOS:
       gst_clip_classify_drain (self);
@@ -579,7 +772,8 @@ gst_clip_classify_sink_event (GstBaseTransform *trans, GstEvent *event)
               self->min_segment, &held);
       self->held_end = GST_CLOCK_TIME_NONE;
       gboolean open = self->classifier != NULL
-          && clip_classifier_finish (self->classifier, CLIP_TIME_NONE, &last);
+          && clip_classifier_finish (self->classifier, self->labelled_end,
+              &last);
       g_mutex_unlock (&self->lock);
       if (held_ended)
         gst_element_post_message (GST_ELEMENT (self),
@@ -648,13 +842,32 @@ gst_clip_classify_set_property (GObject *object, guint prop_id,
 
   g_mutex_lock (&self->lock);
   gst_clip_field_set (object, prop_id, value, pspec);
-  /* Between start and stop a label change needs new text embeddings; the
-   * thread that owns the encoder builds them. */
-  if (is_label_property (prop_id) && self->encoder != NULL) {
-    self->labels_dirty = TRUE;
-    g_cond_broadcast (&self->cond);
-  }
   g_mutex_unlock (&self->lock);
+}
+
+/* Between start and stop a label change needs new text embeddings: the
+ * label builder makes them. Here, once every property of one g_object_set
+ * is set, so that labels and templates set together make one set. */
+static void
+gst_clip_classify_dispatch_properties_changed (GObject *object, guint n_pspecs,
+    GParamSpec **pspecs)
+{
+  GstClipClassify *self = GST_CLIP_CLASSIFY (object);
+
+  for (guint i = 0; i < n_pspecs; i++) {
+    if (pspecs[i]->owner_type != GST_TYPE_CLIP_CLASSIFY
+        || !is_label_property (pspecs[i]->param_id))
+      continue;
+    g_mutex_lock (&self->lock);
+    if (self->encoder != NULL) {
+      self->labels_dirty = TRUE;
+      g_cond_broadcast (&self->cond);
+    }
+    g_mutex_unlock (&self->lock);
+    break;
+  }
+  G_OBJECT_CLASS (parent_class)
+      ->dispatch_properties_changed (object, n_pspecs, pspecs);
 }
 
 static void
@@ -682,6 +895,8 @@ gst_clip_classify_finalize (GObject *object)
   g_free (self->device);
   g_mutex_clear (&self->lock);
   g_cond_clear (&self->cond);
+  g_mutex_clear (&self->encoder_lock);
+  g_cond_clear (&self->encoder_cond);
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
 
@@ -692,6 +907,8 @@ gst_clip_classify_init (GstClipClassify *self)
 
   g_mutex_init (&self->lock);
   g_cond_init (&self->cond);
+  g_mutex_init (&self->encoder_lock);
+  g_cond_init (&self->encoder_cond);
   self->templates = g_strdup (DEFAULT_TEMPLATES);
   self->backend = DEFAULT_BACKEND;
   self->threads = DEFAULT_THREADS;
@@ -699,6 +916,8 @@ gst_clip_classify_init (GstClipClassify *self)
   self->interval = DEFAULT_INTERVAL;
   self->mode = DEFAULT_MODE;
   self->batch_size = DEFAULT_BATCH_SIZE;
+  self->shared_batches = DEFAULT_SHARED_BATCHES;
+  self->batch_wait = DEFAULT_BATCH_WAIT;
   self->top_k = DEFAULT_TOP_K;
   self->threshold = DEFAULT_THRESHOLD;
   self->smoothing = DEFAULT_SMOOTHING;
@@ -732,6 +951,8 @@ gst_clip_classify_class_init (GstClipClassifyClass *klass)
   gobject_class->set_property = gst_clip_classify_set_property;
   gobject_class->get_property = gst_clip_classify_get_property;
   gobject_class->finalize = gst_clip_classify_finalize;
+  gobject_class->dispatch_properties_changed =
+      gst_clip_classify_dispatch_properties_changed;
 
   gst_clip_install_field_property (gobject_class, PROP_MODEL,
       G_STRUCT_OFFSET (GstClipClassify, model_path),
@@ -750,8 +971,10 @@ gst_clip_classify_class_init (GstClipClassifyClass *klass)
   gst_clip_install_field_property (gobject_class, PROP_LABELS,
       G_STRUCT_OFFSET (GstClipClassify, labels),
       g_param_spec_string ("labels", "Labels",
-          "Comma-separated labels, e.g. \"cat,dog,empty room\"", NULL,
-          playing));
+          "Comma-separated labels, e.g. \"cat,dog,empty room\"; changed "
+          "while PLAYING, the new labels are built in the background and the "
+          "old ones score until they are ready",
+          NULL, playing));
   gst_clip_install_field_property (gobject_class, PROP_LABELS_FILE,
       G_STRUCT_OFFSET (GstClipClassify, labels_file),
       g_param_spec_string ("labels-file", "Labels file",
@@ -769,7 +992,8 @@ gst_clip_classify_class_init (GstClipClassifyClass *klass)
       G_STRUCT_OFFSET (GstClipClassify, negative_labels),
       g_param_spec_string ("negative-labels", "Negative labels",
           "Comma-separated labels that take part in the softmax but are never "
-          "reported, e.g. \"background,nothing in particular\"",
+          "reported, e.g. \"background,nothing in particular\"; when one wins "
+          "there is no top label. A label may not also be a negative label",
           NULL, playing));
   gst_clip_install_field_property (gobject_class, PROP_BACKEND,
       G_STRUCT_OFFSET (GstClipClassify, backend),
@@ -809,7 +1033,9 @@ gst_clip_classify_class_init (GstClipClassifyClass *klass)
       G_STRUCT_OFFSET (GstClipClassify, batch_size),
       g_param_spec_uint ("batch-size", "Batch size",
           "Sync mode: encode up to N analysed frames together (flushed at EOS, "
-          "flush and caps change)",
+          "flush and caps change); live mode with shared-batches: up to N "
+          "streams' frames per shared batch (the largest batch-size of "
+          "them)",
           1, MAX_BATCH_SIZE, DEFAULT_BATCH_SIZE, playing));
   gst_clip_install_field_property (gobject_class, PROP_TOP_K,
       G_STRUCT_OFFSET (GstClipClassify, top_k),
@@ -855,6 +1081,20 @@ gst_clip_classify_class_init (GstClipClassifyClass *klass)
           "unchanged, so that slow drifts are caught; 18446744073709551615 "
           "(GST_CLOCK_TIME_NONE) = never forced",
           0, G_MAXUINT64, DEFAULT_MAX_SKIP, playing));
+  gst_clip_install_field_property (gobject_class, PROP_SHARED_BATCHES,
+      G_STRUCT_OFFSET (GstClipClassify, shared_batches),
+      g_param_spec_boolean ("shared-batches", "Shared batches",
+          "Live mode: analyse the frames of all the clipclassify elements of "
+          "the process with this property on the same model and backend "
+          "options together, one batch for several streams, on one thread "
+          "and one encoder, instead of a worker thread each",
+          DEFAULT_SHARED_BATCHES, at_ready));
+  gst_clip_install_field_property (gobject_class, PROP_BATCH_WAIT,
+      G_STRUCT_OFFSET (GstClipClassify, batch_wait),
+      g_param_spec_uint64 ("batch-wait", "Batch wait",
+          "With shared-batches: how long a shared batch that has a frame "
+          "waits for the other streams' frames, in nanoseconds (0 to 1 s)",
+          0, MAX_BATCH_WAIT, DEFAULT_BATCH_WAIT, playing));
 
   gst_element_class_set_static_metadata (element_class,
       "CLIP zero-shot classifier", "Filter/Analyzer/Video",

@@ -119,10 +119,13 @@ batch_scores_init (GstClipClassify *self, BatchScores *scores, guint n)
 }
 
 /* Preprocesses and encodes n frames into embeddings [n, embed_dim], and
- * scores them when scores has a label set. */
+ * scores them when scores has a label set. The encoder is owner's, shared
+ * with its label builder (taken in turn), or, with owner NULL, a shared
+ * batcher's own. */
 static gboolean
-encode_frames (GstClipClassify *self, const FramePixels *frames, guint n,
-    float *embeddings, const BatchScores *scores, GError **error)
+encode_frames (GstClipClassify *owner, ClipEncoder *encoder,
+    const FramePixels *frames, guint n, float *embeddings,
+    const BatchScores *scores, GError **error)
 {
   g_autofree GstVideoFrame *mapped = g_new0 (GstVideoFrame, n);
   g_autofree ClipFrame *clip_frames = g_new0 (ClipFrame, n);
@@ -139,12 +142,16 @@ encode_frames (GstClipClassify *self, const FramePixels *frames, guint n,
     }
     clip_frame_from_video_frame (&mapped[n_mapped], &clip_frames[n_mapped]);
   }
+  if (owner != NULL)
+    gst_clip_classify_encoder_acquire (owner);
   if (ok && scores->set != NULL)
-    ok = clip_encoder_classify_frames (self->encoder, clip_frames, n,
-        scores->set, embeddings, scores->logits, scores->probs, error);
+    ok = clip_encoder_classify_frames (encoder, clip_frames, n, scores->set,
+        embeddings, scores->logits, scores->probs, error);
   else if (ok)
-    ok = clip_encoder_encode_frames (self->encoder, clip_frames, n, embeddings,
+    ok = clip_encoder_encode_frames (encoder, clip_frames, n, embeddings,
         error);
+  if (owner != NULL)
+    gst_clip_classify_encoder_release (owner);
   for (guint i = 0; i < n_mapped; i++)
     gst_video_frame_unmap (&mapped[i]);
   return ok;
@@ -159,6 +166,22 @@ post_encode_error (GstClipClassify *self, const GError *error)
     GST_ELEMENT_ERROR (self, STREAM, FAILED, ("%s", error->message), (NULL));
   else
     gst_clip_classify_post_clip_error (self, error, TRUE);
+}
+
+/* An embedding that came out NaN or infinite (broken weights) is no
+ * result: TRUE when error says so, after a WARNING the first time. The
+ * frames then pass as unanalysed ones do, with the last good result, not
+ * fresh, so that no NaN reaches a meta, a message or a file. */
+static gboolean
+skip_not_finite (GstClipClassify *self, const GError *error)
+{
+  if (!g_error_matches (error, CLIP_ERROR, CLIP_ERROR_NOT_FINITE))
+    return FALSE;
+  if (g_atomic_int_compare_and_exchange (&self->warned_not_finite, FALSE, TRUE))
+    GST_ELEMENT_WARNING (self, STREAM, DECODE,
+        ("The model gives non-finite embeddings; frames get no result."),
+        ("%s", error->message));
+  return TRUE;
 }
 
 static FrameTimes
@@ -228,10 +251,6 @@ worker_main (gpointer data)
 
   g_mutex_lock (&self->lock);
   while (!self->worker_stop) {
-    if (self->labels_dirty) {
-      gst_clip_classify_apply_label_change (self);
-      continue;
-    }
     if (!self->mailbox_full) {
       g_cond_wait (&self->cond, &self->lock);
       continue;
@@ -248,11 +267,12 @@ worker_main (gpointer data)
     g_mutex_unlock (&self->lock);
 
     g_autoptr (GError) error = NULL;
-    gboolean ok = encode_frames (self, &self->worker_frame, 1, embedding,
-        &scores, &error);
+    gboolean ok = encode_frames (self, self->encoder, &self->worker_frame, 1,
+        embedding, &scores, &error);
 
+    gboolean skipped = !ok && skip_not_finite (self, error);
     g_mutex_lock (&self->lock);
-    if (!ok) {
+    if (!ok && !skipped) {
       self->worker_failed = TRUE;
       self->worker_busy = FALSE;
       g_cond_broadcast (&self->cond);
@@ -261,7 +281,7 @@ worker_main (gpointer data)
       g_mutex_lock (&self->lock);
       break;
     }
-    if (generation == self->generation)
+    if (ok && generation == self->generation)
       gst_clip_classify_analysed (self, embedding, &scores, 0, &times,
           messages);
     self->worker_busy = FALSE;
@@ -274,10 +294,19 @@ worker_main (gpointer data)
   return NULL;
 }
 
+static void batcher_leave (GstClipBatcher *batcher, GstClipClassify *self);
+
 /* Called with the lock held. */
 static void
 worker_stop (GstClipClassify *self)
 {
+  if (self->batcher != NULL) {
+    GstClipBatcher *batcher = self->batcher;
+    g_mutex_unlock (&self->lock);
+    batcher_leave (batcher, self);
+    g_mutex_lock (&self->lock);
+    self->batcher = NULL;
+  }
   if (self->worker == NULL)
     return;
   self->worker_stop = TRUE;
@@ -292,7 +321,7 @@ worker_stop (GstClipClassify *self)
 void
 gst_clip_classify_worker_wait_idle (GstClipClassify *self)
 {
-  while (self->worker != NULL && !self->worker_failed
+  while ((self->worker != NULL || self->batcher != NULL) && !self->worker_failed
       && (self->mailbox_full || self->worker_busy))
     g_cond_wait (&self->cond, &self->lock);
 }
@@ -334,19 +363,44 @@ pending_frame_free (PendingFrame *p)
   g_free (p);
 }
 
+/* A buffer with its result, waiting to be pushed, and the bus messages of
+ * its result: posted as it leaves, so that a flush that drops it drops
+ * them too. */
+typedef struct {
+  GstBuffer *buffer;
+  GPtrArray *messages;
+} ReadyFrame;
+
+static void
+ready_frame_free (ReadyFrame *r)
+{
+  gst_clear_buffer (&r->buffer);
+  g_ptr_array_unref (r->messages);
+  g_free (r);
+}
+
+GstBuffer *
+gst_clip_classify_pop_ready (GstClipClassify *self)
+{
+  ReadyFrame *r = g_queue_pop_head (&self->ready);
+  if (r == NULL)
+    return NULL;
+  gst_clip_classify_post_messages (self, r->messages);
+  GstBuffer *buffer = g_steal_pointer (&r->buffer);
+  ready_frame_free (r);
+  return buffer;
+}
+
 /* Encodes the batch and moves every pending buffer, with its result, to the
  * ready queue. Called from the streaming thread without the lock. */
 static GstFlowReturn
 run_batch (GstClipClassify *self)
 {
-  g_autoptr (GPtrArray) messages = g_ptr_array_new_with_free_func (
-      (GDestroyNotify) gst_message_unref);
   g_autofree float *embeddings = NULL;
   g_auto (BatchScores) scores = { 0 };
   const guint n = self->batch_filled;
 
   g_mutex_lock (&self->lock);
-  gst_clip_classify_apply_label_change (self);
   batch_scores_init (self, &scores, n);
   g_mutex_unlock (&self->lock);
 
@@ -354,12 +408,15 @@ run_batch (GstClipClassify *self)
     g_autoptr (GError) error = NULL;
     embeddings = g_new (float, (gsize) n * self->embed_dim);
     gint64 begin = g_get_monotonic_time ();
-    gboolean ok = encode_frames (self, self->batch_frames, n, embeddings,
-        &scores, &error);
+    gboolean ok = encode_frames (self, self->encoder, self->batch_frames, n,
+        embeddings, &scores, &error);
     /* Only the pending queue holds the buffers now: writable again. */
     for (guint i = 0; i < n; i++)
       frame_pixels_clear (&self->batch_frames[i]);
-    if (!ok) {
+    if (!ok && skip_not_finite (self, error)) {
+      for (GList *l = self->pending.head; l != NULL; l = l->next)
+        ((PendingFrame *) l->data)->analysed = FALSE;
+    } else if (!ok) {
       post_encode_error (self, error);
       g_queue_clear_full (&self->pending, (GDestroyNotify) pending_frame_free);
       self->batch_filled = 0;
@@ -374,21 +431,24 @@ run_batch (GstClipClassify *self)
   g_mutex_lock (&self->lock);
   PendingFrame *p;
   while ((p = g_queue_pop_head (&self->pending)) != NULL) {
-    GstBuffer *buffer = gst_buffer_make_writable (g_steal_pointer (&p->buffer));
+    ReadyFrame *r = g_new0 (ReadyFrame, 1);
+    r->buffer = gst_buffer_make_writable (g_steal_pointer (&p->buffer));
+    r->messages = g_ptr_array_new_with_free_func (
+        (GDestroyNotify) gst_message_unref);
     if (p->analysed)
       gst_clip_classify_analysed (self,
           embeddings + (gsize) p->slot * self->embed_dim, &scores, p->slot,
-          &p->times, messages);
+          &p->times, r->messages);
     if (self->latest != NULL)
-      gst_clip_classify_attach_result (self, buffer, self->latest, p->analysed);
-    g_queue_push_tail (&self->ready, buffer);
+      gst_clip_classify_attach_result (self, r->buffer, self->latest,
+          p->analysed);
+    g_queue_push_tail (&self->ready, r);
     pending_frame_free (p);
   }
   gboolean latency_grew = self->inference_estimate
       > self->inference_reported + self->inference_reported / 4;
   g_mutex_unlock (&self->lock);
 
-  gst_clip_classify_post_messages (self, messages);
   if (latency_grew)
     gst_element_post_message (GST_ELEMENT (self),
         gst_message_new_latency (GST_OBJECT (self)));
@@ -403,7 +463,7 @@ gst_clip_classify_drain (GstClipClassify *self)
 
   if (!g_queue_is_empty (&self->pending))
     ret = run_batch (self);
-  while ((buffer = g_queue_pop_head (&self->ready)) != NULL) {
+  while ((buffer = gst_clip_classify_pop_ready (self)) != NULL) {
     GstFlowReturn r = gst_pad_push (GST_BASE_TRANSFORM_SRC_PAD (self), buffer);
     if (ret == GST_FLOW_OK)
       ret = r;
@@ -415,7 +475,7 @@ static void
 discard_held (GstClipClassify *self)
 {
   g_queue_clear_full (&self->pending, (GDestroyNotify) pending_frame_free);
-  g_queue_clear_full (&self->ready, (GDestroyNotify) gst_buffer_unref);
+  g_queue_clear_full (&self->ready, (GDestroyNotify) ready_frame_free);
   for (guint i = 0; i < self->batch_filled; i++)
     frame_pixels_clear (&self->batch_frames[i]);
   self->batch_filled = 0;
@@ -461,14 +521,30 @@ gst_clip_classify_schedule_stop (GstClipClassify *self)
   self->mailbox_full = self->worker_busy = self->worker_failed = FALSE;
 }
 
-/* Starts the worker the first time a live-mode frame arrives. Called with
- * the lock held, from the streaming thread. */
-static void
+static GstClipBatcher *batcher_join (GstClipClassify *self, GError **error);
+static void batcher_wake (GstClipBatcher *batcher);
+
+/* Starts the worker, or joins the shared batcher, the first time a
+ * live-mode frame arrives. Called with the lock held, from the streaming
+ * thread. */
+static gboolean
 ensure_worker (GstClipClassify *self)
 {
-  if (self->worker != NULL)
-    return;
-  self->worker = g_thread_new ("clipclassify", worker_main, self);
+  if (self->worker != NULL || self->batcher != NULL)
+    return TRUE;
+  if (!self->shared_batches) {
+    self->worker = g_thread_new ("clipclassify", worker_main, self);
+    return TRUE;
+  }
+  g_autoptr (GError) error = NULL;
+  self->batcher = batcher_join (self, &error);
+  if (self->batcher != NULL)
+    return TRUE;
+  self->worker_failed = TRUE;
+  g_mutex_unlock (&self->lock);
+  gst_clip_classify_post_clip_error (self, error, TRUE);
+  g_mutex_lock (&self->lock);
+  return FALSE;
 }
 
 GstFlowReturn
@@ -495,7 +571,10 @@ gst_clip_classify_schedule_frame (GstClipClassify *self, GstVideoFrame *frame)
       == RESOLVED_LIVE;
   gboolean analysed = self->frame_count++ % self->interval == 0;
   if (analysed && live) {
-    ensure_worker (self);
+    if (!ensure_worker (self)) {
+      g_mutex_unlock (&self->lock);
+      return GST_FLOW_ERROR;
+    }
   } else if (analysed && self->batch_filled == 0
       && self->batch_capacity != self->batch_size) {
     /* Every slot is empty between batches. */
@@ -542,6 +621,8 @@ gst_clip_classify_schedule_frame (GstClipClassify *self, GstVideoFrame *frame)
     self->mailbox_full = TRUE;
     self->mailbox_times = times;
     g_cond_broadcast (&self->cond);
+    if (self->batcher != NULL)
+      batcher_wake (self->batcher);
     g_mutex_unlock (&self->lock);
   } else {
     FramePixels *slot = &self->batch_frames[self->batch_filled];
@@ -603,6 +684,260 @@ gst_clip_classify_schedule_output (GstClipClassify *self, GstBuffer **outbuf)
 
   if (full)
     ret = run_batch (self);
-  *outbuf = g_queue_pop_head (&self->ready);
+  *outbuf = gst_clip_classify_pop_ready (self);
   return ret;
+}
+
+/* --------------------------------------------------- shared batches */
+
+/* Live elements with shared-batches on one model and the same backend
+ * options hand their newest frame to one batcher instead of a worker each:
+ * its thread takes the frames waiting in all their mailboxes, at most one
+ * per element and batch-size (the largest of theirs) in all, waits up to
+ * batch-wait for the elements that have none yet, and encodes them as one
+ * batch on its own encoder; each element then scores its row against its
+ * own labels. Who goes first turns round from batch to batch, so that with
+ * more streams than batch-size none is left out.
+ *
+ * Locks: an element may take the batcher's lock while holding its own; the
+ * batcher never holds its lock (nor the table's) while it takes an
+ * element's. An element's label changes are built by its own label
+ * builder thread, on its own encoder, as without shared batches. */
+struct _GstClipBatcher {
+  char *key;     /* the model and backend options (batcher_key) */
+  int ref_count; /* one per element joined; under batchers_lock */
+  ClipEncoder *encoder;
+  GThread *thread;
+  GMutex lock;
+  GCond cond;
+  GPtrArray *members; /* GstClipClassify*, not owned */
+  gboolean wake;      /* a frame is waiting */
+  gboolean in_cycle;  /* the thread is using a copy of members */
+  gboolean stop;
+  guint turn; /* where the next batch starts looking */
+};
+
+static GMutex batchers_lock;
+static GPtrArray *batchers;
+
+/* A batch being gathered: one row per element. */
+typedef struct {
+  guint n, capacity, max;
+  GstClockTime wait; /* the longest batch-wait of the members in it */
+  GstClipClassify **members;
+  FramePixels *frames; /* each member's worker_frame, taken */
+  FrameTimes *times;
+  guint64 *generations;
+} SharedBatch;
+
+static gboolean
+in_batch (const SharedBatch *batch, GstClipClassify *member)
+{
+  for (guint i = 0; i < batch->n; i++)
+    if (batch->members[i] == member)
+      return TRUE;
+  return FALSE;
+}
+
+/* Takes the frame of each member that has one, starting at first. */
+static void
+gather (GPtrArray *members, guint first, SharedBatch *batch)
+{
+  for (guint i = 0; i < members->len; i++) {
+    GstClipClassify *member = g_ptr_array_index (members,
+        (first + i) % members->len);
+    if (in_batch (batch, member))
+      continue;
+    g_mutex_lock (&member->lock);
+    batch->max = MAX (batch->max, member->batch_size);
+    if (member->mailbox_full && !member->worker_failed
+        && batch->n < batch->max) {
+      FramePixels taken = member->mailbox;
+      member->mailbox = member->worker_frame;
+      member->worker_frame = taken;
+      member->mailbox_full = FALSE;
+      member->worker_busy = TRUE;
+      batch->members[batch->n] = member;
+      batch->frames[batch->n] = taken;
+      batch->times[batch->n] = member->mailbox_times;
+      batch->generations[batch->n] = member->generation;
+      batch->wait = MAX (batch->wait, member->batch_wait);
+      batch->n++;
+    }
+    g_mutex_unlock (&member->lock);
+  }
+}
+
+/* Encodes the batch and hands each member its row. */
+static void
+run_shared_batch (GstClipBatcher *batcher, const SharedBatch *batch,
+    int embed_dim)
+{
+  g_autofree float *embeddings = g_new (float, (gsize) batch->n * embed_dim);
+  g_autoptr (GError) error = NULL;
+  BatchScores no_scores = { 0 };
+  gboolean ok = encode_frames (NULL, batcher->encoder, batch->frames, batch->n,
+      embeddings, &no_scores, &error);
+  g_autoptr (GPtrArray) messages = g_ptr_array_new_with_free_func (
+      (GDestroyNotify) gst_message_unref);
+  for (guint i = 0; i < batch->n; i++) {
+    GstClipClassify *member = batch->members[i];
+    g_mutex_lock (&member->lock);
+    if (!ok)
+      member->worker_failed = TRUE;
+    else if (batch->generations[i] == member->generation)
+      gst_clip_classify_analysed (member, embeddings + (gsize) i * embed_dim,
+          &no_scores, 0, &batch->times[i], messages);
+    member->worker_busy = FALSE;
+    g_cond_broadcast (&member->cond);
+    g_mutex_unlock (&member->lock);
+    if (ok)
+      gst_clip_classify_post_messages (member, messages);
+    else
+      post_encode_error (member, error);
+  }
+}
+
+static gpointer
+batcher_main (gpointer data)
+{
+  GstClipBatcher *batcher = data;
+  int embed_dim = clip_model_get_config (
+      clip_encoder_get_model (batcher->encoder))
+                      ->embed_dim;
+
+  g_mutex_lock (&batcher->lock);
+  for (;;) {
+    while (!batcher->stop && !batcher->wake)
+      g_cond_wait (&batcher->cond, &batcher->lock);
+    if (batcher->stop)
+      break;
+    batcher->wake = FALSE;
+    batcher->in_cycle = TRUE;
+    g_autoptr (GPtrArray) members = g_ptr_array_copy (batcher->members, NULL,
+        NULL);
+    guint first = members->len > 0 ? batcher->turn++ % members->len : 0;
+    g_mutex_unlock (&batcher->lock);
+
+    SharedBatch batch = { 0 };
+    batch.capacity = members->len;
+    batch.members = g_new (GstClipClassify *, MAX (batch.capacity, 1));
+    batch.frames = g_new (FramePixels, MAX (batch.capacity, 1));
+    batch.times = g_new (FrameTimes, MAX (batch.capacity, 1));
+    batch.generations = g_new (guint64, MAX (batch.capacity, 1));
+    gather (members, first, &batch);
+    /* Waits a little for the streams that have no frame yet. */
+    gint64 deadline = g_get_monotonic_time () + batch.wait / GST_USECOND;
+    g_mutex_lock (&batcher->lock);
+    while (batch.n > 0 && batch.n < batch.capacity && batch.n < batch.max
+        && !batcher->stop) {
+      if (!batcher->wake
+          && !g_cond_wait_until (&batcher->cond, &batcher->lock, deadline))
+        break;
+      batcher->wake = FALSE;
+      g_mutex_unlock (&batcher->lock);
+      gather (members, first, &batch);
+      g_mutex_lock (&batcher->lock);
+    }
+    g_mutex_unlock (&batcher->lock);
+
+    if (batch.n > 0) {
+      GST_LOG ("shared batch of %u from %u streams", batch.n, members->len);
+      run_shared_batch (batcher, &batch, embed_dim);
+    }
+    g_free (batch.members);
+    g_free (batch.frames);
+    g_free (batch.times);
+    g_free (batch.generations);
+
+    g_mutex_lock (&batcher->lock);
+    batcher->in_cycle = FALSE;
+    /* Frames that came during the batch from its own members are waiting:
+     * look again. */
+    batcher->wake = batcher->wake || batch.n > 0;
+    g_cond_broadcast (&batcher->cond);
+  }
+  g_mutex_unlock (&batcher->lock);
+  return NULL;
+}
+
+static void
+batcher_wake (GstClipBatcher *batcher)
+{
+  g_mutex_lock (&batcher->lock);
+  batcher->wake = TRUE;
+  g_cond_broadcast (&batcher->cond);
+  g_mutex_unlock (&batcher->lock);
+}
+
+/* The batcher for self's model and options, joined; a new one when there
+ * is none. Called with self's lock held. */
+static GstClipBatcher *
+batcher_join (GstClipClassify *self, GError **error)
+{
+  g_mutex_lock (&batchers_lock);
+  if (batchers == NULL)
+    batchers = g_ptr_array_new ();
+  GstClipBatcher *batcher = NULL;
+  for (guint i = 0; i < batchers->len && batcher == NULL; i++) {
+    GstClipBatcher *candidate = g_ptr_array_index (batchers, i);
+    if (strcmp (candidate->key, self->batcher_key) == 0)
+      batcher = candidate;
+  }
+  if (batcher == NULL) {
+    ClipEncoder *encoder = clip_encoder_new (self->model, self->batcher_kind,
+        &self->batcher_options, error);
+    if (encoder == NULL) {
+      g_mutex_unlock (&batchers_lock);
+      return NULL;
+    }
+    batcher = g_new0 (GstClipBatcher, 1);
+    batcher->key = g_strdup (self->batcher_key);
+    batcher->encoder = encoder;
+    g_mutex_init (&batcher->lock);
+    g_cond_init (&batcher->cond);
+    batcher->members = g_ptr_array_new ();
+    batcher->thread = g_thread_new ("clipbatcher", batcher_main, batcher);
+    g_ptr_array_add (batchers, batcher);
+    GST_INFO_OBJECT (self, "new shared batcher on %s",
+        clip_encoder_get_backend_name (encoder));
+  }
+  batcher->ref_count++;
+  g_mutex_unlock (&batchers_lock);
+
+  g_mutex_lock (&batcher->lock);
+  g_ptr_array_add (batcher->members, self);
+  g_mutex_unlock (&batcher->lock);
+  return batcher;
+}
+
+/* Takes self out of the batcher once no batch uses it, and frees the
+ * batcher with its last member. Called without self's lock. */
+static void
+batcher_leave (GstClipBatcher *batcher, GstClipClassify *self)
+{
+  g_mutex_lock (&batcher->lock);
+  g_ptr_array_remove (batcher->members, self);
+  while (batcher->in_cycle)
+    g_cond_wait (&batcher->cond, &batcher->lock);
+  g_mutex_unlock (&batcher->lock);
+
+  g_mutex_lock (&batchers_lock);
+  gboolean last = --batcher->ref_count == 0;
+  if (last)
+    g_ptr_array_remove (batchers, batcher);
+  g_mutex_unlock (&batchers_lock);
+  if (!last)
+    return;
+  g_mutex_lock (&batcher->lock);
+  batcher->stop = TRUE;
+  g_cond_broadcast (&batcher->cond);
+  g_mutex_unlock (&batcher->lock);
+  g_thread_join (batcher->thread);
+  clip_encoder_free (batcher->encoder);
+  g_ptr_array_unref (batcher->members);
+  g_mutex_clear (&batcher->lock);
+  g_cond_clear (&batcher->cond);
+  g_free (batcher->key);
+  g_free (batcher);
 }

@@ -47,6 +47,11 @@ typedef struct {
   float *logits, *probs; /* [n, n_labels] */
 } BatchScores;
 
+/* One thread and one encoder that analyse the frames of every live
+ * clipclassify with shared-batches on the same model and backend options,
+ * several streams' frames per batch. */
+typedef struct _GstClipBatcher GstClipBatcher;
+
 struct _GstClipClassify {
   GstVideoFilter parent;
 
@@ -72,19 +77,36 @@ struct _GstClipClassify {
   gboolean attach_embedding;
   gdouble change_threshold;
   GstClockTime max_skip;
+  gboolean shared_batches;
+  GstClockTime batch_wait;
 
   /* between start and stop */
   ClipModel *model;
-  ClipEncoder *
-      encoder; /* the streaming thread's in sync mode, the worker's in live mode */
+  /* Shared by the thread that encodes frames (the streaming thread in sync
+   * mode, the worker in live mode) and the label builder, under
+   * encoder_lock; frames go first (see gst_clip_classify_encoder_acquire). */
+  ClipEncoder *encoder;
+  GMutex encoder_lock;
+  GCond encoder_cond;
+  gint frames_waiting; /* atomic: frame encodes waiting for encoder_lock */
   int embed_dim;
   ClipClassifier *classifier; /* label set, smoothing window, segments */
-  gboolean labels_dirty;
+  /* The label builder: builds a new label set when a label property
+   * changes while the encoder is open, and swaps it in when done. */
+  GThread *builder;
+  gboolean labels_dirty; /* a label property changed since the last build */
+  gboolean builder_busy, builder_stop;
+  GHashTable *warned_truncated; /* labels already warned about */
   ResolvedMode resolved;
   guint64 frame_count;
   ClipResult *latest;
   guint64 latest_serial;   /* bumped per published result */
   guint64 attached_serial; /* the serial last attached as fresh */
+  /* The end of the last buffer that left with a result, analysed or
+   * carried: where the open segment ends at EOS. Streaming thread only. */
+  GstClockTime labelled_end;
+  /* The element's name when it started, as the metas it attaches say. */
+  const char *source_name;
 
   /* transform_frame_ip -> generate_output */
   gboolean last_analysed;
@@ -101,14 +123,20 @@ struct _GstClipClassify {
   /* sync mode */
   FramePixels *batch_frames; /* [batch_capacity] */
   guint batch_capacity, batch_filled;
-  GQueue pending;                  /* PendingFrame*, in arrival order */
-  GQueue ready;                    /* GstBuffer*, results attached, to push */
+  GQueue pending; /* PendingFrame*, in arrival order */
+  GQueue ready;   /* ReadyFrame*: buffers with results, to push */
   GstClockTime inference_estimate; /* longest batch encode seen */
   GstClockTime inference_reported; /* what the last latency answer used */
 
   /* live mode */
+  char *batcher_key; /* set at start: the encoder a shared batch needs */
+  ClipBackendKind batcher_kind;
+  ClipBackendOptions batcher_options; /* device_name: batcher_device */
+  char *batcher_device;
+  GstClipBatcher *batcher; /* shared-batches: instead of the worker */
   GThread *worker;
   gboolean worker_stop, worker_busy, worker_failed;
+  gint warned_not_finite; /* the WARNING about broken weights is posted */
   FramePixels staging, mailbox, worker_frame; /* swapped, never shared */
   gboolean mailbox_full;
   FrameTimes mailbox_times;
@@ -118,10 +146,11 @@ struct _GstClipClassify {
 
 /* ------------------------------------- the element's, for the scheduling */
 
-/* Rebuilds the label set when a label property changed, on the thread that
- * owns the encoder. Called and returns with the lock held; drops it while
- * encoding prompts. */
-void gst_clip_classify_apply_label_change (GstClipClassify *self);
+/* Takes the encoder to encode frames: before the label builder's next
+ * prompts, so that a relabel delays a frame by one group of prompts at
+ * most. Called without the lock. */
+void gst_clip_classify_encoder_acquire (GstClipClassify *self);
+void gst_clip_classify_encoder_release (GstClipClassify *self);
 
 /* Classifies an analysed frame (its raw embedding, and the encoder's
  * scores of its batch at row slot), publishes the result as the latest
@@ -157,6 +186,10 @@ GstFlowReturn gst_clip_classify_schedule_frame (GstClipClassify *self,
  * *outbuf becomes the next buffer to push, or NULL while it waits. */
 GstFlowReturn gst_clip_classify_schedule_output (GstClipClassify *self,
     GstBuffer **outbuf);
+
+/* The next buffer of the ready queue (or NULL), its result's messages
+ * posted now that it leaves. */
+GstBuffer *gst_clip_classify_pop_ready (GstClipClassify *self);
 
 /* Runs a partial batch and pushes everything held, so that a serialized
  * event keeps its place after the buffers that came before it. */

@@ -30,25 +30,36 @@
  * `gst-clip annotate --format NAME` writes these formats through the same
  * code, so that the same results give the same bytes.
  *
+ * Several classifiers: a buffer that went through several clipclassify
+ * elements carries one #GstClipMeta of each, told apart by the element's
+ * name. The classifier property names the one whose results are written;
+ * by default the nearest one upstream (whose meta was attached last). One
+ * clipexport per classifier writes each to its own file.
+ *
  * Segments are consecutive runs of analysed frames with the same top label.
  * As in clipclassify, a new top label must hold for min-segment before it
  * starts a segment; a shorter flicker belongs to the segment around it. A
  * segment starts at the pts of its first frame and ends where the next one
- * starts; the last one ends at the end of the last buffer, and is written at
- * EOS, or when the element stops without EOS, so that the file is complete
- * either way. Stretches with no top label separate segments but get no cue
+ * starts; the last one ends at the end of the last buffer that carries a
+ * result (analysed or carried: the same rule as clipclassify's
+ * clipclassify-segment message, whatever its interval), and is written at
+ * EOS. Stretches with no top label separate segments but get no cue
  * or row (except in jsonl-segments). A segment shorter than the cues'
  * millisecond is not written. A flush (seek) discards the open segment, and
  * a segment that would start before the end of one already written is
- * dropped, because WebVTT requires cues in time order. Timestamps are buffer timestamps, which for a
- * decoded file played from its start are positions in the file.
+ * dropped, because WebVTT requires cues in time order. Timestamps are buffer
+ * timestamps, which for a decoded file played from its start are positions
+ * in the file.
  *
- * Every record (line, cue, row) is built in memory and written with one
- * write() call as soon as it is known, so a concurrent reader never sees a
- * partial line and a crash of the process loses nothing already known: at
- * most the segment still open for the per-segment formats, whose records
- * can only be written once their end is known. Nothing is fsync()ed; a crash of the
- * machine may lose what the kernel had not yet written back.
+ * The file is written in full or not at all: the records go to a hidden
+ * temporary file beside location (".NAME.XXXXXX"), each built in memory and
+ * written with one write() call as soon as it is known, and at EOS the
+ * temporary file is renamed over location. A stream that stops before EOS
+ * (an error upstream or here, or a stop without EOS) leaves location as it
+ * was and removes the temporary file; so stop a live pipeline with EOS
+ * (gst-launch-1.0 -e) to keep its results, as a muxer needs. Buffers after
+ * EOS (a seek after the end) are not written. Nothing is fsync()ed; a
+ * crash of the machine may lose what the kernel had not yet written back.
  *
  * Why one pass-through element with a format property: the results travel
  * as metas on the video buffers, so an element on the video path sees each
@@ -70,13 +81,9 @@
  */
 #include "gstclipexport.h"
 #include "gstclipelement.h"
+#include "output-file.h"
 #include "writer.h"
 #include "gstclipmeta.h"
-
-#include <errno.h>
-#include <fcntl.h>
-#include <glib/gstdio.h>
-#include <unistd.h>
 
 GST_DEBUG_CATEGORY_STATIC (gst_clip_export_debug);
 #define GST_CAT_DEFAULT gst_clip_export_debug
@@ -89,6 +96,7 @@ enum {
   PROP_LOCATION,
   PROP_FORMAT,
   PROP_MIN_SEGMENT,
+  PROP_CLASSIFIER,
 };
 
 struct _GstClipExport {
@@ -98,13 +106,14 @@ struct _GstClipExport {
   char *location;
   ClipResultFormat format;
   GstClockTime min_segment;
+  char *classifier; /* whose metas to write; NULL: the nearest upstream */
 
   /* between start and stop, used by the streaming thread only */
-  int fd;
-  char *file_name; /* the file open, for messages */
+  ClipOutputFile *out; /* NULL once committed at EOS, or after an error */
+  char *file_name;     /* the file open, for messages */
   ClipResultWriter *writer;
-  GstClockTime stream_end; /* end of the last buffer, NONE before one */
-  gboolean seen_meta;      /* any buffer carried a GstClipMeta */
+  GstClockTime stream_end; /* end of the last buffer with a meta, or NONE */
+  gboolean seen_buffer, seen_meta; /* for a warning when no results came */
 };
 
 #define gst_clip_export_parent_class parent_class
@@ -135,13 +144,15 @@ gst_clip_export_format_get_type (void)
 
 /* ---------------------------------------------------------------- writing */
 
-/* Posts a write error; the flow then stops with an error. */
+/* Posts a write error and drops the unfinished file, so that location
+ * keeps what it held; the flow then stops with an error. */
 static void
 post_write_error (GstClipExport *self, const GError *error)
 {
   GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
       ("Could not write to file \"%s\".", self->file_name),
       ("%s", error->message));
+  g_clear_pointer (&self->out, clip_output_file_free);
 }
 
 /* Hands one analysed frame's meta to the writer. */
@@ -178,16 +189,22 @@ write_frame (GstClipExport *self, GstClipMeta *meta)
   return TRUE;
 }
 
-/* Writes the open segment, up to the end of the last buffer. */
+/* At EOS: writes the open segment, up to the end of the last buffer, and
+ * renames the complete file into place. */
 static gboolean
-finish_segments (GstClipExport *self)
+finish_file (GstClipExport *self)
 {
   g_autoptr (GError) error = NULL;
 
-  if (!clip_result_writer_finish (self->writer, self->stream_end, &error)) {
+  if (self->out == NULL)
+    return TRUE; /* committed already, or failed */
+  if (!clip_result_writer_finish (self->writer, self->stream_end, &error)
+      || !clip_output_file_commit (self->out, &error)) {
     post_write_error (self, error);
     return FALSE;
   }
+  g_clear_pointer (&self->out, clip_output_file_free);
+  GST_DEBUG_OBJECT (self, "wrote %s", self->file_name);
   return TRUE;
 }
 
@@ -198,20 +215,25 @@ gst_clip_export_transform_ip (GstBaseTransform *trans, GstBuffer *buffer)
 {
   GstClipExport *self = GST_CLIP_EXPORT (trans);
   GstClockTime pts = GST_BUFFER_PTS (buffer);
+  GST_OBJECT_LOCK (self);
+  GstClipMeta *meta = gst_buffer_get_clip_meta_from (buffer, self->classifier);
+  GST_OBJECT_UNLOCK (self);
 
-  if (GST_CLOCK_TIME_IS_VALID (pts)) {
+  /* A buffer carrying a result (fresh or not) extends its label: the
+   * open segment ends with the last such buffer (segmenter.h). */
+  if (meta != NULL && GST_CLOCK_TIME_IS_VALID (pts)) {
     GstClockTime end = pts;
     if (GST_BUFFER_DURATION_IS_VALID (buffer))
       end += GST_BUFFER_DURATION (buffer);
     if (!GST_CLOCK_TIME_IS_VALID (self->stream_end) || end > self->stream_end)
       self->stream_end = end;
   }
-
-  GstClipMeta *meta = gst_buffer_get_clip_meta (buffer);
-  if (meta != NULL)
-    self->seen_meta = TRUE;
+  self->seen_buffer = TRUE;
+  self->seen_meta |= meta != NULL;
   if (meta == NULL || !gst_clip_meta_is_fresh (meta))
     return GST_FLOW_OK;
+  if (self->out == NULL)
+    return GST_FLOW_OK; /* the file was finished at EOS */
 
   return write_frame (self, meta) ? GST_FLOW_OK : GST_FLOW_ERROR;
 }
@@ -224,10 +246,10 @@ gst_clip_export_sink_event (GstBaseTransform *trans, GstEvent *event)
   switch (GST_EVENT_TYPE (event)) {
     case GST_EVENT_EOS:
       /* An error is already posted; EOS still goes on. */
-      finish_segments (self);
+      finish_file (self);
       /* Video came but no results: an empty file would look like "nothing
        * was seen", which is not what happened. */
-      if (GST_CLOCK_TIME_IS_VALID (self->stream_end) && !self->seen_meta)
+      if (self->seen_buffer && !self->seen_meta)
         GST_ELEMENT_WARNING (self, STREAM, FAILED,
             ("No CLIP results reached clipexport: no buffer carried a "
              "GstClipMeta, so \"%s\" holds no results. Put clipclassify "
@@ -260,21 +282,19 @@ gst_clip_export_start (GstBaseTransform *trans)
         ("No file name specified for writing."), (NULL));
     return FALSE;
   }
-  self->fd = g_open (self->file_name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-      0666);
-  if (self->fd < 0) {
-    int saved = errno;
+  g_autoptr (GError) error = NULL;
+  if (!(self->out = clip_output_file_new (self->file_name, &error))) {
     GST_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE,
         ("Could not open file \"%s\" for writing.", self->file_name),
-        ("%s", g_strerror (saved)));
+        ("%s", error->message));
     g_clear_pointer (&self->file_name, g_free);
     return FALSE;
   }
-  self->writer = clip_result_writer_new (format, self->fd);
+  self->writer = clip_result_writer_new (format,
+      clip_output_file_get_fd (self->out));
   self->stream_end = GST_CLOCK_TIME_NONE;
-  self->seen_meta = FALSE;
+  self->seen_buffer = self->seen_meta = FALSE;
 
-  g_autoptr (GError) error = NULL;
   if (!clip_result_writer_start (self->writer, &error)) {
     post_write_error (self, error);
     return FALSE;
@@ -287,14 +307,12 @@ gst_clip_export_stop (GstBaseTransform *trans)
 {
   GstClipExport *self = GST_CLIP_EXPORT (trans);
 
-  if (self->fd >= 0) {
-    /* Stopped without EOS (e.g. Ctrl-C): the open segment still counts. */
-    finish_segments (self);
-    if (close (self->fd) != 0)
-      GST_WARNING_OBJECT (self, "closing %s: %s", self->file_name,
-          g_strerror (errno));
-    self->fd = -1;
-  }
+  /* Stopped before EOS (an error, or a stop without EOS): the unfinished
+   * file is dropped and location keeps what it held. */
+  if (self->out != NULL)
+    GST_INFO_OBJECT (self, "stopped before EOS: %s left as it was",
+        self->file_name);
+  g_clear_pointer (&self->out, clip_output_file_free);
   g_clear_pointer (&self->writer, clip_result_writer_free);
   g_clear_pointer (&self->file_name, g_free);
   return TRUE;
@@ -308,6 +326,7 @@ gst_clip_export_finalize (GObject *object)
   GstClipExport *self = GST_CLIP_EXPORT (object);
 
   g_free (self->location);
+  g_free (self->classifier);
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
 
@@ -316,7 +335,6 @@ gst_clip_export_init (GstClipExport *self)
 {
   self->format = DEFAULT_FORMAT;
   self->min_segment = DEFAULT_MIN_SEGMENT;
-  self->fd = -1;
   /* Only reads metas: buffers are never made writable. */
   gst_base_transform_set_passthrough (GST_BASE_TRANSFORM (self), TRUE);
 }
@@ -336,8 +354,9 @@ gst_clip_export_class_init (GstClipExportClass *klass)
   gst_clip_install_field_property (gobject_class, PROP_LOCATION,
       G_STRUCT_OFFSET (GstClipExport, location),
       g_param_spec_string ("location", "Location",
-          "File to write (created or truncated at start)", NULL,
-          rw | GST_PARAM_MUTABLE_READY));
+          "File to write; it is replaced at EOS, and left as it was if the "
+          "stream stops before EOS",
+          NULL, rw | GST_PARAM_MUTABLE_READY));
   gst_clip_install_field_property (gobject_class, PROP_FORMAT,
       G_STRUCT_OFFSET (GstClipExport, format),
       g_param_spec_enum ("format", "Format",
@@ -352,6 +371,13 @@ gst_clip_export_class_init (GstClipExportClass *klass)
           "Nanoseconds a new top label must hold before it starts a segment; "
           "0 = at once",
           0, G_MAXUINT64, DEFAULT_MIN_SEGMENT, rw | GST_PARAM_MUTABLE_PLAYING));
+  gst_clip_install_field_property (gobject_class, PROP_CLASSIFIER,
+      G_STRUCT_OFFSET (GstClipExport, classifier),
+      g_param_spec_string ("classifier", "Classifier",
+          "Name of the clipclassify whose results to write, when a buffer went "
+          "through several; NULL = the nearest one upstream (the last meta "
+          "attached)",
+          NULL, rw | GST_PARAM_MUTABLE_READY));
 
   gst_element_class_set_static_metadata (element_class, "CLIP results export",
       "Filter/Analyzer/Video",

@@ -119,6 +119,7 @@ clip_meta_init (GstMeta *meta, gpointer params, GstBuffer *buffer)
   m->fresh = FALSE;
   m->model_name = NULL;
   m->embedding = NULL;
+  m->source = g_intern_static_string ("");
   return TRUE;
 }
 
@@ -176,6 +177,7 @@ clip_meta_transform (GstBuffer *dest, GstMeta *meta, GstBuffer *buffer,
   clip_meta_fill (dst, src->label_table, src->n_labels, src->label_indices,
       src->probabilities, src->logits, src->top, src->pts, src->duration,
       src->fresh, src->model_name, src->embedding);
+  dst->source = src->source;
   return TRUE;
 }
 
@@ -241,13 +243,68 @@ gst_buffer_add_clip_meta (GstBuffer *buffer, GstClipLabelTable *label_table,
  * gst_buffer_get_clip_meta:
  * @buffer: a buffer
  *
- * Returns: (transfer none) (nullable): the buffer's #GstClipMeta, or NULL
+ * Returns: (transfer none) (nullable): the first #GstClipMeta attached to
+ *     the buffer (of the first classifier upstream), or NULL
  */
 GstClipMeta *
 gst_buffer_get_clip_meta (GstBuffer *buffer)
 {
   g_return_val_if_fail (GST_IS_BUFFER (buffer), NULL);
   return (GstClipMeta *) gst_buffer_get_meta (buffer, GST_CLIP_META_API_TYPE);
+}
+
+/**
+ * gst_buffer_get_clip_meta_from:
+ * @buffer: a buffer
+ * @source: (nullable): the name of the element that attached the meta
+ *
+ * Returns: (transfer none) (nullable): the meta @source attached or, with
+ *     @source NULL, the last one attached (of the classifier nearest
+ *     upstream); NULL when there is none
+ */
+GstClipMeta *
+gst_buffer_get_clip_meta_from (GstBuffer *buffer, const gchar *source)
+{
+  g_return_val_if_fail (GST_IS_BUFFER (buffer), NULL);
+  gpointer state = NULL;
+  GstMeta *meta;
+  GstClipMeta *found = NULL;
+  while ((meta = gst_buffer_iterate_meta_filtered (buffer, &state,
+              GST_CLIP_META_API_TYPE))
+      != NULL) {
+    GstClipMeta *m = (GstClipMeta *) meta;
+    if (source == NULL)
+      found = m;
+    else if (strcmp (m->source, source) == 0)
+      return m;
+  }
+  return found;
+}
+
+/**
+ * gst_clip_meta_set_source:
+ * @meta: a meta
+ * @source: (nullable): the name of the element that attached it
+ */
+void
+gst_clip_meta_set_source (GstClipMeta *meta, const gchar *source)
+{
+  g_return_if_fail (meta != NULL);
+  /* Interned as the model name: a handful of elements per pipeline. */
+  meta->source = g_intern_string (source ? source : "");
+}
+
+/**
+ * gst_clip_meta_get_source:
+ * @meta: a meta
+ *
+ * Returns: (transfer none): the name of the element that attached it
+ */
+const gchar *
+gst_clip_meta_get_source (const GstClipMeta *meta)
+{
+  g_return_val_if_fail (meta != NULL, NULL);
+  return meta->source;
 }
 
 guint

@@ -88,6 +88,10 @@ typedef struct _GstClipMeta GstClipMeta;
  * @embedding: the analysed frame's L2-normalised image embedding (float32,
  *     native endianness, before temporal smoothing), or NULL unless the
  *     element's attach-embedding property is set
+ * @source: the name of the element that attached the meta, e.g.
+ *     "clipclassify0": a buffer that went through several classifiers
+ *     carries one meta of each, in the order they were attached; "" when
+ *     not set
  *
  * Read-only for everyone but its creator. Use the accessors below.
  */
@@ -105,6 +109,7 @@ struct _GstClipMeta {
   gboolean fresh;
   const gchar *model_name;
   GBytes *embedding;
+  const gchar *source;
 };
 
 GST_CLIP_META_API
@@ -112,8 +117,17 @@ GType gst_clip_meta_api_get_type (void);
 GST_CLIP_META_API
 const GstMetaInfo *gst_clip_meta_get_info (void);
 
+/* The first meta attached (of the first classifier upstream); see
+ * gst_buffer_get_clip_meta_from to choose. */
 GST_CLIP_META_API
 GstClipMeta *gst_buffer_get_clip_meta (GstBuffer *buffer);
+
+/* The meta that the element named source attached, or with source NULL the
+ * last one attached (of the classifier nearest upstream); NULL when there
+ * is none. */
+GST_CLIP_META_API
+GstClipMeta *gst_buffer_get_clip_meta_from (GstBuffer *buffer,
+    const gchar *source);
 
 /* Adds a meta to a writable buffer. The arrays are copied (@n_labels entries
  * each); the table and the embedding are referenced. Every label index must
@@ -125,6 +139,13 @@ GstClipMeta *gst_buffer_add_clip_meta (GstBuffer *buffer,
     const gfloat *probabilities, const gfloat *logits, gint top,
     GstClockTime pts, GstClockTime duration, gboolean fresh,
     const gchar *model_name, GBytes *embedding);
+
+/* Records the name of the element that attached meta (its creator, right
+ * after gst_buffer_add_clip_meta). */
+GST_CLIP_META_API
+void gst_clip_meta_set_source (GstClipMeta *meta, const gchar *source);
+GST_CLIP_META_API
+const gchar *gst_clip_meta_get_source (const GstClipMeta *meta);
 
 GST_CLIP_META_API
 guint gst_clip_meta_get_n_labels (const GstClipMeta *meta);

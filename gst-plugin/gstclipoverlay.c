@@ -19,6 +19,13 @@
  * Buffers without a meta, or whose meta reports no label, pass untouched:
  * they are not even mapped for writing. Only the pixels of the box change.
  *
+ * Several classifiers: a buffer that went through several clipclassify
+ * elements carries one #GstClipMeta of each, told apart by the element's
+ * name (gst_clip_meta_get_source()). The classifier property names the one
+ * to draw; by default the nearest one upstream, whose meta was attached
+ * last. Put one clipoverlay per classifier (with another position) to show
+ * several.
+ *
  * Stale results: a result is stale on a buffer when it describes a frame
  * more than stale-age older than the buffer (buffer pts minus the meta's
  * pts), e.g. when live-mode inference lags behind the video. When either
@@ -76,6 +83,7 @@ enum {
   PROP_BACKGROUND_COLOR,
   PROP_SHOW_STALE,
   PROP_STALE_AGE,
+  PROP_CLASSIFIER,
 };
 
 /* What one frame's box shows, copied from the properties under the lock. */
@@ -98,6 +106,7 @@ struct _GstClipOverlay {
   guint32 text_color, bar_color, background_color;
   gboolean show_stale;
   GstClockTime stale_age;
+  char *classifier; /* whose meta to draw; NULL: the nearest upstream */
 
   /* The element's own, not pango's per-thread default, which each new
    * streaming thread would load again. Used by the streaming thread only. */
@@ -134,10 +143,20 @@ gst_clip_overlay_position_get_type (void)
 
 /* How many rows to draw for this buffer and how opaque, per the properties;
  * FALSE when there is nothing to draw. */
+/* The meta of the classifier the classifier property names. */
+static GstClipMeta *
+overlay_meta (GstClipOverlay *self, GstBuffer *buffer)
+{
+  GST_OBJECT_LOCK (self);
+  GstClipMeta *meta = gst_buffer_get_clip_meta_from (buffer, self->classifier);
+  GST_OBJECT_UNLOCK (self);
+  return meta;
+}
+
 static gboolean
 box_style_init (GstClipOverlay *self, GstBuffer *buffer, BoxStyle *style)
 {
-  GstClipMeta *meta = gst_buffer_get_clip_meta (buffer);
+  GstClipMeta *meta = overlay_meta (self, buffer);
   if (meta == NULL || gst_clip_meta_get_n_labels (meta) == 0)
     return FALSE;
 
@@ -448,7 +467,7 @@ gst_clip_overlay_transform_frame_ip (GstVideoFilter *filter,
     GstVideoFrame *frame)
 {
   GstClipOverlay *self = GST_CLIP_OVERLAY (filter);
-  GstClipMeta *meta = gst_buffer_get_clip_meta (frame->buffer);
+  GstClipMeta *meta = overlay_meta (self, frame->buffer);
   int frame_width = GST_VIDEO_FRAME_WIDTH (frame);
   int frame_height = GST_VIDEO_FRAME_HEIGHT (frame);
   BoxStyle style = { 0 };
@@ -538,6 +557,7 @@ gst_clip_overlay_finalize (GObject *object)
   GstClipOverlay *self = GST_CLIP_OVERLAY (object);
 
   g_free (self->font_desc);
+  g_free (self->classifier);
   pango_font_description_free (self->font);
   g_object_unref (self->font_map);
   G_OBJECT_CLASS (parent_class)->finalize (object);
@@ -615,6 +635,13 @@ gst_clip_overlay_class_init (GstClipOverlayClass *klass)
           "nanoseconds after the frame it was computed from (without "
           "timestamps: when the meta is not fresh)",
           0, G_MAXUINT64, DEFAULT_STALE_AGE, playing));
+  gst_clip_install_field_property (gobject_class, PROP_CLASSIFIER,
+      G_STRUCT_OFFSET (GstClipOverlay, classifier),
+      g_param_spec_string ("classifier", "Classifier",
+          "Name of the clipclassify whose results to draw, when a buffer went "
+          "through several; NULL = the nearest one upstream (the last meta "
+          "attached)",
+          NULL, playing));
 
   gst_element_class_set_static_metadata (element_class, "CLIP results overlay",
       "Filter/Effect/Video",

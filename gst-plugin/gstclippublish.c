@@ -113,6 +113,7 @@ enum {
   PROP_KEEP_ALIVE,
   PROP_MAX_QUEUE,
   PROP_DROPPED,
+  PROP_PENDING,
 };
 
 /* A document waiting to be sent, or in flight. */
@@ -180,6 +181,7 @@ struct _GstClipPublish {
   LinkState link;
   int refusal;           /* CONNACK's code, when LINK_REFUSED */
   GHashTable *in_flight; /* mid -> Message */
+  gint n_in_flight;      /* its size, atomic, for the pending property */
   GHashTable *done;      /* mids acknowledged before mosquitto_publish
                           * returned */
   char *last_log_error;  /* libmosquitto's last error log line */
@@ -310,12 +312,21 @@ on_connect (struct mosquitto *mosq, void *data, int rc)
   self->refusal = rc;
 }
 
+/* Publishes the in-flight count for the pending property; called by the
+ * network thread after every change of in_flight. */
+static void
+count_in_flight (GstClipPublish *self)
+{
+  g_atomic_int_set (&self->n_in_flight, g_hash_table_size (self->in_flight));
+}
+
 static void
 on_publish (struct mosquitto *mosq, void *data, int mid)
 {
   GstClipPublish *self = data;
   if (!g_hash_table_remove (self->in_flight, GINT_TO_POINTER (mid)))
     g_hash_table_add (self->done, GINT_TO_POINTER (mid));
+  count_in_flight (self);
 }
 
 static void
@@ -408,6 +419,7 @@ drop_connection (GstClipPublish *self)
   GList *back = g_list_sort (g_hash_table_get_values (self->in_flight),
       by_order);
   g_hash_table_steal_all (self->in_flight);
+  count_in_flight (self);
   g_mutex_lock (&self->queue_lock);
   for (GList *l = g_list_last (back); l != NULL; l = l->prev)
     g_queue_push_head (&self->queue, l->data);
@@ -448,6 +460,7 @@ send_queued (GstClipPublish *self)
       message_free (m);
     else
       g_hash_table_insert (self->in_flight, GINT_TO_POINTER (m->mid), m);
+    count_in_flight (self);
   }
 }
 
@@ -568,6 +581,7 @@ network_thread (gpointer data)
   g_queue_clear_full (&self->queue, (GDestroyNotify) message_free);
   g_mutex_unlock (&self->queue_lock);
   g_hash_table_remove_all (self->in_flight);
+  count_in_flight (self);
   g_hash_table_remove_all (self->done);
   if (unsent > 0)
     GST_WARNING_OBJECT (self, "stopped with %u documents unsent", unsent);
@@ -818,6 +832,11 @@ gst_clip_publish_get_property (GObject *object, guint prop_id, GValue *value,
     g_mutex_lock (&self->queue_lock);
     g_value_set_uint64 (value, self->dropped);
     g_mutex_unlock (&self->queue_lock);
+  } else if (prop_id == PROP_PENDING) {
+    g_mutex_lock (&self->queue_lock);
+    guint queued = self->queue.length;
+    g_mutex_unlock (&self->queue_lock);
+    g_value_set_uint (value, queued + g_atomic_int_get (&self->n_in_flight));
   } else
     gst_clip_fields_get_property (object, prop_id, value, pspec);
 }
@@ -971,6 +990,11 @@ gst_clip_publish_class_init (GstClipPublishClass *klass)
       g_param_spec_uint64 ("dropped", "Dropped",
           "Documents dropped from the full queue since the element started", 0,
           G_MAXUINT64, 0, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_PENDING,
+      g_param_spec_uint ("pending", "Pending",
+          "Documents not yet delivered: waiting in the queue, or sent and "
+          "not yet acknowledged by the broker",
+          0, G_MAXUINT, 0, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
 
   gst_element_class_set_static_metadata (element_class,
       "CLIP results publisher", "Filter/Analyzer/Video",

@@ -30,8 +30,10 @@ element=(clipclassify "labels=${CLIP_LABELS:-a person,a car,a building,a ball,na
 add_model_properties
 
 # clipexport passes the video on untouched, so one element per format is
-# chained on the same path: no tee, no queues.
-gst-launch-1.0 -q uridecodebin "uri=$uri" ! videoconvert ! "${element[@]}" \
+# chained on the same path: no tee, no queues. The files are replaced at
+# EOS; -e turns Ctrl-C into an EOS, so that a stopped run keeps the part
+# analysed.
+gst-launch-1.0 -q -e uridecodebin "uri=$uri" ! videoconvert ! "${element[@]}" \
   ! clipexport format=jsonl "location=$prefix.jsonl" \
   ! clipexport format=webvtt "location=$prefix.vtt" "min-segment=$min_segment" \
   ! clipexport format=srt "location=$prefix.srt" "min-segment=$min_segment" \

@@ -86,8 +86,15 @@ gboolean clip_cpu_options_init (ClipCpuOptions *cpu,
     const ClipBackendOptions *options, GError **error);
 
 extern const ClipBackendOps clip_backend_cpu;
+/* Packs the linear layers' weights for options' kernel, or shares the
+ * packed copy another CPU backend open on the same model with the same
+ * kernel holds. Thread-safe. */
 ClipBackend *clip_cpu_backend_open (const ClipWeightsView *model,
     const ClipCpuOptions *options);
+/* For the tests: the packed weight set a CPU backend uses (NULL: none), the
+ * same for every CPU backend sharing it; and how many sets are in use. */
+gconstpointer clip_cpu_backend_get_packed (ClipBackend *b);
+guint clip_cpu_count_packed (void);
 
 /* ---------------------------------------------------------------- vulkan */
 
@@ -123,6 +130,9 @@ gboolean clip_vulkan_read_images (ClipBackend *b, int n, float *pixels,
 #endif
 
 /* --------------------------------------------------------------- encoder */
+
+/* The backend enc runs on (for the tests). */
+ClipBackend *clip_encoder_get_backend (const ClipEncoder *enc);
 
 /* clip_encoder_encode_frames, plus each frame's scores against labels
  * (logits, probs [n, n_labels], either may be NULL) where the backend

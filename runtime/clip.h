@@ -35,7 +35,9 @@ typedef enum {
   CLIP_ERROR_CONFIG, /* sizes that are zero, negative or inconsistent */
   CLIP_ERROR_UNSUPPORTED, /* valid but not supported: ResNet towers, unknown dtype */
   CLIP_ERROR_INVALID, /* bad argument: invalid UTF-8, empty label list, bad frame */
-  CLIP_ERROR_BACKEND, /* the backend failed or is not available */
+  CLIP_ERROR_BACKEND,    /* the backend failed or is not available */
+  CLIP_ERROR_NOT_FINITE, /* an embedding or score came out NaN or infinite:
+                          * the model's weights are broken */
 } ClipErrorCode;
 
 /* ------------------------------------------------------------------ config */
@@ -111,7 +113,10 @@ typedef struct _ClipModel ClipModel;
  * its files and tensor names. dir and vocab_dir may also be HuggingFace hub
  * names, resolved as clip_model_resolve does. vocab_dir may be NULL: the
  * vocabulary is then taken from the model folder, and a folder without one
- * is an error. */
+ * is an error. Loads are shared: while a model of the same folder and
+ * vocabulary (links resolved, weights file unchanged) is loaded in this
+ * process, this returns a new reference to it, and its encoders share the
+ * CPU backend's packed weights. Thread-safe. */
 CLIP_API
 ClipModel *clip_model_load (const char *dir, const char *vocab_dir,
     GError **error);
@@ -129,6 +134,13 @@ CLIP_API
 const char *clip_model_get_name (const ClipModel *model);
 CLIP_API
 const char *clip_model_get_dir (const ClipModel *model);
+/* What the model computes, for telling models apart whatever their folders
+ * are called: "sha256:HEX-DIM", the SHA-256 of its config files and of its
+ * weights file's header and data (all of it up to 256 KiB, else 64 blocks
+ * of 4 KiB spread over it), and the embedding size. Two loads of one
+ * folder give the same string; a retrained or resized model another. */
+CLIP_API
+const char *clip_model_get_fingerprint (const ClipModel *model);
 CLIP_API
 const ClipTokenizer *clip_model_get_tokenizer (const ClipModel *model);
 /* exp(logit_scale), the temperature the model was trained with. */
@@ -318,10 +330,25 @@ char **clip_templates_parse (const char *bar_separated);
  * every template with {} replaced by the label) is encoded, normalised,
  * averaged and renormalised (the CLIP paper's prompt ensembling).
  * negative_labels take part in the softmax but are flagged not reportable.
- * Fails on an empty label list. */
+ * Fails on an empty label list and on a label that is also a negative label
+ * (it would share its probability with itself). A prompt longer than the
+ * model's context is cut, as clip.tokenize(truncate=True) does, and its
+ * label flagged (clip_label_set_is_truncated) so that callers can warn. */
 CLIP_API
 ClipLabelSet *clip_label_set_new (ClipEncoder *enc, GPtrArray *labels,
     GPtrArray *negative_labels, const char *const *templates, GError **error);
+/* Encodes n prompts (n <= 32) into L2-normalised embeddings
+ * [n, embed_dim], as clip_encoder_encode_strings does. */
+typedef gboolean (*ClipPromptEncodeFunc) (const char *const *prompts, int n,
+    float *embeddings, gpointer user_data, GError **error);
+/* clip_label_set_new for model with the prompts encoded by encode, at most
+ * 32 per call: a caller that shares one encoder between threads can let
+ * another thread use it between two calls (clipclassify builds a new set
+ * while its frames go on being encoded). */
+CLIP_API
+ClipLabelSet *clip_label_set_new_with (const ClipModel *model,
+    GPtrArray *labels, GPtrArray *negative_labels, const char *const *templates,
+    ClipPromptEncodeFunc encode, gpointer user_data, GError **error);
 CLIP_API
 ClipLabelSet *clip_label_set_ref (ClipLabelSet *set);
 CLIP_API
@@ -334,6 +361,10 @@ CLIP_API
 const char *clip_label_set_get_label (const ClipLabelSet *set, int i);
 CLIP_API
 gboolean clip_label_set_is_negative (const ClipLabelSet *set, int i);
+/* TRUE when a prompt of label i was longer than the model's context and
+ * was cut, so that prompts differing only after the cut score the same. */
+CLIP_API
+gboolean clip_label_set_is_truncated (const ClipLabelSet *set, int i);
 CLIP_API
 int clip_label_set_get_embed_dim (const ClipLabelSet *set);
 /* [n_labels, embed_dim], rows L2-normalised */

@@ -15,6 +15,9 @@
 /* Large enough for any real CLIP, small enough that size products of a
  * validated config cannot overflow. */
 #define MAX_SIZE 1000000
+/* OpenCLIP's towers use 4 (ViT) to 4.9231 (ViT-bigG); beyond this a value
+ * is a mistake. */
+#define MAX_MLP_RATIO 64
 #define MAX_VISION_TOKENS 100000
 
 static const float openai_mean[3] = { 0.48145466f, 0.4578275f, 0.40821073f };
@@ -464,9 +467,19 @@ read_mlp_width (const Section *s, int width, int *mlp_width, GError **error)
   double ratio;
   if (!read_double (s, "mlp_ratio", 4.0, &ratio, error))
     return FALSE;
+  if (!(ratio >= 0.0 && ratio <= MAX_MLP_RATIO)) {
+    set_type_error (s, "mlp_ratio",
+        "a ratio between 0 and " G_STRINGIFY (MAX_MLP_RATIO), error);
+    return FALSE;
+  }
+  /* The ratio is sensible: a product out of range is the width's fault. */
   double product = width * ratio;
-  if (!(product >= 0.0 && product <= G_MAXINT)) {
-    set_type_error (s, "mlp_ratio", "a sensible ratio", error);
+  if (width < 0 || product > MAX_SIZE) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_CONFIG,
+        "%s: %s.width %d is %s (its MLP width, width x mlp_ratio %g, must be "
+        "at most %d)",
+        s->file, s->label, width, width < 0 ? "negative" : "too large", ratio,
+        MAX_SIZE);
     return FALSE;
   }
   *mlp_width = (int) product; /* int(width * mlp_ratio), as OpenCLIP does */
@@ -654,12 +667,15 @@ clip_config_parse (const char *json_text, gssize length,
 
 /* HF keeps mean/std and the crop size in preprocessor_config.json. */
 static gboolean
-apply_hf_preprocessor (const char *path, ClipConfig *config, GError **error)
+apply_hf_preprocessor (const char *path, ClipConfig *config,
+    GChecksum *checksum, GError **error)
 {
   g_autofree char *text = NULL;
   gsize length;
   if (!clip_read_file (path, &text, &length, error))
     return FALSE;
+  if (checksum != NULL)
+    g_checksum_update (checksum, (const guchar *) text, length);
   JsonObject *root;
   g_autoptr (JsonParser) parser = parse_json_object (text, length, path, &root,
       error);
@@ -691,7 +707,8 @@ apply_hf_preprocessor (const char *path, ClipConfig *config, GError **error)
 }
 
 gboolean
-clip_config_load_dir (const char *dir, ClipConfig *config, GError **error)
+clip_config_load_dir (const char *dir, ClipConfig *config, GChecksum *checksum,
+    GError **error)
 {
   g_autofree char *hf_path = g_build_filename (dir, "config.json", NULL);
   g_autofree char *openclip_path = g_build_filename (dir,
@@ -710,9 +727,11 @@ clip_config_load_dir (const char *dir, ClipConfig *config, GError **error)
     return FALSE;
   if (!clip_config_parse (text, length, path, config, error))
     return FALSE;
+  if (checksum != NULL)
+    g_checksum_update (checksum, (const guchar *) text, length);
   g_autofree char *preprocessor = g_build_filename (dir,
       "preprocessor_config.json", NULL);
   if (g_file_test (preprocessor, G_FILE_TEST_EXISTS))
-    return apply_hf_preprocessor (preprocessor, config, error);
+    return apply_hf_preprocessor (preprocessor, config, checksum, error);
   return TRUE;
 }

@@ -2,6 +2,7 @@
 /* ClipEncoder: a model plus the backend that runs it. */
 #include "backend.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 struct _ClipEncoder {
@@ -209,6 +210,12 @@ clip_encoder_get_model (const ClipEncoder *enc)
   return enc->model;
 }
 
+ClipBackend *
+clip_encoder_get_backend (const ClipEncoder *enc)
+{
+  return enc->backend;
+}
+
 const char *
 clip_encoder_get_backend_name (const ClipEncoder *enc)
 {
@@ -222,6 +229,25 @@ clip_encoder_get_profile (const ClipEncoder *enc)
   return ops->profile ? ops->profile (enc->backend) : NULL;
 }
 
+/* A NaN or an infinity in an output is never a result: it comes from
+ * broken weights (or an overflow in them), and would print as "nan" and
+ * rank as anything. what is "image" or "text". */
+static gboolean
+check_finite (const ClipEncoder *enc, const char *what, const float *values,
+    int n, gsize per_item, GError **error)
+{
+  for (gsize i = 0; i < (gsize) n * per_item; i++)
+    if (!isfinite (values[i])) {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_NOT_FINITE,
+          "model %s: the embedding of %s %" G_GSIZE_FORMAT " of %d in the "
+          "batch is not finite (NaN or infinite); the model's weights are "
+          "broken",
+          clip_model_get_dir (enc->model), what, i / per_item + 1, n);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 gboolean
 clip_encoder_encode_images (ClipEncoder *enc, const float *pixels, int n,
     float *embeddings, GError **error)
@@ -230,7 +256,9 @@ clip_encoder_encode_images (ClipEncoder *enc, const float *pixels, int n,
     return TRUE;
   if (!clip_model_check_weights (enc->model, error))
     return FALSE;
-  return enc->backend->ops->images (enc->backend, pixels, n, embeddings, error);
+  int dim = clip_model_get_config (enc->model)->embed_dim;
+  return enc->backend->ops->images (enc->backend, pixels, n, embeddings, error)
+      && check_finite (enc, "image", embeddings, n, dim, error);
 }
 
 gboolean
@@ -241,7 +269,9 @@ clip_encoder_encode_frames (ClipEncoder *enc, const ClipFrame *frames, int n,
     return TRUE;
   if (!clip_model_check_weights (enc->model, error))
     return FALSE;
-  return enc->backend->ops->frames (enc->backend, frames, n, embeddings, error);
+  int dim = clip_model_get_config (enc->model)->embed_dim;
+  return enc->backend->ops->frames (enc->backend, frames, n, embeddings, error)
+      && check_finite (enc, "image", embeddings, n, dim, error);
 }
 
 gboolean
@@ -253,9 +283,11 @@ clip_encoder_encode_and_score_frames (ClipEncoder *enc, const ClipFrame *frames,
   *scored = ops->classify != NULL;
   if (n <= 0 || ops->classify == NULL)
     return clip_encoder_encode_frames (enc, frames, n, embeddings, error);
+  int dim = clip_model_get_config (enc->model)->embed_dim;
   return clip_model_check_weights (enc->model, error)
       && ops->classify (enc->backend, frames, n, labels, embeddings, logits,
-          probs, error);
+          probs, error)
+      && check_finite (enc, "image", embeddings, n, dim, error);
 }
 
 gboolean
@@ -266,7 +298,9 @@ clip_encoder_encode_texts (ClipEncoder *enc, const gint32 *tokens, int n,
     return TRUE;
   if (!clip_model_check_weights (enc->model, error))
     return FALSE;
-  return enc->backend->ops->texts (enc->backend, tokens, n, embeddings, error);
+  int dim = clip_model_get_config (enc->model)->embed_dim;
+  return enc->backend->ops->texts (enc->backend, tokens, n, embeddings, error)
+      && check_finite (enc, "text", embeddings, n, dim, error);
 }
 
 gboolean

@@ -16,9 +16,10 @@ struct _ClipLabelSet {
   gint ref_count;
   int n_labels;
   int embed_dim;
-  char **labels;      /* n_labels, positives first */
-  gboolean *negative; /* n_labels */
-  float *embeddings;  /* [n_labels, embed_dim], rows L2-normalised */
+  char **labels;       /* n_labels, positives first */
+  gboolean *negative;  /* n_labels */
+  gboolean *truncated; /* n_labels: a prompt was cut to the context */
+  float *embeddings;   /* [n_labels, embed_dim], rows L2-normalised */
   float logit_scale;
   guint64 id;
 };
@@ -59,18 +60,42 @@ add_prompts (GPtrArray *prompts, const ClipLabelSpec *spec,
   return TRUE;
 }
 
+/* The label given both as a label and as a negative one, or NULL. */
+static const char *
+label_also_negative (GPtrArray *labels, GPtrArray *negative_labels)
+{
+  for (guint n = 0; negative_labels && n < negative_labels->len; n++) {
+    const ClipLabelSpec *negative = negative_labels->pdata[n];
+    for (guint i = 0; i < labels->len; i++)
+      if (strcmp (((const ClipLabelSpec *) labels->pdata[i])->label,
+              negative->label)
+          == 0)
+        return negative->label;
+  }
+  return NULL;
+}
+
 ClipLabelSet *
-clip_label_set_new (ClipEncoder *enc, GPtrArray *labels,
-    GPtrArray *negative_labels, const char *const *templates, GError **error)
+clip_label_set_new_with (const ClipModel *model, GPtrArray *labels,
+    GPtrArray *negative_labels, const char *const *templates,
+    ClipPromptEncodeFunc encode, gpointer user_data, GError **error)
 {
   if (labels == NULL || labels->len == 0) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID, "empty label list");
     return NULL;
   }
+  const char *both = label_also_negative (labels, negative_labels);
+  if (both != NULL) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
+        "'%s' is both a label and a negative label: it would share its "
+        "probability with itself; keep one of them",
+        both);
+    return NULL;
+  }
   int n_positive = labels->len;
   int n_labels = n_positive + (negative_labels ? negative_labels->len : 0);
-  const ClipConfig *config = clip_model_get_config (
-      clip_encoder_get_model (enc));
+  const ClipConfig *config = clip_model_get_config (model);
+  const ClipTokenizer *tok = clip_model_get_tokenizer (model);
   int dim = config->embed_dim;
 
   /* All prompts of all labels in one list; first_prompt[i] is where label
@@ -87,12 +112,19 @@ clip_label_set_new (ClipEncoder *enc, GPtrArray *labels,
   }
   first_prompt[n_labels] = prompts->len;
 
+  /* Which prompts the context cuts (the encoder would cut them silently). */
+  g_autofree gboolean *cut = g_new0 (gboolean, prompts->len);
+  g_autofree gint32 *ids = g_new (gint32, config->context_length);
+  for (guint p = 0; p < prompts->len; p++)
+    if (!clip_tokenizer_encode_full (tok, prompts->pdata[p],
+            config->context_length, ids, &cut[p], error))
+      return NULL;
+
   g_autofree float *prompt_emb = g_new (float, (gsize) prompts->len * dim);
   for (guint p = 0; p < prompts->len; p += PROMPT_BATCH) {
     int n = MIN (PROMPT_BATCH, prompts->len - p);
-    if (!clip_encoder_encode_strings (enc,
-            (const char *const *) prompts->pdata + p, n,
-            prompt_emb + (gsize) p * dim, error))
+    if (!encode ((const char *const *) prompts->pdata + p, n,
+            prompt_emb + (gsize) p * dim, user_data, error))
       return NULL;
   }
 
@@ -104,10 +136,9 @@ clip_label_set_new (ClipEncoder *enc, GPtrArray *labels,
   set->embed_dim = dim;
   set->labels = g_new0 (char *, n_labels + 1);
   set->negative = g_new0 (gboolean, n_labels);
+  set->truncated = g_new0 (gboolean, n_labels);
   set->embeddings = g_new0 (float, (gsize) n_labels * dim);
-  set->logit_scale = MIN (
-      clip_model_get_logit_scale (clip_encoder_get_model (enc)),
-      MAX_LOGIT_SCALE);
+  set->logit_scale = MIN (clip_model_get_logit_scale (model), MAX_LOGIT_SCALE);
   for (int i = 0; i < n_labels; i++) {
     const ClipLabelSpec *spec = i < n_positive
         ? labels->pdata[i]
@@ -117,12 +148,29 @@ clip_label_set_new (ClipEncoder *enc, GPtrArray *labels,
     /* Prompt ensembling: the mean of the normalised prompt embeddings,
      * renormalised. */
     float *row = set->embeddings + (gsize) i * dim;
-    for (int p = first_prompt[i]; p < first_prompt[i + 1]; p++)
+    for (int p = first_prompt[i]; p < first_prompt[i + 1]; p++) {
+      set->truncated[i] = set->truncated[i] || cut[p];
       for (int j = 0; j < dim; j++)
         row[j] += prompt_emb[(gsize) p * dim + j];
+    }
     clip_l2_normalize (row, dim);
   }
   return set;
+}
+
+static gboolean
+encode_with_encoder (const char *const *prompts, int n, float *embeddings,
+    gpointer encoder, GError **error)
+{
+  return clip_encoder_encode_strings (encoder, prompts, n, embeddings, error);
+}
+
+ClipLabelSet *
+clip_label_set_new (ClipEncoder *enc, GPtrArray *labels,
+    GPtrArray *negative_labels, const char *const *templates, GError **error)
+{
+  return clip_label_set_new_with (clip_encoder_get_model (enc), labels,
+      negative_labels, templates, encode_with_encoder, enc, error);
 }
 
 ClipLabelSet *
@@ -139,6 +187,7 @@ clip_label_set_unref (ClipLabelSet *set)
     return;
   g_strfreev (set->labels);
   g_free (set->negative);
+  g_free (set->truncated);
   g_free (set->embeddings);
   g_free (set);
 }
@@ -161,6 +210,13 @@ clip_label_set_is_negative (const ClipLabelSet *set, int i)
 {
   g_return_val_if_fail (i >= 0 && i < set->n_labels, FALSE);
   return set->negative[i];
+}
+
+gboolean
+clip_label_set_is_truncated (const ClipLabelSet *set, int i)
+{
+  g_return_val_if_fail (i >= 0 && i < set->n_labels, FALSE);
+  return set->truncated[i];
 }
 
 int

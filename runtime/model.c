@@ -10,8 +10,12 @@
 #include "params.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* F32 tensors are used in place, and safetensors data is little-endian. */
 #if G_BYTE_ORDER != G_LITTLE_ENDIAN
@@ -367,20 +371,13 @@ find_weights_file (const char *dir, GError **error)
   return NULL;
 }
 
-ClipModel *
-clip_model_load (const char *dir, const char *vocab_dir, GError **error)
+static void model_free (ClipModel *model);
+
+/* A new model, unshared, of a folder (hub names resolved), named name. */
+static ClipModel *
+load_model (const char *dir, const char *vocab_dir, const char *name,
+    GError **error)
 {
-  g_return_val_if_fail (dir != NULL, NULL);
-  g_autofree char *name = NULL;
-  g_autofree char *resolved_vocab = NULL;
-  g_autofree char *resolved_dir = clip_hub_resolve (dir, &name, error);
-  if (resolved_dir == NULL
-      || (vocab_dir
-          && (resolved_vocab = clip_hub_resolve (vocab_dir, NULL, error))
-              == NULL))
-    return NULL;
-  dir = resolved_dir;
-  vocab_dir = resolved_vocab;
   if (!g_file_test (dir, G_FILE_TEST_IS_DIR)) {
     if (g_file_test (dir, G_FILE_TEST_EXISTS))
       g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO,
@@ -396,10 +393,11 @@ clip_model_load (const char *dir, const char *vocab_dir, GError **error)
   ClipModel *model = g_new0 (ClipModel, 1);
   model->ref_count = 1;
   model->dir = g_strdup (dir);
-  model->name = g_steal_pointer (&name);
+  model->name = g_strdup (name);
 
   g_autofree char *weights_path = NULL;
-  if (!clip_config_load_dir (dir, &model->config, error))
+  g_autoptr (GChecksum) checksum = g_checksum_new (G_CHECKSUM_SHA256);
+  if (!clip_config_load_dir (dir, &model->config, checksum, error))
     goto fail;
   if (!has_vocabulary (vocabulary)) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO,
@@ -418,11 +416,88 @@ clip_model_load (const char *dir, const char *vocab_dir, GError **error)
       || (model->tokenizer = clip_tokenizer_new_from_dir (vocabulary, error))
           == NULL)
     goto fail;
+  clip_safetensors_checksum (model->st, checksum);
+  model->fingerprint = g_strdup_printf ("sha256:%s-%d",
+      g_checksum_get_string (checksum), model->config.embed_dim);
   return model;
 
 fail:
-  clip_model_unref (model);
+  model_free (model);
   return NULL;
+}
+
+/* The models loaded in this process, by model_key, each held once: every
+ * element or encoder that names a folder already loaded shares its model,
+ * and so its weights (and the CPU backend its packed copy of them). The
+ * lock also orders a model's last unref against a load that would find it:
+ * a model leaves the table under the lock, before it is freed. Loads are
+ * made under it too, so that two threads opening one folder at once load
+ * it once; they are short (the file is mapped, not read). */
+static GMutex loaded_lock;
+static GHashTable *loaded; /* key -> ClipModel, not owned */
+
+/* What makes two loads the same model: the folder and the vocabulary
+ * folder with symbolic links resolved, and the weights file's identity and
+ * modification time, so that a folder rewritten since (train, a new
+ * download) loads afresh. NULL when a path does not resolve: such a load
+ * fails, unshared, with the usual message. */
+static char *
+model_key (const char *dir, const char *vocab_dir)
+{
+  g_autofree char *real_dir = realpath (dir, NULL);
+  g_autofree char *real_vocab = realpath (vocab_dir ? vocab_dir : dir, NULL);
+  if (real_dir == NULL || real_vocab == NULL)
+    return NULL;
+  g_autofree char *weights = find_weights_file (real_dir, NULL);
+  struct stat info;
+  if (weights == NULL || stat (weights, &info) != 0)
+    return NULL;
+  return g_strdup_printf ("%s\n%s\n%ju:%ju:%jd:%jd.%09ld", real_dir, real_vocab,
+      (uintmax_t) info.st_dev, (uintmax_t) info.st_ino, (intmax_t) info.st_size,
+      (intmax_t) info.st_mtim.tv_sec, info.st_mtim.tv_nsec);
+}
+
+ClipModel *
+clip_model_load (const char *dir, const char *vocab_dir, GError **error)
+{
+  g_return_val_if_fail (dir != NULL, NULL);
+  g_autofree char *name = NULL;
+  g_autofree char *resolved_vocab = NULL;
+  g_autofree char *resolved_dir = clip_hub_resolve (dir, &name, error);
+  if (resolved_dir == NULL
+      || (vocab_dir
+          && (resolved_vocab = clip_hub_resolve (vocab_dir, NULL, error))
+              == NULL))
+    return NULL;
+  dir = resolved_dir;
+  vocab_dir = resolved_vocab;
+
+  char *key = model_key (dir, vocab_dir);
+  if (key == NULL)
+    return load_model (dir, vocab_dir, name, error);
+  g_mutex_lock (&loaded_lock);
+  if (loaded == NULL)
+    loaded = g_hash_table_new (g_str_hash, g_str_equal);
+  ClipModel *model = g_hash_table_lookup (loaded, key);
+  if (model != NULL) {
+    clip_model_ref (model);
+    g_free (key);
+  } else if ((model = load_model (dir, vocab_dir, name, error)) != NULL) {
+    model->key = key;
+    g_hash_table_insert (loaded, key, model);
+  } else
+    g_free (key);
+  g_mutex_unlock (&loaded_lock);
+  return model;
+}
+
+guint
+clip_model_count_loaded (void)
+{
+  g_mutex_lock (&loaded_lock);
+  guint n = loaded != NULL ? g_hash_table_size (loaded) : 0;
+  g_mutex_unlock (&loaded_lock);
+  return n;
 }
 
 ClipModel *
@@ -435,8 +510,26 @@ clip_model_ref (ClipModel *model)
 void
 clip_model_unref (ClipModel *model)
 {
-  if (model == NULL || !g_atomic_int_dec_and_test (&model->ref_count))
+  if (model == NULL)
     return;
+  if (model->key == NULL) {
+    if (g_atomic_int_dec_and_test (&model->ref_count))
+      model_free (model);
+    return;
+  }
+  g_mutex_lock (&loaded_lock);
+  gboolean last = g_atomic_int_dec_and_test (&model->ref_count);
+  if (last)
+    g_hash_table_remove (loaded, model->key);
+  g_mutex_unlock (&loaded_lock);
+  if (last)
+    model_free (model);
+}
+
+static void
+model_free (ClipModel *model)
+{
+  g_free (model->key);
   if (model->tokenizer != NULL)
     clip_tokenizer_free (model->tokenizer);
   g_free (model->weights.vision.layers);
@@ -445,6 +538,7 @@ clip_model_unref (ClipModel *model)
   clip_safetensors_close (model->st);
   g_free (model->dir);
   g_free (model->name);
+  g_free (model->fingerprint);
   g_free (model);
 }
 
@@ -470,6 +564,12 @@ const char *
 clip_model_get_dir (const ClipModel *model)
 {
   return model->dir;
+}
+
+const char *
+clip_model_get_fingerprint (const ClipModel *model)
+{
+  return model->fingerprint;
 }
 
 const ClipTokenizer *

@@ -53,6 +53,7 @@ typedef enum {
 
 struct _ClipModel {
   gint ref_count;
+  char *key; /* in the table of loaded models (model.c), or NULL */
   char *dir;
   char *name;
   ClipConfig config;
@@ -62,7 +63,11 @@ struct _ClipModel {
       converted; /* one buffer: F16/BF16 tensors as F32, transposed projections */
   ClipWeights weights;
   ClipTokenizer *tokenizer;
+  char *fingerprint; /* see clip_model_get_fingerprint */
 };
+
+/* How many models are loaded and shared now (for the tests). */
+guint clip_model_count_loaded (void);
 
 /* Fails with CLIP_ERROR_IO, naming the file, when the weights file was
  * truncated after loading (see clip_safetensors_check_file); the encoder
@@ -79,12 +84,18 @@ void clip_weights_foreach (const ClipConfig *config, const ClipWeights *weights,
 /* Reads the config of a model folder: HF config.json (CLIPConfig), or
  * open_clip_config.json / an OpenCLIP-style config.json. Also reads an HF
  * preprocessor_config.json for mean/std when present. Refuses ResNet
- * towers. The result is validated. */
+ * towers. The result is validated. checksum (may be NULL) is fed the text
+ * of every config file read, in the order read. */
 gboolean clip_config_load_dir (const char *dir, ClipConfig *config,
-    GError **error);
+    GChecksum *checksum, GError **error);
 /* Parses one config file's JSON text (the fuzz target uses this). */
 gboolean clip_config_parse (const char *json_text, gssize length,
     const char *name_for_errors, ClipConfig *config, GError **error);
+
+/* clip_tokenizer_encode, and *truncated (may be NULL) TRUE when the text
+ * had more tokens than context_length holds and was cut. */
+gboolean clip_tokenizer_encode_full (const ClipTokenizer *tok, const char *text,
+    int context_length, gint32 *ids, gboolean *truncated, GError **error);
 
 /* A tokenizer from an HF vocab.json and merges.txt already in memory (the
  * fuzz target uses this); errors name "vocab.json" and "merges.txt". */

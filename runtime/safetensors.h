@@ -50,6 +50,10 @@ const ClipTensor *clip_safetensors_get (const ClipSafetensors *st, guint i);
 const ClipTensor *clip_safetensors_find (const ClipSafetensors *st,
     const char *name);
 const char *clip_safetensors_path (const ClipSafetensors *st);
+/* Feeds checksum the file's header (names, dtypes, shapes, offsets, metadata)
+ * and its data: all of it for a file of up to 256 KiB, else 64 blocks of
+ * 4 KiB spread evenly from its first byte to its last. */
+void clip_safetensors_checksum (const ClipSafetensors *st, GChecksum *checksum);
 
 gsize clip_dtype_size (ClipDType dtype);
 const char *clip_dtype_name (ClipDType dtype);

@@ -1276,6 +1276,14 @@ gboolean
 clip_tokenizer_encode (const ClipTokenizer *tok, const char *text,
     int context_length, gint32 *ids, GError **error)
 {
+  return clip_tokenizer_encode_full (tok, text, context_length, ids, NULL,
+      error);
+}
+
+gboolean
+clip_tokenizer_encode_full (const ClipTokenizer *tok, const char *text,
+    int context_length, gint32 *ids, gboolean *truncated, GError **error)
+{
   g_return_val_if_fail (tok != NULL && text != NULL && ids != NULL, FALSE);
   if (context_length < 1) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
@@ -1329,5 +1337,9 @@ clip_tokenizer_encode (const ClipTokenizer *tok, const char *text,
   for (guint i = 0; i < bpe->len && k < context_length; i++)
     ids[k++] = g_array_index (bpe, gint32, i);
   ids[MIN (k, context_length - 1)] = tok->end_id;
+  /* The loop stops at context_length - 1 BPE ids: with the start and end
+   * tokens that is one more than fits. */
+  if (truncated != NULL)
+    *truncated = bpe->len + 2 > (guint) context_length;
   return TRUE;
 }

@@ -10,7 +10,7 @@ set -eu
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
 [ $# -gt 0 ] && shift
-targets=${*:-safetensors config vocab tokenize labels preprocess}
+targets=${*:-safetensors config vocab tokenize labels preprocess json}
 reference=${CLIP_REFERENCE_DIR:-$(pwd)/../shared/reference}
 
 if [ ! -d build-fuzz ]; then

@@ -15,7 +15,7 @@ apt-get install -y -q --no-install-recommends \
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev \
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
   libcairo2-dev libpango1.0-dev libsqlite3-dev libcurl4-openssl-dev \
-  libmosquitto-dev mosquitto mosquitto-clients openssl \
+  libmosquitto-dev mosquitto mosquitto-clients openssl libgstrtspserver-1.0-dev \
   libvulkan-dev glslc mesa-vulkan-drivers vulkan-validationlayers \
   python3-webvtt chromium \
   clang libclang-rt-14-dev clang-format valgrind \

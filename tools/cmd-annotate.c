@@ -5,12 +5,11 @@
  * JSON Lines, a JSON line per analysed frame, or an HTML report to which
  * annotate adds the file's details and thumbnails of its frames. */
 #include "commands.h"
+#include "output-file.h"
 #include "thumbnail.h"
 #include "video-run.h"
 #include "writer.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -166,6 +165,18 @@ format_for_path (const char *path, ClipResultFormat *format)
   return TRUE;
 }
 
+/* A usage error unless value is in the range of clipclassify's unsigned
+ * property. */
+static gboolean
+check_property_range (GstElement *classify, const char *property,
+    const char *option, int value, int *status)
+{
+  GParamSpecUInt *spec = G_PARAM_SPEC_UINT (
+      g_object_class_find_property (G_OBJECT_GET_CLASS (classify), property));
+  return tool_check_range ("annotate", option, value, spec->minimum,
+      spec->maximum, status);
+}
+
 /* Sets clipclassify's properties from the options; FALSE with *status set
  * on a bad value. */
 static gboolean
@@ -182,11 +193,17 @@ configure_classify (GstElement *classify, const ToolModelOptions *model,
         error->message);
     return FALSE;
   }
-  if (interval < 1 || batch_size < 1 || smoothing < 1) {
-    *status = tool_usage_error ("annotate",
-        "--interval, --batch-size and --smoothing must be at least 1");
+  /* The element's ranges, which it would otherwise refuse with a
+   * warning. */
+  if (!check_property_range (classify, "interval", "--interval", interval,
+          status)
+      || !check_property_range (classify, "batch-size", "--batch-size",
+          batch_size, status)
+      || !check_property_range (classify, "smoothing", "--smoothing", smoothing,
+          status)
+      || !tool_check_range ("annotate", "--threads", model->threads, 0,
+          TOOL_MAX_THREADS, status))
     return FALSE;
-  }
   g_object_set (classify, "model", model_dir, "vocab", model->vocab_dir,
       "labels", labels, "labels-file", labels_file,
       "interval", (guint) interval, "batch-size", (guint) batch_size,
@@ -316,15 +333,12 @@ tool_cmd_annotate (int argc, char **argv)
           labels_file, templates, interval, batch_size, smoothing, &status))
     return status;
 
-  int fd = STDOUT_FILENO;
-  if (out_path) {
-    fd = open (out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-    if (fd < 0) {
-      int saved = errno;
-      return tool_fail (g_error_new (CLIP_ERROR, CLIP_ERROR_IO, "%s: %s",
-          out_path, g_strerror (saved)));
-    }
-  }
+  /* --out is written beside itself and renamed into place once complete:
+   * a run that fails leaves the file that was there untouched. */
+  g_autoptr (ClipOutputFile) out_file = NULL;
+  if (out_path && !(out_file = clip_output_file_new (out_path, &error)))
+    return tool_fail (error);
+  int fd = out_file ? clip_output_file_get_fd (out_file) : STDOUT_FILENO;
   g_autoptr (ClipResultWriter) writer = clip_result_writer_new (format, fd);
   g_autoptr (ToolThumbnailer) thumbnailer = tool_thumbnailer_new ();
   Output out = { .writer = writer,
@@ -354,21 +368,21 @@ tool_cmd_annotate (int argc, char **argv)
           &write_error))
     output_set_error (&out, write_error);
 
-  if (out_path && close (fd) != 0 && out.error == NULL) {
-    int saved = errno;
-    g_set_error (&out.error, CLIP_ERROR, CLIP_ERROR_IO, "%s: %s", out_path,
-        g_strerror (saved));
-  }
   if (!ok) {
     g_clear_error (&out.error);
     return tool_fail (error);
   }
+  if (out.error == NULL && out_file
+      && !clip_output_file_commit (out_file, &write_error))
+    output_set_error (&out, write_error);
   if (out.error)
     return tool_fail (out.error);
-  if (interrupted && !quiet)
-    fprintf (stderr,
-        "gst-clip annotate: interrupted; %s covers the part "
-        "analysed\n",
-        out.name);
-  return TOOL_EXIT_OK;
+  if (interrupted) {
+    if (!quiet)
+      fprintf (stderr,
+          "gst-clip annotate: interrupted; %s covers the part analysed\n",
+          out.name);
+    return TOOL_EXIT_INTERRUPTED;
+  }
+  return tool_video_ended_early (video) ? TOOL_EXIT_TRUNCATED : TOOL_EXIT_OK;
 }

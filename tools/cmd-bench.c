@@ -90,10 +90,10 @@ tool_cmd_bench (int argc, char **argv)
   GError *error = NULL;
   if (!tool_parse_options_only ("bench", ctx, &argc, &argv, &status))
     return status;
-  if (batch < 1 || iterations < 1)
-    return tool_usage_error ("bench",
-        "--batch and --iterations must be "
-        "at least 1");
+  if (!tool_check_range ("bench", "--batch", batch, 1, TOOL_MAX_BATCH, &status)
+      || !tool_check_range ("bench", "--iterations", iterations, 1,
+          TOOL_MAX_ITERATIONS, &status))
+    return status;
   int frame_w = 0, frame_h = 0;
   if (frames_size != NULL
       && (sscanf (frames_size, "%dx%d", &frame_w, &frame_h) != 2 || frame_w < 1
@@ -118,7 +118,10 @@ tool_cmd_bench (int argc, char **argv)
   g_autofree guint8 *yuv = NULL;
   g_autofree ClipFrame *frames = NULL;
   if (frames_size == NULL) {
-    pixels = g_new (float, batch * image_floats);
+    g_autofree char *what = g_strdup_printf ("a batch of %d images", batch);
+    if (!(pixels = tool_try_alloc (batch * image_floats, sizeof (float), what,
+              &error)))
+      return tool_fail (error);
     for (gsize i = 0; i < batch * image_floats; i++)
       pixels[i] = (float) g_rand_double_range (rand, -1.8, 2.1);
   } else {

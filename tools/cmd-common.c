@@ -118,6 +118,32 @@ tool_fail (GError *error)
 }
 
 gboolean
+tool_check_range (const char *command, const char *option, gint64 value,
+    gint64 min, gint64 max, int *status)
+{
+  if (value >= min && value <= max)
+    return TRUE;
+  *status = tool_usage_error (command,
+      "%s: %" G_GINT64_FORMAT " is outside %" G_GINT64_FORMAT
+      "..%" G_GINT64_FORMAT,
+      option, value, min, max);
+  return FALSE;
+}
+
+gpointer
+tool_try_alloc (gsize n, gsize size, const char *what, GError **error)
+{
+  gpointer p = size > 0 && n <= G_MAXSIZE / size ? g_try_malloc (n * size)
+                                                 : NULL;
+  if (p == NULL)
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO,
+        "cannot allocate %" G_GSIZE_FORMAT " MiB for %s",
+        n <= G_MAXSIZE / MAX (size, 1) ? n * size >> 20 : G_MAXSIZE >> 20,
+        what);
+  return p;
+}
+
+gboolean
 tool_parse_dtype (const char *command, const char *name, ClipDType *dtype,
     int *status)
 {
@@ -173,11 +199,9 @@ tool_open_encoder (const char *command, ClipModel *model,
         "--backend: unknown backend '%s' (cpu, vulkan or auto)", opts->backend);
     return NULL;
   }
-  if (opts->threads < 0) {
-    *status = tool_usage_error (command, "--threads: %d is negative",
-        opts->threads);
+  if (!tool_check_range (command, "--threads", opts->threads, 0,
+          TOOL_MAX_THREADS, status))
     return NULL;
-  }
 
   ClipBackendOptions options = CLIP_BACKEND_OPTIONS_INIT;
   options.threads = opts->threads;
@@ -221,4 +245,18 @@ tool_load_image_tensor (const char *path, const ClipConfig *config,
       local->message);
   g_error_free (local);
   return FALSE;
+}
+
+void
+tool_warn_truncated_labels (const ClipLabelSet *set, const ClipModel *model)
+{
+  for (int i = 0; i < clip_label_set_get_n_labels (set); i++)
+    if (clip_label_set_is_truncated (set, i))
+      fprintf (stderr,
+          "gst-clip: warning: label '%s': a prompt is longer than the "
+          "%d tokens of %s's context and was cut; labels that differ only "
+          "after the cut score the same\n",
+          clip_label_set_get_label (set, i),
+          clip_model_get_config (model)->context_length,
+          clip_model_get_name (model));
 }

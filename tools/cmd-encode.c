@@ -43,6 +43,8 @@ tool_cmd_tokenize (int argc, char **argv)
     for (int j = 0; j < context_length; j++)
       printf (j ? " %d" : "%d", ids[j]);
     putchar ('\n');
+    if (ferror (stdout))
+      break; /* gst-clip's main says why */
   }
 
   return status;
@@ -128,23 +130,32 @@ embed_one (ClipEncoder *enc, const EmbedInput *input, float *tensor,
   const ClipConfig *config = clip_model_get_config (model);
   gsize tensor_size = 3 * (gsize) config->image_size * config->image_size;
 
+  gboolean ok = FALSE;
   switch (input->kind) {
     case INPUT_IMAGE:
-      return tool_load_image_tensor (input->value, config, tensor, error)
-          && clip_encoder_encode_images (enc, tensor, 1, embedding, error);
-    case INPUT_PRE:
-      return read_pre_tensor (input->value, tensor, tensor_size, error)
-          && clip_encoder_encode_images (enc, tensor, 1, embedding, error);
-    case INPUT_TEXT:
-      if (!clip_tokenizer_encode (clip_model_get_tokenizer (model),
-              input->value, config->context_length, ids, error)) {
-        /* A text has no file name: say which one it was. */
-        g_prefix_error (error, "--text number %u: ", input->text_number);
+      if (!tool_load_image_tensor (input->value, config, tensor, error))
         return FALSE;
-      }
-      return clip_encoder_encode_texts (enc, ids, 1, embedding, error);
+      ok = clip_encoder_encode_images (enc, tensor, 1, embedding, error);
+      break;
+    case INPUT_PRE:
+      if (!read_pre_tensor (input->value, tensor, tensor_size, error))
+        return FALSE;
+      ok = clip_encoder_encode_images (enc, tensor, 1, embedding, error);
+      break;
+    case INPUT_TEXT:
+      ok = clip_tokenizer_encode (clip_model_get_tokenizer (model),
+               input->value, config->context_length, ids, error)
+          && clip_encoder_encode_texts (enc, ids, 1, embedding, error);
+      break;
   }
-  g_assert_not_reached ();
+  if (ok)
+    return TRUE;
+  /* Say which input it was; a text has no file name. */
+  if (input->kind == INPUT_TEXT)
+    g_prefix_error (error, "--text number %u: ", input->text_number);
+  else
+    g_prefix_error (error, "%s: ", input->value);
+  return FALSE;
 }
 
 int
@@ -219,6 +230,8 @@ tool_cmd_embed (int argc, char **argv)
     for (int j = 0; j < config->embed_dim; j++)
       printf (j ? " %.9g" : "%.9g", embedding[j]);
     putchar ('\n');
+    if (ferror (stdout))
+      break; /* gst-clip's main says why */
   }
 
   return status;
@@ -292,7 +305,9 @@ result_json_line (const char *image, const ClipResult *result)
   clip_json_append_double_array (s, record.scores, record.n_labels,
       CLIP_JSON_EXACT_DIGITS);
   clip_json_append_member (s, clip_field_json_name (CLIP_FIELD_TOP_LABEL));
-  clip_json_append_string (s, record.n_labels > 0 ? record.labels[0] : NULL);
+  /* null when a negative label won (clip_result_get_top), as in every
+   * other output. */
+  clip_json_append_string (s, record.top_label);
   g_string_append_c (s, '}');
   return g_string_free (s, FALSE);
 }
@@ -326,7 +341,8 @@ tool_cmd_classify (int argc, char **argv)
       "Scores each IMAGE against the labels and prints one JSON object per\n"
       "line: {\"image\": FILE, \"labels\": [...], \"scores\": [...], \"top\": LABEL}\n"
       "with the labels sorted by probability (softmax of exp(logit_scale) x\n"
-      "cosine over all labels, negative ones included; those are not listed).",
+      "cosine over all labels, negative ones included; those are not listed,\n"
+      "and when one wins, top is null: none of the labels).",
       "A labels file has one label per line; 'label: prompt one | prompt two'\n"
       "gives a label its own prompts instead of the templates. '#' starts a\n"
       "comment. Each label's text embedding is the renormalised mean of its\n"
@@ -359,6 +375,11 @@ tool_cmd_classify (int argc, char **argv)
     return tool_usage_error ("classify",
         "no labels: the label list is "
         "empty");
+  guint n_all = labels->len + (negatives ? negatives->len : 0);
+  if (n_all > TOOL_MAX_LABELS)
+    return tool_fail (g_error_new (CLIP_ERROR, CLIP_ERROR_INVALID,
+        "%u labels: at most %d, negative ones included", n_all,
+        TOOL_MAX_LABELS));
 
   if (!(model = tool_load_model ("classify", &opts, &status))
       || !(enc = tool_open_encoder ("classify", model, &opts, FALSE, &status)))
@@ -366,6 +387,7 @@ tool_cmd_classify (int argc, char **argv)
   if (!(set = clip_label_set_new (enc, labels, negatives,
             (const char *const *) templates, &error)))
     return tool_fail (error);
+  tool_warn_truncated_labels (set, model);
 
   const ClipConfig *config = clip_model_get_config (model);
   g_autofree float *tensor = g_new (float,
@@ -378,8 +400,12 @@ tool_cmd_classify (int argc, char **argv)
   /* A bad image is reported and skipped, so one file does not stop a batch;
    * the exit status still says that something failed. */
   for (int i = 1; i < argc; i++) {
-    if (!tool_load_image_tensor (argv[i], config, tensor, &error)
-        || !clip_encoder_encode_images (enc, tensor, 1, embedding, &error)) {
+    if (!tool_load_image_tensor (argv[i], config, tensor, &error)) {
+      status = tool_fail (g_steal_pointer (&error));
+      continue;
+    }
+    if (!clip_encoder_encode_images (enc, tensor, 1, embedding, &error)) {
+      g_prefix_error (&error, "%s: ", argv[i]);
       status = tool_fail (g_steal_pointer (&error));
       continue;
     }
@@ -390,6 +416,8 @@ tool_cmd_classify (int argc, char **argv)
     g_autofree char *name = g_filename_display_name (argv[i]);
     g_autofree char *line = result_json_line (name, result);
     puts (line);
+    if (ferror (stdout))
+      break; /* gst-clip's main says why */
   }
 
   return status;

@@ -92,10 +92,10 @@ tool_cmd_eval (int argc, char **argv)
     return tool_usage_error ("eval",
         "--synthetic is required (the only "
         "evaluation set so far)");
-  if (per_pattern < 1 || unseen < 1)
-    return tool_usage_error ("eval",
-        "--per-pattern and --unseen must be "
-        "at least 1");
+  /* Every frame of the sets is held in memory at once. */
+  if (!tool_check_range ("eval", "--per-pattern", per_pattern, 1, 1000, &status)
+      || !tool_check_range ("eval", "--unseen", unseen, 1, 10000, &status))
+    return status;
   if (seed < 0 || seed > G_MAXUINT32)
     return tool_usage_error ("eval",
         "--seed: %" G_GINT64_FORMAT " is "

@@ -17,9 +17,18 @@
 /* Frames preprocessed and encoded together while indexing. */
 #define INDEX_BATCH 8
 
-/* One table per thing: a video (its absolute path and the model that
- * embedded it) and its analysed frames. Times are nanoseconds. */
+/* One table per thing: the model whose embeddings the database holds (one
+ * row), a video (its absolute path) and its analysed frames. Times are
+ * nanoseconds. videos.model and videos.dim repeat the model's name and
+ * embedding size for people reading the database. */
 static const char schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS model ("
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  name TEXT NOT NULL,"
+    "  dir TEXT NOT NULL,"
+    "  vocab TEXT,"
+    "  fingerprint TEXT NOT NULL,"
+    "  dim INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS videos ("
     "  id INTEGER PRIMARY KEY,"
     "  path TEXT NOT NULL UNIQUE,"
@@ -49,46 +58,160 @@ db_exec (sqlite3 *db, const char *db_path, const char *sql, GError **error)
   return db_fail (db, db_path, error);
 }
 
-/* The model of the videos already in the database that is not model_name,
- * or NULL when every video (or none) uses model_name. */
 static gboolean
-db_other_model (sqlite3 *db, const char *db_path, const char *model_name,
-    char **other, GError **error)
+db_prepare (sqlite3 *db, const char *db_path, const char *sql,
+    sqlite3_stmt **stmt, GError **error)
+{
+  if (sqlite3_prepare_v2 (db, sql, -1, stmt, NULL) == SQLITE_OK)
+    return TRUE;
+  g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT,
+      "%s: not a gst-clip index: %s", db_path, sqlite3_errmsg (db));
+  return FALSE;
+}
+
+/* The model a database was indexed with, as recorded in its model table. */
+typedef struct {
+  char *name;
+  char *dir;   /* absolute */
+  char *vocab; /* absolute, or NULL: the model folder's own */
+  char *fingerprint;
+  int dim;
+} IndexedModel;
+
+static void
+indexed_model_clear (IndexedModel *m)
+{
+  g_clear_pointer (&m->name, g_free);
+  g_clear_pointer (&m->dir, g_free);
+  g_clear_pointer (&m->vocab, g_free);
+  g_clear_pointer (&m->fingerprint, g_free);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (IndexedModel, indexed_model_clear)
+
+static char *
+column_strdup (sqlite3_stmt *stmt, int column)
+{
+  return g_strdup ((const char *) sqlite3_column_text (stmt, column));
+}
+
+/* Reads the recorded model into *recorded (fingerprint NULL when none is
+ * recorded yet). A database of an older gst-clip, which recorded only the
+ * model's folder name, is an error when it holds videos: nothing says which
+ * model computed them. */
+static gboolean
+db_read_model (sqlite3 *db, const char *db_path, IndexedModel *recorded,
+    GError **error)
 {
   sqlite3_stmt *stmt = NULL;
-  *other = NULL;
-  if (sqlite3_prepare_v2 (db,
-          "SELECT model FROM videos WHERE model != ?1 LIMIT 1", -1, &stmt, NULL)
-      != SQLITE_OK) {
-    g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT,
-        "%s: not a gst-clip index: %s", db_path, sqlite3_errmsg (db));
+  if (!db_prepare (db, db_path,
+          "SELECT (SELECT count (*) FROM sqlite_master WHERE type = 'table' "
+          "AND name = 'model'), (SELECT model FROM videos LIMIT 1)",
+          &stmt, error))
+    return FALSE;
+  int rc = sqlite3_step (stmt);
+  gboolean has_model_table = rc == SQLITE_ROW && sqlite3_column_int (stmt, 0);
+  g_autofree char *old_name = rc == SQLITE_ROW ? column_strdup (stmt, 1) : NULL;
+  sqlite3_finalize (stmt);
+  if (rc != SQLITE_ROW)
+    return db_fail (db, db_path, error);
+
+  if (has_model_table) {
+    if (!db_prepare (db, db_path,
+            "SELECT name, dir, vocab, fingerprint, dim FROM model WHERE id = 1",
+            &stmt, error))
+      return FALSE;
+    rc = sqlite3_step (stmt);
+    if (rc == SQLITE_ROW) {
+      recorded->name = column_strdup (stmt, 0);
+      recorded->dir = column_strdup (stmt, 1);
+      recorded->vocab = column_strdup (stmt, 2);
+      recorded->fingerprint = column_strdup (stmt, 3);
+      recorded->dim = sqlite3_column_int (stmt, 4);
+    }
+    sqlite3_finalize (stmt);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+      return db_fail (db, db_path, error);
+  }
+  if (recorded->fingerprint == NULL && old_name != NULL) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
+        "%s: made by an older gst-clip index, which recorded only the folder "
+        "name of its model ('%s'), not which model it was: its embeddings "
+        "cannot be checked; index the videos again into a new database",
+        db_path, old_name);
     return FALSE;
   }
-  sqlite3_bind_text (stmt, 1, model_name, -1, SQLITE_STATIC);
-  int rc = sqlite3_step (stmt);
-  if (rc == SQLITE_ROW)
-    *other = g_strdup ((const char *) sqlite3_column_text (stmt, 0));
-  sqlite3_finalize (stmt);
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-    return db_fail (db, db_path, error);
   return TRUE;
 }
 
+/* The first characters of a fingerprint's hash: enough to tell two apart
+ * in a message. */
+static char *
+short_fingerprint (const char *fingerprint)
+{
+  const char *hash = strchr (fingerprint, ':');
+  return g_strndup (hash ? hash + 1 : fingerprint, 12);
+}
+
+/* Fails, naming both models, unless model is the one the database was
+ * indexed with (or the database has none yet). */
 static gboolean
-check_same_model (sqlite3 *db, const char *db_path, const char *model_name,
+check_model (const char *db_path, const IndexedModel *recorded,
+    ClipModel *model, GError **error)
+{
+  const char *fingerprint = clip_model_get_fingerprint (model);
+  if (recorded->fingerprint == NULL
+      || strcmp (recorded->fingerprint, fingerprint) == 0)
+    return TRUE;
+  g_autofree char *was = short_fingerprint (recorded->fingerprint);
+  g_autofree char *is = short_fingerprint (fingerprint);
+  g_autofree char *dir = g_canonicalize_filename (clip_model_get_dir (model),
+      NULL);
+  g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
+      "%s: the database holds embeddings of model '%s' (%s, %d-dim, "
+      "fingerprint %s), not of model '%s' (%s, %d-dim, fingerprint %s): "
+      "embeddings of different models cannot be compared (use another --db, "
+      "or the database's model)",
+      db_path, recorded->name, recorded->dir, recorded->dim, was,
+      clip_model_get_name (model), dir,
+      clip_model_get_config (model)->embed_dim, is);
+  return FALSE;
+}
+
+/* Records model as the database's model, or its folder's new place when it
+ * moved. Inside store_video's transaction. */
+static gboolean
+db_record_model (sqlite3 *db, const char *db_path, ClipModel *model,
+    const char *vocab_dir, GError **error)
+{
+  sqlite3_stmt *stmt = NULL;
+  if (!db_prepare (db, db_path,
+          "INSERT OR REPLACE INTO model (id, name, dir, vocab, fingerprint, "
+          "dim) VALUES (1, ?1, ?2, ?3, ?4, ?5)",
+          &stmt, error))
+    return FALSE;
+  g_autofree char *dir = g_canonicalize_filename (clip_model_get_dir (model),
+      NULL);
+  g_autofree char *vocab = vocab_dir ? g_canonicalize_filename (vocab_dir, NULL)
+                                     : NULL;
+  sqlite3_bind_text (stmt, 1, clip_model_get_name (model), -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 2, dir, -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 3, vocab, -1, SQLITE_STATIC);
+  sqlite3_bind_text (stmt, 4, clip_model_get_fingerprint (model), -1,
+      SQLITE_STATIC);
+  sqlite3_bind_int (stmt, 5, clip_model_get_config (model)->embed_dim);
+  int rc = sqlite3_step (stmt);
+  sqlite3_finalize (stmt);
+  return rc == SQLITE_DONE || db_fail (db, db_path, error);
+}
+
+/* Reads the database's model and checks model against it. */
+static gboolean
+db_check_model (sqlite3 *db, const char *db_path, ClipModel *model,
     GError **error)
 {
-  g_autofree char *other = NULL;
-  if (!db_other_model (db, db_path, model_name, &other, error))
-    return FALSE;
-  if (other == NULL)
-    return TRUE;
-  g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
-      "%s: the database holds embeddings of model '%s', not '%s': embeddings "
-      "of different models cannot be compared (use another --db, or --model "
-      "for '%s')",
-      db_path, other, model_name, other);
-  return FALSE;
+  g_auto (IndexedModel) recorded = { 0 };
+  return db_read_model (db, db_path, &recorded, error)
+      && check_model (db_path, &recorded, model, error);
 }
 
 /* ------------------------------------------------------------------ index */
@@ -212,12 +335,15 @@ index_buffer (GstBuffer *buffer, GstPad *pad, gpointer user_data,
 /* Replaces the video's rows with the indexed frames, in one transaction. */
 static gboolean
 store_video (sqlite3 *db, const char *db_path, const char *video_path,
-    const char *model_name, const Indexer *ix, GError **error)
+    ClipModel *model, const char *vocab_dir, const Indexer *ix, GError **error)
 {
   if (!db_exec (db, db_path, "BEGIN IMMEDIATE", error))
     return FALSE;
   sqlite3_stmt *stmt = NULL;
-  gboolean ok = check_same_model (db, db_path, model_name, error);
+  /* Again inside the transaction: another gst-clip index may have stored
+   * another model's videos meanwhile. */
+  gboolean ok = db_check_model (db, db_path, model, error)
+      && db_record_model (db, db_path, model, vocab_dir, error);
 
   if (ok
       && sqlite3_prepare_v2 (db, "DELETE FROM videos WHERE path = ?1", -1,
@@ -237,7 +363,7 @@ store_video (sqlite3 *db, const char *db_path, const char *video_path,
              -1, &stmt, NULL)
           == SQLITE_OK) {
     sqlite3_bind_text (stmt, 1, video_path, -1, SQLITE_STATIC);
-    sqlite3_bind_text (stmt, 2, model_name, -1, SQLITE_STATIC);
+    sqlite3_bind_text (stmt, 2, clip_model_get_name (model), -1, SQLITE_STATIC);
     sqlite3_bind_int (stmt, 3, ix->embed_dim);
     sqlite3_bind_int64 (stmt, 4, g_get_real_time () / G_USEC_PER_SEC);
     ok = sqlite3_step (stmt) == SQLITE_DONE;
@@ -329,7 +455,9 @@ tool_cmd_index (int argc, char **argv)
   g_autoptr (GOptionContext) ctx = tool_option_context_new ("VIDEO...",
       "Stores the image embedding of every analysed frame of each VIDEO in a\n"
       "SQLite database, for gst-clip search. Indexing a video again replaces\n"
-      "its frames; one database holds the embeddings of one model.",
+      "its frames; one database holds the embeddings of one model, recorded\n"
+      "by its fingerprint (config and weights) and folder: another model is\n"
+      "refused, whatever its folder is called.",
       NULL, entries, &opts, TRUE);
   if (!tool_parse (ctx, &argc, &argv, &status))
     return status;
@@ -347,15 +475,16 @@ tool_cmd_index (int argc, char **argv)
       &status);
   if (enc == NULL)
     return status;
-  const char *model_name = clip_model_get_name (model);
-
   GError *error = NULL;
   g_autoptr (sqlite3) db = open_db (db_path, TRUE, &error);
-  if (db == NULL || !check_same_model (db, db_path, model_name, &error))
+  if (db == NULL || !db_check_model (db, db_path, model, &error))
     return tool_fail (error);
 
   const ClipConfig *config = clip_model_get_config (model);
 
+  /* A truncated video is stored as far as it goes, with a warning; the
+   * others go on, and the exit status tells. */
+  int status_left = TOOL_EXIT_OK;
   for (int v = 1; v < argc; v++) {
     Indexer ix = {
       .enc = enc,
@@ -383,16 +512,18 @@ tool_cmd_index (int argc, char **argv)
       /* A half-indexed video would look complete to search: keep the old
        * rows instead. */
       fprintf (stderr, "gst-clip index: interrupted; %s not stored\n", argv[v]);
-      return TOOL_EXIT_FAILURE;
+      return TOOL_EXIT_INTERRUPTED;
     }
     g_autofree char *absolute = g_canonicalize_filename (argv[v], NULL);
     const char *stored = gst_uri_is_valid (argv[v]) ? argv[v] : absolute;
-    if (!store_video (db, db_path, stored, model_name, &ix, &error))
+    if (!store_video (db, db_path, stored, model, opts.vocab_dir, &ix, &error))
       return tool_fail (error);
     if (!quiet)
       fprintf (stderr, "gst-clip index: %s: %u frames\n", stored, times->len);
+    if (tool_video_ended_early (video))
+      status_left = TOOL_EXIT_TRUNCATED;
   }
-  return TOOL_EXIT_OK;
+  return status_left;
 }
 
 /* ----------------------------------------------------------------- search */
@@ -562,6 +693,40 @@ write_html (const char *html_path, const char *query, const char *db_path,
   return TRUE;
 }
 
+/* The model the database was indexed with, from its recorded folder (and
+ * vocabulary folder, unless vocab_dir overrides it). */
+static ClipModel *
+load_indexed_model (const char *db_path, const IndexedModel *recorded,
+    const char *vocab_dir, GError **error)
+{
+  if (!g_file_test (recorded->dir, G_FILE_TEST_IS_DIR)) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO,
+        "%s: the database's model '%s' was in %s, which no longer exists: "
+        "give its new place with --model DIR",
+        db_path, recorded->name, recorded->dir);
+    return NULL;
+  }
+  g_autoptr (ClipModel) model = clip_model_load (recorded->dir,
+      vocab_dir ? vocab_dir : recorded->vocab, error);
+  if (model == NULL) {
+    g_prefix_error (error, "%s: the database's model: ", db_path);
+    return NULL;
+  }
+  if (strcmp (clip_model_get_fingerprint (model), recorded->fingerprint) != 0) {
+    g_autofree char *was = short_fingerprint (recorded->fingerprint);
+    g_autofree char *is = short_fingerprint (
+        clip_model_get_fingerprint (model));
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
+        "%s: the database's model folder %s has changed since it was indexed "
+        "(model '%s', %d-dim, fingerprint %s; now %d-dim, fingerprint %s): "
+        "index the videos again, or give the original model with --model DIR",
+        db_path, recorded->dir, recorded->name, recorded->dim, was,
+        clip_model_get_config (model)->embed_dim, is);
+    return NULL;
+  }
+  return g_steal_pointer (&model);
+}
+
 int
 tool_cmd_search (int argc, char **argv)
 {
@@ -597,7 +762,9 @@ tool_cmd_search (int argc, char **argv)
       "moment's best frame (within --tolerance times the spread between the\n"
       "best and the worst frame of the database) belong to the moment.\n"
       "--html also writes them as one offline page, with a thumbnail of each\n"
-      "moment's best frame (see docs/report.md).",
+      "moment's best frame (see docs/report.md).\n"
+      "Without --model, the model the database was indexed with (its folder\n"
+      "as recorded by gst-clip index); a --model must be that same model.",
       NULL, entries, &opts, TRUE);
   if (!tool_parse (ctx, &argc, &argv, &status))
     return status;
@@ -605,19 +772,37 @@ tool_cmd_search (int argc, char **argv)
     return tool_usage_error ("search", "no --db FILE given");
   if ((argc == 2) == (image_path != NULL) || argc > 2)
     return tool_usage_error ("search", "give one TEXT or --image FILE");
-  if (top < 1)
-    return tool_usage_error ("search", "--top must be at least 1");
+  /* An empty text still embeds (start and end tokens alone) and would rank
+   * the frames by nothing anyone asked for. */
+  if (argc == 2) {
+    g_autofree char *stripped = g_strstrip (g_strdup (argv[1]));
+    if (*stripped == '\0')
+      return tool_usage_error ("search", "TEXT is empty");
+  }
+  if (!tool_check_range ("search", "--top", top, 1, TOOL_MAX_TOP, &status))
+    return status;
   if (!(tolerance >= 0 && tolerance <= 1))
     return tool_usage_error ("search", "--tolerance must be between 0 and 1");
 
   GError *error = NULL;
   g_autoptr (sqlite3) db = open_db (db_path, FALSE, &error);
-  if (db == NULL)
+  g_auto (IndexedModel) recorded = { 0 };
+  if (db == NULL || !db_read_model (db, db_path, &recorded, &error))
     return tool_fail (error);
-  g_autoptr (ClipModel) model = tool_load_model ("search", &opts, &status);
-  if (model == NULL)
-    return status;
-  if (!check_same_model (db, db_path, clip_model_get_name (model), &error))
+  if (recorded.fingerprint == NULL) {
+    fprintf (stderr, "gst-clip search: %s holds no frames\n", db_path);
+    return TOOL_EXIT_OK;
+  }
+  g_autoptr (ClipModel) model = NULL;
+  if (opts.model_dir != NULL) {
+    if ((model = tool_load_model ("search", &opts, &status)) == NULL)
+      return status;
+  } else if ((model = load_indexed_model (db_path, &recorded, opts.vocab_dir,
+                  &error))
+      == NULL) {
+    return tool_fail (error);
+  }
+  if (!check_model (db_path, &recorded, model, &error))
     return tool_fail (error);
   g_autoptr (ClipEncoder) enc = tool_open_encoder ("search", model, &opts,
       FALSE, &status);

@@ -29,6 +29,9 @@ key_error (const char *path, const char *group, const char *key, GError *local,
   return FALSE;
 }
 
+/* Pairs per training step: CLIP's own batch was 32,768. */
+#define TRAIN_MAX_BATCH 32768
+
 /* Reads an optional integer key; missing keys keep their default. */
 static gboolean
 read_int (GKeyFile *file, const char *path, const char *group, const char *key,
@@ -317,10 +320,11 @@ tool_cmd_train (int argc, char **argv)
   ClipDType dtype;
   if (!tool_parse_dtype ("train", dtype_name, &dtype, &status))
     return status;
-  if (threads < 0 || stop_after < 0)
-    return tool_usage_error ("train",
-        "--threads and --stop-after must not "
-        "be negative");
+  if (!tool_check_range ("train", "--threads", threads, 0, TOOL_MAX_THREADS,
+          &status))
+    return status;
+  if (stop_after < 0)
+    return tool_usage_error ("train", "--stop-after must not be negative");
 
   GError *error = NULL;
   TrainSettings settings = { .checkpoint_every = 100, .log_every = 10 };
@@ -332,6 +336,10 @@ tool_cmd_train (int argc, char **argv)
     return tool_fail (error);
   if (!read_settings (config_path, &settings, &error))
     return tool_fail (error);
+  if (settings.train.batch > TRAIN_MAX_BATCH)
+    return tool_fail (g_error_new (CLIP_ERROR, CLIP_ERROR_CONFIG,
+        "%s: [train] batch: %d is above %d", config_path, settings.train.batch,
+        TRAIN_MAX_BATCH));
   const ClipConfig *config = init ? clip_model_get_config (init)
                                   : &settings.config;
   settings.train.threads = threads > 0 ? threads

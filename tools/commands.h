@@ -4,7 +4,11 @@
  * A command gets the arguments after its name, with argv[0] set to
  * "gst-clip NAME" so that GOption's --help names it, and returns the exit
  * status: TOOL_EXIT_OK, TOOL_EXIT_FAILURE (an error, "gst-clip: <message>"
- * on stderr) or TOOL_EXIT_USAGE (bad command line). */
+ * on stderr), TOOL_EXIT_USAGE (bad command line), TOOL_EXIT_TRUNCATED (done,
+ * but a video ended before the duration its file states: the output covers
+ * the part read, and a warning says where it ended) or
+ * TOOL_EXIT_INTERRUPTED (stopped by Ctrl-C before the end, as a shell
+ * reports a SIGINT). */
 #pragma once
 
 #include "clip.h"
@@ -13,6 +17,8 @@
 #define TOOL_EXIT_OK 0
 #define TOOL_EXIT_FAILURE 1
 #define TOOL_EXIT_USAGE 2
+#define TOOL_EXIT_TRUNCATED 3
+#define TOOL_EXIT_INTERRUPTED 130
 
 typedef struct {
   const char *name;
@@ -34,6 +40,27 @@ int tool_cmd_pull (int argc, char **argv);
 int tool_cmd_models (int argc, char **argv);
 
 /* ------------------------------------------------------- shared helpers */
+
+/* Upper bounds of the sizes given on the command line, so that a typo gets
+ * a message instead of an attempt to allocate many gigabytes. A batch of
+ * 1024 ViT-L/14@336 images is 1.4 GB of pixels alone. */
+#define TOOL_MAX_BATCH 1024
+#define TOOL_MAX_THREADS 1024
+#define TOOL_MAX_ITERATIONS 1000000
+#define TOOL_MAX_TOP 100000
+/* Labels of one classify run, negative ones included: each is embedded
+ * and scored against every image. */
+#define TOOL_MAX_LABELS 100000
+
+/* FALSE, with a usage error naming option and the range in *status, unless
+ * min <= value <= max. */
+gboolean tool_check_range (const char *command, const char *option,
+    gint64 value, gint64 min, gint64 max, int *status);
+
+/* g_try_malloc for n elements of size bytes: NULL with an error that says
+ * what could not be allocated (what: e.g. "the images of a batch") instead
+ * of an abort. */
+gpointer tool_try_alloc (gsize n, gsize size, const char *what, GError **error);
 
 /* The options every model-using command has. Strings are raw command-line
  * bytes (G_OPTION_ARG_FILENAME): the runtime checks UTF-8 where it matters. */
@@ -96,3 +123,8 @@ ClipEncoder *tool_open_encoder (const char *command, ClipModel *model,
  * (3 x image_size x image_size floats). */
 gboolean tool_load_image_tensor (const char *path, const ClipConfig *config,
     float *tensor_out, GError **error);
+
+/* Warns on stderr, once per label, about the labels of set whose prompts
+ * the model's context cut. */
+void tool_warn_truncated_labels (const ClipLabelSet *set,
+    const ClipModel *model);

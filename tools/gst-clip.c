@@ -3,9 +3,12 @@
  * subcommands (cmd-*.c); each parses its own options. */
 #include "commands.h"
 
+#include <errno.h>
 #include <locale.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const ToolCommand commands[] = {
   { "tokenize", "print the token ids of texts", tool_cmd_tokenize },
@@ -41,7 +44,38 @@ print_overview (FILE *out)
       "\n"
       "Run 'gst-clip COMMAND --help' for a command's options.\n"
       "Errors go to stderr as 'gst-clip: <message>'; the exit status is 0 on\n"
-      "success, 1 on an error and 2 on a bad command line.\n");
+      "success, 1 on an error and 2 on a bad command line; annotate and index\n"
+      "exit 3 when a video ended before its stated duration and 130 when\n"
+      "interrupted.\n");
+}
+
+/* Output on stdout is buffered: a full disk or a closed pipe may show only
+ * when the last of it is flushed. A command that succeeded but whose
+ * output was lost has failed. Called when the command returns, before
+ * other libraries' exit handlers can flush (and lose the reason), and at
+ * exit for GOption's --help, which exits by itself (as gnulib's
+ * close_stdout). */
+static void
+close_stdout (void)
+{
+  static gboolean closed;
+  if (closed)
+    return;
+  closed = TRUE;
+  gboolean failed = ferror (stdout) != 0;
+  errno = 0;
+  if (fflush (stdout) != 0)
+    failed = TRUE;
+  int saved = errno;
+  if (fclose (stdout) != 0 && !failed) {
+    failed = TRUE;
+    saved = errno;
+  }
+  if (!failed)
+    return;
+  fprintf (stderr, "gst-clip: cannot write to standard output: %s\n",
+      saved != 0 ? g_strerror (saved) : "write error");
+  _exit (TOOL_EXIT_FAILURE);
 }
 
 static const ToolCommand *
@@ -53,8 +87,8 @@ find_command (const char *name)
   return NULL;
 }
 
-int
-main (int argc, char **argv)
+static int
+run (int argc, char **argv)
 {
   /* Character set only: numbers must print with a '.' whatever the locale. */
   setlocale (LC_CTYPE, "");
@@ -99,4 +133,13 @@ main (int argc, char **argv)
   /* The command sees its own name as argv[0] and the rest unchanged. */
   argv[1] = program;
   return command->run (argc - 1, argv + 1);
+}
+
+int
+main (int argc, char **argv)
+{
+  atexit (close_stdout);
+  int status = run (argc, argv);
+  close_stdout ();
+  return status;
 }

@@ -49,6 +49,8 @@ struct _ToolVideo {
   gint stop_requested;  /* first SIGINT: the probe sends EOS */
   gint eos_sent;
   gboolean interrupted;
+  GstClockTime duration; /* the video stream's, as stated; NONE if unknown */
+  gboolean ended_early;
 };
 
 static void
@@ -257,7 +259,7 @@ print_progress (ToolVideo *video, gboolean final)
   double fraction = -1;
   if (duration > 0 && GST_CLOCK_TIME_IS_VALID (position))
     fraction = CLAMP ((double) position / duration, 0.0, 1.0);
-  if (final && !video->interrupted)
+  if (final && !video->interrupted && !video->ended_early)
     fraction = 1.0;
 
   char eta[32];
@@ -342,6 +344,17 @@ on_bus_message (GstBus *bus, GstMessage *msg, gpointer user_data)
       }
       g_main_loop_quit (video->loop);
       break;
+    case GST_MESSAGE_WARNING:
+      /* clipclassify's warnings (a prompt cut by the context, labels
+       * kept) are the user's to see. */
+      if (video->classify
+          && GST_MESSAGE_SRC (msg) == GST_OBJECT (video->classify)) {
+        g_autoptr (GError) gerror = NULL;
+        gst_message_parse_warning (msg, &gerror, NULL);
+        fprintf (stderr, "%sgst-clip: warning: %s\n",
+            video->terminal ? "\n" : "", gerror->message);
+      }
+      break;
     case GST_MESSAGE_APPLICATION:
       if (gst_message_has_name (msg, "gst-clip-no-video")
           && video->error == NULL) {
@@ -363,6 +376,28 @@ on_bus_message (GstBus *bus, GstMessage *msg, gpointer user_data)
       break;
   }
   return G_SOURCE_CONTINUE;
+}
+
+/* Slack for a stated duration that is a little longer than the frames
+ * (rounding, a last frame's duration). */
+#define END_SLACK (GST_SECOND / 2)
+
+/* At EOS: did the video stop well before the duration its file states?
+ * The question goes to the video stream's pad, so that a longer audio
+ * stream does not count. */
+static void
+check_ended_early (ToolVideo *video)
+{
+  g_autoptr (GstPad) sinkpad = gst_element_get_static_pad (video->convert,
+      "sink");
+  gint64 duration = -1;
+  GstClockTime end = tool_video_get_end (video);
+  if (!gst_pad_peer_query_duration (sinkpad, GST_FORMAT_TIME, &duration)
+      || duration <= 0 || !GST_CLOCK_TIME_IS_VALID (end))
+    return;
+  video->duration = duration;
+  video->ended_early = end + MAX (END_SLACK, duration / 50)
+      < (guint64) duration;
 }
 
 gboolean
@@ -395,8 +430,17 @@ tool_video_run (ToolVideo *video, gboolean *interrupted, GError **error)
 
   if (tick)
     g_source_remove (tick);
+  if (video->error == NULL && !video->interrupted)
+    check_ended_early (video);
   if (!video->quiet && video->progress_label && video->error == NULL)
     print_progress (video, TRUE);
+  if (video->ended_early)
+    fprintf (stderr,
+        "gst-clip: warning: %s: the video ended at %.3f s of the %.3f s its "
+        "file states: the file is truncated or damaged; the output covers "
+        "the part read\n",
+        video->path, (double) tool_video_get_end (video) / GST_SECOND,
+        (double) video->duration / GST_SECOND);
   g_source_remove (sigint);
   /* What is left is finishing the output: a Ctrl-C now (GLib has put back
    * the default action, which kills) would cut a file short. The next run
@@ -414,6 +458,12 @@ tool_video_run (ToolVideo *video, gboolean *interrupted, GError **error)
     return FALSE;
   }
   return TRUE;
+}
+
+gboolean
+tool_video_ended_early (ToolVideo *video)
+{
+  return video->ended_early;
 }
 
 GstClockTime

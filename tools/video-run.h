@@ -54,5 +54,10 @@ gboolean tool_video_run (ToolVideo *video, gboolean *interrupted,
  * GST_CLOCK_TIME_NONE. */
 GstClockTime tool_video_get_end (ToolVideo *video);
 
+/* After a run that ended at EOS: TRUE when the video stopped well before
+ * the duration its file states (a truncated or damaged file); the run has
+ * then printed a warning saying where. */
+gboolean tool_video_ended_early (ToolVideo *video);
+
 void tool_video_free (ToolVideo *video);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ToolVideo, tool_video_free)

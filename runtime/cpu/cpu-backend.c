@@ -7,9 +7,10 @@
  * OpenBLAS's calls included (single-threaded, each on one thread's share).
  * The activations live in one arena sized for the largest batch seen.
  * Where the CPU has AVX2 or AVX-512, the linear layers' weights are
- * packed once at open for gemm.c's kernels, and their pages of the mmapped
- * file leave the resident set; other weights are read where the model keeps
- * them. */
+ * packed once for gemm.c's kernels, and their pages of the mmapped file
+ * leave the resident set; other weights are read where the model keeps
+ * them. The packed copy is made once per model and kernel in a process and
+ * shared by every CPU encoder on them (see PackedSet). */
 #include "backend.h"
 #include "gemm.h"
 #include "params.h"
@@ -18,14 +19,35 @@
 #include <cblas.h>
 #include <string.h>
 
+/* The linear layers' weights of one model packed for one kernel, shared by
+ * every CPU encoder open on that model with that kernel: the encoders of N
+ * streams on one folder hold the packed weights once, not N times. Only
+ * the packed weights are shared, since they are only read; each encoder
+ * keeps its own thread pool (its `threads` option, as before) and its own
+ * activations, so that encoders run at once without a lock and without
+ * one's thread count bounding another's. */
+typedef struct {
+  int ref_count;              /* under packed_lock */
+  const ClipWeights *weights; /* the model's, which outlives every user */
+  const char *kernel;         /* clip_gemm_kernel_name: the resolved one */
+  GHashTable *linears;        /* weight pointer -> ClipGemmWeight */
+} PackedSet;
+
+/* The packed sets in use. A set is found by its model's weights pointer:
+ * every encoder holds a reference to its model, so the pointer names that
+ * model for as long as a set made from it is in this list. Packing is done
+ * under the lock, so that encoders opened at once on one model pack it
+ * once. */
+static GMutex packed_lock;
+static GPtrArray *packed_sets;
+
 typedef struct {
   ClipBackend base;
   int threads;
   float *arena;
   gsize arena_floats;
   char *description;
-  ClipGemmKernel kernel; /* the packed GEMM's */
-  GHashTable *packed;    /* weight pointer -> ClipGemmWeight; NULL: none */
+  PackedSet *packed; /* NULL: every linear layer on OpenBLAS */
   ClipGemmPool *pool;
 } ClipCpuBackend;
 
@@ -85,14 +107,14 @@ carve_activations (ClipCpuBackend *cpu, const ClipTowerConfig *tower,
 static gboolean
 linears_are_packed (const ClipCpuBackend *cpu)
 {
-  return cpu->packed != NULL && g_hash_table_size (cpu->packed) > 0;
+  return cpu->packed != NULL && g_hash_table_size (cpu->packed->linears) > 0;
 }
 
 static const ClipGemmWeight *
 packed_copy (const ClipCpuBackend *cpu, const float *w, int out_dim, int in_dim)
 {
   const ClipGemmWeight *packed = cpu->packed != NULL
-      ? g_hash_table_lookup (cpu->packed, w)
+      ? g_hash_table_lookup (cpu->packed->linears, w)
       : NULL;
   return packed != NULL && clip_gemm_weight_has_shape (packed, out_dim, in_dim)
       ? packed
@@ -461,28 +483,29 @@ cpu_texts (ClipBackend *b, const gint32 *tokens, int n, float *out,
  * pages can then leave the resident set: the packed copy replaces them, so
  * the weights stay resident once. */
 static void
-pack_linear (ClipCpuBackend *cpu, const float *w, int out_dim, int in_dim)
+pack_linear (GHashTable *linears, const ClipWeightsView *model,
+    ClipGemmKernel kernel, const float *w, int out_dim, int in_dim)
 {
   gsize floats = (gsize) out_dim * in_dim;
-  if (w == NULL || g_hash_table_contains (cpu->packed, w)
-      || !clip_weights_view_is_mapped (&cpu->base.model, w, floats))
+  if (w == NULL || g_hash_table_contains (linears, w)
+      || !clip_weights_view_is_mapped (model, w, floats))
     return;
-  ClipGemmWeight *packed = clip_gemm_pack (w, out_dim, in_dim, cpu->kernel);
+  ClipGemmWeight *packed = clip_gemm_pack (w, out_dim, in_dim, kernel);
   if (packed == NULL)
     return; /* out of memory: this layer stays on cblas_sgemm */
-  g_hash_table_insert (cpu->packed, (gpointer) w, packed);
+  g_hash_table_insert (linears, (gpointer) w, packed);
   clip_gemm_release_mapped (w, floats);
 }
 
 /* Every linear layer's weight in the parameter table, with the shapes the
  * forward pass multiplies by: a group whose parts lie back to back (q, k,
  * v) as one matrix, as transformer_layer uses it. */
-static void
-pack_weights (ClipCpuBackend *cpu)
+static GHashTable *
+pack_weights (const ClipWeightsView *model, ClipGemmKernel kernel)
 {
-  const ClipConfig *cfg = cpu->base.model.config;
-  const ClipWeights *weights = cpu->base.model.weights;
-  cpu->packed = g_hash_table_new_full (NULL, NULL, NULL,
+  const ClipConfig *cfg = model->config;
+  const ClipWeights *weights = model->weights;
+  GHashTable *linears = g_hash_table_new_full (NULL, NULL, NULL,
       (GDestroyNotify) clip_gemm_weight_free);
   ClipParamLayout params;
   clip_param_layout_init (&params, cfg);
@@ -495,15 +518,76 @@ pack_weights (ClipCpuBackend *cpu)
     clip_param_span_shape (span, cfg, CLIP_LAYOUT_HF, shape);
     int in_dim = span->part_size / shape[0];
     if (clip_param_span_is_fused (span, weights)) {
-      pack_linear (cpu, *clip_param_span_view (span, weights, 0),
-          span->size / in_dim, in_dim);
+      pack_linear (linears, model, kernel,
+          *clip_param_span_view (span, weights, 0), span->size / in_dim,
+          in_dim);
       continue;
     }
     for (gsize part = 0; part < span->size / span->part_size; part++)
-      pack_linear (cpu, *clip_param_span_view (span, weights, part), shape[0],
-          in_dim);
+      pack_linear (linears, model, kernel,
+          *clip_param_span_view (span, weights, part), shape[0], in_dim);
   }
   clip_param_layout_clear (&params);
+  return linears;
+}
+
+/* The packed set of model for kernel: the one in use, with one more
+ * reference, or a new one. */
+static PackedSet *
+packed_set_acquire (const ClipWeightsView *model, ClipGemmKernel kernel)
+{
+  const char *kernel_name = clip_gemm_kernel_name (kernel);
+  g_mutex_lock (&packed_lock);
+  if (packed_sets == NULL)
+    packed_sets = g_ptr_array_new ();
+  PackedSet *set = NULL;
+  for (guint i = 0; i < packed_sets->len && set == NULL; i++) {
+    PackedSet *candidate = g_ptr_array_index (packed_sets, i);
+    if (candidate->weights == model->weights
+        && strcmp (candidate->kernel, kernel_name) == 0)
+      set = candidate;
+  }
+  if (set != NULL)
+    set->ref_count++;
+  else {
+    set = g_new (PackedSet, 1);
+    set->ref_count = 1;
+    set->weights = model->weights;
+    set->kernel = kernel_name;
+    set->linears = pack_weights (model, kernel);
+    g_ptr_array_add (packed_sets, set);
+  }
+  g_mutex_unlock (&packed_lock);
+  return set;
+}
+
+static void
+packed_set_release (PackedSet *set)
+{
+  g_mutex_lock (&packed_lock);
+  gboolean last = --set->ref_count == 0;
+  if (last)
+    g_ptr_array_remove_fast (packed_sets, set);
+  g_mutex_unlock (&packed_lock);
+  if (!last)
+    return;
+  g_hash_table_destroy (set->linears);
+  g_free (set);
+}
+
+gconstpointer
+clip_cpu_backend_get_packed (ClipBackend *b)
+{
+  return ((ClipCpuBackend *) b)->packed;
+}
+
+guint
+clip_cpu_count_packed (void)
+{
+  g_mutex_lock (&packed_lock);
+  guint n = packed_sets != NULL ? packed_sets->len : 0;
+  g_mutex_unlock (&packed_lock);
+  return n;
 }
 
 ClipBackend *
@@ -521,12 +605,10 @@ clip_cpu_backend_open (const ClipWeightsView *model,
   cpu->base.model = *model;
   cpu->threads = MAX (options->threads, 1);
   cpu->pool = clip_gemm_pool_new (cpu->threads);
-  cpu->kernel = options->kernel;
-  if (!options->openblas_only && clip_gemm_kernel_supported (cpu->kernel))
-    pack_weights (cpu);
+  if (!options->openblas_only && clip_gemm_kernel_supported (options->kernel))
+    cpu->packed = packed_set_acquire (model, options->kernel);
   g_autofree char *packed = linears_are_packed (cpu)
-      ? g_strdup_printf (" + packed %s GEMM",
-          clip_gemm_kernel_name (cpu->kernel))
+      ? g_strdup_printf (" + packed %s GEMM", cpu->packed->kernel)
       : NULL;
   cpu->description = g_strdup_printf ("OpenBLAS %s%s, %d thread%s",
       openblas_get_corename (), packed != NULL ? packed : "", cpu->threads,
@@ -547,7 +629,7 @@ cpu_close (ClipBackend *b)
   g_free (cpu->arena);
   g_free (cpu->description);
   if (cpu->packed != NULL)
-    g_hash_table_destroy (cpu->packed);
+    packed_set_release (cpu->packed);
   clip_gemm_pool_free (cpu->pool);
   g_free (cpu);
 }

@@ -60,6 +60,9 @@ gboolean clip_segmenter_hold (ClipSegmenter *s, ClipTime end,
 
 /* At the end of the stream: returns TRUE and fills *last with the open
  * segment, which ends at the latest valid of its end, a pending label's end
- * and stream_end (CLIP_TIME_NONE when unknown); then resets. */
+ * and stream_end (CLIP_TIME_NONE when unknown); then resets. The one rule
+ * for every user: stream_end is the end of the last frame the label
+ * covered, analysed or carrying the last analysed frame's result (with an
+ * interval > 1), so the last segment ends alike whatever the interval. */
 gboolean clip_segmenter_finish (ClipSegmenter *s, ClipTime stream_end,
     ClipSegment *last);

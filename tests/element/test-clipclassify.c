@@ -620,6 +620,136 @@ test_live_never_waits (void)
   g_cond_clear (&gate.cond);
 }
 
+/* Shared batches: four live elements on one model, each with labels and a
+ * frame size of its own. While the batcher is held on its first result, a
+ * frame waits in every element; once released, the four are encoded as one
+ * batch (the scheduler's log says so), all results come from one thread,
+ * and each element's result is its own frame scored against its own
+ * labels. */
+#define N_SHARING 4
+
+typedef struct {
+  Gate gate; /* first: gate_handler's */
+  GThread *poster;
+  gboolean several_posters;
+  gboolean full_batch;
+} SharedGate;
+
+static GstBusSyncReply
+shared_gate_handler (GstBus *bus, GstMessage *msg, gpointer data)
+{
+  SharedGate *shared = data;
+  if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ELEMENT
+      && gst_message_has_name (msg, "clipclassify")) {
+    g_mutex_lock (&shared->gate.lock);
+    if (shared->poster == NULL)
+      shared->poster = g_thread_self ();
+    shared->several_posters |= shared->poster != g_thread_self ();
+    g_mutex_unlock (&shared->gate.lock);
+  }
+  return gate_handler (bus, msg, &shared->gate);
+}
+
+static void
+log_full_batch (GstDebugCategory *category, GstDebugLevel level,
+    const gchar *file, const gchar *function, gint line, GObject *object,
+    GstDebugMessage *message, gpointer data)
+{
+  SharedGate *shared = data;
+  if (strcmp (gst_debug_category_get_name (category), "clipclassify") != 0
+      || strstr (gst_debug_message_get (message), "shared batch of 4 from 4")
+          == NULL)
+    return;
+  g_mutex_lock (&shared->gate.lock);
+  shared->full_batch = TRUE;
+  g_mutex_unlock (&shared->gate.lock);
+}
+
+static void
+wait_analysed (Gate *gate, guint n)
+{
+  gint64 deadline = g_get_monotonic_time () + 30 * G_TIME_SPAN_SECOND;
+  g_mutex_lock (&gate->lock);
+  while (gate->analysed < n)
+    g_assert_true (g_cond_wait_until (&gate->cond, &gate->lock, deadline));
+  g_mutex_unlock (&gate->lock);
+}
+
+static void
+test_shared_batches (void)
+{
+  if (!setup_model ())
+    return;
+  const char *labels[N_SHARING] = { "cat,dog", "red,green,blue", "a,b",
+    "sun,moon,star,sky" };
+  SharedGate shared = { 0 };
+  g_mutex_init (&shared.gate.lock);
+  g_cond_init (&shared.gate.cond);
+  gst_debug_set_threshold_for_name ("clipclassify", GST_LEVEL_LOG);
+  gst_debug_add_log_function (log_full_batch, &shared, NULL);
+
+  GstHarness *h[N_SHARING];
+  GstBus *bus[N_SHARING];
+  Picture *p[N_SHARING];
+  for (int i = 0; i < N_SHARING; i++) {
+    h[i] = new_harness (new_element ("labels", labels[i], "mode", 2 /* live */,
+                            "shared-batches", TRUE, "batch-size", N_SHARING,
+                            "batch-wait", (guint64) 0, NULL),
+        &bus[i]);
+    gst_bus_set_sync_handler (bus[i], shared_gate_handler, &shared, NULL);
+    p[i] = picture_new (40 + 8 * i, 30, 20 + i);
+    gst_harness_set_src_caps (h[i], picture_caps (p[i], GST_VIDEO_FORMAT_RGB));
+  }
+
+  /* The batcher analyses element 0's first frame, and is held there. */
+  gst_harness_push (h[0], picture_buffer (p[0], GST_VIDEO_FORMAT_RGB, 0));
+  gst_buffer_unref (gst_harness_pull (h[0]));
+  wait_analysed (&shared.gate, 1);
+  for (int i = 0; i < N_SHARING; i++) {
+    gst_harness_push (h[i],
+        picture_buffer (p[i], GST_VIDEO_FORMAT_RGB, FRAME_DURATION));
+    gst_buffer_unref (gst_harness_pull (h[i]));
+  }
+  g_mutex_lock (&shared.gate.lock);
+  shared.gate.release = TRUE;
+  g_cond_broadcast (&shared.gate.cond);
+  g_mutex_unlock (&shared.gate.lock);
+  wait_analysed (&shared.gate, 1 + N_SHARING);
+
+  for (int i = 0; i < N_SHARING; i++) {
+    GstBuffer *out = gst_harness_push_and_pull (h[i],
+        picture_buffer (p[i], GST_VIDEO_FORMAT_RGB, 2 * FRAME_DURATION));
+    GstClipMeta *meta = gst_buffer_get_clip_meta (out);
+    g_assert_nonnull (meta);
+    /* That frame's result, or already this one's (the same picture). */
+    g_assert_cmpuint (gst_clip_meta_get_pts (meta), >=, FRAME_DURATION);
+    g_autofree float *embedding = runtime_embedding (p[i],
+        GST_VIDEO_FORMAT_RGB);
+    g_autoptr (ClipLabelSet) set = clip_test_label_set (encoder, labels[i],
+        NULL);
+    assert_meta_scores (meta, set, embedding, 5);
+    gst_buffer_unref (out);
+  }
+  g_mutex_lock (&shared.gate.lock);
+  g_assert_true (shared.full_batch);
+  g_assert_false (shared.several_posters);
+  g_assert_true (shared.poster != g_thread_self ());
+  g_mutex_unlock (&shared.gate.lock);
+
+  /* The elements leave one by one; the last frees the batcher. */
+  for (int i = 0; i < N_SHARING; i++) {
+    gst_harness_teardown (h[i]);
+    gst_bus_set_sync_handler (bus[i], NULL, NULL, NULL);
+    gst_bus_set_flushing (bus[i], TRUE);
+    gst_object_unref (bus[i]);
+    picture_free (p[i]);
+  }
+  gst_debug_remove_log_function_by_data (&shared);
+  gst_debug_set_threshold_for_name ("clipclassify", GST_LEVEL_NONE);
+  g_mutex_clear (&shared.gate.lock);
+  g_cond_clear (&shared.gate.cond);
+}
+
 /* Pulls buffers until one carries a meta scored against n_labels labels. */
 static GstClipMeta *
 wait_for_label_count (GstHarness *h, const Picture *p, guint n_labels,
@@ -672,11 +802,9 @@ test_label_change_while_playing (void)
     g_autoptr (ClipLabelSet) after = clip_label_set_new (encoder, specs, NULL,
         templates, &error);
     g_assert_no_error (error);
-    meta = mode == 1
-        ? gst_buffer_get_clip_meta (out = gst_harness_push_and_pull (h,
-                                        picture_buffer (p, GST_VIDEO_FORMAT_RGB,
-                                            frame++ * FRAME_DURATION)))
-        : wait_for_label_count (h, p, 3, &out, &frame);
+    /* Built off the streaming thread in both modes: the old labels score
+     * until the new ones are in. */
+    meta = wait_for_label_count (h, p, 3, &out, &frame);
     assert_meta_scores (meta, after, embedding, 5);
     gst_buffer_unref (out);
 
@@ -1040,6 +1168,7 @@ main (int argc, char **argv)
   g_test_add_func ("/clipclassify/interval", test_interval);
   g_test_add_func ("/clipclassify/sync-batching", test_sync_batching);
   g_test_add_func ("/clipclassify/live-never-waits", test_live_never_waits);
+  g_test_add_func ("/clipclassify/shared-batches", test_shared_batches);
   g_test_add_func ("/clipclassify/label-change-while-playing",
       test_label_change_while_playing);
   g_test_add_func ("/clipclassify/flush-and-eos", test_flush_and_eos);

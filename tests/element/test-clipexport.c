@@ -378,39 +378,70 @@ test_jsonl_segments (void)
       "\"label\":\"a \\\"quoted\\\" <bird>\",\"score\":0.8}\n");
 }
 
-/* Each record is on disk once known, without EOS: a second and a half of
- * results, every line there and whole; the closed segments there too. */
-static void
-test_written_without_eos (void)
+/* The names in dir that start with '.': clipexport's temporary files. */
+static guint
+count_hidden_files (const char *dir_path)
 {
-  g_autofree char *jsonl = temp_file ("out.jsonl");
-  g_autofree char *vtt = temp_file ("out.vtt");
+  g_autoptr (GDir) dir = g_dir_open (dir_path, 0, NULL);
+  guint n = 0;
+  const char *name;
+  g_assert_nonnull (dir);
+  while ((name = g_dir_read_name (dir)) != NULL)
+    n += name[0] == '.';
+  return n;
+}
 
-  GstHarness *hj = export_new (jsonl, "jsonl", 0);
-  GstHarness *hv = export_new (vtt, "webvtt", 0);
-  for (guint i = 0; i < 15; i++) {
-    push_frame (hj, i, 0, TRUE);
-    push_frame (hv, i, i < 5 ? 0 : 1, TRUE);
+/* The file is written in full or not at all: while the stream runs and
+ * after a stop without EOS (an errored pipeline stops so), location keeps
+ * what it held and the temporary file goes away; at EOS it is replaced by
+ * the whole new file. */
+static void
+test_written_at_eos (void)
+{
+  g_autofree char *dir = clip_test_tmpdir ();
+  g_autofree char *jsonl = g_build_filename (dir, "kept.jsonl", NULL);
+  g_autofree char *vtt = g_build_filename (dir, "kept.vtt", NULL);
+  const char old[] = "the old contents\n";
+  g_assert_true (g_file_set_contents (jsonl, old, -1, NULL));
+  g_assert_true (g_file_set_contents (vtt, old, -1, NULL));
+  guint hidden_before = count_hidden_files (dir);
+
+  for (int with_eos = 0; with_eos <= 1; with_eos++) {
+    GstHarness *hj = export_new (jsonl, "jsonl", 0);
+    GstHarness *hv = export_new (vtt, "webvtt", 0);
+    for (guint i = 0; i < 15; i++) {
+      push_frame (hj, i, 0, TRUE);
+      push_frame (hv, i, i < 5 ? 0 : 1, TRUE);
+    }
+    g_autofree char *during = read_file (jsonl);
+    g_assert_cmpstr (during, ==, old);
+    g_assert_cmpuint (count_hidden_files (dir), ==, hidden_before + 2);
+    if (with_eos) {
+      gst_harness_push_event (hj, gst_event_new_eos ());
+      gst_harness_push_event (hv, gst_event_new_eos ());
+    }
+    gst_harness_teardown (hv);
+    gst_harness_teardown (hj);
+    g_assert_cmpuint (count_hidden_files (dir), ==, hidden_before);
+    if (!with_eos) {
+      g_autofree char *kept_jsonl = read_file (jsonl);
+      g_autofree char *kept_vtt = read_file (vtt);
+      g_assert_cmpstr (kept_jsonl, ==, old);
+      g_assert_cmpstr (kept_vtt, ==, old);
+    }
   }
+
   g_autofree char *text = read_file (jsonl);
   g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
   g_assert_cmpuint (g_strv_length (lines), ==, 16);
   g_autoptr (JsonParser) parser = json_parser_new ();
   for (guint i = 0; i < 15; i++)
     parse_line (parser, lines[i]);
-
   g_autofree char *cues_text = read_file (vtt);
   g_autoptr (GArray) cues = parse_cues (cues_text, FALSE);
-  g_assert_cmpuint (cues->len, ==, 1);
+  g_assert_cmpuint (cues->len, ==, 2);
   assert_cue (cues, 0, 0, 500, "a dog (0.80)");
-
-  /* stopping without EOS (Ctrl-C) still writes the open segment */
-  gst_harness_teardown (hv);
-  gst_harness_teardown (hj);
-  g_autofree char *final_text = read_file (vtt);
-  g_autoptr (GArray) final_cues = parse_cues (final_text, FALSE);
-  g_assert_cmpuint (final_cues->len, ==, 2);
-  assert_cue (final_cues, 1, 500, 1500, "a cat (0.80)");
+  assert_cue (cues, 1, 500, 1500, "a cat (0.80)");
 }
 
 /* A seek back discards the open segment and never writes a cue before one
@@ -586,7 +617,7 @@ main (int argc, char **argv)
   g_test_add_func ("/clipexport/csv", test_csv);
   g_test_add_func ("/clipexport/html", test_html);
   g_test_add_func ("/clipexport/jsonl-segments", test_jsonl_segments);
-  g_test_add_func ("/clipexport/written-without-eos", test_written_without_eos);
+  g_test_add_func ("/clipexport/written-at-eos", test_written_at_eos);
   g_test_add_func ("/clipexport/flush", test_flush);
   g_test_add_func ("/clipexport/unwritable", test_unwritable);
   g_test_add_func ("/clipexport/no-results-warns", test_no_results_warns);

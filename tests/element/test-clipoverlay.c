@@ -172,6 +172,49 @@ test_untouched (void)
   }
 }
 
+/* Two classifiers' metas: the first reports nothing, the second three
+ * labels. The nearest classifier upstream (the second) is drawn by
+ * default; classifier=first draws nothing. */
+static void
+test_classifier (void)
+{
+  const char *const cases[] = { NULL, "classifier=second", "classifier=first",
+    "classifier=nowhere" };
+  const gboolean drawn[] = { TRUE, TRUE, FALSE, FALSE };
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    GstHarness *h = overlay_new ("BGRx", cases[i]);
+    GstBuffer *reference = grey_frame ("BGRx");
+    GstBuffer *in = gst_buffer_copy_deep (reference);
+    add_meta (in, 0, 0, TRUE);
+    add_meta (in, 3, 0, TRUE);
+    GstClipMeta *first = NULL, *second = NULL;
+    gpointer state = NULL;
+    GstMeta *m;
+    while ((m = gst_buffer_iterate_meta_filtered (in, &state,
+                GST_CLIP_META_API_TYPE))
+        != NULL) {
+      if (first == NULL)
+        first = (GstClipMeta *) m;
+      else
+        second = (GstClipMeta *) m;
+    }
+    gst_clip_meta_set_source (first, "first");
+    gst_clip_meta_set_source (second, "second");
+    g_assert_true (gst_buffer_get_clip_meta_from (in, NULL) == second);
+    g_assert_true (gst_buffer_get_clip_meta_from (in, "first") == first);
+    g_assert_null (gst_buffer_get_clip_meta_from (in, "nowhere"));
+
+    GstBuffer *out = gst_harness_push_and_pull (h, in);
+    Changes c = compare ("BGRx", reference, out);
+    g_test_message ("%s: %" G_GUINT64_FORMAT, cases[i] ? cases[i] : "default",
+        (guint64) c.total_difference);
+    g_assert_cmpint (c.total_difference > 0, ==, drawn[i]);
+    gst_buffer_unref (out);
+    gst_buffer_unref (reference);
+    gst_harness_teardown (h);
+  }
+}
+
 static void
 test_max_labels (void)
 {
@@ -405,6 +448,7 @@ main (int argc, char **argv)
   g_test_add_func ("/clipoverlay/corners", test_corners);
   g_test_add_func ("/clipoverlay/untouched", test_untouched);
   g_test_add_func ("/clipoverlay/max-labels", test_max_labels);
+  g_test_add_func ("/clipoverlay/classifier", test_classifier);
   g_test_add_func ("/clipoverlay/stale", test_stale);
   g_test_add_func ("/clipoverlay/yuv-matrix", test_yuv_matrix);
   g_test_add_func ("/clipoverlay/small-frames", test_small_frames);

@@ -5,6 +5,7 @@
  * raises them (CLIP_FAULTS_CYCLES, CLIP_FAULTS_LABEL_CHANGES) for the leak run. */
 #include <gst/gst.h>
 #include <glib/gstdio.h>
+#include <math.h>
 #include <string.h>
 
 #include "reference.h"
@@ -184,6 +185,92 @@ test_cycles_and_label_changes (void)
   pipeline_free (p);
 }
 
+/* A copy of the tiny HF model with one weight of visual_projection NaN. */
+static char *
+nan_model_new (void)
+{
+  g_autofree char *src = clip_test_ref_path ("models/tiny-hf");
+  char *dir = clip_test_tmpdir ();
+  g_autoptr (GDir) listing = g_dir_open (src, 0, NULL);
+  const char *name;
+  g_assert_nonnull (listing);
+  while ((name = g_dir_read_name (listing)) != NULL) {
+    g_autofree char *from = g_build_filename (src, name, NULL);
+    g_autofree char *to = g_build_filename (dir, name, NULL);
+    g_autofree char *contents = NULL;
+    gsize length;
+    g_assert_true (g_file_get_contents (from, &contents, &length, NULL));
+    if (strcmp (name, "model.safetensors") == 0) {
+      guint64 header = GUINT64_FROM_LE (*(guint64 *) contents);
+      g_autofree char *json = g_strndup (contents + 8, header);
+      const char *entry = strstr (json, "\"visual_projection.weight\"");
+      g_assert_nonnull (entry);
+      const char *offsets = strstr (entry, "\"data_offsets\":[");
+      g_assert_nonnull (offsets);
+      guint64 first = g_ascii_strtoull (offsets + strlen ("\"data_offsets\":["),
+          NULL, 10);
+      float nan = NAN;
+      memcpy (contents + 8 + header + first, &nan, sizeof nan);
+    }
+    g_assert_true (g_file_set_contents (to, contents, length, NULL));
+  }
+  return dir;
+}
+
+/* A model that gives NaN embeddings: one WARNING, no result message, every
+ * buffer through, no error, in both modes. */
+static void
+test_non_finite_weights (void)
+{
+  if (!clip_test_reference ())
+    return;
+  g_autofree char *model = nan_model_new ();
+  const char *modes[] = { "sync batch-size=4", "live" };
+  for (guint m = 0; m < G_N_ELEMENTS (modes); m++) {
+    g_autofree char *description = g_strdup_printf (
+        "videotestsrc num-buffers=10 "
+        "! video/x-raw,format=RGB,width=64,height=48,framerate=50/1 "
+        "! clipclassify model=\"%s\" mode=%s threads=1 labels=cat,dog "
+        "! fakesink name=sink",
+        model, modes[m]);
+    g_autoptr (GError) error = NULL;
+    GstElement *pipeline = gst_parse_launch (description, &error);
+    g_assert_no_error (error);
+    gst_element_set_state (pipeline, GST_STATE_PLAYING);
+    GstBus *bus = gst_element_get_bus (pipeline);
+    guint warnings = 0, results = 0;
+    for (;;) {
+      GstMessage *msg = gst_bus_timed_pop_filtered (bus, GST_CLOCK_TIME_NONE,
+          GST_MESSAGE_ERROR | GST_MESSAGE_WARNING | GST_MESSAGE_EOS
+              | GST_MESSAGE_ELEMENT);
+      GstMessageType type = GST_MESSAGE_TYPE (msg);
+      if (type == GST_MESSAGE_ERROR) {
+        g_autoptr (GError) e = NULL;
+        gst_message_parse_error (msg, &e, NULL);
+        g_error ("%s: error: %s", modes[m], e->message);
+      }
+      if (type == GST_MESSAGE_WARNING) {
+        g_autoptr (GError) e = NULL;
+        g_autofree char *debug = NULL;
+        gst_message_parse_warning (msg, &e, &debug);
+        g_assert_nonnull (strstr (debug, "not finite"));
+        warnings++;
+      }
+      if (type == GST_MESSAGE_ELEMENT
+          && gst_message_has_name (msg, "clipclassify"))
+        results++;
+      gst_message_unref (msg);
+      if (type == GST_MESSAGE_EOS)
+        break;
+    }
+    g_assert_cmpuint (warnings, ==, 1);
+    g_assert_cmpuint (results, ==, 0);
+    gst_object_unref (bus);
+    gst_element_set_state (pipeline, GST_STATE_NULL);
+    gst_object_unref (pipeline);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -193,6 +280,7 @@ main (int argc, char **argv)
   g_test_add_func ("/faults/labels-file-deleted", test_labels_file_deleted);
   g_test_add_func ("/faults/cycles-and-label-changes",
       test_cycles_and_label_changes);
+  g_test_add_func ("/faults/non-finite-weights", test_non_finite_weights);
   int status = g_test_run ();
   gst_deinit ();
   return status;

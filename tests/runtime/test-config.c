@@ -41,7 +41,7 @@ test_reference_openai (void)
   g_autofree char *dir = clip_test_ref_path ("models/tiny-openai");
   ClipConfig c;
   g_autoptr (GError) error = NULL;
-  g_assert_true (clip_config_load_dir (dir, &c, &error));
+  g_assert_true (clip_config_load_dir (dir, &c, NULL, &error));
   g_assert_no_error (error);
   assert_tiny (&c);
 }
@@ -54,7 +54,7 @@ test_reference_hf (void)
   g_autofree char *dir = clip_test_ref_path ("models/tiny-hf");
   ClipConfig c;
   g_autoptr (GError) error = NULL;
-  g_assert_true (clip_config_load_dir (dir, &c, &error));
+  g_assert_true (clip_config_load_dir (dir, &c, NULL, &error));
   g_assert_no_error (error);
   assert_tiny (&c);
 }
@@ -224,6 +224,16 @@ test_openclip_refused (void)
   assert_parse_fails ("{\"embed_dim\": 512, \"vision_cfg\": {\"width\": 100}}",
       CLIP_ERROR_CONFIG,
       "vision_cfg.width 100 is not a multiple of head_width 64");
+  /* a width too large for its MLP is the width's fault, not the ratio's */
+  assert_parse_fails ("{\"embed_dim\": 512, \"vision_cfg\":"
+                      " {\"width\": 1000000000, \"head_width\": 1000}}",
+      CLIP_ERROR_CONFIG, "vision_cfg.width 1000000000 is too large");
+  assert_parse_fails ("{\"embed_dim\": 512, \"text_cfg\":"
+                      " {\"width\": -512}}",
+      CLIP_ERROR_CONFIG, "text_cfg.width -512 is");
+  assert_parse_fails ("{\"embed_dim\": 512, \"vision_cfg\":"
+                      " {\"mlp_ratio\": -4}}",
+      CLIP_ERROR_FORMAT, "vision_cfg.mlp_ratio is not a ratio between 0 and");
   assert_parse_fails ("{\"embed_dim\": 512, \"quick_gelu\": 1}",
       CLIP_ERROR_FORMAT, "model_cfg.quick_gelu is not true or false");
   assert_parse_fails ("{\"embed_dim\": 512}, \"preprocess_cfg\": {}",
@@ -294,7 +304,7 @@ test_load_dir (void)
   g_autofree char *dir = clip_test_tmpdir ();
   ClipConfig c;
   g_autoptr (GError) error = NULL;
-  g_assert_false (clip_config_load_dir (dir, &c, &error));
+  g_assert_false (clip_config_load_dir (dir, &c, NULL, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_IO);
   g_assert_nonnull (
       strstr (error->message, "no config.json or open_clip_config.json"));
@@ -305,7 +315,7 @@ test_load_dir (void)
       "{\"model_cfg\": {\"embed_dim\": 256,"
       " \"vision_cfg\": {\"width\": 128, \"layers\": 1, \"patch_size\": 32},"
       " \"text_cfg\": {\"width\": 128, \"heads\": 2, \"layers\": 1}}}");
-  g_assert_true (clip_config_load_dir (dir, &c, &error));
+  g_assert_true (clip_config_load_dir (dir, &c, NULL, &error));
   g_assert_no_error (error);
   g_assert_cmpint (c.embed_dim, ==, 256);
 
@@ -314,32 +324,32 @@ test_load_dir (void)
   write_file (dir, "preprocessor_config.json",
       "{\"image_mean\": [0.5, 0.5, 0.5],"
       " \"image_std\": [0.5, 0.25, 0.125], \"crop_size\": {\"height\": 224, \"width\": 224}}");
-  g_assert_true (clip_config_load_dir (dir, &c, &error));
+  g_assert_true (clip_config_load_dir (dir, &c, NULL, &error));
   g_assert_no_error (error);
   g_assert_cmpint (c.embed_dim, ==, 128);
   g_assert_cmpfloat (c.image_mean[0], ==, 0.5f);
   g_assert_cmpfloat (c.image_std[2], ==, 0.125f);
 
   write_file (dir, "preprocessor_config.json", "{\"crop_size\": 336}");
-  g_assert_false (clip_config_load_dir (dir, &c, &error));
+  g_assert_false (clip_config_load_dir (dir, &c, NULL, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_CONFIG);
   g_assert_nonnull (
       strstr (error->message, "preprocessor_config.json: crop_size 336"));
   g_clear_error (&error);
 
   write_file (dir, "preprocessor_config.json", "{\"image_std\": [1, -1, 1]}");
-  g_assert_false (clip_config_load_dir (dir, &c, &error));
+  g_assert_false (clip_config_load_dir (dir, &c, NULL, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_CONFIG);
   g_assert_nonnull (strstr (error->message, "preprocessor_config.json: "));
   g_clear_error (&error);
 
   write_file (dir, "preprocessor_config.json", "{oops");
-  g_assert_false (clip_config_load_dir (dir, &c, &error));
+  g_assert_false (clip_config_load_dir (dir, &c, NULL, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT);
   g_clear_error (&error);
 
   write_file (dir, "config.json", "");
-  g_assert_false (clip_config_load_dir (dir, &c, &error));
+  g_assert_false (clip_config_load_dir (dir, &c, NULL, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT);
   g_assert_nonnull (strstr (error->message, "config.json: "));
 }

@@ -6,6 +6,7 @@
 
 #include <json-glib/json-glib.h>
 #include <math.h>
+#include <string.h>
 
 #define N_IMAGES 6
 #define N_PROMPTS 12
@@ -258,6 +259,95 @@ test_errors (void)
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_INVALID);
 }
 
+/* A label that is also a negative label would share its probability with
+ * itself: an error naming it. */
+static void
+test_label_also_negative (void)
+{
+  if (!setup ())
+    return;
+  g_autoptr (GPtrArray) labels = labels_new ();
+  g_autoptr (GPtrArray) negatives = labels_new ();
+  g_ptr_array_add (labels, spec_new ("a", NULL));
+  g_ptr_array_add (labels, spec_new ("b", NULL));
+  g_ptr_array_add (negatives, spec_new ("b", NULL));
+  const char *templates[] = { "a photo of a {}.", NULL };
+  g_autoptr (GError) error = NULL;
+  g_assert_null (
+      clip_label_set_new (encoder, labels, negatives, templates, &error));
+  g_assert_error (error, CLIP_ERROR, CLIP_ERROR_INVALID);
+  g_assert_nonnull (strstr (error->message, "'b'"));
+  g_assert_nonnull (strstr (error->message, "negative"));
+}
+
+/* A prompt longer than the context flags its label; others are not. */
+static void
+test_truncated (void)
+{
+  if (!setup ())
+    return;
+  int context = clip_model_get_config (model)->context_length;
+  g_autoptr (GString) long_label = g_string_new ("a");
+  for (int i = 0; i < context; i++)
+    g_string_append (long_label, " very");
+  g_string_append (long_label, " long label");
+  g_autoptr (GPtrArray) labels = labels_new ();
+  g_ptr_array_add (labels, spec_new ("dog", NULL));
+  g_ptr_array_add (labels, spec_new (long_label->str, NULL));
+  g_ptr_array_add (labels, spec_new ("own", "short", long_label->str, NULL));
+  const char *templates[] = { "a photo of a {}.", NULL };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (ClipLabelSet) set = clip_label_set_new (encoder, labels, NULL,
+      templates, &error);
+  g_assert_no_error (error);
+  g_assert_false (clip_label_set_is_truncated (set, 0));
+  g_assert_true (clip_label_set_is_truncated (set, 1));
+  g_assert_true (clip_label_set_is_truncated (set, 2));
+}
+
+typedef struct {
+  guint calls;
+  int most;
+} EncodeCount;
+
+static gboolean
+counting_encode (const char *const *prompts, int n, float *embeddings,
+    gpointer user_data, GError **error)
+{
+  EncodeCount *count = user_data;
+  count->calls++;
+  count->most = MAX (count->most, n);
+  return clip_encoder_encode_strings (encoder, prompts, n, embeddings, error);
+}
+
+/* clip_label_set_new_with: the same set, its prompts in calls of at most
+ * 32. */
+static void
+test_new_with (void)
+{
+  if (!setup ())
+    return;
+  g_autoptr (GPtrArray) labels = labels_new ();
+  for (int i = 0; i < 40; i++) {
+    g_autofree char *label = g_strdup_printf ("thing %d", i);
+    g_ptr_array_add (labels, spec_new (label, NULL));
+  }
+  const char *templates[] = { "a photo of a {}.", "a {}.", NULL };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (ClipLabelSet) set = clip_label_set_new (encoder, labels, NULL,
+      templates, &error);
+  g_assert_no_error (error);
+  EncodeCount count = { 0 };
+  g_autoptr (ClipLabelSet) with = clip_label_set_new_with (model, labels, NULL,
+      templates, counting_encode, &count, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (count.calls, ==, 3); /* 80 prompts */
+  g_assert_cmpint (count.most, ==, 32);
+  g_assert_cmpmem (clip_label_set_get_embeddings (set),
+      40 * embed_dim () * sizeof (float), clip_label_set_get_embeddings (with),
+      40 * embed_dim () * sizeof (float));
+}
+
 static void
 test_score (void)
 {
@@ -382,6 +472,9 @@ main (int argc, char **argv)
   g_test_add_func ("/labelset/no-templates", test_no_templates);
   g_test_add_func ("/labelset/negatives", test_negatives);
   g_test_add_func ("/labelset/errors", test_errors);
+  g_test_add_func ("/labelset/label-also-negative", test_label_also_negative);
+  g_test_add_func ("/labelset/truncated", test_truncated);
+  g_test_add_func ("/labelset/new-with", test_new_with);
   g_test_add_func ("/labelset/score", test_score);
   g_test_add_func ("/labelset/reference-top-labels", test_reference_top_labels);
   int status = g_test_run ();

@@ -6,6 +6,7 @@
 #include "model.h"
 #include "reference.h"
 
+#include <glib/gstdio.h>
 #include <malloc.h>
 #include <math.h>
 #include <stdio.h>
@@ -215,6 +216,48 @@ test_bf16 (void)
   assert_same_weights (f32, bf16, truncate_bf16);
 }
 
+/* A fingerprint is the same for every load of a folder and differs for
+ * another layout and for one weight changed anywhere (a retraining keeps
+ * the header), whatever the folder is called. */
+static void
+test_fingerprint (void)
+{
+  if (!clip_test_reference ())
+    return;
+  g_autoptr (ClipModel) openai = load_reference ("tiny-openai");
+  g_autoptr (ClipModel) again = load_reference ("tiny-openai");
+  g_autoptr (ClipModel) hf = load_reference ("tiny-hf");
+  const char *print = clip_model_get_fingerprint (openai);
+  g_assert_true (g_str_has_prefix (print, "sha256:"));
+  g_assert_true (g_str_has_suffix (print, "-32"));
+  g_assert_cmpstr (print, ==, clip_model_get_fingerprint (again));
+  g_assert_cmpstr (print, !=, clip_model_get_fingerprint (hf));
+
+  /* The same files but for one float near the end, in a folder of the
+   * same name. */
+  g_autofree char *tmp = clip_test_tmpdir ();
+  g_autofree char *dir = g_build_filename (tmp, "tiny-openai", NULL);
+  g_assert_cmpint (g_mkdir (dir, 0755), ==, 0);
+  g_autofree char *config = clip_test_ref_path (
+      "models/tiny-openai/config.json");
+  g_autofree char *weights = clip_test_ref_path (
+      "models/tiny-openai/model.safetensors");
+  g_autofree char *link = g_build_filename (dir, "config.json", NULL);
+  g_assert_cmpint (symlink (config, link), ==, 0);
+  g_autofree char *bytes = NULL;
+  gsize size;
+  g_assert_true (g_file_get_contents (weights, &bytes, &size, NULL));
+  bytes[size - 2] ^= 0x01;
+  g_autofree char *copy = g_build_filename (dir, "model.safetensors", NULL);
+  g_assert_true (g_file_set_contents (copy, bytes, size, NULL));
+  g_autofree char *vocab = clip_test_ref_path ("vocab");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (ClipModel) retrained = clip_model_load (dir, vocab, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (clip_model_get_name (retrained), ==, "tiny-openai");
+  g_assert_cmpstr (print, !=, clip_model_get_fingerprint (retrained));
+}
+
 /* OpenCLIP's hub file names: open_clip_config.json and
  * open_clip_model.safetensors. */
 static void
@@ -350,6 +393,7 @@ main (int argc, char **argv)
   g_test_add_func ("/model/hf-equals-openai", test_hf_equals_openai);
   g_test_add_func ("/model/f16", test_f16);
   g_test_add_func ("/model/bf16", test_bf16);
+  g_test_add_func ("/model/fingerprint", test_fingerprint);
   g_test_add_func ("/model/openclip-file-names", test_openclip_file_names);
   g_test_add_func ("/model/vocabulary-needed", test_vocabulary_needed);
   g_test_add_func ("/model/memory", test_memory);

@@ -42,7 +42,7 @@ check_reference (const char *model, ClipLayout file_layout)
   g_autofree char *path = g_build_filename (dir, "model.safetensors", NULL);
   g_autoptr (GError) error = NULL;
   ClipConfig config;
-  g_assert_true (clip_config_load_dir (dir, &config, &error));
+  g_assert_true (clip_config_load_dir (dir, &config, NULL, &error));
   g_assert_no_error (error);
   ClipSafetensors *st = clip_safetensors_open (path, &error);
   g_assert_no_error (error);

@@ -167,6 +167,14 @@ check_subtitles "$TMP/interval.jsonl" jsonl >"$TMP/interval.segments" ||
 tail -n 1 "$TMP/interval.segments" | grep -q '^[0-9]* 6000 ' ||
   fail "with --interval 5 the last segment does not end at 6 s"
 
+# A prompt longer than the context: clipclassify's WARNING reaches stderr,
+# once, naming the label.
+long="a$(printf ' very%.0s' $(seq 80)) long label"
+expect_status 0 annotate "$TMP/cuts.avi" "${model[@]}" --labels "short,$long" \
+  --interval 10 --quiet --out "$TMP/long.jsonl"
+[ "$(grep -c "warning: .*'$long'" "$TMP/err")" = 1 ] ||
+  fail "no single warning for the long label: $(cat "$TMP/err")"
+
 # Errors.
 expect_error 2 annotate "$TMP/cuts.avi" "${model[@]}" -- "no labels"
 expect_error 2 annotate "$TMP/cuts.avi" "${model[@]}" --labels a \
@@ -192,6 +200,74 @@ expect_error 1 annotate "$TMP/audio.wav" "${model[@]}" --labels a \
 expect_error 1 annotate "$TMP/cuts.avi" "${model[@]}" --labels a \
   --out "$TMP/no-such-dir/x.vtt" -- "no-such-dir/x.vtt"
 
+# --out is replaced only by a complete file: a failed run (here: no video
+# in the input) leaves the old one as it was, and no temporary file.
+printf 'WEBVTT\n\n00:00:00.000 --> 00:00:01.000\nkept (1.00)\n\n' >"$TMP/keep.vtt"
+cp "$TMP/keep.vtt" "$TMP/keep.vtt.orig"
+expect_error 1 annotate "$TMP/audio.wav" "${model[@]}" --labels a \
+  --out "$TMP/keep.vtt" -- "audio.wav" "no video"
+cmp "$TMP/keep.vtt" "$TMP/keep.vtt.orig" || fail "a failed annotate changed keep.vtt"
+ls -A "$TMP" | grep -q '^\.keep\.vtt\.' && fail "a temporary file is left: $(ls -A "$TMP")"
+echo "ok: a failed annotate leaves --out untouched"
+
+# Sizes are bounded by clipclassify's ranges, with a message.
+expect_error 2 annotate "$TMP/cuts.avi" "${model[@]}" --labels a \
+  --batch-size 100000 -- "--batch-size" "100000" "1..256"
+expect_error 2 annotate "$TMP/cuts.avi" "${model[@]}" --labels a \
+  --smoothing 0 -- "--smoothing" "0"
+# stdout that cannot be written: exit 1 with the reason.
+got=0
+"$GST_CLIP" annotate "$TMP/cuts.avi" "${model[@]}" --labels a --quiet \
+  >/dev/full 2>"$TMP/err" || got=$?
+[ "$got" = 1 ] && grep -q "No space left on device" "$TMP/err" ||
+  fail "annotate >/dev/full exited with $got: $(cat "$TMP/err")"
+
+# Line breaks in labels never break a cue: WebVTT and SRT write them as
+# spaces (the writer clipexport uses), so every cue is one line of text.
+nl_labels=$(python3 -c 'print(",".join(f"label {i}\nline\r{i}" for i in range(64)))')
+for ext in vtt srt; do
+  expect_status 0 annotate "$TMP/cuts.avi" "${model[@]}" --labels "$nl_labels" \
+    --template "{}" --quiet --out "$TMP/newlines.$ext"
+  check_subtitles "$TMP/newlines.$ext" "$ext" >"$TMP/newlines.$ext.segments" ||
+    fail "newlines.$ext is not valid: $(cat -A "$TMP/newlines.$ext")"
+  grep -qvE '^[0-9]+ [0-9]+ label [0-9]+ line [0-9]+$' "$TMP/newlines.$ext.segments" &&
+    fail "newlines.$ext: a label not spelt with spaces: $(cat "$TMP/newlines.$ext.segments")"
+done
+cmp "$TMP/newlines.vtt.segments" "$TMP/newlines.srt.segments" ||
+  fail "WebVTT and SRT spell the labels differently"
+echo "ok: labels with line breaks give one-line cues in WebVTT and SRT"
+
+# JSON Lines under hostile labels: every control character but NUL, DEL,
+# quotes and backslashes; each line read by a strict parser, the labels
+# intact, per frame and per segment.
+ctl_labels=$(python3 -c '
+chars = [chr(c) for c in range(1, 0x20)] + ["\x7f", "\"", "\\"]
+print(",".join(f"l{i}{c}x" for i, c in enumerate(chars)), end="")')
+for f in jsonl jsonl-segments; do
+  expect_status 0 annotate "$TMP/cuts.avi" "${model[@]}" --labels "$ctl_labels" \
+    --template "{}" --quiet --interval 4 --format "$f" --out "$TMP/control.$f"
+  python3 - "$TMP/control.$f" "$ctl_labels" <<'PY' || fail "control.$f is not strict JSON Lines"
+import json, sys
+def no_constant(name):
+    raise ValueError(f"non-standard JSON constant {name}")
+path, labels = sys.argv[1], set(sys.argv[2].split(","))
+raw = open(path, "rb").read()
+assert raw.endswith(b"\n"), "last line unterminated"
+seen = set()
+for n, line in enumerate(raw.decode("utf-8").split("\n")[:-1], 1):
+    assert all(ord(c) >= 0x20 and c != "\x7f" for c in line), f"line {n}: raw control"
+    o = json.loads(line, strict=True, parse_constant=no_constant)
+    if "labels" in o:
+        assert o["labels"] and set(o["labels"]) <= labels, n  # the top-k
+        seen.add(o["top"])
+    else:
+        seen.add(o["label"])
+        assert isinstance(o["score"], float), o
+assert seen and seen <= labels, seen - labels
+print(f"ok: {path}: strict JSON, labels intact ({len(seen)} tops)")
+PY
+done
+
 # Ctrl-C: a long file, interrupted; the WebVTT must still be complete.
 gst-launch-1.0 -q videotestsrc pattern=smpte num-buffers=6000 \
   ! video/x-raw,width=64,height=48,framerate=25/1 ! jpegenc ! avimux \
@@ -210,7 +286,12 @@ done
 kill -INT "$pid" 2>/dev/null || true
 status=0
 wait "$pid" || status=$?
-[ "$status" = 0 ] || fail "annotate exited with $status after SIGINT: $(cat "$TMP/long.err")"
+# Interrupted is not finished: exit status 130, as a shell reports SIGINT.
+if grep -q interrupted "$TMP/long.err"; then
+  [ "$status" = 130 ] || fail "annotate exited with $status after SIGINT: $(cat "$TMP/long.err")"
+else
+  [ "$status" = 0 ] || fail "annotate exited with $status: $(cat "$TMP/long.err")"
+fi
 check_subtitles "$TMP/long.vtt" vtt >"$TMP/long.segments" ||
   fail "long.vtt is not valid after Ctrl-C: $(cat "$TMP/long.vtt")"
 [ -s "$TMP/long.segments" ] || fail "long.vtt has no cue after Ctrl-C"

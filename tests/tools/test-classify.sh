@@ -29,6 +29,7 @@ columns = {n: int(c) for n, c in (item.split("=") for item in names.split(","))}
 negative = [int(c) for c in negatives.split(",") if c]
 lines = open(output, encoding="utf-8").read().splitlines()
 assert len(lines) == len(images), f"{len(lines)} lines for {len(images)} images"
+negative_won = 0
 for i, (line, image) in enumerate(zip(lines, images)):
     result = json.loads(line)
     assert set(result) == {"image", "labels", "scores", "top"}, result.keys()
@@ -40,12 +41,22 @@ for i, (line, image) in enumerate(zip(lines, images)):
     want = {n: math.exp(row[c] - row[top]) / total for n, c in columns.items()}
     assert sorted(result["labels"]) == sorted(columns), result["labels"]
     assert result["scores"] == sorted(result["scores"], reverse=True), result
-    assert result["top"] == result["labels"][0], result
+    # A negative label that wins means none of the labels: top is null, as
+    # clipclassify's top-label is.
     best = max(columns, key=lambda n: row[columns[n]])
+    if max(used, key=lambda c: row[c]) in negative:
+        best = None
+        negative_won += 1
+    else:
+        assert result["top"] == result["labels"][0], result
     assert result["top"] == best, f"{image}: top {result['top']}, expected {best}"
     for name, score in zip(result["labels"], result["scores"]):
         assert abs(score - want[name]) < 5e-4, f"{image} {name}: {score} vs {want[name]}"
-print(f"ok: {len(lines)} JSON lines match the reference logits ({names})")
+print(f"ok: {len(lines)} JSON lines match the reference logits ({names}),"
+      f" a negative label won {negative_won} times")
+if negatives:
+    assert negative_won > 0, "the images test no winning negative"
+
 PY
 }
 
@@ -71,7 +82,25 @@ check "$TMP/template" "dog=0,cat=1" ""
   >"$TMP/default"
 check "$TMP/default" "dog=0,cat=1" ""
 
-# A negative label takes part in the softmax and is not reported.
+# A negative label takes part in the softmax and is not reported; when it
+# wins, "top" is null.
 "$GST_CLIP" classify "${model[@]}" --labels dog --negative-labels cat \
   "${images[@]}" >"$TMP/negative"
 check "$TMP/negative" "dog=0" "1"
+
+# A label that is also a negative label would share its probability with
+# itself: exit 1, naming it.
+expect_error 1 classify "${model[@]}" --labels "dog,cat" --negative-labels cat \
+  "${images[0]}" -- "'cat'" "negative label"
+[ ! -s "$TMP/out" ] || fail "a refused label set printed results: $(cat "$TMP/out")"
+
+# A prompt longer than the context (77 tokens here) is cut: a warning per
+# such label, naming it, once; the results still come.
+long="a photo of$(printf ' very%.0s' $(seq 80)) big dog"
+expect_status 0 classify "${model[@]}" --labels "dog,$long,cat" "${images[@]}"
+[ "$(wc -l <"$TMP/out")" = "${#images[@]}" ] || fail "results: $(cat "$TMP/out")"
+[ "$(grep -c "warning: label '$long'" "$TMP/err")" = 1 ] ||
+  fail "no single warning for the long label: $(cat "$TMP/err")"
+grep -q "context" "$TMP/err" || fail "the warning does not say why: $(cat "$TMP/err")"
+[ "$(grep -c warning "$TMP/err")" = 1 ] || fail "other warnings: $(cat "$TMP/err")"
+echo "ok: a cut prompt is warned about once: $(head -n 1 "$TMP/err")"

@@ -4,7 +4,9 @@
 # known times: search by example image finds the right moment of the right
 # file, re-indexing replaces a video's rows, one database refuses a second
 # model, bad databases are errors; text search with the default model when
-# it is built.
+# it is built. A database records its model's fingerprint: a model of the
+# same folder name but other weights or size is refused, and search
+# defaults to the database's model; older databases are refused.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/video-lib.sh"
 need_reference
@@ -125,7 +127,7 @@ status=0
 wait "$pid" || status=$?
 mv -f "$TMP/two.orig" "$TMP/two.avi"
 if grep -q "interrupted" "$TMP/long.err"; then
-  [ "$status" = 1 ] || fail "interrupted index exited with $status"
+  [ "$status" = 130 ] || fail "interrupted index exited with $status"
   grep -qF "two.avi not stored" "$TMP/long.err" ||
     fail "interrupted index: $(cat "$TMP/long.err")"
   db_summary "$db" >"$TMP/summary-int"
@@ -145,6 +147,86 @@ expect_error 1 index --db "$db" "${other[@]}" "$TMP/one.avi" \
 db_summary "$db" >"$TMP/summary-3"
 cmp -s "$TMP/summary-2" "$TMP/summary-3" || fail "a refused index changed the db"
 expect_error 1 search --db "$db" "${other[@]}" "a dog" -- "tiny-openai" "tiny-hf"
+
+# A model is known by its fingerprint (config, weights), not its folder's
+# name: two random models of one architecture in folders both called
+# "model" are two models.
+"$GST_CLIP" random-model --arch tiny --vocab "$REF/vocab" --seed 7 \
+  --out "$TMP/a/model"
+"$GST_CLIP" random-model --arch tiny --vocab "$REF/vocab" --seed 8 \
+  --out "$TMP/b/model"
+same_db="$TMP/same-name.sqlite"
+expect_status 0 index --db "$same_db" --model "$TMP/a/model" --interval 5 -q \
+  "$TMP/one.avi"
+db_summary "$same_db" >"$TMP/same-1"
+expect_error 1 index --db "$same_db" --model "$TMP/b/model" -q "$TMP/two.avi" \
+  -- "$TMP/a/model" "$TMP/b/model" "fingerprint"
+db_summary "$same_db" >"$TMP/same-2"
+cmp -s "$TMP/same-1" "$TMP/same-2" || fail "a refused index changed the db"
+expect_error 1 search --db "$same_db" --model "$TMP/b/model" "a dog" \
+  -- "$TMP/a/model" "$TMP/b/model"
+# Without --model, search uses the database's model (and its vocabulary).
+expect_status 0 search --db "$same_db" --image "$TMP/circular.png" --top 1
+grep -qF "$TMP/one.avi  " "$TMP/out" || fail "search without --model: $(cat "$TMP/out")"
+expect_status 0 search --db "$same_db" "a dog" --top 1
+# ... and says so when that folder is gone or holds another model now.
+mv "$TMP/a/model" "$TMP/a/moved"
+expect_error 1 search --db "$same_db" "a dog" \
+  -- "$TMP/a/model" "no longer exists" "--model"
+expect_status 0 search --db "$same_db" --model "$TMP/a/moved" "a dog"
+cp -r "$TMP/b/model" "$TMP/a/model"
+expect_error 1 search --db "$same_db" "a dog" -- "$TMP/a/model" "changed"
+rm -rf "$TMP/a/model"
+mv "$TMP/a/moved" "$TMP/a/model"
+
+# A 32-dim model in a folder called "default" is not the 64-dim default
+# model: neither index nor search mixes their embeddings.
+default_dir="$CLIP_SOURCE_DIR/models/default"
+if [ -f "$default_dir/model.safetensors" ]; then
+  "$GST_CLIP" random-model --arch tiny --vocab "$REF/vocab" \
+    --out "$TMP/impostor/default"
+  dim_db="$TMP/dim.sqlite"
+  expect_status 0 index --db "$dim_db" --model "$default_dir" --interval 5 -q \
+    "$TMP/one.avi"
+  db_summary "$dim_db" >"$TMP/dim-1"
+  expect_error 1 index --db "$dim_db" --model "$TMP/impostor/default" -q \
+    "$TMP/two.avi" -- "64-dim" "32-dim" "$TMP/impostor/default"
+  db_summary "$dim_db" >"$TMP/dim-2"
+  cmp -s "$TMP/dim-1" "$TMP/dim-2" || fail "a refused index changed the db"
+  expect_error 1 search --db "$dim_db" --model "$TMP/impostor/default" "a dog" \
+    -- "64-dim" "32-dim"
+else
+  echo "SKIP (part): $default_dir/model.safetensors is missing: the" \
+    "32-dim 'default' against a 64-dim database is not tested" >&2
+fi
+
+# A database of an older gst-clip names its model by folder only: refused
+# by both commands, with what to do.
+python3 - "$TMP/old.sqlite" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.executescript('''
+CREATE TABLE videos (id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE,
+  model TEXT NOT NULL, dim INTEGER NOT NULL, indexed_at INTEGER NOT NULL);
+CREATE TABLE frames (video_id INTEGER NOT NULL REFERENCES videos (id)
+  ON DELETE CASCADE, pts INTEGER NOT NULL, duration INTEGER NOT NULL,
+  embedding BLOB NOT NULL);
+INSERT INTO videos VALUES (1, '/old.avi', 'model', 32, 0);
+INSERT INTO frames VALUES (1, 0, 40000000, zeroblob(128));
+''')
+db.commit()
+PY
+expect_error 1 search --db "$TMP/old.sqlite" --model "$TMP/a/model" "a dog" \
+  -- "older gst-clip" "'model'" "index the videos again"
+expect_error 1 search --db "$TMP/old.sqlite" "a dog" -- "older gst-clip"
+expect_error 1 index --db "$TMP/old.sqlite" --model "$TMP/a/model" -q \
+  "$TMP/one.avi" -- "older gst-clip"
+python3 - "$TMP/old.sqlite" <<'PY' || fail "a refused index changed an old db"
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+assert db.execute("SELECT count(*) FROM videos").fetchone()[0] == 1
+assert db.execute("SELECT count(*) FROM frames").fetchone()[0] == 1
+PY
 
 # Errors: the command line, missing and bad databases, bad rows.
 expect_error 2 search "${model[@]}" "a dog" -- "--db"
