@@ -275,35 +275,39 @@ wait_result (GstBus *bus)
   }
 }
 
-/* Live mode: the check runs on the streaming thread, before the worker;
- * unchanged frames leave with the latest result and are counted. */
+/* Live mode, with a worker of its own and with shared batches: the check
+ * runs on the streaming thread, before the frame is handed on; unchanged
+ * frames leave with the latest result and are counted. */
 static void
 test_live (void)
 {
-  GstBus *bus;
-  GstHarness *h = new_harness (new_element ("mode", 2 /* live */,
-                                   "change-threshold", 4.0, "max-skip",
-                                   GST_CLOCK_TIME_NONE, NULL),
-      &bus);
-  gst_harness_set_src_caps (h, scene_caps (GST_VIDEO_FORMAT_BGRx));
-  gst_buffer_unref (gst_harness_push_and_pull (h,
-      scene_buffer (GST_VIDEO_FORMAT_BGRx, 50, 0, 0)));
-  g_assert_cmpuint (wait_result (bus), ==, 0);
-  for (guint i = 1; i <= 5; i++) {
-    GstBuffer *out = gst_harness_push_and_pull (h,
-        scene_buffer (GST_VIDEO_FORMAT_BGRx, 50, 0, i * FRAME));
-    GstClipMeta *meta = gst_buffer_get_clip_meta (out);
-    g_assert_nonnull (meta);
-    g_assert_cmpuint (gst_clip_meta_get_pts (meta), ==, 0);
-    gst_buffer_unref (out);
+  for (int shared = 0; shared < 2; shared++) {
+    GstBus *bus;
+    GstHarness *h = new_harness (new_element ("mode", 2 /* live */,
+                                     "shared-batches", shared, "batch-wait",
+                                     (guint64) 0, "change-threshold", 4.0,
+                                     "max-skip", GST_CLOCK_TIME_NONE, NULL),
+        &bus);
+    gst_harness_set_src_caps (h, scene_caps (GST_VIDEO_FORMAT_BGRx));
+    gst_buffer_unref (gst_harness_push_and_pull (h,
+        scene_buffer (GST_VIDEO_FORMAT_BGRx, 50, 0, 0)));
+    g_assert_cmpuint (wait_result (bus), ==, 0);
+    for (guint i = 1; i <= 5; i++) {
+      GstBuffer *out = gst_harness_push_and_pull (h,
+          scene_buffer (GST_VIDEO_FORMAT_BGRx, 50, 0, i * FRAME));
+      GstClipMeta *meta = gst_buffer_get_clip_meta (out);
+      g_assert_nonnull (meta);
+      g_assert_cmpuint (gst_clip_meta_get_pts (meta), ==, 0);
+      gst_buffer_unref (out);
+    }
+    gst_buffer_unref (gst_harness_push_and_pull (h,
+        scene_buffer (GST_VIDEO_FORMAT_BGRx, 250, 0, 6 * FRAME)));
+    g_assert_cmpuint (wait_result (bus), ==, 5);
+    gst_harness_push_event (h, gst_event_new_eos ());
+    guint64 timestamps[8], skipped[8];
+    g_assert_cmpuint (pop_results (bus, timestamps, skipped, 8), ==, 0);
+    harness_free (h, bus);
   }
-  gst_buffer_unref (gst_harness_push_and_pull (h,
-      scene_buffer (GST_VIDEO_FORMAT_BGRx, 250, 0, 6 * FRAME)));
-  g_assert_cmpuint (wait_result (bus), ==, 5);
-  gst_harness_push_event (h, gst_event_new_eos ());
-  guint64 timestamps[8], skipped[8];
-  g_assert_cmpuint (pop_results (bus, timestamps, skipped, 8), ==, 0);
-  harness_free (h, bus);
 }
 
 /* A flush forgets the reference: the next frame is analysed. */
