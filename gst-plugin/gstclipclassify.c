@@ -48,12 +48,18 @@
  * |[
  * gst-launch-1.0 rtspsrc location=rtsp://cam1/stream ! decodebin ! videoconvert ! clipclassify shared-batches=true batch-size=4 labels="a person,a car" ! fakesink rtspsrc location=rtsp://cam2/stream ! decodebin ! videoconvert ! clipclassify shared-batches=true batch-size=4 labels="a person,a car" ! fakesink
  * ]| Two cameras, one model, their frames analysed in one batch.
+ * |[
+ * gst-launch-1.0 -m rtspsrc location=rtsp://camera/stream ! decodebin ! videoconvert ! clipclassify labels-file=labels.txt change-threshold=3 max-skip=10000000000 ! fakesink
+ * ]| Tags a fixed camera, analysing a frame only when the picture changed
+ * by 3 luma levels on average, and at least every 10 s.
  *
  * ## Bus messages
  * "clipclassify": timestamp, stream-time, running-time, duration (guint64 ns,
  * of the analysed frame), labels (array of strings, reported labels best
  * first), scores (array of doubles, their probabilities), top-label (string,
- * NULL when none), top-score (double). In sync mode a frame's messages are
+ * NULL when none), top-score (double), skipped (guint64, the frames the
+ * change check found unchanged since the previous analysed frame; 0 while
+ * change-threshold is 0). In sync mode a frame's messages are
  * posted as its buffer leaves the element, so that a flush (seek) that
  * drops buffers held in a batch drops their messages too: every message
  * belongs to a buffer that was pushed. In live mode they are posted when
@@ -67,6 +73,26 @@
  * analysed or carried (with interval > 1 the frames after the last analysed
  * one carry its result), as clipexport's files do. A flush or seek discards
  * the open segment.
+ *
+ * ## Skipping frames that did not change
+ * With change-threshold > 0, each frame that interval selects is first
+ * reduced to a luma thumbnail (a grid of up to 32 x 32 cells, each the
+ * mean of up to 4 x 4 samples: the Y plane of I420 and NV12, BT.601
+ * weights 0.299 R + 0.587 G + 0.114 B for the RGB formats). When its mean
+ * absolute difference from the thumbnail of the last frame sent to the
+ * encoder is below change-threshold (in 8-bit luma levels, 0-255), the
+ * frame is not analysed: it carries the latest result with fresh=FALSE,
+ * like the frames interval leaves out, and is counted in the next
+ * message's skipped field. A frame max-skip nanoseconds (buffer timestamps)
+ * or more after the last analysed one, a frame without a timestamp or one
+ * earlier than it is always analysed; so is the first frame after start,
+ * a flush or new caps. Messages stay one per analysed frame. For the
+ * segments, the last result holds over the skipped frames, so that a
+ * static scene gives the segments it would give without the check. The
+ * check runs on the streaming thread in both modes (in live mode before
+ * the frame is copied for the worker) and reads at most 128 x 128
+ * points whatever the frame size: 30-140 microseconds per frame on the
+ * development machine (docs/performance.md).
  *
  * ## Latency and QoS
  * Live mode adds no latency. Sync mode reports the frames a batch holds
@@ -128,6 +154,8 @@ GST_DEBUG_CATEGORY (gst_clip_classify_debug);
 #define DEFAULT_SMOOTHING 1
 #define DEFAULT_MIN_SEGMENT 0
 #define DEFAULT_ATTACH_EMBEDDING FALSE
+#define DEFAULT_CHANGE_THRESHOLD 0.0
+#define DEFAULT_MAX_SKIP (5 * GST_SECOND)
 
 #define MAX_BATCH_SIZE 256
 #define MAX_SMOOTHING 4096
@@ -152,6 +180,8 @@ enum {
   PROP_SMOOTHING,
   PROP_MIN_SEGMENT,
   PROP_ATTACH_EMBEDDING,
+  PROP_CHANGE_THRESHOLD,
+  PROP_MAX_SKIP,
   PROP_SHARED_BATCHES,
   PROP_BATCH_WAIT,
 };
@@ -252,6 +282,7 @@ result_message (GstClipClassify *self, const ClipResult *r,
       FIELD (STREAM_TIME), G_TYPE_UINT64, times->stream_time,
       FIELD (RUNNING_TIME), G_TYPE_UINT64, times->running_time,
       FIELD (DURATION), G_TYPE_UINT64, times->duration,
+      FIELD (SKIPPED), G_TYPE_UINT64, times->skipped,
       NULL);
   gst_structure_take_value (s, FIELD (LABELS), &labels);
   gst_structure_take_value (s, FIELD (SCORES), &scores);
@@ -308,6 +339,11 @@ gst_clip_classify_analysed (GstClipClassify *self, const float *embedding,
 
   ClipResult *r;
   ClipSegment ended;
+  /* the previous result held over the frames change-threshold skipped */
+  if (GST_CLOCK_TIME_IS_VALID (times->held_end)
+      && clip_classifier_hold (self->classifier, times->held_end,
+          self->min_segment, &ended))
+    g_ptr_array_add (messages, segment_message (self, &ended));
   gboolean segment_ended = clip_classifier_classify (self->classifier, &frame,
       &options, &r, &ended);
   g_clear_pointer (&self->latest, clip_result_unref);
@@ -652,6 +688,8 @@ gst_clip_classify_start (GstBaseTransform *trans)
       self);
   self->resolved = RESOLVED_UNDECIDED;
   self->frame_count = 0;
+  clip_change_gate_reset (&self->change_gate);
+  self->held_end = GST_CLOCK_TIME_NONE;
   self->labelled_end = GST_CLOCK_TIME_NONE;
   GST_OBJECT_LOCK (self);
   self->source_name = g_intern_string (GST_OBJECT_NAME (self));
@@ -718,16 +756,28 @@ gst_clip_classify_sink_event (GstBaseTransform *trans, GstEvent *event)
       if (self->classifier != NULL)
         clip_classifier_reset (self->classifier);
       g_mutex_unlock (&self->lock);
+      clip_change_gate_reset (&self->change_gate);
+      self->held_end = GST_CLOCK_TIME_NONE;
       self->labelled_end = GST_CLOCK_TIME_NONE;
       break;
     case GST_EVENT_EOS:
       gst_clip_classify_drain (self);
       g_mutex_lock (&self->lock);
       gst_clip_classify_worker_wait_idle (self);
+      /* frames that change-threshold held back since the last analysed one */
+      ClipSegment held;
+      gboolean held_ended = self->classifier != NULL
+          && GST_CLOCK_TIME_IS_VALID (self->held_end)
+          && clip_classifier_hold (self->classifier, self->held_end,
+              self->min_segment, &held);
+      self->held_end = GST_CLOCK_TIME_NONE;
       gboolean open = self->classifier != NULL
           && clip_classifier_finish (self->classifier, self->labelled_end,
               &last);
       g_mutex_unlock (&self->lock);
+      if (held_ended)
+        gst_element_post_message (GST_ELEMENT (self),
+            segment_message (self, &held));
       if (open)
         gst_element_post_message (GST_ELEMENT (self),
             segment_message (self, &last));
@@ -736,6 +786,7 @@ gst_clip_classify_sink_event (GstBaseTransform *trans, GstEvent *event)
       gst_clip_classify_drain (self);
       if (self->classifier != NULL)
         clip_classifier_reset_window (self->classifier);
+      clip_change_gate_reset (&self->change_gate);
       break;
     default:
       if (GST_EVENT_IS_SERIALIZED (event))
@@ -872,6 +923,8 @@ gst_clip_classify_init (GstClipClassify *self)
   self->smoothing = DEFAULT_SMOOTHING;
   self->min_segment = DEFAULT_MIN_SEGMENT;
   self->attach_embedding = DEFAULT_ATTACH_EMBEDDING;
+  self->change_threshold = DEFAULT_CHANGE_THRESHOLD;
+  self->max_skip = DEFAULT_MAX_SKIP;
   g_queue_init (&self->pending);
   g_queue_init (&self->ready);
 
@@ -1011,6 +1064,23 @@ gst_clip_classify_class_init (GstClipClassifyClass *klass)
       g_param_spec_boolean ("attach-embedding", "Attach embedding",
           "Also attach the frame's normalised image embedding to the meta",
           DEFAULT_ATTACH_EMBEDDING, playing));
+  gst_clip_install_field_property (gobject_class, PROP_CHANGE_THRESHOLD,
+      G_STRUCT_OFFSET (GstClipClassify, change_threshold),
+      g_param_spec_double ("change-threshold", "Change threshold",
+          "Reuse the last result for a frame whose 32x32 luma thumbnail "
+          "(the Y plane of YUV, BT.601-weighted RGB) differs from that of the "
+          "last analysed frame by less than this mean absolute difference, "
+          "in 8-bit luma levels; 0 = off, every frame interval selects is "
+          "analysed",
+          0.0, 255.0, DEFAULT_CHANGE_THRESHOLD, playing));
+  gst_clip_install_field_property (gobject_class, PROP_MAX_SKIP,
+      G_STRUCT_OFFSET (GstClipClassify, max_skip),
+      g_param_spec_uint64 ("max-skip", "Maximum skip",
+          "With change-threshold: nanoseconds (of buffer timestamps) after "
+          "the last analysed frame from which a frame is analysed even "
+          "unchanged, so that slow drifts are caught; 18446744073709551615 "
+          "(GST_CLOCK_TIME_NONE) = never forced",
+          0, G_MAXUINT64, DEFAULT_MAX_SKIP, playing));
   gst_clip_install_field_property (gobject_class, PROP_SHARED_BATCHES,
       G_STRUCT_OFFSET (GstClipClassify, shared_batches),
       g_param_spec_boolean ("shared-batches", "Shared batches",

@@ -195,7 +195,48 @@ frame_times (GstClipClassify *self, GstBuffer *buffer)
   t.stream_time = gst_segment_to_stream_time (segment, GST_FORMAT_TIME, t.pts);
   t.running_time = gst_segment_to_running_time (segment, GST_FORMAT_TIME,
       t.pts);
+  t.skipped = 0;
+  t.held_end = GST_CLOCK_TIME_NONE;
   return t;
+}
+
+/* ------------------------------------------------------ change threshold */
+
+/* The change check (change.h) of a frame that interval selected: FALSE
+ * when it is unchanged, and so carries the latest result; a changed one's
+ * times receive the frames held back before it. Off, at no cost, while
+ * change-threshold is 0. Called from the streaming thread without the
+ * lock. */
+static gboolean
+frame_changed (GstClipClassify *self, const ClipFrame *frame, GstBuffer *buffer,
+    FrameTimes *times)
+{
+  const GstClockTime pts = GST_BUFFER_PTS (buffer);
+
+  g_mutex_lock (&self->lock);
+  const double threshold = self->change_threshold;
+  const GstClockTime max_skip = self->max_skip;
+  g_mutex_unlock (&self->lock);
+
+  *times = frame_times (self, buffer);
+  if (threshold <= 0.0) {
+    clip_change_gate_reset (&self->change_gate);
+    return TRUE;
+  }
+  double difference;
+  gboolean changed = clip_change_gate_check (&self->change_gate, frame, NULL,
+      pts, threshold, max_skip, &times->skipped, &difference);
+  GST_LOG_OBJECT (self, "frame %" GST_TIME_FORMAT ": luma difference %.2f, %s",
+      GST_TIME_ARGS (pts), difference, changed ? "analysed" : "unchanged");
+  if (changed) {
+    times->held_end = self->held_end;
+    self->held_end = GST_CLOCK_TIME_NONE;
+  } else if (GST_CLOCK_TIME_IS_VALID (pts)) {
+    self->held_end = pts
+        + (GST_BUFFER_DURATION_IS_VALID (buffer) ? GST_BUFFER_DURATION (buffer)
+                                                 : 0);
+  }
+  return changed;
 }
 
 /* ------------------------------------------------------------ live mode */
@@ -553,6 +594,9 @@ gst_clip_classify_schedule_frame (GstClipClassify *self, GstVideoFrame *frame)
         (NULL));
     return GST_FLOW_NOT_NEGOTIATED;
   }
+  FrameTimes times;
+  if (!frame_changed (self, &clip_frame, frame->buffer, &times))
+    return GST_FLOW_OK;
 
   /* The pixels wait for the encoder, which preprocesses them: on the
    * device with the Vulkan backend, so the streaming thread only copies
@@ -568,8 +612,14 @@ gst_clip_classify_schedule_frame (GstClipClassify *self, GstVideoFrame *frame)
     FramePixels staged = self->mailbox;
     self->mailbox = self->staging;
     self->staging = staged;
+    /* so are the frames held back before the one it replaces */
+    if (self->mailbox_full) {
+      times.skipped += self->mailbox_times.skipped;
+      if (!GST_CLOCK_TIME_IS_VALID (times.held_end))
+        times.held_end = self->mailbox_times.held_end;
+    }
     self->mailbox_full = TRUE;
-    self->mailbox_times = frame_times (self, frame->buffer);
+    self->mailbox_times = times;
     g_cond_broadcast (&self->cond);
     if (self->batcher != NULL)
       batcher_wake (self->batcher);
@@ -580,6 +630,8 @@ gst_clip_classify_schedule_frame (GstClipClassify *self, GstVideoFrame *frame)
     slot->info = filter->in_info;
     self->last_analysed = TRUE;
     self->last_slot = self->batch_filled++;
+    self->last_skipped = times.skipped;
+    self->last_held_end = times.held_end;
   }
   return GST_FLOW_OK;
 }
@@ -625,6 +677,8 @@ gst_clip_classify_schedule_output (GstClipClassify *self, GstBuffer **outbuf)
   p->analysed = self->last_analysed;
   p->slot = self->last_slot;
   p->times = frame_times (self, buffer);
+  p->times.skipped = self->last_skipped;
+  p->times.held_end = self->last_held_end;
   g_queue_push_tail (&self->pending, p);
   self->last_analysed = FALSE;
 

@@ -10,6 +10,7 @@
 
 #include "gstclipclassify.h"
 #include "classifier.h"
+#include "change.h"
 
 #include <clip.h>
 #include <gst/video/video.h>
@@ -20,9 +21,14 @@ typedef enum {
   RESOLVED_LIVE,
 } ResolvedMode;
 
-/* Timing of an analysed frame, captured when it arrives. */
+/* Timing of an analysed frame, captured when it arrives, and the frames
+ * that the change check found unchanged just before it: how many, and the
+ * end of the last (GST_CLOCK_TIME_NONE: none), until which the previous
+ * result held. */
 typedef struct {
   GstClockTime pts, duration, stream_time, running_time;
+  guint64 skipped;
+  GstClockTime held_end;
 } FrameTimes;
 
 /* An analysed frame's pixels until the encoder reads them, preprocessing
@@ -69,6 +75,8 @@ struct _GstClipClassify {
   guint smoothing;
   GstClockTime min_segment;
   gboolean attach_embedding;
+  gdouble change_threshold;
+  GstClockTime max_skip;
   gboolean shared_batches;
   GstClockTime batch_wait;
 
@@ -103,6 +111,14 @@ struct _GstClipClassify {
   /* transform_frame_ip -> generate_output */
   gboolean last_analysed;
   int last_slot;
+  guint64 last_skipped;
+  GstClockTime last_held_end;
+
+  /* change-threshold: the streaming thread's (reset at start, flush and
+   * caps); held_end: the end of the last frame held back since the last
+   * analysed one */
+  ClipChangeGate change_gate;
+  GstClockTime held_end;
 
   /* sync mode */
   FramePixels *batch_frames; /* [batch_capacity] */

@@ -98,6 +98,12 @@ field_copy (gpointer field, const GValue *from, GValue *to)
       else
         g_value_set_float (to, *(gfloat *) field);
       break;
+    case G_TYPE_DOUBLE:
+      if (from)
+        *(gdouble *) field = g_value_get_double (from);
+      else
+        g_value_set_double (to, *(gdouble *) field);
+      break;
     default:
       g_assert_not_reached ();
   }

@@ -6,8 +6,8 @@
  * G_STRUCT_OFFSET (Element, field); set_property and get_property then
  * copy between the GValue and the field. The property's type says how the
  * field is stored: string as an owned gchar *, enum as its C enum,
- * boolean as gboolean, int, uint, uint64 and float as the C type of that
- * name. */
+ * boolean as gboolean, int, uint, uint64, float and double as the C type
+ * of that name. */
 #pragma once
 
 #include <gst/gst.h>

@@ -338,6 +338,17 @@ clip_classifier_classify (ClipClassifier *c, const ClipFrameEmbedding *frame,
   return segment_ended;
 }
 
+gboolean
+clip_classifier_hold (ClipClassifier *c, ClipTime end, ClipTime min_segment,
+    ClipSegment *ended)
+{
+  g_mutex_lock (&c->lock);
+  gboolean segment_ended = clip_segmenter_hold (&c->segmenter, end, min_segment,
+      ended);
+  g_mutex_unlock (&c->lock);
+  return segment_ended;
+}
+
 void
 clip_classifier_reset_window (ClipClassifier *c)
 {

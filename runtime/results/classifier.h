@@ -115,6 +115,11 @@ gboolean clip_classifier_classify (ClipClassifier *classifier,
     const ClipFrameEmbedding *frame, const ClipClassifyOptions *options,
     ClipResult **result, ClipSegment *ended);
 
+/* The last result holds until end (frames reused it unchanged), for the
+ * segments: as clip_segmenter_hold. */
+gboolean clip_classifier_hold (ClipClassifier *classifier, ClipTime end,
+    ClipTime min_segment, ClipSegment *ended);
+
 /* Empties the smoothing window (a new picture size: the last frames no
  * longer belong with the next). */
 void clip_classifier_reset_window (ClipClassifier *classifier);

@@ -26,6 +26,7 @@ static const struct {
   [CLIP_FIELD_SEQUENCE] = { "seq", "seq" },
   [CLIP_FIELD_STATUS] = { "status", "status" },
   [CLIP_FIELD_PREVIOUS_LABEL] = { "previous", "previous" },
+  [CLIP_FIELD_SKIPPED] = { "skipped", "skipped" },
 };
 
 const char *

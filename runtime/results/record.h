@@ -38,6 +38,7 @@ typedef enum {
   CLIP_FIELD_SEQUENCE,
   CLIP_FIELD_STATUS,
   CLIP_FIELD_PREVIOUS_LABEL,
+  CLIP_FIELD_SKIPPED, /* frames the change check reused a result for */
   CLIP_N_FIELDS
 } ClipField;
 

@@ -52,6 +52,25 @@ segment_take (ClipSegment *segment, ClipLabelRun *run, ClipTime end)
   segment->mean_score = run->n ? run->score_sum / run->n : 0.0;
 }
 
+/* Makes the candidate the current segment once it has held for
+ * min_segment; *ended receives the segment it ends. */
+static gboolean
+promote_candidate (ClipSegmenter *s, ClipTime min_segment, ClipSegment *ended)
+{
+  ClipLabelRun *cur = &s->current, *cand = &s->candidate;
+
+  /* Without times a change cannot be timed: it is announced at once. */
+  if (CLIP_TIME_IS_VALID (cand->start) && CLIP_TIME_IS_VALID (cand->end)
+      && cand->end - cand->start < min_segment)
+    return FALSE;
+
+  segment_take (ended, cur, cand->start);
+  label_run_clear (cur);
+  *cur = *cand;
+  memset (cand, 0, sizeof *cand);
+  return TRUE;
+}
+
 void
 clip_segment_clear (ClipSegment *segment)
 {
@@ -84,16 +103,20 @@ clip_segmenter_push (ClipSegmenter *s, const char *label, ClipTime start,
     label_run_extend (cand, end, score);
   else
     label_run_start (cand, label, start, end, score);
-  /* Without times a change cannot be timed: it is announced at once. */
-  if (CLIP_TIME_IS_VALID (cand->start) && CLIP_TIME_IS_VALID (cand->end)
-      && cand->end - cand->start < min_segment)
-    return FALSE;
+  return promote_candidate (s, min_segment, ended);
+}
 
-  segment_take (ended, cur, cand->start);
-  label_run_clear (cur);
-  *cur = *cand;
-  memset (cand, 0, sizeof *cand);
-  return TRUE;
+gboolean
+clip_segmenter_hold (ClipSegmenter *s, ClipTime end, ClipTime min_segment,
+    ClipSegment *ended)
+{
+  if (!s->candidate.open) {
+    if (s->current.open)
+      s->current.end = latest (s->current.end, end);
+    return FALSE;
+  }
+  s->candidate.end = latest (s->candidate.end, end);
+  return promote_candidate (s, min_segment, ended);
 }
 
 gboolean

@@ -50,6 +50,14 @@ gboolean clip_segmenter_push (ClipSegmenter *s, const char *label,
     ClipTime start, ClipTime end, double score, ClipTime min_segment,
     ClipSegment *ended);
 
+/* The latest label (the candidate's, else the current one's) holds until
+ * end: frames after the last pushed one carried its result unchanged
+ * (clipclassify's change-threshold). Its run is extended without a score;
+ * returns TRUE and fills *ended when a candidate has now held for
+ * min_segment, as clip_segmenter_push. */
+gboolean clip_segmenter_hold (ClipSegmenter *s, ClipTime end,
+    ClipTime min_segment, ClipSegment *ended);
+
 /* At the end of the stream: returns TRUE and fills *last with the open
  * segment, which ends at the latest valid of its end, a pending label's end
  * and stream_end (CLIP_TIME_NONE when unknown); then resets. The one rule

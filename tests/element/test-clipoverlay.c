@@ -402,6 +402,9 @@ set_other_than_default (GValue *value, GParamSpec *pspec)
     case G_TYPE_FLOAT:
       g_value_set_float (value, g_value_get_float (def) / 2 + 0.25f);
       break;
+    case G_TYPE_DOUBLE:
+      g_value_set_double (value, g_value_get_double (def) / 2 + 0.25);
+      break;
     default:
       g_assert_not_reached ();
   }

@@ -123,6 +123,26 @@ test_reset (void)
   assert_segment (&seg, "bird", S (7), S (8), 0.5);
 }
 
+/* hold: frames after the last pushed one kept its label (clipclassify's
+ * change-threshold): a candidate that held long enough through them is
+ * announced, as if each had been pushed; the current run is extended. */
+static void
+test_hold (void)
+{
+  ClipSegmenter s = { 0 };
+  ClipSegment seg;
+  g_assert_false (clip_segmenter_hold (&s, S (1), S (2), &seg));
+  g_assert_false (push (&s, "cat", 0, 0.5, S (2), &seg));
+  g_assert_false (clip_segmenter_hold (&s, S (5), S (2), &seg));
+  g_assert_false (push (&s, "dog", 5, 0.9, S (2), &seg)); /* held 1 s */
+  g_assert_false (clip_segmenter_hold (&s, S (6), S (2), &seg));
+  g_assert_true (clip_segmenter_hold (&s, S (7), S (2), &seg)); /* 2 s */
+  assert_segment (&seg, "cat", S (0), S (5), 0.5);
+  g_assert_false (clip_segmenter_hold (&s, S (9), S (2), &seg));
+  g_assert_true (clip_segmenter_finish (&s, CLIP_TIME_NONE, &seg));
+  assert_segment (&seg, "dog", S (5), S (9), 0.9);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -133,5 +153,6 @@ main (int argc, char **argv)
   g_test_add_func ("/segmenter/finish-end", test_finish_end);
   g_test_add_func ("/segmenter/unknown-times", test_unknown_times);
   g_test_add_func ("/segmenter/reset", test_reset);
+  g_test_add_func ("/segmenter/hold", test_hold);
   return g_test_run ();
 }
