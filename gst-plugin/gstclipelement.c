@@ -144,3 +144,36 @@ gst_clip_fields_get_property (GObject *object, guint prop_id, GValue *value,
   gst_clip_field_get (object, prop_id, value, pspec);
   GST_OBJECT_UNLOCK (object);
 }
+
+void
+gst_clip_frame_record_from_meta (ClipFrameRecord *frame,
+    const GstClipMeta *meta)
+{
+  guint n = gst_clip_meta_get_n_labels (meta);
+  const char **labels = g_new (const char *, n);
+  double *scores = g_new (double, n);
+  for (guint i = 0; i < n; i++) {
+    labels[i] = gst_clip_meta_get_label (meta, i);
+    scores[i] = gst_clip_meta_get_probability (meta, i);
+  }
+  gint top = gst_clip_meta_get_top (meta);
+  *frame = (ClipFrameRecord) {
+    .pts = gst_clip_meta_get_pts (meta),
+    .duration = gst_clip_meta_get_duration (meta),
+    .n_labels = n,
+    .labels = labels,
+    .scores = scores,
+    .top_label = gst_clip_meta_get_top_label (meta),
+    .top_score = top >= 0 ? gst_clip_meta_get_probability (meta, top) : 0.0,
+  };
+}
+
+void
+gst_clip_frame_record_clear (ClipFrameRecord *frame)
+{
+  g_free ((gpointer) frame->labels);
+  g_free ((gpointer) frame->scores);
+  frame->labels = NULL;
+  frame->scores = NULL;
+  frame->n_labels = 0;
+}

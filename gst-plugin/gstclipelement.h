@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* What the plugin's elements share: their pads, their enum types, and
- * properties that are plain fields of the instance.
+/* What the plugin's elements share: their pads, their enum types,
+ * properties that are plain fields of the instance, and reading a
+ * GstClipMeta as the results core's record.
  *
  * An element installs such a property with the offset of its field,
  * G_STRUCT_OFFSET (Element, field); set_property and get_property then
@@ -11,6 +12,9 @@
 #pragma once
 
 #include <gst/gst.h>
+
+#include "gstclipmeta.h"
+#include "record.h"
 
 G_BEGIN_DECLS
 
@@ -40,5 +44,12 @@ void gst_clip_add_pass_through_pad_templates (GstElementClass *klass,
  * static GType. */
 GType gst_clip_enum_register_once (GType *type, const gchar *name,
     const GEnumValue *values);
+
+/* The meta as a frame record for the writers (clipexport) and documents
+ * (clippublish). The label strings stay the meta's; the two arrays are
+ * allocated: free them with gst_clip_frame_record_clear. */
+void gst_clip_frame_record_from_meta (ClipFrameRecord *frame,
+    const GstClipMeta *meta);
+void gst_clip_frame_record_clear (ClipFrameRecord *frame);
 
 G_END_DECLS

@@ -159,34 +159,20 @@ post_write_error (GstClipExport *self, const GError *error)
 static gboolean
 write_frame (GstClipExport *self, GstClipMeta *meta)
 {
-  guint n = gst_clip_meta_get_n_labels (meta);
-  g_autofree const char **labels = g_new (const char *, n);
-  g_autofree double *scores = g_new (double, n);
-  for (guint i = 0; i < n; i++) {
-    labels[i] = gst_clip_meta_get_label (meta, i);
-    scores[i] = gst_clip_meta_get_probability (meta, i);
-  }
-  gint top = gst_clip_meta_get_top (meta);
-  ClipFrameRecord frame = {
-    .pts = gst_clip_meta_get_pts (meta),
-    .duration = gst_clip_meta_get_duration (meta),
-    .n_labels = n,
-    .labels = labels,
-    .scores = scores,
-    .top_label = gst_clip_meta_get_top_label (meta),
-    .top_score = top >= 0 ? gst_clip_meta_get_probability (meta, top) : 0.0,
-  };
+  ClipFrameRecord frame;
+  gst_clip_frame_record_from_meta (&frame, meta);
   GstClockTime min_segment;
   g_autoptr (GError) error = NULL;
 
   GST_OBJECT_LOCK (self);
   min_segment = self->min_segment;
   GST_OBJECT_UNLOCK (self);
-  if (!clip_result_writer_push (self->writer, &frame, min_segment, &error)) {
+  gboolean ok = clip_result_writer_push (self->writer, &frame, min_segment,
+      &error);
+  gst_clip_frame_record_clear (&frame);
+  if (!ok)
     post_write_error (self, error);
-    return FALSE;
-  }
-  return TRUE;
+  return ok;
 }
 
 /* At EOS: writes the open segment, up to the end of the last buffer, and

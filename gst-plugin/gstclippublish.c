@@ -598,23 +598,8 @@ gst_clip_publish_transform_ip (GstBaseTransform *trans, GstBuffer *buffer)
   if (meta == NULL || !gst_clip_meta_is_fresh (meta))
     return GST_FLOW_OK;
 
-  guint n = gst_clip_meta_get_n_labels (meta);
-  g_autofree const char **labels = g_new (const char *, n);
-  g_autofree double *scores = g_new (double, n);
-  for (guint i = 0; i < n; i++) {
-    labels[i] = gst_clip_meta_get_label (meta, i);
-    scores[i] = gst_clip_meta_get_probability (meta, i);
-  }
-  gint top = gst_clip_meta_get_top (meta);
-  ClipFrameRecord frame = {
-    .pts = gst_clip_meta_get_pts (meta),
-    .duration = gst_clip_meta_get_duration (meta),
-    .n_labels = n,
-    .labels = labels,
-    .scores = scores,
-    .top_label = gst_clip_meta_get_top_label (meta),
-    .top_score = top >= 0 ? gst_clip_meta_get_probability (meta, top) : 0.0,
-  };
+  ClipFrameRecord frame;
+  gst_clip_frame_record_from_meta (&frame, meta);
 
   GST_OBJECT_LOCK (self);
   GstClockTime min_segment = self->min_segment, cooldown = self->cooldown;
@@ -650,6 +635,7 @@ gst_clip_publish_transform_ip (GstBaseTransform *trans, GstBuffer *buffer)
     }
     clip_state_change_clear (&change);
   }
+  gst_clip_frame_record_clear (&frame);
   return ok ? GST_FLOW_OK : GST_FLOW_ERROR;
 }
 

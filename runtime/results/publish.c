@@ -102,23 +102,6 @@ clip_event_tracker_push (ClipEventTracker *tracker,
 
 /* -------------------------------------------------------------- documents */
 
-static void
-append_member (GString *s, ClipField field)
-{
-  clip_json_append_member (s, clip_field_json_name (field));
-}
-
-/* A time member in seconds; null when unknown. */
-static void
-append_time_member (GString *s, ClipField field, ClipTime t)
-{
-  append_member (s, field);
-  if (CLIP_TIME_IS_VALID (t))
-    clip_json_append_seconds (s, t);
-  else
-    g_string_append (s, "null");
-}
-
 /* ISO 8601 in UTC to the microsecond: "2026-12-02T13:05:09.123456Z". */
 static void
 append_wall_clock (GString *s, gint64 microseconds)
@@ -136,16 +119,16 @@ open_document (GString *s, ClipDocumentType type,
     const ClipDocumentHeader *header)
 {
   g_string_append_c (s, '{');
-  append_member (s, CLIP_FIELD_TYPE);
+  clip_field_append_json_member (s, CLIP_FIELD_TYPE);
   clip_json_append_string (s, clip_document_type_name (type));
-  append_member (s, CLIP_FIELD_STREAM);
+  clip_field_append_json_member (s, CLIP_FIELD_STREAM);
   clip_json_append_string (s, header->stream);
   if (header->sequence != CLIP_DOCUMENT_NO_SEQUENCE) {
-    append_member (s, CLIP_FIELD_SEQUENCE);
+    clip_field_append_json_member (s, CLIP_FIELD_SEQUENCE);
     g_string_append_printf (s, "%" G_GUINT64_FORMAT, header->sequence);
   }
   if (header->time >= 0) {
-    append_member (s, CLIP_FIELD_TIME);
+    clip_field_append_json_member (s, CLIP_FIELD_TIME);
     append_wall_clock (s, header->time);
   }
 }
@@ -155,16 +138,16 @@ clip_document_append_result (GString *s, const ClipDocumentHeader *header,
     const ClipFrameRecord *frame)
 {
   open_document (s, CLIP_DOCUMENT_RESULT, header);
-  append_time_member (s, CLIP_FIELD_PTS, frame->pts);
-  append_time_member (s, CLIP_FIELD_DURATION, frame->duration);
-  append_member (s, CLIP_FIELD_LABELS);
+  clip_field_append_json_time (s, CLIP_FIELD_PTS, frame->pts);
+  clip_field_append_json_time (s, CLIP_FIELD_DURATION, frame->duration);
+  clip_field_append_json_member (s, CLIP_FIELD_LABELS);
   clip_json_append_string_array (s, frame->labels, frame->n_labels);
-  append_member (s, CLIP_FIELD_SCORES);
+  clip_field_append_json_member (s, CLIP_FIELD_SCORES);
   clip_json_append_double_array (s, frame->scores, frame->n_labels,
       CLIP_JSON_SCORE_DIGITS);
-  append_member (s, CLIP_FIELD_TOP_LABEL);
+  clip_field_append_json_member (s, CLIP_FIELD_TOP_LABEL);
   clip_json_append_string (s, frame->top_label);
-  append_member (s, CLIP_FIELD_TOP_SCORE);
+  clip_field_append_json_member (s, CLIP_FIELD_TOP_SCORE);
   if (frame->top_label != NULL)
     clip_json_append_double (s, frame->top_score, CLIP_JSON_SCORE_DIGITS);
   else
@@ -178,15 +161,15 @@ clip_document_append_change (GString *s, ClipDocumentType type,
 {
   g_return_if_fail (type == CLIP_DOCUMENT_EVENT || type == CLIP_DOCUMENT_STATE);
   open_document (s, type, header);
-  append_member (s, CLIP_FIELD_LABEL);
+  clip_field_append_json_member (s, CLIP_FIELD_LABEL);
   clip_json_append_string (s, change->label);
-  append_member (s, CLIP_FIELD_MEAN_SCORE);
+  clip_field_append_json_member (s, CLIP_FIELD_MEAN_SCORE);
   if (change->label != NULL)
     clip_json_append_double (s, change->score, CLIP_JSON_SCORE_DIGITS);
   else
     g_string_append (s, "null");
-  append_time_member (s, CLIP_FIELD_START, change->start);
-  append_member (s, CLIP_FIELD_PREVIOUS_LABEL);
+  clip_field_append_json_time (s, CLIP_FIELD_START, change->start);
+  clip_field_append_json_member (s, CLIP_FIELD_PREVIOUS_LABEL);
   clip_json_append_string (s, change->previous);
   g_string_append_c (s, '}');
 }
@@ -196,7 +179,7 @@ clip_document_append_status (GString *s, const ClipDocumentHeader *header,
     gboolean online)
 {
   open_document (s, CLIP_DOCUMENT_STATUS, header);
-  append_member (s, CLIP_FIELD_STATUS);
+  clip_field_append_json_member (s, CLIP_FIELD_STATUS);
   clip_json_append_string (s, online ? "online" : "offline");
   g_string_append_c (s, '}');
 }

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "record.h"
 
+#include "json.h"
+
 /* One row per field: its name in JSON/CSV, and in a GstStructure. The two
  * differ where the bus messages predate the files; both are kept as users
  * read them today. */
@@ -41,4 +43,20 @@ clip_field_structure_name (ClipField field)
 {
   g_return_val_if_fail (field < CLIP_N_FIELDS, NULL);
   return field_names[field].structure;
+}
+
+void
+clip_field_append_json_member (GString *s, ClipField field)
+{
+  clip_json_append_member (s, clip_field_json_name (field));
+}
+
+void
+clip_field_append_json_time (GString *s, ClipField field, ClipTime t)
+{
+  clip_field_append_json_member (s, field);
+  if (CLIP_TIME_IS_VALID (t))
+    clip_json_append_seconds (s, t);
+  else
+    g_string_append (s, "null");
 }

@@ -50,3 +50,8 @@ typedef enum {
 /* "top" in JSON, "top-label" in a bus message; and so on. */
 const char *clip_field_json_name (ClipField field);
 const char *clip_field_structure_name (ClipField field);
+
+/* JSON members named by the table (json.h writes the values): the name and
+ * its colon; a time in seconds, or null when unknown. */
+void clip_field_append_json_member (GString *s, ClipField field);
+void clip_field_append_json_time (GString *s, ClipField field, ClipTime t);

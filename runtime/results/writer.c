@@ -91,36 +91,19 @@ append_csv_field (GString *s, const char *str)
   g_string_append_c (s, '"');
 }
 
-static void
-append_member (GString *s, ClipField field)
-{
-  clip_json_append_member (s, clip_field_json_name (field));
-}
-
-/* A time member in seconds; null when unknown. */
-static void
-append_time_member (GString *s, ClipField field, ClipTime t)
-{
-  append_member (s, field);
-  if (CLIP_TIME_IS_VALID (t))
-    clip_json_append_seconds (s, t);
-  else
-    g_string_append (s, "null");
-}
-
 /* {"pts":1.5,"duration":0.04,"labels":[...],"scores":[...],"top":"a dog"} */
 static void
 append_frame_line (GString *s, const ClipFrameRecord *frame)
 {
   g_string_append_c (s, '{');
-  append_time_member (s, CLIP_FIELD_PTS, frame->pts);
-  append_time_member (s, CLIP_FIELD_DURATION, frame->duration);
-  append_member (s, CLIP_FIELD_LABELS);
+  clip_field_append_json_time (s, CLIP_FIELD_PTS, frame->pts);
+  clip_field_append_json_time (s, CLIP_FIELD_DURATION, frame->duration);
+  clip_field_append_json_member (s, CLIP_FIELD_LABELS);
   clip_json_append_string_array (s, frame->labels, frame->n_labels);
-  append_member (s, CLIP_FIELD_SCORES);
+  clip_field_append_json_member (s, CLIP_FIELD_SCORES);
   clip_json_append_double_array (s, frame->scores, frame->n_labels,
       CLIP_JSON_SCORE_DIGITS);
-  append_member (s, CLIP_FIELD_TOP_LABEL);
+  clip_field_append_json_member (s, CLIP_FIELD_TOP_LABEL);
   clip_json_append_string (s, frame->top_label);
   g_string_append (s, "}\n");
 }
@@ -159,11 +142,11 @@ append_segment (GString *s, ClipResultFormat format, const ClipSegment *segment,
       break;
     case CLIP_RESULT_FORMAT_JSONL_SEGMENTS:
       g_string_append_c (s, '{');
-      append_time_member (s, CLIP_FIELD_START, segment->start);
-      append_time_member (s, CLIP_FIELD_END, segment->end);
-      append_member (s, CLIP_FIELD_LABEL);
+      clip_field_append_json_time (s, CLIP_FIELD_START, segment->start);
+      clip_field_append_json_time (s, CLIP_FIELD_END, segment->end);
+      clip_field_append_json_member (s, CLIP_FIELD_LABEL);
       clip_json_append_string (s, segment->label);
-      append_member (s, CLIP_FIELD_MEAN_SCORE);
+      clip_field_append_json_member (s, CLIP_FIELD_MEAN_SCORE);
       clip_json_append_double (s, segment->mean_score, CLIP_JSON_SCORE_DIGITS);
       g_string_append (s, "}\n");
       break;
