@@ -138,15 +138,7 @@ clip_document_append_result (GString *s, const ClipDocumentHeader *header,
     const ClipFrameRecord *frame)
 {
   open_document (s, CLIP_DOCUMENT_RESULT, header);
-  clip_field_append_json_time (s, CLIP_FIELD_PTS, frame->pts);
-  clip_field_append_json_time (s, CLIP_FIELD_DURATION, frame->duration);
-  clip_field_append_json_member (s, CLIP_FIELD_LABELS);
-  clip_json_append_string_array (s, frame->labels, frame->n_labels);
-  clip_field_append_json_member (s, CLIP_FIELD_SCORES);
-  clip_json_append_double_array (s, frame->scores, frame->n_labels,
-      CLIP_JSON_SCORE_DIGITS);
-  clip_field_append_json_member (s, CLIP_FIELD_TOP_LABEL);
-  clip_json_append_string (s, frame->top_label);
+  clip_frame_record_append_json_members (s, frame);
   clip_field_append_json_member (s, CLIP_FIELD_TOP_SCORE);
   if (frame->top_label != NULL)
     clip_json_append_double (s, frame->top_score, CLIP_JSON_SCORE_DIGITS);

@@ -60,3 +60,17 @@ clip_field_append_json_time (GString *s, ClipField field, ClipTime t)
   else
     g_string_append (s, "null");
 }
+
+void
+clip_frame_record_append_json_members (GString *s, const ClipFrameRecord *frame)
+{
+  clip_field_append_json_time (s, CLIP_FIELD_PTS, frame->pts);
+  clip_field_append_json_time (s, CLIP_FIELD_DURATION, frame->duration);
+  clip_field_append_json_member (s, CLIP_FIELD_LABELS);
+  clip_json_append_string_array (s, frame->labels, frame->n_labels);
+  clip_field_append_json_member (s, CLIP_FIELD_SCORES);
+  clip_json_append_double_array (s, frame->scores, frame->n_labels,
+      CLIP_JSON_SCORE_DIGITS);
+  clip_field_append_json_member (s, CLIP_FIELD_TOP_LABEL);
+  clip_json_append_string (s, frame->top_label);
+}

@@ -55,3 +55,7 @@ const char *clip_field_structure_name (ClipField field);
  * its colon; a time in seconds, or null when unknown. */
 void clip_field_append_json_member (GString *s, ClipField field);
 void clip_field_append_json_time (GString *s, ClipField field, ClipTime t);
+/* A frame's members, as every JSON of a frame spells them: pts, duration,
+ * labels, scores, top (without the braces around them). */
+void clip_frame_record_append_json_members (GString *s,
+    const ClipFrameRecord *frame);
