@@ -131,6 +131,7 @@
 #include "gstclipclassify.h"
 #include "gstclipelement.h"
 #include "gstclipclassifyschedule.h"
+#include "gstclipclassifyregions.h"
 #include "gstclipmeta.h"
 
 #include <clip.h>
@@ -184,6 +185,12 @@ enum {
   PROP_MAX_SKIP,
   PROP_SHARED_BATCHES,
   PROP_BATCH_WAIT,
+  /* gstclipclassifyregions.c's, in its order */
+  PROP_REGIONS,
+  PROP_ROI_TYPES,
+  PROP_REGION_PADDING,
+  PROP_REGION_MIN_SIZE,
+  PROP_REGION_INTERVAL,
 };
 
 #define gst_clip_classify_parent_class parent_class
@@ -234,16 +241,21 @@ void
 gst_clip_classify_attach_result (GstClipClassify *self, GstBuffer *buffer,
     const ClipResult *r, gboolean fresh)
 {
-  ClipFrameRecord record;
-  clip_result_get_record (r, &record);
-  GstClipMeta *meta = gst_buffer_add_clip_meta (buffer,
-      clip_result_get_label_data (r), record.n_labels,
-      clip_result_get_indices (r), clip_result_get_probs (r),
-      clip_result_get_logits (r), clip_result_get_top (r), record.pts,
-      record.duration, fresh, clip_model_get_name (self->model),
-      clip_result_get_embedding (r));
-  if (meta != NULL)
-    gst_clip_meta_set_source (meta, self->source_name);
+  GstClipMeta *meta = NULL;
+  if (r != NULL) {
+    ClipFrameRecord record;
+    clip_result_get_record (r, &record);
+    meta = gst_buffer_add_clip_meta (buffer, clip_result_get_label_data (r),
+        record.n_labels, clip_result_get_indices (r), clip_result_get_probs (r),
+        clip_result_get_logits (r), clip_result_get_top (r), record.pts,
+        record.duration, fresh, clip_model_get_name (self->model),
+        clip_result_get_embedding (r));
+    if (meta != NULL)
+      gst_clip_meta_set_source (meta, self->source_name);
+  }
+  gst_clip_classify_regions_attach (self, buffer, meta);
+  if (r == NULL)
+    return;
   if (GST_BUFFER_PTS_IS_VALID (buffer)) {
     GstClockTime end = GST_BUFFER_PTS (buffer);
     if (GST_BUFFER_DURATION_IS_VALID (buffer))
@@ -258,8 +270,8 @@ gst_clip_classify_attach_result (GstClipClassify *self, GstBuffer *buffer,
 
 #define FIELD(name) clip_field_structure_name (CLIP_FIELD_##name)
 
-static GstMessage *
-result_message (GstClipClassify *self, const ClipResult *r,
+GstStructure *
+gst_clip_classify_result_structure (const ClipResult *r,
     const FrameTimes *times)
 {
   ClipFrameRecord record;
@@ -289,7 +301,7 @@ result_message (GstClipClassify *self, const ClipResult *r,
   gst_structure_set (s,
       FIELD (TOP_LABEL), G_TYPE_STRING, record.top_label,
       FIELD (TOP_SCORE), G_TYPE_DOUBLE, record.top_score, NULL);
-  return gst_message_new_element (GST_OBJECT (self), s);
+  return s;
 }
 
 /* Gives the segment's message; clears the segment. */
@@ -349,7 +361,9 @@ gst_clip_classify_analysed (GstClipClassify *self, const float *embedding,
   g_clear_pointer (&self->latest, clip_result_unref);
   self->latest = r;
   self->latest_serial++;
-  g_ptr_array_add (messages, result_message (self, r, times));
+  g_ptr_array_add (messages,
+      gst_message_new_element (GST_OBJECT (self),
+          gst_clip_classify_result_structure (r, times)));
   if (segment_ended)
     g_ptr_array_add (messages, segment_message (self, &ended));
 }
@@ -689,6 +703,7 @@ gst_clip_classify_start (GstBaseTransform *trans)
   self->resolved = RESOLVED_UNDECIDED;
   self->frame_count = 0;
   clip_change_gate_reset (&self->change_gate);
+  gst_clip_classify_regions_start (self);
   self->held_end = GST_CLOCK_TIME_NONE;
   self->labelled_end = GST_CLOCK_TIME_NONE;
   GST_OBJECT_LOCK (self);
@@ -708,6 +723,7 @@ gst_clip_classify_stop (GstBaseTransform *trans)
   label_builder_stop (self);
   gst_clip_classify_schedule_stop (self);
   g_clear_pointer (&self->latest, clip_result_unref);
+  gst_clip_classify_regions_stop (self);
   g_clear_pointer (&self->classifier, clip_classifier_free);
   g_clear_pointer (&self->encoder, clip_encoder_free);
   g_clear_pointer (&self->model, clip_model_unref);
@@ -757,6 +773,7 @@ gst_clip_classify_sink_event (GstBaseTransform *trans, GstEvent *event)
         clip_classifier_reset (self->classifier);
       g_mutex_unlock (&self->lock);
       clip_change_gate_reset (&self->change_gate);
+      gst_clip_classify_regions_reset (self);
       self->held_end = GST_CLOCK_TIME_NONE;
       self->labelled_end = GST_CLOCK_TIME_NONE;
       break;
@@ -893,6 +910,7 @@ gst_clip_classify_finalize (GObject *object)
   g_free (self->templates);
   g_free (self->negative_labels);
   g_free (self->device);
+  gst_clip_classify_regions_finalize (self);
   g_mutex_clear (&self->lock);
   g_cond_clear (&self->cond);
   g_mutex_clear (&self->encoder_lock);
@@ -925,6 +943,7 @@ gst_clip_classify_init (GstClipClassify *self)
   self->attach_embedding = DEFAULT_ATTACH_EMBEDDING;
   self->change_threshold = DEFAULT_CHANGE_THRESHOLD;
   self->max_skip = DEFAULT_MAX_SKIP;
+  gst_clip_classify_regions_init (self);
   g_queue_init (&self->pending);
   g_queue_init (&self->ready);
 
@@ -1095,6 +1114,7 @@ gst_clip_classify_class_init (GstClipClassifyClass *klass)
           "With shared-batches: how long a shared batch that has a frame "
           "waits for the other streams' frames, in nanoseconds (0 to 1 s)",
           0, MAX_BATCH_WAIT, DEFAULT_BATCH_WAIT, playing));
+  gst_clip_classify_regions_install_properties (gobject_class, PROP_REGIONS);
 
   gst_element_class_set_static_metadata (element_class,
       "CLIP zero-shot classifier", "Filter/Analyzer/Video",

@@ -9,8 +9,9 @@ GST_DEBUG_CATEGORY_EXTERN (gst_clip_classify_debug);
 /* A buffer held in sync mode until the batch it waits for is encoded. */
 typedef struct {
   GstBuffer *buffer;
-  gboolean analysed;
-  int slot; /* its row in the batch, when analysed */
+  gboolean analysed;  /* it has a slot in the batch */
+  gboolean frame_row; /* the whole frame is encoded in it */
+  int slot;           /* its row in the batch, when analysed */
   FrameTimes times;
 } PendingFrame;
 
@@ -65,10 +66,19 @@ clip_frame_from_video_frame (const GstVideoFrame *frame, ClipFrame *out)
   return TRUE;
 }
 
+/* Lets the buffer go once the encoder has read it; the regions stay until
+ * their results are made. */
+static void
+frame_pixels_release (FramePixels *f)
+{
+  gst_clear_buffer (&f->buffer);
+}
+
 static void
 frame_pixels_clear (FramePixels *f)
 {
   gst_clear_buffer (&f->buffer);
+  frame_regions_clear (&f->regions);
 }
 
 /* Copies a frame into f's own buffer, which is kept from one frame to the
@@ -118,14 +128,16 @@ batch_scores_init (GstClipClassify *self, BatchScores *scores, guint n)
   scores->probs = g_new (float, values);
 }
 
-/* Preprocesses and encodes n frames into embeddings [n, embed_dim], and
- * scores them when scores has a label set. The encoder is owner's, shared
- * with its label builder (taken in turn), or, with owner NULL, a shared
- * batcher's own. */
+/* Preprocesses and encodes n frames into embeddings [n, embed_dim] (the
+ * rows of frames whose frame_row is set), and scores them when scores has
+ * a label set; each frame's region crops are encoded in the same call,
+ * into its regions' embeddings. The encoder is owner's, shared with its
+ * label builder (taken in turn), or, with owner NULL, a shared batcher's
+ * own. */
 static gboolean
 encode_frames (GstClipClassify *owner, ClipEncoder *encoder,
-    const FramePixels *frames, guint n, float *embeddings,
-    const BatchScores *scores, GError **error)
+    FramePixels *frames, guint n, float *embeddings, const BatchScores *scores,
+    GError **error)
 {
   g_autofree GstVideoFrame *mapped = g_new0 (GstVideoFrame, n);
   g_autofree ClipFrame *clip_frames = g_new0 (ClipFrame, n);
@@ -142,19 +154,64 @@ encode_frames (GstClipClassify *owner, ClipEncoder *encoder,
     }
     clip_frame_from_video_frame (&mapped[n_mapped], &clip_frames[n_mapped]);
   }
+
+  /* One call: the whole frames' rows, then every frame's crops, views
+   * into the same mapped bytes. */
+  g_autoptr (GArray) rows = g_array_new (FALSE, FALSE, sizeof (ClipFrame));
+  for (guint i = 0; ok && i < n; i++)
+    if (frames[i].frame_row)
+      g_array_append_val (rows, clip_frames[i]);
+  for (guint i = 0; ok && i < n; i++)
+    gst_clip_classify_regions_frames (&frames[i].regions, &clip_frames[i],
+        rows);
+  const gsize dim =
+      clip_model_get_config (clip_encoder_get_model (encoder))->embed_dim;
+  const gsize n_labels = scores->set != NULL
+      ? (gsize) clip_label_set_get_n_labels (scores->set)
+      : 0;
+  g_autofree float *row_embeddings = g_new (float, rows->len * dim + 1);
+  g_autofree float *row_logits = g_new (float, rows->len * n_labels + 1);
+  g_autofree float *row_probs = g_new (float, rows->len * n_labels + 1);
+
   if (owner != NULL)
     gst_clip_classify_encoder_acquire (owner);
   if (ok && scores->set != NULL)
-    ok = clip_encoder_classify_frames (encoder, clip_frames, n, scores->set,
-        embeddings, scores->logits, scores->probs, error);
+    ok = clip_encoder_classify_frames (encoder, (const ClipFrame *) rows->data,
+        rows->len, scores->set, row_embeddings, row_logits, row_probs, error);
   else if (ok)
-    ok = clip_encoder_encode_frames (encoder, clip_frames, n, embeddings,
-        error);
+    ok = clip_encoder_encode_frames (encoder, (const ClipFrame *) rows->data,
+        rows->len, row_embeddings, error);
   if (owner != NULL)
     gst_clip_classify_encoder_release (owner);
   for (guint i = 0; i < n_mapped; i++)
     gst_video_frame_unmap (&mapped[i]);
-  return ok;
+  if (!ok)
+    return FALSE;
+
+  gsize row = 0;
+  for (guint i = 0; i < n; i++) {
+    if (!frames[i].frame_row)
+      continue;
+    memcpy (embeddings + i * dim, row_embeddings + row * dim,
+        dim * sizeof (float));
+    if (n_labels > 0) {
+      memcpy (scores->logits + i * n_labels, row_logits + row * n_labels,
+          n_labels * sizeof (float));
+      memcpy (scores->probs + i * n_labels, row_probs + row * n_labels,
+          n_labels * sizeof (float));
+    }
+    row++;
+  }
+  for (guint i = 0; i < n; i++) {
+    FrameRegions *regions = &frames[i].regions;
+    if (regions->crops == NULL || regions->crops->len == 0)
+      continue;
+    g_free (regions->embeddings);
+    regions->embeddings = g_memdup2 (row_embeddings + row * dim,
+        regions->crops->len * dim * sizeof (float));
+    row += regions->crops->len;
+  }
+  return TRUE;
 }
 
 /* A frame the preprocessing refuses is a stream error; anything else is the
@@ -281,9 +338,14 @@ worker_main (gpointer data)
       g_mutex_lock (&self->lock);
       break;
     }
-    if (ok && generation == self->generation)
-      gst_clip_classify_analysed (self, embedding, &scores, 0, &times,
-          messages);
+    if (ok && generation == self->generation) {
+      if (self->worker_frame.frame_row)
+        gst_clip_classify_analysed (self, embedding, &scores, 0, &times,
+            messages);
+      gst_clip_classify_regions_analysed (self, &self->worker_frame.regions,
+          &times, messages);
+    }
+    frame_regions_clear (&self->worker_frame.regions);
     self->worker_busy = FALSE;
     g_cond_broadcast (&self->cond);
     g_mutex_unlock (&self->lock);
@@ -412,12 +474,14 @@ run_batch (GstClipClassify *self)
         embeddings, &scores, &error);
     /* Only the pending queue holds the buffers now: writable again. */
     for (guint i = 0; i < n; i++)
-      frame_pixels_clear (&self->batch_frames[i]);
+      frame_pixels_release (&self->batch_frames[i]);
     if (!ok && skip_not_finite (self, error)) {
       for (GList *l = self->pending.head; l != NULL; l = l->next)
         ((PendingFrame *) l->data)->analysed = FALSE;
     } else if (!ok) {
       post_encode_error (self, error);
+      for (guint i = 0; i < n; i++)
+        frame_regions_clear (&self->batch_frames[i].regions);
       g_queue_clear_full (&self->pending, (GDestroyNotify) pending_frame_free);
       self->batch_filled = 0;
       return GST_FLOW_ERROR;
@@ -435,16 +499,20 @@ run_batch (GstClipClassify *self)
     r->buffer = gst_buffer_make_writable (g_steal_pointer (&p->buffer));
     r->messages = g_ptr_array_new_with_free_func (
         (GDestroyNotify) gst_message_unref);
-    if (p->analysed)
+    if (p->analysed && p->frame_row)
       gst_clip_classify_analysed (self,
           embeddings + (gsize) p->slot * self->embed_dim, &scores, p->slot,
           &p->times, r->messages);
-    if (self->latest != NULL)
-      gst_clip_classify_attach_result (self, r->buffer, self->latest,
-          p->analysed);
+    if (p->analysed && self->batch_frames[p->slot].regions.embeddings)
+      gst_clip_classify_regions_analysed (self,
+          &self->batch_frames[p->slot].regions, &p->times, r->messages);
+    gst_clip_classify_attach_result (self, r->buffer, self->latest,
+        p->analysed && p->frame_row);
     g_queue_push_tail (&self->ready, r);
     pending_frame_free (p);
   }
+  for (guint i = 0; i < n; i++)
+    frame_regions_clear (&self->batch_frames[i].regions);
   gboolean latency_grew = self->inference_estimate
       > self->inference_reported + self->inference_reported / 4;
   g_mutex_unlock (&self->lock);
@@ -594,19 +662,35 @@ gst_clip_classify_schedule_frame (GstClipClassify *self, GstVideoFrame *frame)
         (NULL));
     return GST_FLOW_NOT_NEGOTIATED;
   }
-  FrameTimes times;
-  if (!frame_changed (self, &clip_frame, frame->buffer, &times))
+  /* With regions, the ROIs due (each has its own rate limit and change
+   * check); with regions=rois, the frame itself is not analysed. */
+  FrameRegions regions = { 0 };
+  gboolean with_regions = gst_clip_classify_regions_select (self, frame->buffer,
+      &filter->in_info, &clip_frame, &regions);
+  g_mutex_lock (&self->lock);
+  gboolean frame_row = self->region.mode != GST_CLIP_CLASSIFY_REGIONS_ROIS;
+  g_mutex_unlock (&self->lock);
+  FrameTimes times = frame_times (self, frame->buffer);
+  if (frame_row)
+    frame_row = frame_changed (self, &clip_frame, frame->buffer, &times);
+  if (!frame_row && (!with_regions || regions.crops->len == 0)) {
+    frame_regions_clear (&regions);
     return GST_FLOW_OK;
+  }
 
   /* The pixels wait for the encoder, which preprocesses them: on the
    * device with the Vulkan backend, so the streaming thread only copies
    * (live) or keeps a reference (sync). */
   if (live) {
     if (!frame_pixels_copy (&self->staging, &filter->in_info, frame)) {
+      frame_regions_clear (&regions);
       GST_ELEMENT_ERROR (self, STREAM, FAILED,
           ("could not copy a video frame for analysis"), (NULL));
       return GST_FLOW_ERROR;
     }
+    frame_regions_clear (&self->staging.regions);
+    self->staging.regions = regions;
+    self->staging.frame_row = frame_row;
     g_mutex_lock (&self->lock);
     /* a newer frame replaces one the worker has not taken yet */
     FramePixels staged = self->mailbox;
@@ -628,7 +712,10 @@ gst_clip_classify_schedule_frame (GstClipClassify *self, GstVideoFrame *frame)
     FramePixels *slot = &self->batch_frames[self->batch_filled];
     slot->buffer = gst_buffer_ref (frame->buffer);
     slot->info = filter->in_info;
+    slot->frame_row = frame_row;
+    slot->regions = regions;
     self->last_analysed = TRUE;
+    self->last_frame_row = frame_row;
     self->last_slot = self->batch_filled++;
     self->last_skipped = times.skipped;
     self->last_held_end = times.held_end;
@@ -648,11 +735,13 @@ gst_clip_classify_schedule_output (GstClipClassify *self, GstBuffer **outbuf)
     gboolean fresh = self->latest_serial != self->attached_serial;
     self->attached_serial = self->latest_serial;
     g_mutex_unlock (&self->lock);
-    if (r != NULL) {
+    if (r != NULL || self->region.mode != GST_CLIP_CLASSIFY_REGIONS_FRAME) {
       buffer = gst_buffer_make_writable (buffer);
+      g_mutex_lock (&self->lock);
       gst_clip_classify_attach_result (self, buffer, r, fresh);
-      clip_result_unref (r);
+      g_mutex_unlock (&self->lock);
     }
+    g_clear_pointer (&r, clip_result_unref);
     *outbuf = buffer;
     return GST_FLOW_OK;
   }
@@ -660,7 +749,8 @@ gst_clip_classify_schedule_output (GstClipClassify *self, GstBuffer **outbuf)
   /* Sync: a frame that follows no held analysed frame leaves at once with
    * the latest result; others wait for their batch to keep their order. */
   if (!self->last_analysed && g_queue_is_empty (&self->pending)) {
-    if (self->latest != NULL) {
+    if (self->latest != NULL
+        || self->region.mode != GST_CLIP_CLASSIFY_REGIONS_FRAME) {
       buffer = gst_buffer_make_writable (buffer);
       gst_clip_classify_attach_result (self, buffer, self->latest, FALSE);
     }
@@ -675,6 +765,7 @@ gst_clip_classify_schedule_output (GstClipClassify *self, GstBuffer **outbuf)
   PendingFrame *p = g_new0 (PendingFrame, 1);
   p->buffer = buffer;
   p->analysed = self->last_analysed;
+  p->frame_row = self->last_frame_row;
   p->slot = self->last_slot;
   p->times = frame_times (self, buffer);
   p->times.skipped = self->last_skipped;
@@ -778,16 +869,26 @@ run_shared_batch (GstClipBatcher *batcher, const SharedBatch *batch,
   BatchScores no_scores = { 0 };
   gboolean ok = encode_frames (NULL, batcher->encoder, batch->frames, batch->n,
       embeddings, &no_scores, &error);
+  /* the crops' embeddings went to the copies of the members' frames */
+  for (guint i = 0; i < batch->n; i++)
+    batch->members[i]->worker_frame.regions.embeddings =
+        batch->frames[i].regions.embeddings;
   g_autoptr (GPtrArray) messages = g_ptr_array_new_with_free_func (
       (GDestroyNotify) gst_message_unref);
   for (guint i = 0; i < batch->n; i++) {
     GstClipClassify *member = batch->members[i];
     g_mutex_lock (&member->lock);
-    if (!ok)
+    if (!ok) {
       member->worker_failed = TRUE;
-    else if (batch->generations[i] == member->generation)
-      gst_clip_classify_analysed (member, embeddings + (gsize) i * embed_dim,
-          &no_scores, 0, &batch->times[i], messages);
+    } else if (batch->generations[i] == member->generation) {
+      if (batch->frames[i].frame_row)
+        gst_clip_classify_analysed (member, embeddings + (gsize) i * embed_dim,
+            &no_scores, 0, &batch->times[i], messages);
+      gst_clip_classify_regions_analysed (member, &batch->frames[i].regions,
+          &batch->times[i], messages);
+    }
+    /* the regions are the member's worker_frame's */
+    frame_regions_clear (&member->worker_frame.regions);
     member->worker_busy = FALSE;
     g_cond_broadcast (&member->cond);
     g_mutex_unlock (&member->lock);

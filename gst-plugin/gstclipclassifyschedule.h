@@ -9,6 +9,7 @@
 #pragma once
 
 #include "gstclipclassify.h"
+#include "gstclipclassifyregions.h"
 #include "classifier.h"
 #include "change.h"
 
@@ -25,19 +26,22 @@ typedef enum {
  * that the change check found unchanged just before it: how many, and the
  * end of the last (GST_CLOCK_TIME_NONE: none), until which the previous
  * result held. */
-typedef struct {
+struct _FrameTimes {
   GstClockTime pts, duration, stream_time, running_time;
   guint64 skipped;
   GstClockTime held_end;
-} FrameTimes;
+};
 
 /* An analysed frame's pixels until the encoder reads them, preprocessing
  * included (on the device with the Vulkan backend): in sync mode the
  * buffer itself, held anyway until its batch is encoded; in live mode a
- * copy, as the buffer goes downstream at once. */
+ * copy, as the buffer goes downstream at once. With regions, the crops
+ * encoded with it, and whether the whole frame is encoded too. */
 typedef struct {
   GstBuffer *buffer;
   GstVideoInfo info;
+  gboolean frame_row;
+  FrameRegions regions;
 } FramePixels;
 
 /* A batch's scores, computed by the encoder with the batch (on the device
@@ -79,6 +83,7 @@ struct _GstClipClassify {
   GstClockTime max_skip;
   gboolean shared_batches;
   GstClockTime batch_wait;
+  GstClipClassifyRegionState region; /* gstclipclassifyregions.c */
 
   /* between start and stop */
   ClipModel *model;
@@ -109,7 +114,8 @@ struct _GstClipClassify {
   const char *source_name;
 
   /* transform_frame_ip -> generate_output */
-  gboolean last_analysed;
+  gboolean last_analysed;  /* it has a batch slot */
+  gboolean last_frame_row; /* the whole frame is analysed in it */
   int last_slot;
   guint64 last_skipped;
   GstClockTime last_held_end;
@@ -159,8 +165,14 @@ void gst_clip_classify_analysed (GstClipClassify *self, const float *embedding,
     const BatchScores *scores, guint slot, const FrameTimes *times,
     GPtrArray *messages);
 
+/* Attaches the frame's result (NULL: none) and the regions' to a writable
+ * buffer. Called with the lock held. */
 void gst_clip_classify_attach_result (GstClipClassify *self, GstBuffer *buffer,
     const ClipResult *result, gboolean fresh);
+
+/* A "clipclassify" message's fields for result r of a frame of times. */
+GstStructure *gst_clip_classify_result_structure (const ClipResult *r,
+    const FrameTimes *times);
 
 /* Posts (and so gives away) every message of the array, in order. */
 void gst_clip_classify_post_messages (GstClipClassify *self,

@@ -120,6 +120,7 @@ clip_meta_init (GstMeta *meta, gpointer params, GstBuffer *buffer)
   m->model_name = NULL;
   m->embedding = NULL;
   m->source = g_intern_static_string ("");
+  m->regions = NULL;
   return TRUE;
 }
 
@@ -132,6 +133,7 @@ clip_meta_free (GstMeta *meta, GstBuffer *buffer)
   /* label_indices owns the one block the three arrays live in */
   g_clear_pointer (&m->label_indices, g_free);
   g_clear_pointer (&m->embedding, g_bytes_unref);
+  g_clear_pointer (&m->regions, g_array_unref);
 }
 
 /* Fills an initialised meta; the arrays share one allocation. */
@@ -178,6 +180,8 @@ clip_meta_transform (GstBuffer *dest, GstMeta *meta, GstBuffer *buffer,
       src->probabilities, src->logits, src->top, src->pts, src->duration,
       src->fresh, src->model_name, src->embedding);
   dst->source = src->source;
+  if (src->regions != NULL)
+    dst->regions = g_array_ref (src->regions);
   return TRUE;
 }
 
@@ -418,4 +422,210 @@ gst_clip_meta_get_embedding (const GstClipMeta *meta, guint *dim)
   if (dim != NULL)
     *dim = (guint) (size / sizeof (gfloat));
   return data;
+}
+
+/* ---------------------------------------------------------------- regions */
+
+/* One region's result. The array of them is shared between a meta and its
+ * copies (never changed once the creator is done adding). */
+typedef struct {
+  gint id;
+  guint x, y, width, height;
+  GstClipLabelTable *label_table;
+  guint n_labels;
+  guint *label_indices;
+  gfloat *probabilities;
+  gint top;
+} ClipRegionEntry;
+
+static void
+clip_region_entry_clear (ClipRegionEntry *e)
+{
+  g_clear_pointer (&e->label_table, gst_clip_label_table_unref);
+  g_clear_pointer (&e->label_indices, g_free);
+  g_clear_pointer (&e->probabilities, g_free);
+}
+
+static const ClipRegionEntry *
+region_entry (const GstClipMeta *meta, guint r)
+{
+  if (meta->regions == NULL || r >= meta->regions->len)
+    return NULL;
+  return &g_array_index (meta->regions, ClipRegionEntry, r);
+}
+
+/**
+ * gst_clip_meta_add_region:
+ * @meta: a meta its creator is filling
+ * @roi_id: the GstVideoRegionOfInterestMeta's id
+ * @x: left edge, in pixels
+ * @y: top edge, in pixels
+ * @width: width, in pixels
+ * @height: height, in pixels
+ * @label_table: the labels scored against
+ * @n_labels: how many labels are reported
+ * @label_indices: (array length=n_labels): indices into @label_table, best
+ *     first
+ * @probabilities: (array length=n_labels): their probabilities
+ * @top: -1, or 0 when the best reported label is the region's top label
+ *
+ * Returns: TRUE when added, FALSE on bad arguments
+ */
+gboolean
+gst_clip_meta_add_region (GstClipMeta *meta, gint roi_id, guint x, guint y,
+    guint width, guint height, GstClipLabelTable *label_table, guint n_labels,
+    const guint *label_indices, const gfloat *probabilities, gint top)
+{
+  g_return_val_if_fail (meta != NULL, FALSE);
+  g_return_val_if_fail (label_table != NULL, FALSE);
+  g_return_val_if_fail (
+      n_labels == 0 || (label_indices != NULL && probabilities != NULL), FALSE);
+  g_return_val_if_fail (top >= -1 && top < (gint) MIN (n_labels, G_MAXINT),
+      FALSE);
+  for (guint i = 0; i < n_labels; i++)
+    g_return_val_if_fail (label_indices[i] < label_table->n_labels, FALSE);
+
+  if (meta->regions == NULL) {
+    meta->regions = g_array_new (FALSE, TRUE, sizeof (ClipRegionEntry));
+    g_array_set_clear_func (meta->regions,
+        (GDestroyNotify) clip_region_entry_clear);
+  }
+  ClipRegionEntry e = {
+    .id = roi_id,
+    .x = x,
+    .y = y,
+    .width = width,
+    .height = height,
+    .label_table = gst_clip_label_table_ref (label_table),
+    .n_labels = n_labels,
+    .label_indices = g_memdup2 (label_indices, n_labels * sizeof (guint)),
+    .probabilities = g_memdup2 (probabilities, n_labels * sizeof (gfloat)),
+    .top = top,
+  };
+  g_array_append_val (meta->regions, e);
+  return TRUE;
+}
+
+/**
+ * gst_clip_meta_get_n_regions:
+ * @meta: a meta
+ *
+ * Returns: how many regions of interest have a result on this meta
+ */
+guint
+gst_clip_meta_get_n_regions (const GstClipMeta *meta)
+{
+  g_return_val_if_fail (meta != NULL, 0);
+  return meta->regions != NULL ? meta->regions->len : 0;
+}
+
+/**
+ * gst_clip_meta_get_region_id:
+ * @meta: a meta
+ * @r: a region's index
+ *
+ * Returns: the region's ROI id, or -1 when @r is out of range
+ */
+gint
+gst_clip_meta_get_region_id (const GstClipMeta *meta, guint r)
+{
+  g_return_val_if_fail (meta != NULL, -1);
+  const ClipRegionEntry *e = region_entry (meta, r);
+  return e != NULL ? e->id : -1;
+}
+
+/**
+ * gst_clip_meta_get_region_rect:
+ * @meta: a meta
+ * @r: a region's index
+ * @x: (out) (optional): left edge, in pixels
+ * @y: (out) (optional): top edge, in pixels
+ * @width: (out) (optional): width, in pixels
+ * @height: (out) (optional): height, in pixels
+ *
+ * Returns: TRUE, or FALSE when @r is out of range
+ */
+gboolean
+gst_clip_meta_get_region_rect (const GstClipMeta *meta, guint r, guint *x,
+    guint *y, guint *width, guint *height)
+{
+  g_return_val_if_fail (meta != NULL, FALSE);
+  const ClipRegionEntry *e = region_entry (meta, r);
+  if (e == NULL)
+    return FALSE;
+  if (x != NULL)
+    *x = e->x;
+  if (y != NULL)
+    *y = e->y;
+  if (width != NULL)
+    *width = e->width;
+  if (height != NULL)
+    *height = e->height;
+  return TRUE;
+}
+
+/**
+ * gst_clip_meta_get_region_n_labels:
+ * @meta: a meta
+ * @r: a region's index
+ *
+ * Returns: how many labels the region reports (0 when @r is out of range)
+ */
+guint
+gst_clip_meta_get_region_n_labels (const GstClipMeta *meta, guint r)
+{
+  g_return_val_if_fail (meta != NULL, 0);
+  const ClipRegionEntry *e = region_entry (meta, r);
+  return e != NULL ? e->n_labels : 0;
+}
+
+/**
+ * gst_clip_meta_get_region_label:
+ * @meta: a meta
+ * @r: a region's index
+ * @i: a reported label's index, best first
+ *
+ * Returns: (transfer none) (nullable): the string, or NULL
+ */
+const gchar *
+gst_clip_meta_get_region_label (const GstClipMeta *meta, guint r, guint i)
+{
+  g_return_val_if_fail (meta != NULL, NULL);
+  const ClipRegionEntry *e = region_entry (meta, r);
+  if (e == NULL || i >= e->n_labels)
+    return NULL;
+  return gst_clip_label_table_get_label (e->label_table, e->label_indices[i]);
+}
+
+/**
+ * gst_clip_meta_get_region_probability:
+ * @meta: a meta
+ * @r: a region's index
+ * @i: a reported label's index, best first
+ *
+ * Returns: its probability, 0 when out of range
+ */
+gfloat
+gst_clip_meta_get_region_probability (const GstClipMeta *meta, guint r, guint i)
+{
+  g_return_val_if_fail (meta != NULL, 0.0f);
+  const ClipRegionEntry *e = region_entry (meta, r);
+  return e != NULL && i < e->n_labels ? e->probabilities[i] : 0.0f;
+}
+
+/**
+ * gst_clip_meta_get_region_top_label:
+ * @meta: a meta
+ * @r: a region's index
+ *
+ * Returns: (transfer none) (nullable): the region's top label, or NULL
+ */
+const gchar *
+gst_clip_meta_get_region_top_label (const GstClipMeta *meta, guint r)
+{
+  g_return_val_if_fail (meta != NULL, NULL);
+  const ClipRegionEntry *e = region_entry (meta, r);
+  return e != NULL && e->top >= 0
+      ? gst_clip_meta_get_region_label (meta, r, (guint) e->top)
+      : NULL;
 }

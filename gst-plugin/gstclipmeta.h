@@ -92,6 +92,12 @@ typedef struct _GstClipMeta GstClipMeta;
  *     "clipclassify0": a buffer that went through several classifiers
  *     carries one meta of each, in the order they were attached; "" when
  *     not set
+ * @regions: the results of the buffer's regions of interest (clipclassify
+ *     regions=rois or both), read with gst_clip_meta_get_n_regions() and
+ *     the gst_clip_meta_get_region_*() accessors
+ *
+ * With regions=rois the element classifies no whole frame: the meta then
+ * reports no label of its own (@n_labels 0, @top -1), only regions.
  *
  * Read-only for everyone but its creator. Use the accessors below.
  */
@@ -110,6 +116,7 @@ struct _GstClipMeta {
   const gchar *model_name;
   GBytes *embedding;
   const gchar *source;
+  GArray *regions;
 };
 
 GST_CLIP_META_API
@@ -174,5 +181,45 @@ const gchar *gst_clip_meta_get_model_name (const GstClipMeta *meta);
  * attached. dim may be NULL. */
 GST_CLIP_META_API
 const gfloat *gst_clip_meta_get_embedding (const GstClipMeta *meta, guint *dim);
+
+/* ---------------------------------------------------------------- regions */
+
+/* Adds the result of a region of interest (a GstVideoRegionOfInterestMeta
+ * of the buffer, by its id) to meta: its rectangle in pixels and its
+ * reported labels, best first, as indices into label_table with their
+ * probabilities; top is -1 or 0, as the meta's own. The arrays are copied,
+ * the table referenced. FALSE on bad arguments (nothing added). */
+GST_CLIP_META_API
+gboolean gst_clip_meta_add_region (GstClipMeta *meta, gint roi_id, guint x,
+    guint y, guint width, guint height, GstClipLabelTable *label_table,
+    guint n_labels, const guint *label_indices, const gfloat *probabilities,
+    gint top);
+
+GST_CLIP_META_API
+guint gst_clip_meta_get_n_regions (const GstClipMeta *meta);
+/* The ROI id of region r (the GstVideoRegionOfInterestMeta's id); -1 when
+ * r is out of range. */
+GST_CLIP_META_API
+gint gst_clip_meta_get_region_id (const GstClipMeta *meta, guint r);
+/* The rectangle region r was classified on, in pixels of the frame
+ * (the ROI clamped to the frame, before padding). FALSE when r is out of
+ * range. */
+GST_CLIP_META_API
+gboolean gst_clip_meta_get_region_rect (const GstClipMeta *meta, guint r,
+    guint *x, guint *y, guint *width, guint *height);
+GST_CLIP_META_API
+guint gst_clip_meta_get_region_n_labels (const GstClipMeta *meta, guint r);
+/* Region r's i-th reported label, best first; NULL when out of range. */
+GST_CLIP_META_API
+const gchar *gst_clip_meta_get_region_label (const GstClipMeta *meta, guint r,
+    guint i);
+/* 0 when out of range. */
+GST_CLIP_META_API
+gfloat gst_clip_meta_get_region_probability (const GstClipMeta *meta, guint r,
+    guint i);
+/* Region r's top label, or NULL when it has none. */
+GST_CLIP_META_API
+const gchar *gst_clip_meta_get_region_top_label (const GstClipMeta *meta,
+    guint r);
 
 G_END_DECLS

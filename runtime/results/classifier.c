@@ -270,6 +270,22 @@ clip_classifier_get_label_set (ClipClassifier *c)
   return set;
 }
 
+ClipResult *
+clip_classifier_score (ClipClassifier *c, const float *embedding,
+    const ClipReportOptions *report, ClipTime pts, ClipTime duration)
+{
+  g_mutex_lock (&c->lock);
+  g_assert (c->labels != NULL);
+  Labels *labels = labels_ref (c->labels);
+  g_mutex_unlock (&c->lock);
+
+  const int n = clip_label_set_get_n_labels (labels->set);
+  g_autofree float *logits = g_new (float, n);
+  g_autofree float *probs = g_new (float, n);
+  clip_label_set_score (labels->set, embedding, logits, probs);
+  return result_new (labels, logits, probs, report, pts, duration);
+}
+
 /* Adds a normalised embedding to the window and sums the window into
  * smoothed. Called with the lock held. */
 static void

@@ -115,6 +115,14 @@ gboolean clip_classifier_classify (ClipClassifier *classifier,
     const ClipFrameEmbedding *frame, const ClipClassifyOptions *options,
     ClipResult **result, ClipSegment *ended);
 
+/* Scores one raw embedding against the current label set, which must be
+ * set, on its own: no smoothing window, no segment (a region of a frame,
+ * which has neither). The result carries the set's data as the frames'
+ * do. */
+ClipResult *clip_classifier_score (ClipClassifier *classifier,
+    const float *embedding, const ClipReportOptions *report, ClipTime pts,
+    ClipTime duration);
+
 /* The last result holds until end (frames reused it unchanged), for the
  * segments: as clip_segmenter_hold. */
 gboolean clip_classifier_hold (ClipClassifier *classifier, ClipTime end,

@@ -29,6 +29,12 @@ static const struct {
   [CLIP_FIELD_STATUS] = { "status", "status" },
   [CLIP_FIELD_PREVIOUS_LABEL] = { "previous", "previous" },
   [CLIP_FIELD_SKIPPED] = { "skipped", "skipped" },
+  [CLIP_FIELD_REGIONS] = { "regions", "regions" },
+  [CLIP_FIELD_REGION_ID] = { "id", "region-id" },
+  [CLIP_FIELD_X] = { "x", "x" },
+  [CLIP_FIELD_Y] = { "y", "y" },
+  [CLIP_FIELD_WIDTH] = { "width", "width" },
+  [CLIP_FIELD_HEIGHT] = { "height", "height" },
 };
 
 const char *

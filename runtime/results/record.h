@@ -38,7 +38,13 @@ typedef enum {
   CLIP_FIELD_SEQUENCE,
   CLIP_FIELD_STATUS,
   CLIP_FIELD_PREVIOUS_LABEL,
-  CLIP_FIELD_SKIPPED, /* frames the change check reused a result for */
+  CLIP_FIELD_SKIPPED,   /* frames the change check reused a result for */
+  CLIP_FIELD_REGIONS,   /* a frame's regions of interest, in JSON */
+  CLIP_FIELD_REGION_ID, /* a region's: its ROI id and rectangle (pixels) */
+  CLIP_FIELD_X,
+  CLIP_FIELD_Y,
+  CLIP_FIELD_WIDTH,
+  CLIP_FIELD_HEIGHT,
   CLIP_N_FIELDS
 } ClipField;
 
