@@ -16,8 +16,15 @@
  * range, and the box is placed on even coordinates so that chroma outside
  * it is never touched.
  *
- * Buffers without a meta, or whose meta reports no label, pass untouched:
- * they are not even mapped for writing. Only the pixels of the box change.
+ * Regions (clipclassify regions=rois or both): each region of the meta
+ * gets its rectangle outlined in bar-color and a tag with its top label
+ * and probability at its top-left corner, in text-color on
+ * background-color, at full opacity (a region's result is reused by design
+ * while region-interval lasts, so it is never drawn as stale).
+ *
+ * Buffers without a meta, or whose meta reports no label and no region,
+ * pass untouched: they are not even mapped for writing. Only the pixels of
+ * the box and the regions' outlines and tags change.
  *
  * Several classifiers: a buffer that went through several clipclassify
  * elements carries one #GstClipMeta of each, told apart by the element's
@@ -72,6 +79,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_clip_overlay_debug);
 #define PADDING 6
 #define ROW_SPACING 4
 #define MIN_BAR_WIDTH 80
+#define REGION_LINE 2
 
 enum {
   PROP_0,
@@ -157,7 +165,9 @@ static gboolean
 box_style_init (GstClipOverlay *self, GstBuffer *buffer, BoxStyle *style)
 {
   GstClipMeta *meta = overlay_meta (self, buffer);
-  if (meta == NULL || gst_clip_meta_get_n_labels (meta) == 0)
+  if (meta == NULL
+      || (gst_clip_meta_get_n_labels (meta) == 0
+          && gst_clip_meta_get_n_regions (meta) == 0))
     return FALSE;
 
   GstClockTime result_pts = gst_clip_meta_get_pts (meta);
@@ -462,6 +472,132 @@ frame_is_cairo_native (GstVideoFrame *frame, cairo_format_t *format)
   }
 }
 
+/* Draws with draw (its top-left corner at the context's origin, width x
+ * height, both even) at x0, y0 (even) of the frame: on the frame itself
+ * when cairo can, else on a surface blended in. */
+typedef void (*DrawFunc) (cairo_t *cr, int width, int height, gpointer data);
+
+static void
+draw_at (GstVideoFrame *frame, int x0, int y0, int width, int height,
+    DrawFunc draw, gpointer data)
+{
+  cairo_format_t native_format;
+  cairo_surface_t *surface;
+  if (frame_is_cairo_native (frame, &native_format)) {
+    surface = cairo_image_surface_create_for_data (
+        GST_VIDEO_FRAME_PLANE_DATA (frame, 0), native_format,
+        GST_VIDEO_FRAME_WIDTH (frame), GST_VIDEO_FRAME_HEIGHT (frame),
+        GST_VIDEO_FRAME_PLANE_STRIDE (frame, 0));
+    cairo_t *cr = cairo_create (surface);
+    cairo_translate (cr, x0, y0);
+    draw (cr, width, height, data);
+    cairo_destroy (cr);
+    cairo_surface_flush (surface);
+  } else {
+    surface = cairo_image_surface_create (CAIRO_FORMAT_ARGB32, width, height);
+    cairo_t *cr = cairo_create (surface);
+    draw (cr, width, height, data);
+    cairo_destroy (cr);
+    cairo_surface_flush (surface);
+    if (GST_VIDEO_INFO_IS_YUV (&frame->info))
+      blend_yuv420 (frame, surface, x0, y0);
+    else
+      blend_rgb (frame, surface, x0, y0);
+  }
+  cairo_surface_destroy (surface);
+}
+
+/* A region being drawn. */
+typedef struct {
+  const BoxStyle *style;
+  PangoContext *context;
+  const char *label; /* its top label, or NULL */
+  double probability;
+} RegionDraw;
+
+/* A region's outline, and its tag in the top-left corner. */
+static void
+region_draw (cairo_t *cr, int width, int height, gpointer data)
+{
+  const RegionDraw *region = data;
+  const BoxStyle *style = region->style;
+
+  cairo_rectangle (cr, 0, 0, width, height);
+  cairo_clip (cr);
+  set_source_argb (cr, style->bar_color, 1.0);
+  cairo_set_line_width (cr, REGION_LINE);
+  cairo_rectangle (cr, REGION_LINE / 2.0, REGION_LINE / 2.0,
+      width - REGION_LINE, height - REGION_LINE);
+  cairo_stroke (cr);
+  if (region->label == NULL)
+    return;
+
+  g_autofree char *text = g_strdup_printf ("%s  %.2f", region->label,
+      region->probability);
+  PangoLayout *tag = pango_layout_new (region->context);
+  pango_layout_set_font_description (tag, style->font);
+  /* Plain text, not markup: labels are the user's strings. */
+  pango_layout_set_text (tag, text, -1);
+  pango_layout_set_single_paragraph_mode (tag, TRUE);
+  pango_layout_set_ellipsize (tag, PANGO_ELLIPSIZE_END);
+  pango_layout_set_width (tag, MAX (width - 2 * PADDING, 1) * PANGO_SCALE);
+  pango_cairo_update_context (cr, region->context);
+  pango_layout_context_changed (tag);
+  int w, h;
+  pango_layout_get_pixel_size (tag, &w, &h);
+  set_source_argb (cr, style->background_color, 1.0);
+  cairo_rectangle (cr, 0, 0, w + 2 * PADDING, h + PADDING);
+  cairo_fill (cr);
+  set_source_argb (cr, style->text_color, 1.0);
+  cairo_move_to (cr, PADDING, PADDING / 2);
+  pango_cairo_show_layout (cr, tag);
+  g_object_unref (tag);
+}
+
+/* Each region of meta, on even coordinates inside the frame. */
+static void
+draw_regions (GstClipOverlay *self, GstVideoFrame *frame, GstClipMeta *meta,
+    const BoxStyle *style)
+{
+  const guint n = gst_clip_meta_get_n_regions (meta);
+  const int frame_width = GST_VIDEO_FRAME_WIDTH (frame);
+  const int frame_height = GST_VIDEO_FRAME_HEIGHT (frame);
+  if (n == 0)
+    return;
+  RegionDraw region = { style, pango_font_map_create_context (self->font_map),
+    NULL, 0 };
+  for (guint r = 0; r < n; r++) {
+    guint x, y, w, h;
+    gst_clip_meta_get_region_rect (meta, r, &x, &y, &w, &h);
+    if (x >= (guint) frame_width || y >= (guint) frame_height)
+      continue;
+    int x0 = (int) x & ~1, y0 = (int) y & ~1;
+    int width = ((int) MIN ((guint64) x + w, (guint64) frame_width) - x0) & ~1;
+    int height = ((int) MIN ((guint64) y + h, (guint64) frame_height) - y0)
+        & ~1;
+    if (width < 2 * REGION_LINE || height < 2 * REGION_LINE)
+      continue;
+    region.label = gst_clip_meta_get_region_top_label (meta, r);
+    region.probability = gst_clip_meta_get_region_probability (meta, r, 0);
+    draw_at (frame, x0, y0, width, height, region_draw, &region);
+  }
+  g_object_unref (region.context);
+}
+
+/* The labels' box. */
+typedef struct {
+  const BoxLayout *layout;
+  const BoxStyle *style;
+  GstClipMeta *meta;
+} BoxDraw;
+
+static void
+box_draw_at_origin (cairo_t *cr, int width, int height, gpointer data)
+{
+  const BoxDraw *box = data;
+  box_draw (cr, box->layout, box->style, box->meta);
+}
+
 static GstFlowReturn
 gst_clip_overlay_transform_frame_ip (GstVideoFilter *filter,
     GstVideoFrame *frame)
@@ -471,10 +607,13 @@ gst_clip_overlay_transform_frame_ip (GstVideoFilter *filter,
   int frame_width = GST_VIDEO_FRAME_WIDTH (frame);
   int frame_height = GST_VIDEO_FRAME_HEIGHT (frame);
   BoxStyle style = { 0 };
-  BoxLayout layout;
+  BoxLayout layout = { 0 };
 
   if (!box_style_init (self, frame->buffer, &style))
     return GST_FLOW_OK;
+  draw_regions (self, frame, meta, &style);
+  if (style.n_rows == 0)
+    goto done;
   if (!box_layout_init (&layout, self->font_map, &style, meta, frame_width,
           frame_height)) {
     GST_LOG_OBJECT (self, "frame too small for the labels");
@@ -487,31 +626,9 @@ gst_clip_overlay_transform_frame_ip (GstVideoFilter *filter,
       || style.position == GST_CLIP_OVERLAY_POSITION_BOTTOM_RIGHT;
   int x0 = right ? (frame_width - MARGIN - layout.width) & ~1 : MARGIN;
   int y0 = bottom ? (frame_height - MARGIN - layout.height) & ~1 : MARGIN;
-
-  cairo_format_t native_format;
-  cairo_surface_t *surface;
-  if (frame_is_cairo_native (frame, &native_format)) {
-    surface = cairo_image_surface_create_for_data (
-        GST_VIDEO_FRAME_PLANE_DATA (frame, 0), native_format, frame_width,
-        frame_height, GST_VIDEO_FRAME_PLANE_STRIDE (frame, 0));
-    cairo_t *cr = cairo_create (surface);
-    cairo_translate (cr, x0, y0);
-    box_draw (cr, &layout, &style, meta);
-    cairo_destroy (cr);
-    cairo_surface_flush (surface);
-  } else {
-    surface = cairo_image_surface_create (CAIRO_FORMAT_ARGB32, layout.width,
-        layout.height);
-    cairo_t *cr = cairo_create (surface);
-    box_draw (cr, &layout, &style, meta);
-    cairo_destroy (cr);
-    cairo_surface_flush (surface);
-    if (GST_VIDEO_INFO_IS_YUV (&frame->info))
-      blend_yuv420 (frame, surface, x0, y0);
-    else
-      blend_rgb (frame, surface, x0, y0);
-  }
-  cairo_surface_destroy (surface);
+  BoxDraw box = { &layout, &style, meta };
+  draw_at (frame, x0, y0, layout.width, layout.height, box_draw_at_origin,
+      &box);
 
 done:
   box_layout_clear (&layout);

@@ -149,6 +149,54 @@ test_corners (void)
   }
 }
 
+/* A meta of regions only (clipclassify regions=rois): each region's
+ * outline and tag are drawn inside its rectangle and nothing else, in
+ * every format; no label box. */
+static void
+test_regions (void)
+{
+  for (guint f = 0; f < G_N_ELEMENTS (formats); f++) {
+    g_test_message ("%s", formats[f]);
+    GstHarness *h = overlay_new (formats[f], NULL);
+    GstBuffer *reference = grey_frame (formats[f]);
+    GstBuffer *in = gst_buffer_copy_deep (reference);
+    g_autoptr (GstClipLabelTable) table = gst_clip_label_table_new (labels, 3);
+    GstClipMeta *meta = gst_buffer_add_clip_meta (in, table, 0, NULL, NULL,
+        NULL, -1, GST_CLOCK_TIME_NONE, GST_CLOCK_TIME_NONE, FALSE, "test",
+        NULL);
+    const guint indices[] = { 1, 0 };
+    const float probs[] = { 0.7f, 0.2f };
+    g_assert_true (gst_clip_meta_add_region (meta, 5, WIDTH / 2, HEIGHT / 2,
+        WIDTH / 4, HEIGHT / 4, table, 2, indices, probs, 0));
+    /* a region reaching past the frame is drawn clipped to it */
+    g_assert_true (gst_clip_meta_add_region (meta, 6, WIDTH - 20, HEIGHT - 20,
+        1000, 1000, table, 0, NULL, NULL, -1));
+    GstBuffer *out = gst_harness_push_and_pull (h, in);
+    Changes c = compare (formats[f], reference, out);
+    g_assert_cmpint (c.x0, ==, WIDTH / 2);
+    g_assert_cmpint (c.y0, ==, HEIGHT / 2);
+    g_assert_cmpint (c.x1, ==, WIDTH - 1);
+    g_assert_cmpint (c.y1, ==, HEIGHT - 1);
+
+    /* the first region alone: its rectangle exactly */
+    gst_buffer_unref (out);
+    in = gst_buffer_copy_deep (reference);
+    meta = gst_buffer_add_clip_meta (in, table, 0, NULL, NULL, NULL, -1,
+        GST_CLOCK_TIME_NONE, GST_CLOCK_TIME_NONE, FALSE, "test", NULL);
+    gst_clip_meta_add_region (meta, 5, WIDTH / 2, HEIGHT / 2, WIDTH / 4,
+        HEIGHT / 4, table, 2, indices, probs, 0);
+    out = gst_harness_push_and_pull (h, in);
+    c = compare (formats[f], reference, out);
+    g_assert_cmpint (c.x0, ==, WIDTH / 2);
+    g_assert_cmpint (c.y0, ==, HEIGHT / 2);
+    g_assert_cmpint (c.x1, ==, WIDTH / 2 + WIDTH / 4 - 1);
+    g_assert_cmpint (c.y1, ==, HEIGHT / 2 + HEIGHT / 4 - 1);
+    gst_buffer_unref (out);
+    gst_buffer_unref (reference);
+    gst_harness_teardown (h);
+  }
+}
+
 /* No meta, or a meta without labels: the very same memory comes out. */
 static void
 test_untouched (void)
@@ -446,6 +494,7 @@ main (int argc, char **argv)
   gst_init (&argc, &argv);
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/clipoverlay/corners", test_corners);
+  g_test_add_func ("/clipoverlay/regions", test_regions);
   g_test_add_func ("/clipoverlay/untouched", test_untouched);
   g_test_add_func ("/clipoverlay/max-labels", test_max_labels);
   g_test_add_func ("/clipoverlay/classifier", test_classifier);
