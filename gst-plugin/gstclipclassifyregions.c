@@ -45,6 +45,7 @@ typedef struct {
   GstClockTime classified_pts; /* when last sent to the encoder */
   ClipChangeGate gate;         /* change-threshold, on its crop */
   ClipResult *result;          /* the latest; NULL until the first */
+  gboolean attached;           /* result is on a buffer already */
   guint64 seen;                /* the serial of the last frame it was on */
 } RegionTrack;
 
@@ -337,6 +338,7 @@ gst_clip_classify_regions_analysed (GstClipClassify *self,
         times->duration);
     g_clear_pointer (&track->result, clip_result_unref);
     track->result = r;
+    track->attached = FALSE;
 
     FrameTimes region_times = *times;
     region_times.skipped = crop->skipped;
@@ -388,6 +390,8 @@ gst_clip_classify_regions_attach (GstClipClassify *self, GstBuffer *buffer,
     return;
   const GstVideoInfo *info = &GST_VIDEO_FILTER (self)->in_info;
   g_autoptr (GHashTable) attached = g_hash_table_new (NULL, NULL);
+  GstClipMeta *regions_only = NULL;
+  gboolean any_new = FALSE;
 
   gpointer iter = NULL;
   GstMeta *m;
@@ -416,13 +420,19 @@ gst_clip_classify_regions_attach (GstClipClassify *self, GstBuffer *buffer,
       if (meta == NULL)
         return;
       gst_clip_meta_set_source (meta, self->source_name);
+      regions_only = meta;
     }
+    any_new |= !track->attached;
+    track->attached = TRUE;
     gst_clip_meta_add_region (meta, roi->id, rect.x, rect.y, rect.width,
         rect.height, table, clip_result_get_n_reported (track->result),
         clip_result_get_indices (track->result),
         clip_result_get_probs (track->result),
         clip_result_get_top (track->result));
   }
+  /* without a frame result, the meta is fresh when a region's is */
+  if (regions_only != NULL)
+    regions_only->fresh = any_new;
 }
 
 /* ------------------------------------------------------------ properties */

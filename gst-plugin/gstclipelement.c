@@ -166,6 +166,33 @@ gst_clip_frame_record_from_meta (ClipFrameRecord *frame,
     .top_label = gst_clip_meta_get_top_label (meta),
     .top_score = top >= 0 ? gst_clip_meta_get_probability (meta, top) : 0.0,
   };
+
+  guint n_regions = gst_clip_meta_get_n_regions (meta);
+  if (n_regions == 0)
+    return;
+  ClipRegionRecord *regions = g_new0 (ClipRegionRecord, n_regions);
+  for (guint r = 0; r < n_regions; r++) {
+    ClipRegionRecord *region = &regions[r];
+    guint x, y, width, height;
+    gst_clip_meta_get_region_rect (meta, r, &x, &y, &width, &height);
+    region->id = gst_clip_meta_get_region_id (meta, r);
+    region->x = (int) x;
+    region->y = (int) y;
+    region->width = (int) width;
+    region->height = (int) height;
+    region->n_labels = gst_clip_meta_get_region_n_labels (meta, r);
+    const char **region_labels = g_new (const char *, region->n_labels);
+    double *region_scores = g_new (double, region->n_labels);
+    for (guint i = 0; i < region->n_labels; i++) {
+      region_labels[i] = gst_clip_meta_get_region_label (meta, r, i);
+      region_scores[i] = gst_clip_meta_get_region_probability (meta, r, i);
+    }
+    region->labels = region_labels;
+    region->scores = region_scores;
+    region->top_label = gst_clip_meta_get_region_top_label (meta, r);
+  }
+  frame->n_regions = n_regions;
+  frame->regions = regions;
 }
 
 void
@@ -176,4 +203,11 @@ gst_clip_frame_record_clear (ClipFrameRecord *frame)
   frame->labels = NULL;
   frame->scores = NULL;
   frame->n_labels = 0;
+  for (guint r = 0; r < frame->n_regions; r++) {
+    g_free ((gpointer) frame->regions[r].labels);
+    g_free ((gpointer) frame->regions[r].scores);
+  }
+  g_free ((gpointer) frame->regions);
+  frame->regions = NULL;
+  frame->n_regions = 0;
 }

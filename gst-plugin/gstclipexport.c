@@ -11,7 +11,13 @@
  *   whose meta is fresh): `{"pts":1.5,"duration":0.04,"labels":["a dog",
  *   "a cat"],"scores":[0.81,0.12],"top":"a dog"}`. pts and duration are the
  *   analysed frame's, in seconds; top is null when no label reached the
- *   threshold or a negative label won.
+ *   threshold or a negative label won. With clipclassify regions=rois or
+ *   both, a line also has "regions": [{"id":1,"x":0,"y":0,"width":160,
+ *   "height":120,"labels":[...],"scores":[...],"top":"a person"}, ...],
+ *   the results of the frame's regions of interest (reused ones included);
+ *   with regions=rois there is no frame result, labels is [] and top null,
+ *   and a line is written for each buffer on which a region was
+ *   classified, with that buffer's pts and duration.
  * - jsonl-segments: one JSON object per line for every segment of the top
  *   label, `{"start":1.0,"end":4.2,"label":"a dog","score":0.81}`, times in
  *   seconds, score the label's mean probability over the segment; a stretch
@@ -35,6 +41,10 @@
  * name. The classifier property names the one whose results are written;
  * by default the nearest one upstream (whose meta was attached last). One
  * clipexport per classifier writes each to its own file.
+ *
+ * The per-segment formats segment the whole frame's top label: regions are
+ * not in them (with regions=rois, which classifies no whole frame, they
+ * get no segment).
  *
  * Segments are consecutive runs of analysed frames with the same top label.
  * As in clipclassify, a new top label must hold for min-segment before it
@@ -155,12 +165,19 @@ post_write_error (GstClipExport *self, const GError *error)
   g_clear_pointer (&self->out, clip_output_file_free);
 }
 
-/* Hands one analysed frame's meta to the writer. */
+/* Hands one analysed frame's meta to the writer. A meta of regions only
+ * (regions=rois: no frame result, no pts) is in no segment; in JSON Lines
+ * its line has the buffer's times. */
 static gboolean
-write_frame (GstClipExport *self, GstClipMeta *meta)
+write_frame (GstClipExport *self, GstClipMeta *meta, GstBuffer *buffer)
 {
   ClipFrameRecord frame;
   gst_clip_frame_record_from_meta (&frame, meta);
+  if (frame.n_regions > 0 && !GST_CLOCK_TIME_IS_VALID (frame.pts)
+      && self->format == CLIP_RESULT_FORMAT_JSONL) {
+    frame.pts = GST_BUFFER_PTS (buffer);
+    frame.duration = GST_BUFFER_DURATION (buffer);
+  }
   GstClockTime min_segment;
   g_autoptr (GError) error = NULL;
 
@@ -221,7 +238,7 @@ gst_clip_export_transform_ip (GstBaseTransform *trans, GstBuffer *buffer)
   if (self->out == NULL)
     return GST_FLOW_OK; /* the file was finished at EOS */
 
-  return write_frame (self, meta) ? GST_FLOW_OK : GST_FLOW_ERROR;
+  return write_frame (self, meta, buffer) ? GST_FLOW_OK : GST_FLOW_ERROR;
 }
 
 static gboolean

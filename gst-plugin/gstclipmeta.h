@@ -97,7 +97,9 @@ typedef struct _GstClipMeta GstClipMeta;
  *     the gst_clip_meta_get_region_*() accessors
  *
  * With regions=rois the element classifies no whole frame: the meta then
- * reports no label of its own (@n_labels 0, @top -1), only regions.
+ * reports no label of its own (@n_labels 0, @top -1, @pts and @duration
+ * GST_CLOCK_TIME_NONE), only regions, and is @fresh when a region's result
+ * is new on this buffer.
  *
  * Read-only for everyone but its creator. Use the accessors below.
  */

@@ -79,4 +79,31 @@ clip_frame_record_append_json_members (GString *s, const ClipFrameRecord *frame)
       CLIP_JSON_SCORE_DIGITS);
   clip_field_append_json_member (s, CLIP_FIELD_TOP_LABEL);
   clip_json_append_string (s, frame->top_label);
+  if (frame->n_regions == 0)
+    return;
+  clip_field_append_json_member (s, CLIP_FIELD_REGIONS);
+  g_string_append_c (s, '[');
+  for (guint r = 0; r < frame->n_regions; r++) {
+    const ClipRegionRecord *region = &frame->regions[r];
+    g_string_append (s, r > 0 ? ",{" : "{");
+    clip_field_append_json_member (s, CLIP_FIELD_REGION_ID);
+    g_string_append_printf (s, "%d", region->id);
+    clip_field_append_json_member (s, CLIP_FIELD_X);
+    g_string_append_printf (s, "%d", region->x);
+    clip_field_append_json_member (s, CLIP_FIELD_Y);
+    g_string_append_printf (s, "%d", region->y);
+    clip_field_append_json_member (s, CLIP_FIELD_WIDTH);
+    g_string_append_printf (s, "%d", region->width);
+    clip_field_append_json_member (s, CLIP_FIELD_HEIGHT);
+    g_string_append_printf (s, "%d", region->height);
+    clip_field_append_json_member (s, CLIP_FIELD_LABELS);
+    clip_json_append_string_array (s, region->labels, region->n_labels);
+    clip_field_append_json_member (s, CLIP_FIELD_SCORES);
+    clip_json_append_double_array (s, region->scores, region->n_labels,
+        CLIP_JSON_SCORE_DIGITS);
+    clip_field_append_json_member (s, CLIP_FIELD_TOP_LABEL);
+    clip_json_append_string (s, region->top_label);
+    g_string_append_c (s, '}');
+  }
+  g_string_append_c (s, ']');
 }

@@ -8,6 +8,17 @@
 
 #include "segmenter.h"
 
+/* A region of interest's result (clipclassify regions): its ROI id, its
+ * rectangle in pixels, and its labels as a frame's. */
+typedef struct {
+  int id;
+  int x, y, width, height;
+  guint n_labels;
+  const char *const *labels;
+  const double *scores;
+  const char *top_label;
+} ClipRegionRecord;
+
 /* A frame's result, as the outputs see it: a view, owned by the caller. */
 typedef struct {
   ClipTime pts, duration; /* CLIP_TIME_NONE when unknown */
@@ -16,6 +27,8 @@ typedef struct {
   const double *scores;  /* probabilities, in the labels' order */
   const char *top_label; /* NULL when no label passed the threshold */
   double top_score;
+  guint n_regions; /* its regions' results; 0: none (nor a member) */
+  const ClipRegionRecord *regions;
 } ClipFrameRecord;
 
 typedef enum {
@@ -62,6 +75,8 @@ const char *clip_field_structure_name (ClipField field);
 void clip_field_append_json_member (GString *s, ClipField field);
 void clip_field_append_json_time (GString *s, ClipField field, ClipTime t);
 /* A frame's members, as every JSON of a frame spells them: pts, duration,
- * labels, scores, top (without the braces around them). */
+ * labels, scores, top (without the braces around them), and, when it has
+ * regions, "regions": [{"id", "x", "y", "width", "height", "labels",
+ * "scores", "top"}, ...]. */
 void clip_frame_record_append_json_members (GString *s,
     const ClipFrameRecord *frame);

@@ -6,6 +6,7 @@
  * per-id rate limit and expiry, the per-region change check, live mode,
  * the Vulkan backend, and bad ROIs (outside the frame, zero size, reused
  * ids, thousands per frame): WARNINGs, never a crash. */
+#include <glib/gstdio.h>
 #include <gst/check/gstharness.h>
 #include <gst/gst.h>
 #include <gst/video/video.h>
@@ -62,20 +63,21 @@ on_handoff (GstElement *sink, GstBuffer *buffer, GstPad *pad, Outcome *o)
 /* Runs the side-by-side pipeline to EOS: smpte on the left, checkers on
  * the right, frames through clipclassify with extra (a property string). */
 static gboolean
-run_side_by_side (const char *extra, int n_frames, Outcome *o)
+run_side_by_side_with (const char *extra, const char *after, int n_frames,
+    Outcome *o)
 {
   g_autofree char *desc = g_strdup_printf (
       "compositor name=mix sink_1::xpos=%d ! "
       "video/x-raw,format=I420,width=%d,height=%d,framerate=25/1 ! "
       "identity name=rois ! "
       "clipclassify name=classify model=\"%s\" threads=1 labels=\"" LABELS
-      "\" %s ! fakesink name=sink signal-handoffs=true "
+      "\" %s ! %s fakesink name=sink signal-handoffs=true "
       "videotestsrc num-buffers=%d pattern=smpte ! "
       "video/x-raw,width=%d,height=%d,framerate=25/1 ! mix. "
       "videotestsrc num-buffers=%d pattern=checkers-8 ! "
       "video/x-raw,width=%d,height=%d,framerate=25/1 ! mix.",
-      SIDE_W, 2 * SIDE_W, SIDE_H, model_dir, extra, n_frames, SIDE_W, SIDE_H,
-      n_frames, SIDE_W, SIDE_H);
+      SIDE_W, 2 * SIDE_W, SIDE_H, model_dir, extra, after, n_frames, SIDE_W,
+      SIDE_H, n_frames, SIDE_W, SIDE_H);
   g_autoptr (GError) error = NULL;
   GstElement *pipeline = gst_parse_launch (desc, &error);
   g_assert_no_error (error);
@@ -123,6 +125,12 @@ run_side_by_side (const char *extra, int n_frames, Outcome *o)
   gst_object_unref (bus);
   gst_object_unref (pipeline);
   return ok;
+}
+
+static gboolean
+run_side_by_side (const char *extra, int n_frames, Outcome *o)
+{
+  return run_side_by_side_with (extra, "", n_frames, o);
 }
 
 static const char *
@@ -258,6 +266,54 @@ test_both_batched (void)
   g_assert_cmpuint (n_regions, ==, 10);
   check_region_metas (&o, TRUE);
   outcome_clear (&o);
+}
+
+/* clipexport's JSON Lines: a line per buffer with the regions' results
+ * (regions=rois: no frame labels, the buffer's pts); clipoverlay on the
+ * way draws and leaves the metas. */
+static void
+test_export (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("clip-regions-XXXXXX", NULL);
+  g_autofree char *path = g_build_filename (dir, "regions.jsonl", NULL);
+  g_autofree char *vtt = g_build_filename (dir, "regions.vtt", NULL);
+  g_autofree char *after = g_strdup_printf ("clipoverlay ! "
+                                            "clipexport location=\"%s\" ! "
+                                            "clipexport format=webvtt "
+                                            "location=\"%s\" !",
+      path, vtt);
+  Outcome o;
+  g_assert_true (run_side_by_side_with ("regions=rois backend=cpu "
+                                        "region-interval=80000000",
+      after, 4, &o));
+  check_region_metas (&o, FALSE);
+  outcome_clear (&o);
+
+  g_autofree char *text = NULL;
+  g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
+  g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+  /* frames 0 and 2 (80 ms): a new result on each */
+  g_assert_cmpuint (g_strv_length (lines), ==, 3);
+  g_assert_cmpstr (lines[2], ==, "");
+  for (guint i = 0; i < 2; i++) {
+    g_autofree char *pts = g_strdup_printf ("{\"pts\":%s,", i ? "0.08" : "0.0");
+    g_assert_true (g_str_has_prefix (lines[i], pts));
+    g_assert_nonnull (strstr (lines[i], "\"labels\":[],"));
+    g_assert_nonnull (strstr (lines[i],
+        "\"regions\":[{\"id\":1,\"x\":0,\"y\":0,\"width\":160,"
+        "\"height\":120,\"labels\":[\"smpte color bars\""));
+    g_assert_nonnull (strstr (lines[i],
+        "{\"id\":2,\"x\":160,\"y\":0,\"width\":160,\"height\":120,"
+        "\"labels\":[\"checkerboard\""));
+    g_assert_nonnull (strstr (lines[i], "\"top\":\"checkerboard\"}]}"));
+  }
+  /* no whole-frame result: no segment, no cue */
+  g_autofree char *cues = NULL;
+  g_assert_true (g_file_get_contents (vtt, &cues, NULL, NULL));
+  g_assert_cmpstr (cues, ==, "WEBVTT\n\n");
+  g_unlink (path);
+  g_unlink (vtt);
+  g_rmdir (dir);
 }
 
 static void
@@ -568,6 +624,7 @@ main (int argc, char **argv)
   g_test_add_func ("/clipclassify-regions/rois", test_rois);
   g_test_add_func ("/clipclassify-regions/both-batched", test_both_batched);
   g_test_add_func ("/clipclassify-regions/live", test_live);
+  g_test_add_func ("/clipclassify-regions/export", test_export);
   g_test_add_func ("/clipclassify-regions/vulkan", test_vulkan);
   g_test_add_func ("/clipclassify-regions/rate-limit-expiry",
       test_rate_limit_expiry);
