@@ -94,6 +94,28 @@
  * points whatever the frame size: 30-140 microseconds per frame on the
  * development machine (docs/performance.md).
  *
+ * ## Regions of interest
+ * With regions=rois (or both: the frame too), each
+ * GstVideoRegionOfInterestMeta of an analysed frame (of the roi-types,
+ * at least region-min-size pixels both ways inside the frame, 64 per
+ * frame at most) is classified: its crop, widened by region-padding and
+ * clamped to the frame, is a view into the frame's own bytes, encoded in
+ * the same encoder call as the frame and the other crops (preprocessed on
+ * the device with the Vulkan backend). Results are kept per ROI id: an id
+ * classified less than region-interval ago reuses its result, and with
+ * change-threshold each id is checked on its own crop; an id that is gone
+ * from an analysed frame is forgotten. Each region's result becomes a
+ * "clip/classification" param (labels, scores, top-label) on its ROI meta,
+ * a region entry of the #GstClipMeta (gst_clip_meta_get_n_regions()) and,
+ * when computed, a "clipclassify" message with region-id, x, y, width and
+ * height (gint) besides the usual fields. A ROI of zero size, outside the
+ * frame, with an id already on the frame, or beyond the 64th is skipped
+ * with a WARNING naming it (once per kind). See docs/elements.md.
+ * |[
+ * gst-launch-1.0 filesrc location=street.mp4 ! decodebin ! videoconvert ! gvadetect model=detector.xml ! videoconvert ! clipclassify regions=rois roi-types=person region-interval=1000000000 labels="a cyclist,a pedestrian" ! clipoverlay ! autovideosink
+ * ]| Classifies each person a detector found, about once a second per
+ * track.
+ *
  * ## Latency and QoS
  * Live mode adds no latency. Sync mode reports the frames a batch holds
  * back ((batch-size × interval − 1) frame durations) plus the longest batch

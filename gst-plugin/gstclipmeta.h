@@ -92,9 +92,10 @@ typedef struct _GstClipMeta GstClipMeta;
  *     "clipclassify0": a buffer that went through several classifiers
  *     carries one meta of each, in the order they were attached; "" when
  *     not set
- * @regions: the results of the buffer's regions of interest (clipclassify
- *     regions=rois or both), read with gst_clip_meta_get_n_regions() and
- *     the gst_clip_meta_get_region_*() accessors
+ *
+ * The results of the buffer's regions of interest (clipclassify
+ * regions=rois or both) are read with gst_clip_meta_get_n_regions() and
+ * the gst_clip_meta_get_region_*() accessors.
  *
  * With regions=rois the element classifies no whole frame: the meta then
  * reports no label of its own (@n_labels 0, @top -1, @pts and @duration
@@ -118,6 +119,8 @@ struct _GstClipMeta {
   const gchar *model_name;
   GBytes *embedding;
   const gchar *source;
+
+  /*< private >*/
   GArray *regions;
 };
 

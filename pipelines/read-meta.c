@@ -11,6 +11,11 @@
  *
  *   0:00:00.000000000 fresh  frame 0:00:00.000000000 top "test pattern" 0.83 | "cat" 0.17
  *
+ * and, with clipclassify regions=rois or both, a line per region of
+ * interest: its id, rectangle and labels
+ *
+ *     region 1 0,0 160x120 top "a person" 0.91 | "a car" 0.09
+ *
  * Build against the installed meta library with
  *   cc read-meta.c $(pkg-config --cflags --libs gstreamer-clip-meta-1.0 gstreamer-app-1.0)
  */
@@ -39,6 +44,21 @@ print_meta (GstBuffer *buffer)
     g_print ("%s\"%s\" %.2f", i ? " | " : "", gst_clip_meta_get_label (meta, i),
         gst_clip_meta_get_probability (meta, i));
   g_print ("\n");
+
+  /* clipclassify regions=rois|both: a line per region of interest */
+  for (guint r = 0; r < gst_clip_meta_get_n_regions (meta); r++) {
+    guint x, y, width, height;
+    gst_clip_meta_get_region_rect (meta, r, &x, &y, &width, &height);
+    g_print ("  region %d %u,%u %ux%u top ",
+        gst_clip_meta_get_region_id (meta, r), x, y, width, height);
+    if (gst_clip_meta_get_region_top_label (meta, r) == NULL)
+      g_print ("(none)");
+    for (guint i = 0; i < gst_clip_meta_get_region_n_labels (meta, r); i++)
+      g_print ("%s\"%s\" %.2f", i ? " | " : "",
+          gst_clip_meta_get_region_label (meta, r, i),
+          gst_clip_meta_get_region_probability (meta, r, i));
+    g_print ("\n");
+  }
 }
 
 int

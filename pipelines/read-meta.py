@@ -46,6 +46,17 @@ def print_meta(buffer):
                                       meta.get_probability(i))
                        for i in range(meta.get_n_labels()))
     print(line)
+    # clipclassify regions=rois|both: a line per region of interest
+    for r in range(meta.get_n_regions()):
+        _, x, y, width, height = meta.get_region_rect(r)
+        line = "  region %d %u,%u %ux%u top " % (meta.get_region_id(r), x, y,
+                                                width, height)
+        if meta.get_region_top_label(r) is None:
+            line += "(none)"
+        line += " | ".join('"%s" %.2f' % (meta.get_region_label(r, i),
+                                          meta.get_region_probability(r, i))
+                           for i in range(meta.get_region_n_labels(r)))
+        print(line)
 
 
 def main():
