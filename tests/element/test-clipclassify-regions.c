@@ -614,6 +614,56 @@ test_roi_types (void)
   harness_free (h, bus);
 }
 
+/* The region accessors through GObject introspection (GstClip-1.0), as
+ * pipelines/read-meta.py prints them. */
+static const char python_regions[] =
+    "import gi, runpy, sys\n"
+    "gi.require_version('Gst', '1.0')\n"
+    "gi.require_version('GstClip', '1.0')\n"
+    "from gi.repository import Gst, GstClip\n"
+    "Gst.init(None)\n"
+    "table = GstClip.ClipLabelTable.new(['a dog', 'a cat'])\n"
+    "buffer = Gst.Buffer.new()\n"
+    "buffer.pts = 0\n"
+    "meta = GstClip.buffer_add_clip_meta(buffer, table, [], [], [], -1,\n"
+    "    Gst.CLOCK_TIME_NONE, Gst.CLOCK_TIME_NONE, True, 'm', None)\n"
+    "assert meta.add_region(7, 1, 2, 30, 40, table, [1, 0], [0.75, 0.25], 0)\n"
+    "assert meta.add_region(8, 5, 6, 7, 8, table, [], [], -1)\n"
+    "runpy.run_path(sys.argv[1])['print_meta'](buffer)\n";
+
+static void
+test_read_meta_python (void)
+{
+  if (g_getenv ("CLIP_SANITIZED_BUILD") != NULL) {
+    g_test_skip ("python3 cannot load a sanitizer build's libraries");
+    return;
+  }
+  const char *typelib_dir = g_getenv ("GI_TYPELIB_PATH");
+  if (typelib_dir == NULL || *typelib_dir == '\0') {
+    if (g_strcmp0 (g_getenv ("CI"), "true") == 0)
+      g_error ("CI=true but no GstClip typelib was built");
+    g_test_skip ("no GstClip typelib (gobject-introspection not installed)");
+    return;
+  }
+  g_autofree char *script = g_build_filename (g_getenv ("CLIP_PIPELINES_DIR"),
+      "read-meta.py", NULL);
+  /* Debian's interpreter, which python3-gi and python3-gst-1.0 belong to */
+  char *argv[] = { "/usr/bin/python3", "-c", (char *) python_regions, script,
+    NULL };
+  g_autofree char *out = NULL, *err = NULL;
+  int status;
+  g_autoptr (GError) error = NULL;
+  g_assert_true (g_spawn_sync (NULL, argv, NULL, G_SPAWN_DEFAULT, NULL, NULL,
+      &out, &err, &status, &error));
+  g_assert_no_error (error);
+  if (!g_spawn_check_wait_status (status, NULL))
+    g_error ("python3: %s", err);
+  g_assert_cmpstr (out, ==,
+      "0:00:00.000000000 fresh  frame 99:99:99.999999999 top (none)\n"
+      "  region 7 1,2 30x40 top \"a cat\" 0.75 | \"a dog\" 0.25\n"
+      "  region 8 5,6 7x8 top (none)\n");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -632,6 +682,8 @@ main (int argc, char **argv)
       test_change_per_region);
   g_test_add_func ("/clipclassify-regions/bad-rois", test_bad_rois);
   g_test_add_func ("/clipclassify-regions/roi-types", test_roi_types);
+  g_test_add_func ("/clipclassify-regions/read-meta-python",
+      test_read_meta_python);
   int status = g_test_run ();
   g_free (model_dir);
   return status;
