@@ -355,6 +355,21 @@ gst_clip_classify_regions_analysed (GstClipClassify *self,
   }
 }
 
+void
+gst_clip_classify_regions_dropped (GstClipClassify *self,
+    const FrameRegions *regions)
+{
+  for (guint i = 0; regions->crops != NULL && i < regions->crops->len; i++) {
+    const RegionCrop *crop = &g_array_index (regions->crops, RegionCrop, i);
+    RegionTrack *track = g_hash_table_lookup (self->region.tracks,
+        GINT_TO_POINTER (crop->id));
+    if (track == NULL)
+      continue;
+    track->classified_pts = GST_CLOCK_TIME_NONE;
+    clip_change_gate_reset (&track->gate);
+  }
+}
+
 static GstStructure *
 classification_param (const ClipFrameRecord *record)
 {

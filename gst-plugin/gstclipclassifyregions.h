@@ -99,6 +99,13 @@ void gst_clip_classify_regions_frames (const FrameRegions *regions,
 void gst_clip_classify_regions_analysed (GstClipClassify *self,
     const FrameRegions *regions, const FrameTimes *times, GPtrArray *messages);
 
+/* Live mode: the regions of a frame that a newer one replaced before the
+ * worker took it; their ids are selected again at the next frame that has
+ * them, whatever region-interval and the change check say. Called with
+ * the lock held. */
+void gst_clip_classify_regions_dropped (GstClipClassify *self,
+    const FrameRegions *regions);
+
 /* Puts the tracks' results on buffer (writable): a param on each of its
  * ROI metas that has one, and a region entry on meta (made when NULL and
  * there is a result, without labels of its own). Called with the lock

@@ -701,6 +701,10 @@ gst_clip_classify_schedule_frame (GstClipClassify *self, GstVideoFrame *frame)
       times.skipped += self->mailbox_times.skipped;
       if (!GST_CLOCK_TIME_IS_VALID (times.held_end))
         times.held_end = self->mailbox_times.held_end;
+      /* the newer frame is analysed in its place, its regions at the next
+       * frame that has them */
+      self->mailbox.frame_row |= self->staging.frame_row;
+      gst_clip_classify_regions_dropped (self, &self->staging.regions);
     }
     self->mailbox_full = TRUE;
     self->mailbox_times = times;

@@ -330,6 +330,21 @@ test_live (void)
   outcome_clear (&o);
 }
 
+/* Live elements sharing one batcher: the crops ride in the shared batch. */
+static void
+test_shared_batches (void)
+{
+  Outcome o;
+  g_assert_true (run_side_by_side ("regions=both backend=cpu mode=live "
+                                   "shared-batches=true",
+      6, &o));
+  guint n_regions, n_frames;
+  check_region_messages (&o, &n_regions, &n_frames);
+  g_assert_cmpuint (n_frames, >=, 1);
+  g_assert_cmpuint (n_regions, >=, 2);
+  outcome_clear (&o);
+}
+
 static void
 test_vulkan (void)
 {
@@ -675,6 +690,7 @@ main (int argc, char **argv)
   g_test_add_func ("/clipclassify-regions/both-batched", test_both_batched);
   g_test_add_func ("/clipclassify-regions/live", test_live);
   g_test_add_func ("/clipclassify-regions/export", test_export);
+  g_test_add_func ("/clipclassify-regions/shared-batches", test_shared_batches);
   g_test_add_func ("/clipclassify-regions/vulkan", test_vulkan);
   g_test_add_func ("/clipclassify-regions/rate-limit-expiry",
       test_rate_limit_expiry);
