@@ -175,10 +175,10 @@ encode_frames (GstClipClassify *owner, ClipEncoder *encoder,
 
   if (owner != NULL)
     gst_clip_classify_encoder_acquire (owner);
-  if (ok && scores->set != NULL)
+  if (ok && rows->len > 0 && scores->set != NULL)
     ok = clip_encoder_classify_frames (encoder, (const ClipFrame *) rows->data,
         rows->len, scores->set, row_embeddings, row_logits, row_probs, error);
-  else if (ok)
+  else if (ok && rows->len > 0)
     ok = clip_encoder_encode_frames (encoder, (const ClipFrame *) rows->data,
         rows->len, row_embeddings, error);
   if (owner != NULL)
