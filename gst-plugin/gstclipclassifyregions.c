@@ -225,7 +225,8 @@ gst_clip_classify_regions_select (GstClipClassify *self, GstBuffer *buffer,
     if (track != NULL && track->seen == serial) {
       note_problem (self, REGION_ID_REUSED, warnings,
           "region of interest id %d (%s) is used by two regions of one frame: "
-          "only the first is classified",
+          "only the first is classified; results are kept per id, so each "
+          "region needs its own (a tracker's, or set by the application)",
           roi->id, type ? type : "no type");
       continue;
     }
