@@ -164,6 +164,9 @@ clip_meta_fill (GstClipMeta *m, GstClipLabelTable *label_table, guint n_labels,
   m->embedding = embedding ? g_bytes_ref (embedding) : NULL;
 }
 
+static void clip_meta_copy_region (GstClipMeta *dst, const GstClipMeta *src,
+    guint r);
+
 static gboolean
 clip_meta_transform (GstBuffer *dest, GstMeta *meta, GstBuffer *buffer,
     GQuark type, gpointer data)
@@ -180,8 +183,8 @@ clip_meta_transform (GstBuffer *dest, GstMeta *meta, GstBuffer *buffer,
       src->probabilities, src->logits, src->top, src->pts, src->duration,
       src->fresh, src->model_name, src->embedding);
   dst->source = src->source;
-  if (src->regions != NULL)
-    dst->regions = g_array_ref (src->regions);
+  for (guint r = 0; r < gst_clip_meta_get_n_regions (src); r++)
+    clip_meta_copy_region (dst, src, r);
   return TRUE;
 }
 
@@ -504,6 +507,14 @@ gst_clip_meta_add_region (GstClipMeta *meta, gint roi_id, guint x, guint y,
   };
   g_array_append_val (meta->regions, e);
   return TRUE;
+}
+
+static void
+clip_meta_copy_region (GstClipMeta *dst, const GstClipMeta *src, guint r)
+{
+  const ClipRegionEntry *e = region_entry (src, r);
+  gst_clip_meta_add_region (dst, e->id, e->x, e->y, e->width, e->height,
+      e->label_table, e->n_labels, e->label_indices, e->probabilities, e->top);
 }
 
 /**

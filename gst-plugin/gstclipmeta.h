@@ -190,7 +190,8 @@ const gfloat *gst_clip_meta_get_embedding (const GstClipMeta *meta, guint *dim);
 /* ---------------------------------------------------------------- regions */
 
 /* Adds the result of a region of interest (a GstVideoRegionOfInterestMeta
- * of the buffer, by its id) to meta: its rectangle in pixels and its
+ * of the buffer, by its id) to meta (its creator's, like
+ * gst_buffer_add_clip_meta; copies of the buffer copy the regions): its rectangle in pixels and its
  * reported labels, best first, as indices into label_table with their
  * probabilities; top is -1 or 0, as the meta's own. The arrays are copied,
  * the table referenced. FALSE on bad arguments (nothing added). */

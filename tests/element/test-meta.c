@@ -160,6 +160,54 @@ test_survives_copy (void)
 
 /* videoscale and videoconvert make new buffers; the meta has no tags, so
  * both keep it. */
+/* Region entries: read back, checked like the meta's own arrays, and
+ * copied with the buffer (the copy's own, not shared). */
+static void
+test_regions (void)
+{
+  g_autoptr (GstClipLabelTable) table = make_table ();
+  GstBuffer *buffer = gst_buffer_new ();
+  GstClipMeta *meta = add_sample_meta (buffer, table, NULL);
+  const guint indices[] = { 3, 1 };
+  const gfloat probs[] = { 0.6f, 0.3f };
+  const guint bad_index[] = { 4 };
+
+  g_assert_cmpuint (gst_clip_meta_get_n_regions (meta), ==, 0);
+  g_assert_true (gst_clip_meta_add_region (meta, 42, 10, 20, 30, 40, table, 2,
+      indices, probs, 0));
+  g_assert_true (
+      gst_clip_meta_add_region (meta, 7, 0, 0, 5, 5, table, 0, NULL, NULL, -1));
+  g_test_expect_message (NULL, G_LOG_LEVEL_CRITICAL, "*label_indices*");
+  g_assert_false (gst_clip_meta_add_region (meta, 8, 0, 0, 5, 5, table, 1,
+      bad_index, probs, 0));
+  g_test_assert_expected_messages ();
+
+  GstBuffer *copy = gst_buffer_copy (buffer);
+  gst_buffer_unref (buffer);
+  meta = gst_buffer_get_clip_meta (copy);
+  g_assert_cmpuint (gst_clip_meta_get_n_regions (meta), ==, 2);
+  guint x, y, w, h;
+  g_assert_cmpint (gst_clip_meta_get_region_id (meta, 0), ==, 42);
+  g_assert_true (gst_clip_meta_get_region_rect (meta, 0, &x, &y, &w, &h));
+  g_assert_cmpuint (x, ==, 10);
+  g_assert_cmpuint (y, ==, 20);
+  g_assert_cmpuint (w, ==, 30);
+  g_assert_cmpuint (h, ==, 40);
+  g_assert_cmpuint (gst_clip_meta_get_region_n_labels (meta, 0), ==, 2);
+  g_assert_cmpstr (gst_clip_meta_get_region_label (meta, 0, 0), ==, "bird");
+  g_assert_cmpstr (gst_clip_meta_get_region_label (meta, 0, 1), ==, "dog");
+  g_assert_null (gst_clip_meta_get_region_label (meta, 0, 2));
+  g_assert_cmpfloat (gst_clip_meta_get_region_probability (meta, 0, 1), ==,
+      0.3f);
+  g_assert_cmpstr (gst_clip_meta_get_region_top_label (meta, 0), ==, "bird");
+  g_assert_cmpint (gst_clip_meta_get_region_id (meta, 1), ==, 7);
+  g_assert_null (gst_clip_meta_get_region_top_label (meta, 1));
+  g_assert_cmpuint (gst_clip_meta_get_region_n_labels (meta, 1), ==, 0);
+  g_assert_cmpint (gst_clip_meta_get_region_id (meta, 2), ==, -1);
+  g_assert_null (gst_clip_meta_get_region_label (meta, 5, 0));
+  gst_buffer_unref (copy);
+}
+
 static void
 test_survives_transforms (void)
 {
@@ -195,6 +243,7 @@ main (int argc, char **argv)
   g_test_add_func ("/meta/label-table", test_label_table);
   g_test_add_func ("/meta/add-and-read", test_add_and_read);
   g_test_add_func ("/meta/no-label", test_no_label);
+  g_test_add_func ("/meta/regions", test_regions);
   g_test_add_func ("/meta/invalid-arguments", test_invalid_arguments);
   g_test_add_func ("/meta/survives-copy", test_survives_copy);
   g_test_add_func ("/meta/survives-transforms", test_survives_transforms);
