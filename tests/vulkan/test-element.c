@@ -172,7 +172,9 @@ test_end_to_end (gconstpointer data)
     g_assert_cmpuint (checked, ==, (frames + tc->interval - 1) / tc->interval);
   }
 
-  /* One "clipclassify" message per analysed frame, and no error. */
+  /* One "clipclassify" message per analysed frame, and no error. In live
+   * mode the worker may or may not have analysed frame B by now: its
+   * message is then the one extra. */
   GstMessage *msg;
   while ((msg = gst_bus_pop_filtered (bus,
               GST_MESSAGE_ELEMENT | GST_MESSAGE_ERROR))) {
@@ -180,7 +182,11 @@ test_end_to_end (gconstpointer data)
     messages += gst_message_has_name (msg, "clipclassify");
     gst_message_unref (msg);
   }
-  g_assert_cmpuint (messages, ==, checked);
+  if (g_str_equal (tc->mode, "live"))
+    g_assert_cmpuint (messages, <=, 2); /* frames A and B */
+  else
+    g_assert_cmpuint (messages, ==, checked);
+  g_assert_cmpuint (messages, >=, checked);
   gst_harness_teardown (h);
   gst_bus_set_flushing (bus, TRUE);
   gst_object_unref (bus);
