@@ -52,6 +52,10 @@
  * gst-launch-1.0 -m rtspsrc location=rtsp://camera/stream ! decodebin ! videoconvert ! clipclassify labels-file=labels.txt change-threshold=3 max-skip=10000000000 ! fakesink
  * ]| Tags a fixed camera, analysing a frame only when the picture changed
  * by 3 luma levels on average, and at least every 10 s.
+ * |[
+ * gst-launch-1.0 -m v4l2src ! videoconvert ! clipclassify labels-file=site.txt exemplar-weight=1 exemplar-sharpness=5.5 ! fakesink
+ * ]| Tags a camera with labels defined by example images, site.txt holding
+ * lines such as "forklift: @examples/forklift/ | a photo of a forklift".
  *
  * ## Bus messages
  * "clipclassify": timestamp, stream-time, running-time, duration (guint64 ns,
@@ -121,6 +125,19 @@
  * prompt is longer than the model's context (e.g. 77 tokens, 32 for the
  * default model) is cut, as CLIP's tokenizer does, and a WARNING names the
  * label, once per run: labels that differ only after the cut score alike.
+ *
+ * ## Labels defined by example images
+ * A labels-file line "forklift: @examples/forklift/ | @f1.jpg | a photo of
+ * a forklift" gives a label example images (a folder: every image in it),
+ * relative to the labels file. They are decoded and embedded on the label
+ * thread, like any label change, and cached in FILE.exemplars beside the
+ * labels file, keyed by the model's fingerprint and each image's path, size
+ * and modification time, so that the next start embeds only new or changed
+ * images. A label with images alone scores by the cosine to their mean;
+ * when text labels and labels with images are mixed, exemplar-weight and
+ * exemplar-sharpness are Tip-Adapter's alpha and beta (docs/labels.md). A
+ * missing or undecodable image or an empty folder is an ERROR at start and a
+ * WARNING while PLAYING (the old labels stay), naming the line and the item.
  *
  * ## Negative labels
  * negative-labels take part in the softmax but are never reported: when

@@ -367,10 +367,11 @@ ClipLabelSet *clip_label_set_new_with (const ClipModel *model,
     ClipPromptEncodeFunc encode, gpointer user_data, GError **error);
 
 /* How labels with example images score (docs/labels.md): a set where some
- * labels have text and some have examples adds, to each label's text logit,
+ * labels have text and some have examples adds, to each label's logit,
  * weight * sum over its examples of exp(-sharpness * (1 - cosine)) (Tip-
- * Adapter, Zhang et al. 2022: alpha and beta); a label with examples only
- * takes the mean text logit of the labels with text in place of its own. */
+ * Adapter, Zhang et al. 2022: alpha and beta); the labels with examples
+ * only (scored by the cosine to their examples' mean) are first moved as a
+ * group so that their mean logit is that of the labels with text. */
 typedef struct {
   float weight;    /* Tip-Adapter's alpha, >= 0 */
   float sharpness; /* Tip-Adapter's beta, >= 0 */

@@ -33,8 +33,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
       g_assert ((spec->examples != NULL) == (spec->origin != NULL));
       g_assert (spec->origin == NULL
           || g_str_has_prefix (spec->origin, "labels.txt:"));
-      g_assert (spec->example_embeddings == NULL
-          && spec->n_example_embeddings == 0);
+      g_assert (
+          spec->example_embeddings == NULL && spec->n_example_embeddings == 0);
     }
     g_ptr_array_unref (labels);
   }
