@@ -92,6 +92,18 @@ label_also_negative (GPtrArray *labels, GPtrArray *negative_labels)
   return NULL;
 }
 
+/* The first label with example images, or NULL. */
+static const ClipLabelSpec *
+label_with_examples (GPtrArray *labels)
+{
+  for (guint i = 0; labels && i < labels->len; i++) {
+    const ClipLabelSpec *spec = labels->pdata[i];
+    if (spec->examples != NULL)
+      return spec;
+  }
+  return NULL;
+}
+
 /* The label whose example images were named but not embedded, or NULL. */
 static const ClipLabelSpec *
 label_missing_examples (GPtrArray *labels)
@@ -167,6 +179,14 @@ clip_label_set_new_full (const ClipModel *model, GPtrArray *labels,
         "'%s' is both a label and a negative label: it would share its "
         "probability with itself; keep one of them",
         both);
+    return NULL;
+  }
+  const ClipLabelSpec *negative_example = label_with_examples (negative_labels);
+  if (negative_example != NULL) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
+        "negative label '%s': negative labels are text only, without "
+        "example images",
+        negative_example->label);
     return NULL;
   }
   const ClipLabelSpec *unembedded = label_missing_examples (labels);

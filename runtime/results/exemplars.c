@@ -168,8 +168,12 @@ write_cache (const char *cache_path, const char *fingerprint, int dim,
 {
   GVariantBuilder entries;
   g_variant_builder_init (&entries, G_VARIANT_TYPE ("a(sxxay)"));
+  g_autoptr (GHashTable) written = g_hash_table_new_full (g_str_hash,
+      g_str_equal, g_free, NULL);
   for (guint i = 0; i < examples->len; i++) {
     const Example *e = &g_array_index (examples, Example, i);
+    if (!g_hash_table_add (written, cache_key (e->path, e->size, e->mtime_ns)))
+      continue; /* named twice */
     g_variant_builder_add (&entries, "(sxx@ay)", e->path, e->size, e->mtime_ns,
         g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, e->embedding,
             (gsize) dim * sizeof (float), 1));
@@ -252,25 +256,32 @@ clip_exemplars_embed (const ClipModel *model, GPtrArray *labels,
   g_autoptr (GHashTable) cache = cache_path
       ? load_cache (cache_path, fingerprint, dim, &stats->cache_note)
       : NULL;
+  /* The images of this set by cache_key: one named twice is embedded
+   * once. */
+  g_autoptr (GHashTable) done = g_hash_table_new_full (g_str_hash, g_str_equal,
+      g_free, NULL);
   for (guint i = 0; i < examples->len; i++) {
     Example *e = &g_array_index (examples, Example, i);
-    g_autofree char *key = cache_key (e->path, e->size, e->mtime_ns);
+    char *key = cache_key (e->path, e->size, e->mtime_ns);
+    const float *same = g_hash_table_lookup (done, key);
     GBytes *cached = cache ? g_hash_table_lookup (cache, key) : NULL;
-    if (cached != NULL) {
-      memcpy (e->embedding, g_bytes_get_data (cached, NULL),
+    if (same != NULL || cached != NULL) {
+      memcpy (e->embedding, same ? same : g_bytes_get_data (cached, NULL),
           (gsize) dim * sizeof (float));
-      stats->from_cache++;
-      continue;
-    }
-    if (!embed_example (e, dim, encode, user_data, error)) {
+      stats->from_cache += same == NULL;
+    } else if (embed_example (e, dim, encode, user_data, error)) {
+      stats->embedded++;
+    } else {
+      g_free (key);
       clip_exemplar_stats_clear (&local_stats);
       return FALSE;
     }
-    stats->embedded++;
+    g_hash_table_replace (done, key, e->embedding);
   }
 
   /* Rewritten when it lacked an image or held one no longer named. */
-  gboolean stale = cache != NULL && g_hash_table_size (cache) != examples->len;
+  gboolean stale = cache != NULL
+      && g_hash_table_size (cache) != g_hash_table_size (done);
   if (cache_path != NULL && (stats->embedded > 0 || stale || cache == NULL)) {
     g_autoptr (GError) write_error = NULL;
     if (!write_cache (cache_path, fingerprint, dim, examples, &write_error)) {

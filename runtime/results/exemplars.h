@@ -19,6 +19,7 @@ typedef struct {
   guint n_images;   /* example images of the label set */
   guint from_cache; /* of which the cache had */
   guint embedded;   /* of which were decoded and embedded now */
+  /* (an image named twice counts twice in n_images, once in the others) */
   /* Why the cache was not used in full, or was not written: "no cache
    * yet", "made by another model", a read or write error...; NULL when
    * every image came from it. */

@@ -345,9 +345,17 @@ test_mixed_matches (void)
   g_autofree char *labels_file = write_labels_file (dir,
       "red circle\nblue square\ngreen triangle\n"
       "roundel: @roundel/\nstripes: @stripes/ | @stripes/\n");
-  g_autoptr (ClipLabelSet) set = label_set_from_file (labels_file, NULL);
-  /* a folder named twice counts twice */
+  ClipExemplarStats stats = { 0 };
+  g_autoptr (ClipLabelSet) set = label_set_from_file (labels_file, &stats);
+  /* a folder named twice counts twice, and is embedded once */
   g_assert_cmpint (clip_label_set_get_n_examples (set, 4), ==, 2 * N_EXAMPLES);
+  g_assert_cmpuint (stats.n_images, ==, 3 * N_EXAMPLES);
+  g_assert_cmpuint (stats.embedded, ==, 2 * N_EXAMPLES);
+  clip_exemplar_stats_clear (&stats);
+  g_autoptr (ClipLabelSet) again = label_set_from_file (labels_file, &stats);
+  g_assert_cmpuint (stats.from_cache, ==, 2 * N_EXAMPLES);
+  g_assert_null (stats.cache_note); /* not rewritten */
+  clip_exemplar_stats_clear (&stats);
   g_autoptr (GRand) rand = g_rand_new_with_seed (5);
   float probs[5];
   for (int c = 0; c < N_CONCEPTS; c++) {
@@ -543,6 +551,14 @@ test_bad_examples (void)
       NULL, encode_prompts, default_encoder (), &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_INVALID);
   g_assert_nonnull (strstr (error->message, "labels.txt:1: label 'roundel'"));
+  g_clear_error (&error);
+
+  /* negative labels are text only */
+  g_autoptr (GPtrArray) text = clip_labels_parse_list ("a,b");
+  g_assert_null (clip_label_set_new_full (default_model (), text, labels, NULL,
+      NULL, encode_prompts, default_encoder (), &error));
+  g_assert_error (error, CLIP_ERROR, CLIP_ERROR_INVALID);
+  g_assert_nonnull (strstr (error->message, "negative label 'roundel'"));
 }
 
 int
