@@ -194,6 +194,7 @@ test_examples_while_playing (void)
   g_assert_cmpfloat (weight, ==, 4.0f);
 
   gst_harness_teardown (h);
+  gst_object_unref (element);
   gst_bus_set_flushing (bus, TRUE);
   gst_object_unref (bus);
 }
