@@ -52,6 +52,10 @@
  * gst-launch-1.0 -m rtspsrc location=rtsp://camera/stream ! decodebin ! videoconvert ! clipclassify labels-file=labels.txt change-threshold=3 max-skip=10000000000 ! fakesink
  * ]| Tags a fixed camera, analysing a frame only when the picture changed
  * by 3 luma levels on average, and at least every 10 s.
+ * |[
+ * gst-launch-1.0 -m v4l2src ! videoconvert ! clipclassify labels-file=site.txt exemplar-weight=1 exemplar-sharpness=5.5 ! fakesink
+ * ]| Tags a camera with labels defined by example images, site.txt holding
+ * lines such as "forklift: @examples/forklift/ | a photo of a forklift".
  *
  * ## Bus messages
  * "clipclassify": timestamp, stream-time, running-time, duration (guint64 ns,
@@ -144,6 +148,19 @@
  * default model) is cut, as CLIP's tokenizer does, and a WARNING names the
  * label, once per run: labels that differ only after the cut score alike.
  *
+ * ## Labels defined by example images
+ * A labels-file line "forklift: @examples/forklift/ | @f1.jpg | a photo of
+ * a forklift" gives a label example images (a folder: every image in it),
+ * relative to the labels file. They are decoded and embedded on the label
+ * thread, like any label change, and cached in FILE.exemplars beside the
+ * labels file, keyed by the model's fingerprint and each image's path, size
+ * and modification time, so that the next start embeds only new or changed
+ * images. A label with images alone scores by the cosine to their mean;
+ * when text labels and labels with images are mixed, exemplar-weight and
+ * exemplar-sharpness are Tip-Adapter's alpha and beta (docs/labels.md). A
+ * missing or undecodable image or an empty folder is an ERROR at start and a
+ * WARNING while PLAYING (the old labels stay), naming the line and the item.
+ *
  * ## Negative labels
  * negative-labels take part in the softmax but are never reported: when
  * one wins, the frame has no top label (top-label NULL, top-score 0), as
@@ -157,12 +174,18 @@
 #include "gstclipmeta.h"
 
 #include <clip.h>
+#include <exemplars.h>
 #include <gst/video/video.h>
 
 GST_DEBUG_CATEGORY (gst_clip_classify_debug);
 #define GST_CAT_DEFAULT gst_clip_classify_debug
 
 #define DEFAULT_TEMPLATES "a photo of a {}."
+/* Tip-Adapter's alpha and beta (CLIP_EXEMPLAR_RULE_INIT) */
+#define DEFAULT_EXEMPLAR_WEIGHT 1.0f
+#define DEFAULT_EXEMPLAR_SHARPNESS 5.5f
+#define MAX_EXEMPLAR_WEIGHT 1000.0f
+#define MAX_EXEMPLAR_SHARPNESS 1000.0f
 #define DEFAULT_BACKEND GST_CLIP_CLASSIFY_BACKEND_AUTO
 #define DEFAULT_THREADS 0
 #define DEFAULT_F16_WEIGHTS TRUE
@@ -191,6 +214,8 @@ enum {
   PROP_LABELS_FILE,
   PROP_TEMPLATES,
   PROP_NEGATIVE_LABELS,
+  PROP_EXEMPLAR_WEIGHT,
+  PROP_EXEMPLAR_SHARPNESS,
   PROP_BACKEND,
   PROP_DEVICE,
   PROP_F16_WEIGHTS,
@@ -417,6 +442,7 @@ gst_clip_classify_post_clip_error (GstClipClassify *self, const GError *error,
 
 typedef struct {
   char *labels, *labels_file, *templates, *negative_labels;
+  ClipExemplarRule rule;
 } LabelSpecText;
 
 static void
@@ -436,12 +462,36 @@ label_spec_text_copy (GstClipClassify *self, LabelSpecText *spec)
   spec->labels_file = g_strdup (self->labels_file);
   spec->templates = g_strdup (self->templates);
   spec->negative_labels = g_strdup (self->negative_labels);
+  spec->rule.weight = self->exemplar_weight;
+  spec->rule.sharpness = self->exemplar_sharpness;
 }
 
-/* Builds a label set for model, its prompts encoded by encode: the labels
- * file's labels, then the labels property's. */
+/* Embeds the example images the labels file names, through its cache
+ * file beside it (LABELS.exemplars). */
+static gboolean
+embed_examples (GstClipClassify *self, const ClipModel *model,
+    GPtrArray *labels, const char *labels_file,
+    ClipFrameEncodeFunc encode_frame, gpointer user_data, GError **error)
+{
+  g_autofree char *cache_path = clip_exemplar_cache_path (labels_file);
+  ClipExemplarStats stats = { 0 };
+  if (!clip_exemplars_embed (model, labels, cache_path, encode_frame, user_data,
+          &stats, error))
+    return FALSE;
+  GST_INFO_OBJECT (self, "%u example images: %u from the cache, %u embedded",
+      stats.n_images, stats.from_cache, stats.embedded);
+  if (stats.cache_note != NULL)
+    GST_INFO_OBJECT (self, "example cache: %s", stats.cache_note);
+  clip_exemplar_stats_clear (&stats);
+  return TRUE;
+}
+
+/* Builds a label set for model, its prompts encoded by encode and its
+ * example images by encode_frame: the labels file's labels, then the labels
+ * property's. */
 static ClipLabelSet *
-build_label_set (const ClipModel *model, ClipPromptEncodeFunc encode,
+build_label_set (GstClipClassify *self, const ClipModel *model,
+    ClipPromptEncodeFunc encode, ClipFrameEncodeFunc encode_frame,
     gpointer user_data, const LabelSpecText *spec, GError **error)
 {
   g_autoptr (GPtrArray) labels = NULL;
@@ -449,6 +499,10 @@ build_label_set (const ClipModel *model, ClipPromptEncodeFunc encode,
   if (spec->labels_file != NULL && *spec->labels_file) {
     labels = clip_labels_parse_file (spec->labels_file, error);
     if (labels == NULL)
+      return NULL;
+    if (clip_labels_have_examples (labels)
+        && !embed_examples (self, model, labels, spec->labels_file,
+            encode_frame, user_data, error))
       return NULL;
     if (labels->len == 0) {
       g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
@@ -482,9 +536,9 @@ build_label_set (const ClipModel *model, ClipPromptEncodeFunc encode,
         "templates '%s': no template", spec->templates ? spec->templates : "");
     return NULL;
   }
-  return clip_label_set_new_with (model, labels,
+  return clip_label_set_new_full (model, labels,
       negatives && negatives->len > 0 ? negatives : NULL,
-      (const char *const *) templates, encode, user_data, error);
+      (const char *const *) templates, &spec->rule, encode, user_data, error);
 }
 
 /* At start, before any frame: the encoder is the caller's alone. */
@@ -493,6 +547,13 @@ encode_prompts_alone (const char *const *prompts, int n, float *embeddings,
     gpointer encoder, GError **error)
 {
   return clip_encoder_encode_strings (encoder, prompts, n, embeddings, error);
+}
+
+static gboolean
+encode_frame_alone (const ClipFrame *frame, float *embedding, gpointer encoder,
+    GError **error)
+{
+  return clip_encoder_encode_frames (encoder, frame, 1, embedding, error);
 }
 
 void
@@ -510,6 +571,23 @@ gst_clip_classify_encoder_release (GstClipClassify *self)
   g_mutex_unlock (&self->encoder_lock);
 }
 
+/* Takes encoder_lock for the label builder once no frame waits for the
+ * encoder; FALSE (lock released, error set) when the element stops. */
+static gboolean
+builder_encoder_acquire (GstClipClassify *self, GError **error)
+{
+  g_mutex_lock (&self->encoder_lock);
+  while (g_atomic_int_get (&self->frames_waiting) > 0
+      && !g_atomic_int_get (&self->builder_stop))
+    g_cond_wait (&self->encoder_cond, &self->encoder_lock);
+  if (!g_atomic_int_get (&self->builder_stop))
+    return TRUE;
+  g_mutex_unlock (&self->encoder_lock);
+  g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
+      "the element stopped while the labels were being built");
+  return FALSE;
+}
+
 /* The label builder's prompts, a group at a time, each after the frames
  * that wait for the encoder: a relabel never holds a frame back for more
  * than one group. Gives up when the element stops. */
@@ -518,18 +596,24 @@ encode_prompts_shared (const char *const *prompts, int n, float *embeddings,
     gpointer data, GError **error)
 {
   GstClipClassify *self = data;
-  gboolean ok = FALSE;
+  if (!builder_encoder_acquire (self, error))
+    return FALSE;
+  gboolean ok = clip_encoder_encode_strings (self->encoder, prompts, n,
+      embeddings, error);
+  g_mutex_unlock (&self->encoder_lock);
+  return ok;
+}
 
-  g_mutex_lock (&self->encoder_lock);
-  while (g_atomic_int_get (&self->frames_waiting) > 0
-      && !g_atomic_int_get (&self->builder_stop))
-    g_cond_wait (&self->encoder_cond, &self->encoder_lock);
-  if (g_atomic_int_get (&self->builder_stop))
-    g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
-        "the element stopped while the labels were being built");
-  else
-    ok = clip_encoder_encode_strings (self->encoder, prompts, n, embeddings,
-        error);
+/* The label builder's example images, one at a time, as its prompts. */
+static gboolean
+encode_frame_shared (const ClipFrame *frame, float *embedding, gpointer data,
+    GError **error)
+{
+  GstClipClassify *self = data;
+  if (!builder_encoder_acquire (self, error))
+    return FALSE;
+  gboolean ok = clip_encoder_encode_frames (self->encoder, frame, 1, embedding,
+      error);
   g_mutex_unlock (&self->encoder_lock);
   return ok;
 }
@@ -594,8 +678,8 @@ label_builder_main (gpointer data)
 
     g_autoptr (GError) error = NULL;
     gint64 begin = g_get_monotonic_time ();
-    ClipLabelSet *set = build_label_set (self->model, encode_prompts_shared,
-        self, &spec, &error);
+    ClipLabelSet *set = build_label_set (self, self->model,
+        encode_prompts_shared, encode_frame_shared, self, &spec, &error);
     label_spec_text_clear (&spec);
     if (set != NULL) {
       GST_INFO_OBJECT (self, "%d new labels built in %.3f s",
@@ -687,7 +771,8 @@ gst_clip_classify_start (GstBaseTransform *trans)
       ? clip_encoder_new (model, kind, &options, &error)
       : NULL;
   ClipLabelSet *set = encoder
-      ? build_label_set (model, encode_prompts_alone, encoder, &spec, &error)
+      ? build_label_set (self, model, encode_prompts_alone, encode_frame_alone,
+          encoder, &spec, &error)
       : NULL;
   label_spec_text_clear (&spec);
   if (set == NULL) {
@@ -870,7 +955,8 @@ static gboolean
 is_label_property (guint prop_id)
 {
   return prop_id == PROP_LABELS || prop_id == PROP_LABELS_FILE
-      || prop_id == PROP_TEMPLATES || prop_id == PROP_NEGATIVE_LABELS;
+      || prop_id == PROP_TEMPLATES || prop_id == PROP_NEGATIVE_LABELS
+      || prop_id == PROP_EXEMPLAR_WEIGHT || prop_id == PROP_EXEMPLAR_SHARPNESS;
 }
 
 static void
@@ -950,6 +1036,8 @@ gst_clip_classify_init (GstClipClassify *self)
   g_mutex_init (&self->encoder_lock);
   g_cond_init (&self->encoder_cond);
   self->templates = g_strdup (DEFAULT_TEMPLATES);
+  self->exemplar_weight = DEFAULT_EXEMPLAR_WEIGHT;
+  self->exemplar_sharpness = DEFAULT_EXEMPLAR_SHARPNESS;
   self->backend = DEFAULT_BACKEND;
   self->threads = DEFAULT_THREADS;
   self->f16_weights = DEFAULT_F16_WEIGHTS;
@@ -1020,7 +1108,9 @@ gst_clip_classify_class_init (GstClipClassifyClass *klass)
       G_STRUCT_OFFSET (GstClipClassify, labels_file),
       g_param_spec_string ("labels-file", "Labels file",
           "File with one label per line; \"label: prompt one | prompt two\" "
-          "gives a label its own prompts; '#' comments and blank lines are "
+          "gives a label its own prompts, \"label: @folder/ | @image.jpg\" "
+          "example images (relative to the file; embeddings cached in "
+          "FILE.exemplars); '#' comments and blank lines are "
           "ignored. Combined with labels when both are set",
           NULL, playing));
   gst_clip_install_field_property (gobject_class, PROP_TEMPLATES,
@@ -1036,6 +1126,20 @@ gst_clip_classify_class_init (GstClipClassifyClass *klass)
           "reported, e.g. \"background,nothing in particular\"; when one wins "
           "there is no top label. A label may not also be a negative label",
           NULL, playing));
+  gst_clip_install_field_property (gobject_class, PROP_EXEMPLAR_WEIGHT,
+      G_STRUCT_OFFSET (GstClipClassify, exemplar_weight),
+      g_param_spec_float ("exemplar-weight", "Exemplar weight",
+          "When some labels have text and some example images: the weight "
+          "of the examples' affinities added to the text logits (Tip-"
+          "Adapter's alpha; docs/labels.md)",
+          0.0f, MAX_EXEMPLAR_WEIGHT, DEFAULT_EXEMPLAR_WEIGHT, playing));
+  gst_clip_install_field_property (gobject_class, PROP_EXEMPLAR_SHARPNESS,
+      G_STRUCT_OFFSET (GstClipClassify, exemplar_sharpness),
+      g_param_spec_float ("exemplar-sharpness", "Exemplar sharpness",
+          "When some labels have text and some example images: how fast an "
+          "example's affinity exp(-sharpness (1 - cosine)) falls with the "
+          "distance to it (Tip-Adapter's beta; docs/labels.md)",
+          0.0f, MAX_EXEMPLAR_SHARPNESS, DEFAULT_EXEMPLAR_SHARPNESS, playing));
   gst_clip_install_field_property (gobject_class, PROP_BACKEND,
       G_STRUCT_OFFSET (GstClipClassify, backend),
       g_param_spec_enum ("backend", "Backend", "Where the encoders run",

@@ -67,6 +67,7 @@ struct _GstClipClassify {
   /* properties */
   char *model_path, *vocab_path;
   char *labels, *labels_file, *templates, *negative_labels;
+  gfloat exemplar_weight, exemplar_sharpness;
   GstClipClassifyBackend backend;
   char *device;
   gboolean f16_weights;

@@ -292,10 +292,22 @@ const char *clip_encoder_get_profile (const ClipEncoder *enc);
 
 /* ---------------------------------------------------------------- labels */
 
-/* One label and the prompts that describe it. prompts NULL = use templates. */
+/* One label and what describes it: its own prompts, example images, or
+ * neither (then the templates). A label with examples and no prompts is
+ * defined by its images alone. */
 typedef struct {
   char *label;
   char **prompts; /* NULL-terminated, or NULL */
+  /* The '@' items of a labels file: image files or folders, resolved
+   * against the labels file's folder; NULL-terminated, or NULL. */
+  char **examples;
+  char *origin; /* "FILE:LINE" of the labels file, for messages; or NULL */
+  /* The examples' image embeddings [n_example_embeddings, embed_dim],
+   * L2-normalised, one per image (a folder gives each of its images):
+   * filled by whoever decodes the images (gst-clip's results core,
+   * clip_exemplars_embed) before the set is built. */
+  float *example_embeddings;
+  int n_example_embeddings;
 } ClipLabelSpec;
 
 CLIP_API
@@ -307,12 +319,16 @@ CLIP_API
 GPtrArray *clip_labels_parse_list (const char *comma_separated);
 
 /* Parses a labels file's text: one label per line; "label: prompt one |
- * prompt two" gives a label its own prompts; '#' comments and blank lines
+ * prompt two" gives a label its own prompts; an item "@PATH" names an
+ * example image, or a folder of them, instead of a prompt ("forklift:
+ * @examples/forklift/ | @f1.jpg | a photo of a forklift"), PATH relative to
+ * filename's folder; '#' comments and blank lines
  * ignored. Fails on invalid UTF-8 or a malformed line (names the line).
  * Details: the first ':' ends the label; a '#' starts a comment only as a
  * line's first non-blank character (so "c# code" is a label); labels and
  * prompts are trimmed; CRLF line ends and a leading UTF-8 BOM are accepted.
- * An empty label, an empty prompt or a file without labels is an error.
+ * An empty label, an empty prompt, an '@' without a path or a file without
+ * labels is an error. The example files are not opened here.
  * filename names the text in errors; may be NULL. */
 CLIP_API
 GPtrArray *clip_labels_parse_text (const char *text, gssize length,
@@ -349,6 +365,37 @@ CLIP_API
 ClipLabelSet *clip_label_set_new_with (const ClipModel *model,
     GPtrArray *labels, GPtrArray *negative_labels, const char *const *templates,
     ClipPromptEncodeFunc encode, gpointer user_data, GError **error);
+
+/* How labels with example images score (docs/labels.md): a set where some
+ * labels have text and some have examples adds, to each label's logit,
+ * weight * sum over its examples of exp(-sharpness * (1 - cosine)) (Tip-
+ * Adapter, Zhang et al. 2022: alpha and beta); the labels with examples
+ * only (scored by the cosine to their examples' mean) are first moved as a
+ * group so that their mean logit is that of the labels with text. */
+typedef struct {
+  float weight;    /* Tip-Adapter's alpha, >= 0 */
+  float sharpness; /* Tip-Adapter's beta, >= 0 */
+} ClipExemplarRule;
+
+/* Tip-Adapter's values (alpha 1, beta 5.5: the paper's ablations). */
+#define CLIP_EXEMPLAR_RULE_INIT \
+  {                             \
+    1.0f, 5.5f                  \
+  }
+
+/* clip_label_set_new_with, for labels that may have example images (their
+ * example_embeddings filled), scored by rule (NULL: the defaults). A label
+ * with examples and no prompts has for its embedding the renormalised mean
+ * of its examples' embeddings. Fails, naming the label, when a label's
+ * examples were not embedded. */
+CLIP_API
+ClipLabelSet *clip_label_set_new_full (const ClipModel *model,
+    GPtrArray *labels, GPtrArray *negative_labels, const char *const *templates,
+    const ClipExemplarRule *rule, ClipPromptEncodeFunc encode,
+    gpointer user_data, GError **error);
+/* The number of example images of label i (0 for a text label). */
+CLIP_API
+int clip_label_set_get_n_examples (const ClipLabelSet *set, int i);
 CLIP_API
 ClipLabelSet *clip_label_set_ref (ClipLabelSet *set);
 CLIP_API
@@ -373,9 +420,11 @@ const float *clip_label_set_get_embeddings (const ClipLabelSet *set);
 CLIP_API
 float clip_label_set_get_logit_scale (const ClipLabelSet *set);
 
-/* image_embedding need not be normalised. logits[i] = scale * cosine;
- * probs = softmax(logits) over all labels, negatives included. Either output
- * may be NULL. */
+/* image_embedding need not be normalised. logits[i] = scale * cosine (to
+ * the label's text embedding, or to its examples' mean when it has no
+ * text), plus the examples' term of ClipExemplarRule when the set mixes
+ * text and examples; probs = softmax(logits) over all labels, negatives
+ * included. Either output may be NULL. */
 CLIP_API
 void clip_label_set_score (const ClipLabelSet *set,
     const float *image_embedding, float *logits, float *probs);

@@ -65,3 +65,20 @@ clip_image_load_rgb (const char *path, int *width, int *height, GError **error)
   *height = h;
   return rgb;
 }
+
+gboolean
+clip_image_has_image_name (const char *path)
+{
+  const char *dot = strrchr (path, '.');
+  if (dot == NULL || strchr (dot, G_DIR_SEPARATOR) != NULL)
+    return FALSE;
+  g_autofree char *extension = g_ascii_strdown (dot + 1, -1);
+  gboolean found = FALSE;
+  GSList *formats = gdk_pixbuf_get_formats ();
+  for (GSList *f = formats; f && !found; f = f->next) {
+    g_auto (GStrv) extensions = gdk_pixbuf_format_get_extensions (f->data);
+    found = g_strv_contains ((const char *const *) extensions, extension);
+  }
+  g_slist_free (formats);
+  return found;
+}

@@ -14,4 +14,8 @@ G_BEGIN_DECLS
 guint8 *clip_image_load_rgb (const char *path, int *width, int *height,
     GError **error);
 
+/* Whether path's name ends in an extension of a format that
+ * clip_image_load_rgb decodes (.png, .jpg, ...; any case). */
+gboolean clip_image_has_image_name (const char *path);
+
 G_END_DECLS

@@ -15,6 +15,9 @@ clip_label_spec_free (ClipLabelSpec *spec)
     return;
   g_free (spec->label);
   g_strfreev (spec->prompts);
+  g_strfreev (spec->examples);
+  g_free (spec->origin);
+  g_free (spec->example_embeddings);
   g_free (spec);
 }
 
@@ -24,13 +27,14 @@ label_spec_array_new (void)
   return g_ptr_array_new_with_free_func ((GDestroyNotify) clip_label_spec_free);
 }
 
-static void
+static ClipLabelSpec *
 add_label (GPtrArray *labels, const char *label, char **prompts)
 {
   ClipLabelSpec *spec = g_new0 (ClipLabelSpec, 1);
   spec->label = g_strdup (label);
   spec->prompts = prompts;
   g_ptr_array_add (labels, spec);
+  return spec;
 }
 
 GPtrArray *
@@ -46,25 +50,56 @@ clip_labels_parse_list (const char *comma_separated)
   return labels;
 }
 
-/* The prompts after a label's ':', each trimmed; NULL after setting error
- * when one is empty. */
-static char **
-parse_prompts (char *text, const char *filename, int line_no, GError **error)
+/* The items after a label's ':', each trimmed, into spec: prompts, and
+ * "@PATH" examples resolved against folder (NULL: as they are). FALSE after
+ * setting error on an empty item or an '@' without a path. */
+static gboolean
+parse_items (ClipLabelSpec *spec, char *text, const char *folder,
+    const char *filename, int line_no, GError **error)
 {
-  char **prompts = g_strsplit (text, "|", -1);
+  g_auto (GStrv) items = g_strsplit (text, "|", -1);
+  g_autoptr (GStrvBuilder) prompts = g_strv_builder_new ();
+  g_autoptr (GStrvBuilder) examples = g_strv_builder_new ();
+  guint n_prompts = 0, n_examples = 0;
   /* g_strsplit gives no parts at all for an empty string. */
-  gboolean empty = prompts[0] == NULL;
-  for (char **p = prompts; *p && !empty; p++)
+  gboolean empty = items[0] == NULL;
+  for (char **p = items; *p && !empty; p++) {
     empty = !*g_strstrip (*p);
+    if (empty)
+      break;
+    if (**p != '@') {
+      g_strv_builder_add (prompts, *p);
+      n_prompts++;
+      continue;
+    }
+    char *path = g_strchug (*p + 1);
+    if (*path == '\0') {
+      g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT,
+          "%s:%d: label '%s': '@' without a path (an example image is "
+          "\"@file.jpg\", a folder of them \"@folder/\")",
+          filename, line_no, spec->label);
+      return FALSE;
+    }
+    g_autofree char *resolved = folder && !g_path_is_absolute (path)
+        ? g_build_filename (folder, path, NULL)
+        : g_strdup (path);
+    g_strv_builder_add (examples, resolved);
+    n_examples++;
+  }
   if (empty) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_FORMAT,
         "%s:%d: empty prompt (a label's prompts are \"label: prompt one | "
         "prompt two\")",
         filename, line_no);
-    g_strfreev (prompts);
-    return NULL;
+    return FALSE;
   }
-  return prompts;
+  if (n_prompts > 0)
+    spec->prompts = g_strv_builder_end (prompts);
+  if (n_examples > 0) {
+    spec->examples = g_strv_builder_end (examples);
+    spec->origin = g_strdup_printf ("%s:%d", filename, line_no);
+  }
+  return TRUE;
 }
 
 GPtrArray *
@@ -90,6 +125,8 @@ clip_labels_parse_text (const char *text, gssize length, const char *filename,
     text += strlen (UTF8_BOM);
 
   g_autoptr (GPtrArray) labels = label_spec_array_new ();
+  /* Example paths are relative to the labels file's folder. */
+  g_autofree char *folder = filename ? g_path_get_dirname (filename) : NULL;
   int line_no = 1;
   for (const char *start = text; start < end; line_no++) {
     const char *newline = memchr (start, '\n', end - start);
@@ -102,7 +139,6 @@ clip_labels_parse_text (const char *text, gssize length, const char *filename,
     if (line[0] == '\0' || line[0] == '#')
       continue;
     char *colon = strchr (line, ':');
-    char **prompts = NULL;
     if (colon) {
       *colon = '\0';
       g_strstrip (line);
@@ -112,9 +148,9 @@ clip_labels_parse_text (const char *text, gssize length, const char *filename,
           "%s:%d: empty label before ':'", name, line_no);
       return NULL;
     }
-    if (colon && !(prompts = parse_prompts (colon + 1, name, line_no, error)))
+    ClipLabelSpec *spec = add_label (labels, line, NULL);
+    if (colon && !parse_items (spec, colon + 1, folder, name, line_no, error))
       return NULL;
-    add_label (labels, line, prompts);
   }
 
   if (labels->len == 0) {

@@ -177,12 +177,23 @@ check_property_range (GstElement *classify, const char *property,
       spec->maximum, status);
 }
 
+/* The same for a float property. */
+static gboolean
+check_float_property_range (GstElement *classify, const char *property,
+    const char *option, double value, int *status)
+{
+  GParamSpecFloat *spec = G_PARAM_SPEC_FLOAT (
+      g_object_class_find_property (G_OBJECT_GET_CLASS (classify), property));
+  return tool_check_double_range ("annotate", option, value, spec->minimum,
+      spec->maximum, status);
+}
+
 /* Sets clipclassify's properties from the options; FALSE with *status set
  * on a bad value. */
 static gboolean
 configure_classify (GstElement *classify, const ToolModelOptions *model,
     const char *labels, const char *labels_file, char **templates, int interval,
-    int batch_size, int smoothing, int *status)
+    int batch_size, int smoothing, const ClipExemplarRule *rule, int *status)
 {
   g_autofree char *default_dir = NULL;
   g_autoptr (GError) error = NULL;
@@ -202,13 +213,18 @@ configure_classify (GstElement *classify, const ToolModelOptions *model,
       || !check_property_range (classify, "smoothing", "--smoothing", smoothing,
           status)
       || !tool_check_range ("annotate", "--threads", model->threads, 0,
-          TOOL_MAX_THREADS, status))
+          TOOL_MAX_THREADS, status)
+      || !check_float_property_range (classify, "exemplar-weight",
+          "--exemplar-weight", rule->weight, status)
+      || !check_float_property_range (classify, "exemplar-sharpness",
+          "--exemplar-sharpness", rule->sharpness, status))
     return FALSE;
   g_object_set (classify, "model", model_dir, "vocab", model->vocab_dir,
       "labels", labels, "labels-file", labels_file,
       "interval", (guint) interval, "batch-size", (guint) batch_size,
       "smoothing", (guint) smoothing,
-      "threads", model->threads, NULL);
+      "threads", model->threads, "exemplar-weight", (gfloat) rule->weight,
+      "exemplar-sharpness", (gfloat) rule->sharpness, NULL);
   if (templates && templates[0]) {
     g_autofree char *joined = g_strjoinv ("|", templates);
     g_object_set (classify, "templates", joined, NULL);
@@ -267,6 +283,8 @@ tool_cmd_annotate (int argc, char **argv)
   g_autofree char *format_name = NULL;
   int interval = 1, batch_size = 4, smoothing = 1;
   double min_segment = 0;
+  ClipExemplarRule rule = CLIP_EXEMPLAR_RULE_INIT;
+  double exemplar_weight = rule.weight, exemplar_sharpness = rule.sharpness;
   gboolean quiet = FALSE;
   int status = TOOL_EXIT_OK;
 
@@ -275,7 +293,17 @@ tool_cmd_annotate (int argc, char **argv)
     { "labels", 'l', 0, G_OPTION_ARG_STRING, &labels, "Comma-separated labels",
         "\"a,b,c\"" },
     { "labels-file", 0, 0, G_OPTION_ARG_FILENAME, &labels_file,
-        "Read labels from a file (one per line)", "FILE" },
+        "Read labels from a file (one per line; '@image.jpg' and '@folder/' "
+        "items give example images)",
+        "FILE" },
+    { "exemplar-weight", 0, 0, G_OPTION_ARG_DOUBLE, &exemplar_weight,
+        "Labels with text and labels with example images together: weight of "
+        "the examples' affinities (Tip-Adapter's alpha, default 1)",
+        "ALPHA" },
+    { "exemplar-sharpness", 0, 0, G_OPTION_ARG_DOUBLE, &exemplar_sharpness,
+        "Sharpness of an example's affinity exp(-beta (1 - cosine)) "
+        "(Tip-Adapter's beta, default 5.5)",
+        "BETA" },
     { "template", 'T', 0, G_OPTION_ARG_STRING_ARRAY, &templates,
         "Prompt template with {} for the label (repeat to ensemble); default "
         "\"a photo of a {}.\"",
@@ -330,7 +358,8 @@ tool_cmd_annotate (int argc, char **argv)
   if (video == NULL)
     return tool_fail (error);
   if (!configure_classify (tool_video_get_classify (video), &model, labels,
-          labels_file, templates, interval, batch_size, smoothing, &status))
+          labels_file, templates, interval, batch_size, smoothing,
+          &(ClipExemplarRule) { exemplar_weight, exemplar_sharpness }, &status))
     return status;
 
   /* --out is written beside itself and renamed into place once complete:

@@ -130,6 +130,17 @@ tool_check_range (const char *command, const char *option, gint64 value,
   return FALSE;
 }
 
+gboolean
+tool_check_double_range (const char *command, const char *option, double value,
+    double min, double max, int *status)
+{
+  if (value >= min && value <= max)
+    return TRUE;
+  *status = tool_usage_error (command, "%s: %g is outside %g..%g", option,
+      value, min, max);
+  return FALSE;
+}
+
 gpointer
 tool_try_alloc (gsize n, gsize size, const char *what, GError **error)
 {

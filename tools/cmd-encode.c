@@ -3,6 +3,7 @@
  * command line, with output meant for scripts. */
 #include "commands.h"
 #include "classifier.h"
+#include "exemplars.h"
 #include "json.h"
 #include "record.h"
 
@@ -268,6 +269,44 @@ collect_labels (const char *list, const char *file, GError **error)
   return g_steal_pointer (&labels);
 }
 
+static gboolean
+encode_prompts (const char *const *prompts, int n, float *embeddings,
+    gpointer encoder, GError **error)
+{
+  return clip_encoder_encode_strings (encoder, prompts, n, embeddings, error);
+}
+
+static gboolean
+encode_frame (const ClipFrame *frame, float *embedding, gpointer encoder,
+    GError **error)
+{
+  return clip_encoder_encode_frames (encoder, frame, 1, embedding, error);
+}
+
+/* The label set, the labels file's example images embedded through its
+ * cache (FILE.exemplars); what the cache gave is said on stderr. */
+static ClipLabelSet *
+build_label_set (ClipEncoder *enc, GPtrArray *labels, GPtrArray *negatives,
+    char **templates, const char *labels_file, const ClipExemplarRule *rule,
+    GError **error)
+{
+  ClipModel *model = clip_encoder_get_model (enc);
+  if (clip_labels_have_examples (labels)) {
+    g_autofree char *cache_path = clip_exemplar_cache_path (labels_file);
+    ClipExemplarStats stats = { 0 };
+    if (!clip_exemplars_embed (model, labels, cache_path, encode_frame, enc,
+            &stats, error))
+      return NULL;
+    g_printerr ("gst-clip classify: %u example images: %u from the cache, "
+                "%u embedded%s%s\n",
+        stats.n_images, stats.from_cache, stats.embedded,
+        stats.cache_note ? "; " : "", stats.cache_note ? stats.cache_note : "");
+    clip_exemplar_stats_clear (&stats);
+  }
+  return clip_label_set_new_full (model, labels, negatives,
+      (const char *const *) templates, rule, encode_prompts, enc, error);
+}
+
 static char **
 collect_templates (char **options, GError **error)
 {
@@ -320,6 +359,8 @@ tool_cmd_classify (int argc, char **argv)
   g_autofree char *labels_file = NULL;
   g_autofree char *negative_list = NULL;
   g_auto (GStrv) template_options = NULL;
+  ClipExemplarRule rule = CLIP_EXEMPLAR_RULE_INIT;
+  double exemplar_weight = rule.weight, exemplar_sharpness = rule.sharpness;
   int status = TOOL_EXIT_OK;
 
   const GOptionEntry entries[] = {
@@ -335,6 +376,14 @@ tool_cmd_classify (int argc, char **argv)
         "Prompt template, {} is the label; repeat it or separate with '|' "
         "(default: \"a photo of a {}.\")",
         "TEMPLATE" },
+    { "exemplar-weight", 0, 0, G_OPTION_ARG_DOUBLE, &exemplar_weight,
+        "Labels with text and labels with example images together: weight of "
+        "the examples' affinities (Tip-Adapter's alpha, default 1)",
+        "ALPHA" },
+    { "exemplar-sharpness", 0, 0, G_OPTION_ARG_DOUBLE, &exemplar_sharpness,
+        "Sharpness of an example's affinity exp(-beta (1 - cosine)) "
+        "(Tip-Adapter's beta, default 5.5)",
+        "BETA" },
     { NULL },
   };
   g_autoptr (GOptionContext) ctx = tool_option_context_new ("IMAGE...",
@@ -346,7 +395,11 @@ tool_cmd_classify (int argc, char **argv)
       "A labels file has one label per line; 'label: prompt one | prompt two'\n"
       "gives a label its own prompts instead of the templates. '#' starts a\n"
       "comment. Each label's text embedding is the renormalised mean of its\n"
-      "prompts' normalised embeddings (the CLIP paper's prompt ensembling).\n",
+      "prompts' normalised embeddings (the CLIP paper's prompt ensembling).\n"
+      "'label: @folder/ | @image.jpg' defines a label by example images\n"
+      "(relative to the labels file; their embeddings are cached in\n"
+      "FILE.exemplars): scored by the cosine to their mean, or, beside text\n"
+      "labels, by Tip-Adapter's rule (docs/labels.md).\n",
       entries, &opts, TRUE);
 
   g_autoptr (ClipModel) model = NULL;
@@ -365,6 +418,13 @@ tool_cmd_classify (int argc, char **argv)
         "--labels-file");
   if (argc < 2)
     return tool_usage_error ("classify", "no IMAGE given");
+  if (!tool_check_double_range ("classify", "--exemplar-weight",
+          exemplar_weight, 0, 1000, &status)
+      || !tool_check_double_range ("classify", "--exemplar-sharpness",
+          exemplar_sharpness, 0, 1000, &status))
+    return status;
+  rule.weight = exemplar_weight;
+  rule.sharpness = exemplar_sharpness;
   if (!(labels = collect_labels (labels_list, labels_file, &error))
       || (negative_list
           && !(negatives = parse_label_list ("--negative-labels", negative_list,
@@ -384,8 +444,8 @@ tool_cmd_classify (int argc, char **argv)
   if (!(model = tool_load_model ("classify", &opts, &status))
       || !(enc = tool_open_encoder ("classify", model, &opts, FALSE, &status)))
     return status;
-  if (!(set = clip_label_set_new (enc, labels, negatives,
-            (const char *const *) templates, &error)))
+  if (!(set = build_label_set (enc, labels, negatives, templates, labels_file,
+            &rule, &error)))
     return tool_fail (error);
   tool_warn_truncated_labels (set, model);
 

@@ -56,6 +56,9 @@ int tool_cmd_models (int argc, char **argv);
  * min <= value <= max. */
 gboolean tool_check_range (const char *command, const char *option,
     gint64 value, gint64 min, gint64 max, int *status);
+/* tool_check_range for a floating-point option (NaN is outside). */
+gboolean tool_check_double_range (const char *command, const char *option,
+    double value, double min, double max, int *status);
 
 /* g_try_malloc for n elements of size bytes: NULL with an error that says
  * what could not be allocated (what: e.g. "the images of a batch") instead

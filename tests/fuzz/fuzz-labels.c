@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* libFuzzer target: the labels-file parser and the comma-separated list
- * parser on arbitrary bytes. */
+/* libFuzzer target: the labels-file parser (prompts and "@PATH" example
+ * items) and the comma-separated list parser on arbitrary bytes. */
 #include "clip.h"
 
 #include <stdint.h>
@@ -21,6 +21,20 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     for (guint i = 0; i < labels->len; i++) {
       const ClipLabelSpec *spec = labels->pdata[i];
       g_assert (spec->label != NULL && spec->label[0] != '\0');
+      /* An item is a prompt or an example, never empty. */
+      for (char **p = spec->prompts; p && *p; p++)
+        g_assert ((*p)[0] != '\0' && (*p)[0] != '@');
+      g_assert (spec->prompts == NULL || spec->prompts[0] != NULL);
+      g_assert (spec->examples == NULL || spec->examples[0] != NULL);
+      /* Examples are resolved against the file's folder ("."), and say
+       * where they were named. */
+      for (char **e = spec->examples; e && *e; e++)
+        g_assert (g_path_is_absolute (*e) || g_str_has_prefix (*e, "./"));
+      g_assert ((spec->examples != NULL) == (spec->origin != NULL));
+      g_assert (spec->origin == NULL
+          || g_str_has_prefix (spec->origin, "labels.txt:"));
+      g_assert (
+          spec->example_embeddings == NULL && spec->n_example_embeddings == 0);
     }
     g_ptr_array_unref (labels);
   }

@@ -155,6 +155,55 @@ test_text_errors (void)
       (const char *[]) { "labels:1:", NULL });
 }
 
+/* "@PATH" items: example images, resolved against the labels file's
+ * folder; the spec keeps the line for later errors. */
+static void
+test_text_examples (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) labels = clip_labels_parse_text (
+      "# examples\n"
+      "forklift: @examples/forklift/ | @f1.jpg | a photo of a forklift\n"
+      "logo: @ /srv/logos/logo.png\n"
+      "dog: a dog\n",
+      -1, "site/labels.txt", &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (labels->len, ==, 3);
+  assert_spec (labels, 0, "forklift",
+      (const char *[]) { "a photo of a forklift", NULL });
+  const ClipLabelSpec *forklift = spec_at (labels, 0);
+  g_autofree char *folder = g_build_filename ("site", "examples/forklift/",
+      NULL);
+  g_autofree char *file = g_build_filename ("site", "f1.jpg", NULL);
+  g_assert_cmpstrv (forklift->examples,
+      ((const char *[]) { folder, file, NULL }));
+  g_assert_cmpstr (forklift->origin, ==, "site/labels.txt:2");
+  g_assert_null (forklift->example_embeddings);
+  /* images alone: no prompts, and no templates either */
+  assert_spec (labels, 1, "logo", NULL);
+  g_assert_cmpstrv (spec_at (labels, 1)->examples,
+      ((const char *[]) { "/srv/logos/logo.png", NULL }));
+  g_assert_null (spec_at (labels, 2)->examples);
+  g_assert_null (spec_at (labels, 2)->origin);
+
+  /* without a file name, relative to the working folder */
+  g_autoptr (GPtrArray) here = clip_labels_parse_text ("a: @x.png", -1, NULL,
+      &error);
+  g_assert_no_error (error);
+  g_assert_cmpstrv (spec_at (here, 0)->examples,
+      ((const char *[]) { "x.png", NULL }));
+  /* a comma-separated list has no examples: "@x" is a label */
+  g_autoptr (GPtrArray) list = clip_labels_parse_list ("@x,y");
+  assert_spec (list, 0, "@x", NULL);
+  g_assert_null (spec_at (list, 0)->examples);
+
+  assert_parse_fails ("dog\nforklift: a forklift | @ | @f.jpg\n", -1, "f.txt",
+      CLIP_ERROR_FORMAT,
+      (const char *[]) { "f.txt:2:", "forklift", "'@' without a path", NULL });
+  assert_parse_fails ("forklift: @f.jpg |\n", -1, "f.txt", CLIP_ERROR_FORMAT,
+      (const char *[]) { "f.txt:1:", "empty prompt", NULL });
+}
+
 static void
 test_file (void)
 {
@@ -217,6 +266,7 @@ main (int argc, char **argv)
   g_test_add_func ("/labels/text/crlf-bom", test_text_crlf_and_bom);
   g_test_add_func ("/labels/text/length", test_text_length);
   g_test_add_func ("/labels/text/errors", test_text_errors);
+  g_test_add_func ("/labels/text/examples", test_text_examples);
   g_test_add_func ("/labels/file", test_file);
   g_test_add_func ("/labels/templates", test_templates);
   return g_test_run ();
