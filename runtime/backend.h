@@ -29,6 +29,7 @@ typedef struct {
   const ClipConfig *config;
   const ClipWeights *weights;
   const ClipSafetensors *file; /* private: see clip_weights_view_is_mapped */
+  ClipModel *owner;            /* private: see clip_weights_view_source */
 } ClipWeightsView;
 
 /* The view of model; it points into model, which must outlive it. */
@@ -39,6 +40,17 @@ void clip_weights_view_init (ClipWeightsView *view, const ClipModel *model);
  * weights converted at load (F16, BF16, transposed projections). */
 gboolean clip_weights_view_is_mapped (const ClipWeightsView *view,
     const float *w, gsize floats);
+
+/* The model's F16 or BF16 file data behind the view w [floats], and its
+ * dtype, while clip_model_load has not widened it (F16/BF16 linear weights
+ * and token embedding; see ClipDeferredTensor): a backend that packs or
+ * reads it from there never needs the F32 copy. NULL otherwise. */
+const void *clip_weights_view_source (const ClipWeightsView *view,
+    const float *w, gsize floats, ClipDType *dtype);
+/* Makes every view of the weights readable, widening the deferred tensors:
+ * a backend calls it before it reads a weight that it did not take from
+ * clip_weights_view_source. */
+void clip_weights_view_widen_all (const ClipWeightsView *view);
 
 typedef struct {
   const ClipBackendOps *ops;

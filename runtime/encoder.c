@@ -17,6 +17,22 @@ clip_weights_view_init (ClipWeightsView *view, const ClipModel *model)
   view->config = &model->config;
   view->weights = &model->weights;
   view->file = model->st;
+  /* The deferred tensors are a cache of the model's weights that the
+   * backends fill on demand: the model stays logically const. */
+  view->owner = (ClipModel *) model;
+}
+
+const void *
+clip_weights_view_source (const ClipWeightsView *view, const float *w,
+    gsize floats, ClipDType *dtype)
+{
+  return clip_model_deferred_source (view->owner, w, floats, dtype);
+}
+
+void
+clip_weights_view_widen_all (const ClipWeightsView *view)
+{
+  clip_model_get_weights (view->owner);
 }
 
 gboolean
@@ -113,6 +129,7 @@ open_vulkan (const ClipWeightsView *model, const ClipBackendOptions *options,
 {
   ClipVulkanOptions vk;
   clip_vulkan_options_init (&vk, options);
+  clip_weights_view_widen_all (model);
   return clip_vulkan_backend_open (model, &vk, error);
 }
 #endif

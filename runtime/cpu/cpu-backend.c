@@ -434,14 +434,26 @@ cpu_texts (ClipBackend *b, const gint32 *tokens, int n, float *out,
   Activations act;
   carve_activations (cpu, tower, rows, &act);
 
+  /* An F16/BF16 token embedding is read from the file, row by row. */
+  ClipDType dtype = CLIP_DTYPE_F32;
+  const guint16 *halves = clip_weights_view_source (&b->model, tw->token_emb,
+      (gsize) cfg->vocab_size * w, &dtype);
   for (int s = 0; s < n; s++)
     for (int i = 0; i < l; i++) {
       gint32 id = tokens[(gsize) s * context + i];
       float *x = act.x + ((gsize) s * l + i) * w;
-      const float *tok = tw->token_emb + (gsize) id * w;
       const float *pos = tw->pos_emb + (gsize) i * w;
-      for (int j = 0; j < w; j++)
-        x[j] = tok[j] + pos[j];
+      if (halves != NULL) {
+        const guint16 *tok = halves + (gsize) id * w;
+        for (int j = 0; j < w; j++)
+          x[j] = (dtype == CLIP_DTYPE_F16 ? clip_f16_to_f32 (tok[j])
+                                          : clip_bf16_to_f32 (tok[j]))
+              + pos[j];
+      } else {
+        const float *tok = tw->token_emb + (gsize) id * w;
+        for (int j = 0; j < w; j++)
+          x[j] = tok[j] + pos[j];
+      }
     }
 
   for (int layer = 0; layer < tower->layers; layer++)
@@ -457,29 +469,41 @@ cpu_texts (ClipBackend *b, const gint32 *tokens, int n, float *out,
   return TRUE;
 }
 
-/* Packs w [out_dim, in_dim] when it lies in the model's file mapping, whose
- * pages can then leave the resident set: the packed copy replaces them, so
- * the weights stay resident once. */
-static void
+/* Packs w [out_dim, in_dim] when it lies in the model's file mapping, F32,
+ * or F16/BF16 that the model left unconverted, whose pages can then leave
+ * the resident set: the packed copy replaces them, so the weights stay
+ * resident once. Returns FALSE when w is left unconverted and not packed:
+ * then the weights must be widened for cblas_sgemm. */
+static gboolean
 pack_linear (ClipCpuBackend *cpu, const float *w, int out_dim, int in_dim)
 {
   gsize floats = (gsize) out_dim * in_dim;
-  if (w == NULL || g_hash_table_contains (cpu->packed, w)
-      || !clip_weights_view_is_mapped (&cpu->base.model, w, floats))
-    return;
-  ClipGemmWeight *packed = clip_gemm_pack (w, out_dim, in_dim, cpu->kernel);
+  if (w == NULL || g_hash_table_contains (cpu->packed, w))
+    return TRUE;
+  ClipDType dtype = CLIP_DTYPE_F32;
+  const void *source = clip_weights_view_source (&cpu->base.model, w, floats,
+      &dtype);
+  if (source == NULL) {
+    if (!clip_weights_view_is_mapped (&cpu->base.model, w, floats))
+      return TRUE;
+    source = w;
+  }
+  ClipGemmWeight *packed = clip_gemm_pack_typed (source, dtype, out_dim, in_dim,
+      cpu->kernel);
   if (packed == NULL)
-    return; /* out of memory: this layer stays on cblas_sgemm */
+    return dtype == CLIP_DTYPE_F32; /* out of memory: on cblas_sgemm */
   g_hash_table_insert (cpu->packed, (gpointer) w, packed);
-  clip_gemm_release_mapped (w, floats);
+  clip_gemm_release_mapped (source, floats * clip_dtype_size (dtype));
+  return TRUE;
 }
 
 /* Every linear layer's weight in the parameter table, with the shapes the
  * forward pass multiplies by: a group whose parts lie back to back (q, k,
  * v) as one matrix, as transformer_layer uses it. */
-static void
+static gboolean
 pack_weights (ClipCpuBackend *cpu)
 {
+  gboolean all = TRUE;
   const ClipConfig *cfg = cpu->base.model.config;
   const ClipWeights *weights = cpu->base.model.weights;
   cpu->packed = g_hash_table_new_full (NULL, NULL, NULL,
@@ -495,15 +519,16 @@ pack_weights (ClipCpuBackend *cpu)
     clip_param_span_shape (span, cfg, CLIP_LAYOUT_HF, shape);
     int in_dim = span->part_size / shape[0];
     if (clip_param_span_is_fused (span, weights)) {
-      pack_linear (cpu, *clip_param_span_view (span, weights, 0),
+      all &= pack_linear (cpu, *clip_param_span_view (span, weights, 0),
           span->size / in_dim, in_dim);
       continue;
     }
     for (gsize part = 0; part < span->size / span->part_size; part++)
-      pack_linear (cpu, *clip_param_span_view (span, weights, part), shape[0],
-          in_dim);
+      all &= pack_linear (cpu, *clip_param_span_view (span, weights, part),
+          shape[0], in_dim);
   }
   clip_param_layout_clear (&params);
+  return all;
 }
 
 ClipBackend *
@@ -522,8 +547,11 @@ clip_cpu_backend_open (const ClipWeightsView *model,
   cpu->threads = MAX (options->threads, 1);
   cpu->pool = clip_gemm_pool_new (cpu->threads);
   cpu->kernel = options->kernel;
-  if (!options->openblas_only && clip_gemm_kernel_supported (cpu->kernel))
-    pack_weights (cpu);
+  /* Packed from the file's F16/BF16 where it can be; anything left for
+   * cblas_sgemm reads the model's F32 views. */
+  if (options->openblas_only || !clip_gemm_kernel_supported (cpu->kernel)
+      || !pack_weights (cpu))
+    clip_weights_view_widen_all (&cpu->base.model);
   g_autofree char *packed = linears_are_packed (cpu)
       ? g_strdup_printf (" + packed %s GEMM",
           clip_gemm_kernel_name (cpu->kernel))

@@ -3,7 +3,12 @@
  * (16 for the AVX2 kernel, 32 for AVX-512): panel p holds, for every k, the
  * weights W[p * panel + j][k] side by side (zero past out_dim), so that the
  * kernel reads it as one contiguous stream. The inputs are not packed: the
- * kernel broadcasts them straight from the rows of x. */
+ * kernel broadcasts them straight from the rows of x.
+ *
+ * The panels hold the weights in the file's type: F32, or F16 / BF16 as 16
+ * bits, widened to F32 in registers as the kernel loads them (exactly, as
+ * a conversion to an F32 copy would): half the bytes streamed, the same
+ * arithmetic. */
 #include "gemm.h"
 
 #include <stdlib.h>
@@ -41,31 +46,55 @@
 /* c[rows, panel] (stride ldc) = (load_c ? c : 0) + a[rows, kc] (stride lda)
  * b[kc, panel], + bias[panel] when bias is not NULL. */
 typedef void (*TileFunc) (int rows, int kc, const float *a, gsize lda,
-    const float *b, float *c, gsize ldc, gboolean load_c, const float *bias,
-    const float *prefetch);
+    const void *b, float *c, gsize ldc, gboolean load_c, const float *bias,
+    const void *prefetch);
+
+/* How the panels store a weight. */
+typedef enum { STORE_F32, STORE_F16, STORE_BF16, N_STORES } Store;
 
 typedef struct {
   const char *name;
   int panel;     /* output columns per panel */
   int tile_rows; /* rows of x per register tile */
-  TileFunc tile;
+  TileFunc tile[N_STORES];
 } Kernel;
 
 struct _ClipGemmWeight {
   const Kernel *kernel;
+  Store store;
   int out_dim, in_dim, panels;
-  float *data; /* [panels][in_dim][panel], 64-byte aligned */
+  void *data; /* [panels][in_dim][panel] values, 64-byte aligned */
 };
+
+static gsize
+store_size (Store store)
+{
+  return store == STORE_F32 ? sizeof (float) : sizeof (guint16);
+}
 
 #ifdef HAVE_X86_KERNEL
 /* 6 x 16 floats: 12 ymm accumulators, plus 2 for the weights and 1 for the
  * broadcast input. rows is a constant at each call site, so that the tile
  * is unrolled into registers. */
-__attribute__ ((target ("avx2,fma"), always_inline)) static inline void
-tile_avx2_rows (int rows, int kc, const float *a, gsize lda, const float *b,
-    float *c, gsize ldc, gboolean load_c, const float *bias,
-    const float *prefetch)
+/* 8 weights from b + i, widened to F32. */
+__attribute__ ((target ("avx2,fma,f16c"), always_inline)) static inline __m256
+load_avx2 (Store store, const void *b, gsize i)
 {
+  if (store == STORE_F32)
+    return _mm256_load_ps ((const float *) b + i);
+  __m128i half = _mm_load_si128 ((const __m128i *) ((const guint16 *) b + i));
+  if (store == STORE_F16)
+    return _mm256_cvtph_ps (half);
+  return _mm256_castsi256_ps (
+      _mm256_slli_epi32 (_mm256_cvtepu16_epi32 (half), 16));
+}
+
+__attribute__ ((target ("avx2,fma,f16c"), always_inline)) static inline void
+tile_avx2_rows (Store store, int rows, int kc, const float *a, gsize lda,
+    const void *b, float *c, gsize ldc, gboolean load_c, const float *bias,
+    const void *prefetch)
+{
+  gsize row_bytes = 16 * store_size (store);
   __m256 acc[6][2];
 #pragma GCC unroll 6
   for (int r = 0; r < 6; r++)
@@ -76,9 +105,9 @@ tile_avx2_rows (int rows, int kc, const float *a, gsize lda, const float *b,
     }
   for (int k = 0; k < kc; k++) {
     if (prefetch != NULL)
-      _mm_prefetch ((const char *) (prefetch + k * 16), _MM_HINT_T1);
-    __m256 b0 = _mm256_load_ps (b + k * 16);
-    __m256 b1 = _mm256_load_ps (b + k * 16 + 8);
+      _mm_prefetch ((const char *) prefetch + k * row_bytes, _MM_HINT_T1);
+    __m256 b0 = load_avx2 (store, b, k * 16);
+    __m256 b1 = load_avx2 (store, b, k * 16 + 8);
 #pragma GCC unroll 6
     for (int r = 0; r < 6; r++)
       if (r < rows) {
@@ -104,41 +133,70 @@ tile_avx2_rows (int rows, int kc, const float *a, gsize lda, const float *b,
     }
 }
 
-__attribute__ ((target ("avx2,fma"))) static void
-tile_avx2 (int rows, int kc, const float *a, gsize lda, const float *b,
-    float *c, gsize ldc, gboolean load_c, const float *bias,
-    const float *prefetch)
+/* tile_avx2_rows with rows a constant, for a store known at compile time. */
+__attribute__ ((target ("avx2,fma,f16c"), always_inline)) static inline void
+tile_avx2_any (Store store, int rows, int kc, const float *a, gsize lda,
+    const void *b, float *c, gsize ldc, gboolean load_c, const float *bias,
+    const void *prefetch)
 {
   switch (rows) {
     case 6:
-      tile_avx2_rows (6, kc, a, lda, b, c, ldc, load_c, bias, prefetch);
+      tile_avx2_rows (store, 6, kc, a, lda, b, c, ldc, load_c, bias, prefetch);
       break;
     case 5:
-      tile_avx2_rows (5, kc, a, lda, b, c, ldc, load_c, bias, prefetch);
+      tile_avx2_rows (store, 5, kc, a, lda, b, c, ldc, load_c, bias, prefetch);
       break;
     case 4:
-      tile_avx2_rows (4, kc, a, lda, b, c, ldc, load_c, bias, prefetch);
+      tile_avx2_rows (store, 4, kc, a, lda, b, c, ldc, load_c, bias, prefetch);
       break;
     case 3:
-      tile_avx2_rows (3, kc, a, lda, b, c, ldc, load_c, bias, prefetch);
+      tile_avx2_rows (store, 3, kc, a, lda, b, c, ldc, load_c, bias, prefetch);
       break;
     case 2:
-      tile_avx2_rows (2, kc, a, lda, b, c, ldc, load_c, bias, prefetch);
+      tile_avx2_rows (store, 2, kc, a, lda, b, c, ldc, load_c, bias, prefetch);
       break;
     default:
-      tile_avx2_rows (1, kc, a, lda, b, c, ldc, load_c, bias, prefetch);
+      tile_avx2_rows (store, 1, kc, a, lda, b, c, ldc, load_c, bias, prefetch);
       break;
   }
 }
 
+#define DEFINE_TILE(isa, target_isa, store, suffix)                         \
+  __attribute__ ((target (target_isa))) static void tile_##isa##_##suffix ( \
+      int rows, int kc, const float *a, gsize lda, const void *b, float *c, \
+      gsize ldc, gboolean load_c, const float *bias, const void *prefetch)  \
+  {                                                                         \
+    tile_##isa##_any (store, rows, kc, a, lda, b, c, ldc, load_c, bias,     \
+        prefetch);                                                          \
+  }
+
+DEFINE_TILE (avx2, "avx2,fma,f16c", STORE_F32, f32)
+DEFINE_TILE (avx2, "avx2,fma,f16c", STORE_F16, f16)
+DEFINE_TILE (avx2, "avx2,fma,f16c", STORE_BF16, bf16)
+
 /* 12 x 32 floats: 24 zmm accumulators, plus 2 for the weights and 1 for
  * the broadcast input; each weight load serves 12 FMAs. (8 rows ran
  * ViT-B/32's GEMMs at batch 1 7-10% slower here, at batch 8 as fast.) */
-__attribute__ ((target ("avx512f"), always_inline)) static inline void
-tile_avx512_rows (int rows, int kc, const float *a, gsize lda, const float *b,
-    float *c, gsize ldc, gboolean load_c, const float *bias,
-    const float *prefetch)
+/* 16 weights from b + i, widened to F32. */
+__attribute__ ((target ("avx512f"), always_inline)) static inline __m512
+load_avx512 (Store store, const void *b, gsize i)
 {
+  if (store == STORE_F32)
+    return _mm512_load_ps ((const float *) b + i);
+  __m256i half = _mm256_load_si256 (
+      (const __m256i *) ((const guint16 *) b + i));
+  if (store == STORE_F16)
+    return _mm512_cvtph_ps (half);
+  return _mm512_castsi512_ps (
+      _mm512_slli_epi32 (_mm512_cvtepu16_epi32 (half), 16));
+}
+
+__attribute__ ((target ("avx512f"), always_inline)) static inline void
+tile_avx512_rows (Store store, int rows, int kc, const float *a, gsize lda,
+    const void *b, float *c, gsize ldc, gboolean load_c, const float *bias,
+    const void *prefetch)
+{
+  gsize row_bytes = 32 * store_size (store);
   __m512 acc[12][2];
 #pragma GCC unroll 12
   for (int r = 0; r < 12; r++)
@@ -153,11 +211,13 @@ tile_avx512_rows (int rows, int kc, const float *a, gsize lda, const float *b,
   const gsize offset[4] = { 0, lda, 2 * lda, 3 * lda };
   for (int k = 0; k < kc; k++) {
     if (prefetch != NULL) {
-      _mm_prefetch ((const char *) (prefetch + k * 32), _MM_HINT_T1);
-      _mm_prefetch ((const char *) (prefetch + k * 32 + 16), _MM_HINT_T1);
+      const char *line = (const char *) prefetch + k * row_bytes;
+      _mm_prefetch (line, _MM_HINT_T1);
+      if (row_bytes > 64)
+        _mm_prefetch (line + 64, _MM_HINT_T1);
     }
-    __m512 b0 = _mm512_load_ps (b + k * 32);
-    __m512 b1 = _mm512_load_ps (b + k * 32 + 16);
+    __m512 b0 = load_avx512 (store, b, k * 32);
+    __m512 b1 = load_avx512 (store, b, k * 32 + 16);
 #pragma GCC unroll 12
     for (int r = 0; r < 12; r++)
       if (r < rows) {
@@ -183,53 +243,71 @@ tile_avx512_rows (int rows, int kc, const float *a, gsize lda, const float *b,
     }
 }
 
-__attribute__ ((target ("avx512f"))) static void
-tile_avx512 (int rows, int kc, const float *a, gsize lda, const float *b,
-    float *c, gsize ldc, gboolean load_c, const float *bias,
-    const float *prefetch)
+__attribute__ ((target ("avx512f"), always_inline)) static inline void
+tile_avx512_any (Store store, int rows, int kc, const float *a, gsize lda,
+    const void *b, float *c, gsize ldc, gboolean load_c, const float *bias,
+    const void *prefetch)
 {
   switch (rows) {
     case 12:
-      tile_avx512_rows (12, kc, a, lda, b, c, ldc, load_c, bias, prefetch);
+      tile_avx512_rows (store, 12, kc, a, lda, b, c, ldc, load_c, bias,
+          prefetch);
       break;
     case 11:
-      tile_avx512_rows (11, kc, a, lda, b, c, ldc, load_c, bias, prefetch);
+      tile_avx512_rows (store, 11, kc, a, lda, b, c, ldc, load_c, bias,
+          prefetch);
       break;
     case 10:
-      tile_avx512_rows (10, kc, a, lda, b, c, ldc, load_c, bias, prefetch);
+      tile_avx512_rows (store, 10, kc, a, lda, b, c, ldc, load_c, bias,
+          prefetch);
       break;
     case 9:
-      tile_avx512_rows (9, kc, a, lda, b, c, ldc, load_c, bias, prefetch);
+      tile_avx512_rows (store, 9, kc, a, lda, b, c, ldc, load_c, bias,
+          prefetch);
       break;
     case 8:
-      tile_avx512_rows (8, kc, a, lda, b, c, ldc, load_c, bias, prefetch);
+      tile_avx512_rows (store, 8, kc, a, lda, b, c, ldc, load_c, bias,
+          prefetch);
       break;
     case 7:
-      tile_avx512_rows (7, kc, a, lda, b, c, ldc, load_c, bias, prefetch);
+      tile_avx512_rows (store, 7, kc, a, lda, b, c, ldc, load_c, bias,
+          prefetch);
       break;
     case 6:
-      tile_avx512_rows (6, kc, a, lda, b, c, ldc, load_c, bias, prefetch);
+      tile_avx512_rows (store, 6, kc, a, lda, b, c, ldc, load_c, bias,
+          prefetch);
       break;
     case 5:
-      tile_avx512_rows (5, kc, a, lda, b, c, ldc, load_c, bias, prefetch);
+      tile_avx512_rows (store, 5, kc, a, lda, b, c, ldc, load_c, bias,
+          prefetch);
       break;
     case 4:
-      tile_avx512_rows (4, kc, a, lda, b, c, ldc, load_c, bias, prefetch);
+      tile_avx512_rows (store, 4, kc, a, lda, b, c, ldc, load_c, bias,
+          prefetch);
       break;
     case 3:
-      tile_avx512_rows (3, kc, a, lda, b, c, ldc, load_c, bias, prefetch);
+      tile_avx512_rows (store, 3, kc, a, lda, b, c, ldc, load_c, bias,
+          prefetch);
       break;
     case 2:
-      tile_avx512_rows (2, kc, a, lda, b, c, ldc, load_c, bias, prefetch);
+      tile_avx512_rows (store, 2, kc, a, lda, b, c, ldc, load_c, bias,
+          prefetch);
       break;
     default:
-      tile_avx512_rows (1, kc, a, lda, b, c, ldc, load_c, bias, prefetch);
+      tile_avx512_rows (store, 1, kc, a, lda, b, c, ldc, load_c, bias,
+          prefetch);
       break;
   }
 }
 
-static const Kernel kernel_avx2 = { "AVX2", 16, 6, tile_avx2 };
-static const Kernel kernel_avx512 = { "AVX-512", 32, 12, tile_avx512 };
+DEFINE_TILE (avx512, "avx512f", STORE_F32, f32)
+DEFINE_TILE (avx512, "avx512f", STORE_F16, f16)
+DEFINE_TILE (avx512, "avx512f", STORE_BF16, bf16)
+
+static const Kernel kernel_avx2 = { "AVX2", 16, 6,
+  { tile_avx2_f32, tile_avx2_f16, tile_avx2_bf16 } };
+static const Kernel kernel_avx512 = { "AVX-512", 32, 12,
+  { tile_avx512_f32, tile_avx512_f16, tile_avx512_bf16 } };
 #endif
 
 gboolean
@@ -239,7 +317,8 @@ clip_gemm_kernel_supported (ClipGemmKernel kind)
   switch (kind) {
     case CLIP_GEMM_AUTO:
     case CLIP_GEMM_AVX2:
-      return __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma");
+      return __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma")
+          && __builtin_cpu_supports ("f16c");
     case CLIP_GEMM_AVX512:
       return __builtin_cpu_supports ("avx512f");
   }
@@ -271,17 +350,57 @@ clip_gemm_kernel_name (ClipGemmKernel kind)
 ClipGemmWeight *
 clip_gemm_pack (const float *w, int out_dim, int in_dim, ClipGemmKernel kind)
 {
+  return clip_gemm_pack_typed (w, CLIP_DTYPE_F32, out_dim, in_dim, kind);
+}
+
+/* The panels of w [out_dim, in_dim] with values of size bytes. */
+static void
+pack_panels (void *data, const void *w, gsize size, int out_dim, int in_dim,
+    int panel)
+{
+  int panels = (out_dim + panel - 1) / panel;
+  guint8 *dst = data;
+  const guint8 *src = w;
+  /* Writes in order and reads the panel's rows side by side: each row's
+   * cache line then serves 16 values of k while it is still in L1. */
+  for (int p = 0; p < panels; p++) {
+    const guint8 *rows = src + (gsize) p * panel * in_dim * size;
+    int cols = MIN (panel, out_dim - p * panel);
+    for (int k = 0; k < in_dim; k++) {
+      for (int j = 0; j < cols; j++)
+        memcpy (dst + j * size, rows + ((gsize) j * in_dim + k) * size, size);
+      memset (dst + cols * size, 0, (panel - cols) * size);
+      dst += panel * size;
+    }
+  }
+}
+
+ClipGemmWeight *
+clip_gemm_pack_typed (const void *w, ClipDType dtype, int out_dim, int in_dim,
+    ClipGemmKernel kind)
+{
   const Kernel *kernel = find_kernel (kind);
   if (kernel == NULL || out_dim <= 0 || in_dim <= 0)
     return NULL;
+  Store store;
+  switch (dtype) {
+    case CLIP_DTYPE_F32:
+      store = STORE_F32;
+      break;
+    case CLIP_DTYPE_F16:
+      store = STORE_F16;
+      break;
+    case CLIP_DTYPE_BF16:
+      store = STORE_BF16;
+      break;
+    default:
+      return NULL;
+  }
   int panel = kernel->panel;
   int panels = (out_dim + panel - 1) / panel;
-  gsize floats = (gsize) panels * in_dim * panel;
-  gsize bytes = floats * sizeof (float);
-  float *data = NULL;
-  if (posix_memalign ((void **) &data, bytes >= HUGE_PAGE ? HUGE_PAGE : 64,
-          bytes)
-      != 0)
+  gsize bytes = (gsize) panels * in_dim * panel * store_size (store);
+  void *data = NULL;
+  if (posix_memalign (&data, bytes >= HUGE_PAGE ? HUGE_PAGE : 64, bytes) != 0)
     return NULL;
   /* Huge pages where the system gives them on request: a fault per 4 KiB
    * page costs more than the packing itself, and the kernels stream the
@@ -289,22 +408,27 @@ clip_gemm_pack (const float *w, int out_dim, int in_dim, ClipGemmKernel kind)
   guintptr end = ((guintptr) data + bytes) & ~(guintptr) (HUGE_PAGE - 1);
   if ((guintptr) data < end)
     madvise (data, end - (guintptr) data, MADV_HUGEPAGE);
-  /* Writes in order and reads the panel's rows side by side: each row's
-   * cache line then serves 16 values of k while it is still in L1. */
-  float *dst = data;
-  for (int p = 0; p < panels; p++) {
-    const float *rows = w + (gsize) p * panel * in_dim;
-    int cols = MIN (panel, out_dim - p * panel);
-    for (int k = 0; k < in_dim; k++) {
-      for (int j = 0; j < cols; j++)
-        dst[j] = rows[(gsize) j * in_dim + k];
-      for (int j = cols; j < panel; j++)
-        dst[j] = 0.0f;
-      dst += panel;
+  if (store == STORE_F32) {
+    /* Element by element, as floats: bit for bit what it always was. */
+    const float *src = w;
+    float *dst = data;
+    for (int p = 0; p < panels; p++) {
+      const float *rows = src + (gsize) p * panel * in_dim;
+      int cols = MIN (panel, out_dim - p * panel);
+      for (int k = 0; k < in_dim; k++) {
+        for (int j = 0; j < cols; j++)
+          dst[j] = rows[(gsize) j * in_dim + k];
+        for (int j = cols; j < panel; j++)
+          dst[j] = 0.0f;
+        dst += panel;
+      }
     }
+  } else {
+    pack_panels (data, w, store_size (store), out_dim, in_dim, panel);
   }
   ClipGemmWeight *packed = g_new (ClipGemmWeight, 1);
   packed->kernel = kernel;
+  packed->store = store;
   packed->out_dim = out_dim;
   packed->in_dim = in_dim;
   packed->panels = panels;
@@ -325,7 +449,7 @@ gsize
 clip_gemm_weight_size (const ClipGemmWeight *packed)
 {
   return (gsize) packed->panels * packed->in_dim * packed->kernel->panel
-      * sizeof (float);
+      * store_size (packed->store);
 }
 
 gboolean
@@ -354,11 +478,11 @@ clip_gemm_weight_is_mapped (const ClipSafetensors *st, const float *w,
 }
 
 void
-clip_gemm_release_mapped (const float *w, gsize floats)
+clip_gemm_release_mapped (const void *w, gsize bytes)
 {
   guintptr page = (guintptr) sysconf (_SC_PAGESIZE);
   guintptr first = ((guintptr) w + page - 1) & ~(page - 1);
-  guintptr end = ((guintptr) (w + floats)) & ~(page - 1);
+  guintptr end = ((guintptr) w + bytes) & ~(page - 1);
   /* Advice, not a requirement: on failure the pages just stay resident. */
   if (first < end)
     madvise ((void *) first, end - first, MADV_DONTNEED);
@@ -385,9 +509,9 @@ typedef struct {
  * kernel works on a full-width copy of the tile and only the real columns
  * go back. */
 static void
-edge_tile (const Kernel *kernel, int rows, int cols, int kc, const float *a,
-    gsize lda, const float *b, float *c, gsize ldc, gboolean load_c,
-    const float *bias)
+edge_tile (const Kernel *kernel, Store store, int rows, int cols, int kc,
+    const float *a, gsize lda, const void *b, float *c, gsize ldc,
+    gboolean load_c, const float *bias)
 {
   float buf[MAX_TILE_ROWS * MAX_PANEL] = { 0 };
   float bias_buf[MAX_PANEL] = { 0 };
@@ -397,7 +521,7 @@ edge_tile (const Kernel *kernel, int rows, int cols, int kc, const float *a,
       memcpy (buf + r * panel, c + r * ldc, cols * sizeof (float));
   if (bias != NULL)
     memcpy (bias_buf, bias, cols * sizeof (float));
-  kernel->tile (rows, kc, a, lda, b, buf, panel, load_c,
+  kernel->tile[store](rows, kc, a, lda, b, buf, panel, load_c,
       bias != NULL ? bias_buf : NULL, NULL);
   for (int r = 0; r < rows; r++)
     memcpy (c + r * ldc, buf + r * panel, cols * sizeof (float));
@@ -410,6 +534,9 @@ run_unit (const GemmJob *job, int pass, int first, int last)
   const ClipGemmWeight *pw = job->packed;
   const Kernel *kernel = pw->kernel;
   int in_dim = pw->in_dim, panel = kernel->panel;
+  gsize size = store_size (pw->store);
+  const guint8 *data = pw->data;
+  TileFunc tile = kernel->tile[pw->store];
   int m0 = (int) ((gint64) job->n * pass / job->passes);
   int m = (int) ((gint64) job->n * (pass + 1) / job->passes) - m0;
   /* Tiles of nearly equal rows: 50 rows are 5 x 10, not 4 x 12 and a
@@ -420,15 +547,15 @@ run_unit (const GemmJob *job, int pass, int first, int last)
     gboolean load_c = k0 > 0 || job->accumulate;
     gboolean last_block = k0 + kc == in_dim;
     for (int p = first; p < last; p++) {
-      const float *b = pw->data + ((gsize) p * in_dim + k0) * panel;
+      const guint8 *b = data + ((gsize) p * in_dim + k0) * panel * size;
       int col = p * panel, cols = MIN (panel, pw->out_dim - col);
       const float *bias = last_block && job->b != NULL ? job->b + col : NULL;
       /* The first row tile fetches the next panel's block into L2
        * meanwhile: at a small batch the weights stream from memory, read
        * once. */
-      const float *next = p + 1 < last ? b + (gsize) in_dim * panel
+      const guint8 *next = p + 1 < last ? b + (gsize) in_dim * panel * size
           : k0 + kc < in_dim
-          ? pw->data + ((gsize) first * in_dim + k0 + kc) * panel
+          ? data + ((gsize) first * in_dim + k0 + kc) * panel * size
           : NULL;
       for (int t = 0; t < tiles; t++) {
         int r = m0 + (int) ((gint64) m * t / tiles);
@@ -436,11 +563,11 @@ run_unit (const GemmJob *job, int pass, int first, int last)
         const float *a = job->in + (gsize) r * in_dim + k0;
         float *c = job->out + (gsize) r * job->ldo + col;
         if (cols == panel)
-          kernel->tile (rows, kc, a, in_dim, b, c, job->ldo, load_c, bias,
+          tile (rows, kc, a, in_dim, b, c, job->ldo, load_c, bias,
               t == 0 ? next : NULL);
         else
-          edge_tile (kernel, rows, cols, kc, a, in_dim, b, c, job->ldo, load_c,
-              bias);
+          edge_tile (kernel, pw->store, rows, cols, kc, a, in_dim, b, c,
+              job->ldo, load_c, bias);
         if (last_block && job->epilogue != NULL)
           job->epilogue (c, job->ldo, rows, cols, job->epilogue_data);
       }

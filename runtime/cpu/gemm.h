@@ -31,6 +31,11 @@ const char *clip_gemm_kernel_name (ClipGemmKernel kind);
  * copy cannot be allocated. */
 ClipGemmWeight *clip_gemm_pack (const float *w, int out_dim, int in_dim,
     ClipGemmKernel kind);
+/* clip_gemm_pack of w in dtype F32, F16 or BF16 (as a safetensors file
+ * stores it, little-endian): the panels keep that type, and the kernel
+ * widens F16 and BF16 to F32 as it loads them. */
+ClipGemmWeight *clip_gemm_pack_typed (const void *w, ClipDType dtype,
+    int out_dim, int in_dim, ClipGemmKernel kind);
 void clip_gemm_weight_free (ClipGemmWeight *packed);
 /* Bytes of the packed copy. */
 gsize clip_gemm_weight_size (const ClipGemmWeight *packed);
@@ -42,10 +47,10 @@ gboolean clip_gemm_weight_has_shape (const ClipGemmWeight *packed, int out_dim,
  * that is in the model's read-only private mapping of its file. */
 gboolean clip_gemm_weight_is_mapped (const ClipSafetensors *st, const float *w,
     gsize floats);
-/* Takes the pages wholly inside w [floats], a weight that
- * clip_gemm_weight_is_mapped accepted and that now lives packed, out of the
- * resident set: they fault back in from the file if it is read again. */
-void clip_gemm_release_mapped (const float *w, gsize floats);
+/* Takes the pages wholly inside w [bytes], a weight of the model's file
+ * mapping that now lives packed, out of the resident set: they fault back
+ * in from the file if it is read again. */
+void clip_gemm_release_mapped (const void *w, gsize bytes);
 
 /* threads workers, the calling thread being one of them. */
 ClipGemmPool *clip_gemm_pool_new (int threads);
