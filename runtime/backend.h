@@ -87,11 +87,13 @@ typedef struct {
   int threads;            /* the encoder's own pool: >= 1 */
   gboolean openblas_only; /* no packed GEMM: every linear layer on OpenBLAS */
   ClipGemmKernel kernel;  /* the packed GEMM's, unless openblas_only */
+  ClipPrecision precision;
 } ClipCpuOptions;
 
 /* The CPU options for the public ones: threads 0 = as many as cores;
- * CLIP_CPU_GEMM=avx512|avx2|off picks the packed GEMM's kernel, or none
- * (OpenBLAS only), instead of the widest this CPU runs. Fails with
+ * CLIP_CPU_GEMM=avx512bf16|avx512|avx2|off picks the packed GEMM's kernel,
+ * or none (OpenBLAS only), instead of the widest this CPU runs (avx512:
+ * BF16 precision on AVX-512F, weights widened in registers). Fails with
  * CLIP_ERROR_BACKEND on another value, or a kernel this CPU does not run.
  * options may be NULL: the defaults. */
 gboolean clip_cpu_options_init (ClipCpuOptions *cpu,

@@ -25,7 +25,8 @@ typedef struct {
   gsize arena_floats;
   char *description;
   ClipGemmKernel kernel; /* the packed GEMM's */
-  GHashTable *packed;    /* weight pointer -> ClipGemmWeight; NULL: none */
+  ClipPrecision precision;
+  GHashTable *packed; /* weight pointer -> ClipGemmWeight; NULL: none */
   ClipGemmPool *pool;
 } ClipCpuBackend;
 
@@ -488,8 +489,9 @@ pack_linear (ClipCpuBackend *cpu, const float *w, int out_dim, int in_dim)
       return TRUE;
     source = w;
   }
-  ClipGemmWeight *packed = clip_gemm_pack_typed (source, dtype, out_dim, in_dim,
-      cpu->kernel);
+  ClipGemmWeight *packed = cpu->precision == CLIP_PRECISION_BF16
+      ? clip_gemm_pack_bf16 (source, dtype, out_dim, in_dim, cpu->kernel)
+      : clip_gemm_pack_typed (source, dtype, out_dim, in_dim, cpu->kernel);
   if (packed == NULL)
     return dtype == CLIP_DTYPE_F32; /* out of memory: on cblas_sgemm */
   g_hash_table_insert (cpu->packed, (gpointer) w, packed);
@@ -547,15 +549,22 @@ clip_cpu_backend_open (const ClipWeightsView *model,
   cpu->threads = MAX (options->threads, 1);
   cpu->pool = clip_gemm_pool_new (cpu->threads);
   cpu->kernel = options->kernel;
+  cpu->precision = options->precision;
   /* Packed from the file's F16/BF16 where it can be; anything left for
    * cblas_sgemm reads the model's F32 views. */
   if (options->openblas_only || !clip_gemm_kernel_supported (cpu->kernel)
       || !pack_weights (cpu))
     clip_weights_view_widen_all (&cpu->base.model);
-  g_autofree char *packed = linears_are_packed (cpu)
-      ? g_strdup_printf (" + packed %s GEMM",
-          clip_gemm_kernel_name (cpu->kernel))
-      : NULL;
+  g_autofree char *packed = NULL;
+  if (linears_are_packed (cpu)) {
+    GHashTableIter iter;
+    gpointer weight;
+    g_hash_table_iter_init (&iter, cpu->packed);
+    g_hash_table_iter_next (&iter, NULL, &weight);
+    packed = g_strdup_printf (" + packed %s GEMM%s",
+        clip_gemm_weight_kernel (weight),
+        cpu->precision == CLIP_PRECISION_BF16 ? ", bf16" : "");
+  }
   cpu->description = g_strdup_printf ("OpenBLAS %s%s, %d thread%s",
       openblas_get_corename (), packed != NULL ? packed : "", cpu->threads,
       cpu->threads == 1 ? "" : "s");

@@ -8,7 +8,12 @@
  * The panels hold the weights in the file's type: F32, or F16 / BF16 as 16
  * bits, widened to F32 in registers as the kernel loads them (exactly, as
  * a conversion to an F32 copy would): half the bytes streamed, the same
- * arithmetic. */
+ * arithmetic.
+ *
+ * At BF16 precision on AVX512_BF16, the panels hold pairs of inputs:
+ * step s of panel p holds, for each column j, (W[j][2s], W[j][2s + 1])
+ * rounded to BF16, and the inputs are rounded to BF16 pairs too, so that
+ * one vdpbf16ps adds two products per column to an F32 accumulator. */
 #include "gemm.h"
 
 #include <stdlib.h>
@@ -44,13 +49,21 @@
 #define MAX_TILE_ROWS 12
 
 /* c[rows, panel] (stride ldc) = (load_c ? c : 0) + a[rows, kc] (stride lda)
- * b[kc, panel], + bias[panel] when bias is not NULL. */
+ * b[kc, panel], + bias[panel] when bias is not NULL. kc counts steps of k,
+ * and a holds one 4-byte value per step: a float, or (STORE_BF16_PAIRS) a
+ * pair of BF16 inputs. */
 typedef void (*TileFunc) (int rows, int kc, const float *a, gsize lda,
     const void *b, float *c, gsize ldc, gboolean load_c, const float *bias,
     const void *prefetch);
 
 /* How the panels store a weight. */
-typedef enum { STORE_F32, STORE_F16, STORE_BF16, N_STORES } Store;
+typedef enum {
+  STORE_F32,
+  STORE_F16,
+  STORE_BF16,
+  STORE_BF16_PAIRS, /* for vdpbf16ps: two inputs a step */
+  N_STORES
+} Store;
 
 typedef struct {
   const char *name;
@@ -63,13 +76,15 @@ struct _ClipGemmWeight {
   const Kernel *kernel;
   Store store;
   int out_dim, in_dim, panels;
+  int steps;  /* of k: in_dim, or its pairs for STORE_BF16_PAIRS */
   void *data; /* [panels][in_dim][panel] values, 64-byte aligned */
 };
 
+/* Bytes of one column's weights in one step of k. */
 static gsize
 store_size (Store store)
 {
-  return store == STORE_F32 ? sizeof (float) : sizeof (guint16);
+  return store == STORE_F32 || store == STORE_BF16_PAIRS ? 4 : 2;
 }
 
 #ifdef HAVE_X86_KERNEL
@@ -304,10 +319,130 @@ DEFINE_TILE (avx512, "avx512f", STORE_F32, f32)
 DEFINE_TILE (avx512, "avx512f", STORE_F16, f16)
 DEFINE_TILE (avx512, "avx512f", STORE_BF16, bf16)
 
+/* tile_avx512_rows on BF16 pairs: each step's broadcast pair and weight
+ * pairs go through one vdpbf16ps, two products into each F32 lane. */
+__attribute__ ((target ("avx512f,avx512bf16"),
+    always_inline)) static inline void
+tile_dot_rows (int rows, int kc, const float *a, gsize lda, const void *b,
+    float *c, gsize ldc, gboolean load_c, const float *bias,
+    const void *prefetch)
+{
+  __m512 acc[12][2];
+#pragma GCC unroll 12
+  for (int r = 0; r < 12; r++)
+    if (r < rows) {
+      acc[r][0] = load_c ? _mm512_loadu_ps (c + r * ldc) : _mm512_setzero_ps ();
+      acc[r][1] = load_c ? _mm512_loadu_ps (c + r * ldc + 16)
+                         : _mm512_setzero_ps ();
+    }
+  const guint32 *pairs = (const guint32 *) a;
+  const guint32 *group[3] = { pairs, pairs + 4 * lda, pairs + 8 * lda };
+  const gsize offset[4] = { 0, lda, 2 * lda, 3 * lda };
+  const __m512i *w = b;
+  for (int k = 0; k < kc; k++) {
+    if (prefetch != NULL) {
+      const char *line = (const char *) prefetch + k * 128;
+      _mm_prefetch (line, _MM_HINT_T1);
+      _mm_prefetch (line + 64, _MM_HINT_T1);
+    }
+    __m512bh b0 = (__m512bh) _mm512_load_si512 (w + 2 * k);
+    __m512bh b1 = (__m512bh) _mm512_load_si512 (w + 2 * k + 1);
+#pragma GCC unroll 12
+    for (int r = 0; r < 12; r++)
+      if (r < rows) {
+        __m512bh x = (__m512bh) _mm512_set1_epi32 (
+            (int) group[r / 4][offset[r % 4] + k]);
+        acc[r][0] = _mm512_dpbf16_ps (acc[r][0], x, b0);
+        acc[r][1] = _mm512_dpbf16_ps (acc[r][1], x, b1);
+      }
+  }
+  if (bias != NULL) {
+    __m512 bias0 = _mm512_loadu_ps (bias), bias1 = _mm512_loadu_ps (bias + 16);
+#pragma GCC unroll 12
+    for (int r = 0; r < 12; r++)
+      if (r < rows) {
+        acc[r][0] = _mm512_add_ps (acc[r][0], bias0);
+        acc[r][1] = _mm512_add_ps (acc[r][1], bias1);
+      }
+  }
+#pragma GCC unroll 12
+  for (int r = 0; r < 12; r++)
+    if (r < rows) {
+      _mm512_storeu_ps (c + r * ldc, acc[r][0]);
+      _mm512_storeu_ps (c + r * ldc + 16, acc[r][1]);
+    }
+}
+
+__attribute__ ((target ("avx512f,avx512bf16"))) static void
+tile_avx512_bf16_pairs (int rows, int kc, const float *a, gsize lda,
+    const void *b, float *c, gsize ldc, gboolean load_c, const float *bias,
+    const void *prefetch)
+{
+  switch (rows) {
+    case 12:
+      tile_dot_rows (12, kc, a, lda, b, c, ldc, load_c, bias, prefetch);
+      break;
+    case 11:
+      tile_dot_rows (11, kc, a, lda, b, c, ldc, load_c, bias, prefetch);
+      break;
+    case 10:
+      tile_dot_rows (10, kc, a, lda, b, c, ldc, load_c, bias, prefetch);
+      break;
+    case 9:
+      tile_dot_rows (9, kc, a, lda, b, c, ldc, load_c, bias, prefetch);
+      break;
+    case 8:
+      tile_dot_rows (8, kc, a, lda, b, c, ldc, load_c, bias, prefetch);
+      break;
+    case 7:
+      tile_dot_rows (7, kc, a, lda, b, c, ldc, load_c, bias, prefetch);
+      break;
+    case 6:
+      tile_dot_rows (6, kc, a, lda, b, c, ldc, load_c, bias, prefetch);
+      break;
+    case 5:
+      tile_dot_rows (5, kc, a, lda, b, c, ldc, load_c, bias, prefetch);
+      break;
+    case 4:
+      tile_dot_rows (4, kc, a, lda, b, c, ldc, load_c, bias, prefetch);
+      break;
+    case 3:
+      tile_dot_rows (3, kc, a, lda, b, c, ldc, load_c, bias, prefetch);
+      break;
+    case 2:
+      tile_dot_rows (2, kc, a, lda, b, c, ldc, load_c, bias, prefetch);
+      break;
+    default:
+      tile_dot_rows (1, kc, a, lda, b, c, ldc, load_c, bias, prefetch);
+      break;
+  }
+}
+
+/* x [n, in_dim] (stride ldx) as BF16 pairs, rounded to nearest even:
+ * [n, steps] with a zero past in_dim. */
+__attribute__ ((target ("avx512f,avx512bf16,avx512vl"))) static void
+round_to_bf16_pairs (guint16 *out, const float *x, gsize ldx, int n, int in_dim,
+    int steps)
+{
+  for (int r = 0; r < n; r++) {
+    const float *row = x + (gsize) r * ldx;
+    guint16 *dst = out + (gsize) r * 2 * steps;
+    int k = 0;
+    for (; k + 16 <= in_dim; k += 16)
+      _mm256_storeu_si256 ((__m256i *) (dst + k),
+          (__m256i) _mm512_cvtneps_pbh (_mm512_loadu_ps (row + k)));
+    for (; k < in_dim; k++)
+      dst[k] = clip_f32_to_bf16 (row[k]);
+    if (in_dim % 2 != 0)
+      dst[in_dim] = 0;
+  }
+}
+
 static const Kernel kernel_avx2 = { "AVX2", 16, 6,
-  { tile_avx2_f32, tile_avx2_f16, tile_avx2_bf16 } };
+  { tile_avx2_f32, tile_avx2_f16, tile_avx2_bf16, NULL } };
 static const Kernel kernel_avx512 = { "AVX-512", 32, 12,
-  { tile_avx512_f32, tile_avx512_f16, tile_avx512_bf16 } };
+  { tile_avx512_f32, tile_avx512_f16, tile_avx512_bf16,
+      tile_avx512_bf16_pairs } };
 #endif
 
 gboolean
@@ -321,6 +456,10 @@ clip_gemm_kernel_supported (ClipGemmKernel kind)
           && __builtin_cpu_supports ("f16c");
     case CLIP_GEMM_AVX512:
       return __builtin_cpu_supports ("avx512f");
+    case CLIP_GEMM_AVX512_BF16:
+      return __builtin_cpu_supports ("avx512f")
+          && __builtin_cpu_supports ("avx512bf16")
+          && __builtin_cpu_supports ("avx512vl");
   }
 #endif
   return FALSE;
@@ -334,7 +473,7 @@ find_kernel (ClipGemmKernel kind)
     kind = CLIP_GEMM_AVX512;
   if (!clip_gemm_kernel_supported (kind))
     return NULL;
-  return kind == CLIP_GEMM_AVX512 ? &kernel_avx512 : &kernel_avx2;
+  return kind == CLIP_GEMM_AVX2 ? &kernel_avx2 : &kernel_avx512;
 #else
   return NULL;
 #endif
@@ -345,6 +484,37 @@ clip_gemm_kernel_name (ClipGemmKernel kind)
 {
   const Kernel *kernel = find_kernel (kind);
   return kernel != NULL ? kernel->name : NULL;
+}
+
+/* bytes for panels, 64-byte aligned; NULL when out of memory. */
+static void *
+alloc_panels (gsize bytes)
+{
+  void *data = NULL;
+  if (posix_memalign (&data, bytes >= HUGE_PAGE ? HUGE_PAGE : 64, bytes) != 0)
+    return NULL;
+  /* Huge pages where the system gives them on request: a fault per 4 KiB
+   * page costs more than the packing itself, and the kernels stream the
+   * weights through fewer TLB entries. */
+  guintptr end = ((guintptr) data + bytes) & ~(guintptr) (HUGE_PAGE - 1);
+  if ((guintptr) data < end)
+    madvise (data, end - (guintptr) data, MADV_HUGEPAGE);
+  return data;
+}
+
+static ClipGemmWeight *
+new_weight (const Kernel *kernel, Store store, int out_dim, int in_dim,
+    int steps, void *data)
+{
+  ClipGemmWeight *packed = g_new (ClipGemmWeight, 1);
+  packed->kernel = kernel;
+  packed->store = store;
+  packed->out_dim = out_dim;
+  packed->in_dim = in_dim;
+  packed->steps = steps;
+  packed->panels = (out_dim + kernel->panel - 1) / kernel->panel;
+  packed->data = data;
+  return packed;
 }
 
 ClipGemmWeight *
@@ -398,16 +568,10 @@ clip_gemm_pack_typed (const void *w, ClipDType dtype, int out_dim, int in_dim,
   }
   int panel = kernel->panel;
   int panels = (out_dim + panel - 1) / panel;
-  gsize bytes = (gsize) panels * in_dim * panel * store_size (store);
-  void *data = NULL;
-  if (posix_memalign (&data, bytes >= HUGE_PAGE ? HUGE_PAGE : 64, bytes) != 0)
+  void *data = alloc_panels (
+      (gsize) panels * in_dim * panel * store_size (store));
+  if (data == NULL)
     return NULL;
-  /* Huge pages where the system gives them on request: a fault per 4 KiB
-   * page costs more than the packing itself, and the kernels stream the
-   * weights through fewer TLB entries. */
-  guintptr end = ((guintptr) data + bytes) & ~(guintptr) (HUGE_PAGE - 1);
-  if ((guintptr) data < end)
-    madvise (data, end - (guintptr) data, MADV_HUGEPAGE);
   if (store == STORE_F32) {
     /* Element by element, as floats: bit for bit what it always was. */
     const float *src = w;
@@ -426,14 +590,79 @@ clip_gemm_pack_typed (const void *w, ClipDType dtype, int out_dim, int in_dim,
   } else {
     pack_panels (data, w, store_size (store), out_dim, in_dim, panel);
   }
-  ClipGemmWeight *packed = g_new (ClipGemmWeight, 1);
-  packed->kernel = kernel;
-  packed->store = store;
-  packed->out_dim = out_dim;
-  packed->in_dim = in_dim;
-  packed->panels = panels;
-  packed->data = data;
-  return packed;
+  return new_weight (kernel, store, out_dim, in_dim, in_dim, data);
+}
+
+/* Element i of w in dtype, as F32. */
+static float
+source_element (const void *w, ClipDType dtype, gsize i)
+{
+  if (dtype == CLIP_DTYPE_F32)
+    return ((const float *) w)[i];
+  guint16 half = ((const guint16 *) w)[i];
+  return dtype == CLIP_DTYPE_F16 ? clip_f16_to_f32 (half)
+                                 : clip_bf16_to_f32 (half);
+}
+
+ClipGemmWeight *
+clip_gemm_pack_bf16 (const void *w, ClipDType dtype, int out_dim, int in_dim,
+    ClipGemmKernel kind)
+{
+  if (dtype != CLIP_DTYPE_F32 && dtype != CLIP_DTYPE_F16
+      && dtype != CLIP_DTYPE_BF16)
+    return NULL;
+  gboolean dot = kind == CLIP_GEMM_AVX512_BF16
+      || (kind == CLIP_GEMM_AUTO
+          && clip_gemm_kernel_supported (CLIP_GEMM_AVX512_BF16));
+  gsize count = (gsize) out_dim * in_dim;
+  if (!dot) {
+    /* Widened in registers by the F32 kernels: the memory of BF16, the
+     * speed of F32 arithmetic. */
+    if (dtype == CLIP_DTYPE_BF16)
+      return clip_gemm_pack_typed (w, dtype, out_dim, in_dim, kind);
+    if (out_dim <= 0 || in_dim <= 0)
+      return NULL;
+    guint16 *rounded = g_try_new (guint16, count);
+    if (rounded == NULL)
+      return NULL;
+    for (gsize i = 0; i < count; i++)
+      rounded[i] = clip_f32_to_bf16 (source_element (w, dtype, i));
+    ClipGemmWeight *packed = clip_gemm_pack_typed (rounded, CLIP_DTYPE_BF16,
+        out_dim, in_dim, kind);
+    g_free (rounded);
+    return packed;
+  }
+  const Kernel *kernel = find_kernel (CLIP_GEMM_AVX512_BF16);
+  if (kernel == NULL || out_dim <= 0 || in_dim <= 0)
+    return NULL;
+  int panel = kernel->panel, steps = (in_dim + 1) / 2;
+  int panels = (out_dim + panel - 1) / panel;
+  guint16 *data = alloc_panels ((gsize) panels * steps * panel * 4);
+  if (data == NULL)
+    return NULL;
+  guint16 *dst = data;
+  for (int p = 0; p < panels; p++) {
+    int cols = MIN (panel, out_dim - p * panel);
+    for (int s = 0; s < steps; s++) {
+      for (int j = 0; j < panel; j++)
+        for (int h = 0; h < 2; h++) {
+          int k = 2 * s + h;
+          dst[2 * j + h] = j < cols && k < in_dim
+              ? clip_f32_to_bf16 (source_element (w, dtype,
+                  (gsize) (p * panel + j) * in_dim + k))
+              : 0;
+        }
+      dst += 2 * panel;
+    }
+  }
+  return new_weight (kernel, STORE_BF16_PAIRS, out_dim, in_dim, steps, data);
+}
+
+const char *
+clip_gemm_weight_kernel (const ClipGemmWeight *packed)
+{
+  return packed->store == STORE_BF16_PAIRS ? "AVX512_BF16"
+                                           : packed->kernel->name;
 }
 
 void
@@ -448,7 +677,7 @@ clip_gemm_weight_free (ClipGemmWeight *packed)
 gsize
 clip_gemm_weight_size (const ClipGemmWeight *packed)
 {
-  return (gsize) packed->panels * packed->in_dim * packed->kernel->panel
+  return (gsize) packed->panels * packed->steps * packed->kernel->panel
       * store_size (packed->store);
 }
 
@@ -495,7 +724,8 @@ typedef struct {
   const ClipGemmWeight *packed;
   float *out;
   int ldo;
-  const float *in;
+  const float *in; /* one 4-byte value per step of k (see TileFunc) */
+  gsize lda;
   const float *b;
   int n;
   gboolean accumulate;
@@ -533,7 +763,7 @@ run_unit (const GemmJob *job, int pass, int first, int last)
 {
   const ClipGemmWeight *pw = job->packed;
   const Kernel *kernel = pw->kernel;
-  int in_dim = pw->in_dim, panel = kernel->panel;
+  int steps = pw->steps, panel = kernel->panel;
   gsize size = store_size (pw->store);
   const guint8 *data = pw->data;
   TileFunc tile = kernel->tile[pw->store];
@@ -542,31 +772,31 @@ run_unit (const GemmJob *job, int pass, int first, int last)
   /* Tiles of nearly equal rows: 50 rows are 5 x 10, not 4 x 12 and a
    * 2-row tile that keeps the FMA pipes half idle. */
   int tiles = (m + kernel->tile_rows - 1) / kernel->tile_rows;
-  for (int k0 = 0; k0 < in_dim; k0 += K_BLOCK) {
-    int kc = MIN (K_BLOCK, in_dim - k0);
+  for (int k0 = 0; k0 < steps; k0 += K_BLOCK) {
+    int kc = MIN (K_BLOCK, steps - k0);
     gboolean load_c = k0 > 0 || job->accumulate;
-    gboolean last_block = k0 + kc == in_dim;
+    gboolean last_block = k0 + kc == steps;
     for (int p = first; p < last; p++) {
-      const guint8 *b = data + ((gsize) p * in_dim + k0) * panel * size;
+      const guint8 *b = data + ((gsize) p * steps + k0) * panel * size;
       int col = p * panel, cols = MIN (panel, pw->out_dim - col);
       const float *bias = last_block && job->b != NULL ? job->b + col : NULL;
       /* The first row tile fetches the next panel's block into L2
        * meanwhile: at a small batch the weights stream from memory, read
        * once. */
-      const guint8 *next = p + 1 < last ? b + (gsize) in_dim * panel * size
-          : k0 + kc < in_dim
-          ? data + ((gsize) first * in_dim + k0 + kc) * panel * size
+      const guint8 *next = p + 1 < last ? b + (gsize) steps * panel * size
+          : k0 + kc < steps
+          ? data + ((gsize) first * steps + k0 + kc) * panel * size
           : NULL;
       for (int t = 0; t < tiles; t++) {
         int r = m0 + (int) ((gint64) m * t / tiles);
         int rows = m0 + (int) ((gint64) m * (t + 1) / tiles) - r;
-        const float *a = job->in + (gsize) r * in_dim + k0;
+        const float *a = job->in + (gsize) r * job->lda + k0;
         float *c = job->out + (gsize) r * job->ldo + col;
         if (cols == panel)
-          tile (rows, kc, a, in_dim, b, c, job->ldo, load_c, bias,
+          tile (rows, kc, a, job->lda, b, c, job->ldo, load_c, bias,
               t == 0 ? next : NULL);
         else
-          edge_tile (kernel, pw->store, rows, cols, kc, a, in_dim, b, c,
+          edge_tile (kernel, pw->store, rows, cols, kc, a, job->lda, b, c,
               job->ldo, load_c, bias);
         if (last_block && job->epilogue != NULL)
           job->epilogue (c, job->ldo, rows, cols, job->epilogue_data);
@@ -741,8 +971,15 @@ clip_gemm_linear_then (ClipGemmPool *pool, const ClipGemmWeight *packed,
   int group_panels = threaded
       ? MAX (1, packed->panels / (pool->threads * UNITS_PER_THREAD))
       : packed->panels;
-  GemmJob job = { packed, out, ldo, in, b, n, accumulate, epilogue,
-    epilogue_data, (n + M_BLOCK - 1) / M_BLOCK,
+  g_autofree guint16 *pairs = NULL;
+  if (packed->store == STORE_BF16_PAIRS) {
+    pairs = g_new (guint16, (gsize) n * 2 * packed->steps);
+    round_to_bf16_pairs (pairs, in, packed->in_dim, n, packed->in_dim,
+        packed->steps);
+    in = (const float *) pairs;
+  }
+  GemmJob job = { packed, out, ldo, in, packed->steps, b, n, accumulate,
+    epilogue, epilogue_data, (n + M_BLOCK - 1) / M_BLOCK,
     (packed->panels + group_panels - 1) / group_panels, group_panels, 0 };
   if (threaded)
     clip_gemm_pool_run (pool, run_units, &job);

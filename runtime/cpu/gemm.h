@@ -17,6 +17,8 @@ typedef enum {
   CLIP_GEMM_AUTO,   /* the widest kernel this CPU runs */
   CLIP_GEMM_AVX2,   /* AVX2 + FMA */
   CLIP_GEMM_AVX512, /* AVX-512F */
+  /* AVX-512F, and vdpbf16ps for the weights packed at BF16 precision */
+  CLIP_GEMM_AVX512_BF16,
 } ClipGemmKernel;
 
 /* TRUE when this CPU runs that kernel (AUTO: any); otherwise the callers
@@ -36,6 +38,15 @@ ClipGemmWeight *clip_gemm_pack (const float *w, int out_dim, int in_dim,
  * widens F16 and BF16 to F32 as it loads them. */
 ClipGemmWeight *clip_gemm_pack_typed (const void *w, ClipDType dtype,
     int out_dim, int in_dim, ClipGemmKernel kind);
+/* w packed for BF16 precision: rounded to BF16 (to nearest even), as
+ * vdpbf16ps's input pairs where kind is AVX512_BF16 (or AUTO on a CPU that
+ * has it) and then each call rounds its inputs to BF16 too, products
+ * summed in F32; otherwise as 16 bits that kind's F32 kernel widens (the
+ * inputs stay F32). */
+ClipGemmWeight *clip_gemm_pack_bf16 (const void *w, ClipDType dtype,
+    int out_dim, int in_dim, ClipGemmKernel kind);
+/* "AVX2", "AVX-512" or "AVX512_BF16": the kernel that runs packed. */
+const char *clip_gemm_weight_kernel (const ClipGemmWeight *packed);
 void clip_gemm_weight_free (ClipGemmWeight *packed);
 /* Bytes of the packed copy. */
 gsize clip_gemm_weight_size (const ClipGemmWeight *packed);

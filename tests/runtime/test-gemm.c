@@ -430,6 +430,63 @@ test_gemm_16_bit_weights_match_widened (void)
   clip_gemm_pool_free (pool);
 }
 
+/* BF16 precision on every kernel this CPU runs: the exact sums of the
+ * BF16-rounded weights (and, on the vdpbf16ps kernel, inputs) up to F32
+ * accumulation; and within BF16's rounding (2^-8 of each product, on the
+ * weight and the input) of the F32 GEMM. */
+static void
+test_gemm_bf16_precision (void)
+{
+  static const ClipGemmKernel bf16_kernels[] = { CLIP_GEMM_AVX2,
+    CLIP_GEMM_AVX512, CLIP_GEMM_AVX512_BF16, CLIP_GEMM_AUTO };
+  static const int shapes[][3] = { { 1, 7, 1 }, { 5, 769, 33 }, { 13, 300, 96 },
+    { 50, 1600, 200 } };
+  g_autoptr (GRand) rand = g_rand_new_with_seed (13);
+  ClipGemmPool *pool = clip_gemm_pool_new (2);
+  for (guint kk = 0; kk < G_N_ELEMENTS (bf16_kernels); kk++) {
+    ClipGemmKernel kind = bf16_kernels[kk];
+    if (!clip_gemm_kernel_supported (kind))
+      continue;
+    gboolean dot = kind == CLIP_GEMM_AVX512_BF16
+        || (kind == CLIP_GEMM_AUTO
+            && clip_gemm_kernel_supported (CLIP_GEMM_AVX512_BF16));
+    for (guint sh = 0; sh < G_N_ELEMENTS (shapes); sh++) {
+      int n = shapes[sh][0], in_dim = shapes[sh][1], out_dim = shapes[sh][2];
+      g_autofree float *x = random_floats (rand, (gsize) n * in_dim);
+      g_autofree float *w = random_floats (rand, (gsize) out_dim * in_dim);
+      g_autofree float *b = random_floats (rand, out_dim);
+      g_autofree float *got = g_new (float, (gsize) n * out_dim);
+      ClipGemmWeight *packed = clip_gemm_pack_bf16 (w, CLIP_DTYPE_F32, out_dim,
+          in_dim, kind);
+      g_assert_nonnull (packed);
+      g_assert_cmpstr (clip_gemm_weight_kernel (packed), ==,
+          dot ? "AVX512_BF16" : clip_gemm_kernel_name (kind));
+      clip_gemm_linear (pool, packed, got, out_dim, x, b, n, FALSE);
+      clip_gemm_weight_free (packed);
+      for (int r = 0; r < n; r++)
+        for (int c = 0; c < out_dim; c++) {
+          double exact = b[c], rounded = b[c], magnitude = 0.0;
+          for (int k = 0; k < in_dim; k++) {
+            float xv = x[(gsize) r * in_dim + k],
+                  wv = w[(gsize) c * in_dim + k];
+            float wr = clip_bf16_to_f32 (clip_f32_to_bf16 (wv));
+            float xr = dot ? clip_bf16_to_f32 (clip_f32_to_bf16 (xv)) : xv;
+            exact += (double) xv * wv;
+            rounded += (double) xr * wr;
+            magnitude += fabs ((double) xv * wv);
+          }
+          double g = got[(gsize) r * out_dim + c];
+          if (fabs (g - rounded) > 1e-5 * (1.0 + sqrt ((double) in_dim))
+              || fabs (g - exact) > 2.0 * magnitude / 256.0 + 1e-5)
+            g_error ("kernel %d, n %d, in %d, out %d: [%d, %d] is %.9g, "
+                     "expected %.9g (F32: %.9g)",
+                kind, n, in_dim, out_dim, r, c, g, rounded, exact);
+        }
+    }
+  }
+  clip_gemm_pool_free (pool);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -437,6 +494,7 @@ main (int argc, char **argv)
   g_test_add_func ("/gemm/matches-loop", test_gemm_matches_loop);
   g_test_add_func ("/gemm/16-bit-weights-match-widened",
       test_gemm_16_bit_weights_match_widened);
+  g_test_add_func ("/gemm/bf16-precision", test_gemm_bf16_precision);
   g_test_add_func ("/gemm/pool-runs-each-job-on-every-thread",
       test_gemm_pool_runs_each_job_on_every_thread);
   g_test_add_func ("/gemm/refuses-empty-shapes",
