@@ -458,8 +458,10 @@ clip_model_unref (ClipModel *model)
   g_free (model->weights.text.layers);
   if (model->converted != NULL)
     munmap (model->converted, model->converted_bytes);
-  g_array_unref (model->deferred);
-  g_mutex_clear (&model->deferred_lock);
+  if (model->deferred != NULL) {
+    g_array_unref (model->deferred);
+    g_mutex_clear (&model->deferred_lock);
+  }
   clip_safetensors_close (model->st);
   g_free (model->dir);
   g_free (model->name);
@@ -469,6 +471,9 @@ clip_model_unref (ClipModel *model)
 const ClipWeights *
 clip_model_get_weights (ClipModel *model)
 {
+  /* A model assembled in memory, not loaded (the tests'), defers nothing. */
+  if (model->deferred == NULL)
+    return &model->weights;
   g_mutex_lock (&model->deferred_lock);
   for (guint i = 0; i < model->deferred->len; i++) {
     const ClipDeferredTensor *d = &g_array_index (model->deferred,
@@ -485,6 +490,8 @@ clip_model_deferred_source (ClipModel *model, const float *w, gsize floats,
     ClipDType *dtype)
 {
   const void *source = NULL;
+  if (model->deferred == NULL)
+    return NULL;
   g_mutex_lock (&model->deferred_lock);
   for (guint i = 0; i < model->deferred->len && source == NULL; i++) {
     const ClipDeferredTensor *d = &g_array_index (model->deferred,

@@ -64,7 +64,8 @@ struct _ClipModel {
   gsize converted_bytes;
   /* ClipDeferredTensor: the F16/BF16 linear weights and token embedding,
    * whose place in converted is written only by clip_model_get_weights, so
-   * that a backend reading them from the file never holds an F32 copy. */
+   * that a backend reading them from the file never holds an F32 copy.
+   * NULL in a model assembled in memory: nothing deferred. */
   GArray *deferred;
   GMutex deferred_lock;
   ClipWeights weights;

@@ -7,9 +7,12 @@
  * OpenBLAS's calls included (single-threaded, each on one thread's share).
  * The activations live in one arena sized for the largest batch seen.
  * Where the CPU has AVX2 or AVX-512, the linear layers' weights are
- * packed once at open for gemm.c's kernels, and their pages of the mmapped
- * file leave the resident set; other weights are read where the model keeps
- * them. */
+ * packed once at open for gemm.c's kernels, F16 and BF16 ones straight
+ * from the file in 16 bits (the model never widens them), and their pages
+ * of the mmapped file leave the resident set; other weights are read where
+ * the model keeps them. At BF16 precision the packed weights are rounded
+ * to BF16 (and on AVX512_BF16 the GEMM inputs too); layer norms, softmax,
+ * attention and the residual stream stay F32. */
 #include "backend.h"
 #include "gemm.h"
 #include "params.h"
