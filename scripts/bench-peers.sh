@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Peer benchmark (not a test, not run in CI): the ViT-B/32 image encoder in
-# gst-clip, ONNX Runtime and PyTorch on the same random weights, 2 threads,
-# batch 1 and 8, side by side; and how far their embeddings are apart.
+# gst-clip (F32 and BF16 precision, and the same weights as an F16 file),
+# ONNX Runtime and PyTorch on the same random weights, 2 threads, batch 1
+# and 8, side by side; and how far their embeddings are apart.
 #
 # Usage: scripts/bench-peers.sh [BUILD_DIR]   (default: build)
 # Environment: WORK (scratch folder, default /tmp/gst-clip-bench-peers),
@@ -45,6 +46,12 @@ if [ ! -f "$model/model.safetensors" ]; then
   "$gst_clip" random-model --arch ViT-B/32 --layout openclip --seed 1 \
     --vocab "$reference/vocab" --out "$model"
 fi
+# The same weights rounded to F16: the F16 file at precision f32.
+if [ ! -f "$model-f16/model.safetensors" ]; then
+  echo "== gst-clip random-model --arch ViT-B/32 --dtype f16"
+  "$gst_clip" random-model --arch ViT-B/32 --layout openclip --seed 1 \
+    --dtype f16 --vocab "$reference/vocab" --out "$model-f16"
+fi
 if [ ! -f "$work/vit-b-32.onnx" ]; then
   echo "== exporting the vision tower to ONNX (torch.onnx.export)"
   "$python" "$bench/clip_vision.py" export "$model" "$work/vit-b-32.onnx" 2>/dev/null
@@ -60,12 +67,19 @@ echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d
 echo "== $threads threads, $iterations timed batches after one warm-up batch; load average $(cut -d" " -f1-3 /proc/loadavg)"
 results=$work/results.txt
 : >"$results"
+# name, model folder, precision: one after the other at each batch size.
+variants=("gst-clip $model f32" "gst-clip-bf16 $model bf16"
+  "gst-clip-f16-file $model-f16 f32")
 for batch in 1 8; do
-  "$gst_clip" bench --model "$model" --backend cpu --threads "$threads" \
-    --batch "$batch" --iterations "$iterations" >"$work/gst-clip-$batch.txt"
-  cat "$work/gst-clip-$batch.txt"
-  echo "gst-clip batch $batch: $(sed -n 's/^image ms\/image: //p' \
-    "$work/gst-clip-$batch.txt") ms/image" >>"$results"
+  for variant in "${variants[@]}"; do
+    read -r name folder precision <<<"$variant"
+    "$gst_clip" bench --model "$folder" --backend cpu --threads "$threads" \
+      --precision "$precision" --batch "$batch" --iterations "$iterations" \
+      >"$work/$name-$batch.txt"
+    cat "$work/$name-$batch.txt"
+    echo "$name batch $batch: $(sed -n 's/^image ms\/image: //p' \
+      "$work/$name-$batch.txt") ms/image" >>"$results"
+  done
 done
 NODE_PATH=$work/node_modules node "$bench/ort-bench.js" "$work/vit-b-32.onnx" 224 "$threads" "$iterations" \
   "$work/input.f32" "$work/ort-embedding.f32" 1 8 | tee -a "$results"
@@ -75,6 +89,8 @@ NODE_PATH=$work/node_modules node "$bench/ort-bench.js" "$work/vit-b-32.onnx" 22
 # The three must compute the same encoder.
 "$gst_clip" embed --model "$model" --backend cpu --raw --pre "$work/input.f32" \
   >"$work/gst-clip-embedding.txt"
+"$gst_clip" embed --model "$model" --backend cpu --precision bf16 --raw \
+  --pre "$work/input.f32" >"$work/gst-clip-bf16-embedding.txt"
 "$python" "$bench/clip_vision.py" embed "$model" "$work/input.f32" "$work/torch-embedding.f32"
 
 echo
@@ -83,7 +99,9 @@ echo "== ViT-B/32 image encoder, ms/image ($threads threads)"
 import re, sys
 import numpy as np
 results, work, ort_version, torch_version = sys.argv[1:]
-names = {"gst-clip": "gst-clip (cpu)", "onnxruntime": f"ONNX Runtime {ort_version}",
+names = {"gst-clip": "gst-clip (cpu)", "gst-clip-bf16": "gst-clip bf16",
+         "gst-clip-f16-file": "gst-clip, F16 file",
+         "onnxruntime": f"ONNX Runtime {ort_version}",
          "pytorch": f"PyTorch {torch_version}"}
 table = {}
 for line in open(results):
@@ -97,8 +115,13 @@ for key, name in names.items():
 torch_out = np.fromfile(f"{work}/torch-embedding.f32", "<f4")
 ort_out = np.fromfile(f"{work}/ort-embedding.f32", "<f4")
 ours = np.loadtxt(f"{work}/gst-clip-embedding.txt", dtype=np.float32)
+bf16 = np.loadtxt(f"{work}/gst-clip-bf16-embedding.txt", dtype=np.float32)
 scale = np.abs(torch_out).max()
 print(f"max |difference| of the raw embeddings, relative to max |torch|: "
       f"gst-clip {np.abs(ours - torch_out).max() / scale:.2g}, "
+      f"gst-clip bf16 {np.abs(bf16 - torch_out).max() / scale:.2g}, "
       f"onnxruntime {np.abs(ort_out - torch_out).max() / scale:.2g}")
+unit = lambda v: v / np.linalg.norm(v)
+print(f"max |difference| of the normalised embeddings from torch's: "
+      f"gst-clip bf16 {np.abs(unit(bf16) - unit(torch_out)).max():.2g}")
 PY
