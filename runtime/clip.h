@@ -228,14 +228,19 @@ typedef enum {
   CLIP_PRECISION_F32,  /* F32 inputs and weights (default) */
   CLIP_PRECISION_BF16, /* BF16 weights; on AVX512_BF16 BF16 inputs too,
                         * products summed in F32 */
+  CLIP_PRECISION_INT8, /* the transformer blocks' linear layers on s8
+                        * weights (a scale per output column) and u8 inputs
+                        * (a scale and zero point per row), exact int32
+                        * sums; the patch embedding and the projections
+                        * stay F32 */
 } ClipPrecision;
 
-/* "f32" or "bf16" to *precision; FALSE (CLIP_ERROR_INVALID, listing the
- * names) for anything else. */
+/* "f32", "bf16" or "int8" to *precision; FALSE (CLIP_ERROR_INVALID,
+ * listing the names) for anything else. */
 CLIP_API
 gboolean clip_precision_from_name (const char *name, ClipPrecision *precision,
     GError **error);
-/* "f32" or "bf16". */
+/* "f32", "bf16" or "int8". */
 CLIP_API
 const char *clip_precision_get_name (ClipPrecision precision);
 

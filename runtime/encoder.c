@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct _ClipEncoder {
   ClipModel *model;
@@ -63,18 +64,27 @@ clip_cpu_options_init (ClipCpuOptions *cpu, const ClipBackendOptions *options,
     cpu->openblas_only = TRUE;
     return TRUE;
   }
-  if (g_strcmp0 (name, "avx512bf16") == 0)
-    cpu->kernel = CLIP_GEMM_AVX512_BF16;
-  else if (g_strcmp0 (name, "avx512") == 0)
-    cpu->kernel = CLIP_GEMM_AVX512;
-  else if (g_strcmp0 (name, "avx2") == 0)
-    cpu->kernel = CLIP_GEMM_AVX2;
-  else {
+  static const struct {
+    const char *name;
+    ClipGemmKernel kernel;
+  } kernels[] = {
+    { "avx512vnni", CLIP_GEMM_AVX512_VNNI },
+    { "avx512bf16", CLIP_GEMM_AVX512_BF16 },
+    { "avx512", CLIP_GEMM_AVX512 },
+    { "avx2", CLIP_GEMM_AVX2 },
+    { "c", CLIP_GEMM_PLAIN },
+  };
+  guint i = 0;
+  while (i < G_N_ELEMENTS (kernels) && strcmp (name, kernels[i].name) != 0)
+    i++;
+  if (i == G_N_ELEMENTS (kernels)) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_BACKEND,
-        "cpu: CLIP_CPU_GEMM is '%s'; expected avx512bf16, avx512, avx2 or off",
+        "cpu: CLIP_CPU_GEMM is '%s'; expected avx512vnni, avx512bf16, "
+        "avx512, avx2, c or off",
         name);
     return FALSE;
   }
+  cpu->kernel = kernels[i].kernel;
   if (!clip_gemm_kernel_supported (cpu->kernel)) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_BACKEND,
         "cpu: CLIP_CPU_GEMM=%s, but this CPU does not run that kernel", name);
@@ -83,7 +93,7 @@ clip_cpu_options_init (ClipCpuOptions *cpu, const ClipBackendOptions *options,
   return TRUE;
 }
 
-static const char *const precision_names[] = { "f32", "bf16" };
+static const char *const precision_names[] = { "f32", "bf16", "int8" };
 
 gboolean
 clip_precision_from_name (const char *name, ClipPrecision *precision,
@@ -95,7 +105,7 @@ clip_precision_from_name (const char *name, ClipPrecision *precision,
       return TRUE;
     }
   g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
-      "unknown precision '%s' (f32 or bf16)", name ? name : "(null)");
+      "unknown precision '%s' (f32, bf16 or int8)", name ? name : "(null)");
   return FALSE;
 }
 

@@ -39,9 +39,10 @@ tool_add_model_options (GOptionContext *ctx, ToolModelOptions *opts,
         "device supports it, F32 arithmetic either way)",
         NULL },
     { "precision", 0, 0, G_OPTION_ARG_STRING, &opts->precision,
-        "CPU: the linear layers' arithmetic, f32 (default) or bf16 (BF16 "
-        "weights, and inputs on AVX512_BF16, F32 sums); Vulkan ignores it",
-        "f32|bf16" },
+        "CPU: the linear layers' arithmetic, f32 (default), bf16 (BF16 "
+        "weights, and inputs on AVX512_BF16, F32 sums) or int8 (INT8 weights "
+        "and inputs, int32 sums); Vulkan ignores it",
+        "f32|bf16|int8" },
     { NULL },
   };
   /* GOption copies the entries, so stack arrays are fine. */

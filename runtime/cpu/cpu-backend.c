@@ -547,14 +547,20 @@ pack_weights (const ClipWeightsView *model, ClipGemmKernel kernel,
     gint64 shape[4];
     clip_param_span_shape (span, cfg, CLIP_LAYOUT_HF, shape);
     int in_dim = span->part_size / shape[0];
+    /* At INT8 the patch embedding and the projections stay F32: 2% of
+     * ViT-B/32's multiply-adds, and the largest error (see
+     * docs/performance.md). */
+    ClipPrecision at = precision == CLIP_PRECISION_INT8 && span->layer < 0
+        ? CLIP_PRECISION_F32
+        : precision;
     if (clip_param_span_is_fused (span, weights)) {
-      *complete &= pack_linear (linears, model, kernel, precision,
+      *complete &= pack_linear (linears, model, kernel, at,
           *clip_param_span_view (span, weights, 0), span->size / in_dim,
           in_dim);
       continue;
     }
     for (gsize part = 0; part < span->size / span->part_size; part++)
-      *complete &= pack_linear (linears, model, kernel, precision,
+      *complete &= pack_linear (linears, model, kernel, at,
           *clip_param_span_view (span, weights, part), shape[0], in_dim);
   }
   clip_param_layout_clear (&params);
@@ -639,7 +645,8 @@ clip_cpu_backend_open (const ClipWeightsView *model,
   cpu->base.model = *model;
   cpu->threads = MAX (options->threads, 1);
   cpu->pool = clip_gemm_pool_new (cpu->threads);
-  if (!options->openblas_only && clip_gemm_kernel_supported (options->kernel))
+  if (!options->openblas_only
+      && clip_gemm_kernel_name_at (options->kernel, options->precision) != NULL)
     cpu->packed = packed_set_acquire (model, options->kernel,
         options->precision);
   /* Packed from the file's F16/BF16 where it can be; anything left for

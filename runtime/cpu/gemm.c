@@ -13,9 +13,18 @@
  * At BF16 precision on AVX512_BF16, the panels hold pairs of inputs:
  * step s of panel p holds, for each column j, (W[j][2s], W[j][2s + 1])
  * rounded to BF16, and the inputs are rounded to BF16 pairs too, so that
- * one vdpbf16ps adds two products per column to an F32 accumulator. */
+ * one vdpbf16ps adds two products per column to an F32 accumulator.
+ *
+ * At INT8 precision the panels hold quads: step s of panel p holds, for
+ * each column j, W[j][4s .. 4s + 3] quantised to s8 (symmetric, one scale
+ * per output column), and each call quantises its inputs per row to u8
+ * with a zero point, so that one vpdpbusd (or vpmaddubsw + vpmaddwd on
+ * AVX2) adds four products per column to an int32 accumulator. The sums
+ * are exact; the epilogue scales them to F32, takes off the zero point's
+ * share (zero point x the column's weight sum) and adds the bias. */
 #include "gemm.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -62,30 +71,131 @@ typedef enum {
   STORE_F16,
   STORE_BF16,
   STORE_BF16_PAIRS, /* for vdpbf16ps: two inputs a step */
+  STORE_S8_QUADS,   /* for vpdpbusd: four s8 weights a step */
   N_STORES
 } Store;
 
+/* The F32 epilogue of an INT8 tile's columns and rows: out[r][j] =
+ * row_scale[r] col_scale[j] (sum[r][j] - row_zero[r] col_sum[j]) + bias[j]
+ * (+ out[r][j] when accumulating). */
 typedef struct {
+  const float *col_scale, *row_scale;
+  const gint32 *col_sum, *row_zero;
+  int panel;
+} S8Scales;
+
+/* c[rows, panel] = the epilogue of a[rows, steps] (u8 quads, stride lda
+ * bytes) times b[steps, panel] (s8 quads); bias may be NULL. */
+typedef void (*TileS8Func) (int rows, int steps, const guint8 *a, gsize lda,
+    const gint8 *b, float *c, gsize ldc, gboolean load_c, const float *bias,
+    const S8Scales *scales);
+
+/* x [n, in_dim] (stride ldx) quantised per row to u8 in 0..levels:
+ * q [n, 4 * steps] (zero past in_dim), with each row's scale and zero
+ * point. */
+typedef void (*QuantiseFunc) (guint8 *q, float *scale, gint32 *zero,
+    const float *x, gsize ldx, int n, int in_dim, int steps, int levels);
+
+typedef struct _Kernel Kernel;
+struct _Kernel {
   const char *name;
   int panel;     /* output columns per panel */
   int tile_rows; /* rows of x per register tile */
   TileFunc tile[N_STORES];
-} Kernel;
+  /* INT8 kernels only: */
+  TileS8Func tile_s8;
+  QuantiseFunc quantise;
+  int levels;          /* of the u8 inputs: 255, or 127 where the products
+                        * pass through s16 (vpmaddubsw) */
+  const Kernel *plain; /* the plain C kernel of the same layout */
+};
 
 struct _ClipGemmWeight {
   const Kernel *kernel;
   Store store;
   int out_dim, in_dim, panels;
-  int steps;  /* of k: in_dim, or its pairs for STORE_BF16_PAIRS */
-  void *data; /* [panels][in_dim][panel] values, 64-byte aligned */
+  int steps;  /* of k: in_dim, or its pairs or quads */
+  void *data; /* [panels][steps][panel] values, 64-byte aligned */
+  /* STORE_S8_QUADS: [panels * panel] each column's scale and the sum of
+   * its s8 weights, zero past out_dim. */
+  float *col_scale;
+  gint32 *col_sum;
 };
 
 /* Bytes of one column's weights in one step of k. */
 static gsize
 store_size (Store store)
 {
-  return store == STORE_F32 || store == STORE_BF16_PAIRS ? 4 : 2;
+  return store == STORE_F32 || store == STORE_BF16_PAIRS
+          || store == STORE_S8_QUADS
+      ? 4
+      : 2;
 }
+
+/* Rows r of x quantised as QuantiseFunc says: the scale and zero point,
+ * and the inverse scale the values are multiplied by. */
+static void
+row_range (const float *row, int in_dim, int levels, float *scale,
+    gint32 *zero, float *inverse)
+{
+  float lo = 0.0f, hi = 0.0f;
+  for (int k = 0; k < in_dim; k++) {
+    lo = row[k] < lo ? row[k] : lo;
+    hi = row[k] > hi ? row[k] : hi;
+  }
+  float step = (hi - lo) / levels;
+  if (!(step > 0.0f))
+    step = 1.0f;
+  *scale = step;
+  *inverse = 1.0f / step;
+  *zero = CLAMP ((gint32) nearbyintf (-lo * *inverse), 0, levels);
+}
+
+/* One input as the kernels quantise it. */
+static inline guint8
+quantise_one (float x, float inverse, gint32 zero, int levels)
+{
+  return (guint8) CLAMP ((gint32) nearbyintf (x * inverse) + zero, 0, levels);
+}
+
+static void
+quantise_plain (guint8 *q, float *scale, gint32 *zero, const float *x,
+    gsize ldx, int n, int in_dim, int steps, int levels)
+{
+  for (int r = 0; r < n; r++) {
+    const float *row = x + (gsize) r * ldx;
+    guint8 *dst = q + (gsize) r * 4 * steps;
+    float inverse;
+    row_range (row, in_dim, levels, &scale[r], &zero[r], &inverse);
+    for (int k = 0; k < in_dim; k++)
+      dst[k] = quantise_one (row[k], inverse, zero[r], levels);
+    memset (dst + in_dim, 0, 4 * (gsize) steps - in_dim);
+  }
+}
+
+/* The INT8 tile in plain C, for any panel width. */
+static void
+tile_plain_s8 (int rows, int steps, const guint8 *a, gsize lda,
+    const gint8 *b, float *c, gsize ldc, gboolean load_c, const float *bias,
+    const S8Scales *scales)
+{
+  int panel = scales->panel;
+  for (int r = 0; r < rows; r++)
+    for (int j = 0; j < panel; j++) {
+      gint32 sum = 0;
+      for (int s = 0; s < steps; s++)
+        for (int h = 0; h < 4; h++)
+          sum += (gint32) a[r * lda + 4 * s + h]
+              * (gint32) b[((gsize) s * panel + j) * 4 + h];
+      sum -= scales->row_zero[r] * scales->col_sum[j];
+      float y = fmaf ((float) sum, scales->row_scale[r] * scales->col_scale[j],
+          bias != NULL ? bias[j] : 0.0f);
+      c[r * ldc + j] = load_c ? c[r * ldc + j] + y : y;
+    }
+}
+
+static const Kernel kernel_plain_s8 = { "C", 16, 4, { NULL }, tile_plain_s8,
+  quantise_plain, 255, &kernel_plain_s8 };
 
 #ifdef HAVE_X86_KERNEL
 /* 6 x 16 floats: 12 ymm accumulators, plus 2 for the weights and 1 for the
@@ -438,6 +548,231 @@ round_to_bf16_pairs (guint16 *out, const float *x, gsize ldx, int n, int in_dim,
   }
 }
 
+/* INT8 on AVX512_VNNI: 12 x 32 int32 accumulators, as tile_avx512_rows;
+ * each step's broadcast quad and weight quads go through one vpdpbusd. */
+__attribute__ ((target ("avx512f,avx512bw,avx512vnni"),
+    always_inline)) static inline void
+tile_vnni_rows (int rows, int steps, const guint8 *a, gsize lda,
+    const gint8 *b, float *c, gsize ldc, gboolean load_c, const float *bias,
+    const S8Scales *scales)
+{
+  __m512i acc[12][2];
+#pragma GCC unroll 12
+  for (int r = 0; r < 12; r++)
+    if (r < rows)
+      acc[r][0] = acc[r][1] = _mm512_setzero_si512 ();
+  const guint8 *group[3] = { a, a + 4 * lda, a + 8 * lda };
+  const gsize offset[4] = { 0, lda, 2 * lda, 3 * lda };
+  const __m512i *w = (const __m512i *) b;
+  for (int k = 0; k < steps; k++) {
+    __m512i b0 = _mm512_load_si512 (w + 2 * k);
+    __m512i b1 = _mm512_load_si512 (w + 2 * k + 1);
+#pragma GCC unroll 12
+    for (int r = 0; r < 12; r++)
+      if (r < rows) {
+        gint32 quad;
+        memcpy (&quad, group[r / 4] + offset[r % 4] + 4 * k, 4);
+        __m512i x = _mm512_set1_epi32 (quad);
+        acc[r][0] = _mm512_dpbusd_epi32 (acc[r][0], x, b0);
+        acc[r][1] = _mm512_dpbusd_epi32 (acc[r][1], x, b1);
+      }
+  }
+  __m512 col_scale[2], bias_v[2];
+  __m512i col_sum[2];
+  for (int h = 0; h < 2; h++) {
+    col_scale[h] = _mm512_loadu_ps (scales->col_scale + 16 * h);
+    col_sum[h] = _mm512_loadu_si512 (scales->col_sum + 16 * h);
+    bias_v[h] = bias != NULL ? _mm512_loadu_ps (bias + 16 * h)
+                             : _mm512_setzero_ps ();
+  }
+#pragma GCC unroll 12
+  for (int r = 0; r < 12; r++)
+    if (r < rows)
+      for (int h = 0; h < 2; h++) {
+        __m512i sum = _mm512_sub_epi32 (acc[r][h],
+            _mm512_mullo_epi32 (_mm512_set1_epi32 (scales->row_zero[r]),
+                col_sum[h]));
+        __m512 y = _mm512_fmadd_ps (_mm512_cvtepi32_ps (sum),
+            _mm512_mul_ps (_mm512_set1_ps (scales->row_scale[r]),
+                col_scale[h]),
+            bias_v[h]);
+        float *out = c + r * ldc + 16 * h;
+        if (load_c)
+          y = _mm512_add_ps (_mm512_loadu_ps (out), y);
+        _mm512_storeu_ps (out, y);
+      }
+}
+
+#define ROWS_CASE(func, n)                                             \
+  case n:                                                              \
+    func (n, steps, a, lda, b, c, ldc, load_c, bias, scales);          \
+    break;
+
+__attribute__ ((target ("avx512f,avx512bw,avx512vnni"))) static void
+tile_vnni_s8 (int rows, int steps, const guint8 *a, gsize lda, const gint8 *b,
+    float *c, gsize ldc, gboolean load_c, const float *bias,
+    const S8Scales *scales)
+{
+  switch (rows) {
+    ROWS_CASE (tile_vnni_rows, 12)
+    ROWS_CASE (tile_vnni_rows, 11)
+    ROWS_CASE (tile_vnni_rows, 10)
+    ROWS_CASE (tile_vnni_rows, 9)
+    ROWS_CASE (tile_vnni_rows, 8)
+    ROWS_CASE (tile_vnni_rows, 7)
+    ROWS_CASE (tile_vnni_rows, 6)
+    ROWS_CASE (tile_vnni_rows, 5)
+    ROWS_CASE (tile_vnni_rows, 4)
+    ROWS_CASE (tile_vnni_rows, 3)
+    ROWS_CASE (tile_vnni_rows, 2)
+    default:
+      tile_vnni_rows (1, steps, a, lda, b, c, ldc, load_c, bias, scales);
+      break;
+  }
+}
+
+/* INT8 on AVX2: 4 x 16 int32 accumulators. vpmaddubsw adds two u8 x s8
+ * products into an s16 that saturates: with inputs in 0..127 (levels 127)
+ * and weights in -127..127 the pair stays within 32,258, so the sums are
+ * exact; vpmaddwd by ones then adds the pairs into int32. */
+__attribute__ ((target ("avx2,fma"), always_inline)) static inline void
+tile_avx2_s8_rows (int rows, int steps, const guint8 *a, gsize lda,
+    const gint8 *b, float *c, gsize ldc, gboolean load_c, const float *bias,
+    const S8Scales *scales)
+{
+  __m256i acc[4][2];
+#pragma GCC unroll 4
+  for (int r = 0; r < 4; r++)
+    if (r < rows)
+      acc[r][0] = acc[r][1] = _mm256_setzero_si256 ();
+  const __m256i ones = _mm256_set1_epi16 (1);
+  const __m256i *w = (const __m256i *) b;
+  for (int k = 0; k < steps; k++) {
+    __m256i b0 = _mm256_load_si256 (w + 2 * k);
+    __m256i b1 = _mm256_load_si256 (w + 2 * k + 1);
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++)
+      if (r < rows) {
+        gint32 quad;
+        memcpy (&quad, a + r * lda + 4 * k, 4);
+        __m256i x = _mm256_set1_epi32 (quad);
+        acc[r][0] = _mm256_add_epi32 (acc[r][0],
+            _mm256_madd_epi16 (_mm256_maddubs_epi16 (x, b0), ones));
+        acc[r][1] = _mm256_add_epi32 (acc[r][1],
+            _mm256_madd_epi16 (_mm256_maddubs_epi16 (x, b1), ones));
+      }
+  }
+  __m256 col_scale[2], bias_v[2];
+  __m256i col_sum[2];
+  for (int h = 0; h < 2; h++) {
+    col_scale[h] = _mm256_loadu_ps (scales->col_scale + 8 * h);
+    col_sum[h] = _mm256_loadu_si256 (
+        (const __m256i *) (scales->col_sum + 8 * h));
+    bias_v[h] = bias != NULL ? _mm256_loadu_ps (bias + 8 * h)
+                             : _mm256_setzero_ps ();
+  }
+#pragma GCC unroll 4
+  for (int r = 0; r < 4; r++)
+    if (r < rows)
+      for (int h = 0; h < 2; h++) {
+        __m256i sum = _mm256_sub_epi32 (acc[r][h],
+            _mm256_mullo_epi32 (_mm256_set1_epi32 (scales->row_zero[r]),
+                col_sum[h]));
+        __m256 y = _mm256_fmadd_ps (_mm256_cvtepi32_ps (sum),
+            _mm256_mul_ps (_mm256_set1_ps (scales->row_scale[r]),
+                col_scale[h]),
+            bias_v[h]);
+        float *out = c + r * ldc + 8 * h;
+        if (load_c)
+          y = _mm256_add_ps (_mm256_loadu_ps (out), y);
+        _mm256_storeu_ps (out, y);
+      }
+}
+
+__attribute__ ((target ("avx2,fma"))) static void
+tile_avx2_s8 (int rows, int steps, const guint8 *a, gsize lda, const gint8 *b,
+    float *c, gsize ldc, gboolean load_c, const float *bias,
+    const S8Scales *scales)
+{
+  switch (rows) {
+    ROWS_CASE (tile_avx2_s8_rows, 4)
+    ROWS_CASE (tile_avx2_s8_rows, 3)
+    ROWS_CASE (tile_avx2_s8_rows, 2)
+    default:
+      tile_avx2_s8_rows (1, steps, a, lda, b, c, ldc, load_c, bias, scales);
+      break;
+  }
+}
+
+/* quantise_plain, 16 inputs at a time (the same roundings). */
+__attribute__ ((target ("avx512f"))) static void
+quantise_avx512 (guint8 *q, float *scale, gint32 *zero, const float *x,
+    gsize ldx, int n, int in_dim, int steps, int levels)
+{
+  for (int r = 0; r < n; r++) {
+    const float *row = x + (gsize) r * ldx;
+    guint8 *dst = q + (gsize) r * 4 * steps;
+    float inverse;
+    row_range (row, in_dim, levels, &scale[r], &zero[r], &inverse);
+    __m512 inv = _mm512_set1_ps (inverse);
+    __m512i zp = _mm512_set1_epi32 (zero[r]);
+    __m512i top = _mm512_set1_epi32 (levels), bottom = _mm512_setzero_si512 ();
+    int k = 0;
+    for (; k + 16 <= in_dim; k += 16) {
+      __m512i v = _mm512_add_epi32 (
+          _mm512_cvtps_epi32 (_mm512_mul_ps (_mm512_loadu_ps (row + k), inv)),
+          zp);
+      v = _mm512_min_epi32 (_mm512_max_epi32 (v, bottom), top);
+      _mm_storeu_si128 ((__m128i *) (dst + k), _mm512_cvtepi32_epi8 (v));
+    }
+    for (; k < in_dim; k++)
+      dst[k] = quantise_one (row[k], inverse, zero[r], levels);
+    memset (dst + in_dim, 0, 4 * (gsize) steps - in_dim);
+  }
+}
+
+/* quantise_plain, 8 inputs at a time (the same roundings). */
+__attribute__ ((target ("avx2"))) static void
+quantise_avx2 (guint8 *q, float *scale, gint32 *zero, const float *x,
+    gsize ldx, int n, int in_dim, int steps, int levels)
+{
+  for (int r = 0; r < n; r++) {
+    const float *row = x + (gsize) r * ldx;
+    guint8 *dst = q + (gsize) r * 4 * steps;
+    float inverse;
+    row_range (row, in_dim, levels, &scale[r], &zero[r], &inverse);
+    __m256 inv = _mm256_set1_ps (inverse);
+    __m256i zp = _mm256_set1_epi32 (zero[r]);
+    __m256i top = _mm256_set1_epi32 (levels), bottom = _mm256_setzero_si256 ();
+    int k = 0;
+    for (; k + 8 <= in_dim; k += 8) {
+      __m256i v = _mm256_add_epi32 (
+          _mm256_cvtps_epi32 (_mm256_mul_ps (_mm256_loadu_ps (row + k), inv)),
+          zp);
+      v = _mm256_min_epi32 (_mm256_max_epi32 (v, bottom), top);
+      /* 8 int32 in 0..255 to 8 bytes. */
+      __m128i lo = _mm256_castsi256_si128 (v);
+      __m128i hi = _mm256_extracti128_si256 (v, 1);
+      __m128i words = _mm_packus_epi32 (lo, hi);
+      _mm_storel_epi64 ((__m128i *) (dst + k), _mm_packus_epi16 (words, words));
+    }
+    for (; k < in_dim; k++)
+      dst[k] = quantise_one (row[k], inverse, zero[r], levels);
+    memset (dst + in_dim, 0, 4 * (gsize) steps - in_dim);
+  }
+}
+
+/* The plain C twins of the SIMD INT8 kernels' layouts (the tests'
+ * reference: see clip_gemm_linear_plain). */
+static const Kernel kernel_plain_vnni = { "C", 32, 4, { NULL }, tile_plain_s8,
+  quantise_plain, 255, &kernel_plain_vnni };
+static const Kernel kernel_plain_avx2_s8 = { "C", 16, 4, { NULL },
+  tile_plain_s8, quantise_plain, 127, &kernel_plain_avx2_s8 };
+static const Kernel kernel_vnni = { "AVX512_VNNI", 32, 12, { NULL },
+  tile_vnni_s8, quantise_avx512, 255, &kernel_plain_vnni };
+static const Kernel kernel_avx2_s8 = { "AVX2", 16, 4, { NULL }, tile_avx2_s8,
+  quantise_avx2, 127, &kernel_plain_avx2_s8 };
+
 static const Kernel kernel_avx2 = { "AVX2", 16, 6,
   { tile_avx2_f32, tile_avx2_f16, tile_avx2_bf16, NULL } };
 static const Kernel kernel_avx512 = { "AVX-512", 32, 12,
@@ -460,9 +795,17 @@ clip_gemm_kernel_supported (ClipGemmKernel kind)
       return __builtin_cpu_supports ("avx512f")
           && __builtin_cpu_supports ("avx512bf16")
           && __builtin_cpu_supports ("avx512vl");
+    case CLIP_GEMM_AVX512_VNNI:
+      return __builtin_cpu_supports ("avx512f")
+          && __builtin_cpu_supports ("avx512bw")
+          && __builtin_cpu_supports ("avx512vnni");
+    case CLIP_GEMM_PLAIN:
+      return TRUE;
   }
-#endif
   return FALSE;
+#else
+  return kind == CLIP_GEMM_PLAIN;
+#endif
 }
 
 static const Kernel *
@@ -471,11 +814,33 @@ find_kernel (ClipGemmKernel kind)
 #ifdef HAVE_X86_KERNEL
   if (kind == CLIP_GEMM_AUTO && clip_gemm_kernel_supported (CLIP_GEMM_AVX512))
     kind = CLIP_GEMM_AVX512;
-  if (!clip_gemm_kernel_supported (kind))
+  if (kind == CLIP_GEMM_PLAIN || !clip_gemm_kernel_supported (kind))
     return NULL;
   return kind == CLIP_GEMM_AVX2 ? &kernel_avx2 : &kernel_avx512;
 #else
   return NULL;
+#endif
+}
+
+/* The INT8 kernel of kind: AVX512_VNNI's, else AVX2's, else plain C, as
+ * far as kind and the CPU allow. */
+static const Kernel *
+find_s8_kernel (ClipGemmKernel kind)
+{
+  if (kind == CLIP_GEMM_PLAIN)
+    return &kernel_plain_s8;
+#ifdef HAVE_X86_KERNEL
+  if (kind != CLIP_GEMM_AVX2
+      && clip_gemm_kernel_supported (CLIP_GEMM_AVX512_VNNI))
+    return &kernel_vnni;
+  if (kind != CLIP_GEMM_AVX512_VNNI
+      && clip_gemm_kernel_supported (CLIP_GEMM_AVX2))
+    return &kernel_avx2_s8;
+  if (kind == CLIP_GEMM_AUTO)
+    return &kernel_plain_s8;
+  return NULL;
+#else
+  return kind == CLIP_GEMM_AUTO ? &kernel_plain_s8 : NULL;
 #endif
 }
 
@@ -514,6 +879,8 @@ new_weight (const Kernel *kernel, Store store, int out_dim, int in_dim,
   packed->steps = steps;
   packed->panels = (out_dim + kernel->panel - 1) / kernel->panel;
   packed->data = data;
+  packed->col_scale = NULL;
+  packed->col_sum = NULL;
   return packed;
 }
 
@@ -666,17 +1033,72 @@ clip_gemm_pack_bf16 (const void *w, ClipDType dtype, int out_dim, int in_dim,
 }
 
 ClipGemmWeight *
+clip_gemm_pack_int8 (const void *w, ClipDType dtype, int out_dim, int in_dim,
+    ClipGemmKernel kind)
+{
+  const Kernel *kernel = find_s8_kernel (kind);
+  if (kernel == NULL || out_dim <= 0 || in_dim <= 0
+      || (dtype != CLIP_DTYPE_F32 && dtype != CLIP_DTYPE_F16
+          && dtype != CLIP_DTYPE_BF16))
+    return NULL;
+  int panel = kernel->panel, steps = (in_dim + 3) / 4;
+  int panels = (out_dim + panel - 1) / panel;
+  gint8 *data = alloc_panels ((gsize) panels * steps * panel * 4);
+  float *col_scale = g_try_new0 (float, (gsize) panels * panel);
+  gint32 *col_sum = g_try_new0 (gint32, (gsize) panels * panel);
+  if (data == NULL || col_scale == NULL || col_sum == NULL) {
+    free (data);
+    g_free (col_scale);
+    g_free (col_sum);
+    return NULL;
+  }
+  memset (data, 0, (gsize) panels * steps * panel * 4);
+  for (int j = 0; j < out_dim; j++) {
+    gsize first = (gsize) j * in_dim;
+    float largest = 0.0f;
+    for (int k = 0; k < in_dim; k++)
+      largest = MAX (largest, fabsf (source_element (w, dtype, first + k)));
+    float inverse = largest > 0.0f ? 127.0f / largest : 0.0f;
+    col_scale[j] = largest / 127.0f;
+    /* Column j of panel j / panel: step s's quad at (s * panel + j % panel). */
+    gint8 *column = data + (gsize) (j / panel) * steps * panel * 4
+        + (gsize) (j % panel) * 4;
+    for (int k = 0; k < in_dim; k++) {
+      gint32 q = CLAMP ((gint32) nearbyintf (
+                            source_element (w, dtype, first + k) * inverse),
+          -127, 127);
+      column[(gsize) (k / 4) * panel * 4 + k % 4] = (gint8) q;
+      col_sum[j] += q;
+    }
+  }
+  ClipGemmWeight *packed = new_weight (kernel, STORE_S8_QUADS, out_dim,
+      in_dim, steps, data);
+  packed->col_scale = col_scale;
+  packed->col_sum = col_sum;
+  return packed;
+}
+
+ClipGemmWeight *
 clip_gemm_pack_at (const void *w, ClipDType dtype, int out_dim, int in_dim,
     ClipGemmKernel kind, ClipPrecision precision)
 {
-  return precision == CLIP_PRECISION_BF16
-      ? clip_gemm_pack_bf16 (w, dtype, out_dim, in_dim, kind)
-      : clip_gemm_pack_typed (w, dtype, out_dim, in_dim, kind);
+  switch (precision) {
+    case CLIP_PRECISION_BF16:
+      return clip_gemm_pack_bf16 (w, dtype, out_dim, in_dim, kind);
+    case CLIP_PRECISION_INT8:
+      return clip_gemm_pack_int8 (w, dtype, out_dim, in_dim, kind);
+    default:
+      return clip_gemm_pack_typed (w, dtype, out_dim, in_dim, kind);
+  }
 }
 
 const char *
 clip_gemm_kernel_name_at (ClipGemmKernel kind, ClipPrecision precision)
 {
+  if (precision == CLIP_PRECISION_INT8) {
+    const Kernel *kernel = find_s8_kernel (kind);
+    return kernel != NULL ? kernel->name : NULL;
+  }
   if (precision == CLIP_PRECISION_BF16 && uses_bf16_pairs (kind))
     return "AVX512_BF16";
   return clip_gemm_kernel_name (kind);
@@ -695,14 +1117,17 @@ clip_gemm_weight_free (ClipGemmWeight *packed)
   if (packed == NULL)
     return;
   free (packed->data);
+  g_free (packed->col_scale);
+  g_free (packed->col_sum);
   g_free (packed);
 }
 
 gsize
 clip_gemm_weight_size (const ClipGemmWeight *packed)
 {
-  return (gsize) packed->panels * packed->steps * packed->kernel->panel
-      * store_size (packed->store);
+  gsize columns = (gsize) packed->panels * packed->kernel->panel;
+  return columns * packed->steps * store_size (packed->store)
+      + (packed->col_scale != NULL ? columns * 8 : 0);
 }
 
 gboolean
@@ -757,6 +1182,10 @@ typedef struct {
   gpointer epilogue_data;
   int passes, groups, group_panels;
   gint next_unit; /* atomic */
+  /* STORE_S8_QUADS: in is the quantised rows (u8 quads), with these: */
+  const Kernel *s8_kernel;
+  const float *row_scale;
+  const gint32 *row_zero;
 } GemmJob;
 
 /* The last panel, when out_dim is not a multiple of the panel width: the
@@ -781,6 +1210,52 @@ edge_tile (const Kernel *kernel, Store store, int rows, int cols, int kc,
     memcpy (c + r * ldc, buf + r * panel, cols * sizeof (float));
 }
 
+/* run_unit on INT8 weights: every step of k at once, the int32 sums
+ * staying in registers until the F32 epilogue. */
+static void
+run_unit_s8 (const GemmJob *job, int m0, int m, int first, int last)
+{
+  const ClipGemmWeight *pw = job->packed;
+  const Kernel *kernel = job->s8_kernel;
+  int steps = pw->steps, panel = kernel->panel;
+  const guint8 *quads = (const guint8 *) job->in;
+  gsize lda = (gsize) 4 * steps;
+  int tiles = (m + kernel->tile_rows - 1) / kernel->tile_rows;
+  for (int p = first; p < last; p++) {
+    const gint8 *b = (const gint8 *) pw->data + (gsize) p * steps * panel * 4;
+    int col = p * panel, cols = MIN (panel, pw->out_dim - col);
+    const float *bias = job->b != NULL ? job->b + col : NULL;
+    float bias_buf[MAX_PANEL] = { 0 };
+    if (bias != NULL && cols < panel) {
+      memcpy (bias_buf, bias, cols * sizeof (float));
+      bias = bias_buf;
+    }
+    for (int t = 0; t < tiles; t++) {
+      int r = m0 + (int) ((gint64) m * t / tiles);
+      int rows = m0 + (int) ((gint64) m * (t + 1) / tiles) - r;
+      S8Scales scales = { pw->col_scale + col, job->row_scale + r,
+        pw->col_sum + col, job->row_zero + r, panel };
+      const guint8 *a = quads + (gsize) r * lda;
+      float *c = job->out + (gsize) r * job->ldo + col;
+      if (cols == panel)
+        kernel->tile_s8 (rows, steps, a, lda, b, c, job->ldo, job->accumulate,
+            bias, &scales);
+      else {
+        float buf[MAX_TILE_ROWS * MAX_PANEL] = { 0 };
+        if (job->accumulate)
+          for (int i = 0; i < rows; i++)
+            memcpy (buf + i * panel, c + i * job->ldo, cols * sizeof (float));
+        kernel->tile_s8 (rows, steps, a, lda, b, buf, panel, job->accumulate,
+            bias, &scales);
+        for (int i = 0; i < rows; i++)
+          memcpy (c + i * job->ldo, buf + i * panel, cols * sizeof (float));
+      }
+      if (job->epilogue != NULL)
+        job->epilogue (c, job->ldo, rows, cols, job->epilogue_data);
+    }
+  }
+}
+
 /* The rows of pass number pass, times the panels [first, last). */
 static void
 run_unit (const GemmJob *job, int pass, int first, int last)
@@ -793,6 +1268,10 @@ run_unit (const GemmJob *job, int pass, int first, int last)
   TileFunc tile = kernel->tile[pw->store];
   int m0 = (int) ((gint64) job->n * pass / job->passes);
   int m = (int) ((gint64) job->n * (pass + 1) / job->passes) - m0;
+  if (pw->store == STORE_S8_QUADS) {
+    run_unit_s8 (job, m0, m, first, last);
+    return;
+  }
   /* Tiles of nearly equal rows: 50 rows are 5 x 10, not 4 x 12 and a
    * 2-row tile that keeps the FMA pipes half idle. */
   int tiles = (m + kernel->tile_rows - 1) / kernel->tile_rows;
@@ -981,10 +1460,59 @@ clip_gemm_linear (ClipGemmPool *pool, const ClipGemmWeight *packed, float *out,
       NULL);
 }
 
+typedef struct {
+  const Kernel *kernel;
+  guint8 *quads;
+  float *row_scale;
+  gint32 *row_zero;
+  const float *in;
+  int n, in_dim, steps;
+} QuantiseJob;
+
+/* Thread index's share of the rows, quantised for an INT8 kernel. */
+static void
+quantise_share (gpointer data, int index, int threads)
+{
+  const QuantiseJob *job = data;
+  int first = job->n * index / threads, last = job->n * (index + 1) / threads;
+  job->kernel->quantise (job->quads + (gsize) first * 4 * job->steps,
+      job->row_scale + first, job->row_zero + first,
+      job->in + (gsize) first * job->in_dim, job->in_dim, last - first,
+      job->in_dim, job->steps, job->kernel->levels);
+}
+
+/* clip_gemm_linear_then of packed on kernel: packed's own, or for an INT8
+ * weight its plain C twin. */
+static void
+linear_on (ClipGemmPool *pool, const ClipGemmWeight *packed,
+    const Kernel *kernel, float *out, int ldo, const float *in, const float *b,
+    int n, gboolean accumulate, ClipGemmEpilogue epilogue,
+    gpointer epilogue_data);
+
 void
 clip_gemm_linear_then (ClipGemmPool *pool, const ClipGemmWeight *packed,
     float *out, int ldo, const float *in, const float *b, int n,
     gboolean accumulate, ClipGemmEpilogue epilogue, gpointer epilogue_data)
+{
+  linear_on (pool, packed, packed->kernel, out, ldo, in, b, n, accumulate,
+      epilogue, epilogue_data);
+}
+
+void
+clip_gemm_linear_plain (ClipGemmPool *pool, const ClipGemmWeight *packed,
+    float *out, int ldo, const float *in, const float *b, int n,
+    gboolean accumulate)
+{
+  g_return_if_fail (packed->store == STORE_S8_QUADS);
+  linear_on (pool, packed, packed->kernel->plain, out, ldo, in, b, n,
+      accumulate, NULL, NULL);
+}
+
+static void
+linear_on (ClipGemmPool *pool, const ClipGemmWeight *packed,
+    const Kernel *kernel, float *out, int ldo, const float *in, const float *b,
+    int n, gboolean accumulate, ClipGemmEpilogue epilogue,
+    gpointer epilogue_data)
 {
   if (n <= 0)
     return;
@@ -996,15 +1524,31 @@ clip_gemm_linear_then (ClipGemmPool *pool, const ClipGemmWeight *packed,
       ? MAX (1, packed->panels / (pool->threads * UNITS_PER_THREAD))
       : packed->panels;
   g_autofree guint16 *pairs = NULL;
+#ifdef HAVE_X86_KERNEL
   if (packed->store == STORE_BF16_PAIRS) {
     pairs = g_new (guint16, (gsize) n * 2 * packed->steps);
     round_to_bf16_pairs (pairs, in, packed->in_dim, n, packed->in_dim,
         packed->steps);
     in = (const float *) pairs;
   }
+#endif
   GemmJob job = { packed, out, ldo, in, packed->steps, b, n, accumulate,
     epilogue, epilogue_data, (n + M_BLOCK - 1) / M_BLOCK,
-    (packed->panels + group_panels - 1) / group_panels, group_panels, 0 };
+    (packed->panels + group_panels - 1) / group_panels, group_panels, 0, NULL,
+    NULL, NULL };
+  g_autofree guint8 *quads = NULL;
+  g_autofree float *row_scale = NULL;
+  g_autofree gint32 *row_zero = NULL;
+  if (packed->store == STORE_S8_QUADS) {
+    job.s8_kernel = kernel;
+    quads = g_new (guint8, (gsize) n * 4 * packed->steps);
+    job.row_scale = row_scale = g_new (float, n);
+    job.row_zero = row_zero = g_new (gint32, n);
+    QuantiseJob quantise = { kernel, quads, row_scale, row_zero, in, n,
+      packed->in_dim, packed->steps };
+    clip_gemm_pool_run (threaded ? pool : NULL, quantise_share, &quantise);
+    job.in = (const float *) quads;
+  }
   if (threaded)
     clip_gemm_pool_run (pool, run_units, &job);
   else
