@@ -53,8 +53,8 @@ ClipGemmWeight *clip_gemm_pack_bf16 (const void *w, ClipDType dtype,
 /* w packed for INT8 precision: each output column quantised to s8 in
  * -127..127 with its own scale (its largest magnitude / 127), for
  * kind's INT8 kernel: AVX512_VNNI's (vpdpbusd) where kind and the CPU
- * allow, else AVX2's (vpmaddubsw + vpmaddwd; inputs quantised to 7 bits,
- * so that no s16 sum saturates), else plain C (kind PLAIN or AUTO). Each
+ * allow, else AVX2's (vpmaddubsw + vpmaddwd; weights in -63..63, so that
+ * no s16 sum saturates), else plain C (kind PLAIN or AUTO). Each
  * call quantises its inputs per row to u8 with a zero point; the integer
  * sums are exact, the epilogue F32. */
 ClipGemmWeight *clip_gemm_pack_int8 (const void *w, ClipDType dtype,

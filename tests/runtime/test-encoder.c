@@ -192,24 +192,16 @@ assert_normalised_within (const float *got, const float *expected, int rows,
   }
 }
 
-/* BF16 precision, on every packed kernel this CPU runs (CLIP_CPU_GEMM) and
- * on OpenBLAS alone: normalised image and text embeddings within 5e-3 of
- * the reference outputs, on every reference model. */
+typedef struct {
+  const char *gemm, *described; /* CLIP_CPU_GEMM, and the backend's name */
+} KernelCase;
+
+/* Normalised image and text embeddings at precision, on each kernel of
+ * cases this CPU runs, within bound of the reference outputs. */
 static void
-test_bf16_precision (gconstpointer data)
+check_precision (const ReferenceModel *m, ClipPrecision precision,
+    const KernelCase *cases, guint n_cases, double bound)
 {
-  const ReferenceModel *m = data;
-  if (!clip_test_reference ())
-    return;
-  static const struct {
-    const char *gemm, *described;
-  } kernels[] = {
-    { NULL, NULL },
-    { "avx512bf16", "packed AVX512_BF16 GEMM, bf16" },
-    { "avx512", "packed AVX-512 GEMM, bf16" },
-    { "avx2", "packed AVX2 GEMM, bf16" },
-    { "off", NULL },
-  };
   g_autoptr (ClipModel) model = load_model (m);
   int dim = clip_model_get_config (model)->embed_dim;
   g_autofree float *pixels = read_images ();
@@ -220,34 +212,74 @@ test_bf16_precision (gconstpointer data)
       N_PROMPTS * dim);
   g_autofree float *images = g_new (float, N_IMAGES * dim);
   g_autofree float *texts = g_new (float, N_PROMPTS * dim);
-  for (guint i = 0; i < G_N_ELEMENTS (kernels); i++) {
+  const char *name = clip_precision_get_name (precision);
+  for (guint i = 0; i < n_cases; i++) {
     ClipBackendOptions opts = CLIP_BACKEND_OPTIONS_INIT;
-    opts.precision = CLIP_PRECISION_BF16;
+    opts.precision = precision;
     g_autoptr (GError) error = NULL;
-    if (kernels[i].gemm != NULL)
-      g_setenv ("CLIP_CPU_GEMM", kernels[i].gemm, TRUE);
+    if (cases[i].gemm != NULL)
+      g_setenv ("CLIP_CPU_GEMM", cases[i].gemm, TRUE);
     g_autoptr (ClipEncoder) enc = clip_encoder_new (model, CLIP_BACKEND_CPU,
         &opts, &error);
     g_unsetenv ("CLIP_CPU_GEMM");
     if (enc == NULL) {
       g_assert_error (error, CLIP_ERROR, CLIP_ERROR_BACKEND);
-      g_test_message ("%s: %s", kernels[i].gemm, error->message);
+      g_test_message ("%s: %s", cases[i].gemm, error->message);
       continue;
     }
-    const char *name = clip_encoder_get_backend_name (enc);
-    g_test_message ("%s", name);
-    if (kernels[i].described != NULL)
-      g_assert_nonnull (strstr (name, kernels[i].described));
+    const char *backend = clip_encoder_get_backend_name (enc);
+    g_test_message ("%s", backend);
+    if (cases[i].described != NULL)
+      g_assert_nonnull (strstr (backend, cases[i].described));
     g_assert_true (
         clip_encoder_encode_images (enc, pixels, N_IMAGES, images, &error));
     g_assert_true (
         clip_encoder_encode_texts (enc, ids, N_PROMPTS, texts, &error));
     g_assert_no_error (error);
-    assert_normalised_within (images, want_images, N_IMAGES, dim, 5e-3,
-        "bf16 image");
-    assert_normalised_within (texts, want_texts, N_PROMPTS, dim, 5e-3,
-        "bf16 text");
+    g_autofree char *image_what = g_strdup_printf ("%s image", name);
+    g_autofree char *text_what = g_strdup_printf ("%s text", name);
+    assert_normalised_within (images, want_images, N_IMAGES, dim, bound,
+        image_what);
+    assert_normalised_within (texts, want_texts, N_PROMPTS, dim, bound,
+        text_what);
   }
+}
+
+/* BF16 precision, on every packed kernel this CPU runs (CLIP_CPU_GEMM) and
+ * on OpenBLAS alone: normalised image and text embeddings within 5e-3 of
+ * the reference outputs, on every reference model. */
+static void
+test_bf16_precision (gconstpointer data)
+{
+  if (!clip_test_reference ())
+    return;
+  static const KernelCase cases[] = {
+    { NULL, NULL },
+    { "avx512bf16", "packed AVX512_BF16 GEMM, bf16" },
+    { "avx512", "packed AVX-512 GEMM, bf16" },
+    { "avx2", "packed AVX2 GEMM, bf16" },
+    { "off", NULL },
+  };
+  check_precision (data, CLIP_PRECISION_BF16, cases, G_N_ELEMENTS (cases),
+      5e-3);
+}
+
+/* INT8 precision, on every INT8 kernel this CPU runs and the plain C one
+ * (the text encoder's included): normalised embeddings within 2e-2 of the
+ * reference outputs, on every reference model. */
+static void
+test_int8_precision (gconstpointer data)
+{
+  if (!clip_test_reference ())
+    return;
+  static const KernelCase cases[] = {
+    { NULL, ", int8" },
+    { "avx512vnni", "packed AVX512_VNNI GEMM, int8" },
+    { "avx2", "packed AVX2 GEMM, int8" },
+    { "c", "packed C GEMM, int8" },
+  };
+  check_precision (data, CLIP_PRECISION_INT8, cases, G_N_ELEMENTS (cases),
+      2e-2);
 }
 
 /* Through the model's own tokenizer; encode_strings normalises. */
@@ -757,6 +789,8 @@ main (int argc, char **argv)
     g_test_add_data_func (logits, m, test_logits);
     g_autofree char *bf16 = g_strdup_printf ("/encoder/bf16/%s", m->name);
     g_test_add_data_func (bf16, m, test_bf16_precision);
+    g_autofree char *int8 = g_strdup_printf ("/encoder/int8/%s", m->name);
+    g_test_add_data_func (int8, m, test_int8_precision);
   }
   g_test_add_func ("/encoder/batch-equals-single", test_batch_equals_single);
   g_test_add_func ("/encoder/threads-agree", test_threads_agree);

@@ -487,6 +487,104 @@ test_gemm_bf16_precision (void)
   clip_gemm_pool_free (pool);
 }
 
+/* INT8 precision on every INT8 kernel this CPU runs and the plain C one:
+ * the same results, float for float, as the plain C kernel on the same
+ * packed weights (the int32 sums are exact, the epilogue the same
+ * operations), and within the quantisation's bound of the F32 GEMM; a
+ * weight packed from F16 as from its widened F32. */
+static void
+test_gemm_int8_precision (void)
+{
+  static const struct {
+    ClipGemmKernel kind;
+    const char *name;
+    int weight_levels;
+  } int8_kernels[] = { { CLIP_GEMM_AVX512_VNNI, "AVX512_VNNI", 127 },
+    { CLIP_GEMM_AVX2, "AVX2", 63 }, { CLIP_GEMM_PLAIN, "C", 127 } };
+  static const int shapes[][3] = { { 1, 7, 1 }, { 5, 769, 33 }, { 13, 300, 96 },
+    { 50, 1600, 200 }, { 3, 3072, 64 } };
+  g_autoptr (GRand) rand = g_rand_new_with_seed (17);
+  ClipGemmPool *pool = clip_gemm_pool_new (2);
+  for (guint kk = 0; kk < G_N_ELEMENTS (int8_kernels); kk++) {
+    ClipGemmKernel kind = int8_kernels[kk].kind;
+    if (!clip_gemm_kernel_supported (kind)) {
+      g_test_message ("%s: not on this CPU", int8_kernels[kk].name);
+      continue;
+    }
+    for (guint sh = 0; sh < G_N_ELEMENTS (shapes); sh++)
+      for (int variant = 0; variant < 2; variant++) {
+        int n = shapes[sh][0], in_dim = shapes[sh][1], out_dim = shapes[sh][2];
+        gboolean accumulate = variant == 1;
+        g_autofree float *x = random_floats (rand, (gsize) n * in_dim);
+        g_autofree float *w = random_floats (rand, (gsize) out_dim * in_dim);
+        g_autofree float *b = random_floats (rand, out_dim);
+        g_autofree float *got = random_floats (rand, (gsize) n * out_dim);
+        g_autofree float *want = g_memdup2 (got,
+            (gsize) n * out_dim * sizeof (float));
+        g_autofree float *before = g_memdup2 (got,
+            (gsize) n * out_dim * sizeof (float));
+        ClipGemmWeight *packed = clip_gemm_pack_int8 (w, CLIP_DTYPE_F32,
+            out_dim, in_dim, kind);
+        g_assert_nonnull (packed);
+        g_assert_cmpstr (clip_gemm_weight_kernel (packed), ==,
+            int8_kernels[kk].name);
+        const float *bias = accumulate ? NULL : b;
+        clip_gemm_linear (pool, packed, got, out_dim, x, bias, n, accumulate);
+        clip_gemm_linear_plain (pool, packed, want, out_dim, x, bias, n,
+            accumulate);
+        clip_gemm_weight_free (packed);
+        for (int r = 0; r < n; r++) {
+          const float *row = x + (gsize) r * in_dim;
+          float lo = 0.0f, hi = 0.0f;
+          for (int k = 0; k < in_dim; k++) {
+            lo = MIN (lo, row[k]);
+            hi = MAX (hi, row[k]);
+          }
+          double x_step = (hi - lo) / 255.0;
+          for (int c = 0; c < out_dim; c++) {
+            const float *col = w + (gsize) c * in_dim;
+            double exact = accumulate ? before[(gsize) r * out_dim + c] : b[c];
+            double w_step = 0.0, bound = 0.0;
+            for (int k = 0; k < in_dim; k++)
+              w_step = MAX (w_step,
+                  fabs (col[k]) / int8_kernels[kk].weight_levels);
+            for (int k = 0; k < in_dim; k++) {
+              exact += (double) row[k] * col[k];
+              bound += fabs (row[k]) * w_step / 2 + fabs (col[k]) * x_step / 2
+                  + w_step * x_step / 4;
+            }
+            gsize i = (gsize) r * out_dim + c;
+            if (got[i] != want[i] || fabs (got[i] - exact) > bound + 1e-4)
+              g_error ("%s, n %d, in %d, out %d: [%d, %d] is %.9g, plain C "
+                       "%.9g, F32 %.9g (bound %.3g)",
+                  int8_kernels[kk].name, n, in_dim, out_dim, r, c, got[i],
+                  want[i], exact, bound);
+          }
+        }
+      }
+    /* From F16: as from the same values widened. */
+    enum { N = 4, IN = 70, OUT = 40 };
+    g_autofree float *x = random_floats (rand, N * IN);
+    g_autofree float *w = random_floats (rand, OUT * IN);
+    guint16 halves[OUT * IN];
+    for (int i = 0; i < OUT * IN; i++) {
+      halves[i] = clip_f32_to_f16 (w[i]);
+      w[i] = clip_f16_to_f32 (halves[i]);
+    }
+    ClipGemmWeight *from_f16 = clip_gemm_pack_int8 (halves, CLIP_DTYPE_F16, OUT,
+        IN, kind);
+    ClipGemmWeight *from_f32 = clip_gemm_pack_int8 (w, CLIP_DTYPE_F32, OUT, IN,
+        kind);
+    float a[N * OUT], c[N * OUT];
+    clip_gemm_linear (pool, from_f16, a, OUT, x, NULL, N, FALSE);
+    clip_gemm_linear (pool, from_f32, c, OUT, x, NULL, N, FALSE);
+    g_assert_cmpmem (a, sizeof a, c, sizeof c);
+    clip_gemm_weight_free (from_f16);
+    clip_gemm_weight_free (from_f32);
+  }
+  clip_gemm_pool_free (pool);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -495,6 +593,7 @@ main (int argc, char **argv)
   g_test_add_func ("/gemm/16-bit-weights-match-widened",
       test_gemm_16_bit_weights_match_widened);
   g_test_add_func ("/gemm/bf16-precision", test_gemm_bf16_precision);
+  g_test_add_func ("/gemm/int8-precision", test_gemm_int8_precision);
   g_test_add_func ("/gemm/pool-runs-each-job-on-every-thread",
       test_gemm_pool_runs_each_job_on_every_thread);
   g_test_add_func ("/gemm/refuses-empty-shapes",
