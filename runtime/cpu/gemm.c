@@ -549,6 +549,17 @@ round_to_bf16_pairs (guint16 *out, const float *x, gsize ldx, int n, int in_dim,
   }
 }
 
+/* acc + the four u8 x s8 products of x and w in each lane. In asm: GCC 12
+ * copies the intrinsic's accumulators around (and spills them) on every
+ * step, where the instruction adds in place. */
+__attribute__ ((target ("avx512f,avx512vnni"),
+    always_inline)) static inline __m512i
+dot_u8_s8 (__m512i acc, __m512i x, __m512i w)
+{
+  __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(x), "v"(w));
+  return acc;
+}
+
 /* INT8 on AVX512_VNNI: 12 x 32 int32 accumulators, as tile_avx512_rows;
  * each step's broadcast quad and weight quads go through one vpdpbusd. */
 __attribute__ ((target ("avx512f,avx512bw,avx512vnni"),
@@ -574,12 +585,13 @@ tile_vnni_rows (int rows, int steps, const guint8 *a, gsize lda, const gint8 *b,
         gint32 quad;
         memcpy (&quad, group[r / 4] + offset[r % 4] + 4 * k, 4);
         __m512i x = _mm512_set1_epi32 (quad);
-        acc[r][0] = _mm512_dpbusd_epi32 (acc[r][0], x, b0);
-        acc[r][1] = _mm512_dpbusd_epi32 (acc[r][1], x, b1);
+        acc[r][0] = dot_u8_s8 (acc[r][0], x, b0);
+        acc[r][1] = dot_u8_s8 (acc[r][1], x, b1);
       }
   }
   __m512 col_scale[2], bias_v[2];
   __m512i col_sum[2];
+#pragma GCC unroll 2
   for (int h = 0; h < 2; h++) {
     col_scale[h] = _mm512_loadu_ps (scales->col_scale + 16 * h);
     col_sum[h] = _mm512_loadu_si512 (scales->col_sum + 16 * h);
@@ -589,6 +601,7 @@ tile_vnni_rows (int rows, int steps, const guint8 *a, gsize lda, const gint8 *b,
 #pragma GCC unroll 12
   for (int r = 0; r < 12; r++)
     if (r < rows)
+#pragma GCC unroll 2
       for (int h = 0; h < 2; h++) {
         __m512i sum = _mm512_sub_epi32 (acc[r][h],
             _mm512_mullo_epi32 (_mm512_set1_epi32 (scales->row_zero[r]),
@@ -667,6 +680,7 @@ tile_avx2_s8_rows (int rows, int steps, const guint8 *a, gsize lda,
   }
   __m256 col_scale[2], bias_v[2];
   __m256i col_sum[2];
+#pragma GCC unroll 2
   for (int h = 0; h < 2; h++) {
     col_scale[h] = _mm256_loadu_ps (scales->col_scale + 8 * h);
     col_sum[h] = _mm256_loadu_si256 (
@@ -677,6 +691,7 @@ tile_avx2_s8_rows (int rows, int steps, const guint8 *a, gsize lda,
 #pragma GCC unroll 4
   for (int r = 0; r < 4; r++)
     if (r < rows)
+#pragma GCC unroll 2
       for (int h = 0; h < 2; h++) {
         __m256i sum = _mm256_sub_epi32 (acc[r][h],
             _mm256_mullo_epi32 (_mm256_set1_epi32 (scales->row_zero[r]),
