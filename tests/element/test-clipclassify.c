@@ -340,6 +340,10 @@ test_properties (void)
       g_enum_get_value_by_nick (G_PARAM_SPEC_ENUM (pspec)->enum_class, "bf16")
           ->value,
       ==, CLIP_PRECISION_BF16);
+  g_assert_cmpint (
+      g_enum_get_value_by_nick (G_PARAM_SPEC_ENUM (pspec)->enum_class, "int8")
+          ->value,
+      ==, CLIP_PRECISION_INT8);
   pspec = g_object_class_find_property (klass, "mode");
   v = g_enum_get_value (G_PARAM_SPEC_ENUM (pspec)->enum_class, mode);
   g_assert_cmpstr (v->value_nick, ==, "auto");
@@ -423,22 +427,22 @@ test_meta_matches_runtime (void)
   gst_object_unref (bus);
 }
 
-/* precision=bf16 reaches the CPU encoder: the attached embedding is the
- * runtime's at BF16, within BF16's error of the F32 one but not it. */
+/* precision reaches the CPU encoder: the attached embedding is the
+ * runtime's at that precision, within bound of the F32 one but not it. */
 static void
-test_precision (void)
+check_precision (ClipPrecision precision, double bound)
 {
   if (!setup_model ())
     return;
   GstBus *bus;
   GstHarness *h = new_harness (new_element ("labels", "one,two", "mode",
                                    1 /* sync */, "attach-embedding", TRUE,
-                                   "precision", CLIP_PRECISION_BF16, NULL),
+                                   "precision", precision, NULL),
       &bus);
   ClipBackendOptions options = CLIP_BACKEND_OPTIONS_INIT;
-  options.precision = CLIP_PRECISION_BF16;
+  options.precision = precision;
   g_autoptr (GError) error = NULL;
-  g_autoptr (ClipEncoder) bf16 = clip_encoder_new (model, CLIP_BACKEND_CPU,
+  g_autoptr (ClipEncoder) reduced = clip_encoder_new (model, CLIP_BACKEND_CPU,
       &options, &error);
   g_assert_no_error (error);
   g_autoptr (Picture) p = picture_new (64, 48, 5);
@@ -454,18 +458,25 @@ test_precision (void)
   g_autofree float *want = g_new (float, dim);
   ClipFrame f = picture_clip_frame (p, GST_VIDEO_FORMAT_RGB);
   g_assert_true (clip_preprocess (&f, config, tensor, &error));
-  g_assert_true (clip_encoder_encode_images (bf16, tensor, 1, want, &error));
+  g_assert_true (clip_encoder_encode_images (reduced, tensor, 1, want, &error));
   clip_l2_normalize (want, dim);
   g_assert_cmpfloat (clip_test_max_abs_diff (attached, want, dim), <, 1e-5);
   g_autofree float *f32 = runtime_embedding (p, GST_VIDEO_FORMAT_RGB);
   clip_l2_normalize (f32, dim);
   double off = clip_test_max_abs_diff (attached, f32, dim);
   g_assert_cmpfloat (off, >, 0.0);
-  g_assert_cmpfloat (off, <, 5e-3);
+  g_assert_cmpfloat (off, <, bound);
   gst_buffer_unref (out);
   gst_harness_teardown (h);
   gst_bus_set_flushing (bus, TRUE);
   gst_object_unref (bus);
+}
+
+static void
+test_precision (void)
+{
+  check_precision (CLIP_PRECISION_BF16, 5e-3);
+  check_precision (CLIP_PRECISION_INT8, 2e-2);
 }
 
 /* Formats and a resolution change mid-stream: every format's meta equals

@@ -60,8 +60,15 @@ compare_embeddings "$TMP/bf16" "$expected/image_embeds.f32" 32 5e-3 normalised
   >"$TMP/bf16-text"
 compare_embeddings "$TMP/bf16-text" "$expected/text_embeds.f32" 32 5e-3 \
   normalised
+# --precision int8: within INT8's 2e-2.
+"$GST_CLIP" embed "${openai[@]}" --precision int8 "${png_args[@]}" >"$TMP/int8"
+compare_embeddings "$TMP/int8" "$expected/image_embeds.f32" 32 2e-2 normalised
+"$GST_CLIP" embed "${openai[@]}" --precision int8 "${text_args[@]}" \
+  >"$TMP/int8-text"
+compare_embeddings "$TMP/int8-text" "$expected/text_embeds.f32" 32 2e-2 \
+  normalised
 expect_error 2 embed "${openai[@]}" --precision int4 --text x -- \
-  "--precision" "'int4'" "f32 or bf16"
+  "--precision" "'int4'" "f32, bf16 or int8"
 
 # Mixed inputs come out in command-line order: text 1, images 0 and 1, text 0.
 "$GST_CLIP" embed "${openai[@]}" --text "${prompts[1]}" "${pre_args[@]:0:4}" \
