@@ -372,6 +372,12 @@ test_gemm_kernel_from_environment (void)
   g_assert_no_error (error);
   g_assert_null (strstr (clip_backend_cpu.describe (backend), "packed"));
   clip_backend_cpu.close (backend);
+  /* The plain C kernel is INT8's only: at f32 the layers stay on OpenBLAS. */
+  g_autoptr (ClipModel) plain_model = NULL;
+  backend = open_tiny_with_kernel ("c", &plain_model, &error);
+  g_assert_no_error (error);
+  g_assert_null (strstr (clip_backend_cpu.describe (backend), "packed"));
+  clip_backend_cpu.close (backend);
   g_autoptr (ClipModel) model2 = NULL;
   g_assert_null (open_tiny_with_kernel ("sse9", &model2, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_BACKEND);
