@@ -189,6 +189,7 @@ GST_DEBUG_CATEGORY (gst_clip_classify_debug);
 #define DEFAULT_BACKEND GST_CLIP_CLASSIFY_BACKEND_AUTO
 #define DEFAULT_THREADS 0
 #define DEFAULT_F16_WEIGHTS TRUE
+#define DEFAULT_PRECISION CLIP_PRECISION_F32
 #define DEFAULT_INTERVAL 1
 #define DEFAULT_MODE GST_CLIP_CLASSIFY_MODE_AUTO
 #define DEFAULT_BATCH_SIZE 1
@@ -219,6 +220,7 @@ enum {
   PROP_BACKEND,
   PROP_DEVICE,
   PROP_F16_WEIGHTS,
+  PROP_PRECISION,
   PROP_THREADS,
   PROP_INTERVAL,
   PROP_MODE,
@@ -262,6 +264,24 @@ gst_clip_classify_backend_get_type (void)
   };
 
   return gst_clip_enum_register_once (&type, "GstClipClassifyBackend", values);
+}
+
+GType
+gst_clip_classify_precision_get_type (void)
+{
+  static GType type;
+  static const GEnumValue values[] = {
+    { CLIP_PRECISION_F32, "F32 inputs and weights", "f32" },
+    { CLIP_PRECISION_BF16, "BF16 weights (and inputs on AVX512_BF16), F32 sums",
+        "bf16" },
+    { CLIP_PRECISION_INT8,
+        "INT8 weights and inputs in the transformer blocks, exact int32 sums",
+        "int8" },
+    { 0, NULL, NULL },
+  };
+
+  return gst_clip_enum_register_once (&type, "GstClipClassifyPrecision",
+      values);
 }
 
 GType
@@ -739,6 +759,7 @@ gst_clip_classify_start (GstBaseTransform *trans)
   device = g_strdup (self->device);
   options.threads = self->threads;
   options.f16 = self->f16_weights;
+  options.precision = self->precision;
   kind = self->backend == GST_CLIP_CLASSIFY_BACKEND_CPU   ? CLIP_BACKEND_CPU
       : self->backend == GST_CLIP_CLASSIFY_BACKEND_VULKAN ? CLIP_BACKEND_VULKAN
                                                           : CLIP_BACKEND_AUTO;
@@ -1041,6 +1062,7 @@ gst_clip_classify_init (GstClipClassify *self)
   self->backend = DEFAULT_BACKEND;
   self->threads = DEFAULT_THREADS;
   self->f16_weights = DEFAULT_F16_WEIGHTS;
+  self->precision = DEFAULT_PRECISION;
   self->interval = DEFAULT_INTERVAL;
   self->mode = DEFAULT_MODE;
   self->batch_size = DEFAULT_BATCH_SIZE;
@@ -1157,6 +1179,15 @@ gst_clip_classify_class_init (GstClipClassifyClass *klass)
           "(half the memory and bandwidth, F32 arithmetic) where it supports "
           "16-bit storage; FALSE keeps F32 (closest to the CPU backend)",
           DEFAULT_F16_WEIGHTS, at_ready));
+  gst_clip_install_field_property (gobject_class, PROP_PRECISION,
+      G_STRUCT_OFFSET (GstClipClassify, precision),
+      g_param_spec_enum ("precision", "Precision",
+          "CPU backend: the linear layers' arithmetic: f32, bf16 (BF16 "
+          "weights, and inputs where the CPU has AVX512_BF16, summed in F32; "
+          "embeddings within 5e-3) or int8 (s8 weights, u8 inputs quantised "
+          "per row, int32 sums on AVX512_VNNI, AVX2 or plain C; embeddings "
+          "within 2e-2). The Vulkan backend ignores it (F32 arithmetic)",
+          GST_TYPE_CLIP_CLASSIFY_PRECISION, DEFAULT_PRECISION, at_ready));
   gst_clip_install_field_property (gobject_class, PROP_THREADS,
       G_STRUCT_OFFSET (GstClipClassify, threads),
       g_param_spec_int ("threads", "Threads",

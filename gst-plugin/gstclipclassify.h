@@ -21,6 +21,9 @@ typedef enum {
 
 #define GST_TYPE_CLIP_CLASSIFY_BACKEND (gst_clip_classify_backend_get_type ())
 GType gst_clip_classify_backend_get_type (void);
+#define GST_TYPE_CLIP_CLASSIFY_PRECISION \
+  (gst_clip_classify_precision_get_type ())
+GType gst_clip_classify_precision_get_type (void);
 #define GST_TYPE_CLIP_CLASSIFY_MODE (gst_clip_classify_mode_get_type ())
 GType gst_clip_classify_mode_get_type (void);
 

@@ -71,6 +71,7 @@ struct _GstClipClassify {
   GstClipClassifyBackend backend;
   char *device;
   gboolean f16_weights;
+  ClipPrecision precision;
   int threads;
   guint interval;
   GstClipClassifyMode mode;

@@ -29,6 +29,7 @@ typedef struct {
   const ClipConfig *config;
   const ClipWeights *weights;
   const ClipSafetensors *file; /* private: see clip_weights_view_is_mapped */
+  ClipModel *owner;            /* private: see clip_weights_view_source */
 } ClipWeightsView;
 
 /* The view of model; it points into model, which must outlive it. */
@@ -39,6 +40,17 @@ void clip_weights_view_init (ClipWeightsView *view, const ClipModel *model);
  * weights converted at load (F16, BF16, transposed projections). */
 gboolean clip_weights_view_is_mapped (const ClipWeightsView *view,
     const float *w, gsize floats);
+
+/* The model's F16 or BF16 file data behind the view w [floats], and its
+ * dtype, while clip_model_load has not widened it (F16/BF16 linear weights
+ * and token embedding; see ClipDeferredTensor): a backend that packs or
+ * reads it from there never needs the F32 copy. NULL otherwise. */
+const void *clip_weights_view_source (const ClipWeightsView *view,
+    const float *w, gsize floats, ClipDType *dtype);
+/* Makes every view of the weights readable, widening the deferred tensors:
+ * a backend calls it before it reads a weight that it did not take from
+ * clip_weights_view_source. */
+void clip_weights_view_widen_all (const ClipWeightsView *view);
 
 typedef struct {
   const ClipBackendOps *ops;
@@ -75,11 +87,16 @@ typedef struct {
   int threads;            /* the encoder's own pool: >= 1 */
   gboolean openblas_only; /* no packed GEMM: every linear layer on OpenBLAS */
   ClipGemmKernel kernel;  /* the packed GEMM's, unless openblas_only */
+  ClipPrecision precision;
 } ClipCpuOptions;
 
 /* The CPU options for the public ones: threads 0 = as many as cores;
- * CLIP_CPU_GEMM=avx512|avx2|off picks the packed GEMM's kernel, or none
- * (OpenBLAS only), instead of the widest this CPU runs. Fails with
+ * CLIP_CPU_GEMM=avx512vnni|avx512bf16|avx512|avx2|c|off picks the packed
+ * GEMM's kernel, or none (OpenBLAS only), instead of the widest this CPU
+ * runs (avx512: BF16 precision on AVX-512F, weights widened in registers;
+ * avx512vnni: INT8 on vpdpbusd; c: INT8 in plain C, OpenBLAS at the other
+ * precisions; avx512, avx512bf16 and avx512vnni all run INT8 on
+ * AVX512_VNNI where the CPU has it). Fails with
  * CLIP_ERROR_BACKEND on another value, or a kernel this CPU does not run.
  * options may be NULL: the defaults. */
 gboolean clip_cpu_options_init (ClipCpuOptions *cpu,

@@ -221,17 +221,41 @@ typedef enum {
   CLIP_BACKEND_VULKAN,
 } ClipBackendKind;
 
+/* The arithmetic of the CPU backend's linear layers (the Vulkan backend
+ * ignores it: F32 arithmetic). Layer norms, softmax, attention and the
+ * residual stream stay F32 at every precision. */
+typedef enum {
+  CLIP_PRECISION_F32,  /* F32 inputs and weights (default) */
+  CLIP_PRECISION_BF16, /* BF16 weights; on AVX512_BF16 BF16 inputs too,
+                        * products summed in F32 */
+  CLIP_PRECISION_INT8, /* the transformer blocks' linear layers on s8
+                        * weights (a scale per output column) and u8 inputs
+                        * (a scale and zero point per row), exact int32
+                        * sums; the patch embedding and the projections
+                        * stay F32 */
+} ClipPrecision;
+
+/* "f32", "bf16" or "int8" to *precision; FALSE (CLIP_ERROR_INVALID,
+ * listing the names) for anything else. */
+CLIP_API
+gboolean clip_precision_from_name (const char *name, ClipPrecision *precision,
+    GError **error);
+/* "f32", "bf16" or "int8". */
+CLIP_API
+const char *clip_precision_get_name (ClipPrecision precision);
+
 typedef struct {
   int threads;             /* CPU threads; 0 = as many as cores */
   int device_index;        /* Vulkan device index; -1 = by name or first */
   const char *device_name; /* Vulkan device name substring, or NULL */
   gboolean f16;            /* Vulkan: F16 weight storage where supported */
   gboolean profile;        /* Vulkan: timestamp queries per stage */
+  ClipPrecision precision; /* CPU: the linear layers' arithmetic */
 } ClipBackendOptions;
 
-#define CLIP_BACKEND_OPTIONS_INIT \
-  {                               \
-    0, -1, NULL, TRUE, FALSE      \
+#define CLIP_BACKEND_OPTIONS_INIT                \
+  {                                              \
+    0, -1, NULL, TRUE, FALSE, CLIP_PRECISION_F32 \
   }
 
 typedef struct _ClipEncoder ClipEncoder;

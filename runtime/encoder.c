@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct _ClipEncoder {
   ClipModel *model;
@@ -18,6 +19,22 @@ clip_weights_view_init (ClipWeightsView *view, const ClipModel *model)
   view->config = &model->config;
   view->weights = &model->weights;
   view->file = model->st;
+  /* The deferred tensors are a cache of the model's weights that the
+   * backends fill on demand: the model stays logically const. */
+  view->owner = (ClipModel *) model;
+}
+
+const void *
+clip_weights_view_source (const ClipWeightsView *view, const float *w,
+    gsize floats, ClipDType *dtype)
+{
+  return clip_model_deferred_source (view->owner, w, floats, dtype);
+}
+
+void
+clip_weights_view_widen_all (const ClipWeightsView *view)
+{
+  clip_model_get_weights (view->owner);
 }
 
 gboolean
@@ -39,6 +56,7 @@ clip_cpu_options_init (ClipCpuOptions *cpu, const ClipBackendOptions *options,
   cpu->threads = threads > 0 ? threads : (int) g_get_num_processors ();
   cpu->openblas_only = FALSE;
   cpu->kernel = CLIP_GEMM_AUTO;
+  cpu->precision = options != NULL ? options->precision : CLIP_PRECISION_F32;
   const char *name = g_getenv ("CLIP_CPU_GEMM");
   if (name == NULL || *name == '\0')
     return TRUE;
@@ -46,21 +64,57 @@ clip_cpu_options_init (ClipCpuOptions *cpu, const ClipBackendOptions *options,
     cpu->openblas_only = TRUE;
     return TRUE;
   }
-  if (g_strcmp0 (name, "avx512") == 0)
-    cpu->kernel = CLIP_GEMM_AVX512;
-  else if (g_strcmp0 (name, "avx2") == 0)
-    cpu->kernel = CLIP_GEMM_AVX2;
-  else {
+  static const struct {
+    const char *name;
+    ClipGemmKernel kernel;
+  } kernels[] = {
+    { "avx512vnni", CLIP_GEMM_AVX512_VNNI },
+    { "avx512bf16", CLIP_GEMM_AVX512_BF16 },
+    { "avx512", CLIP_GEMM_AVX512 },
+    { "avx2", CLIP_GEMM_AVX2 },
+    { "c", CLIP_GEMM_PLAIN },
+  };
+  guint i = 0;
+  while (i < G_N_ELEMENTS (kernels) && strcmp (name, kernels[i].name) != 0)
+    i++;
+  if (i == G_N_ELEMENTS (kernels)) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_BACKEND,
-        "cpu: CLIP_CPU_GEMM is '%s'; expected avx512, avx2 or off", name);
+        "cpu: CLIP_CPU_GEMM is '%s'; expected avx512vnni, avx512bf16, "
+        "avx512, avx2, c or off",
+        name);
     return FALSE;
   }
+  cpu->kernel = kernels[i].kernel;
   if (!clip_gemm_kernel_supported (cpu->kernel)) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_BACKEND,
         "cpu: CLIP_CPU_GEMM=%s, but this CPU does not run that kernel", name);
     return FALSE;
   }
   return TRUE;
+}
+
+static const char *const precision_names[] = { "f32", "bf16", "int8" };
+
+gboolean
+clip_precision_from_name (const char *name, ClipPrecision *precision,
+    GError **error)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (precision_names); i++)
+    if (g_strcmp0 (name, precision_names[i]) == 0) {
+      *precision = (ClipPrecision) i;
+      return TRUE;
+    }
+  g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
+      "unknown precision '%s' (f32, bf16 or int8)", name ? name : "(null)");
+  return FALSE;
+}
+
+const char *
+clip_precision_get_name (ClipPrecision precision)
+{
+  return (guint) precision < G_N_ELEMENTS (precision_names)
+      ? precision_names[precision]
+      : NULL;
 }
 
 static ClipBackend *
@@ -114,6 +168,7 @@ open_vulkan (const ClipWeightsView *model, const ClipBackendOptions *options,
 {
   ClipVulkanOptions vk;
   clip_vulkan_options_init (&vk, options);
+  clip_weights_view_widen_all (model);
   return clip_vulkan_backend_open (model, &vk, error);
 }
 #endif

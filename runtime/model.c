@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 /* F32 tensors are used in place, and safetensors data is little-endian. */
@@ -169,6 +170,17 @@ needs_conversion (const ClipTensor *t, gboolean transposed)
       || (guintptr) t->data % G_ALIGNOF (float) != 0;
 }
 
+/* The F16/BF16 tensors that the CPU backend reads from the file itself:
+ * the linear layers' weights (packed at open) and the token embedding
+ * (rows widened as they are looked up), nine tenths of a model's bytes. */
+static gboolean
+is_deferred (const StoredTensor *st, const ClipTensor *t, ClipLayout layout)
+{
+  return (t->dtype == CLIP_DTYPE_F16 || t->dtype == CLIP_DTYPE_BF16)
+      && !is_transposed (st, layout)
+      && (st->span->param->matrix || st->span->param->by_token);
+}
+
 static const ClipTensor *
 find_weight (ClipSafetensors *st, const char *name, int n_dims,
     const gint64 *shape, GError **error)
@@ -265,8 +277,12 @@ map_stored_tensors (ClipModel *model, const ClipParamLayout *params,
           &w->logit_scale, error))
     return FALSE;
   if (n_converted > 0) {
-    model->converted = g_try_new (float, n_converted);
-    if (model->converted == NULL) {
+    /* mmap, not malloc: the deferred tensors' pages must stay untouched. */
+    model->converted_bytes = n_converted * sizeof (float);
+    model->converted = mmap (NULL, model->converted_bytes,
+        PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (model->converted == MAP_FAILED) {
+      model->converted = NULL;
       g_set_error (error, CLIP_ERROR, CLIP_ERROR_IO,
           "%s: not enough memory to convert %" G_GSIZE_FORMAT " MB of weights "
           "to F32",
@@ -282,7 +298,10 @@ map_stored_tensors (ClipModel *model, const ClipParamLayout *params,
     const ClipTensor *t = tensors[i];
     const float *data = t->data;
     if (needs_conversion (t, is_transposed (st, layout))) {
-      if (is_transposed (st, layout)) {
+      if (is_deferred (st, t, layout)) {
+        ClipDeferredTensor d = { next, t };
+        g_array_append_val (model->deferred, d);
+      } else if (is_transposed (st, layout)) {
         gint64 rows = st->shape[0], cols = st->shape[1];
         for (gint64 r = 0; r < rows; r++)
           for (gint64 c = 0; c < cols; c++)
@@ -392,6 +411,8 @@ load_model (const char *dir, const char *vocab_dir, const char *name,
   const char *vocabulary = vocab_dir ? vocab_dir : dir;
   ClipModel *model = g_new0 (ClipModel, 1);
   model->ref_count = 1;
+  model->deferred = g_array_new (FALSE, FALSE, sizeof (ClipDeferredTensor));
+  g_mutex_init (&model->deferred_lock);
   model->dir = g_strdup (dir);
   model->name = g_strdup (name);
 
@@ -534,12 +555,55 @@ model_free (ClipModel *model)
     clip_tokenizer_free (model->tokenizer);
   g_free (model->weights.vision.layers);
   g_free (model->weights.text.layers);
-  g_free (model->converted);
+  if (model->converted != NULL)
+    munmap (model->converted, model->converted_bytes);
+  if (model->deferred != NULL) {
+    g_array_unref (model->deferred);
+    g_mutex_clear (&model->deferred_lock);
+  }
   clip_safetensors_close (model->st);
   g_free (model->dir);
   g_free (model->name);
   g_free (model->fingerprint);
   g_free (model);
+}
+
+const ClipWeights *
+clip_model_get_weights (ClipModel *model)
+{
+  /* A model assembled in memory, not loaded (the tests'), defers nothing. */
+  if (model->deferred == NULL)
+    return &model->weights;
+  g_mutex_lock (&model->deferred_lock);
+  for (guint i = 0; i < model->deferred->len; i++) {
+    const ClipDeferredTensor *d = &g_array_index (model->deferred,
+        ClipDeferredTensor, i);
+    tensor_to_f32 (d->source, d->view);
+  }
+  g_array_set_size (model->deferred, 0);
+  g_mutex_unlock (&model->deferred_lock);
+  return &model->weights;
+}
+
+const void *
+clip_model_deferred_source (ClipModel *model, const float *w, gsize floats,
+    ClipDType *dtype)
+{
+  const void *source = NULL;
+  if (model->deferred == NULL)
+    return NULL;
+  g_mutex_lock (&model->deferred_lock);
+  for (guint i = 0; i < model->deferred->len && source == NULL; i++) {
+    const ClipDeferredTensor *d = &g_array_index (model->deferred,
+        ClipDeferredTensor, i);
+    gsize n = d->source->n_elements;
+    if (w >= d->view && floats <= n && (gsize) (w - d->view) <= n - floats) {
+      source = (const guint8 *) d->source->data + (w - d->view) * 2;
+      *dtype = d->source->dtype;
+    }
+  }
+  g_mutex_unlock (&model->deferred_lock);
+  return source;
 }
 
 gboolean

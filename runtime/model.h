@@ -59,8 +59,16 @@ struct _ClipModel {
   ClipConfig config;
   ClipLayout layout;
   ClipSafetensors *st; /* the mmapped file the F32 views point into */
-  float *
-      converted; /* one buffer: F16/BF16 tensors as F32, transposed projections */
+  /* One anonymous mapping: F16/BF16 tensors as F32, transposed
+   * projections. Its pages become resident only where written. */
+  float *converted;
+  gsize converted_bytes;
+  /* ClipDeferredTensor: the F16/BF16 linear weights and token embedding,
+   * whose place in converted is written only by clip_model_get_weights, so
+   * that a backend reading them from the file never holds an F32 copy.
+   * NULL in a model assembled in memory: nothing deferred. */
+  GArray *deferred;
+  GMutex deferred_lock;
   ClipWeights weights;
   ClipTokenizer *tokenizer;
   char *fingerprint; /* see clip_model_get_fingerprint */
@@ -68,6 +76,20 @@ struct _ClipModel {
 
 /* How many models are loaded and shared now (for the tests). */
 guint clip_model_count_loaded (void);
+
+typedef struct {
+  float *view; /* where ClipWeights' view points, in converted */
+  const ClipTensor *source;
+} ClipDeferredTensor;
+
+/* The model's weights with every view readable: widens the deferred
+ * tensors into place on the first call (thread-safe). Any reader of the
+ * weights but the CPU backend's packed GEMM goes through it. */
+const ClipWeights *clip_model_get_weights (ClipModel *model);
+/* The file's F16 or BF16 data behind the view w [floats], with its dtype,
+ * while that view is deferred (not yet written); else NULL. */
+const void *clip_model_deferred_source (ClipModel *model, const float *w,
+    gsize floats, ClipDType *dtype);
 
 /* Fails with CLIP_ERROR_IO, naming the file, when the weights file was
  * truncated after loading (see clip_safetensors_check_file); the encoder

@@ -148,6 +148,17 @@ clip_bf16_to_f32 (guint16 h)
   return v.f;
 }
 
+guint16
+clip_f32_to_bf16 (float f)
+{
+  guint32 u;
+  memcpy (&u, &f, sizeof u);
+  if ((u & 0x7fffffffu) > 0x7f800000u)
+    return (guint16) ((u >> 16) | 0x40); /* NaN stays a quiet NaN */
+  u += 0x7fffu + ((u >> 16) & 1);
+  return (guint16) (u >> 16);
+}
+
 /* ----------------------------------------------------------------- reader */
 
 static void

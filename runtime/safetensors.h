@@ -68,3 +68,4 @@ gboolean clip_safetensors_write (const char *path, const ClipTensor *tensors,
 float clip_f16_to_f32 (guint16 h);
 guint16 clip_f32_to_f16 (float f); /* round to nearest even */
 float clip_bf16_to_f32 (guint16 h);
+guint16 clip_f32_to_bf16 (float f); /* round to nearest even */

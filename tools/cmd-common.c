@@ -38,6 +38,11 @@ tool_add_model_options (GOptionContext *ctx, ToolModelOptions *opts,
         "Vulkan: keep the weights in F32 (default: F16 storage where the "
         "device supports it, F32 arithmetic either way)",
         NULL },
+    { "precision", 0, 0, G_OPTION_ARG_STRING, &opts->precision,
+        "CPU: the linear layers' arithmetic, f32 (default), bf16 (BF16 "
+        "weights, and inputs on AVX512_BF16, F32 sums) or int8 (INT8 weights "
+        "and inputs, int32 sums); Vulkan ignores it",
+        "f32|bf16|int8" },
     { NULL },
   };
   /* GOption copies the entries, so stack arrays are fine. */
@@ -69,6 +74,7 @@ tool_model_options_clear (ToolModelOptions *opts)
   g_clear_pointer (&opts->vocab_dir, g_free);
   g_clear_pointer (&opts->backend, g_free);
   g_clear_pointer (&opts->device, g_free);
+  g_clear_pointer (&opts->precision, g_free);
 }
 
 gboolean
@@ -215,6 +221,14 @@ tool_open_encoder (const char *command, ClipModel *model,
     return NULL;
 
   ClipBackendOptions options = CLIP_BACKEND_OPTIONS_INIT;
+  GError *error = NULL;
+  if (opts->precision != NULL
+      && !clip_precision_from_name (opts->precision, &options.precision,
+          &error)) {
+    *status = tool_usage_error (command, "--precision: %s", error->message);
+    g_error_free (error);
+    return NULL;
+  }
   options.threads = opts->threads;
   options.profile = profile;
   options.f16 = !opts->f32;
@@ -226,7 +240,6 @@ tool_open_encoder (const char *command, ClipModel *model,
     else
       options.device_name = opts->device;
   }
-  GError *error = NULL;
   ClipEncoder *enc = clip_encoder_new (model, kind, &options, &error);
   if (enc == NULL)
     *status = tool_fail (error);

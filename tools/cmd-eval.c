@@ -4,16 +4,20 @@
 #include "commands.h"
 #include "synthetic.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #define DEFAULT_TEMPLATE "a photo of a {}."
 
 /* Top-1 accuracy of set: each frame against every label's prompt (the
- * template with {} replaced by the label). */
+ * template with {} replaced by the label). predictions (may be NULL) gets
+ * a line per frame: set_name, the frame's index, its truth and the top-1
+ * label. */
 static gboolean
 zero_shot_accuracy (ClipEncoder *enc, const SyntheticEvalSet *set,
-    const char *template, double *accuracy, GError **error)
+    const char *template, const char *set_name, FILE *predictions,
+    double *accuracy, GError **error)
 {
   const ClipConfig *config = clip_model_get_config (
       clip_encoder_get_model (enc));
@@ -48,6 +52,9 @@ zero_shot_accuracy (ClipEncoder *enc, const SyntheticEvalSet *set,
         }
       }
       correct += best == set->truth[start + i];
+      if (predictions != NULL)
+        fprintf (predictions, "%s\t%d\t%s\t%s\n", set_name, start + i,
+            set->labels[set->truth[start + i]], set->labels[best]);
     }
   }
   *accuracy = (double) correct / set->n;
@@ -62,6 +69,7 @@ tool_cmd_eval (int argc, char **argv)
   int per_pattern = 20, unseen = 300;
   gint64 seed = 1;
   g_autofree char *template = NULL;
+  g_autofree char *predictions_path = NULL;
   int status = TOOL_EXIT_OK;
 
   const GOptionEntry entries[] = {
@@ -77,6 +85,11 @@ tool_cmd_eval (int argc, char **argv)
         "Prompt template, {} standing for the label (default clipclassify's: "
         "'" DEFAULT_TEMPLATE "')",
         "TEXT" },
+    { "predictions", 0, 0, G_OPTION_ARG_FILENAME, &predictions_path,
+        "Also write each frame's top-1 label to FILE, a line per frame: "
+        "set, frame, truth, top-1 (tab-separated), to compare two runs "
+        "frame by frame",
+        "FILE" },
     { NULL },
   };
   g_autoptr (GOptionContext) ctx = tool_option_context_new ("",
@@ -119,6 +132,11 @@ tool_cmd_eval (int argc, char **argv)
       (guint32) seed, per_pattern);
   g_autoptr (SyntheticEvalSet) scenes = synthetic_eval_unseen (world,
       (guint32) seed, unseen);
+  FILE *predictions = NULL;
+  if (predictions_path != NULL
+      && (predictions = fopen (predictions_path, "w")) == NULL)
+    return tool_fail (g_error_new (CLIP_ERROR, CLIP_ERROR_IO, "%s: %s",
+        predictions_path, g_strerror (errno)));
   const SyntheticEvalSet *sets[] = { patterns, scenes };
   const char *names[] = { "videotestsrc patterns", "unseen colour x shape" };
   printf ("model: %s\n", clip_model_get_dir (model));
@@ -127,11 +145,18 @@ tool_cmd_eval (int argc, char **argv)
   for (int i = 0; i < 2; i++) {
     double accuracy;
     if (!zero_shot_accuracy (enc, sets[i],
-            template ? template : DEFAULT_TEMPLATE, &accuracy, &error))
+            template ? template : DEFAULT_TEMPLATE, names[i], predictions,
+            &accuracy, &error)) {
+      if (predictions != NULL)
+        fclose (predictions);
       return tool_fail (error);
+    }
     int labels = g_strv_length (sets[i]->labels);
     printf ("%-24s %7d %7d %6.1f%% %6.1f%%\n", names[i], sets[i]->n, labels,
         100.0 * accuracy, 100.0 / labels);
   }
+  if (predictions != NULL && fclose (predictions) != 0)
+    return tool_fail (g_error_new (CLIP_ERROR, CLIP_ERROR_IO, "%s: %s",
+        predictions_path, g_strerror (errno)));
   return TOOL_EXIT_OK;
 }

@@ -72,12 +72,13 @@ typedef struct {
   char *vocab_dir;
   char *backend;
   int threads;
-  char *device; /* Vulkan device: index or name substring */
-  gboolean f32; /* Vulkan: F32 weights even where F16 storage exists */
+  char *device;    /* Vulkan device: index or name substring */
+  gboolean f32;    /* Vulkan: F32 weights even where F16 storage exists */
+  char *precision; /* CPU: f32 or bf16 */
 } ToolModelOptions;
 
 /* Adds --model and --vocab, and with with_backend also --backend,
- * --threads, --device and --f32, to ctx's main group. */
+ * --threads, --device, --f32 and --precision, to ctx's main group. */
 void tool_add_model_options (GOptionContext *ctx, ToolModelOptions *opts,
     gboolean with_backend);
 /* A subcommand's option context: its parameter string and --help texts

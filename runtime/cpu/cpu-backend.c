@@ -7,10 +7,14 @@
  * OpenBLAS's calls included (single-threaded, each on one thread's share).
  * The activations live in one arena sized for the largest batch seen.
  * Where the CPU has AVX2 or AVX-512, the linear layers' weights are
- * packed once for gemm.c's kernels, and their pages of the mmapped file
- * leave the resident set; other weights are read where the model keeps
- * them. The packed copy is made once per model and kernel in a process and
- * shared by every CPU encoder on them (see PackedSet). */
+ * packed once for gemm.c's kernels, F16 and BF16 ones straight from the
+ * file in 16 bits (the model never widens them), and their pages of the
+ * mmapped file leave the resident set; other weights are read where the
+ * model keeps them. The packed copy is made once per model, kernel and
+ * precision in a process and shared by every CPU encoder on them (see
+ * PackedSet). At BF16 precision the packed weights are rounded to BF16
+ * (and on AVX512_BF16 the GEMM inputs too); layer norms, softmax,
+ * attention and the residual stream stay F32. */
 #include "backend.h"
 #include "gemm.h"
 #include "params.h"
@@ -29,8 +33,10 @@
 typedef struct {
   int ref_count;              /* under packed_lock */
   const ClipWeights *weights; /* the model's, which outlives every user */
-  const char *kernel;         /* clip_gemm_kernel_name: the resolved one */
-  GHashTable *linears;        /* weight pointer -> ClipGemmWeight */
+  const char *kernel;         /* clip_gemm_kernel_name_at: the resolved one */
+  ClipPrecision precision;
+  gboolean complete;   /* every deferred F16/BF16 weight is packed */
+  GHashTable *linears; /* weight pointer -> ClipGemmWeight */
 } PackedSet;
 
 /* The packed sets in use. A set is found by its model's weights pointer:
@@ -456,14 +462,26 @@ cpu_texts (ClipBackend *b, const gint32 *tokens, int n, float *out,
   Activations act;
   carve_activations (cpu, tower, rows, &act);
 
+  /* An F16/BF16 token embedding is read from the file, row by row. */
+  ClipDType dtype = CLIP_DTYPE_F32;
+  const guint16 *halves = clip_weights_view_source (&b->model, tw->token_emb,
+      (gsize) cfg->vocab_size * w, &dtype);
   for (int s = 0; s < n; s++)
     for (int i = 0; i < l; i++) {
       gint32 id = tokens[(gsize) s * context + i];
       float *x = act.x + ((gsize) s * l + i) * w;
-      const float *tok = tw->token_emb + (gsize) id * w;
       const float *pos = tw->pos_emb + (gsize) i * w;
-      for (int j = 0; j < w; j++)
-        x[j] = tok[j] + pos[j];
+      if (halves != NULL) {
+        const guint16 *tok = halves + (gsize) id * w;
+        for (int j = 0; j < w; j++)
+          x[j] = (dtype == CLIP_DTYPE_F16 ? clip_f16_to_f32 (tok[j])
+                                          : clip_bf16_to_f32 (tok[j]))
+              + pos[j];
+      } else {
+        const float *tok = tw->token_emb + (gsize) id * w;
+        for (int j = 0; j < w; j++)
+          x[j] = tok[j] + pos[j];
+      }
     }
 
   for (int layer = 0; layer < tower->layers; layer++)
@@ -479,29 +497,41 @@ cpu_texts (ClipBackend *b, const gint32 *tokens, int n, float *out,
   return TRUE;
 }
 
-/* Packs w [out_dim, in_dim] when it lies in the model's file mapping, whose
- * pages can then leave the resident set: the packed copy replaces them, so
- * the weights stay resident once. */
-static void
+/* Packs w [out_dim, in_dim] when it lies in the model's file mapping, F32,
+ * or F16/BF16 that the model left unconverted, whose pages can then leave
+ * the resident set: the packed copy replaces them, so the weights stay
+ * resident once. Returns FALSE when w is left unconverted and not packed:
+ * then the weights must be widened for cblas_sgemm. */
+static gboolean
 pack_linear (GHashTable *linears, const ClipWeightsView *model,
-    ClipGemmKernel kernel, const float *w, int out_dim, int in_dim)
+    ClipGemmKernel kernel, ClipPrecision precision, const float *w, int out_dim,
+    int in_dim)
 {
   gsize floats = (gsize) out_dim * in_dim;
-  if (w == NULL || g_hash_table_contains (linears, w)
-      || !clip_weights_view_is_mapped (model, w, floats))
-    return;
-  ClipGemmWeight *packed = clip_gemm_pack (w, out_dim, in_dim, kernel);
+  if (w == NULL || g_hash_table_contains (linears, w))
+    return TRUE;
+  ClipDType dtype = CLIP_DTYPE_F32;
+  const void *source = clip_weights_view_source (model, w, floats, &dtype);
+  if (source == NULL) {
+    if (!clip_weights_view_is_mapped (model, w, floats))
+      return TRUE;
+    source = w;
+  }
+  ClipGemmWeight *packed = clip_gemm_pack_at (source, dtype, out_dim, in_dim,
+      kernel, precision);
   if (packed == NULL)
-    return; /* out of memory: this layer stays on cblas_sgemm */
+    return dtype == CLIP_DTYPE_F32; /* out of memory: on cblas_sgemm */
   g_hash_table_insert (linears, (gpointer) w, packed);
-  clip_gemm_release_mapped (w, floats);
+  clip_gemm_release_mapped (source, floats * clip_dtype_size (dtype));
+  return TRUE;
 }
 
 /* Every linear layer's weight in the parameter table, with the shapes the
  * forward pass multiplies by: a group whose parts lie back to back (q, k,
  * v) as one matrix, as transformer_layer uses it. */
 static GHashTable *
-pack_weights (const ClipWeightsView *model, ClipGemmKernel kernel)
+pack_weights (const ClipWeightsView *model, ClipGemmKernel kernel,
+    ClipPrecision precision, gboolean *complete)
 {
   const ClipConfig *cfg = model->config;
   const ClipWeights *weights = model->weights;
@@ -517,26 +547,33 @@ pack_weights (const ClipWeightsView *model, ClipGemmKernel kernel)
     gint64 shape[4];
     clip_param_span_shape (span, cfg, CLIP_LAYOUT_HF, shape);
     int in_dim = span->part_size / shape[0];
+    /* At INT8 the patch embedding and the projections stay F32: 2% of
+     * ViT-B/32's multiply-adds, and the largest error (see
+     * docs/performance.md). */
+    ClipPrecision at = precision == CLIP_PRECISION_INT8 && span->layer < 0
+        ? CLIP_PRECISION_F32
+        : precision;
     if (clip_param_span_is_fused (span, weights)) {
-      pack_linear (linears, model, kernel,
+      *complete &= pack_linear (linears, model, kernel, at,
           *clip_param_span_view (span, weights, 0), span->size / in_dim,
           in_dim);
       continue;
     }
     for (gsize part = 0; part < span->size / span->part_size; part++)
-      pack_linear (linears, model, kernel,
+      *complete &= pack_linear (linears, model, kernel, at,
           *clip_param_span_view (span, weights, part), shape[0], in_dim);
   }
   clip_param_layout_clear (&params);
   return linears;
 }
 
-/* The packed set of model for kernel: the one in use, with one more
- * reference, or a new one. */
+/* The packed set of model for kernel at precision: the one in use, with
+ * one more reference, or a new one. */
 static PackedSet *
-packed_set_acquire (const ClipWeightsView *model, ClipGemmKernel kernel)
+packed_set_acquire (const ClipWeightsView *model, ClipGemmKernel kernel,
+    ClipPrecision precision)
 {
-  const char *kernel_name = clip_gemm_kernel_name (kernel);
+  const char *kernel_name = clip_gemm_kernel_name_at (kernel, precision);
   g_mutex_lock (&packed_lock);
   if (packed_sets == NULL)
     packed_sets = g_ptr_array_new ();
@@ -544,7 +581,8 @@ packed_set_acquire (const ClipWeightsView *model, ClipGemmKernel kernel)
   for (guint i = 0; i < packed_sets->len && set == NULL; i++) {
     PackedSet *candidate = g_ptr_array_index (packed_sets, i);
     if (candidate->weights == model->weights
-        && strcmp (candidate->kernel, kernel_name) == 0)
+        && strcmp (candidate->kernel, kernel_name) == 0
+        && candidate->precision == precision)
       set = candidate;
   }
   if (set != NULL)
@@ -554,7 +592,9 @@ packed_set_acquire (const ClipWeightsView *model, ClipGemmKernel kernel)
     set->ref_count = 1;
     set->weights = model->weights;
     set->kernel = kernel_name;
-    set->linears = pack_weights (model, kernel);
+    set->precision = precision;
+    set->complete = TRUE;
+    set->linears = pack_weights (model, kernel, precision, &set->complete);
     g_ptr_array_add (packed_sets, set);
   }
   g_mutex_unlock (&packed_lock);
@@ -605,10 +645,20 @@ clip_cpu_backend_open (const ClipWeightsView *model,
   cpu->base.model = *model;
   cpu->threads = MAX (options->threads, 1);
   cpu->pool = clip_gemm_pool_new (cpu->threads);
-  if (!options->openblas_only && clip_gemm_kernel_supported (options->kernel))
-    cpu->packed = packed_set_acquire (model, options->kernel);
+  if (!options->openblas_only
+      && clip_gemm_kernel_name_at (options->kernel, options->precision) != NULL)
+    cpu->packed = packed_set_acquire (model, options->kernel,
+        options->precision);
+  /* Packed from the file's F16/BF16 where it can be; anything left for
+   * cblas_sgemm reads the model's F32 views. */
+  if (cpu->packed == NULL || !cpu->packed->complete)
+    clip_weights_view_widen_all (&cpu->base.model);
   g_autofree char *packed = linears_are_packed (cpu)
-      ? g_strdup_printf (" + packed %s GEMM", cpu->packed->kernel)
+      ? g_strdup_printf (" + packed %s GEMM%s%s", cpu->packed->kernel,
+          cpu->packed->precision != CLIP_PRECISION_F32 ? ", " : "",
+          cpu->packed->precision != CLIP_PRECISION_F32
+              ? clip_precision_get_name (cpu->packed->precision)
+              : "")
       : NULL;
   cpu->description = g_strdup_printf ("OpenBLAS %s%s, %d thread%s",
       openblas_get_corename (), packed != NULL ? packed : "", cpu->threads,

@@ -37,7 +37,7 @@ typedef struct _ClipTrainer ClipTrainer;
  * does from opts->seed, or (init != NULL) from that model's weights, whose
  * config must have the same sizes (fine-tuning). */
 ClipTrainer *clip_trainer_new (const ClipConfig *config,
-    const ClipTrainOptions *opts, const ClipModel *init, GError **error);
+    const ClipTrainOptions *opts, ClipModel *init, GError **error);
 void clip_trainer_free (ClipTrainer *trainer);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClipTrainer, clip_trainer_free)
 

@@ -149,7 +149,7 @@ same_sizes (const ClipConfig *a, const ClipConfig *b)
 
 ClipTrainer *
 clip_trainer_new (const ClipConfig *config, const ClipTrainOptions *opts,
-    const ClipModel *init, GError **error)
+    ClipModel *init, GError **error)
 {
   if (!clip_config_validate (config, error))
     return NULL;
@@ -187,7 +187,7 @@ clip_trainer_new (const ClipConfig *config, const ClipTrainOptions *opts,
   }
   t->token_seen = g_new0 (guint8, config->vocab_size);
   if (init != NULL) {
-    clip_params_copy (&t->layout, &init->weights, t->params);
+    clip_params_copy (&t->layout, clip_model_get_weights (init), t->params);
   } else {
     clip_params_init (&t->layout, config, opts->seed, t->params);
     t->params[t->layout.logit_scale] = logf (opts->logit_scale_init);

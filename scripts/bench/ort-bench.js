@@ -3,7 +3,8 @@
 // for the peer benchmark (bench-peers.sh).
 // Usage: node ort-bench.js MODEL.onnx IMAGE_SIZE THREADS ITERATIONS
 //        INPUT.f32 OUTPUT.f32 BATCH...
-// Prints ms/image per batch size; writes the raw embedding of INPUT.f32.
+// Prints ms/image per batch size (as ORT_NAME, default onnxruntime);
+// writes the raw embedding of INPUT.f32.
 const fs = require('fs');
 const ort = require('onnxruntime-node');
 
@@ -37,7 +38,8 @@ async function main() {
     for (let i = 0; i < Number(iterations); i++)
       await session.run(feeds);
     const ms = Number(process.hrtime.bigint() - start) / 1e6;
-    console.log(`onnxruntime batch ${batch}: ${(ms / (batch * iterations)).toFixed(1)} ms/image`);
+    const name = process.env.ORT_NAME || 'onnxruntime';
+    console.log(`${name} batch ${batch}: ${(ms / (batch * iterations)).toFixed(1)} ms/image`);
   }
 }
 

@@ -294,7 +294,7 @@ test_properties (void)
   g_autofree char *model = NULL, *vocab = NULL, *labels = NULL,
                   *labels_file = NULL;
   g_autofree char *templates = NULL, *negatives = NULL, *device = NULL;
-  int threads, backend, mode;
+  int threads, backend, mode, precision;
   guint interval, batch, top_k, smoothing;
   float threshold;
   guint64 min_segment;
@@ -307,7 +307,8 @@ test_properties (void)
       "threads", &threads, "interval", &interval, "mode", &mode,
       "batch-size", &batch, "top-k", &top_k, "threshold", &threshold,
       "smoothing", &smoothing, "min-segment", &min_segment,
-      "attach-embedding", &attach, "f16-weights", &f16_weights, NULL);
+      "attach-embedding", &attach, "f16-weights", &f16_weights, "precision",
+      &precision, NULL);
   g_assert_null (model);
   g_assert_null (vocab);
   g_assert_null (labels);
@@ -332,6 +333,17 @@ test_properties (void)
   g_assert_cmpstr (v->value_nick, ==, "auto");
   g_assert_nonnull (g_enum_get_value_by_nick (
       G_PARAM_SPEC_ENUM (pspec)->enum_class, "vulkan"));
+  pspec = g_object_class_find_property (klass, "precision");
+  v = g_enum_get_value (G_PARAM_SPEC_ENUM (pspec)->enum_class, precision);
+  g_assert_cmpstr (v->value_nick, ==, "f32");
+  g_assert_cmpint (
+      g_enum_get_value_by_nick (G_PARAM_SPEC_ENUM (pspec)->enum_class, "bf16")
+          ->value,
+      ==, CLIP_PRECISION_BF16);
+  g_assert_cmpint (
+      g_enum_get_value_by_nick (G_PARAM_SPEC_ENUM (pspec)->enum_class, "int8")
+          ->value,
+      ==, CLIP_PRECISION_INT8);
   pspec = g_object_class_find_property (klass, "mode");
   v = g_enum_get_value (G_PARAM_SPEC_ENUM (pspec)->enum_class, mode);
   g_assert_cmpstr (v->value_nick, ==, "auto");
@@ -348,7 +360,7 @@ test_properties (void)
     g_assert_nonnull (g_param_spec_get_blurb (pspec));
   }
   const char *at_ready[] = { "model", "vocab", "backend", "device",
-    "f16-weights", "threads", "mode" };
+    "f16-weights", "precision", "threads", "mode" };
   for (guint i = 0; i < G_N_ELEMENTS (at_ready); i++) {
     pspec = g_object_class_find_property (klass, at_ready[i]);
     g_assert_nonnull (pspec);
@@ -413,6 +425,58 @@ test_meta_matches_runtime (void)
   gst_harness_teardown (h);
   gst_bus_set_flushing (bus, TRUE);
   gst_object_unref (bus);
+}
+
+/* precision reaches the CPU encoder: the attached embedding is the
+ * runtime's at that precision, within bound of the F32 one but not it. */
+static void
+check_precision (ClipPrecision precision, double bound)
+{
+  if (!setup_model ())
+    return;
+  GstBus *bus;
+  GstHarness *h = new_harness (new_element ("labels", "one,two", "mode",
+                                   1 /* sync */, "attach-embedding", TRUE,
+                                   "precision", precision, NULL),
+      &bus);
+  ClipBackendOptions options = CLIP_BACKEND_OPTIONS_INIT;
+  options.precision = precision;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (ClipEncoder) reduced = clip_encoder_new (model, CLIP_BACKEND_CPU,
+      &options, &error);
+  g_assert_no_error (error);
+  g_autoptr (Picture) p = picture_new (64, 48, 5);
+  gst_harness_set_src_caps (h, picture_caps (p, GST_VIDEO_FORMAT_RGB));
+  GstBuffer *out = gst_harness_push_and_pull (h,
+      picture_buffer (p, GST_VIDEO_FORMAT_RGB, 0));
+  guint dim;
+  const gfloat *attached = gst_clip_meta_get_embedding (
+      gst_buffer_get_clip_meta (out), &dim);
+  const ClipConfig *config = clip_model_get_config (model);
+  g_autofree float *tensor = g_new (float,
+      3 * config->image_size * config->image_size);
+  g_autofree float *want = g_new (float, dim);
+  ClipFrame f = picture_clip_frame (p, GST_VIDEO_FORMAT_RGB);
+  g_assert_true (clip_preprocess (&f, config, tensor, &error));
+  g_assert_true (clip_encoder_encode_images (reduced, tensor, 1, want, &error));
+  clip_l2_normalize (want, dim);
+  g_assert_cmpfloat (clip_test_max_abs_diff (attached, want, dim), <, 1e-5);
+  g_autofree float *f32 = runtime_embedding (p, GST_VIDEO_FORMAT_RGB);
+  clip_l2_normalize (f32, dim);
+  double off = clip_test_max_abs_diff (attached, f32, dim);
+  g_assert_cmpfloat (off, >, 0.0);
+  g_assert_cmpfloat (off, <, bound);
+  gst_buffer_unref (out);
+  gst_harness_teardown (h);
+  gst_bus_set_flushing (bus, TRUE);
+  gst_object_unref (bus);
+}
+
+static void
+test_precision (void)
+{
+  check_precision (CLIP_PRECISION_BF16, 5e-3);
+  check_precision (CLIP_PRECISION_INT8, 2e-2);
 }
 
 /* Formats and a resolution change mid-stream: every format's meta equals
@@ -1162,6 +1226,7 @@ main (int argc, char **argv)
   gst_init (&argc, &argv);
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/clipclassify/properties", test_properties);
+  g_test_add_func ("/clipclassify/precision", test_precision);
   g_test_add_func ("/clipclassify/meta-matches-runtime",
       test_meta_matches_runtime);
   g_test_add_func ("/clipclassify/caps-change", test_caps_change);

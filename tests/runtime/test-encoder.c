@@ -176,6 +176,112 @@ test_texts (gconstpointer data)
   assert_embeddings_match (got, expected, N_PROMPTS, dim, "text");
 }
 
+/* Normalised rows within tolerance of the expected ones. */
+static void
+assert_normalised_within (const float *got, const float *expected, int rows,
+    int dim, double tolerance, const char *what)
+{
+  for (int r = 0; r < rows; r++) {
+    g_autofree float *gn = g_memdup2 (got + r * dim, dim * sizeof (float));
+    g_autofree float *en = g_memdup2 (expected + r * dim, dim * sizeof (float));
+    clip_l2_normalize (gn, dim);
+    clip_l2_normalize (en, dim);
+    double normalised = clip_test_max_abs_diff (gn, en, dim);
+    g_test_message ("%s row %d: normalised %.3g", what, r, normalised);
+    g_assert_cmpfloat (normalised, <=, tolerance);
+  }
+}
+
+typedef struct {
+  const char *gemm, *described; /* CLIP_CPU_GEMM, and the backend's name */
+} KernelCase;
+
+/* Normalised image and text embeddings at precision, on each kernel of
+ * cases this CPU runs, within bound of the reference outputs. */
+static void
+check_precision (const ReferenceModel *m, ClipPrecision precision,
+    const KernelCase *cases, guint n_cases, double bound)
+{
+  g_autoptr (ClipModel) model = load_model (m);
+  int dim = clip_model_get_config (model)->embed_dim;
+  g_autofree float *pixels = read_images ();
+  g_autofree gint32 *ids = read_prompt_ids (NULL);
+  g_autofree float *want_images = read_expected (m, "image_embeds.f32",
+      N_IMAGES * dim);
+  g_autofree float *want_texts = read_expected (m, "text_embeds.f32",
+      N_PROMPTS * dim);
+  g_autofree float *images = g_new (float, N_IMAGES * dim);
+  g_autofree float *texts = g_new (float, N_PROMPTS * dim);
+  const char *name = clip_precision_get_name (precision);
+  for (guint i = 0; i < n_cases; i++) {
+    ClipBackendOptions opts = CLIP_BACKEND_OPTIONS_INIT;
+    opts.precision = precision;
+    g_autoptr (GError) error = NULL;
+    if (cases[i].gemm != NULL)
+      g_setenv ("CLIP_CPU_GEMM", cases[i].gemm, TRUE);
+    g_autoptr (ClipEncoder) enc = clip_encoder_new (model, CLIP_BACKEND_CPU,
+        &opts, &error);
+    g_unsetenv ("CLIP_CPU_GEMM");
+    if (enc == NULL) {
+      g_assert_error (error, CLIP_ERROR, CLIP_ERROR_BACKEND);
+      g_test_message ("%s: %s", cases[i].gemm, error->message);
+      continue;
+    }
+    const char *backend = clip_encoder_get_backend_name (enc);
+    g_test_message ("%s", backend);
+    if (cases[i].described != NULL)
+      g_assert_nonnull (strstr (backend, cases[i].described));
+    g_assert_true (
+        clip_encoder_encode_images (enc, pixels, N_IMAGES, images, &error));
+    g_assert_true (
+        clip_encoder_encode_texts (enc, ids, N_PROMPTS, texts, &error));
+    g_assert_no_error (error);
+    g_autofree char *image_what = g_strdup_printf ("%s image", name);
+    g_autofree char *text_what = g_strdup_printf ("%s text", name);
+    assert_normalised_within (images, want_images, N_IMAGES, dim, bound,
+        image_what);
+    assert_normalised_within (texts, want_texts, N_PROMPTS, dim, bound,
+        text_what);
+  }
+}
+
+/* BF16 precision, on every packed kernel this CPU runs (CLIP_CPU_GEMM) and
+ * on OpenBLAS alone: normalised image and text embeddings within 5e-3 of
+ * the reference outputs, on every reference model. */
+static void
+test_bf16_precision (gconstpointer data)
+{
+  if (!clip_test_reference ())
+    return;
+  static const KernelCase cases[] = {
+    { NULL, NULL },
+    { "avx512bf16", "packed AVX512_BF16 GEMM, bf16" },
+    { "avx512", "packed AVX-512 GEMM, bf16" },
+    { "avx2", "packed AVX2 GEMM, bf16" },
+    { "off", NULL },
+  };
+  check_precision (data, CLIP_PRECISION_BF16, cases, G_N_ELEMENTS (cases),
+      5e-3);
+}
+
+/* INT8 precision, on every INT8 kernel this CPU runs and the plain C one
+ * (the text encoder's included): normalised embeddings within 2e-2 of the
+ * reference outputs, on every reference model. */
+static void
+test_int8_precision (gconstpointer data)
+{
+  if (!clip_test_reference ())
+    return;
+  static const KernelCase cases[] = {
+    { NULL, ", int8" },
+    { "avx512vnni", "packed AVX512_VNNI GEMM, int8" },
+    { "avx2", "packed AVX2 GEMM, int8" },
+    { "c", "packed C GEMM, int8" },
+  };
+  check_precision (data, CLIP_PRECISION_INT8, cases, G_N_ELEMENTS (cases),
+      2e-2);
+}
+
 /* Through the model's own tokenizer; encode_strings normalises. */
 static void
 test_strings (gconstpointer data)
@@ -463,9 +569,10 @@ encode_rounds (gpointer data)
 }
 
 /* Two CPU encoders of one process, with 1 and 2 threads, run at the same
- * time: each keeps its own thread count. F16 weights take OpenBLAS, each
- * thread on its share of a layer's outputs, so the two counts sum in
- * different orders and the bits tell which count ran. */
+ * time: each keeps its own thread count. Without the packed GEMM
+ * (CLIP_CPU_GEMM=off) every layer takes OpenBLAS, each thread on its share
+ * of a layer's outputs, so the two counts sum in different orders and the
+ * bits tell which count ran. */
 static void
 test_concurrent_thread_counts (void)
 {
@@ -478,6 +585,7 @@ test_concurrent_thread_counts (void)
   g_autoptr (GError) error = NULL;
   EncoderRun runs[2];
   g_autofree float *want = g_new (float, 2 * (N_IMAGES + N_PROMPTS) * dim);
+  g_setenv ("CLIP_CPU_GEMM", "off", TRUE);
   for (int i = 0; i < 2; i++) {
     float *want_images = want + i * (N_IMAGES + N_PROMPTS) * dim;
     float *want_texts = want_images + N_IMAGES * dim;
@@ -489,6 +597,7 @@ test_concurrent_thread_counts (void)
         want_texts, &error));
     g_assert_no_error (error);
   }
+  g_unsetenv ("CLIP_CPU_GEMM");
   g_assert_true (g_str_has_suffix (clip_encoder_get_backend_name (runs[0].enc),
       ", 1 thread)"));
   g_assert_true (g_str_has_suffix (clip_encoder_get_backend_name (runs[1].enc),
@@ -678,6 +787,10 @@ main (int argc, char **argv)
     g_test_add_data_func (texts, m, test_texts);
     g_test_add_data_func (strings, m, test_strings);
     g_test_add_data_func (logits, m, test_logits);
+    g_autofree char *bf16 = g_strdup_printf ("/encoder/bf16/%s", m->name);
+    g_test_add_data_func (bf16, m, test_bf16_precision);
+    g_autofree char *int8 = g_strdup_printf ("/encoder/int8/%s", m->name);
+    g_test_add_data_func (int8, m, test_int8_precision);
   }
   g_test_add_func ("/encoder/batch-equals-single", test_batch_equals_single);
   g_test_add_func ("/encoder/threads-agree", test_threads_agree);

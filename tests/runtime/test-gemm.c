@@ -222,7 +222,7 @@ test_gemm_release_mapped (void)
   g_assert_cmpmem (mapped, floats * sizeof (float), values,
       floats * sizeof (float));
   gint64 before = resident_kib (mapped);
-  clip_gemm_release_mapped (mapped, floats);
+  clip_gemm_release_mapped (mapped, floats * sizeof (float));
   gint64 after = resident_kib (mapped);
   g_assert_cmpint (before, >=, (gint64) (floats * sizeof (float) / 1024));
   g_assert_cmpint (after, <=, 2 * sysconf (_SC_PAGESIZE) / 1024);
@@ -233,9 +233,9 @@ test_gemm_release_mapped (void)
 }
 
 /* The CPU backend packs an F32 model's linear layers (the encoder tests
- * check its outputs) and drops their pages of the file; an F16 model's
- * converted weights have no file pages to drop, so they stay unpacked,
- * resident once. */
+ * check its outputs) and an F16 model's straight from the file, in 16
+ * bits, and drops their pages of the file; the F16 model's F32 views of
+ * them are never written, so no F32 copy of them becomes resident. */
 static void
 test_gemm_cpu_backend_packs_mapped_weights (void)
 {
@@ -255,9 +255,26 @@ test_gemm_cpu_backend_packs_mapped_weights (void)
     ClipBackend *backend = clip_cpu_backend_open (&view, &opts);
     const char *description = clip_backend_cpu.describe (backend);
     gboolean packed = strstr (description, "packed") != NULL;
-    g_assert_true (
-        packed == (i == 0 && clip_gemm_kernel_supported (CLIP_GEMM_AUTO)));
+    g_assert_true (packed == clip_gemm_kernel_supported (CLIP_GEMM_AUTO));
+    const ClipLayerWeights *layer = &model->weights.vision.layers[0];
+    ClipDType dtype;
+    gboolean deferred = clip_weights_view_source (&view, layer->fc1_w, 1,
+                            &dtype)
+        != NULL;
+    g_assert_true (deferred == (i == 1 && packed));
     clip_backend_cpu.close (backend);
+    /* Any other reader gets the widened weights. */
+    if (i == 1) {
+      const ClipWeights *all = clip_model_get_weights (model);
+      const ClipTensor *fc1 = clip_safetensors_find (model->st,
+          "visual.transformer.resblocks.0.mlp.c_fc.weight");
+      g_assert_nonnull (fc1);
+      const guint16 *halves = fc1->data;
+      for (gint64 j = 0; j < fc1->n_elements; j++)
+        g_assert_cmpfloat (all->vision.layers[0].fc1_w[j], ==,
+            clip_f16_to_f32 (halves[j]));
+      g_assert_null (clip_weights_view_source (&view, layer->fc1_w, 1, &dtype));
+    }
   }
 }
 
@@ -355,10 +372,223 @@ test_gemm_kernel_from_environment (void)
   g_assert_no_error (error);
   g_assert_null (strstr (clip_backend_cpu.describe (backend), "packed"));
   clip_backend_cpu.close (backend);
+  /* The plain C kernel is INT8's only: at f32 the layers stay on OpenBLAS. */
+  g_autoptr (ClipModel) plain_model = NULL;
+  backend = open_tiny_with_kernel ("c", &plain_model, &error);
+  g_assert_no_error (error);
+  g_assert_null (strstr (clip_backend_cpu.describe (backend), "packed"));
+  clip_backend_cpu.close (backend);
   g_autoptr (ClipModel) model2 = NULL;
   g_assert_null (open_tiny_with_kernel ("sse9", &model2, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_BACKEND);
   g_assert_nonnull (strstr (error->message, "'sse9'"));
+}
+
+/* F16 and BF16 weights packed in 16 bits give, on every kernel, bit for
+ * bit what their exact F32 widening packed as F32 gives: the same
+ * arithmetic on the same values. */
+static void
+test_gemm_16_bit_weights_match_widened (void)
+{
+  static const int shapes[][3] = { { 1, 769, 33 }, { 13, 300, 96 },
+    { 50, 1600, 200 } };
+  g_autoptr (GRand) rand = g_rand_new_with_seed (11);
+  ClipGemmPool *pool = clip_gemm_pool_new (2);
+  for (guint kk = 0; kk < G_N_ELEMENTS (kernels); kk++) {
+    if (!clip_gemm_kernel_supported (kernels[kk]))
+      continue;
+    for (guint sh = 0; sh < G_N_ELEMENTS (shapes); sh++) {
+      int n = shapes[sh][0], in_dim = shapes[sh][1], out_dim = shapes[sh][2];
+      gsize count = (gsize) out_dim * in_dim;
+      g_autofree float *x = random_floats (rand, (gsize) n * in_dim);
+      g_autofree float *w = random_floats (rand, count);
+      g_autofree float *b = random_floats (rand, out_dim);
+      g_autofree guint16 *halves = g_new (guint16, count);
+      g_autofree float *widened = g_new (float, count);
+      g_autofree float *want = g_new (float, (gsize) n * out_dim);
+      g_autofree float *got = g_new (float, (gsize) n * out_dim);
+      for (int dt = 0; dt < 2; dt++) {
+        ClipDType dtype = dt == 0 ? CLIP_DTYPE_F16 : CLIP_DTYPE_BF16;
+        for (gsize j = 0; j < count; j++) {
+          guint32 bits;
+          memcpy (&bits, &w[j], 4);
+          halves[j] = dtype == CLIP_DTYPE_F16 ? clip_f32_to_f16 (w[j])
+                                              : bits >> 16;
+          widened[j] = dtype == CLIP_DTYPE_F16 ? clip_f16_to_f32 (halves[j])
+                                               : clip_bf16_to_f32 (halves[j]);
+        }
+        ClipGemmWeight *f32 = clip_gemm_pack (widened, out_dim, in_dim,
+            kernels[kk]);
+        ClipGemmWeight *narrow = clip_gemm_pack_typed (halves, dtype, out_dim,
+            in_dim, kernels[kk]);
+        g_assert_nonnull (narrow);
+        g_assert_cmpuint (clip_gemm_weight_size (narrow) * 2, ==,
+            clip_gemm_weight_size (f32));
+        clip_gemm_linear (pool, f32, want, out_dim, x, b, n, FALSE);
+        clip_gemm_linear (pool, narrow, got, out_dim, x, b, n, FALSE);
+        g_assert_cmpmem (got, (gsize) n * out_dim * 4, want,
+            (gsize) n * out_dim * 4);
+        clip_gemm_weight_free (f32);
+        clip_gemm_weight_free (narrow);
+      }
+    }
+  }
+  clip_gemm_pool_free (pool);
+}
+
+/* BF16 precision on every kernel this CPU runs: the exact sums of the
+ * BF16-rounded weights (and, on the vdpbf16ps kernel, inputs) up to F32
+ * accumulation; and within BF16's rounding (2^-8 of each product, on the
+ * weight and the input) of the F32 GEMM. */
+static void
+test_gemm_bf16_precision (void)
+{
+  static const ClipGemmKernel bf16_kernels[] = { CLIP_GEMM_AVX2,
+    CLIP_GEMM_AVX512, CLIP_GEMM_AVX512_BF16, CLIP_GEMM_AUTO };
+  static const int shapes[][3] = { { 1, 7, 1 }, { 5, 769, 33 }, { 13, 300, 96 },
+    { 50, 1600, 200 } };
+  g_autoptr (GRand) rand = g_rand_new_with_seed (13);
+  ClipGemmPool *pool = clip_gemm_pool_new (2);
+  for (guint kk = 0; kk < G_N_ELEMENTS (bf16_kernels); kk++) {
+    ClipGemmKernel kind = bf16_kernels[kk];
+    if (!clip_gemm_kernel_supported (kind))
+      continue;
+    gboolean dot = kind == CLIP_GEMM_AVX512_BF16
+        || (kind == CLIP_GEMM_AUTO
+            && clip_gemm_kernel_supported (CLIP_GEMM_AVX512_BF16));
+    for (guint sh = 0; sh < G_N_ELEMENTS (shapes); sh++) {
+      int n = shapes[sh][0], in_dim = shapes[sh][1], out_dim = shapes[sh][2];
+      g_autofree float *x = random_floats (rand, (gsize) n * in_dim);
+      g_autofree float *w = random_floats (rand, (gsize) out_dim * in_dim);
+      g_autofree float *b = random_floats (rand, out_dim);
+      g_autofree float *got = g_new (float, (gsize) n * out_dim);
+      ClipGemmWeight *packed = clip_gemm_pack_bf16 (w, CLIP_DTYPE_F32, out_dim,
+          in_dim, kind);
+      g_assert_nonnull (packed);
+      g_assert_cmpstr (clip_gemm_weight_kernel (packed), ==,
+          dot ? "AVX512_BF16" : clip_gemm_kernel_name (kind));
+      clip_gemm_linear (pool, packed, got, out_dim, x, b, n, FALSE);
+      clip_gemm_weight_free (packed);
+      for (int r = 0; r < n; r++)
+        for (int c = 0; c < out_dim; c++) {
+          double exact = b[c], rounded = b[c], magnitude = 0.0;
+          for (int k = 0; k < in_dim; k++) {
+            float xv = x[(gsize) r * in_dim + k],
+                  wv = w[(gsize) c * in_dim + k];
+            float wr = clip_bf16_to_f32 (clip_f32_to_bf16 (wv));
+            float xr = dot ? clip_bf16_to_f32 (clip_f32_to_bf16 (xv)) : xv;
+            exact += (double) xv * wv;
+            rounded += (double) xr * wr;
+            magnitude += fabs ((double) xv * wv);
+          }
+          double g = got[(gsize) r * out_dim + c];
+          if (fabs (g - rounded) > 1e-5 * (1.0 + sqrt ((double) in_dim))
+              || fabs (g - exact) > 2.0 * magnitude / 256.0 + 1e-5)
+            g_error ("kernel %d, n %d, in %d, out %d: [%d, %d] is %.9g, "
+                     "expected %.9g (F32: %.9g)",
+                kind, n, in_dim, out_dim, r, c, g, rounded, exact);
+        }
+    }
+  }
+  clip_gemm_pool_free (pool);
+}
+
+/* INT8 precision on every INT8 kernel this CPU runs and the plain C one:
+ * the same results, float for float, as the plain C kernel on the same
+ * packed weights (the int32 sums are exact, the epilogue the same
+ * operations), and within the quantisation's bound of the F32 GEMM; a
+ * weight packed from F16 as from its widened F32. */
+static void
+test_gemm_int8_precision (void)
+{
+  static const struct {
+    ClipGemmKernel kind;
+    const char *name;
+    int weight_levels;
+  } int8_kernels[] = { { CLIP_GEMM_AVX512_VNNI, "AVX512_VNNI", 127 },
+    { CLIP_GEMM_AVX2, "AVX2", 63 }, { CLIP_GEMM_PLAIN, "C", 127 } };
+  static const int shapes[][3] = { { 1, 7, 1 }, { 5, 769, 33 }, { 13, 300, 96 },
+    { 50, 1600, 200 }, { 3, 3072, 64 } };
+  g_autoptr (GRand) rand = g_rand_new_with_seed (17);
+  ClipGemmPool *pool = clip_gemm_pool_new (2);
+  for (guint kk = 0; kk < G_N_ELEMENTS (int8_kernels); kk++) {
+    ClipGemmKernel kind = int8_kernels[kk].kind;
+    if (!clip_gemm_kernel_supported (kind)) {
+      g_test_message ("%s: not on this CPU", int8_kernels[kk].name);
+      continue;
+    }
+    for (guint sh = 0; sh < G_N_ELEMENTS (shapes); sh++)
+      for (int variant = 0; variant < 2; variant++) {
+        int n = shapes[sh][0], in_dim = shapes[sh][1], out_dim = shapes[sh][2];
+        gboolean accumulate = variant == 1;
+        g_autofree float *x = random_floats (rand, (gsize) n * in_dim);
+        g_autofree float *w = random_floats (rand, (gsize) out_dim * in_dim);
+        g_autofree float *b = random_floats (rand, out_dim);
+        g_autofree float *got = random_floats (rand, (gsize) n * out_dim);
+        g_autofree float *want = g_memdup2 (got,
+            (gsize) n * out_dim * sizeof (float));
+        g_autofree float *before = g_memdup2 (got,
+            (gsize) n * out_dim * sizeof (float));
+        ClipGemmWeight *packed = clip_gemm_pack_int8 (w, CLIP_DTYPE_F32,
+            out_dim, in_dim, kind);
+        g_assert_nonnull (packed);
+        g_assert_cmpstr (clip_gemm_weight_kernel (packed), ==,
+            int8_kernels[kk].name);
+        const float *bias = accumulate ? NULL : b;
+        clip_gemm_linear (pool, packed, got, out_dim, x, bias, n, accumulate);
+        clip_gemm_linear_plain (pool, packed, want, out_dim, x, bias, n,
+            accumulate);
+        clip_gemm_weight_free (packed);
+        for (int r = 0; r < n; r++) {
+          const float *row = x + (gsize) r * in_dim;
+          float lo = 0.0f, hi = 0.0f;
+          for (int k = 0; k < in_dim; k++) {
+            lo = MIN (lo, row[k]);
+            hi = MAX (hi, row[k]);
+          }
+          double x_step = (hi - lo) / 255.0;
+          for (int c = 0; c < out_dim; c++) {
+            const float *col = w + (gsize) c * in_dim;
+            double exact = accumulate ? before[(gsize) r * out_dim + c] : b[c];
+            double w_step = 0.0, bound = 0.0;
+            for (int k = 0; k < in_dim; k++)
+              w_step = MAX (w_step,
+                  fabs (col[k]) / int8_kernels[kk].weight_levels);
+            for (int k = 0; k < in_dim; k++) {
+              exact += (double) row[k] * col[k];
+              bound += fabs (row[k]) * w_step / 2 + fabs (col[k]) * x_step / 2
+                  + w_step * x_step / 4;
+            }
+            gsize i = (gsize) r * out_dim + c;
+            if (got[i] != want[i] || fabs (got[i] - exact) > bound + 1e-4)
+              g_error ("%s, n %d, in %d, out %d: [%d, %d] is %.9g, plain C "
+                       "%.9g, F32 %.9g (bound %.3g)",
+                  int8_kernels[kk].name, n, in_dim, out_dim, r, c, got[i],
+                  want[i], exact, bound);
+          }
+        }
+      }
+    /* From F16: as from the same values widened. */
+    enum { N = 4, IN = 70, OUT = 40 };
+    g_autofree float *x = random_floats (rand, N * IN);
+    g_autofree float *w = random_floats (rand, OUT * IN);
+    guint16 halves[OUT * IN];
+    for (int i = 0; i < OUT * IN; i++) {
+      halves[i] = clip_f32_to_f16 (w[i]);
+      w[i] = clip_f16_to_f32 (halves[i]);
+    }
+    ClipGemmWeight *from_f16 = clip_gemm_pack_int8 (halves, CLIP_DTYPE_F16, OUT,
+        IN, kind);
+    ClipGemmWeight *from_f32 = clip_gemm_pack_int8 (w, CLIP_DTYPE_F32, OUT, IN,
+        kind);
+    float a[N * OUT], c[N * OUT];
+    clip_gemm_linear (pool, from_f16, a, OUT, x, NULL, N, FALSE);
+    clip_gemm_linear (pool, from_f32, c, OUT, x, NULL, N, FALSE);
+    g_assert_cmpmem (a, sizeof a, c, sizeof c);
+    clip_gemm_weight_free (from_f16);
+    clip_gemm_weight_free (from_f32);
+  }
+  clip_gemm_pool_free (pool);
 }
 
 int
@@ -366,6 +596,10 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/gemm/matches-loop", test_gemm_matches_loop);
+  g_test_add_func ("/gemm/16-bit-weights-match-widened",
+      test_gemm_16_bit_weights_match_widened);
+  g_test_add_func ("/gemm/bf16-precision", test_gemm_bf16_precision);
+  g_test_add_func ("/gemm/int8-precision", test_gemm_int8_precision);
   g_test_add_func ("/gemm/pool-runs-each-job-on-every-thread",
       test_gemm_pool_runs_each_job_on_every_thread);
   g_test_add_func ("/gemm/refuses-empty-shapes",

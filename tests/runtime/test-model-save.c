@@ -28,7 +28,8 @@ weight_list_init (WeightList *list, const ClipModel *model)
   list->names = g_ptr_array_new_with_free_func (g_free);
   list->data = g_ptr_array_new ();
   list->sizes = g_array_new (FALSE, FALSE, sizeof (gsize));
-  clip_weights_foreach (&model->config, &model->weights, collect, list);
+  clip_weights_foreach (&model->config,
+      clip_model_get_weights ((ClipModel *) model), collect, list);
 }
 
 static void
@@ -93,8 +94,9 @@ save (const ClipModel *model, const char *dir, ClipLayout layout,
 {
   g_autofree char *vocab = clip_test_ref_path ("vocab");
   g_autoptr (GError) error = NULL;
-  g_assert_true (clip_model_save (dir, &model->config, &model->weights, layout,
-      dtype, vocab, &error));
+  g_assert_true (clip_model_save (dir, &model->config,
+      clip_model_get_weights ((ClipModel *) model), layout, dtype, vocab,
+      &error));
   g_assert_no_error (error);
 }
 

@@ -39,7 +39,8 @@ static GPtrArray *
 model_weights (const ClipModel *model)
 {
   GPtrArray *list = g_ptr_array_new_with_free_func (weight_free);
-  clip_weights_foreach (&model->config, &model->weights, collect, list);
+  clip_weights_foreach (&model->config,
+      clip_model_get_weights ((ClipModel *) model), collect, list);
   return list;
 }
 

@@ -10,9 +10,7 @@
 
 #define N_THREADS 8
 
-/* The shipped default model (F16: converted at load, never packed) saved
- * as F32 into a temporary folder, whose linear weights the CPU backend
- * packs. */
+/* The shipped default model (F16) saved as F32 into a temporary folder. */
 typedef struct {
   char *tmp;
   char *model_dir; /* tmp/model, with its vocabulary */
@@ -38,8 +36,9 @@ save_f32 (const char *source, const char *dir)
   g_autoptr (GError) error = NULL;
   ClipModel *original = clip_model_load (source, NULL, &error);
   g_assert_no_error (error);
-  g_assert_true (clip_model_save (dir, &original->config, &original->weights,
-      CLIP_LAYOUT_HF, CLIP_DTYPE_F32, source, &error));
+  g_assert_true (clip_model_save (dir, &original->config,
+      clip_model_get_weights (original), CLIP_LAYOUT_HF, CLIP_DTYPE_F32, source,
+      &error));
   g_assert_no_error (error);
   clip_model_unref (original);
 }
@@ -100,15 +99,22 @@ load (const char *dir, const char *vocab_dir)
 }
 
 static ClipEncoder *
-open_cpu (ClipModel *model, int threads)
+open_at (ClipModel *model, int threads, ClipPrecision precision)
 {
   ClipBackendOptions options = CLIP_BACKEND_OPTIONS_INIT;
   options.threads = threads;
+  options.precision = precision;
   g_autoptr (GError) error = NULL;
   ClipEncoder *enc = clip_encoder_new (model, CLIP_BACKEND_CPU, &options,
       &error);
   g_assert_no_error (error);
   return enc;
+}
+
+static ClipEncoder *
+open_cpu (ClipModel *model, int threads)
+{
+  return open_at (model, threads, CLIP_PRECISION_F32);
 }
 
 static gconstpointer
@@ -215,6 +221,40 @@ test_other_kernel (Fixture *f, gconstpointer data)
   clip_model_unref (model);
 }
 
+/* Each precision packs its own set, shared by the encoders at that
+ * precision; an F16 file is packed from its mapping at every precision,
+ * and the model never widens it to F32. */
+static void
+test_other_precision (Fixture *f, gconstpointer data)
+{
+  if (!clip_gemm_kernel_supported (CLIP_GEMM_AUTO)) {
+    g_test_skip ("this CPU runs no packed kernel");
+    return;
+  }
+  g_autofree char *f16_dir = g_build_filename (g_getenv ("CLIP_SOURCE_DIR"),
+      "models", "default", NULL);
+  ClipModel *model = load (f16_dir, NULL);
+  ClipEncoder *f32 = open_at (model, 1, CLIP_PRECISION_F32);
+  ClipEncoder *bf16 = open_at (model, 1, CLIP_PRECISION_BF16);
+  ClipEncoder *bf16_again = open_at (model, 2, CLIP_PRECISION_BF16);
+  g_assert_nonnull (packed_of (f32));
+  g_assert_true (packed_of (f32) != packed_of (bf16));
+  g_assert_true (packed_of (bf16) == packed_of (bf16_again));
+  g_assert_cmpuint (clip_cpu_count_packed (), ==, 2);
+  g_autofree float *by_f32 = embed_gradient (f32);
+  g_autofree float *by_bf16 = embed_gradient (bf16);
+  g_autofree float *by_bf16_again = embed_gradient (bf16_again);
+  int dim = clip_model_get_config (model)->embed_dim;
+  g_assert_cmpmem (by_bf16, dim * sizeof (float), by_bf16_again,
+      dim * sizeof (float));
+  g_assert_cmpuint (model->deferred->len, >, 0);
+  clip_encoder_free (f32);
+  clip_encoder_free (bf16);
+  g_assert_cmpuint (clip_cpu_count_packed (), ==, 1);
+  clip_encoder_free (bf16_again);
+  clip_model_unref (model);
+}
+
 /* A folder whose weights were rewritten since it was loaded loads afresh;
  * the model loaded before lives on for those holding it. */
 static void
@@ -295,6 +335,8 @@ main (int argc, char **argv)
       test_same_folder, fixture_teardown);
   g_test_add ("/sharing/other-kernel", Fixture, NULL, fixture_setup,
       test_other_kernel, fixture_teardown);
+  g_test_add ("/sharing/other-precision", Fixture, NULL, fixture_setup,
+      test_other_precision, fixture_teardown);
   g_test_add ("/sharing/rewritten-folder", Fixture, NULL, fixture_setup,
       test_rewritten_folder, fixture_teardown);
   g_test_add ("/sharing/concurrent-opens", Fixture, NULL, fixture_setup,

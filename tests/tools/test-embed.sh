@@ -52,6 +52,24 @@ compare_embeddings "$TMP/hf" "$expected/image_embeds.f32" 32 1e-5 normalised
 compare_embeddings "$TMP/f16" "$REF/expected/tiny-openai-f16/image_embeds.f32" \
   32 1e-5 normalised
 
+# --precision bf16: images and texts within BF16's 5e-3 of the reference;
+# an unknown precision is a usage error that names the valid ones.
+"$GST_CLIP" embed "${openai[@]}" --precision bf16 "${png_args[@]}" >"$TMP/bf16"
+compare_embeddings "$TMP/bf16" "$expected/image_embeds.f32" 32 5e-3 normalised
+"$GST_CLIP" embed "${openai[@]}" --precision bf16 "${text_args[@]}" \
+  >"$TMP/bf16-text"
+compare_embeddings "$TMP/bf16-text" "$expected/text_embeds.f32" 32 5e-3 \
+  normalised
+# --precision int8: within INT8's 2e-2.
+"$GST_CLIP" embed "${openai[@]}" --precision int8 "${png_args[@]}" >"$TMP/int8"
+compare_embeddings "$TMP/int8" "$expected/image_embeds.f32" 32 2e-2 normalised
+"$GST_CLIP" embed "${openai[@]}" --precision int8 "${text_args[@]}" \
+  >"$TMP/int8-text"
+compare_embeddings "$TMP/int8-text" "$expected/text_embeds.f32" 32 2e-2 \
+  normalised
+expect_error 2 embed "${openai[@]}" --precision int4 --text x -- \
+  "--precision" "'int4'" "f32, bf16 or int8"
+
 # Mixed inputs come out in command-line order: text 1, images 0 and 1, text 0.
 "$GST_CLIP" embed "${openai[@]}" --text "${prompts[1]}" "${pre_args[@]:0:4}" \
   --text "${prompts[0]}" >"$TMP/mixed"
