@@ -61,10 +61,50 @@ axis_plan_unref (AxisPlan *plan)
   g_free (plan->start);
   g_free (plan->length);
   g_free (plan->weights);
+  g_free (plan->quad_first);
+  g_free (plan->quad_count);
+  g_free (plan->quad_digits);
   g_free (plan);
 }
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (AxisPlan, axis_plan_unref)
+
+/* The weights again as vpdpbusd takes them (preprocess.h). A weight is
+ * below 2^23 in magnitude, so its high digit stays within a signed byte. */
+static gboolean
+axis_plan_add_quads (AxisPlan *plan)
+{
+  int count = plan->count;
+  plan->quads = (plan->taps + 3) / 4 + 1;
+  plan->quad_first = g_try_new0 (int, count);
+  plan->quad_count = g_try_new0 (int, count);
+  plan->quad_digits = g_try_new0 (gint32, (gsize) count * plan->quads * 3);
+  if (!plan->quad_first || !plan->quad_count || !plan->quad_digits)
+    return FALSE;
+  for (int i = 0; i < count; i++) {
+    int first = plan->start[i] - plan->in_first, n = plan->length[i];
+    if (n == 0)
+      continue;
+    plan->quad_first[i] = first / 4;
+    plan->quad_count[i] = (first + n - 1) / 4 - first / 4 + 1;
+    guint8 *digits = (guint8 *) (plan->quad_digits
+        + (gsize) i * plan->quads * 3);
+    for (int t = 0; t < n; t++) {
+      gint32 w = plan->weights[(gsize) i * plan->taps + t];
+      gint32 low = ((w + 128) & 255) - 128;
+      gint32 rest = (w - low) / 256;
+      gint32 middle = ((rest + 128) & 255) - 128;
+      gint32 high = (rest - middle) / 256;
+      g_assert (high >= -128 && high <= 127);
+      int quad = (first + t) / 4 - first / 4, lane = (first + t) % 4;
+      guint8 *d = digits + 12 * quad + lane;
+      d[0] = (guint8) low;
+      d[4] = (guint8) middle;
+      d[8] = (guint8) high;
+    }
+  }
+  return TRUE;
+}
 
 static AxisPlan *
 axis_plan_new (int in_size, int out_size, int first, int count, GError **error)
@@ -126,6 +166,12 @@ axis_plan_new (int in_size, int out_size, int first, int count, GError **error)
       plan->in_first = MIN (plan->in_first, xmin);
       plan->in_end = MAX (plan->in_end, xmin + n);
     }
+  }
+  if (!axis_plan_add_quads (plan)) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
+        "frame: out of memory for the weights of a %d -> %d resize", in_size,
+        out_size);
+    return NULL;
   }
   return g_steal_pointer (&plan);
 }
@@ -514,6 +560,315 @@ crop_offset (int side, int size)
   return offset;
 }
 
+/* ------------------------------------------------------------ kernels */
+
+static gboolean
+kernel_supported (ClipPreprocessKernel kernel)
+{
+  switch (kernel) {
+    case CLIP_PREPROCESS_PLAIN:
+      return TRUE;
+    case CLIP_PREPROCESS_AVX512:
+#ifdef __x86_64__
+      return __builtin_cpu_supports ("avx512f")
+          && __builtin_cpu_supports ("avx512bw")
+          && __builtin_cpu_supports ("avx512vl")
+          && __builtin_cpu_supports ("avx512vnni")
+          && __builtin_cpu_supports ("avx512vbmi");
+#else
+      return FALSE;
+#endif
+    default:
+      return FALSE;
+  }
+}
+
+static gint chosen_kernel = -1;
+
+ClipPreprocessKernel
+clip_preprocess_get_kernel (void)
+{
+  gint kernel = g_atomic_int_get (&chosen_kernel);
+  if (kernel < 0) {
+    gboolean plain = g_strcmp0 (g_getenv ("CLIP_PREPROCESS"), "plain") == 0;
+    kernel = !plain && kernel_supported (CLIP_PREPROCESS_AVX512)
+        ? CLIP_PREPROCESS_AVX512
+        : CLIP_PREPROCESS_PLAIN;
+    g_atomic_int_set (&chosen_kernel, kernel);
+  }
+  return (ClipPreprocessKernel) kernel;
+}
+
+gboolean
+clip_preprocess_set_kernel (ClipPreprocessKernel kernel)
+{
+  if (!kernel_supported (kernel))
+    return FALSE;
+  g_atomic_int_set (&chosen_kernel, kernel);
+  return TRUE;
+}
+
+#ifdef __x86_64__
+/* ------------------------------------------------------------ AVX-512 */
+
+/* The same sums as the plain passes, four taps of a channel at a time by
+ * vpdpbusd (u8 pixels times s8 digits of the weights, exact in 32 bits):
+ * sum = (high << 16) + (middle << 8) + low, wrapping as the plain sum
+ * would not need to, and so equal to it.
+ *
+ * The horizontal pass takes 16 input rows at a time as quads: for each
+ * 4 input columns, each row's [R R R R G G G G B B B B 0 0 0 0] (the 4
+ * columns' values per channel), 16 bytes, the 16 rows one after another;
+ * a zmm then holds 4 rows x 4 channels x 4 taps. Its results go out as
+ * the vertical pass's quads: for each 4 rows and output column, that
+ * column's [R x4 rows, G x4, B x4, 0 x4], a line of these per 4 rows, so
+ * that the vertical pass filters 4 output columns x 4 channels per zmm. */
+#define AVX512_TARGET \
+  __attribute__ ((target ("avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi")))
+
+#include <immintrin.h>
+
+#define QUAD_ROWS 16
+#define QUAD_BYTES (QUAD_ROWS * 16)
+
+AVX512_TARGET static inline __m128i
+digits_to_bytes (__m512i low, __m512i middle, __m512i high)
+{
+  __m512i sum = _mm512_add_epi32 (_mm512_slli_epi32 (high, 16),
+      _mm512_slli_epi32 (middle, 8));
+  sum = _mm512_add_epi32 (sum,
+      _mm512_add_epi32 (low, _mm512_set1_epi32 (WEIGHT_HALF)));
+  /* clip8: negative sums to 0, then unsigned saturation to 255 */
+  sum = _mm512_max_epi32 (_mm512_srai_epi32 (sum, WEIGHT_BITS),
+      _mm512_setzero_si512 ());
+  return _mm512_cvtusepi32_epi8 (sum);
+}
+
+/* Writes a row of n_pixels, pixel_bytes each, as quads from quads on
+ * (QUAD_BYTES apart); index says where each byte of 4 quads comes from. */
+AVX512_TARGET static void
+row_to_quads (const guint8 *src, int pixel_bytes, __m512i index, int n_pixels,
+    guint8 *quads)
+{
+  const __mmask64 channels = 0x0FFF0FFF0FFF0FFFULL;
+  for (int x = 0; x < n_pixels; x += 16, quads += 4 * QUAD_BYTES) {
+    int bytes = MIN (16, n_pixels - x) * pixel_bytes;
+    __mmask64 load = bytes >= 64 ? ~(__mmask64) 0
+                                 : ((__mmask64) 1 << bytes) - 1;
+    __m512i pixels = _mm512_maskz_loadu_epi8 (load,
+        src + (gsize) x * pixel_bytes);
+    __m512i q = _mm512_maskz_permutexvar_epi8 (channels, index, pixels);
+    _mm_storeu_si128 ((__m128i *) quads, _mm512_castsi512_si128 (q));
+    _mm_storeu_si128 ((__m128i *) (quads + QUAD_BYTES),
+        _mm512_extracti32x4_epi32 (q, 1));
+    _mm_storeu_si128 ((__m128i *) (quads + 2 * QUAD_BYTES),
+        _mm512_extracti32x4_epi32 (q, 2));
+    _mm_storeu_si128 ((__m128i *) (quads + 3 * QUAD_BYTES),
+        _mm512_extracti32x4_epi32 (q, 3));
+  }
+}
+
+/* The horizontal pass over one block of quads: each output column's 16
+ * rows go to dest + k * line_bytes (rows 4 k .. 4 k + 3), 16 bytes a
+ * column. */
+AVX512_TARGET static void
+horizontal_quads (const guint8 *quads, const AxisPlan *plan, guint8 *dest,
+    gsize line_bytes)
+{
+  const __m128i transpose = _mm_setr_epi8 (0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10,
+      14, 3, 7, 11, 15);
+  for (int i = 0; i < plan->count; i++) {
+    __m512i acc[4][3];
+    for (int k = 0; k < 4; k++)
+      acc[k][0] = acc[k][1] = acc[k][2] = _mm512_setzero_si512 ();
+    const gint32 *digits = plan->quad_digits + (gsize) i * plan->quads * 3;
+    const guint8 *src = quads + (gsize) plan->quad_first[i] * QUAD_BYTES;
+    for (int q = 0; q < plan->quad_count[i];
+         q++, src += QUAD_BYTES, digits += 3) {
+      __m512i low = _mm512_set1_epi32 (digits[0]);
+      __m512i middle = _mm512_set1_epi32 (digits[1]);
+      __m512i high = _mm512_set1_epi32 (digits[2]);
+      for (int k = 0; k < 4; k++) {
+        __m512i v = _mm512_loadu_si512 (src + 64 * k);
+        acc[k][0] = _mm512_dpbusd_epi32 (acc[k][0], v, low);
+        acc[k][1] = _mm512_dpbusd_epi32 (acc[k][1], v, middle);
+        acc[k][2] = _mm512_dpbusd_epi32 (acc[k][2], v, high);
+      }
+    }
+    for (int k = 0; k < 4; k++) {
+      __m128i bytes = digits_to_bytes (acc[k][0], acc[k][1], acc[k][2]);
+      _mm_storeu_si128 ((__m128i *) (dest + k * line_bytes + 16 * (gsize) i),
+          _mm_shuffle_epi8 (bytes, transpose));
+    }
+  }
+}
+
+/* Output row j of the vertical pass, as RGBx: tiles of width zmm, each 4
+ * output columns. */
+AVX512_TARGET static inline void
+vertical_quads_tile (const guint8 *src, gsize line_bytes, const gint32 *digits,
+    int n_quads, int width, guint8 *rgbx)
+{
+  __m512i acc[8][3];
+  for (int t = 0; t < width; t++)
+    acc[t][0] = acc[t][1] = acc[t][2] = _mm512_setzero_si512 ();
+  for (int q = 0; q < n_quads; q++, src += line_bytes, digits += 3) {
+    __m512i low = _mm512_set1_epi32 (digits[0]);
+    __m512i middle = _mm512_set1_epi32 (digits[1]);
+    __m512i high = _mm512_set1_epi32 (digits[2]);
+    for (int t = 0; t < width; t++) {
+      __m512i v = _mm512_loadu_si512 (src + 64 * t);
+      acc[t][0] = _mm512_dpbusd_epi32 (acc[t][0], v, low);
+      acc[t][1] = _mm512_dpbusd_epi32 (acc[t][1], v, middle);
+      acc[t][2] = _mm512_dpbusd_epi32 (acc[t][2], v, high);
+    }
+  }
+  for (int t = 0; t < width; t++)
+    _mm_storeu_si128 ((__m128i *) (rgbx + 16 * t),
+        digits_to_bytes (acc[t][0], acc[t][1], acc[t][2]));
+}
+
+AVX512_TARGET static void
+vertical_quads (const guint8 *lines, gsize line_bytes, int n_zmm,
+    const AxisPlan *plan, int j, guint8 *rgbx)
+{
+  const gint32 *digits = plan->quad_digits + (gsize) j * plan->quads * 3;
+  const guint8 *first = lines + (gsize) plan->quad_first[j] * line_bytes;
+  int z = 0;
+  for (; z + 8 <= n_zmm; z += 8)
+    vertical_quads_tile (first + 64 * z, line_bytes, digits,
+        plan->quad_count[j], 8, rgbx + 16 * z);
+  for (; z < n_zmm; z++)
+    vertical_quads_tile (first + 64 * z, line_bytes, digits,
+        plan->quad_count[j], 1, rgbx + 16 * z);
+}
+
+/* ToTensor and Normalize of one output row, from the table. */
+AVX512_TARGET static void
+rgbx_to_tensor (const guint8 *rgbx, int n, const float table[3][256],
+    float *out, gsize plane)
+{
+  for (int x = 0; x < n; x += 16) {
+    __mmask16 mask = n - x >= 16 ? 0xFFFF : (__mmask16) ((1u << (n - x)) - 1);
+    __m512i pixels = _mm512_maskz_loadu_epi32 (mask, rgbx + 4 * x);
+    for (int c = 0; c < 3; c++) {
+      __m512i value = _mm512_and_si512 (_mm512_srli_epi32 (pixels, 8 * c),
+          _mm512_set1_epi32 (255));
+      __m512 f = _mm512_mask_i32gather_ps (_mm512_setzero_ps (), mask, value,
+          table[c], 4);
+      _mm512_mask_storeu_ps (out + c * plane + x, mask, f);
+    }
+  }
+}
+
+AVX512_TARGET static void
+rgbx_to_rgb (const guint8 *rgbx, int n, guint8 *rgb)
+{
+  guint8 index[64] = { 0 };
+  for (int k = 0; k < 48; k++)
+    index[k] = 4 * (k / 3) + k % 3;
+  __m512i pack = _mm512_loadu_si512 (index);
+  for (int x = 0; x < n; x += 16) {
+    int m = MIN (16, n - x);
+    __mmask64 store = ((__mmask64) 1 << (3 * m)) - 1;
+    __m512i pixels = _mm512_maskz_loadu_epi32 ((__mmask16) ((1u << m) - 1),
+        rgbx + 4 * x);
+    _mm512_mask_storeu_epi8 (rgb + 3 * x, store,
+        _mm512_permutexvar_epi8 (pack, pixels));
+  }
+}
+
+/* The crop of a frame whose both axes are resampled: to rgb_out as RGB
+ * bytes, or through table to tensor_out as CHW floats. */
+AVX512_TARGET static gboolean
+resize_crop_avx512 (const ClipFrame *frame, const ClipResizePlan *plan,
+    guint8 *rgb_out, const float table[3][256], float *tensor_out,
+    GError **error)
+{
+  const AxisPlan *columns = plan->columns, *rows = plan->rows;
+  int size = plan->size;
+  int n_cols = plan->col_end - plan->col_first;
+  int n_rows = plan->row_end - plan->row_first;
+  gsize n_quads = (gsize) (n_cols + 15) / 16 * 4;
+  int n_blocks = (n_rows + QUAD_ROWS - 1) / QUAD_ROWS;
+  int n_zmm = (size + 3) / 4;
+  gsize line_bytes = (gsize) n_zmm * 64;
+  gboolean yuv = frame->format == CLIP_PIXEL_I420
+      || frame->format == CLIP_PIXEL_NV12;
+
+  g_autofree guint8 *quads = g_try_malloc (n_quads * QUAD_BYTES);
+  g_autofree guint8 *lines = g_try_malloc ((gsize) n_blocks * 4 * line_bytes);
+  g_autofree guint8 *rgbx = g_try_malloc (line_bytes);
+  g_autofree guint8 *yuv_row = yuv ? g_try_malloc ((gsize) n_cols * 3) : NULL;
+  if (!quads || !lines || !rgbx || (yuv && !yuv_row)) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
+        "frame: out of memory resizing %dx%d for a %dx%d crop", frame->width,
+        frame->height, size, size);
+    return FALSE;
+  }
+  /* The columns past the crop that the last tiles read. */
+  for (int line = 0; line < 4 * n_blocks; line++)
+    memset (lines + line * line_bytes + 16 * (gsize) size, 0,
+        line_bytes - 16 * (gsize) size);
+
+  int pixel_bytes = frame->format == CLIP_PIXEL_RGB || yuv ? 3 : 4;
+  int red = frame->format == CLIP_PIXEL_BGRA ? 2 : 0;
+  guint8 index[64];
+  for (int k = 0; k < 64; k++) {
+    int channel = (k / 4) % 4, pixel = 4 * (k / 16) + k % 4;
+    int offset = channel == 3 ? 0 : red ? 2 - channel : channel;
+    index[k] = (guint8) (pixel_bytes * pixel + offset);
+  }
+  __m512i gather = _mm512_loadu_si512 (index);
+  const YuvTables *tables = yuv
+      ? clip_yuv_tables_get (frame->matrix, frame->full_range)
+      : NULL;
+
+  for (int block = 0; block < n_blocks; block++) {
+    int block_first = plan->row_first + block * QUAD_ROWS;
+    int nb = MIN (QUAD_ROWS, plan->row_end - block_first);
+    for (int b = 0; b < nb; b++) {
+      int y = block_first + b;
+      const guint8 *src;
+      if (yuv) {
+        yuv_row_to_rgb (frame, tables, y, plan->col_first, plan->col_end,
+            yuv_row);
+        src = yuv_row;
+      } else {
+        src = frame->planes[0] + (gsize) y * frame->strides[0]
+            + (gsize) plan->col_first * pixel_bytes;
+      }
+      row_to_quads (src, yuv ? 3 : pixel_bytes, gather, n_cols, quads + 16 * b);
+    }
+    /* Rows past the last: zero, filtered to zero and never read. */
+    for (int b = nb; b < QUAD_ROWS; b++)
+      for (gsize q = 0; q < n_quads; q++)
+        memset (quads + q * QUAD_BYTES + 16 * b, 0, 16);
+    horizontal_quads (quads, columns, lines + 4 * block * line_bytes,
+        line_bytes);
+  }
+
+  gsize plane = (gsize) size * size;
+  for (int j = 0; j < size; j++) {
+    vertical_quads (lines, line_bytes, n_zmm, rows, j, rgbx);
+    if (tensor_out)
+      rgbx_to_tensor (rgbx, size, table, tensor_out + (gsize) j * size, plane);
+    else
+      rgbx_to_rgb (rgbx, size, rgb_out + (gsize) j * 3 * size);
+  }
+  return TRUE;
+}
+#endif
+
+/* Whether this frame's crop goes through the AVX-512 passes: when both
+ * axes are resampled (as for every camera frame). */
+static gboolean
+use_avx512 (const ClipResizePlan *plan)
+{
+  return plan->columns && plan->rows
+      && clip_preprocess_get_kernel () == CLIP_PREPROCESS_AVX512;
+}
+
 /* ------------------------------------------------------------ public API */
 
 gboolean
@@ -557,16 +912,15 @@ clip_resize_plan_clear (ClipResizePlan *plan)
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (ClipResizePlan, clip_resize_plan_clear)
 
-gboolean
-clip_resize_crop (const ClipFrame *frame, int size, guint8 *rgb_out,
-    GError **error)
+/* The plain passes. */
+static gboolean
+resize_crop_plain (const ClipFrame *frame, const ClipResizePlan *plan,
+    guint8 *rgb_out, GError **error)
 {
-  g_auto (ClipResizePlan) plan = { 0 };
-  if (!clip_resize_plan_init (&plan, frame, size, error))
-    return FALSE;
-  const AxisPlan *columns = plan.columns, *rows = plan.rows;
-  int col_first = plan.col_first, col_end = plan.col_end;
-  int row_first = plan.row_first, row_end = plan.row_end;
+  int size = plan->size;
+  const AxisPlan *columns = plan->columns, *rows = plan->rows;
+  int col_first = plan->col_first, col_end = plan->col_end;
+  int row_first = plan->row_first, row_end = plan->row_end;
   int n_cols = col_end - col_first;
   int row_bytes = 3 * size;
   gboolean yuv = frame->format == CLIP_PIXEL_I420
@@ -638,6 +992,20 @@ clip_resize_crop (const ClipFrame *frame, int size, guint8 *rgb_out,
   return TRUE;
 }
 
+gboolean
+clip_resize_crop (const ClipFrame *frame, int size, guint8 *rgb_out,
+    GError **error)
+{
+  g_auto (ClipResizePlan) plan = { 0 };
+  if (!clip_resize_plan_init (&plan, frame, size, error))
+    return FALSE;
+#ifdef __x86_64__
+  if (use_avx512 (&plan))
+    return resize_crop_avx512 (frame, &plan, rgb_out, NULL, NULL, error);
+#endif
+  return resize_crop_plain (frame, &plan, rgb_out, error);
+}
+
 void
 clip_normalize_table (const ClipConfig *config, float table[3][256])
 {
@@ -661,6 +1029,17 @@ clip_preprocess (const ClipFrame *frame, const ClipConfig *config,
         "frame: model image size %d is outside 1..%d", size, MAX_CROP_SIZE);
     return FALSE;
   }
+  float table[3][256];
+  clip_normalize_table (config, table);
+#ifdef __x86_64__
+  {
+    g_auto (ClipResizePlan) plan = { 0 };
+    if (!clip_resize_plan_init (&plan, frame, size, error))
+      return FALSE;
+    if (use_avx512 (&plan))
+      return resize_crop_avx512 (frame, &plan, NULL, table, tensor_out, error);
+  }
+#endif
   gsize plane = (gsize) size * size;
   g_autofree guint8 *rgb = g_try_malloc (plane * 3);
   if (rgb == NULL) {
@@ -671,8 +1050,6 @@ clip_preprocess (const ClipFrame *frame, const ClipConfig *config,
   if (!clip_resize_crop (frame, size, rgb, error))
     return FALSE;
 
-  float table[3][256];
-  clip_normalize_table (config, table);
   for (gsize i = 0; i < plane; i++) {
     tensor_out[i] = table[0][rgb[3 * i + 0]];
     tensor_out[plane + i] = table[1][rgb[3 * i + 1]];
