@@ -631,6 +631,26 @@ clip_preprocess_set_kernel (ClipPreprocessKernel kernel)
 #define QUAD_ROWS 16
 #define QUAD_BYTES (QUAD_ROWS * 16)
 
+AVX512_TARGET static inline __mmask64
+first_bytes (int n)
+{
+  return n >= 64 ? ~(__mmask64) 0 : ((__mmask64) 1 << MAX (n, 0)) - 1;
+}
+
+AVX512_TARGET static inline __mmask16
+first_dwords (int n)
+{
+  return n >= 16 ? 0xFFFF : (__mmask16) ((1u << MAX (n, 0)) - 1);
+}
+
+AVX512_TARGET static inline __m512i
+load_bytes (const guint8 *src, int n)
+{
+  /* A masked load only at the end: it is slower than a plain one. */
+  return n >= 64 ? _mm512_loadu_si512 (src)
+                 : _mm512_maskz_loadu_epi8 (first_bytes (n), src);
+}
+
 AVX512_TARGET static inline __m128i
 digits_to_bytes (__m512i low, __m512i middle, __m512i high)
 {
@@ -652,11 +672,11 @@ row_to_quads (const guint8 *src, int pixel_bytes, __m512i index, int n_pixels,
 {
   const __mmask64 channels = 0x0FFF0FFF0FFF0FFFULL;
   for (int x = 0; x < n_pixels; x += 16, quads += 4 * QUAD_BYTES) {
-    int bytes = MIN (16, n_pixels - x) * pixel_bytes;
-    __mmask64 load = bytes >= 64 ? ~(__mmask64) 0
-                                 : ((__mmask64) 1 << bytes) - 1;
-    __m512i pixels = _mm512_maskz_loadu_epi8 (load,
-        src + (gsize) x * pixel_bytes);
+    int left = n_pixels - x;
+    __m512i pixels = left >= 16
+        ? load_bytes (src + (gsize) x * pixel_bytes, left * pixel_bytes)
+        : _mm512_maskz_loadu_epi8 (first_bytes (left * pixel_bytes),
+            src + (gsize) x * pixel_bytes);
     __m512i q = _mm512_maskz_permutexvar_epi8 (channels, index, pixels);
     _mm_storeu_si128 ((__m128i *) quads, _mm512_castsi512_si128 (q));
     _mm_storeu_si128 ((__m128i *) (quads + QUAD_BYTES),
@@ -875,18 +895,6 @@ split_value (const SplitTable *split, __m128i index, __m128i correction)
         _mm512_extracti32x4_epi32 (v, 2), _mm512_extracti32x4_epi32 (v, 3) \
   }
 
-AVX512_TARGET static inline __mmask64
-first_bytes (int n)
-{
-  return n >= 64 ? ~(__mmask64) 0 : ((__mmask64) 1 << MAX (n, 0)) - 1;
-}
-
-AVX512_TARGET static inline __mmask16
-first_dwords (int n)
-{
-  return n >= 16 ? 0xFFFF : (__mmask16) ((1u << MAX (n, 0)) - 1);
-}
-
 /* The chroma terms (red: r_from_v, green: g_from_u + g_from_v, blue:
  * b_from_u) of the chroma samples that columns col_first .. col_end - 1 of
  * row y read, from the sample of column col_first on. */
@@ -911,13 +919,12 @@ yuv_chroma_terms (const ClipFrame *frame, const YuvSplit *split, int y,
   for (int k = 0; k < n; k += 64) {
     __m512i us, vs;
     if (v != NULL) {
-      us = _mm512_maskz_loadu_epi8 (first_bytes (n - k), u + first + k);
-      vs = _mm512_maskz_loadu_epi8 (first_bytes (n - k), v + first + k);
+      us = load_bytes (u + first + k, n - k);
+      vs = load_bytes (v + first + k, n - k);
     } else {
       const guint8 *uv = u + 2 * (gsize) (first + k);
-      __m512i a = _mm512_maskz_loadu_epi8 (first_bytes (2 * (n - k)), uv);
-      __m512i b = _mm512_maskz_loadu_epi8 (first_bytes (2 * (n - k) - 64),
-          uv + 64);
+      __m512i a = load_bytes (uv, 2 * (n - k));
+      __m512i b = load_bytes (uv + 64, 2 * (n - k) - 64);
       us = _mm512_permutex2var_epi8 (a, take_u, b);
       vs = _mm512_permutex2var_epi8 (a, take_v, b);
     }
@@ -975,7 +982,7 @@ yuv_row_to_rgbx (const ClipFrame *frame, const YuvSplit *split, int y,
       1);
   __m512i luma_base = _mm512_set1_epi32 (split->luma.base);
   for (int m0 = 0; m0 < n; m0 += 64) {
-    __m512i ys = _mm512_maskz_loadu_epi8 (first_bytes (n - m0), luma + m0);
+    __m512i ys = load_bytes (luma + m0, n - m0);
     __m512i corrections = split_corrections (&split->luma, ys);
     __m128i y4[4] = QUARTERS (ys), c4[4] = QUARTERS (corrections);
     for (int q = 0; q < 4 && m0 + 16 * q < n; q++) {
