@@ -1127,7 +1127,6 @@ resize_crop_avx512 (const ClipFrame *frame, const ClipResizePlan *plan,
   }
   return TRUE;
 }
-#endif
 
 /* Whether this frame's crop goes through the AVX-512 passes: when both
  * axes are resampled (as for every camera frame). */
@@ -1137,6 +1136,7 @@ use_avx512 (const ClipResizePlan *plan)
   return plan->columns && plan->rows
       && clip_preprocess_get_kernel () == CLIP_PREPROCESS_AVX512;
 }
+#endif
 
 /* ------------------------------------------------------------ public API */
 
