@@ -14,6 +14,9 @@
 
 #include <math.h>
 #include <string.h>
+#ifdef __x86_64__
+#include <immintrin.h>
+#endif
 
 /* Pillow keeps 8-bit results in an int accumulator with two spare bits for
  * the filter's negative lobes: 32 - 8 - 2 fractional bits. */
@@ -626,8 +629,6 @@ clip_preprocess_set_kernel (ClipPreprocessKernel kernel)
 #define AVX512_TARGET \
   __attribute__ ((target ("avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi")))
 
-#include <immintrin.h>
-
 #define QUAD_ROWS 16
 #define QUAD_BYTES (QUAD_ROWS * 16)
 
@@ -672,11 +673,8 @@ row_to_quads (const guint8 *src, int pixel_bytes, __m512i index, int n_pixels,
 {
   const __mmask64 channels = 0x0FFF0FFF0FFF0FFFULL;
   for (int x = 0; x < n_pixels; x += 16, quads += 4 * QUAD_BYTES) {
-    int left = n_pixels - x;
-    __m512i pixels = left >= 16
-        ? load_bytes (src + (gsize) x * pixel_bytes, left * pixel_bytes)
-        : _mm512_maskz_loadu_epi8 (first_bytes (left * pixel_bytes),
-            src + (gsize) x * pixel_bytes);
+    __m512i pixels = load_bytes (src + (gsize) x * pixel_bytes,
+        (n_pixels - x) * pixel_bytes);
     __m512i q = _mm512_maskz_permutexvar_epi8 (channels, index, pixels);
     _mm_storeu_si128 ((__m128i *) quads, _mm512_castsi512_si128 (q));
     _mm_storeu_si128 ((__m128i *) (quads + QUAD_BYTES),
@@ -794,7 +792,7 @@ rgbx_to_tensor (const guint8 *rgbx, int n, const float table[3][256],
     for (int k = 0; k < 16; k++)
       t[k] = _mm512_loadu_ps (table[c] + 16 * k);
     for (int x = 0; x < n; x += 16) {
-      __mmask16 mask = n - x >= 16 ? 0xFFFF : (__mmask16) ((1u << (n - x)) - 1);
+      __mmask16 mask = first_dwords (n - x);
       __m512i pixels = _mm512_maskz_loadu_epi32 (mask, rgbx + 4 * x);
       __m512i value = _mm512_and_si512 (_mm512_srli_epi32 (pixels, 8 * c),
           _mm512_set1_epi32 (255));
@@ -814,8 +812,7 @@ rgbx_to_rgb (const guint8 *rgbx, int n, guint8 *rgb)
   for (int x = 0; x < n; x += 16) {
     int m = MIN (16, n - x);
     __mmask64 store = ((__mmask64) 1 << (3 * m)) - 1;
-    __m512i pixels = _mm512_maskz_loadu_epi32 ((__mmask16) ((1u << m) - 1),
-        rgbx + 4 * x);
+    __m512i pixels = _mm512_maskz_loadu_epi32 (first_dwords (m), rgbx + 4 * x);
     _mm512_mask_storeu_epi8 (rgb + 3 * x, store,
         _mm512_permutexvar_epi8 (pack, pixels));
   }
