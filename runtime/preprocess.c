@@ -14,6 +14,9 @@
 
 #include <math.h>
 #include <string.h>
+#ifdef __x86_64__
+#include <immintrin.h>
+#endif
 
 /* Pillow keeps 8-bit results in an int accumulator with two spare bits for
  * the filter's negative lobes: 32 - 8 - 2 fractional bits. */
@@ -61,10 +64,50 @@ axis_plan_unref (AxisPlan *plan)
   g_free (plan->start);
   g_free (plan->length);
   g_free (plan->weights);
+  g_free (plan->quad_first);
+  g_free (plan->quad_count);
+  g_free (plan->quad_digits);
   g_free (plan);
 }
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (AxisPlan, axis_plan_unref)
+
+/* The weights again as vpdpbusd takes them (preprocess.h). A weight is
+ * below 2^23 in magnitude, so its high digit stays within a signed byte. */
+static gboolean
+axis_plan_add_quads (AxisPlan *plan)
+{
+  int count = plan->count;
+  plan->quads = (plan->taps + 3) / 4 + 1;
+  plan->quad_first = g_try_new0 (int, count);
+  plan->quad_count = g_try_new0 (int, count);
+  plan->quad_digits = g_try_new0 (gint32, (gsize) count * plan->quads * 3);
+  if (!plan->quad_first || !plan->quad_count || !plan->quad_digits)
+    return FALSE;
+  for (int i = 0; i < count; i++) {
+    int first = plan->start[i] - plan->in_first, n = plan->length[i];
+    if (n == 0)
+      continue;
+    plan->quad_first[i] = first / 4;
+    plan->quad_count[i] = (first + n - 1) / 4 - first / 4 + 1;
+    guint8 *digits = (guint8 *) (plan->quad_digits
+        + (gsize) i * plan->quads * 3);
+    for (int t = 0; t < n; t++) {
+      gint32 w = plan->weights[(gsize) i * plan->taps + t];
+      gint32 low = ((w + 128) & 255) - 128;
+      gint32 rest = (w - low) / 256;
+      gint32 middle = ((rest + 128) & 255) - 128;
+      gint32 high = (rest - middle) / 256;
+      g_assert (high >= -128 && high <= 127);
+      int quad = (first + t) / 4 - first / 4, lane = (first + t) % 4;
+      guint8 *d = digits + 12 * quad + lane;
+      d[0] = (guint8) low;
+      d[4] = (guint8) middle;
+      d[8] = (guint8) high;
+    }
+  }
+  return TRUE;
+}
 
 static AxisPlan *
 axis_plan_new (int in_size, int out_size, int first, int count, GError **error)
@@ -126,6 +169,12 @@ axis_plan_new (int in_size, int out_size, int first, int count, GError **error)
       plan->in_first = MIN (plan->in_first, xmin);
       plan->in_end = MAX (plan->in_end, xmin + n);
     }
+  }
+  if (!axis_plan_add_quads (plan)) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
+        "frame: out of memory for the weights of a %d -> %d resize", in_size,
+        out_size);
+    return NULL;
   }
   return g_steal_pointer (&plan);
 }
@@ -514,6 +563,578 @@ crop_offset (int side, int size)
   return offset;
 }
 
+/* ------------------------------------------------------------ kernels */
+
+static gboolean
+kernel_supported (ClipPreprocessKernel kernel)
+{
+  switch (kernel) {
+    case CLIP_PREPROCESS_PLAIN:
+      return TRUE;
+    case CLIP_PREPROCESS_AVX512:
+#ifdef __x86_64__
+      return __builtin_cpu_supports ("avx512f")
+          && __builtin_cpu_supports ("avx512bw")
+          && __builtin_cpu_supports ("avx512vl")
+          && __builtin_cpu_supports ("avx512vnni")
+          && __builtin_cpu_supports ("avx512vbmi");
+#else
+      return FALSE;
+#endif
+    default:
+      return FALSE;
+  }
+}
+
+static gint chosen_kernel = -1;
+
+ClipPreprocessKernel
+clip_preprocess_get_kernel (void)
+{
+  gint kernel = g_atomic_int_get (&chosen_kernel);
+  if (kernel < 0) {
+    gboolean plain = g_strcmp0 (g_getenv ("CLIP_PREPROCESS"), "plain") == 0;
+    kernel = !plain && kernel_supported (CLIP_PREPROCESS_AVX512)
+        ? CLIP_PREPROCESS_AVX512
+        : CLIP_PREPROCESS_PLAIN;
+    g_atomic_int_set (&chosen_kernel, kernel);
+  }
+  return (ClipPreprocessKernel) kernel;
+}
+
+gboolean
+clip_preprocess_set_kernel (ClipPreprocessKernel kernel)
+{
+  if (!kernel_supported (kernel))
+    return FALSE;
+  g_atomic_int_set (&chosen_kernel, kernel);
+  return TRUE;
+}
+
+#ifdef __x86_64__
+/* ------------------------------------------------------------ AVX-512 */
+
+/* The same sums as the plain passes, four taps of a channel at a time by
+ * vpdpbusd (u8 pixels times s8 digits of the weights, exact in 32 bits):
+ * sum = (high << 16) + (middle << 8) + low, wrapping as the plain sum
+ * would not need to, and so equal to it.
+ *
+ * The horizontal pass takes 16 input rows at a time as quads: for each
+ * 4 input columns, each row's [R R R R G G G G B B B B 0 0 0 0] (the 4
+ * columns' values per channel), 16 bytes, the 16 rows one after another;
+ * a zmm then holds 4 rows x 4 channels x 4 taps. Its results go out as
+ * the vertical pass's quads: for each 4 rows and output column, that
+ * column's [R x4 rows, G x4, B x4, 0 x4], a line of these per 4 rows, so
+ * that the vertical pass filters 4 output columns x 4 channels per zmm. */
+#define AVX512_TARGET \
+  __attribute__ ((target ("avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi")))
+
+#define QUAD_ROWS 16
+#define QUAD_BYTES (QUAD_ROWS * 16)
+
+AVX512_TARGET static inline __mmask64
+first_bytes (int n)
+{
+  return n >= 64 ? ~(__mmask64) 0 : ((__mmask64) 1 << MAX (n, 0)) - 1;
+}
+
+AVX512_TARGET static inline __mmask16
+first_dwords (int n)
+{
+  return n >= 16 ? 0xFFFF : (__mmask16) ((1u << MAX (n, 0)) - 1);
+}
+
+AVX512_TARGET static inline __m512i
+load_bytes (const guint8 *src, int n)
+{
+  /* A masked load only at the end: it is slower than a plain one. */
+  return n >= 64 ? _mm512_loadu_si512 (src)
+                 : _mm512_maskz_loadu_epi8 (first_bytes (n), src);
+}
+
+AVX512_TARGET static inline __m128i
+digits_to_bytes (__m512i low, __m512i middle, __m512i high)
+{
+  __m512i sum = _mm512_add_epi32 (_mm512_slli_epi32 (high, 16),
+      _mm512_slli_epi32 (middle, 8));
+  sum = _mm512_add_epi32 (sum,
+      _mm512_add_epi32 (low, _mm512_set1_epi32 (WEIGHT_HALF)));
+  /* clip8: negative sums to 0, then unsigned saturation to 255 */
+  sum = _mm512_max_epi32 (_mm512_srai_epi32 (sum, WEIGHT_BITS),
+      _mm512_setzero_si512 ());
+  return _mm512_cvtusepi32_epi8 (sum);
+}
+
+/* Writes a row of n_pixels, pixel_bytes each, as quads from quads on
+ * (QUAD_BYTES apart); index says where each byte of 4 quads comes from. */
+AVX512_TARGET static void
+row_to_quads (const guint8 *src, int pixel_bytes, __m512i index, int n_pixels,
+    guint8 *quads)
+{
+  const __mmask64 channels = 0x0FFF0FFF0FFF0FFFULL;
+  for (int x = 0; x < n_pixels; x += 16, quads += 4 * QUAD_BYTES) {
+    __m512i pixels = load_bytes (src + (gsize) x * pixel_bytes,
+        (n_pixels - x) * pixel_bytes);
+    __m512i q = _mm512_maskz_permutexvar_epi8 (channels, index, pixels);
+    _mm_storeu_si128 ((__m128i *) quads, _mm512_castsi512_si128 (q));
+    _mm_storeu_si128 ((__m128i *) (quads + QUAD_BYTES),
+        _mm512_extracti32x4_epi32 (q, 1));
+    _mm_storeu_si128 ((__m128i *) (quads + 2 * QUAD_BYTES),
+        _mm512_extracti32x4_epi32 (q, 2));
+    _mm_storeu_si128 ((__m128i *) (quads + 3 * QUAD_BYTES),
+        _mm512_extracti32x4_epi32 (q, 3));
+  }
+}
+
+/* The horizontal pass over one block of quads: each output column's 16
+ * rows go to dest + k * line_bytes (rows 4 k .. 4 k + 3), 16 bytes a
+ * column. */
+AVX512_TARGET static void
+horizontal_quads (const guint8 *quads, const AxisPlan *plan, guint8 *dest,
+    gsize line_bytes)
+{
+  const __m128i transpose = _mm_setr_epi8 (0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10,
+      14, 3, 7, 11, 15);
+  for (int i = 0; i < plan->count; i++) {
+    __m512i acc[4][3];
+    for (int k = 0; k < 4; k++)
+      acc[k][0] = acc[k][1] = acc[k][2] = _mm512_setzero_si512 ();
+    const gint32 *digits = plan->quad_digits + (gsize) i * plan->quads * 3;
+    const guint8 *src = quads + (gsize) plan->quad_first[i] * QUAD_BYTES;
+    for (int q = 0; q < plan->quad_count[i];
+         q++, src += QUAD_BYTES, digits += 3) {
+      __m512i low = _mm512_set1_epi32 (digits[0]);
+      __m512i middle = _mm512_set1_epi32 (digits[1]);
+      __m512i high = _mm512_set1_epi32 (digits[2]);
+      for (int k = 0; k < 4; k++) {
+        __m512i v = _mm512_loadu_si512 (src + 64 * k);
+        acc[k][0] = _mm512_dpbusd_epi32 (acc[k][0], v, low);
+        acc[k][1] = _mm512_dpbusd_epi32 (acc[k][1], v, middle);
+        acc[k][2] = _mm512_dpbusd_epi32 (acc[k][2], v, high);
+      }
+    }
+    for (int k = 0; k < 4; k++) {
+      __m128i bytes = digits_to_bytes (acc[k][0], acc[k][1], acc[k][2]);
+      _mm_storeu_si128 ((__m128i *) (dest + k * line_bytes + 16 * (gsize) i),
+          _mm_shuffle_epi8 (bytes, transpose));
+    }
+  }
+}
+
+/* Output row j of the vertical pass, as RGBx: tiles of width zmm, each 4
+ * output columns. */
+AVX512_TARGET static inline void
+vertical_quads_tile (const guint8 *src, gsize line_bytes, const gint32 *digits,
+    int n_quads, int width, guint8 *rgbx)
+{
+  __m512i acc[8][3];
+  for (int t = 0; t < width; t++)
+    acc[t][0] = acc[t][1] = acc[t][2] = _mm512_setzero_si512 ();
+  for (int q = 0; q < n_quads; q++, src += line_bytes, digits += 3) {
+    __m512i low = _mm512_set1_epi32 (digits[0]);
+    __m512i middle = _mm512_set1_epi32 (digits[1]);
+    __m512i high = _mm512_set1_epi32 (digits[2]);
+    for (int t = 0; t < width; t++) {
+      __m512i v = _mm512_loadu_si512 (src + 64 * t);
+      acc[t][0] = _mm512_dpbusd_epi32 (acc[t][0], v, low);
+      acc[t][1] = _mm512_dpbusd_epi32 (acc[t][1], v, middle);
+      acc[t][2] = _mm512_dpbusd_epi32 (acc[t][2], v, high);
+    }
+  }
+  for (int t = 0; t < width; t++)
+    _mm_storeu_si128 ((__m128i *) (rgbx + 16 * t),
+        digits_to_bytes (acc[t][0], acc[t][1], acc[t][2]));
+}
+
+AVX512_TARGET static void
+vertical_quads (const guint8 *lines, gsize line_bytes, int n_zmm,
+    const AxisPlan *plan, int j, guint8 *rgbx)
+{
+  const gint32 *digits = plan->quad_digits + (gsize) j * plan->quads * 3;
+  const guint8 *first = lines + (gsize) plan->quad_first[j] * line_bytes;
+  int z = 0;
+  for (; z + 8 <= n_zmm; z += 8)
+    vertical_quads_tile (first + 64 * z, line_bytes, digits,
+        plan->quad_count[j], 8, rgbx + 16 * z);
+  for (; z < n_zmm; z++)
+    vertical_quads_tile (first + 64 * z, line_bytes, digits,
+        plan->quad_count[j], 1, rgbx + 16 * z);
+}
+
+/* Gathers are slow on some CPUs (7 ns for 16 values on the development
+ * machine): tables are looked up by permutes instead. */
+
+/* table[index] for 16 indices 0..255: 32 entries per vpermi2ps, chosen
+ * by the index's bits 5, 6 and 7. */
+AVX512_TARGET static inline __m512
+lookup_floats (const __m512 table[16], __m512i index)
+{
+  __m512 t[8];
+  for (int k = 0; k < 8; k++)
+    t[k] = _mm512_permutex2var_ps (table[2 * k], index, table[2 * k + 1]);
+  __mmask16 bit5 = _mm512_test_epi32_mask (index, _mm512_set1_epi32 (32));
+  __mmask16 bit6 = _mm512_test_epi32_mask (index, _mm512_set1_epi32 (64));
+  __mmask16 bit7 = _mm512_test_epi32_mask (index, _mm512_set1_epi32 (128));
+  for (int k = 0; k < 4; k++)
+    t[k] = _mm512_mask_blend_ps (bit5, t[2 * k], t[2 * k + 1]);
+  for (int k = 0; k < 2; k++)
+    t[k] = _mm512_mask_blend_ps (bit6, t[2 * k], t[2 * k + 1]);
+  return _mm512_mask_blend_ps (bit7, t[0], t[1]);
+}
+
+/* ToTensor and Normalize of one output row, from the table. */
+AVX512_TARGET static void
+rgbx_to_tensor (const guint8 *rgbx, int n, const float table[3][256],
+    float *out, gsize plane)
+{
+  for (int c = 0; c < 3; c++) {
+    __m512 t[16];
+    for (int k = 0; k < 16; k++)
+      t[k] = _mm512_loadu_ps (table[c] + 16 * k);
+    for (int x = 0; x < n; x += 16) {
+      __mmask16 mask = first_dwords (n - x);
+      __m512i pixels = _mm512_maskz_loadu_epi32 (mask, rgbx + 4 * x);
+      __m512i value = _mm512_and_si512 (_mm512_srli_epi32 (pixels, 8 * c),
+          _mm512_set1_epi32 (255));
+      _mm512_mask_storeu_ps (out + c * plane + x, mask,
+          lookup_floats (t, value));
+    }
+  }
+}
+
+AVX512_TARGET static void
+rgbx_to_rgb (const guint8 *rgbx, int n, guint8 *rgb)
+{
+  guint8 index[64] = { 0 };
+  for (int k = 0; k < 48; k++)
+    index[k] = 4 * (k / 3) + k % 3;
+  __m512i pack = _mm512_loadu_si512 (index);
+  for (int x = 0; x < n; x += 16) {
+    int m = MIN (16, n - x);
+    __mmask64 store = ((__mmask64) 1 << (3 * m)) - 1;
+    __m512i pixels = _mm512_maskz_loadu_epi32 (first_dwords (m), rgbx + 4 * x);
+    _mm512_mask_storeu_epi8 (rgb + 3 * x, store,
+        _mm512_permutexvar_epi8 (pack, pixels));
+  }
+}
+
+/* A YUV table as slope * i + base + correction[i] with corrections in
+ * signed bytes, looked up 64 at a time by vpermi2b. */
+typedef struct {
+  gint32 slope, base;
+  gint8 correction[256];
+} SplitTable;
+
+typedef struct {
+  SplitTable luma, r_from_v, g_from_u, g_from_v, b_from_u;
+} YuvSplit;
+
+static void
+split_table (const gint32 *table, SplitTable *split)
+{
+  split->slope = (gint32) lround ((table[255] - table[0]) / 255.0);
+  gint32 low = G_MAXINT32, high = G_MININT32;
+  for (int i = 0; i < 256; i++) {
+    low = MIN (low, table[i] - split->slope * i);
+    high = MAX (high, table[i] - split->slope * i);
+  }
+  /* 123 at most for the tables of yuv_tables_init */
+  g_assert (high - low < 256);
+  split->base = low + 128;
+  for (int i = 0; i < 256; i++)
+    split->correction[i] = (gint8) (table[i] - split->slope * i - split->base);
+}
+
+static const YuvSplit *
+yuv_split_get (ClipYuvMatrix matrix, gboolean full_range)
+{
+  static YuvSplit splits[CLIP_YUV_BT2020 + 1][2];
+  static gsize ready[CLIP_YUV_BT2020 + 1][2];
+  int range = full_range ? 1 : 0;
+  if (g_once_init_enter (&ready[matrix][range])) {
+    const YuvTables *t = clip_yuv_tables_get (matrix, full_range);
+    YuvSplit *split = &splits[matrix][range];
+    split_table (t->luma, &split->luma);
+    split_table (t->r_from_v, &split->r_from_v);
+    split_table (t->g_from_u, &split->g_from_u);
+    split_table (t->g_from_v, &split->g_from_v);
+    split_table (t->b_from_u, &split->b_from_u);
+    g_once_init_leave (&ready[matrix][range], 1);
+  }
+  return &splits[matrix][range];
+}
+
+/* The corrections of 64 table indices. */
+AVX512_TARGET static inline __m512i
+split_corrections (const SplitTable *split, __m512i index)
+{
+  const gint8 *c = split->correction;
+  __m512i low = _mm512_permutex2var_epi8 (_mm512_loadu_si512 (c), index,
+      _mm512_loadu_si512 (c + 64));
+  __m512i high = _mm512_permutex2var_epi8 (_mm512_loadu_si512 (c + 128), index,
+      _mm512_loadu_si512 (c + 192));
+  return _mm512_mask_blend_epi8 (_mm512_movepi8_mask (index), low, high);
+}
+
+/* slope * index + correction, for 16 indices and their corrections. */
+AVX512_TARGET static inline __m512i
+split_value (const SplitTable *split, __m128i index, __m128i correction)
+{
+  return _mm512_add_epi32 (_mm512_mullo_epi32 (_mm512_cvtepu8_epi32 (index),
+                               _mm512_set1_epi32 (split->slope)),
+      _mm512_cvtepi8_epi32 (correction));
+}
+
+/* The 4 quarters of a zmm, to index by a variable. */
+#define QUARTERS(v)                                                        \
+  {                                                                        \
+    _mm512_castsi512_si128 (v), _mm512_extracti32x4_epi32 (v, 1),          \
+        _mm512_extracti32x4_epi32 (v, 2), _mm512_extracti32x4_epi32 (v, 3) \
+  }
+
+/* The chroma terms (red: r_from_v, green: g_from_u + g_from_v, blue:
+ * b_from_u) of the chroma samples that columns col_first .. col_end - 1 of
+ * row y read, from the sample of column col_first on. */
+AVX512_TARGET static void
+yuv_chroma_terms (const ClipFrame *frame, const YuvSplit *split, int y,
+    int col_first, int col_end, gint32 *red, gint32 *green, gint32 *blue)
+{
+  int first = col_first / 2, n = (col_end - 1) / 2 - first + 1;
+  const guint8 *u = frame->planes[1] + (gsize) (y / 2) * frame->strides[1];
+  const guint8 *v = frame->format == CLIP_PIXEL_I420
+      ? frame->planes[2] + (gsize) (y / 2) * frame->strides[2]
+      : NULL;
+  guint8 even[64], odd[64];
+  for (int k = 0; k < 64; k++) {
+    even[k] = (guint8) (2 * k);
+    odd[k] = (guint8) (2 * k + 1);
+  }
+  __m512i take_u = _mm512_loadu_si512 (even);
+  __m512i take_v = _mm512_loadu_si512 (odd);
+  gint32 green_base = split->g_from_u.base + split->g_from_v.base;
+
+  for (int k = 0; k < n; k += 64) {
+    __m512i us, vs;
+    if (v != NULL) {
+      us = load_bytes (u + first + k, n - k);
+      vs = load_bytes (v + first + k, n - k);
+    } else {
+      const guint8 *uv = u + 2 * (gsize) (first + k);
+      __m512i a = load_bytes (uv, 2 * (n - k));
+      __m512i b = load_bytes (uv + 64, 2 * (n - k) - 64);
+      us = _mm512_permutex2var_epi8 (a, take_u, b);
+      vs = _mm512_permutex2var_epi8 (a, take_v, b);
+    }
+    __m512i rv = split_corrections (&split->r_from_v, vs);
+    __m512i gu = split_corrections (&split->g_from_u, us);
+    __m512i gv = split_corrections (&split->g_from_v, vs);
+    __m512i bu = split_corrections (&split->b_from_u, us);
+    __m128i u4[4] = QUARTERS (us), v4[4] = QUARTERS (vs);
+    __m128i rv4[4] = QUARTERS (rv), gu4[4] = QUARTERS (gu);
+    __m128i gv4[4] = QUARTERS (gv), bu4[4] = QUARTERS (bu);
+    for (int q = 0; q < 4 && k + 16 * q < n; q++) {
+      __mmask16 mask = first_dwords (n - k - 16 * q);
+      __m512i r = _mm512_add_epi32 (
+          split_value (&split->r_from_v, v4[q], rv4[q]),
+          _mm512_set1_epi32 (split->r_from_v.base));
+      __m512i g = _mm512_add_epi32 (
+          _mm512_add_epi32 (split_value (&split->g_from_u, u4[q], gu4[q]),
+              split_value (&split->g_from_v, v4[q], gv4[q])),
+          _mm512_set1_epi32 (green_base));
+      __m512i b = _mm512_add_epi32 (
+          split_value (&split->b_from_u, u4[q], bu4[q]),
+          _mm512_set1_epi32 (split->b_from_u.base));
+      _mm512_mask_storeu_epi32 (red + k + 16 * q, mask, r);
+      _mm512_mask_storeu_epi32 (green + k + 16 * q, mask, g);
+      _mm512_mask_storeu_epi32 (blue + k + 16 * q, mask, b);
+    }
+  }
+}
+
+AVX512_TARGET static inline __m512i
+yuv_channel (__m512i sum)
+{
+  __m512i value = _mm512_sub_epi32 (_mm512_srai_epi32 (sum, YUV_BITS),
+      _mm512_set1_epi32 (YUV_BIAS));
+  return _mm512_min_epi32 (_mm512_max_epi32 (value, _mm512_setzero_si512 ()),
+      _mm512_set1_epi32 (255));
+}
+
+/* Columns col_first .. col_end - 1 of row y as RGBx, with the chroma terms
+ * of its chroma row: yuv_pixel 16 pixels at a time. */
+AVX512_TARGET static void
+yuv_row_to_rgbx (const ClipFrame *frame, const YuvSplit *split, int y,
+    int col_first, int col_end, const gint32 *red, const gint32 *green,
+    const gint32 *blue, guint8 *rgbx)
+{
+  const guint8 *luma = frame->planes[0] + (gsize) y * frame->strides[0]
+      + col_first;
+  int n = col_end - col_first;
+  int n_chroma = (col_end - 1) / 2 - col_first / 2 + 1;
+  /* pixel m + p reads chroma term m / 2 + (p + col_first % 2) / 2 */
+  __m512i pairs = _mm512_srli_epi32 (
+      _mm512_add_epi32 (_mm512_setr_epi32 (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
+                            12, 13, 14, 15),
+          _mm512_set1_epi32 (col_first % 2)),
+      1);
+  __m512i luma_base = _mm512_set1_epi32 (split->luma.base);
+  for (int m0 = 0; m0 < n; m0 += 64) {
+    __m512i ys = load_bytes (luma + m0, n - m0);
+    __m512i corrections = split_corrections (&split->luma, ys);
+    __m128i y4[4] = QUARTERS (ys), c4[4] = QUARTERS (corrections);
+    for (int q = 0; q < 4 && m0 + 16 * q < n; q++) {
+      int m = m0 + 16 * q;
+      __mmask16 mask = first_dwords (n - m);
+      __mmask16 chroma_mask = first_dwords (n_chroma - m / 2);
+      __m512i l = _mm512_add_epi32 (split_value (&split->luma, y4[q], c4[q]),
+          luma_base);
+      __m512i r = _mm512_permutexvar_epi32 (pairs,
+          _mm512_maskz_loadu_epi32 (chroma_mask, red + m / 2));
+      __m512i g = _mm512_permutexvar_epi32 (pairs,
+          _mm512_maskz_loadu_epi32 (chroma_mask, green + m / 2));
+      __m512i b = _mm512_permutexvar_epi32 (pairs,
+          _mm512_maskz_loadu_epi32 (chroma_mask, blue + m / 2));
+      r = yuv_channel (_mm512_add_epi32 (l, r));
+      g = yuv_channel (_mm512_add_epi32 (l, g));
+      b = yuv_channel (_mm512_add_epi32 (l, b));
+      __m512i pixels = _mm512_or_si512 (r,
+          _mm512_or_si512 (_mm512_slli_epi32 (g, 8),
+              _mm512_slli_epi32 (b, 16)));
+      _mm512_mask_storeu_epi32 (rgbx + 4 * (gsize) m, mask, pixels);
+    }
+  }
+}
+
+/* Asks for the bytes of row y that the crop reads, some rows ahead of
+ * their use: the frame is usually not in cache, and the hardware's
+ * prefetcher does not follow short runs a stride apart. */
+#define PREFETCH_ROWS 4
+
+AVX512_TARGET static void
+prefetch_row (const ClipFrame *frame, int y, int col_first, int col_end,
+    int pixel_bytes)
+{
+  const guint8 *start[3] = { frame->planes[0] + (gsize) y * frame->strides[0]
+    + (gsize) col_first * pixel_bytes };
+  gsize bytes[3] = { (gsize) (col_end - col_first) * pixel_bytes };
+  int n = 1;
+  if (frame->format == CLIP_PIXEL_I420 && y % 2 == 0) {
+    for (int p = 1; p < 3; p++) {
+      start[p] = frame->planes[p] + (gsize) (y / 2) * frame->strides[p]
+          + col_first / 2;
+      bytes[p] = (gsize) (col_end - col_first) / 2 + 1;
+    }
+    n = 3;
+  } else if (frame->format == CLIP_PIXEL_NV12 && y % 2 == 0) {
+    start[1] = frame->planes[1] + (gsize) (y / 2) * frame->strides[1]
+        + 2 * (gsize) (col_first / 2);
+    bytes[1] = (gsize) (col_end - col_first) + 2;
+    n = 2;
+  }
+  for (int p = 0; p < n; p++)
+    for (gsize offset = 0; offset < bytes[p] + 63; offset += 64)
+      _mm_prefetch ((const char *) start[p] + offset, _MM_HINT_T0);
+}
+
+/* The crop of a frame whose both axes are resampled: to rgb_out as RGB
+ * bytes, or through table to tensor_out as CHW floats. */
+AVX512_TARGET static gboolean
+resize_crop_avx512 (const ClipFrame *frame, const ClipResizePlan *plan,
+    guint8 *rgb_out, const float table[3][256], float *tensor_out,
+    GError **error)
+{
+  const AxisPlan *columns = plan->columns, *rows = plan->rows;
+  int size = plan->size;
+  int n_cols = plan->col_end - plan->col_first;
+  int n_rows = plan->row_end - plan->row_first;
+  gsize n_quads = (gsize) (n_cols + 15) / 16 * 4;
+  int n_blocks = (n_rows + QUAD_ROWS - 1) / QUAD_ROWS;
+  int n_zmm = (size + 3) / 4;
+  gsize line_bytes = (gsize) n_zmm * 64;
+  gboolean yuv = frame->format == CLIP_PIXEL_I420
+      || frame->format == CLIP_PIXEL_NV12;
+
+  g_autofree guint8 *quads = g_try_malloc (n_quads * QUAD_BYTES);
+  g_autofree guint8 *lines = g_try_malloc ((gsize) n_blocks * 4 * line_bytes);
+  g_autofree guint8 *rgbx = g_try_malloc (line_bytes);
+  int n_chroma = n_cols / 2 + 2;
+  g_autofree guint8 *yuv_row = yuv ? g_try_malloc ((gsize) n_cols * 4) : NULL;
+  g_autofree gint32 *chroma = yuv ? g_try_new (gint32, 3 * n_chroma) : NULL;
+  if (!quads || !lines || !rgbx || (yuv && (!yuv_row || !chroma))) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
+        "frame: out of memory resizing %dx%d for a %dx%d crop", frame->width,
+        frame->height, size, size);
+    return FALSE;
+  }
+  /* The columns past the crop that the last tiles read. */
+  for (int line = 0; line < 4 * n_blocks; line++)
+    memset (lines + line * line_bytes + 16 * (gsize) size, 0,
+        line_bytes - 16 * (gsize) size);
+
+  /* YUV rows become RGBx */
+  int pixel_bytes = frame->format == CLIP_PIXEL_RGB ? 3 : 4;
+  int red = frame->format == CLIP_PIXEL_BGRA ? 2 : 0;
+  guint8 index[64];
+  for (int k = 0; k < 64; k++) {
+    int channel = (k / 4) % 4, pixel = 4 * (k / 16) + k % 4;
+    int offset = channel == 3 ? 0 : red ? 2 - channel : channel;
+    index[k] = (guint8) (pixel_bytes * pixel + offset);
+  }
+  __m512i gather = _mm512_loadu_si512 (index);
+  const YuvSplit *split = yuv ? yuv_split_get (frame->matrix, frame->full_range)
+                              : NULL;
+
+  for (int block = 0; block < n_blocks; block++) {
+    int block_first = plan->row_first + block * QUAD_ROWS;
+    int nb = MIN (QUAD_ROWS, plan->row_end - block_first);
+    for (int b = 0; b < nb; b++) {
+      int y = block_first + b;
+      const guint8 *src;
+      if (y + PREFETCH_ROWS < plan->row_end)
+        prefetch_row (frame, y + PREFETCH_ROWS, plan->col_first, plan->col_end,
+            yuv ? 1 : pixel_bytes);
+      if (yuv) {
+        if (y == plan->row_first || y % 2 == 0)
+          yuv_chroma_terms (frame, split, y, plan->col_first, plan->col_end,
+              chroma, chroma + n_chroma, chroma + 2 * n_chroma);
+        yuv_row_to_rgbx (frame, split, y, plan->col_first, plan->col_end,
+            chroma, chroma + n_chroma, chroma + 2 * n_chroma, yuv_row);
+        src = yuv_row;
+      } else {
+        src = frame->planes[0] + (gsize) y * frame->strides[0]
+            + (gsize) plan->col_first * pixel_bytes;
+      }
+      row_to_quads (src, pixel_bytes, gather, n_cols, quads + 16 * b);
+    }
+    /* Rows past the last: zero, filtered to zero and never read. */
+    for (int b = nb; b < QUAD_ROWS; b++)
+      for (gsize q = 0; q < n_quads; q++)
+        memset (quads + q * QUAD_BYTES + 16 * b, 0, 16);
+    horizontal_quads (quads, columns, lines + 4 * block * line_bytes,
+        line_bytes);
+  }
+
+  gsize plane = (gsize) size * size;
+  for (int j = 0; j < size; j++) {
+    vertical_quads (lines, line_bytes, n_zmm, rows, j, rgbx);
+    if (tensor_out)
+      rgbx_to_tensor (rgbx, size, table, tensor_out + (gsize) j * size, plane);
+    else
+      rgbx_to_rgb (rgbx, size, rgb_out + (gsize) j * 3 * size);
+  }
+  return TRUE;
+}
+
+/* Whether this frame's crop goes through the AVX-512 passes: when both
+ * axes are resampled (as for every camera frame). */
+static gboolean
+use_avx512 (const ClipResizePlan *plan)
+{
+  return plan->columns && plan->rows
+      && clip_preprocess_get_kernel () == CLIP_PREPROCESS_AVX512;
+}
+#endif
+
 /* ------------------------------------------------------------ public API */
 
 gboolean
@@ -557,16 +1178,15 @@ clip_resize_plan_clear (ClipResizePlan *plan)
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (ClipResizePlan, clip_resize_plan_clear)
 
-gboolean
-clip_resize_crop (const ClipFrame *frame, int size, guint8 *rgb_out,
-    GError **error)
+/* The plain passes. */
+static gboolean
+resize_crop_plain (const ClipFrame *frame, const ClipResizePlan *plan,
+    guint8 *rgb_out, GError **error)
 {
-  g_auto (ClipResizePlan) plan = { 0 };
-  if (!clip_resize_plan_init (&plan, frame, size, error))
-    return FALSE;
-  const AxisPlan *columns = plan.columns, *rows = plan.rows;
-  int col_first = plan.col_first, col_end = plan.col_end;
-  int row_first = plan.row_first, row_end = plan.row_end;
+  int size = plan->size;
+  const AxisPlan *columns = plan->columns, *rows = plan->rows;
+  int col_first = plan->col_first, col_end = plan->col_end;
+  int row_first = plan->row_first, row_end = plan->row_end;
   int n_cols = col_end - col_first;
   int row_bytes = 3 * size;
   gboolean yuv = frame->format == CLIP_PIXEL_I420
@@ -638,6 +1258,20 @@ clip_resize_crop (const ClipFrame *frame, int size, guint8 *rgb_out,
   return TRUE;
 }
 
+gboolean
+clip_resize_crop (const ClipFrame *frame, int size, guint8 *rgb_out,
+    GError **error)
+{
+  g_auto (ClipResizePlan) plan = { 0 };
+  if (!clip_resize_plan_init (&plan, frame, size, error))
+    return FALSE;
+#ifdef __x86_64__
+  if (use_avx512 (&plan))
+    return resize_crop_avx512 (frame, &plan, rgb_out, NULL, NULL, error);
+#endif
+  return resize_crop_plain (frame, &plan, rgb_out, error);
+}
+
 void
 clip_normalize_table (const ClipConfig *config, float table[3][256])
 {
@@ -661,6 +1295,17 @@ clip_preprocess (const ClipFrame *frame, const ClipConfig *config,
         "frame: model image size %d is outside 1..%d", size, MAX_CROP_SIZE);
     return FALSE;
   }
+  float table[3][256];
+  clip_normalize_table (config, table);
+#ifdef __x86_64__
+  {
+    g_auto (ClipResizePlan) plan = { 0 };
+    if (!clip_resize_plan_init (&plan, frame, size, error))
+      return FALSE;
+    if (use_avx512 (&plan))
+      return resize_crop_avx512 (frame, &plan, NULL, table, tensor_out, error);
+  }
+#endif
   gsize plane = (gsize) size * size;
   g_autofree guint8 *rgb = g_try_malloc (plane * 3);
   if (rgb == NULL) {
@@ -671,8 +1316,6 @@ clip_preprocess (const ClipFrame *frame, const ClipConfig *config,
   if (!clip_resize_crop (frame, size, rgb, error))
     return FALSE;
 
-  float table[3][256];
-  clip_normalize_table (config, table);
   for (gsize i = 0; i < plane; i++) {
     tensor_out[i] = table[0][rgb[3 * i + 0]];
     tensor_out[plane + i] = table[1][rgb[3 * i + 1]];

@@ -22,6 +22,15 @@ typedef struct {
   int *start;           /* [count] first input index of each output */
   int *length;          /* [count] input indices it reads */
   gint32 *weights;      /* [count * taps] in CLIP_RESIZE_WEIGHT_BITS */
+  /* The same weights for vpdpbusd (u8 x s8, four taps a dword): input
+   * index in_first + 4 q + l is quad q, lane l. Output i reads quads
+   * quad_first[i] .. + quad_count[i] - 1; each quad's weights are three
+   * dwords of signed base-256 digits (low, middle, high), so that
+   * weight = high * 65536 + middle * 256 + low for every lane. */
+  int quads;           /* quads stored per output */
+  int *quad_first;     /* [count] */
+  int *quad_count;     /* [count] */
+  gint32 *quad_digits; /* [count * quads * 3] */
 } ClipAxisPlan;
 
 /* How one frame becomes a size x size crop: horizontal pass over frame rows
@@ -41,6 +50,18 @@ typedef struct {
 gboolean clip_resize_plan_init (ClipResizePlan *plan, const ClipFrame *frame,
     int size, GError **error);
 void clip_resize_plan_clear (ClipResizePlan *plan);
+
+/* The code that resamples: plain C, or AVX-512 (VNNI and VBMI) where the
+ * CPU has it. Both give the same bytes. The widest the CPU runs unless
+ * CLIP_PREPROCESS=plain is set. */
+typedef enum {
+  CLIP_PREPROCESS_PLAIN,
+  CLIP_PREPROCESS_AVX512,
+} ClipPreprocessKernel;
+
+ClipPreprocessKernel clip_preprocess_get_kernel (void);
+/* For tests: FALSE, changing nothing, when this CPU does not run kernel. */
+gboolean clip_preprocess_set_kernel (ClipPreprocessKernel kernel);
 
 /* YUV -> RGB in 16-bit fixed point: with l = luma[Y] (which holds the bias
  * and the rounding half),

@@ -5,6 +5,7 @@
  * invalid frames. */
 #include "clip.h"
 #include "image.h"
+#include "preprocess.h"
 #include "reference.h"
 
 #include <json-glib/json-glib.h>
@@ -726,6 +727,116 @@ test_threads (void)
   g_assert_cmpint (data->failures, ==, 0);
 }
 
+/* ------------------------------------------------------------ kernels */
+
+/* A frame of random bytes in format, every plane's stride padded by a
+ * random 0..37 bytes; data holds it all. */
+static ClipFrame
+random_frame (GRand *rand, ClipPixelFormat format, int width, int height,
+    guint8 **data)
+{
+  ClipFrame frame = { 0 };
+  frame.format = format;
+  frame.width = width;
+  frame.height = height;
+  frame.matrix = (ClipYuvMatrix) g_rand_int_range (rand, 0, 3);
+  frame.full_range = g_rand_boolean (rand);
+  int chroma_w = (width + 1) / 2, chroma_h = (height + 1) / 2;
+  int row_bytes[3] = { 0 }, plane_rows[3] = { height, chroma_h, chroma_h };
+  int n_planes = 1;
+  switch (format) {
+    case CLIP_PIXEL_RGB:
+      row_bytes[0] = 3 * width;
+      break;
+    case CLIP_PIXEL_RGBA:
+    case CLIP_PIXEL_BGRA:
+      row_bytes[0] = 4 * width;
+      break;
+    case CLIP_PIXEL_I420:
+      row_bytes[0] = width;
+      row_bytes[1] = row_bytes[2] = chroma_w;
+      n_planes = 3;
+      break;
+    default:
+      row_bytes[0] = width;
+      row_bytes[1] = 2 * chroma_w;
+      n_planes = 2;
+      break;
+  }
+  gsize total = 0, offsets[3];
+  for (int p = 0; p < n_planes; p++) {
+    frame.strides[p] = row_bytes[p] + g_rand_int_range (rand, 0, 38);
+    offsets[p] = total;
+    total += (gsize) frame.strides[p] * plane_rows[p];
+  }
+  *data = g_malloc (total);
+  for (gsize i = 0; i < total; i++)
+    (*data)[i] = g_rand_int_range (rand, 0, 256);
+  for (int p = 0; p < n_planes; p++)
+    frame.planes[p] = *data + offsets[p];
+  return frame;
+}
+
+static void
+run_kernel (ClipPreprocessKernel kernel, const ClipFrame *frame,
+    const ClipConfig *config, guint8 *rgb, float *tensor)
+{
+  g_autoptr (GError) error = NULL;
+  g_assert_true (clip_preprocess_set_kernel (kernel));
+  g_assert_true (clip_resize_crop (frame, config->image_size, rgb, &error));
+  g_assert_no_error (error);
+  g_assert_true (clip_preprocess (frame, config, tensor, &error));
+  g_assert_no_error (error);
+}
+
+/* Every kernel this CPU runs gives the plain kernel's bytes and floats, on
+ * odd, thin, small and camera sizes, every format, padded strides and
+ * several crop sizes. */
+static void
+test_kernels_agree (void)
+{
+  const ClipPreprocessKernel kernels[] = { CLIP_PREPROCESS_AVX512 };
+  const int sizes[][2] = { { 640, 480 }, { 1280, 720 }, { 1920, 1080 },
+    { 481, 641 }, { 1, 1 }, { 1, 500 }, { 500, 1 }, { 3, 977 }, { 225, 224 },
+    { 224, 225 }, { 223, 301 }, { 97, 53 }, { 4000, 3 }, { 7, 7 }, { 300, 300 },
+    { 17, 1023 } };
+  const int crops[] = { 224, 1, 5, 33, 336 };
+  const ClipPixelFormat formats[] = { CLIP_PIXEL_RGB, CLIP_PIXEL_RGBA,
+    CLIP_PIXEL_BGRA, CLIP_PIXEL_I420, CLIP_PIXEL_NV12 };
+  ClipPreprocessKernel initial = clip_preprocess_get_kernel ();
+  g_autoptr (GRand) rand = g_rand_new_with_seed (16);
+  ClipConfig config = *clip_config_224 ();
+
+  for (guint k = 0; k < G_N_ELEMENTS (kernels); k++) {
+    if (!clip_preprocess_set_kernel (kernels[k])) {
+      g_test_message ("kernel %d: this CPU does not run it", kernels[k]);
+      continue;
+    }
+    for (guint s = 0; s < G_N_ELEMENTS (sizes); s++)
+      for (guint f = 0; f < G_N_ELEMENTS (formats); f++)
+        for (guint c = 0; c < G_N_ELEMENTS (crops); c++) {
+          g_autofree guint8 *data = NULL;
+          ClipFrame frame = random_frame (rand, formats[f], sizes[s][0],
+              sizes[s][1], &data);
+          config.image_size = crops[c];
+          gsize n = (gsize) crops[c] * crops[c] * 3;
+          g_autofree guint8 *rgb_plain = g_malloc (n);
+          g_autofree guint8 *rgb = g_malloc (n);
+          g_autofree float *tensor_plain = g_new (float, n);
+          g_autofree float *tensor = g_new (float, n);
+          run_kernel (CLIP_PREPROCESS_PLAIN, &frame, &config, rgb_plain,
+              tensor_plain);
+          run_kernel (kernels[k], &frame, &config, rgb, tensor);
+          g_test_message ("kernel %d, format %d, %dx%d -> %d", kernels[k],
+              formats[f], sizes[s][0], sizes[s][1], crops[c]);
+          g_assert_cmpmem (rgb, n, rgb_plain, n);
+          g_assert_cmpmem (tensor, n * sizeof (float), tensor_plain,
+              n * sizeof (float));
+        }
+  }
+  clip_preprocess_set_kernel (initial);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -743,5 +854,6 @@ main (int argc, char **argv)
   g_test_add_func ("/preprocess/normalize-uses-config",
       test_normalize_uses_config);
   g_test_add_func ("/preprocess/threads", test_threads);
+  g_test_add_func ("/preprocess/kernels-agree", test_kernels_agree);
   return g_test_run ();
 }
