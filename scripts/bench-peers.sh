@@ -44,6 +44,12 @@ ort_version=$(node -p "require('$work/node_modules/onnxruntime-node/package.json
 torch_version=$("$python" -c 'import torch; print(torch.__version__)')
 
 model=$work/vit-b-32
+# The models, the ONNX graphs made from them and the F16 twin are compared
+# with each other: all of them come from this very gst-clip, or are made again.
+stamp=$(sha256sum "$gst_clip" | cut -d" " -f1)
+if [ "$(cat "$work/models.stamp" 2>/dev/null)" != "$stamp" ]; then
+  rm -rf "$model" "$model-f16" "$work/vit-b-32.onnx" "$work/vit-b-32-int8.onnx"
+fi
 if [ ! -f "$model/model.safetensors" ]; then
   echo "== gst-clip random-model --arch ViT-B/32"
   "$gst_clip" random-model --arch ViT-B/32 --layout openclip --seed 1 \
@@ -63,6 +69,7 @@ if [ ! -f "$work/vit-b-32-int8.onnx" ]; then
   echo "== quantising its MatMuls to INT8 (DynamicQuantizeLinear + MatMulInteger)"
   "$python" "$bench/quantize_onnx.py" "$work/vit-b-32.onnx" "$work/vit-b-32-int8.onnx"
 fi
+echo "$stamp" >"$work/models.stamp"
 
 # One preprocessed-looking input, the same for the three engines.
 "$python" -c '
