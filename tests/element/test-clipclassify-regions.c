@@ -6,6 +6,7 @@
  * per-id rate limit and expiry, the per-region change check, live mode,
  * the Vulkan backend, and bad ROIs (outside the frame, zero size, reused
  * ids, thousands per frame): WARNINGs, never a crash. */
+#include "classify-harness.h"
 #include <glib/gstdio.h>
 #include <gst/check/gstharness.h>
 #include <gst/gst.h>
@@ -377,11 +378,9 @@ test_vulkan (void)
 static GstElement *
 new_element (const char *first_property, ...)
 {
-  GstElement *element = gst_element_factory_make ("clipclassify", NULL);
-  g_assert_nonnull (element);
-  g_object_set (element, "model", model_dir, "backend", 1 /* cpu */,
-      "threads", 1, "labels", LABELS, "mode", 1 /* sync */, "regions",
-      1 /* rois */, "region-min-size", 8, NULL);
+  GstElement *element = clip_test_classify_new (model_dir, "labels", LABELS,
+      "mode", 1 /* sync */, "regions", 1 /* rois */, "region-min-size", 8,
+      NULL);
   va_list args;
   va_start (args, first_property);
   g_object_set_valist (G_OBJECT (element), first_property, args);
@@ -392,23 +391,12 @@ new_element (const char *first_property, ...)
 static GstHarness *
 new_harness (GstElement *element, GstBus **bus)
 {
-  *bus = gst_bus_new ();
-  gst_element_set_bus (element, *bus);
-  GstHarness *h = gst_harness_new_with_element (element, "sink", "src");
-  gst_object_unref (element);
+  GstHarness *h = clip_test_harness_new (element, bus);
   GstVideoInfo info;
   gst_video_info_set_format (&info, GST_VIDEO_FORMAT_RGBA, WIDTH, HEIGHT);
   GST_VIDEO_INFO_FPS_N (&info) = 25;
   gst_harness_set_src_caps (h, gst_video_info_to_caps (&info));
   return h;
-}
-
-static void
-harness_free (GstHarness *h, GstBus *bus)
-{
-  gst_harness_teardown (h);
-  gst_bus_set_flushing (bus, TRUE);
-  gst_object_unref (bus);
 }
 
 /* A grey frame with a box of level box at 8,8 (16 x 16). */
@@ -514,7 +502,7 @@ test_rate_limit_expiry (void)
   g_assert_cmpuint (n_classified, ==, G_N_ELEMENTS (expected));
   for (guint i = 0; i < n_classified; i++)
     g_assert_cmpint (classified_at[i], ==, expected[i]);
-  harness_free (h, bus);
+  clip_test_harness_free (h, bus);
 }
 
 /* change-threshold applies per region: id 1's box stays the same, id 2's
@@ -542,7 +530,7 @@ test_change_per_region (void)
   }
   g_assert_cmpuint (counts[1], ==, 1);
   g_assert_cmpuint (counts[2], ==, 2);
-  harness_free (h, bus);
+  clip_test_harness_free (h, bus);
 }
 
 static gboolean
@@ -599,7 +587,7 @@ test_bad_rois (void)
   GstClipMeta *meta = gst_buffer_get_clip_meta (out);
   g_assert_cmpuint (gst_clip_meta_get_n_regions (meta), ==, 64);
   gst_buffer_unref (out);
-  harness_free (h, bus);
+  clip_test_harness_free (h, bus);
 }
 
 /* roi-types keeps only the ROIs of the listed types. */
@@ -626,7 +614,7 @@ test_roi_types (void)
   g_assert_cmpint (ids[1], ==, 3);
   g_assert_false (has_classification (out, 2));
   gst_buffer_unref (out);
-  harness_free (h, bus);
+  clip_test_harness_free (h, bus);
 }
 
 /* The region accessors through GObject introspection (GstClip-1.0), as

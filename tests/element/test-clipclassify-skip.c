@@ -5,6 +5,7 @@
  * a new pass; sync, live and interval; and a 60 s static scene with three
  * events gives the same segments as without the check, in far fewer
  * encoder passes. */
+#include "classify-harness.h"
 #include <gst/app/gstappsink.h>
 #include <gst/check/gstharness.h>
 #include <gst/gst.h>
@@ -21,34 +22,13 @@ static char *model_dir;
 static GstElement *
 new_element (const char *first_property, ...)
 {
-  GstElement *element = gst_element_factory_make ("clipclassify", NULL);
-  g_assert_nonnull (element);
-  g_object_set (element, "model", model_dir, "backend", 1 /* cpu */,
-      "threads", 1, "labels", LABELS, NULL);
+  GstElement *element = clip_test_classify_new (model_dir, "labels", LABELS,
+      NULL);
   va_list args;
   va_start (args, first_property);
   g_object_set_valist (G_OBJECT (element), first_property, args);
   va_end (args);
   return element;
-}
-
-/* As test-clipclassify.c's: the bus is flushed before it is dropped. */
-static GstHarness *
-new_harness (GstElement *element, GstBus **bus)
-{
-  *bus = gst_bus_new ();
-  gst_element_set_bus (element, *bus);
-  GstHarness *h = gst_harness_new_with_element (element, "sink", "src");
-  gst_object_unref (element);
-  return h;
-}
-
-static void
-harness_free (GstHarness *h, GstBus *bus)
-{
-  gst_harness_teardown (h);
-  gst_bus_set_flushing (bus, TRUE);
-  gst_object_unref (bus);
 }
 
 #define WIDTH 64
@@ -162,9 +142,9 @@ test_static_scene (void)
     GST_VIDEO_FORMAT_BGRx, GST_VIDEO_FORMAT_I420, GST_VIDEO_FORMAT_NV12 };
   for (guint f = 0; f < G_N_ELEMENTS (formats); f++) {
     GstBus *bus;
-    GstHarness *h = new_harness (new_element ("mode", 1 /* sync */,
-                                     "change-threshold", 2.0, "max-skip",
-                                     (guint64) 5 * FRAME, NULL),
+    GstHarness *h = clip_test_harness_new (
+        new_element ("mode", 1 /* sync */, "change-threshold", 2.0, "max-skip",
+            (guint64) 5 * FRAME, NULL),
         &bus);
     gst_harness_set_src_caps (h, scene_caps (formats[f]));
     for (guint i = 0; i < 12; i++)
@@ -178,7 +158,7 @@ test_static_scene (void)
       g_assert_cmpuint (timestamps[m], ==, m * 5 * FRAME);
       g_assert_cmpuint (skipped[m], ==, m == 0 ? 0 : 4);
     }
-    harness_free (h, bus);
+    clip_test_harness_free (h, bus);
   }
 }
 
@@ -188,9 +168,9 @@ static void
 test_change_triggers_pass (void)
 {
   GstBus *bus;
-  GstHarness *h = new_harness (new_element ("mode", 1, "batch-size", 2,
-                                   "change-threshold", 4.0, "max-skip",
-                                   GST_CLOCK_TIME_NONE, NULL),
+  GstHarness *h = clip_test_harness_new (
+      new_element ("mode", 1, "batch-size", 2, "change-threshold", 4.0,
+          "max-skip", GST_CLOCK_TIME_NONE, NULL),
       &bus);
   gst_harness_set_src_caps (h, scene_caps (GST_VIDEO_FORMAT_I420));
   /* A: box at 50; a: A with one pixel changed; B: box at 250 */
@@ -213,7 +193,7 @@ test_change_triggers_pass (void)
     g_assert_cmpuint (timestamps[m], ==, analysed[m] * FRAME);
     g_assert_cmpuint (skipped[m], ==, expected_skipped[m]);
   }
-  harness_free (h, bus);
+  clip_test_harness_free (h, bus);
 }
 
 /* change-threshold 0 (the default): every frame is analysed, skipped is 0. */
@@ -221,7 +201,7 @@ static void
 test_off (void)
 {
   GstBus *bus;
-  GstHarness *h = new_harness (new_element ("mode", 1, NULL), &bus);
+  GstHarness *h = clip_test_harness_new (new_element ("mode", 1, NULL), &bus);
   gst_harness_set_src_caps (h, scene_caps (GST_VIDEO_FORMAT_RGB));
   for (guint i = 0; i < 6; i++)
     assert_meta (gst_harness_push_and_pull (h,
@@ -231,7 +211,7 @@ test_off (void)
   g_assert_cmpuint (pop_results (bus, timestamps, skipped, 8), ==, 6);
   for (guint m = 0; m < 6; m++)
     g_assert_cmpuint (skipped[m], ==, 0);
-  harness_free (h, bus);
+  clip_test_harness_free (h, bus);
 }
 
 /* interval=2: the check applies to the frames interval selects (0, 2, 4,
@@ -240,9 +220,9 @@ static void
 test_interval (void)
 {
   GstBus *bus;
-  GstHarness *h = new_harness (new_element ("mode", 1, "interval", 2,
-                                   "change-threshold", 2.0, "max-skip",
-                                   (guint64) 6 * FRAME, NULL),
+  GstHarness *h = clip_test_harness_new (
+      new_element ("mode", 1, "interval", 2, "change-threshold", 2.0,
+          "max-skip", (guint64) 6 * FRAME, NULL),
       &bus);
   gst_harness_set_src_caps (h, scene_caps (GST_VIDEO_FORMAT_NV12));
   for (guint i = 0; i < 10; i++)
@@ -254,7 +234,7 @@ test_interval (void)
   g_assert_cmpuint (timestamps[1], ==, 6 * FRAME);
   g_assert_cmpuint (skipped[0], ==, 0);
   g_assert_cmpuint (skipped[1], ==, 2); /* frames 2 and 4 */
-  harness_free (h, bus);
+  clip_test_harness_free (h, bus);
 }
 
 /* Waits for the next "clipclassify" message; returns its skipped field. */
@@ -283,10 +263,10 @@ test_live (void)
 {
   for (int shared = 0; shared < 2; shared++) {
     GstBus *bus;
-    GstHarness *h = new_harness (new_element ("mode", 2 /* live */,
-                                     "shared-batches", shared, "batch-wait",
-                                     (guint64) 0, "change-threshold", 4.0,
-                                     "max-skip", GST_CLOCK_TIME_NONE, NULL),
+    GstHarness *h = clip_test_harness_new (
+        new_element ("mode", 2 /* live */, "shared-batches", shared,
+            "batch-wait", (guint64) 0, "change-threshold", 4.0, "max-skip",
+            GST_CLOCK_TIME_NONE, NULL),
         &bus);
     gst_harness_set_src_caps (h, scene_caps (GST_VIDEO_FORMAT_BGRx));
     gst_buffer_unref (gst_harness_push_and_pull (h,
@@ -306,7 +286,7 @@ test_live (void)
     gst_harness_push_event (h, gst_event_new_eos ());
     guint64 timestamps[8], skipped[8];
     g_assert_cmpuint (pop_results (bus, timestamps, skipped, 8), ==, 0);
-    harness_free (h, bus);
+    clip_test_harness_free (h, bus);
   }
 }
 
@@ -315,7 +295,7 @@ static void
 test_flush (void)
 {
   GstBus *bus;
-  GstHarness *h = new_harness (
+  GstHarness *h = clip_test_harness_new (
       new_element ("mode", 1, "change-threshold", 4.0, NULL), &bus);
   gst_harness_set_src_caps (h, scene_caps (GST_VIDEO_FORMAT_RGB));
   for (guint i = 0; i < 2; i++)
@@ -332,7 +312,7 @@ test_flush (void)
   guint64 timestamps[8], skipped[8];
   g_assert_cmpuint (pop_results (bus, timestamps, skipped, 8), ==, 2);
   g_assert_cmpuint (skipped[1], ==, 0);
-  harness_free (h, bus);
+  clip_test_harness_free (h, bus);
 }
 
 /* ------------------------------------------- a static scene with events */
@@ -418,9 +398,10 @@ static EventsRun
 run_events (double change_threshold, GBytes **patterns)
 {
   GstBus *bus;
-  GstHarness *h = new_harness (new_element ("mode", 1, "interval", INTERVAL,
-                                   "min-segment", (guint64) 400 * GST_MSECOND,
-                                   "change-threshold", change_threshold, NULL),
+  GstHarness *h = clip_test_harness_new (
+      new_element ("mode", 1, "interval", INTERVAL, "min-segment",
+          (guint64) 400 * GST_MSECOND, "change-threshold", change_threshold,
+          NULL),
       &bus);
   GstVideoInfo info;
   gst_video_info_set_format (&info, GST_VIDEO_FORMAT_RGB, EVENT_W, EVENT_H);
@@ -457,7 +438,7 @@ run_events (double change_threshold, GBytes **patterns)
   gst_harness_push_event (h, gst_event_new_eos ());
   collect_messages (bus, &run);
   g_assert_cmpuint (run.passes, >, 0);
-  harness_free (h, bus);
+  clip_test_harness_free (h, bus);
   return run;
 }
 

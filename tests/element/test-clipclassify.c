@@ -7,6 +7,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "classify-harness.h"
 #include "clip.h"
 #include "gstclipmeta.h"
 #include "reference.h"
@@ -245,27 +246,12 @@ assert_meta_scores (const GstClipMeta *meta, ClipLabelSet *set,
 static GstElement *
 new_element (const char *first_property, ...)
 {
-  GstElement *element = gst_element_factory_make ("clipclassify", NULL);
-  g_assert_nonnull (element);
-  g_object_set (element, "model", model_dir, "backend", 1 /* cpu */, "threads", 1, NULL);
   va_list args;
   va_start (args, first_property);
-  g_object_set_valist (G_OBJECT (element), first_property, args);
+  GstElement *element = clip_test_classify_new_valist (model_dir,
+      first_property, args);
   va_end (args);
   return element;
-}
-
-/* A harness around the element, with a bus to read its messages from. The
- * messages left on the bus hold the element, which holds the bus: tests
- * flush the bus before dropping it, or the three would leak together. */
-static GstHarness *
-new_harness (GstElement *element, GstBus **bus)
-{
-  *bus = gst_bus_new ();
-  gst_element_set_bus (element, *bus);
-  GstHarness *h = gst_harness_new_with_element (element, "sink", "src");
-  gst_object_unref (element);
-  return h;
 }
 
 static guint
@@ -377,7 +363,7 @@ test_meta_matches_runtime (void)
     return;
   const char *labels = "cat,dog,red car,a tree,the sea,background";
   GstBus *bus;
-  GstHarness *h = new_harness (
+  GstHarness *h = clip_test_harness_new (
       new_element ("labels", labels, "top-k", 3, "negative-labels", "nothing",
           "mode", 1 /* sync */, "attach-embedding", TRUE, NULL),
       &bus);
@@ -422,9 +408,7 @@ test_meta_matches_runtime (void)
   g_assert_cmpuint (gst_value_array_get_size (names), ==, 3);
   g_assert_cmpuint (
       gst_value_array_get_size (gst_structure_get_value (s, "scores")), ==, 3);
-  gst_harness_teardown (h);
-  gst_bus_set_flushing (bus, TRUE);
-  gst_object_unref (bus);
+  clip_test_harness_free (h, bus);
 }
 
 /* precision reaches the CPU encoder: the attached embedding is the
@@ -435,9 +419,9 @@ check_precision (ClipPrecision precision, double bound)
   if (!setup_model ())
     return;
   GstBus *bus;
-  GstHarness *h = new_harness (new_element ("labels", "one,two", "mode",
-                                   1 /* sync */, "attach-embedding", TRUE,
-                                   "precision", precision, NULL),
+  GstHarness *h = clip_test_harness_new (
+      new_element ("labels", "one,two", "mode", 1 /* sync */,
+          "attach-embedding", TRUE, "precision", precision, NULL),
       &bus);
   ClipBackendOptions options = CLIP_BACKEND_OPTIONS_INIT;
   options.precision = precision;
@@ -467,9 +451,7 @@ check_precision (ClipPrecision precision, double bound)
   g_assert_cmpfloat (off, >, 0.0);
   g_assert_cmpfloat (off, <, bound);
   gst_buffer_unref (out);
-  gst_harness_teardown (h);
-  gst_bus_set_flushing (bus, TRUE);
-  gst_object_unref (bus);
+  clip_test_harness_free (h, bus);
 }
 
 static void
@@ -490,7 +472,7 @@ test_caps_change (void)
     GST_VIDEO_FORMAT_BGRx, GST_VIDEO_FORMAT_I420, GST_VIDEO_FORMAT_NV12 };
   const int sizes[][2] = { { 64, 48 }, { 38, 90 }, { 96, 54 }, { 40, 40 } };
   GstBus *bus;
-  GstHarness *h = new_harness (
+  GstHarness *h = clip_test_harness_new (
       new_element ("labels", "one,two,three", "mode", 1, "batch-size", 2, NULL),
       &bus);
   g_autoptr (ClipLabelSet) set = clip_test_label_set (encoder, "one,two,three",
@@ -513,9 +495,7 @@ test_caps_change (void)
     assert_meta_scores (gst_buffer_get_clip_meta (out), set, embedding, 5);
     gst_buffer_unref (out);
   }
-  gst_harness_teardown (h);
-  gst_bus_set_flushing (bus, TRUE);
-  gst_object_unref (bus);
+  clip_test_harness_free (h, bus);
 }
 
 /* interval=3: frames 0, 3, 6 are analysed; the others carry their result. */
@@ -525,7 +505,7 @@ test_interval (void)
   if (!setup_model ())
     return;
   GstBus *bus;
-  GstHarness *h = new_harness (
+  GstHarness *h = clip_test_harness_new (
       new_element ("labels", "a,b", "mode", 1, "interval", 3, NULL), &bus);
   g_autoptr (Picture) p = picture_new (32, 32, 1);
   gst_harness_set_src_caps (h, picture_caps (p, GST_VIDEO_FORMAT_RGB));
@@ -541,9 +521,7 @@ test_interval (void)
     gst_buffer_unref (out);
   }
   g_assert_cmpuint (count_messages (bus, "clipclassify", NULL), ==, 3);
-  gst_harness_teardown (h);
-  gst_bus_set_flushing (bus, TRUE);
-  gst_object_unref (bus);
+  clip_test_harness_free (h, bus);
 }
 
 /* batch-size=3: buffers wait for their batch, then leave in order, each with
@@ -554,7 +532,7 @@ test_sync_batching (void)
   if (!setup_model ())
     return;
   GstBus *bus;
-  GstHarness *h = new_harness (
+  GstHarness *h = clip_test_harness_new (
       new_element ("labels", "x,y,z", "mode", 1, "batch-size", 3, NULL), &bus);
   g_autoptr (ClipLabelSet) set = clip_test_label_set (encoder, "x,y,z", NULL);
   Picture *pictures[5];
@@ -586,9 +564,7 @@ test_sync_batching (void)
     picture_free (pictures[i]);
   }
   g_assert_cmpuint (count_messages (bus, "clipclassify", NULL), ==, 5);
-  gst_harness_teardown (h);
-  gst_bus_set_flushing (bus, TRUE);
-  gst_object_unref (bus);
+  clip_test_harness_free (h, bus);
 }
 
 /* Live mode with the worker stalled (its first bus message is held by a sync
@@ -626,7 +602,7 @@ test_live_never_waits (void)
   g_mutex_init (&gate.lock);
   g_cond_init (&gate.cond);
   GstBus *bus;
-  GstHarness *h = new_harness (
+  GstHarness *h = clip_test_harness_new (
       new_element ("labels", "a,b,c", "mode", 2 /* live */, NULL), &bus);
   gst_bus_set_sync_handler (bus, gate_handler, &gate, NULL);
   g_autoptr (Picture) p = picture_new (64, 48, 3);
@@ -756,9 +732,10 @@ test_shared_batches (void)
   GstBus *bus[N_SHARING];
   Picture *p[N_SHARING];
   for (int i = 0; i < N_SHARING; i++) {
-    h[i] = new_harness (new_element ("labels", labels[i], "mode", 2 /* live */,
-                            "shared-batches", TRUE, "batch-size", N_SHARING,
-                            "batch-wait", (guint64) 0, NULL),
+    h[i] = clip_test_harness_new (new_element ("labels", labels[i], "mode",
+                                      2 /* live */, "shared-batches", TRUE,
+                                      "batch-size", N_SHARING, "batch-wait",
+                                      (guint64) 0, NULL),
         &bus[i]);
     gst_bus_set_sync_handler (bus[i], shared_gate_handler, &shared, NULL);
     p[i] = picture_new (40 + 8 * i, 30, 20 + i);
@@ -841,7 +818,7 @@ test_label_change_while_playing (void)
   for (int mode = 1; mode <= 2; mode++) {
     GstBus *bus;
     GstElement *e = new_element ("labels", "cat,dog", "mode", mode, NULL);
-    GstHarness *h = new_harness (gst_object_ref (e), &bus);
+    GstHarness *h = clip_test_harness_new (gst_object_ref (e), &bus);
     g_autoptr (Picture) p = picture_new (40, 30, 5);
     g_autofree float *embedding = runtime_embedding (p, GST_VIDEO_FORMAT_RGB);
     gst_harness_set_src_caps (h, picture_caps (p, GST_VIDEO_FORMAT_RGB));
@@ -886,8 +863,9 @@ test_flush_and_eos (void)
   if (!setup_model ())
     return;
   GstBus *bus;
-  GstHarness *h = new_harness (new_element ("labels", "p,q,r", "mode", 1,
-                                   "batch-size", 3, "smoothing", 4, NULL),
+  GstHarness *h = clip_test_harness_new (new_element ("labels", "p,q,r", "mode",
+                                             1, "batch-size", 3, "smoothing", 4,
+                                             NULL),
       &bus);
   g_autoptr (ClipLabelSet) set = clip_test_label_set (encoder, "p,q,r", NULL);
   g_autoptr (Picture) a = picture_new (32, 24, 30);
@@ -913,9 +891,7 @@ test_flush_and_eos (void)
   assert_meta_scores (gst_buffer_get_clip_meta (out), set, embedding, 5);
   gst_buffer_unref (out);
   g_assert_cmpuint (count_messages (bus, "clipclassify", NULL), ==, 1);
-  gst_harness_teardown (h);
-  gst_bus_set_flushing (bus, TRUE);
-  gst_object_unref (bus);
+  clip_test_harness_free (h, bus);
 }
 
 /* smoothing=3 scores the mean of the last three normalised embeddings. */
@@ -926,7 +902,7 @@ test_smoothing (void)
     return;
   const int dim = clip_model_get_config (model)->embed_dim;
   GstBus *bus;
-  GstHarness *h = new_harness (
+  GstHarness *h = clip_test_harness_new (
       new_element ("labels", "u,v,w", "mode", 1, "smoothing", 3, NULL), &bus);
   g_autoptr (ClipLabelSet) set = clip_test_label_set (encoder, "u,v,w", NULL);
   float *embeddings[5];
@@ -948,9 +924,7 @@ test_smoothing (void)
   }
   for (int i = 0; i < 5; i++)
     g_free (embeddings[i]);
-  gst_harness_teardown (h);
-  gst_bus_set_flushing (bus, TRUE);
-  gst_object_unref (bus);
+  clip_test_harness_free (h, bus);
 }
 
 /* Two pictures whose top labels differ, found by search so that the test
@@ -1019,8 +993,9 @@ test_segments (void)
 
   for (guint m = 0; m < G_N_ELEMENTS (min_segments); m++) {
     GstBus *bus;
-    GstHarness *h = new_harness (new_element ("labels", labels, "mode", 1,
-                                     "min-segment", min_segments[m], NULL),
+    GstHarness *h = clip_test_harness_new (new_element ("labels", labels,
+                                               "mode", 1, "min-segment",
+                                               min_segments[m], NULL),
         &bus);
     gst_harness_set_src_caps (h, picture_caps (a, GST_VIDEO_FORMAT_RGB));
     char top_a[64] = "", top_b[64] = "";
@@ -1080,7 +1055,7 @@ test_latency (void)
   const int modes[] = { 1, 2, 0 };
   for (guint m = 0; m < G_N_ELEMENTS (modes); m++) {
     GstBus *bus;
-    GstHarness *h = new_harness (
+    GstHarness *h = clip_test_harness_new (
         new_element ("labels", "a,b", "mode", modes[m], "batch-size", 4, NULL),
         &bus);
     gst_harness_set_upstream_latency (h, 10 * GST_MSECOND);
