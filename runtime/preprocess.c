@@ -665,6 +665,19 @@ digits_to_bytes (__m512i low, __m512i middle, __m512i high)
   return _mm512_cvtusepi32_epi8 (sum);
 }
 
+/* The 4 quads of one row in q to quads on, QUAD_BYTES apart. */
+AVX512_TARGET static inline void
+store_quads (__m512i q, guint8 *quads)
+{
+  _mm_storeu_si128 ((__m128i *) quads, _mm512_castsi512_si128 (q));
+  _mm_storeu_si128 ((__m128i *) (quads + QUAD_BYTES),
+      _mm512_extracti32x4_epi32 (q, 1));
+  _mm_storeu_si128 ((__m128i *) (quads + 2 * QUAD_BYTES),
+      _mm512_extracti32x4_epi32 (q, 2));
+  _mm_storeu_si128 ((__m128i *) (quads + 3 * QUAD_BYTES),
+      _mm512_extracti32x4_epi32 (q, 3));
+}
+
 /* Writes a row of n_pixels, pixel_bytes each, as quads from quads on
  * (QUAD_BYTES apart); index says where each byte of 4 quads comes from. */
 AVX512_TARGET static void
@@ -675,14 +688,8 @@ row_to_quads (const guint8 *src, int pixel_bytes, __m512i index, int n_pixels,
   for (int x = 0; x < n_pixels; x += 16, quads += 4 * QUAD_BYTES) {
     __m512i pixels = load_bytes (src + (gsize) x * pixel_bytes,
         (n_pixels - x) * pixel_bytes);
-    __m512i q = _mm512_maskz_permutexvar_epi8 (channels, index, pixels);
-    _mm_storeu_si128 ((__m128i *) quads, _mm512_castsi512_si128 (q));
-    _mm_storeu_si128 ((__m128i *) (quads + QUAD_BYTES),
-        _mm512_extracti32x4_epi32 (q, 1));
-    _mm_storeu_si128 ((__m128i *) (quads + 2 * QUAD_BYTES),
-        _mm512_extracti32x4_epi32 (q, 2));
-    _mm_storeu_si128 ((__m128i *) (quads + 3 * QUAD_BYTES),
-        _mm512_extracti32x4_epi32 (q, 3));
+    store_quads (_mm512_maskz_permutexvar_epi8 (channels, index, pixels),
+        quads);
   }
 }
 
@@ -960,13 +967,16 @@ yuv_channel (__m512i sum)
       _mm512_set1_epi32 (255));
 }
 
-/* Columns col_first .. col_end - 1 of row y as RGBx, with the chroma terms
- * of its chroma row: yuv_pixel 16 pixels at a time. */
+/* Columns col_first .. col_end - 1 of row y as quads (row_to_quads), with
+ * the chroma terms of its chroma row: yuv_pixel 16 pixels at a time, put
+ * into quads by index (row_to_quads' for RGBx) straight from the register,
+ * not through a row of RGBx in memory. */
 AVX512_TARGET static void
-yuv_row_to_rgbx (const ClipFrame *frame, const YuvSplit *split, int y,
+yuv_row_to_quads (const ClipFrame *frame, const YuvSplit *split, int y,
     int col_first, int col_end, const gint32 *red, const gint32 *green,
-    const gint32 *blue, guint8 *rgbx)
+    const gint32 *blue, __m512i index, guint8 *quads)
 {
+  const __mmask64 channels = 0x0FFF0FFF0FFF0FFFULL;
   const guint8 *luma = frame->planes[0] + (gsize) y * frame->strides[0]
       + col_first;
   int n = col_end - col_first;
@@ -997,10 +1007,12 @@ yuv_row_to_rgbx (const ClipFrame *frame, const YuvSplit *split, int y,
       r = yuv_channel (_mm512_add_epi32 (l, r));
       g = yuv_channel (_mm512_add_epi32 (l, g));
       b = yuv_channel (_mm512_add_epi32 (l, b));
-      __m512i pixels = _mm512_or_si512 (r,
+      /* pixels past the row are zero, as row_to_quads loads them */
+      __m512i pixels = _mm512_maskz_or_epi32 (mask, r,
           _mm512_or_si512 (_mm512_slli_epi32 (g, 8),
               _mm512_slli_epi32 (b, 16)));
-      _mm512_mask_storeu_epi32 (rgbx + 4 * (gsize) m, mask, pixels);
+      store_quads (_mm512_maskz_permutexvar_epi8 (channels, index, pixels),
+          quads + (gsize) m / 4 * QUAD_BYTES);
     }
   }
 }
@@ -1058,9 +1070,8 @@ resize_crop_avx512 (const ClipFrame *frame, const ClipResizePlan *plan,
   g_autofree guint8 *lines = g_try_malloc ((gsize) n_blocks * 4 * line_bytes);
   g_autofree guint8 *rgbx = g_try_malloc (line_bytes);
   int n_chroma = n_cols / 2 + 2;
-  g_autofree guint8 *yuv_row = yuv ? g_try_malloc ((gsize) n_cols * 4) : NULL;
   g_autofree gint32 *chroma = yuv ? g_try_new (gint32, 3 * n_chroma) : NULL;
-  if (!quads || !lines || !rgbx || (yuv && (!yuv_row || !chroma))) {
+  if (!quads || !lines || !rgbx || (yuv && !chroma)) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
         "frame: out of memory resizing %dx%d for a %dx%d crop", frame->width,
         frame->height, size, size);
@@ -1071,7 +1082,7 @@ resize_crop_avx512 (const ClipFrame *frame, const ClipResizePlan *plan,
     memset (lines + line * line_bytes + 16 * (gsize) size, 0,
         line_bytes - 16 * (gsize) size);
 
-  /* YUV rows become RGBx */
+  /* Where each byte of 4 quads is in 16 pixels (YUV: RGBx, in a register) */
   int pixel_bytes = frame->format == CLIP_PIXEL_RGB ? 3 : 4;
   int red = frame->format == CLIP_PIXEL_BGRA ? 2 : 0;
   guint8 index[64];
@@ -1089,7 +1100,6 @@ resize_crop_avx512 (const ClipFrame *frame, const ClipResizePlan *plan,
     int nb = MIN (QUAD_ROWS, plan->row_end - block_first);
     for (int b = 0; b < nb; b++) {
       int y = block_first + b;
-      const guint8 *src;
       if (y + PREFETCH_ROWS < plan->row_end)
         prefetch_row (frame, y + PREFETCH_ROWS, plan->col_first, plan->col_end,
             yuv ? 1 : pixel_bytes);
@@ -1097,14 +1107,14 @@ resize_crop_avx512 (const ClipFrame *frame, const ClipResizePlan *plan,
         if (y == plan->row_first || y % 2 == 0)
           yuv_chroma_terms (frame, split, y, plan->col_first, plan->col_end,
               chroma, chroma + n_chroma, chroma + 2 * n_chroma);
-        yuv_row_to_rgbx (frame, split, y, plan->col_first, plan->col_end,
-            chroma, chroma + n_chroma, chroma + 2 * n_chroma, yuv_row);
-        src = yuv_row;
+        yuv_row_to_quads (frame, split, y, plan->col_first, plan->col_end,
+            chroma, chroma + n_chroma, chroma + 2 * n_chroma, gather,
+            quads + 16 * b);
       } else {
-        src = frame->planes[0] + (gsize) y * frame->strides[0]
-            + (gsize) plan->col_first * pixel_bytes;
+        row_to_quads (frame->planes[0] + (gsize) y * frame->strides[0]
+                + (gsize) plan->col_first * pixel_bytes,
+            pixel_bytes, gather, n_cols, quads + 16 * b);
       }
-      row_to_quads (src, pixel_bytes, gather, n_cols, quads + 16 * b);
     }
     /* Rows past the last: zero, filtered to zero and never read. */
     for (int b = nb; b < QUAD_ROWS; b++)
