@@ -739,9 +739,15 @@ horizontal_quads (const guint8 *quads, const AxisPlan *plan, guint8 *dest,
     bytes = _mm512_inserti32x4 (bytes,
         digits_to_bytes (acc[2][0], acc[2][1], acc[2][2]), 2);
     __m512i lines = _mm512_maskz_permutexvar_epi8 (channels, to_lines, bytes);
-    for (int k = 0; k < 4; k++)
-      _mm_storeu_si128 ((__m128i *) (dest + k * line_bytes + 16 * (gsize) i),
-          _mm512_extracti32x4_epi32 (lines, k));
+    /* written out: vextracti32x4 takes its lane as an immediate */
+    guint8 *column = dest + 16 * (gsize) i;
+    _mm_storeu_si128 ((__m128i *) column, _mm512_castsi512_si128 (lines));
+    _mm_storeu_si128 ((__m128i *) (column + line_bytes),
+        _mm512_extracti32x4_epi32 (lines, 1));
+    _mm_storeu_si128 ((__m128i *) (column + 2 * line_bytes),
+        _mm512_extracti32x4_epi32 (lines, 2));
+    _mm_storeu_si128 ((__m128i *) (column + 3 * line_bytes),
+        _mm512_extracti32x4_epi32 (lines, 3));
   }
 }
 
