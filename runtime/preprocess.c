@@ -620,9 +620,10 @@ clip_preprocess_set_kernel (ClipPreprocessKernel kernel)
  * would not need to, and so equal to it.
  *
  * The horizontal pass takes 16 input rows at a time as quads: for each
- * 4 input columns, each row's [R R R R G G G G B B B B 0 0 0 0] (the 4
- * columns' values per channel), 16 bytes, the 16 rows one after another;
- * a zmm then holds 4 rows x 4 channels x 4 taps. Its results go out as
+ * 4 input columns, each row's [R R R R G G G G B B B B] (the 4 columns'
+ * values per channel), 12 bytes, the 16 rows one after another; 3 zmm
+ * then hold 16 rows x 3 channels x 4 taps, with no lane spent on a
+ * fourth channel. Its results go out as
  * the vertical pass's quads: for each 4 rows and output column, that
  * column's [R x4 rows, G x4, B x4, 0 x4], a line of these per 4 rows, so
  * that the vertical pass filters 4 output columns x 4 channels per zmm. */
@@ -630,7 +631,9 @@ clip_preprocess_set_kernel (ClipPreprocessKernel kernel)
   __attribute__ ((target ("avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi")))
 
 #define QUAD_ROWS 16
-#define QUAD_BYTES (QUAD_ROWS * 16)
+#define QUAD_ROW_BYTES 12
+/* 192 bytes and room for a 16-byte store to the last row */
+#define QUAD_BYTES 256
 
 AVX512_TARGET static inline __mmask64
 first_bytes (int n)
@@ -665,6 +668,21 @@ digits_to_bytes (__m512i low, __m512i middle, __m512i high)
   return _mm512_cvtusepi32_epi8 (sum);
 }
 
+/* The 4 quads of one row in q ([R x4, G x4, B x4, 0 x4] each) to quads
+ * on, QUAD_BYTES apart. Each store's last 4 bytes fall on the next row,
+ * which is written after this one. */
+AVX512_TARGET static inline void
+store_quads (__m512i q, guint8 *quads)
+{
+  _mm_storeu_si128 ((__m128i *) quads, _mm512_castsi512_si128 (q));
+  _mm_storeu_si128 ((__m128i *) (quads + QUAD_BYTES),
+      _mm512_extracti32x4_epi32 (q, 1));
+  _mm_storeu_si128 ((__m128i *) (quads + 2 * QUAD_BYTES),
+      _mm512_extracti32x4_epi32 (q, 2));
+  _mm_storeu_si128 ((__m128i *) (quads + 3 * QUAD_BYTES),
+      _mm512_extracti32x4_epi32 (q, 3));
+}
+
 /* Writes a row of n_pixels, pixel_bytes each, as quads from quads on
  * (QUAD_BYTES apart); index says where each byte of 4 quads comes from. */
 AVX512_TARGET static void
@@ -675,14 +693,8 @@ row_to_quads (const guint8 *src, int pixel_bytes, __m512i index, int n_pixels,
   for (int x = 0; x < n_pixels; x += 16, quads += 4 * QUAD_BYTES) {
     __m512i pixels = load_bytes (src + (gsize) x * pixel_bytes,
         (n_pixels - x) * pixel_bytes);
-    __m512i q = _mm512_maskz_permutexvar_epi8 (channels, index, pixels);
-    _mm_storeu_si128 ((__m128i *) quads, _mm512_castsi512_si128 (q));
-    _mm_storeu_si128 ((__m128i *) (quads + QUAD_BYTES),
-        _mm512_extracti32x4_epi32 (q, 1));
-    _mm_storeu_si128 ((__m128i *) (quads + 2 * QUAD_BYTES),
-        _mm512_extracti32x4_epi32 (q, 2));
-    _mm_storeu_si128 ((__m128i *) (quads + 3 * QUAD_BYTES),
-        _mm512_extracti32x4_epi32 (q, 3));
+    store_quads (_mm512_maskz_permutexvar_epi8 (channels, index, pixels),
+        quads);
   }
 }
 
@@ -693,11 +705,18 @@ AVX512_TARGET static void
 horizontal_quads (const guint8 *quads, const AxisPlan *plan, guint8 *dest,
     gsize line_bytes)
 {
-  const __m128i transpose = _mm_setr_epi8 (0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10,
-      14, 3, 7, 11, 15);
+  /* line k's [R, G, B of rows 4 k .. 4 k + 3, 0 x4] from the bytes of
+   * the 16 rows, row after row */
+  guint8 index[64];
+  for (int k = 0; k < 64; k++) {
+    int row = 4 * (k / 16) + k % 4, channel = (k / 4) % 4;
+    index[k] = channel == 3 ? 0 : (guint8) (QUAD_ROW_BYTES / 4 * row + channel);
+  }
+  const __m512i to_lines = _mm512_loadu_si512 (index);
+  const __mmask64 channels = 0x0FFF0FFF0FFF0FFFULL;
   for (int i = 0; i < plan->count; i++) {
-    __m512i acc[4][3];
-    for (int k = 0; k < 4; k++)
+    __m512i acc[3][3];
+    for (int k = 0; k < 3; k++)
       acc[k][0] = acc[k][1] = acc[k][2] = _mm512_setzero_si512 ();
     const gint32 *digits = plan->quad_digits + (gsize) i * plan->quads * 3;
     const guint8 *src = quads + (gsize) plan->quad_first[i] * QUAD_BYTES;
@@ -706,18 +725,29 @@ horizontal_quads (const guint8 *quads, const AxisPlan *plan, guint8 *dest,
       __m512i low = _mm512_set1_epi32 (digits[0]);
       __m512i middle = _mm512_set1_epi32 (digits[1]);
       __m512i high = _mm512_set1_epi32 (digits[2]);
-      for (int k = 0; k < 4; k++) {
+      for (int k = 0; k < 3; k++) {
         __m512i v = _mm512_loadu_si512 (src + 64 * k);
         acc[k][0] = _mm512_dpbusd_epi32 (acc[k][0], v, low);
         acc[k][1] = _mm512_dpbusd_epi32 (acc[k][1], v, middle);
         acc[k][2] = _mm512_dpbusd_epi32 (acc[k][2], v, high);
       }
     }
-    for (int k = 0; k < 4; k++) {
-      __m128i bytes = digits_to_bytes (acc[k][0], acc[k][1], acc[k][2]);
-      _mm_storeu_si128 ((__m128i *) (dest + k * line_bytes + 16 * (gsize) i),
-          _mm_shuffle_epi8 (bytes, transpose));
-    }
+    __m512i bytes = _mm512_castsi128_si512 (
+        digits_to_bytes (acc[0][0], acc[0][1], acc[0][2]));
+    bytes = _mm512_inserti32x4 (bytes,
+        digits_to_bytes (acc[1][0], acc[1][1], acc[1][2]), 1);
+    bytes = _mm512_inserti32x4 (bytes,
+        digits_to_bytes (acc[2][0], acc[2][1], acc[2][2]), 2);
+    __m512i lines = _mm512_maskz_permutexvar_epi8 (channels, to_lines, bytes);
+    /* written out: vextracti32x4 takes its lane as an immediate */
+    guint8 *column = dest + 16 * (gsize) i;
+    _mm_storeu_si128 ((__m128i *) column, _mm512_castsi512_si128 (lines));
+    _mm_storeu_si128 ((__m128i *) (column + line_bytes),
+        _mm512_extracti32x4_epi32 (lines, 1));
+    _mm_storeu_si128 ((__m128i *) (column + 2 * line_bytes),
+        _mm512_extracti32x4_epi32 (lines, 2));
+    _mm_storeu_si128 ((__m128i *) (column + 3 * line_bytes),
+        _mm512_extracti32x4_epi32 (lines, 3));
   }
 }
 
@@ -960,13 +990,16 @@ yuv_channel (__m512i sum)
       _mm512_set1_epi32 (255));
 }
 
-/* Columns col_first .. col_end - 1 of row y as RGBx, with the chroma terms
- * of its chroma row: yuv_pixel 16 pixels at a time. */
+/* Columns col_first .. col_end - 1 of row y as quads (row_to_quads), with
+ * the chroma terms of its chroma row: yuv_pixel 16 pixels at a time, put
+ * into quads by index (row_to_quads' for RGBx) straight from the register,
+ * not through a row of RGBx in memory. */
 AVX512_TARGET static void
-yuv_row_to_rgbx (const ClipFrame *frame, const YuvSplit *split, int y,
+yuv_row_to_quads (const ClipFrame *frame, const YuvSplit *split, int y,
     int col_first, int col_end, const gint32 *red, const gint32 *green,
-    const gint32 *blue, guint8 *rgbx)
+    const gint32 *blue, __m512i index, guint8 *quads)
 {
+  const __mmask64 channels = 0x0FFF0FFF0FFF0FFFULL;
   const guint8 *luma = frame->planes[0] + (gsize) y * frame->strides[0]
       + col_first;
   int n = col_end - col_first;
@@ -997,10 +1030,12 @@ yuv_row_to_rgbx (const ClipFrame *frame, const YuvSplit *split, int y,
       r = yuv_channel (_mm512_add_epi32 (l, r));
       g = yuv_channel (_mm512_add_epi32 (l, g));
       b = yuv_channel (_mm512_add_epi32 (l, b));
-      __m512i pixels = _mm512_or_si512 (r,
+      /* pixels past the row are zero, as row_to_quads loads them */
+      __m512i pixels = _mm512_maskz_or_epi32 (mask, r,
           _mm512_or_si512 (_mm512_slli_epi32 (g, 8),
               _mm512_slli_epi32 (b, 16)));
-      _mm512_mask_storeu_epi32 (rgbx + 4 * (gsize) m, mask, pixels);
+      store_quads (_mm512_maskz_permutexvar_epi8 (channels, index, pixels),
+          quads + (gsize) m / 4 * QUAD_BYTES);
     }
   }
 }
@@ -1058,9 +1093,8 @@ resize_crop_avx512 (const ClipFrame *frame, const ClipResizePlan *plan,
   g_autofree guint8 *lines = g_try_malloc ((gsize) n_blocks * 4 * line_bytes);
   g_autofree guint8 *rgbx = g_try_malloc (line_bytes);
   int n_chroma = n_cols / 2 + 2;
-  g_autofree guint8 *yuv_row = yuv ? g_try_malloc ((gsize) n_cols * 4) : NULL;
   g_autofree gint32 *chroma = yuv ? g_try_new (gint32, 3 * n_chroma) : NULL;
-  if (!quads || !lines || !rgbx || (yuv && (!yuv_row || !chroma))) {
+  if (!quads || !lines || !rgbx || (yuv && !chroma)) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
         "frame: out of memory resizing %dx%d for a %dx%d crop", frame->width,
         frame->height, size, size);
@@ -1071,7 +1105,7 @@ resize_crop_avx512 (const ClipFrame *frame, const ClipResizePlan *plan,
     memset (lines + line * line_bytes + 16 * (gsize) size, 0,
         line_bytes - 16 * (gsize) size);
 
-  /* YUV rows become RGBx */
+  /* Where each byte of 4 quads is in 16 pixels (YUV: RGBx, in a register) */
   int pixel_bytes = frame->format == CLIP_PIXEL_RGB ? 3 : 4;
   int red = frame->format == CLIP_PIXEL_BGRA ? 2 : 0;
   guint8 index[64];
@@ -1089,7 +1123,6 @@ resize_crop_avx512 (const ClipFrame *frame, const ClipResizePlan *plan,
     int nb = MIN (QUAD_ROWS, plan->row_end - block_first);
     for (int b = 0; b < nb; b++) {
       int y = block_first + b;
-      const guint8 *src;
       if (y + PREFETCH_ROWS < plan->row_end)
         prefetch_row (frame, y + PREFETCH_ROWS, plan->col_first, plan->col_end,
             yuv ? 1 : pixel_bytes);
@@ -1097,19 +1130,19 @@ resize_crop_avx512 (const ClipFrame *frame, const ClipResizePlan *plan,
         if (y == plan->row_first || y % 2 == 0)
           yuv_chroma_terms (frame, split, y, plan->col_first, plan->col_end,
               chroma, chroma + n_chroma, chroma + 2 * n_chroma);
-        yuv_row_to_rgbx (frame, split, y, plan->col_first, plan->col_end,
-            chroma, chroma + n_chroma, chroma + 2 * n_chroma, yuv_row);
-        src = yuv_row;
+        yuv_row_to_quads (frame, split, y, plan->col_first, plan->col_end,
+            chroma, chroma + n_chroma, chroma + 2 * n_chroma, gather,
+            quads + QUAD_ROW_BYTES * b);
       } else {
-        src = frame->planes[0] + (gsize) y * frame->strides[0]
-            + (gsize) plan->col_first * pixel_bytes;
+        row_to_quads (frame->planes[0] + (gsize) y * frame->strides[0]
+                + (gsize) plan->col_first * pixel_bytes,
+            pixel_bytes, gather, n_cols, quads + QUAD_ROW_BYTES * b);
       }
-      row_to_quads (src, pixel_bytes, gather, n_cols, quads + 16 * b);
     }
     /* Rows past the last: zero, filtered to zero and never read. */
     for (int b = nb; b < QUAD_ROWS; b++)
       for (gsize q = 0; q < n_quads; q++)
-        memset (quads + q * QUAD_BYTES + 16 * b, 0, 16);
+        memset (quads + q * QUAD_BYTES + QUAD_ROW_BYTES * b, 0, QUAD_ROW_BYTES);
     horizontal_quads (quads, columns, lines + 4 * block * line_bytes,
         line_bytes);
   }
