@@ -1499,6 +1499,27 @@ quantise_share (gpointer data, int index, int threads)
       job->in_dim, job->steps, INPUT_LEVELS);
 }
 
+#ifdef HAVE_X86_KERNEL
+typedef struct {
+  guint16 *pairs;
+  const float *in;
+  int n, in_dim, steps;
+} RoundJob;
+
+/* Thread index's share of the rows, rounded to BF16 pairs: like the INT8
+ * quantisation, on every thread rather than on the caller alone while the
+ * others wait. */
+static void
+round_share (gpointer data, int index, int threads)
+{
+  const RoundJob *job = data;
+  int first = job->n * index / threads, last = job->n * (index + 1) / threads;
+  round_to_bf16_pairs (job->pairs + (gsize) first * 2 * job->steps,
+      job->in + (gsize) first * job->in_dim, job->in_dim, last - first,
+      job->in_dim, job->steps);
+}
+#endif
+
 /* clip_gemm_linear_then of packed on kernel: packed's own, or for an INT8
  * weight its plain C twin. */
 static void linear_on (ClipGemmPool *pool, const ClipGemmWeight *packed,
@@ -1544,8 +1565,8 @@ linear_on (ClipGemmPool *pool, const ClipGemmWeight *packed,
 #ifdef HAVE_X86_KERNEL
   if (packed->store == STORE_BF16_PAIRS) {
     pairs = g_new (guint16, (gsize) n * 2 * packed->steps);
-    round_to_bf16_pairs (pairs, in, packed->in_dim, n, packed->in_dim,
-        packed->steps);
+    RoundJob round = { pairs, in, n, packed->in_dim, packed->steps };
+    clip_gemm_pool_run (threaded ? pool : NULL, round_share, &round);
     in = (const float *) pairs;
   }
 #endif
