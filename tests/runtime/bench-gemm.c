@@ -9,26 +9,13 @@
  * Usage: bench-gemm [N] */
 #include "cpu/gemm.h"
 
+#include "bench-timing.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
 #define N_PRECISIONS 3
-
-static double
-thread_ms (void)
-{
-  struct timespec t;
-  clock_gettime (CLOCK_THREAD_CPUTIME_ID, &t);
-  return t.tv_sec * 1e3 + t.tv_nsec * 1e-6;
-}
-
-static int
-compare_doubles (const void *a, const void *b)
-{
-  double x = *(const double *) a, y = *(const double *) b;
-  return (x > y) - (x < y);
-}
 
 int
 main (int argc, char **argv)
