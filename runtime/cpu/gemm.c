@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
 #include <immintrin.h>
 #define HAVE_X86_KERNEL 1
 #endif
@@ -797,6 +798,16 @@ static const Kernel kernel_avx512 = { "AVX-512", 32, 12,
       tile_avx512_bf16_pairs } };
 #endif
 
+#ifdef HAVE_X86_KERNEL
+/* From CPUID itself: clang 14's __builtin_cpu_supports knows no "f16c". */
+static gboolean
+cpu_has_f16c (void)
+{
+  unsigned int eax, ebx, ecx, edx;
+  return __get_cpuid (1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C) != 0;
+}
+#endif
+
 gboolean
 clip_gemm_kernel_supported (ClipGemmKernel kind)
 {
@@ -805,7 +816,7 @@ clip_gemm_kernel_supported (ClipGemmKernel kind)
     case CLIP_GEMM_AUTO:
     case CLIP_GEMM_AVX2:
       return __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma")
-          && __builtin_cpu_supports ("f16c");
+          && cpu_has_f16c ();
     case CLIP_GEMM_AVX512:
       return __builtin_cpu_supports ("avx512f");
     case CLIP_GEMM_AVX512_BF16:
