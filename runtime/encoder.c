@@ -68,6 +68,7 @@ clip_cpu_options_init (ClipCpuOptions *cpu, const ClipBackendOptions *options,
     const char *name;
     ClipGemmKernel kernel;
   } kernels[] = {
+    { "amx", CLIP_GEMM_AMX },
     { "avx512vnni", CLIP_GEMM_AVX512_VNNI },
     { "avx512bf16", CLIP_GEMM_AVX512_BF16 },
     { "avx512", CLIP_GEMM_AVX512 },
@@ -79,7 +80,7 @@ clip_cpu_options_init (ClipCpuOptions *cpu, const ClipBackendOptions *options,
     i++;
   if (i == G_N_ELEMENTS (kernels)) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_BACKEND,
-        "cpu: CLIP_CPU_GEMM is '%s'; expected avx512vnni, avx512bf16, "
+        "cpu: CLIP_CPU_GEMM is '%s'; expected amx, avx512vnni, avx512bf16, "
         "avx512, avx2, c or off",
         name);
     return FALSE;

@@ -33,6 +33,7 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <cpuid.h>
 #include <immintrin.h>
+#include <sys/syscall.h>
 #define HAVE_X86_KERNEL 1
 #endif
 
@@ -99,6 +100,13 @@ typedef void (*TileS8Func) (int rows, int steps, const guint8 *a, gsize lda,
 typedef void (*QuantiseFunc) (guint8 *q, float *scale, gint32 *zero,
     const float *x, gsize ldx, int n, int in_dim, int steps, int levels);
 
+typedef struct _GemmJob GemmJob;
+/* Rows [m0, m0 + m) of job times panels [first, last), every step of k:
+ * for kernels that keep their sums outside the vector registers (AMX's
+ * tiles) and so want whole units rather than register tiles. */
+typedef void (
+    *UnitFunc) (const GemmJob *job, int m0, int m, int first, int last);
+
 typedef struct _Kernel Kernel;
 struct _Kernel {
   const char *name;
@@ -110,6 +118,10 @@ struct _Kernel {
   QuantiseFunc quantise;
   int weight_levels;   /* of the s8 weights: -weight_levels..weight_levels */
   const Kernel *plain; /* the plain C kernel of the same layout */
+  /* Instead of the tiles, when not NULL; its weights' steps are a multiple
+   * of step_multiple (zero past in_dim) */
+  UnitFunc unit;
+  int step_multiple;
 };
 
 struct _ClipGemmWeight {
@@ -122,6 +134,28 @@ struct _ClipGemmWeight {
    * its s8 weights, zero past out_dim. */
   float *col_scale;
   gint32 *col_sum;
+};
+
+/* One call's operands, and its units of work: a pass of rows (see
+ * M_BLOCK) times a group of panels, taken by the threads as they come free:
+ * a thread that the system holds back leaves its units to the others. */
+struct _GemmJob {
+  const ClipGemmWeight *packed;
+  float *out;
+  int ldo;
+  const float *in; /* one 4-byte value per step of k (see TileFunc) */
+  gsize lda;
+  const float *b;
+  int n;
+  gboolean accumulate;
+  ClipGemmEpilogue epilogue;
+  gpointer epilogue_data;
+  int passes, groups, group_panels;
+  gint next_unit; /* atomic */
+  /* STORE_S8_QUADS: in is the quantised rows (u8 quads), with these: */
+  const Kernel *s8_kernel;
+  const float *row_scale;
+  const gint32 *row_zero;
 };
 
 /* Bytes of one column's weights in one step of k. */
@@ -545,8 +579,7 @@ round_to_bf16_pairs (guint16 *out, const float *x, gsize ldx, int n, int in_dim,
           (__m256i) _mm512_cvtneps_pbh (_mm512_loadu_ps (row + k)));
     for (; k < in_dim; k++)
       dst[k] = clip_f32_to_bf16 (row[k]);
-    if (in_dim % 2 != 0)
-      dst[in_dim] = 0;
+    memset (dst + in_dim, 0, (2 * (gsize) steps - in_dim) * sizeof *dst);
   }
 }
 
@@ -780,6 +813,223 @@ quantise_avx2 (guint8 *q, float *scale, gint32 *zero, const float *x, gsize ldx,
   }
 }
 
+/* AMX (Sapphire Rapids and later): eight tile registers of 16 rows x 64
+ * bytes, and one instruction that multiplies a 16 x 64-byte tile of inputs
+ * by a 16 x 64-byte tile of weights into a 16 x 16 tile of F32 (BF16 pairs,
+ * tdpbf16ps) or int32 (u8 x s8 quads, tdpbusd) sums: 8 to 16 times the
+ * products of an AVX-512 instruction. The panels of the AVX512_BF16 and
+ * AVX512_VNNI kernels are already the tiles' weight layout: a step of k is
+ * a tile row, 16 columns of a 32-column panel are 64 bytes of it. A unit's
+ * rows go 32 at a time (two input tiles, four sum tiles) across its
+ * panels, the sums staying in the tiles for every step of k.
+ *
+ * The instructions are written as asm: GCC 12's intrinsics read the tile
+ * configuration and inputs through asm operands that do not tell the
+ * compiler which memory they read. */
+#define AMX_STEPS 16 /* steps of k per tile: 64 bytes of a row */
+#define AMX_ROWS 32  /* rows of inputs per block: two tiles */
+#define AMX_LOAD(tile, base, stride)                  \
+  __asm__ volatile("tileloadd (%0,%1,1), %%tmm" #tile \
+                   :                                  \
+                   : "r"(base), "r"((long) (stride))  \
+                   : "memory")
+#define AMX_STORE(tile, base, stride)                     \
+  __asm__ volatile("tilestored %%tmm" #tile ", (%0,%1,1)" \
+                   :                                      \
+                   : "r"(base), "r"((long) (stride))      \
+                   : "memory")
+#define AMX_ZERO(tile) __asm__ volatile("tilezero %%tmm" #tile ::)
+#define AMX_DOT_BF16(c, a, b) \
+  __asm__ volatile("tdpbf16ps %%tmm" #b ", %%tmm" #a ", %%tmm" #c ::)
+#define AMX_DOT_U8S8(c, a, b) \
+  __asm__ volatile("tdpbusd %%tmm" #b ", %%tmm" #a ", %%tmm" #c ::)
+
+/* ldtilecfg's 64 bytes: palette 1, each tile's rows and bytes per row. */
+typedef struct {
+  guint8 palette, start_row, reserved[14];
+  guint16 bytes_per_row[16];
+  guint8 rows[16];
+} __attribute__ ((aligned (64))) AmxConfig;
+
+/* Tiles 0-3 the sums (0, 1: the first 16 rows; 2, 3: the rest, up to 16),
+ * 4 and 5 those rows' inputs, 6 and 7 the panel's two halves of weights.
+ * A tile of fewer rows takes fewer cycles in tdpbf16ps and tdpbusd. */
+static void
+amx_configure (int rows)
+{
+  AmxConfig config = { 0 };
+  int first = MIN (rows, 16), second = MAX (rows - 16, 1);
+  config.palette = 1;
+  for (int t = 0; t < 8; t++)
+    config.bytes_per_row[t] = 64;
+  config.rows[0] = config.rows[1] = config.rows[4] = first;
+  config.rows[2] = config.rows[3] = config.rows[5] = second;
+  config.rows[6] = config.rows[7] = AMX_STEPS;
+  __asm__ volatile("ldtilecfg %0" : : "m"(config));
+}
+
+/* The sums of rows (up to 32) of a [rows, steps] (stride lda bytes) times
+ * a panel b [steps, 32], 4 bytes a step each, into sums [32][32]: as F32
+ * (bf16) or int32. */
+#define AMX_PREFETCH(next, s)                              \
+  if (next != NULL)                                        \
+    for (int line = 0; line < AMX_STEPS * 128; line += 64) \
+      _mm_prefetch ((const char *) next + (gsize) s * 128 + line, _MM_HINT_T1);
+#define DEFINE_AMX_PANEL(name, DOT)                                  \
+  static void name (int rows, int steps, const guint8 *a, gsize lda, \
+      const guint8 *b, const guint8 *next, void *sums)               \
+  {                                                                  \
+    const guint8 *a2 = a + 16 * lda;                                 \
+    AMX_ZERO (0);                                                    \
+    AMX_ZERO (1);                                                    \
+    if (rows > 16) {                                                 \
+      AMX_ZERO (2);                                                  \
+      AMX_ZERO (3);                                                  \
+      for (int s = 0; s < steps; s += AMX_STEPS) {                   \
+        AMX_PREFETCH (next, s)                                       \
+        AMX_LOAD (6, b + (gsize) s * 128, 128);                      \
+        AMX_LOAD (7, b + (gsize) s * 128 + 64, 128);                 \
+        AMX_LOAD (4, a + (gsize) s * 4, lda);                        \
+        AMX_LOAD (5, a2 + (gsize) s * 4, lda);                       \
+        DOT (0, 4, 6);                                               \
+        DOT (1, 4, 7);                                               \
+        DOT (2, 5, 6);                                               \
+        DOT (3, 5, 7);                                               \
+      }                                                              \
+      AMX_STORE (2, (guint8 *) sums + 16 * 128, 128);                \
+      AMX_STORE (3, (guint8 *) sums + 16 * 128 + 64, 128);           \
+    } else {                                                         \
+      for (int s = 0; s < steps; s += AMX_STEPS) {                   \
+        AMX_PREFETCH (next, s)                                       \
+        AMX_LOAD (6, b + (gsize) s * 128, 128);                      \
+        AMX_LOAD (7, b + (gsize) s * 128 + 64, 128);                 \
+        AMX_LOAD (4, a + (gsize) s * 4, lda);                        \
+        DOT (0, 4, 6);                                               \
+        DOT (1, 4, 7);                                               \
+      }                                                              \
+    }                                                                \
+    AMX_STORE (0, sums, 128);                                        \
+    AMX_STORE (1, (guint8 *) sums + 64, 128);                        \
+  }
+
+DEFINE_AMX_PANEL (amx_panel_bf16, AMX_DOT_BF16)
+DEFINE_AMX_PANEL (amx_panel_s8, AMX_DOT_U8S8)
+
+/* Columns [0, cols) of a 32-column panel as an AVX-512 mask per half. */
+static inline __mmask16
+half_mask (int cols, int h)
+{
+  int n = CLAMP (cols - 16 * h, 0, 16);
+  return (__mmask16) ((1u << n) - 1);
+}
+
+/* The F32 sums of a block into out: + bias, + out when accumulating. */
+__attribute__ ((target ("avx512f"))) static void
+finish_f32 (const float sums[32][32], int rows, int cols, float *c, gsize ldc,
+    gboolean load_c, const float *bias)
+{
+  for (int h = 0; h < 2; h++) {
+    __mmask16 mask = half_mask (cols, h);
+    __m512 bias_v = bias != NULL ? _mm512_maskz_loadu_ps (mask, bias + 16 * h)
+                                 : _mm512_setzero_ps ();
+    for (int r = 0; r < rows; r++) {
+      float *out = c + r * ldc + 16 * h;
+      __m512 y = _mm512_add_ps (_mm512_load_ps (sums[r] + 16 * h), bias_v);
+      if (load_c)
+        y = _mm512_add_ps (_mm512_maskz_loadu_ps (mask, out), y);
+      _mm512_mask_storeu_ps (out, mask, y);
+    }
+  }
+}
+
+/* The int32 sums of a block into out by tile_vnni_rows's epilogue (the
+ * same operations, so the same floats). */
+__attribute__ ((target ("avx512f"))) static void
+finish_s8 (const gint32 sums[32][32], int rows, int cols, float *c, gsize ldc,
+    gboolean load_c, const float *bias, const S8Scales *scales)
+{
+  for (int h = 0; h < 2; h++) {
+    __mmask16 mask = half_mask (cols, h);
+    __m512 col_scale = _mm512_maskz_loadu_ps (mask, scales->col_scale + 16 * h);
+    __m512i col_sum = _mm512_maskz_loadu_epi32 (mask, scales->col_sum + 16 * h);
+    __m512 bias_v = bias != NULL ? _mm512_maskz_loadu_ps (mask, bias + 16 * h)
+                                 : _mm512_setzero_ps ();
+    for (int r = 0; r < rows; r++) {
+      __m512i sum = _mm512_sub_epi32 (_mm512_load_si512 (sums[r] + 16 * h),
+          _mm512_mullo_epi32 (_mm512_set1_epi32 (scales->row_zero[r]),
+              col_sum));
+      __m512 y = _mm512_fmadd_ps (_mm512_cvtepi32_ps (sum),
+          _mm512_mul_ps (_mm512_set1_ps (scales->row_scale[r]), col_scale),
+          bias_v);
+      float *out = c + r * ldc + 16 * h;
+      if (load_c)
+        y = _mm512_add_ps (_mm512_maskz_loadu_ps (mask, out), y);
+      _mm512_mask_storeu_ps (out, mask, y);
+    }
+  }
+}
+
+/* UnitFunc on AMX, for BF16 pairs (bf16) or u8 x s8 quads. */
+static void
+unit_amx (const GemmJob *job, int m0, int m, int first, int last, gboolean s8)
+{
+  const ClipGemmWeight *pw = job->packed;
+  int steps = pw->steps, panel = pw->kernel->panel;
+  gsize lda = (gsize) 4 * steps; /* bytes: a row's pairs or quads */
+  union {
+    float f32[32][32];
+    gint32 s32[32][32];
+  } sums __attribute__ ((aligned (64)));
+  int configured = 0;
+  /* A block of rows stays in L1 while the panels stream by (the other way
+   * round, the rows reloaded from L2 for every panel, ran 20-40% slower). */
+  for (int r0 = m0; r0 < m0 + m; r0 += AMX_ROWS) {
+    int rows = MIN (AMX_ROWS, m0 + m - r0);
+    /* Once per unit, and once more for its last, shorter block: loading a
+     * configuration costs more than a panel's products. */
+    if (rows != configured)
+      amx_configure (rows);
+    configured = rows;
+    const guint8 *a = (const guint8 *) job->in + (gsize) r0 * lda;
+    for (int p = first; p < last; p++) {
+      const guint8 *b = (const guint8 *) pw->data + (gsize) p * steps * 128;
+      /* The next panel on its way into L2 meanwhile: the first block of
+       * rows streams the weights from memory. */
+      const guint8 *next = p + 1 < last ? b + (gsize) steps * 128 : NULL;
+      int col = p * panel, cols = MIN (panel, pw->out_dim - col);
+      const float *bias = job->b != NULL ? job->b + col : NULL;
+      float *c = job->out + (gsize) r0 * job->ldo + col;
+      if (s8) {
+        amx_panel_s8 (rows, steps, a, lda, b, next, sums.s32);
+        S8Scales scales = { pw->col_scale + col, job->row_scale + r0,
+          pw->col_sum + col, job->row_zero + r0, panel };
+        finish_s8 (sums.s32, rows, cols, c, job->ldo, job->accumulate, bias,
+            &scales);
+      } else {
+        amx_panel_bf16 (rows, steps, a, lda, b, next, sums.f32);
+        finish_f32 (sums.f32, rows, cols, c, job->ldo, job->accumulate, bias);
+      }
+      if (job->epilogue != NULL)
+        job->epilogue (c, job->ldo, rows, cols, job->epilogue_data);
+    }
+  }
+  /* The tiles back to their initial state: a thread that holds them makes
+   * every context switch save 8 KiB more. */
+  __asm__ volatile("tilerelease" ::);
+}
+
+static void
+unit_amx_bf16 (const GemmJob *job, int m0, int m, int first, int last)
+{
+  unit_amx (job, m0, m, first, last, FALSE);
+}
+
+static void
+unit_amx_s8 (const GemmJob *job, int m0, int m, int first, int last)
+{
+  unit_amx (job, m0, m, first, last, TRUE);
+}
+
 /* The plain C twins of the SIMD INT8 kernels' layouts (the tests'
  * reference: see clip_gemm_linear_plain). */
 static const Kernel kernel_plain_vnni = { "C", 32, 4, { NULL }, tile_plain_s8,
@@ -790,6 +1040,10 @@ static const Kernel kernel_vnni = { "AVX512_VNNI", 32, 12, { NULL },
   tile_vnni_s8, quantise_avx512, 127, &kernel_plain_vnni };
 static const Kernel kernel_avx2_s8 = { "AVX2", 16, 4, { NULL }, tile_avx2_s8,
   quantise_avx2, 63, &kernel_plain_avx2_s8 };
+static const Kernel kernel_amx_s8 = { "AMX-INT8", 32, 32, { NULL }, NULL,
+  quantise_avx512, 127, &kernel_plain_vnni, unit_amx_s8, AMX_STEPS };
+static const Kernel kernel_amx_bf16 = { "AMX-BF16", 32, 32, { NULL }, NULL,
+  NULL, 0, NULL, unit_amx_bf16, AMX_STEPS };
 
 static const Kernel kernel_avx2 = { "AVX2", 16, 6,
   { tile_avx2_f32, tile_avx2_f16, tile_avx2_bf16, NULL } };
@@ -805,6 +1059,35 @@ cpu_has_f16c (void)
 {
   unsigned int eax, ebx, ecx, edx;
   return __get_cpuid (1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C) != 0;
+}
+
+#define ARCH_REQ_XCOMP_PERM 0x1023 /* Linux's arch_prctl, <asm/prctl.h> */
+#define XFEATURE_XTILEDATA 18
+#define AMX_CPUID_BITS \
+  ((1u << 22) | (1u << 24) | (1u << 25))         /* BF16, TILE, INT8 */
+#define XCR0_TILE_BITS ((1u << 17) | (1u << 18)) /* XTILECFG, XTILEDATA */
+
+/* AMX tiles with BF16 and INT8 products, enabled by the system (XCR0),
+ * and this process allowed to use them: Linux asks each process to request
+ * the 8 KiB of state the tiles add (once, for all its threads). */
+static gboolean
+amx_usable (void)
+{
+  static gsize usable = 0;
+  if (g_once_init_enter (&usable)) {
+    unsigned int eax, ebx, ecx, edx, xcr0 = 0, xcr0_high;
+    gboolean ok = __get_cpuid_count (7, 0, &eax, &ebx, &ecx, &edx)
+        && (edx & AMX_CPUID_BITS) == AMX_CPUID_BITS
+        && __get_cpuid (1, &eax, &ebx, &ecx, &edx) && (ecx & bit_OSXSAVE) != 0;
+    if (ok) {
+      __asm__("xgetbv" : "=a"(xcr0), "=d"(xcr0_high) : "c"(0));
+      ok = (xcr0 & XCR0_TILE_BITS) == XCR0_TILE_BITS
+          && syscall (SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)
+              == 0;
+    }
+    g_once_init_leave (&usable, ok ? 2 : 1);
+  }
+  return usable == 2;
 }
 #endif
 
@@ -827,6 +1110,10 @@ clip_gemm_kernel_supported (ClipGemmKernel kind)
       return __builtin_cpu_supports ("avx512f")
           && __builtin_cpu_supports ("avx512bw")
           && __builtin_cpu_supports ("avx512vnni");
+    case CLIP_GEMM_AMX: /* with the AVX-512 kernels' rounding and quantising */
+      return clip_gemm_kernel_supported (CLIP_GEMM_AVX512_BF16)
+          && clip_gemm_kernel_supported (CLIP_GEMM_AVX512_VNNI)
+          && amx_usable ();
     case CLIP_GEMM_PLAIN:
       return TRUE;
   }
@@ -850,14 +1137,24 @@ find_kernel (ClipGemmKernel kind)
 #endif
 }
 
-/* The INT8 kernel of kind: AVX512_VNNI's, else AVX2's, else plain C, as
- * far as kind and the CPU allow. */
+/* TRUE when kind is AMX, or AUTO on a CPU with AMX. */
+static gboolean
+uses_amx (ClipGemmKernel kind)
+{
+  return (kind == CLIP_GEMM_AMX || kind == CLIP_GEMM_AUTO)
+      && clip_gemm_kernel_supported (CLIP_GEMM_AMX);
+}
+
+/* The INT8 kernel of kind: AMX's, else AVX512_VNNI's, else AVX2's, else
+ * plain C, as far as kind and the CPU allow. */
 static const Kernel *
 find_s8_kernel (ClipGemmKernel kind)
 {
   if (kind == CLIP_GEMM_PLAIN)
     return &kernel_plain_s8;
 #ifdef HAVE_X86_KERNEL
+  if (uses_amx (kind))
+    return &kernel_amx_s8;
   if (kind != CLIP_GEMM_AVX2
       && clip_gemm_kernel_supported (CLIP_GEMM_AVX512_VNNI))
     return &kernel_vnni;
@@ -999,13 +1296,31 @@ source_element (const void *w, ClipDType dtype, gsize i)
                                  : clip_bf16_to_f32 (half);
 }
 
-/* TRUE when BF16 precision on kind runs vdpbf16ps on BF16 pairs. */
-static gboolean
-uses_bf16_pairs (ClipGemmKernel kind)
+/* The kernel that runs BF16 precision on BF16 pairs for kind: AMX's
+ * tdpbf16ps or AVX512_BF16's vdpbf16ps; NULL when kind widens BF16 weights
+ * on its F32 kernel instead. */
+static const Kernel *
+find_bf16_pairs_kernel (ClipGemmKernel kind)
 {
-  return kind == CLIP_GEMM_AVX512_BF16
+#ifdef HAVE_X86_KERNEL
+  if (uses_amx (kind))
+    return &kernel_amx_bf16;
+  if (kind == CLIP_GEMM_AVX512_BF16
       || (kind == CLIP_GEMM_AUTO
-          && clip_gemm_kernel_supported (CLIP_GEMM_AVX512_BF16));
+          && clip_gemm_kernel_supported (CLIP_GEMM_AVX512_BF16)))
+    return &kernel_avx512;
+#endif
+  (void) kind;
+  return NULL;
+}
+
+/* Steps of k a weight of kernel is packed with: zero past in_dim up to
+ * the kernel's multiple. */
+static int
+padded_steps (const Kernel *kernel, int steps)
+{
+  int multiple = MAX (kernel->step_multiple, 1);
+  return (steps + multiple - 1) / multiple * multiple;
 }
 
 ClipGemmWeight *
@@ -1015,9 +1330,9 @@ clip_gemm_pack_bf16 (const void *w, ClipDType dtype, int out_dim, int in_dim,
   if (dtype != CLIP_DTYPE_F32 && dtype != CLIP_DTYPE_F16
       && dtype != CLIP_DTYPE_BF16)
     return NULL;
-  gboolean dot = uses_bf16_pairs (kind);
+  const Kernel *kernel = find_bf16_pairs_kernel (kind);
   gsize count = (gsize) out_dim * in_dim;
-  if (!dot) {
+  if (kernel == NULL) {
     /* Widened in registers by the F32 kernels: the memory of BF16, the
      * speed of F32 arithmetic. */
     if (dtype == CLIP_DTYPE_BF16)
@@ -1034,10 +1349,9 @@ clip_gemm_pack_bf16 (const void *w, ClipDType dtype, int out_dim, int in_dim,
     g_free (rounded);
     return packed;
   }
-  const Kernel *kernel = find_kernel (CLIP_GEMM_AVX512_BF16);
-  if (kernel == NULL || out_dim <= 0 || in_dim <= 0)
+  if (out_dim <= 0 || in_dim <= 0)
     return NULL;
-  int panel = kernel->panel, steps = (in_dim + 1) / 2;
+  int panel = kernel->panel, steps = padded_steps (kernel, (in_dim + 1) / 2);
   int panels = (out_dim + panel - 1) / panel;
   guint16 *data = alloc_panels ((gsize) panels * steps * panel * 4);
   if (data == NULL)
@@ -1069,7 +1383,7 @@ clip_gemm_pack_int8 (const void *w, ClipDType dtype, int out_dim, int in_dim,
       || (dtype != CLIP_DTYPE_F32 && dtype != CLIP_DTYPE_F16
           && dtype != CLIP_DTYPE_BF16))
     return NULL;
-  int panel = kernel->panel, steps = (in_dim + 3) / 4;
+  int panel = kernel->panel, steps = padded_steps (kernel, (in_dim + 3) / 4);
   int panels = (out_dim + panel - 1) / panel;
   gint8 *data = alloc_panels ((gsize) panels * steps * panel * 4);
   float *col_scale = g_try_new0 (float, (gsize) panels * panel);
@@ -1128,16 +1442,20 @@ clip_gemm_kernel_name_at (ClipGemmKernel kind, ClipPrecision precision)
     const Kernel *kernel = find_s8_kernel (kind);
     return kernel != NULL ? kernel->name : NULL;
   }
-  if (precision == CLIP_PRECISION_BF16 && uses_bf16_pairs (kind))
-    return "AVX512_BF16";
+  const Kernel *pairs = precision == CLIP_PRECISION_BF16
+      ? find_bf16_pairs_kernel (kind)
+      : NULL;
+  if (pairs != NULL)
+    return pairs->unit != NULL ? pairs->name : "AVX512_BF16";
   return clip_gemm_kernel_name (kind);
 }
 
 const char *
 clip_gemm_weight_kernel (const ClipGemmWeight *packed)
 {
-  return packed->store == STORE_BF16_PAIRS ? "AVX512_BF16"
-                                           : packed->kernel->name;
+  return packed->store == STORE_BF16_PAIRS && packed->kernel->unit == NULL
+      ? "AVX512_BF16"
+      : packed->kernel->name;
 }
 
 void
@@ -1194,28 +1512,6 @@ clip_gemm_release_mapped (const void *w, gsize bytes)
   if (first < end)
     madvise ((void *) first, end - first, MADV_DONTNEED);
 }
-
-/* One call's operands, and its units of work: a pass of rows (see
- * M_BLOCK) times a group of panels, taken by the threads as they come free:
- * a thread that the system holds back leaves its units to the others. */
-typedef struct {
-  const ClipGemmWeight *packed;
-  float *out;
-  int ldo;
-  const float *in; /* one 4-byte value per step of k (see TileFunc) */
-  gsize lda;
-  const float *b;
-  int n;
-  gboolean accumulate;
-  ClipGemmEpilogue epilogue;
-  gpointer epilogue_data;
-  int passes, groups, group_panels;
-  gint next_unit; /* atomic */
-  /* STORE_S8_QUADS: in is the quantised rows (u8 quads), with these: */
-  const Kernel *s8_kernel;
-  const float *row_scale;
-  const gint32 *row_zero;
-} GemmJob;
 
 /* The last panel, when out_dim is not a multiple of the panel width: the
  * kernel works on a full-width copy of the tile and only the real columns
@@ -1297,6 +1593,11 @@ run_unit (const GemmJob *job, int pass, int first, int last)
   TileFunc tile = kernel->tile[pw->store];
   int m0 = (int) ((gint64) job->n * pass / job->passes);
   int m = (int) ((gint64) job->n * (pass + 1) / job->passes) - m0;
+  const Kernel *runs = pw->store == STORE_S8_QUADS ? job->s8_kernel : kernel;
+  if (runs->unit != NULL) {
+    runs->unit (job, m0, m, first, last);
+    return;
+  }
   if (pw->store == STORE_S8_QUADS) {
     run_unit_s8 (job, m0, m, first, last);
     return;

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Benchmark, not a test: one thread's packed GEMM at each precision on
- * ViT-B/32's shapes (q/k/v, out, fc1, fc2) at batch 1 and 8 (50 and 400
- * rows), so that the kernels can be compared without the rest of the
- * encoder. The precisions take turns call by call; the time is the calling
+/* Benchmark, not a test: one thread's packed GEMM at each precision, on
+ * every kernel this CPU runs for it, on ViT-B/32's shapes (q/k/v, out,
+ * fc1, fc2) at batch 1 and 8 (50 and 400 rows), so that the kernels can be
+ * compared without the rest of the encoder. They take turns call by call; the time is the calling
  * thread's CPU time, which other processes on a busy machine disturb less
  * than wall time. Prints the median and the fastest of N calls (argument,
  * default 9) as ms and GFLOP/s.
@@ -15,7 +15,20 @@
 #include <stdlib.h>
 #include <time.h>
 
-#define N_PRECISIONS 3
+/* Each precision on each kernel that can run it. */
+static const struct {
+  ClipPrecision precision;
+  ClipGemmKernel kind;
+} variants[] = {
+  { CLIP_PRECISION_F32, CLIP_GEMM_AVX512 },
+  { CLIP_PRECISION_F32, CLIP_GEMM_AVX2 },
+  { CLIP_PRECISION_BF16, CLIP_GEMM_AMX },
+  { CLIP_PRECISION_BF16, CLIP_GEMM_AVX512_BF16 },
+  { CLIP_PRECISION_INT8, CLIP_GEMM_AMX },
+  { CLIP_PRECISION_INT8, CLIP_GEMM_AVX512_VNNI },
+  { CLIP_PRECISION_INT8, CLIP_GEMM_AVX2 },
+};
+#define N_VARIANTS G_N_ELEMENTS (variants)
 
 int
 main (int argc, char **argv)
@@ -27,45 +40,51 @@ main (int argc, char **argv)
   } shapes[] = { { "qkv", 768, 2304 }, { "out", 768, 768 },
     { "fc1", 768, 3072 }, { "fc2", 3072, 768 } };
   const int batches[] = { 1, 8 };
-  const ClipPrecision precisions[N_PRECISIONS] = { CLIP_PRECISION_F32,
-    CLIP_PRECISION_BF16, CLIP_PRECISION_INT8 };
+  /* The variants this CPU runs; an AVX2 one only where AVX-512 is absent,
+   * where it is what runs. */
+  guint runs[N_VARIANTS], n_runs = 0;
+  for (guint v = 0; v < N_VARIANTS; v++)
+    if (clip_gemm_kernel_supported (variants[v].kind)
+        && (variants[v].kind != CLIP_GEMM_AVX2
+            || !clip_gemm_kernel_supported (CLIP_GEMM_AVX512)))
+      runs[n_runs++] = v;
   GRand *rand = g_rand_new_with_seed (1);
   for (guint s = 0; s < G_N_ELEMENTS (shapes); s++) {
     int in_dim = shapes[s].in_dim, out_dim = shapes[s].out_dim;
     g_autofree float *w = g_new (float, (gsize) in_dim * out_dim);
     for (gsize i = 0; i < (gsize) in_dim * out_dim; i++)
       w[i] = g_rand_double_range (rand, -0.05, 0.05);
-    ClipGemmWeight *packed[N_PRECISIONS];
-    for (int p = 0; p < N_PRECISIONS; p++)
+    ClipGemmWeight *packed[N_VARIANTS];
+    for (guint p = 0; p < n_runs; p++)
       packed[p] = clip_gemm_pack_at (w, CLIP_DTYPE_F32, out_dim, in_dim,
-          CLIP_GEMM_AUTO, precisions[p]);
+          variants[runs[p]].kind, variants[runs[p]].precision);
     for (guint b = 0; b < G_N_ELEMENTS (batches); b++) {
       int n = 50 * batches[b];
       g_autofree float *x = g_new (float, (gsize) n * in_dim);
       g_autofree float *y = g_new (float, (gsize) n * out_dim);
       for (gsize i = 0; i < (gsize) n * in_dim; i++)
         x[i] = g_rand_double_range (rand, -1, 1);
-      g_autofree double *ms = g_new (double, (gsize) N_PRECISIONS * calls);
+      g_autofree double *ms = g_new (double, (gsize) n_runs * calls);
       for (int c = -1; c < calls; c++)
-        for (int p = 0; p < N_PRECISIONS; p++) {
+        for (guint p = 0; p < n_runs; p++) {
           double start = thread_ms ();
           clip_gemm_linear (NULL, packed[p], y, out_dim, x, NULL, n, FALSE);
           if (c >= 0) /* the first round warms up */
             ms[p * calls + c] = thread_ms () - start;
         }
       double flop = 2.0 * n * in_dim * out_dim;
-      for (int p = 0; p < N_PRECISIONS; p++) {
+      for (guint p = 0; p < n_runs; p++) {
         double *times = ms + p * calls;
         qsort (times, calls, sizeof (double), compare_doubles);
         printf ("%s %4dx%-4d batch %d %-4s (%s): median %.3f ms %.0f GFLOP/s, "
                 "fastest %.3f ms %.0f GFLOP/s\n",
             shapes[s].name, in_dim, out_dim, batches[b],
-            clip_precision_get_name (precisions[p]),
+            clip_precision_get_name (variants[runs[p]].precision),
             clip_gemm_weight_kernel (packed[p]), times[calls / 2],
             flop / times[calls / 2] * 1e-6, times[0], flop / times[0] * 1e-6);
       }
     }
-    for (int p = 0; p < N_PRECISIONS; p++)
+    for (guint p = 0; p < n_runs; p++)
       clip_gemm_weight_free (packed[p]);
   }
   g_rand_free (rand);

@@ -255,6 +255,7 @@ test_bf16_precision (gconstpointer data)
     return;
   static const KernelCase cases[] = {
     { NULL, NULL },
+    { "amx", "packed AMX-BF16 GEMM, bf16" },
     { "avx512bf16", "packed AVX512_BF16 GEMM, bf16" },
     { "avx512", "packed AVX-512 GEMM, bf16" },
     { "avx2", "packed AVX2 GEMM, bf16" },
@@ -274,6 +275,7 @@ test_int8_precision (gconstpointer data)
     return;
   static const KernelCase cases[] = {
     { NULL, ", int8" },
+    { "amx", "packed AMX-INT8 GEMM, int8" },
     { "avx512vnni", "packed AVX512_VNNI GEMM, int8" },
     { "avx2", "packed AVX2 GEMM, int8" },
     { "c", "packed C GEMM, int8" },
@@ -572,7 +574,7 @@ encode_rounds (gpointer data)
  * time: each keeps its own thread count. Without the packed GEMM
  * (CLIP_CPU_GEMM=off) every layer takes OpenBLAS, each thread on its share
  * of a layer's outputs, so the two counts sum in different orders and the
- * bits tell which count ran. */
+ * bits tell which count ran (where OpenBLAS's kernels make them differ). */
 static void
 test_concurrent_thread_counts (void)
 {
@@ -602,9 +604,14 @@ test_concurrent_thread_counts (void)
       ", 1 thread)"));
   g_assert_true (g_str_has_suffix (clip_encoder_get_backend_name (runs[1].enc),
       ", 2 threads)"));
-  g_assert_true (
-      memcmp (runs[0].want_images, runs[1].want_images, N_IMAGES * dim * 4)
-      != 0);
+  /* On some CPUs (Sapphire Rapids: OpenBLAS's SkylakeX small-matrix
+   * kernel) every share sums in the same order at any count: there the
+   * bits cannot tell the counts apart, and the runs below check only that
+   * each encoder keeps giving its own results. */
+  if (memcmp (runs[0].want_images, runs[1].want_images, N_IMAGES * dim * 4)
+      == 0)
+    g_test_message ("1 and 2 threads give the same bits on this CPU: the "
+                    "thread counts are not told apart by the results");
 
   GThread *threads[2];
   for (int i = 0; i < 2; i++)

@@ -444,18 +444,22 @@ static void
 test_gemm_bf16_precision (void)
 {
   static const ClipGemmKernel bf16_kernels[] = { CLIP_GEMM_AVX2,
-    CLIP_GEMM_AVX512, CLIP_GEMM_AVX512_BF16, CLIP_GEMM_AUTO };
-  /* The last two run on both threads, the rounding to pairs too: 37 rows
-   * of an odd width split unevenly. */
+    CLIP_GEMM_AVX512, CLIP_GEMM_AVX512_BF16, CLIP_GEMM_AMX, CLIP_GEMM_AUTO };
+  /* The last three run on both threads, the rounding to pairs too: 37 rows
+   * of an odd width split unevenly; 150 rows are two passes (M_BLOCK) of
+   * two full 32-row AMX blocks and a short one. */
   static const int shapes[][3] = { { 1, 7, 1 }, { 5, 769, 33 }, { 13, 300, 96 },
-    { 50, 1600, 200 }, { 37, 1601, 40 } };
+    { 50, 1600, 200 }, { 37, 1601, 40 }, { 150, 200, 72 } };
   g_autoptr (GRand) rand = g_rand_new_with_seed (13);
   ClipGemmPool *pool = clip_gemm_pool_new (2);
   for (guint kk = 0; kk < G_N_ELEMENTS (bf16_kernels); kk++) {
     ClipGemmKernel kind = bf16_kernels[kk];
     if (!clip_gemm_kernel_supported (kind))
       continue;
-    gboolean dot = kind == CLIP_GEMM_AVX512_BF16
+    gboolean amx = kind == CLIP_GEMM_AMX
+        || (kind == CLIP_GEMM_AUTO
+            && clip_gemm_kernel_supported (CLIP_GEMM_AMX));
+    gboolean dot = amx || kind == CLIP_GEMM_AVX512_BF16
         || (kind == CLIP_GEMM_AUTO
             && clip_gemm_kernel_supported (CLIP_GEMM_AVX512_BF16));
     for (guint sh = 0; sh < G_N_ELEMENTS (shapes); sh++) {
@@ -468,7 +472,9 @@ test_gemm_bf16_precision (void)
           in_dim, kind);
       g_assert_nonnull (packed);
       g_assert_cmpstr (clip_gemm_weight_kernel (packed), ==,
-          dot ? "AVX512_BF16" : clip_gemm_kernel_name (kind));
+          amx       ? "AMX-BF16"
+              : dot ? "AVX512_BF16"
+                    : clip_gemm_kernel_name (kind));
       clip_gemm_linear (pool, packed, got, out_dim, x, b, n, FALSE);
       clip_gemm_weight_free (packed);
       for (int r = 0; r < n; r++)
@@ -507,10 +513,11 @@ test_gemm_int8_precision (void)
     ClipGemmKernel kind;
     const char *name;
     int weight_levels;
-  } int8_kernels[] = { { CLIP_GEMM_AVX512_VNNI, "AVX512_VNNI", 127 },
+  } int8_kernels[] = { { CLIP_GEMM_AMX, "AMX-INT8", 127 },
+    { CLIP_GEMM_AVX512_VNNI, "AVX512_VNNI", 127 },
     { CLIP_GEMM_AVX2, "AVX2", 63 }, { CLIP_GEMM_PLAIN, "C", 127 } };
   static const int shapes[][3] = { { 1, 7, 1 }, { 5, 769, 33 }, { 13, 300, 96 },
-    { 50, 1600, 200 }, { 3, 3072, 64 } };
+    { 50, 1600, 200 }, { 3, 3072, 64 }, { 150, 200, 72 } };
   g_autoptr (GRand) rand = g_rand_new_with_seed (17);
   ClipGemmPool *pool = clip_gemm_pool_new (2);
   for (guint kk = 0; kk < G_N_ELEMENTS (int8_kernels); kk++) {
