@@ -272,8 +272,8 @@ gst_clip_classify_precision_get_type (void)
   static GType type;
   static const GEnumValue values[] = {
     { CLIP_PRECISION_F32, "F32 inputs and weights", "f32" },
-    { CLIP_PRECISION_BF16, "BF16 weights (and inputs on AVX512_BF16), F32 sums",
-        "bf16" },
+    { CLIP_PRECISION_BF16,
+        "BF16 weights (and inputs on AMX or AVX512_BF16), F32 sums", "bf16" },
     { CLIP_PRECISION_INT8,
         "INT8 weights and inputs in the transformer blocks, exact int32 sums",
         "int8" },
@@ -1183,9 +1183,10 @@ gst_clip_classify_class_init (GstClipClassifyClass *klass)
       G_STRUCT_OFFSET (GstClipClassify, precision),
       g_param_spec_enum ("precision", "Precision",
           "CPU backend: the linear layers' arithmetic: f32, bf16 (BF16 "
-          "weights, and inputs where the CPU has AVX512_BF16, summed in F32; "
-          "embeddings within 5e-3) or int8 (s8 weights, u8 inputs quantised "
-          "per row, int32 sums on AVX512_VNNI, AVX2 or plain C; embeddings "
+          "weights, and inputs where the CPU has AMX or AVX512_BF16, summed "
+          "in F32; embeddings within 5e-3) or int8 (s8 weights, u8 inputs "
+          "quantised per row, int32 sums on AMX, AVX512_VNNI, AVX2 or plain "
+          "C; embeddings "
           "within 2e-2). The Vulkan backend ignores it (F32 arithmetic)",
           GST_TYPE_CLIP_CLASSIFY_PRECISION, DEFAULT_PRECISION, at_ready));
   gst_clip_install_field_property (gobject_class, PROP_THREADS,

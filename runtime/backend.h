@@ -91,12 +91,13 @@ typedef struct {
 } ClipCpuOptions;
 
 /* The CPU options for the public ones: threads 0 = as many as cores;
- * CLIP_CPU_GEMM=avx512vnni|avx512bf16|avx512|avx2|c|off picks the packed
- * GEMM's kernel, or none (OpenBLAS only), instead of the widest this CPU
- * runs (avx512: BF16 precision on AVX-512F, weights widened in registers;
- * avx512vnni: INT8 on vpdpbusd; c: INT8 in plain C, OpenBLAS at the other
- * precisions; avx512, avx512bf16 and avx512vnni all run INT8 on
- * AVX512_VNNI where the CPU has it). Fails with
+ * CLIP_CPU_GEMM=amx|avx512vnni|avx512bf16|avx512|avx2|c|off picks the
+ * packed GEMM's kernel, or none (OpenBLAS only), instead of the widest this
+ * CPU runs (amx: BF16 and INT8 precision on AMX tiles; avx512: BF16
+ * precision on AVX-512F, weights widened in registers; avx512vnni: INT8 on
+ * vpdpbusd; c: INT8 in plain C, OpenBLAS at the other precisions; avx512,
+ * avx512bf16 and avx512vnni all run INT8 on AVX512_VNNI where the CPU has
+ * it; F32 runs on AVX-512F under amx). Fails with
  * CLIP_ERROR_BACKEND on another value, or a kernel this CPU does not run.
  * options may be NULL: the defaults. */
 gboolean clip_cpu_options_init (ClipCpuOptions *cpu,

@@ -70,6 +70,7 @@ clip_cpu_options_init (ClipCpuOptions *cpu, const ClipBackendOptions *options,
   } kernels[] = {
     { "amx", CLIP_GEMM_AMX },
     { "avx512vnni", CLIP_GEMM_AVX512_VNNI },
+    { "avxvnni", CLIP_GEMM_AVX_VNNI },
     { "avx512bf16", CLIP_GEMM_AVX512_BF16 },
     { "avx512", CLIP_GEMM_AVX512 },
     { "avx2", CLIP_GEMM_AVX2 },
@@ -80,7 +81,7 @@ clip_cpu_options_init (ClipCpuOptions *cpu, const ClipBackendOptions *options,
     i++;
   if (i == G_N_ELEMENTS (kernels)) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_BACKEND,
-        "cpu: CLIP_CPU_GEMM is '%s'; expected amx, avx512vnni, avx512bf16, "
+        "cpu: CLIP_CPU_GEMM is '%s'; expected amx, avx512vnni, avxvnni, avx512bf16, "
         "avx512, avx2, c or off",
         name);
     return FALSE;

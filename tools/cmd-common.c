@@ -40,7 +40,7 @@ tool_add_model_options (GOptionContext *ctx, ToolModelOptions *opts,
         NULL },
     { "precision", 0, 0, G_OPTION_ARG_STRING, &opts->precision,
         "CPU: the linear layers' arithmetic, f32 (default), bf16 (BF16 "
-        "weights, and inputs on AVX512_BF16, F32 sums) or int8 (INT8 weights "
+        "weights, and inputs on AMX or AVX512_BF16, F32 sums) or int8 (INT8 weights "
         "and inputs, int32 sums); Vulkan ignores it",
         "f32|bf16|int8" },
     { NULL },

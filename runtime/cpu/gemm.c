@@ -755,6 +755,79 @@ tile_avx2_s8 (int rows, int steps, const guint8 *a, gsize lda, const gint8 *b,
   }
 }
 
+/* INT8 on AVX-VNNI (the VEX vpdpbusd of CPUs without AVX-512: Alder Lake
+ * and later): tile_avx2_s8_rows's layout, with the four products added
+ * into int32 in place, so that 6 x 16 accumulators fit in the registers
+ * and the weights take the whole -127..127. */
+__attribute__ ((target ("avx2,fma,avxvnni"), always_inline)) static inline void
+tile_avx_vnni_rows (int rows, int steps, const guint8 *a, gsize lda,
+    const gint8 *b, float *c, gsize ldc, gboolean load_c, const float *bias,
+    const S8Scales *scales)
+{
+  __m256i acc[6][2];
+#pragma GCC unroll 6
+  for (int r = 0; r < 6; r++)
+    if (r < rows)
+      acc[r][0] = acc[r][1] = _mm256_setzero_si256 ();
+  const __m256i *w = (const __m256i *) b;
+  for (int k = 0; k < steps; k++) {
+    __m256i b0 = _mm256_load_si256 (w + 2 * k);
+    __m256i b1 = _mm256_load_si256 (w + 2 * k + 1);
+#pragma GCC unroll 6
+    for (int r = 0; r < 6; r++)
+      if (r < rows) {
+        gint32 quad;
+        memcpy (&quad, a + r * lda + 4 * k, 4);
+        __m256i x = _mm256_set1_epi32 (quad);
+        acc[r][0] = _mm256_dpbusd_avx_epi32 (acc[r][0], x, b0);
+        acc[r][1] = _mm256_dpbusd_avx_epi32 (acc[r][1], x, b1);
+      }
+  }
+  __m256 col_scale[2], bias_v[2];
+  __m256i col_sum[2];
+#pragma GCC unroll 2
+  for (int h = 0; h < 2; h++) {
+    col_scale[h] = _mm256_loadu_ps (scales->col_scale + 8 * h);
+    col_sum[h] = _mm256_loadu_si256 (
+        (const __m256i *) (scales->col_sum + 8 * h));
+    bias_v[h] = bias != NULL ? _mm256_loadu_ps (bias + 8 * h)
+                             : _mm256_setzero_ps ();
+  }
+#pragma GCC unroll 6
+  for (int r = 0; r < 6; r++)
+    if (r < rows)
+#pragma GCC unroll 2
+      for (int h = 0; h < 2; h++) {
+        __m256i sum = _mm256_sub_epi32 (acc[r][h],
+            _mm256_mullo_epi32 (_mm256_set1_epi32 (scales->row_zero[r]),
+                col_sum[h]));
+        __m256 y = _mm256_fmadd_ps (_mm256_cvtepi32_ps (sum),
+            _mm256_mul_ps (_mm256_set1_ps (scales->row_scale[r]), col_scale[h]),
+            bias_v[h]);
+        float *out = c + r * ldc + 8 * h;
+        if (load_c)
+          y = _mm256_add_ps (_mm256_loadu_ps (out), y);
+        _mm256_storeu_ps (out, y);
+      }
+}
+
+__attribute__ ((target ("avx2,fma,avxvnni"))) static void
+tile_avx_vnni_s8 (int rows, int steps, const guint8 *a, gsize lda,
+    const gint8 *b, float *c, gsize ldc, gboolean load_c, const float *bias,
+    const S8Scales *scales)
+{
+  switch (rows) {
+    ROWS_CASE (tile_avx_vnni_rows, 6)
+    ROWS_CASE (tile_avx_vnni_rows, 5)
+    ROWS_CASE (tile_avx_vnni_rows, 4)
+    ROWS_CASE (tile_avx_vnni_rows, 3)
+    ROWS_CASE (tile_avx_vnni_rows, 2)
+    default:
+      tile_avx_vnni_rows (1, steps, a, lda, b, c, ldc, load_c, bias, scales);
+      break;
+  }
+}
+
 /* quantise_plain, 16 inputs at a time (the same roundings). */
 __attribute__ ((target ("avx512f"))) static void
 quantise_avx512 (guint8 *q, float *scale, gint32 *zero, const float *x,
@@ -1036,10 +1109,14 @@ static const Kernel kernel_plain_vnni = { "C", 32, 4, { NULL }, tile_plain_s8,
   quantise_plain, 127, &kernel_plain_vnni };
 static const Kernel kernel_plain_avx2_s8 = { "C", 16, 4, { NULL },
   tile_plain_s8, quantise_plain, 63, &kernel_plain_avx2_s8 };
+static const Kernel kernel_plain_avx_vnni = { "C", 16, 4, { NULL },
+  tile_plain_s8, quantise_plain, 127, &kernel_plain_avx_vnni };
 static const Kernel kernel_vnni = { "AVX512_VNNI", 32, 12, { NULL },
   tile_vnni_s8, quantise_avx512, 127, &kernel_plain_vnni };
 static const Kernel kernel_avx2_s8 = { "AVX2", 16, 4, { NULL }, tile_avx2_s8,
   quantise_avx2, 63, &kernel_plain_avx2_s8 };
+static const Kernel kernel_avx_vnni = { "AVX_VNNI", 16, 6, { NULL },
+  tile_avx_vnni_s8, quantise_avx2, 127, &kernel_plain_avx_vnni };
 static const Kernel kernel_amx_s8 = { "AMX-INT8", 32, 32, { NULL }, NULL,
   quantise_avx512, 127, &kernel_plain_vnni, unit_amx_s8, AMX_STEPS };
 static const Kernel kernel_amx_bf16 = { "AMX-BF16", 32, 32, { NULL }, NULL,
@@ -1059,6 +1136,16 @@ cpu_has_f16c (void)
 {
   unsigned int eax, ebx, ecx, edx;
   return __get_cpuid (1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C) != 0;
+}
+
+/* CPUID.(7, 1).EAX[4]: the VEX-encoded vpdpbusd (from CPUID itself, as
+ * for F16C). */
+static gboolean
+cpu_has_avx_vnni (void)
+{
+  unsigned int eax, ebx, ecx, edx;
+  return __get_cpuid_count (7, 1, &eax, &ebx, &ecx, &edx)
+      && (eax & (1u << 4)) != 0;
 }
 
 #define ARCH_REQ_XCOMP_PERM 0x1023 /* Linux's arch_prctl, <asm/prctl.h> */
@@ -1110,6 +1197,8 @@ clip_gemm_kernel_supported (ClipGemmKernel kind)
       return __builtin_cpu_supports ("avx512f")
           && __builtin_cpu_supports ("avx512bw")
           && __builtin_cpu_supports ("avx512vnni");
+    case CLIP_GEMM_AVX_VNNI:
+      return clip_gemm_kernel_supported (CLIP_GEMM_AVX2) && cpu_has_avx_vnni ();
     case CLIP_GEMM_AMX: /* with the AVX-512 kernels' rounding and quantising */
       return clip_gemm_kernel_supported (CLIP_GEMM_AVX512_BF16)
           && clip_gemm_kernel_supported (CLIP_GEMM_AVX512_VNNI)
@@ -1131,7 +1220,10 @@ find_kernel (ClipGemmKernel kind)
     kind = CLIP_GEMM_AVX512;
   if (kind == CLIP_GEMM_PLAIN || !clip_gemm_kernel_supported (kind))
     return NULL;
-  return kind == CLIP_GEMM_AVX2 ? &kernel_avx2 : &kernel_avx512;
+  /* F32 on AVX_VNNI is AVX2's: the CPUs with AVX-VNNI alone have no
+   * AVX-512. */
+  return kind == CLIP_GEMM_AVX2 || kind == CLIP_GEMM_AVX_VNNI ? &kernel_avx2
+                                                              : &kernel_avx512;
 #else
   return NULL;
 #endif
@@ -1145,8 +1237,8 @@ uses_amx (ClipGemmKernel kind)
       && clip_gemm_kernel_supported (CLIP_GEMM_AMX);
 }
 
-/* The INT8 kernel of kind: AMX's, else AVX512_VNNI's, else AVX2's, else
- * plain C, as far as kind and the CPU allow. */
+/* The INT8 kernel of kind: AMX's, else AVX512_VNNI's, else AVX-VNNI's,
+ * else AVX2's, else plain C, as far as kind and the CPU allow. */
 static const Kernel *
 find_s8_kernel (ClipGemmKernel kind)
 {
@@ -1155,9 +1247,12 @@ find_s8_kernel (ClipGemmKernel kind)
 #ifdef HAVE_X86_KERNEL
   if (uses_amx (kind))
     return &kernel_amx_s8;
-  if (kind != CLIP_GEMM_AVX2
+  if (kind != CLIP_GEMM_AVX2 && kind != CLIP_GEMM_AVX_VNNI
       && clip_gemm_kernel_supported (CLIP_GEMM_AVX512_VNNI))
     return &kernel_vnni;
+  if ((kind == CLIP_GEMM_AVX_VNNI || kind == CLIP_GEMM_AUTO)
+      && clip_gemm_kernel_supported (CLIP_GEMM_AVX_VNNI))
+    return &kernel_avx_vnni;
   if (kind != CLIP_GEMM_AVX512_VNNI
       && clip_gemm_kernel_supported (CLIP_GEMM_AVX2))
     return &kernel_avx2_s8;

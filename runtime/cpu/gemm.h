@@ -22,6 +22,9 @@ typedef enum {
   CLIP_GEMM_AVX512_BF16,
   /* AVX-512F, and vpdpbusd for the weights packed at INT8 precision */
   CLIP_GEMM_AVX512_VNNI,
+  /* AVX2 + FMA, and the VEX vpdpbusd for the weights packed at INT8
+   * precision */
+  CLIP_GEMM_AVX_VNNI,
   /* AVX-512F, and AMX tiles (tdpbf16ps, tdpbusd) for the weights packed at
    * BF16 and INT8 precision */
   CLIP_GEMM_AMX,

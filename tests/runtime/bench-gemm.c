@@ -26,6 +26,7 @@ static const struct {
   { CLIP_PRECISION_BF16, CLIP_GEMM_AVX512_BF16 },
   { CLIP_PRECISION_INT8, CLIP_GEMM_AMX },
   { CLIP_PRECISION_INT8, CLIP_GEMM_AVX512_VNNI },
+  { CLIP_PRECISION_INT8, CLIP_GEMM_AVX_VNNI },
   { CLIP_PRECISION_INT8, CLIP_GEMM_AVX2 },
 };
 #define N_VARIANTS G_N_ELEMENTS (variants)
@@ -40,13 +41,9 @@ main (int argc, char **argv)
   } shapes[] = { { "qkv", 768, 2304 }, { "out", 768, 768 },
     { "fc1", 768, 3072 }, { "fc2", 3072, 768 } };
   const int batches[] = { 1, 8 };
-  /* The variants this CPU runs; an AVX2 one only where AVX-512 is absent,
-   * where it is what runs. */
-  guint runs[N_VARIANTS], n_runs = 0;
+  guint runs[N_VARIANTS], n_runs = 0; /* the variants this CPU runs */
   for (guint v = 0; v < N_VARIANTS; v++)
-    if (clip_gemm_kernel_supported (variants[v].kind)
-        && (variants[v].kind != CLIP_GEMM_AVX2
-            || !clip_gemm_kernel_supported (CLIP_GEMM_AVX512)))
+    if (clip_gemm_kernel_supported (variants[v].kind))
       runs[n_runs++] = v;
   GRand *rand = g_rand_new_with_seed (1);
   for (guint s = 0; s < G_N_ELEMENTS (shapes); s++) {

@@ -277,6 +277,7 @@ test_int8_precision (gconstpointer data)
     { NULL, ", int8" },
     { "amx", "packed AMX-INT8 GEMM, int8" },
     { "avx512vnni", "packed AVX512_VNNI GEMM, int8" },
+    { "avxvnni", "packed AVX_VNNI GEMM, int8" },
     { "avx2", "packed AVX2 GEMM, int8" },
     { "c", "packed C GEMM, int8" },
   };

@@ -515,7 +515,8 @@ test_gemm_int8_precision (void)
     int weight_levels;
   } int8_kernels[] = { { CLIP_GEMM_AMX, "AMX-INT8", 127 },
     { CLIP_GEMM_AVX512_VNNI, "AVX512_VNNI", 127 },
-    { CLIP_GEMM_AVX2, "AVX2", 63 }, { CLIP_GEMM_PLAIN, "C", 127 } };
+    { CLIP_GEMM_AVX_VNNI, "AVX_VNNI", 127 }, { CLIP_GEMM_AVX2, "AVX2", 63 },
+    { CLIP_GEMM_PLAIN, "C", 127 } };
   static const int shapes[][3] = { { 1, 7, 1 }, { 5, 769, 33 }, { 13, 300, 96 },
     { 50, 1600, 200 }, { 3, 3072, 64 }, { 150, 200, 72 } };
   g_autoptr (GRand) rand = g_rand_new_with_seed (17);
