@@ -1185,8 +1185,8 @@ gst_clip_classify_class_init (GstClipClassifyClass *klass)
           "CPU backend: the linear layers' arithmetic: f32, bf16 (BF16 "
           "weights, and inputs where the CPU has AMX or AVX512_BF16, summed "
           "in F32; embeddings within 5e-3) or int8 (s8 weights, u8 inputs "
-          "quantised per row, int32 sums on AMX, AVX512_VNNI, AVX2 or plain "
-          "C; embeddings "
+          "quantised per row, int32 sums on AMX, AVX512_VNNI, AVX-VNNI, AVX2 or "
+          "plain C; embeddings "
           "within 2e-2). The Vulkan backend ignores it (F32 arithmetic)",
           GST_TYPE_CLIP_CLASSIFY_PRECISION, DEFAULT_PRECISION, at_ready));
   gst_clip_install_field_property (gobject_class, PROP_THREADS,
