@@ -795,7 +795,8 @@ run_kernel (ClipPreprocessKernel kernel, const ClipFrame *frame,
 static void
 test_kernels_agree (void)
 {
-  const ClipPreprocessKernel kernels[] = { CLIP_PREPROCESS_AVX512 };
+  const ClipPreprocessKernel kernels[] = { CLIP_PREPROCESS_AVX2,
+    CLIP_PREPROCESS_AVX512 };
   const int sizes[][2] = { { 640, 480 }, { 1280, 720 }, { 1920, 1080 },
     { 481, 641 }, { 1, 1 }, { 1, 500 }, { 500, 1 }, { 3, 977 }, { 225, 224 },
     { 224, 225 }, { 223, 301 }, { 97, 53 }, { 4000, 3 }, { 7, 7 }, { 300, 300 },
