@@ -683,8 +683,12 @@ prefetch_row (const ClipFrame *frame, int y, int col_first, int col_end,
 
 #define QUAD_ROWS 16
 #define QUAD_ROW_BYTES 12
-/* 192 bytes and room for a 16-byte store to the last row */
-#define QUAD_BYTES 256
+/* 192 bytes and room for a 16-byte store to the last row. Not 256: then
+ * the 16 quads that 64 pixels fill span exactly 4 KiB, every row's stores
+ * fall on the same addresses modulo 4 KiB, and 1920x1080 I420 took 1.68
+ * instead of 1.30 ms on the development machine (loads falsely waiting on
+ * those stores, most likely: 4K aliasing). */
+#define QUAD_BYTES 208
 
 AVX512_TARGET static inline __mmask64
 first_bytes (int n)
@@ -719,7 +723,7 @@ digits_to_bytes (__m512i low, __m512i middle, __m512i high)
   return _mm512_cvtusepi32_epi8 (sum);
 }
 
-/* The 4 quads of one row in q ([R x4, G x4, B x4, 0 x4] each) to quads
+/* The 4 quads of one row in q ([R x4, G x4, B x4] and 4 bytes more each) to quads
  * on, QUAD_BYTES apart. Each store's last 4 bytes fall on the next row,
  * which is written after this one. */
 AVX512_TARGET static inline void
@@ -1032,25 +1036,15 @@ yuv_chroma_terms (const ClipFrame *frame, const YuvSplit *split, int y,
   }
 }
 
-AVX512_TARGET static inline __m512i
-yuv_channel (__m512i sum)
-{
-  __m512i value = _mm512_sub_epi32 (_mm512_srai_epi32 (sum, YUV_BITS),
-      _mm512_set1_epi32 (YUV_BIAS));
-  return _mm512_min_epi32 (_mm512_max_epi32 (value, _mm512_setzero_si512 ()),
-      _mm512_set1_epi32 (255));
-}
-
 /* Columns col_first .. col_end - 1 of row y as quads (row_to_quads), with
- * the chroma terms of its chroma row: yuv_pixel 16 pixels at a time, put
- * into quads by index (row_to_quads' for RGBx) straight from the register,
- * not through a row of RGBx in memory. */
+ * the chroma terms of its chroma row: yuv_pixel 16 pixels at a time, each
+ * 128-bit lane a quad straight from the packs, not through RGBx. Pixels
+ * past the row get some value: their weights are zero. */
 AVX512_TARGET static void
 yuv_row_to_quads (const ClipFrame *frame, const YuvSplit *split, int y,
     int col_first, int col_end, const gint32 *red, const gint32 *green,
-    const gint32 *blue, __m512i index, guint8 *quads)
+    const gint32 *blue, guint8 *quads)
 {
-  const __mmask64 channels = 0x0FFF0FFF0FFF0FFFULL;
   const guint8 *luma = frame->planes[0] + (gsize) y * frame->strides[0]
       + col_first;
   int n = col_end - col_first;
@@ -1061,14 +1055,17 @@ yuv_row_to_quads (const ClipFrame *frame, const YuvSplit *split, int y,
                             12, 13, 14, 15),
           _mm512_set1_epi32 (col_first % 2)),
       1);
-  __m512i luma_base = _mm512_set1_epi32 (split->luma.base);
+  /* Without the bias the shifted sums are yuv_clamp's value before the
+   * clamp (the bias is a multiple of the shift's unit); the packs' signed
+   * then unsigned saturation clamp it. */
+  __m512i luma_base = _mm512_set1_epi32 (
+      split->luma.base - (YUV_BIAS << YUV_BITS));
   for (int m0 = 0; m0 < n; m0 += 64) {
     __m512i ys = load_bytes (luma + m0, n - m0);
     __m512i corrections = split_corrections (&split->luma, ys);
     __m128i y4[4] = QUARTERS (ys), c4[4] = QUARTERS (corrections);
     for (int q = 0; q < 4 && m0 + 16 * q < n; q++) {
       int m = m0 + 16 * q;
-      __mmask16 mask = first_dwords (n - m);
       __mmask16 chroma_mask = first_dwords (n_chroma - m / 2);
       __m512i l = _mm512_add_epi32 (split_value (&split->luma, y4[q], c4[q]),
           luma_base);
@@ -1078,14 +1075,12 @@ yuv_row_to_quads (const ClipFrame *frame, const YuvSplit *split, int y,
           _mm512_maskz_loadu_epi32 (chroma_mask, green + m / 2));
       __m512i b = _mm512_permutexvar_epi32 (pairs,
           _mm512_maskz_loadu_epi32 (chroma_mask, blue + m / 2));
-      r = yuv_channel (_mm512_add_epi32 (l, r));
-      g = yuv_channel (_mm512_add_epi32 (l, g));
-      b = yuv_channel (_mm512_add_epi32 (l, b));
-      /* pixels past the row are zero, as row_to_quads loads them */
-      __m512i pixels = _mm512_maskz_or_epi32 (mask, r,
-          _mm512_or_si512 (_mm512_slli_epi32 (g, 8),
-              _mm512_slli_epi32 (b, 16)));
-      store_quads (_mm512_maskz_permutexvar_epi8 (channels, index, pixels),
+      r = _mm512_srai_epi32 (_mm512_add_epi32 (l, r), YUV_BITS);
+      g = _mm512_srai_epi32 (_mm512_add_epi32 (l, g), YUV_BITS);
+      b = _mm512_srai_epi32 (_mm512_add_epi32 (l, b), YUV_BITS);
+      /* lane k: [R, G, B of pixels 4 k .. 4 k + 3, B again] */
+      store_quads (_mm512_packus_epi16 (_mm512_packs_epi32 (r, g),
+                       _mm512_packs_epi32 (b, b)),
           quads + (gsize) m / 4 * QUAD_BYTES);
     }
   }
@@ -1125,7 +1120,7 @@ resize_crop_avx512 (const ClipFrame *frame, const ClipResizePlan *plan,
     memset (lines + line * line_bytes + 16 * (gsize) size, 0,
         line_bytes - 16 * (gsize) size);
 
-  /* Where each byte of 4 quads is in 16 pixels (YUV: RGBx, in a register) */
+  /* Where each byte of 4 quads is in 16 pixels */
   int pixel_bytes = frame->format == CLIP_PIXEL_RGB ? 3 : 4;
   int red = frame->format == CLIP_PIXEL_BGRA ? 2 : 0;
   guint8 index[64];
@@ -1151,7 +1146,7 @@ resize_crop_avx512 (const ClipFrame *frame, const ClipResizePlan *plan,
           yuv_chroma_terms (frame, split, y, plan->col_first, plan->col_end,
               chroma, chroma + n_chroma, chroma + 2 * n_chroma);
         yuv_row_to_quads (frame, split, y, plan->col_first, plan->col_end,
-            chroma, chroma + n_chroma, chroma + 2 * n_chroma, gather,
+            chroma, chroma + n_chroma, chroma + 2 * n_chroma,
             quads + QUAD_ROW_BYTES * b);
       } else {
         row_to_quads (frame->planes[0] + (gsize) y * frame->strides[0]
