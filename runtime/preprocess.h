@@ -31,6 +31,11 @@ typedef struct {
   int *quad_first;     /* [count] */
   int *quad_count;     /* [count] */
   gint32 *quad_digits; /* [count * quads * 3] */
+  /* The same quads for AVX2's vpmaddwd (s16 x s16, two taps a dword):
+   * each quad's weights as four dwords of 16-bit words, the low words
+   * (weight - 65536 high, signed) of lanes 0 and 2, of lanes 1 and 3,
+   * then the high words of lanes 0 and 2, of lanes 1 and 3. */
+  gint32 *quad_words; /* [count * quads * 4] */
 } ClipAxisPlan;
 
 /* How one frame becomes a size x size crop: horizontal pass over frame rows
@@ -51,11 +56,12 @@ gboolean clip_resize_plan_init (ClipResizePlan *plan, const ClipFrame *frame,
     int size, GError **error);
 void clip_resize_plan_clear (ClipResizePlan *plan);
 
-/* The code that resamples: plain C, or AVX-512 (VNNI and VBMI) where the
- * CPU has it. Both give the same bytes. The widest the CPU runs unless
- * CLIP_PREPROCESS=plain is set. */
+/* The code that resamples: plain C, AVX2, or AVX-512 (VNNI and VBMI), each
+ * where the CPU has it, in order of width. All give the same bytes. The
+ * widest the CPU runs, unless CLIP_PREPROCESS=plain or =avx2 caps it. */
 typedef enum {
   CLIP_PREPROCESS_PLAIN,
+  CLIP_PREPROCESS_AVX2,
   CLIP_PREPROCESS_AVX512,
 } ClipPreprocessKernel;
 

@@ -3,8 +3,9 @@
  * strides and content. The first 12 bytes are the frame's description; the
  * rest are its pixels, copied into a buffer of exactly the bytes the frame
  * claims, so that any read past a plane is an ASan error. Sizes are capped
- * to keep each run short. Where the CPU runs a faster kernel than the
- * plain one, that kernel's bytes must equal the plain kernel's. */
+ * to keep each run short. Every kernel the CPU runs must give the bytes
+ * of the one it runs by default (the widest, unless CLIP_PREPROCESS caps
+ * it), and so the plain kernel's. */
 #include "clip.h"
 #include "preprocess.h"
 
@@ -70,15 +71,18 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     g_assert (error != NULL);
     g_clear_error (&error);
   }
-  ClipPreprocessKernel kernel = clip_preprocess_get_kernel ();
-  if (ok && kernel != CLIP_PREPROCESS_PLAIN) {
-    guint8 *plain = g_malloc0 (rgb_bytes);
-    clip_preprocess_set_kernel (CLIP_PREPROCESS_PLAIN);
-    g_assert (clip_resize_crop (&frame, output_size, plain, NULL));
-    clip_preprocess_set_kernel (kernel);
-    g_assert (memcmp (rgb, plain, rgb_bytes) == 0);
-    g_free (plain);
+  ClipPreprocessKernel initial = clip_preprocess_get_kernel ();
+  const ClipPreprocessKernel kernels[] = { CLIP_PREPROCESS_PLAIN,
+    CLIP_PREPROCESS_AVX2, CLIP_PREPROCESS_AVX512 };
+  for (guint k = 0; ok && k < G_N_ELEMENTS (kernels); k++) {
+    if (kernels[k] == initial || !clip_preprocess_set_kernel (kernels[k]))
+      continue;
+    guint8 *other = g_malloc0 (rgb_bytes);
+    g_assert (clip_resize_crop (&frame, output_size, other, NULL));
+    g_assert (memcmp (rgb, other, rgb_bytes) == 0);
+    g_free (other);
   }
+  clip_preprocess_set_kernel (initial);
   g_free (rgb);
   for (int p = 0; p < n_planes; p++)
     g_free (planes[p]);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Benchmark, not a test: clip_preprocess's time per frame (224 crop, CLIP's
  * normalisation) for camera sizes and formats, with each kernel this CPU
- * runs. The kernels take turns frame by frame, so that both see the same
+ * runs. The kernels take turns frame by frame, so that all see the same
  * machine; the time is the calling thread's CPU time, which other
  * processes on a busy machine disturb less than wall time. Prints the
  * median and the fastest of N frames (argument, default 200).
@@ -62,16 +62,23 @@ main (int argc, char **argv)
   const ClipPixelFormat formats[] = { CLIP_PIXEL_I420, CLIP_PIXEL_NV12,
     CLIP_PIXEL_RGB, CLIP_PIXEL_BGRA };
   const char *format_names[] = { "I420", "NV12", "RGB", "BGRx" };
-  const ClipPreprocessKernel kernels[] = { CLIP_PREPROCESS_PLAIN,
-    CLIP_PREPROCESS_AVX512 };
-  const char *kernel_names[] = { "plain", "AVX-512" };
+  const ClipPreprocessKernel all_kernels[] = { CLIP_PREPROCESS_PLAIN,
+    CLIP_PREPROCESS_AVX2, CLIP_PREPROCESS_AVX512 };
+  const char *all_names[] = { "plain", "AVX2", "AVX-512" };
   ClipConfig config = { .image_size = 224,
     .image_mean = { 0.48145466f, 0.4578275f, 0.40821073f },
     .image_std = { 0.26862954f, 0.26130258f, 0.27577711f } };
   g_autofree float *tensor = g_new (float, 3 * 224 * 224);
-  g_autofree double *times = g_new (double, 2 * (gsize) n);
   ClipPreprocessKernel initial = clip_preprocess_get_kernel ();
-  int n_kernels = clip_preprocess_set_kernel (CLIP_PREPROCESS_AVX512) ? 2 : 1;
+  ClipPreprocessKernel kernels[G_N_ELEMENTS (all_kernels)];
+  const char *kernel_names[G_N_ELEMENTS (all_kernels)];
+  int n_kernels = 0;
+  for (guint k = 0; k < G_N_ELEMENTS (all_kernels); k++)
+    if (clip_preprocess_set_kernel (all_kernels[k])) {
+      kernels[n_kernels] = all_kernels[k];
+      kernel_names[n_kernels++] = all_names[k];
+    }
+  g_autofree double *times = g_new (double, n_kernels * (gsize) n);
 
   printf ("clip_preprocess, 224 crop, ms of CPU per frame (median / fastest "
           "of %d)\n",

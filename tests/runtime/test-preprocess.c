@@ -795,7 +795,8 @@ run_kernel (ClipPreprocessKernel kernel, const ClipFrame *frame,
 static void
 test_kernels_agree (void)
 {
-  const ClipPreprocessKernel kernels[] = { CLIP_PREPROCESS_AVX512 };
+  const ClipPreprocessKernel kernels[] = { CLIP_PREPROCESS_AVX2,
+    CLIP_PREPROCESS_AVX512 };
   const int sizes[][2] = { { 640, 480 }, { 1280, 720 }, { 1920, 1080 },
     { 481, 641 }, { 1, 1 }, { 1, 500 }, { 500, 1 }, { 3, 977 }, { 225, 224 },
     { 224, 225 }, { 223, 301 }, { 97, 53 }, { 4000, 3 }, { 7, 7 }, { 300, 300 },
@@ -837,6 +838,29 @@ test_kernels_agree (void)
   clip_preprocess_set_kernel (initial);
 }
 
+/* CLIP_PREPROCESS caps the kernel picked first: the widest this CPU runs,
+ * no wider than the one named. In a subprocess, where none is picked. */
+static void
+test_kernel_cap (gconstpointer data)
+{
+  const char *cap = data;
+  if (!g_test_subprocess ()) {
+    g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+    g_test_trap_assert_passed ();
+    return;
+  }
+  g_setenv ("CLIP_PREPROCESS", cap, TRUE);
+  ClipPreprocessKernel picked = clip_preprocess_get_kernel ();
+  ClipPreprocessKernel expected = g_str_equal (cap, "plain")
+      ? CLIP_PREPROCESS_PLAIN
+      : g_str_equal (cap, "avx2") ? CLIP_PREPROCESS_AVX2
+                                  : CLIP_PREPROCESS_AVX512;
+  while (!clip_preprocess_set_kernel (expected))
+    expected--;
+  g_test_message ("CLIP_PREPROCESS=%s: kernel %d", cap, picked);
+  g_assert_cmpint (picked, ==, expected);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -855,5 +879,9 @@ main (int argc, char **argv)
       test_normalize_uses_config);
   g_test_add_func ("/preprocess/threads", test_threads);
   g_test_add_func ("/preprocess/kernels-agree", test_kernels_agree);
+  g_test_add_data_func ("/preprocess/kernel-cap/plain", "plain",
+      test_kernel_cap);
+  g_test_add_data_func ("/preprocess/kernel-cap/avx2", "avx2", test_kernel_cap);
+  g_test_add_data_func ("/preprocess/kernel-cap/none", "", test_kernel_cap);
   return g_test_run ();
 }
