@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Peer benchmark (not a test, not run in CI): the ViT-B/32 image encoder in
-# gst-clip (F32, BF16 and INT8 precision, and the same weights as an F16
+# gst-clip (F32, BF16 and INT8 precision in one process, their batches
+# taking turns: gst-clip bench --precisions; and the same weights as an F16
 # file), ONNX Runtime (fp32, and int8: the graph's MatMuls quantised
 # dynamically by scripts/bench/quantize_onnx.py) and PyTorch on the same
 # random weights, 2 threads, batch 1 and 8, side by side; and how far their
@@ -9,7 +10,11 @@
 #
 # Usage: scripts/bench-peers.sh [BUILD_DIR]   (default: build)
 # Environment: WORK (scratch folder, default /tmp/gst-clip-bench-peers),
-# ITERATIONS (timed batches per size, default 10), THREADS (default 2),
+# ITERATIONS (timed batches per size, default 10), ROUNDS (default 3: every
+# engine but PyTorch runs once per round, the rounds one after the other,
+# and the table gives each engine's median round and its range, so that a
+# slow spell of a shared machine falls on all engines alike), THREADS
+# (default 2),
 # CLIP_REFERENCE_DIR (for the vocabulary, default ../shared/reference),
 # PYTHON (default /usr/bin/python3: Debian's, which has the Debian torch).
 #
@@ -24,6 +29,7 @@ build=${1:-build}
 gst_clip=$(realpath "$build/tools/gst-clip")
 work=${WORK:-/tmp/gst-clip-bench-peers}
 iterations=${ITERATIONS:-10}
+rounds=${ROUNDS:-3}
 threads=${THREADS:-2}
 reference=${CLIP_REFERENCE_DIR:-../shared/reference}
 bench=$PWD/scripts/bench
@@ -81,25 +87,32 @@ echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d
 echo "== $threads threads, $iterations timed batches after one warm-up batch; load average $(cut -d" " -f1-3 /proc/loadavg)"
 results=$work/results.txt
 : >"$results"
-# name, model folder, precision: one after the other at each batch size.
-variants=("gst-clip $model f32" "gst-clip-bf16 $model bf16"
-  "gst-clip-int8 $model int8" "gst-clip-f16-file $model-f16 f32")
-for batch in 1 8; do
-  for variant in "${variants[@]}"; do
-    read -r name folder precision <<<"$variant"
-    "$gst_clip" bench --model "$folder" --backend cpu --threads "$threads" \
-      --precision "$precision" --batch "$batch" --iterations "$iterations" \
-      >"$work/$name-$batch.txt"
-    cat "$work/$name-$batch.txt"
-    echo "$name batch $batch: $(sed -n 's/^image ms\/image: //p' \
-      "$work/$name-$batch.txt") ms/image" >>"$results"
+for round in $(seq "$rounds"); do
+  echo "== round $round of $rounds; load average $(cut -d" " -f1-3 /proc/loadavg)"
+  for batch in 1 8; do
+    # The three precisions in one process, their batches taking turns.
+    "$gst_clip" bench --model "$model" --backend cpu --threads "$threads" \
+      --precisions f32,bf16,int8 --batch "$batch" --iterations "$iterations" \
+      >"$work/gst-clip-$batch.txt"
+    cat "$work/gst-clip-$batch.txt"
+    for pair in "gst-clip f32" "gst-clip-bf16 bf16" "gst-clip-int8 int8"; do
+      read -r name precision <<<"$pair"
+      echo "$name batch $batch: $(sed -n "s/^image ms\/image ($precision): //p" \
+        "$work/gst-clip-$batch.txt") ms/image" >>"$results"
+    done
+    "$gst_clip" bench --model "$model-f16" --backend cpu --threads "$threads" \
+      --batch "$batch" --iterations "$iterations" >"$work/gst-clip-f16-file-$batch.txt"
+    cat "$work/gst-clip-f16-file-$batch.txt"
+    echo "gst-clip-f16-file batch $batch: $(sed -n 's/^image ms\/image: //p' \
+      "$work/gst-clip-f16-file-$batch.txt") ms/image" >>"$results"
   done
+  NODE_PATH=$work/node_modules node "$bench/ort-bench.js" "$work/vit-b-32.onnx" 224 "$threads" "$iterations" \
+    "$work/input.f32" "$work/ort-embedding.f32" 1 8 | tee -a "$results"
+  ORT_NAME=onnxruntime-int8 NODE_PATH=$work/node_modules node "$bench/ort-bench.js" \
+    "$work/vit-b-32-int8.onnx" 224 "$threads" "$iterations" \
+    "$work/input.f32" "$work/ort-int8-embedding.f32" 1 8 | tee -a "$results"
 done
-NODE_PATH=$work/node_modules node "$bench/ort-bench.js" "$work/vit-b-32.onnx" 224 "$threads" "$iterations" \
-  "$work/input.f32" "$work/ort-embedding.f32" 1 8 | tee -a "$results"
-ORT_NAME=onnxruntime-int8 NODE_PATH=$work/node_modules node "$bench/ort-bench.js" \
-  "$work/vit-b-32-int8.onnx" 224 "$threads" "$iterations" \
-  "$work/input.f32" "$work/ort-int8-embedding.f32" 1 8 | tee -a "$results"
+# PyTorch, 5-10 times slower than the others, once.
 "$python" "$bench/clip_vision.py" bench "$model" "$threads" "$iterations" 1 8 |
   tee -a "$results"
 
@@ -130,11 +143,35 @@ table = {}
 for line in open(results):
     m = re.match(r"(\S+) batch (\d+): ([\d.]+) ms/image", line)
     if m:
-        table.setdefault(m[1], {})[int(m[2])] = float(m[3])
-print(f"{'engine':<24}{'batch 1':>10}{'batch 8':>10}")
+        table.setdefault(m[1], {}).setdefault(int(m[2]), []).append(float(m[3]))
+def cell(times):
+    if not times:
+        return "n/a"
+    median = float(np.median(times))
+    if len(times) == 1:
+        return f"{median:.1f}"
+    return f"{median:.1f} ({min(times):.1f}-{max(times):.1f})"
+print("ms/image, median of the rounds (fastest-slowest round)")
+print(f"{'engine':<26}{'batch 1':>22}{'batch 8':>22}")
 for key, name in names.items():
     row = table.get(key, {})
-    print(f"{name:<24}" + "".join(f"{row.get(b, float('nan')):>10.1f}" for b in (1, 8)))
+    print(f"{name:<26}" + "".join(f"{cell(row.get(b, [])):>22}" for b in (1, 8)))
+# Each round's own ratios (the k-th figure of an engine is from round k),
+# which a slow spell that spans a round disturbs less than the medians.
+ratios = [("gst-clip bf16 vs f32", "gst-clip", "gst-clip-bf16"),
+          ("gst-clip int8 vs f32", "gst-clip", "gst-clip-int8"),
+          ("gst-clip int8 vs ONNX Runtime fp32", "onnxruntime", "gst-clip-int8"),
+          ("gst-clip int8 vs ONNX Runtime int8", "onnxruntime-int8", "gst-clip-int8"),
+          ("gst-clip f32 vs ONNX Runtime fp32", "onnxruntime", "gst-clip"),
+          ("F16 file vs F32 file (f32)", "gst-clip", "gst-clip-f16-file")]
+print("speed-up, median of the rounds' own ratios (lowest-highest)")
+for label, slow, fast in ratios:
+    cells = []
+    for b in (1, 8):
+        a, c = table.get(slow, {}).get(b, []), table.get(fast, {}).get(b, [])
+        r = [x / y for x, y in zip(a, c) if y > 0]
+        cells.append(f"{np.median(r):.2f}x ({min(r):.2f}-{max(r):.2f})" if r else "n/a")
+    print(f"{label:<36}" + "".join(f"{x:>20}" for x in cells))
 torch_out = np.fromfile(f"{work}/torch-embedding.f32", "<f4")
 ort_out = np.fromfile(f"{work}/ort-embedding.f32", "<f4")
 ours = np.loadtxt(f"{work}/gst-clip-embedding.txt", dtype=np.float32)

@@ -3,6 +3,7 @@
 #include "commands.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 
 /* Multiply-adds of one image through the vision tower, counted as two
  * FLOPs each: the patch embedding, per layer the q/k/v, output and MLP
@@ -41,6 +42,80 @@ seconds_since (gint64 start_us)
   return (g_get_monotonic_time () - start_us) / 1e6;
 }
 
+static int
+compare_doubles (const void *a, const void *b)
+{
+  double x = *(const double *) a, y = *(const double *) b;
+  return (x > y) - (x < y);
+}
+
+static double
+median (double *values, int n)
+{
+  qsort (values, n, sizeof (double), compare_doubles);
+  return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+}
+
+/* --precisions: one encoder per precision, their batches taking turns
+ * (image batches, then text batches), so that a slow spell of a shared
+ * machine falls on all of them alike; each gets its median batch. */
+static int
+bench_side_by_side (const char *list, ClipModel *model, ToolModelOptions *opts,
+    const float *pixels, int batch, const gint32 *ids, int n_prompts,
+    int iterations, double flops, float *embeddings)
+{
+  g_auto (GStrv) names = g_strsplit (list, ",", -1);
+  int n = (int) g_strv_length (names);
+  if (n < 1 || n > 3)
+    return tool_usage_error ("bench",
+        "--precisions wants one to three of f32, bf16 and int8, separated "
+        "by commas, not '%s'",
+        list);
+  ClipEncoder *encoders[3] = { NULL };
+  g_autofree double *image_ms = g_new (double, (gsize) n * iterations);
+  g_autofree double *text_ms = g_new (double, (gsize) n * iterations);
+  char *own_precision = opts->precision;
+  int status = TOOL_EXIT_OK;
+  GError *error = NULL;
+  for (int p = 0; p < n && status == TOOL_EXIT_OK; p++) {
+    opts->precision = names[p];
+    encoders[p] = tool_open_encoder ("bench", model, opts, FALSE, &status);
+    if (encoders[p] != NULL)
+      printf ("backend (%s): %s\n", names[p],
+          clip_encoder_get_backend_name (encoders[p]));
+  }
+  opts->precision = own_precision;
+  for (int i = -1; i < iterations && status == TOOL_EXIT_OK; i++)
+    for (int p = 0; p < n && status == TOOL_EXIT_OK; p++) {
+      gint64 start = g_get_monotonic_time ();
+      if (!clip_encoder_encode_images (encoders[p], pixels, batch, embeddings,
+              &error))
+        status = tool_fail (error);
+      else if (i >= 0) /* the first round warms up */
+        image_ms[p * iterations + i] = 1e3 * seconds_since (start) / batch;
+    }
+  for (int i = -1; i < iterations && status == TOOL_EXIT_OK; i++)
+    for (int p = 0; p < n && status == TOOL_EXIT_OK; p++) {
+      gint64 start = g_get_monotonic_time ();
+      if (!clip_encoder_encode_texts (encoders[p], ids, n_prompts, embeddings,
+              &error))
+        status = tool_fail (error);
+      else if (i >= 0)
+        text_ms[p * iterations + i] = 1e3 * seconds_since (start) / n_prompts;
+    }
+  for (int p = 0; p < n && status == TOOL_EXIT_OK; p++) {
+    double image = median (image_ms + p * iterations, iterations);
+    printf ("image ms/image (%s): %.2f\n", names[p], image);
+    printf ("image GFLOP/s (%s): %.1f\n", names[p], flops / image / 1e6);
+    printf ("text ms/prompt (%s): %.2f\n", names[p],
+        median (text_ms + p * iterations, iterations));
+  }
+  for (int p = 0; p < n; p++)
+    if (encoders[p] != NULL)
+      clip_encoder_free (encoders[p]);
+  return status;
+}
+
 static void
 print_profile (const char *encoder, const ClipEncoder *enc)
 {
@@ -58,7 +133,7 @@ tool_cmd_bench (int argc, char **argv)
   g_auto (ToolModelOptions) opts = { 0 };
   int batch = 1, iterations = 10;
   gboolean profile = FALSE;
-  g_autofree char *frames_size = NULL;
+  g_autofree char *frames_size = NULL, *precisions = NULL;
   int status = TOOL_EXIT_OK;
 
   const GOptionEntry entries[] = {
@@ -70,6 +145,11 @@ tool_cmd_bench (int argc, char **argv)
         "Encode I420 frames of this size (e.g. 1920x1080), preprocessing "
         "included, instead of preprocessed images",
         "WxH" },
+    { "precisions", 0, 0, G_OPTION_ARG_STRING, &precisions,
+        "CPU: compare these precisions (e.g. f32,bf16,int8) side by side: "
+        "one encoder each, their batches taking turns; prints each one's "
+        "median batch (preprocessed images only)",
+        "LIST" },
     { "profile", 0, 0, G_OPTION_ARG_NONE, &profile,
         "Print the backend's per-stage timings of the last batch, where it "
         "has them (Vulkan)",
@@ -102,8 +182,14 @@ tool_cmd_bench (int argc, char **argv)
         "--frames wants WIDTHxHEIGHT, each "
         "1..16384, not '%s'",
         frames_size);
+  if (precisions != NULL && (frames_size != NULL || profile))
+    return tool_usage_error ("bench",
+        "--precisions compares preprocessed images, without --frames or "
+        "--profile");
   if (!(model = tool_load_model ("bench", &opts, &status))
-      || !(enc = tool_open_encoder ("bench", model, &opts, profile, &status)))
+      || (precisions == NULL
+          && !(enc = tool_open_encoder ("bench", model, &opts, profile,
+                   &status))))
     return status;
 
   const ClipConfig *config = clip_model_get_config (model);
@@ -153,7 +239,8 @@ tool_cmd_bench (int argc, char **argv)
   int threads = opts.threads ? opts.threads : (int) g_get_num_processors ();
   double flops = image_encoder_flops (config);
   printf ("model: %s\n", clip_model_get_dir (model));
-  printf ("backend: %s\n", clip_encoder_get_backend_name (enc));
+  if (enc != NULL)
+    printf ("backend: %s\n", clip_encoder_get_backend_name (enc));
   printf ("threads: %d\n", threads);
   printf ("batch: %d\n", batch);
   printf ("iterations: %d\n", iterations);
@@ -165,6 +252,9 @@ tool_cmd_bench (int argc, char **argv)
         config->image_size);
   printf ("image GFLOP/image: %.3f\n", flops / 1e9);
   fflush (stdout);
+  if (precisions != NULL)
+    return bench_side_by_side (precisions, model, &opts, pixels, batch, ids,
+        n_prompts, iterations, flops, embeddings);
 
   gint64 start = 0;
   for (int i = -1; i < iterations; i++) { /* a warm-up, then the timed ones */

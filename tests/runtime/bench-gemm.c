@@ -15,13 +15,17 @@
 #include <stdlib.h>
 #include <time.h>
 
-/* Each precision on each kernel that can run it. */
+/* Each precision on each kernel that can run it; f32 from F16 weights too
+ * (an F16 file). */
 static const struct {
   ClipPrecision precision;
   ClipGemmKernel kind;
+  gboolean f16;
 } variants[] = {
   { CLIP_PRECISION_F32, CLIP_GEMM_AVX512 },
+  { CLIP_PRECISION_F32, CLIP_GEMM_AVX512, TRUE },
   { CLIP_PRECISION_F32, CLIP_GEMM_AVX2 },
+  { CLIP_PRECISION_F32, CLIP_GEMM_AVX2, TRUE },
   { CLIP_PRECISION_BF16, CLIP_GEMM_AMX },
   { CLIP_PRECISION_BF16, CLIP_GEMM_AVX512_BF16 },
   { CLIP_PRECISION_INT8, CLIP_GEMM_AMX },
@@ -49,12 +53,18 @@ main (int argc, char **argv)
   for (guint s = 0; s < G_N_ELEMENTS (shapes); s++) {
     int in_dim = shapes[s].in_dim, out_dim = shapes[s].out_dim;
     g_autofree float *w = g_new (float, (gsize) in_dim * out_dim);
-    for (gsize i = 0; i < (gsize) in_dim * out_dim; i++)
+    g_autofree guint16 *halves = g_new (guint16, (gsize) in_dim * out_dim);
+    for (gsize i = 0; i < (gsize) in_dim * out_dim; i++) {
       w[i] = g_rand_double_range (rand, -0.05, 0.05);
+      halves[i] = clip_f32_to_f16 (w[i]);
+    }
     ClipGemmWeight *packed[N_VARIANTS];
     for (guint p = 0; p < n_runs; p++)
-      packed[p] = clip_gemm_pack_at (w, CLIP_DTYPE_F32, out_dim, in_dim,
-          variants[runs[p]].kind, variants[runs[p]].precision);
+      packed[p] = variants[runs[p]].f16
+          ? clip_gemm_pack_at (halves, CLIP_DTYPE_F16, out_dim, in_dim,
+              variants[runs[p]].kind, variants[runs[p]].precision)
+          : clip_gemm_pack_at (w, CLIP_DTYPE_F32, out_dim, in_dim,
+              variants[runs[p]].kind, variants[runs[p]].precision);
     for (guint b = 0; b < G_N_ELEMENTS (batches); b++) {
       int n = 50 * batches[b];
       g_autofree float *x = g_new (float, (gsize) n * in_dim);
@@ -73,10 +83,11 @@ main (int argc, char **argv)
       for (guint p = 0; p < n_runs; p++) {
         double *times = ms + p * calls;
         qsort (times, calls, sizeof (double), compare_doubles);
-        printf ("%s %4dx%-4d batch %d %-4s (%s): median %.3f ms %.0f GFLOP/s, "
+        printf ("%s %4dx%-4d batch %d %-4s%s (%s): median %.3f ms %.0f GFLOP/s, "
                 "fastest %.3f ms %.0f GFLOP/s\n",
             shapes[s].name, in_dim, out_dim, batches[b],
             clip_precision_get_name (variants[runs[p]].precision),
+            variants[runs[p]].f16 ? " from F16" : "",
             clip_gemm_weight_kernel (packed[p]), times[calls / 2],
             flop / times[calls / 2] * 1e-6, times[0], flop / times[0] * 1e-6);
       }

@@ -37,4 +37,24 @@ grep -q '^image profile: ' "$TMP/out" || fail "--profile printed nothing"
 [[ "$(field 'image ms/image')" =~ $number ]] || fail "no ms/image for frames"
 expect_error 2 bench --model "$REF/models/tiny-openai" --vocab "$REF/vocab" \
   --frames 640by360 -- "--frames wants WIDTHxHEIGHT"
+
+# --precisions: each precision's own backend and figures, side by side.
+"$GST_CLIP" bench --model "$REF/models/tiny-openai" --vocab "$REF/vocab" \
+  --backend cpu --threads 1 --batch 2 --iterations 3 \
+  --precisions f32,bf16,int8 >"$TMP/out"
+cat "$TMP/out"
+for p in f32 bf16 int8; do
+  for key in "image ms/image ($p)" "image GFLOP/s ($p)" "text ms/prompt ($p)"; do
+    [[ "$(field "$key")" =~ $number ]] || fail "'$key' is not a number: '$(field "$key")'"
+  done
+done
+[[ "$(field 'backend (int8)')" == *", int8, 1 thread)" ]] ||
+  fail "backend (int8) is '$(field 'backend (int8)')'"
+grep -q '^image ms/image:' "$TMP/out" && fail "--precisions printed a single figure too"
+expect_error 2 bench --model "$REF/models/tiny-openai" --vocab "$REF/vocab" \
+  --precisions f32,f16 -- "f16"
+expect_error 2 bench --model "$REF/models/tiny-openai" --vocab "$REF/vocab" \
+  --precisions f32,bf16,int8,f32 -- "one to three"
+expect_error 2 bench --model "$REF/models/tiny-openai" --vocab "$REF/vocab" \
+  --precisions f32,int8 --frames 640x360 -- "without --frames"
 echo "ok: every bench field printed"
