@@ -83,8 +83,9 @@ main (int argc, char **argv)
       for (guint p = 0; p < n_runs; p++) {
         double *times = ms + p * calls;
         qsort (times, calls, sizeof (double), compare_doubles);
-        printf ("%s %4dx%-4d batch %d %-4s%s (%s): median %.3f ms %.0f GFLOP/s, "
-                "fastest %.3f ms %.0f GFLOP/s\n",
+        printf (
+            "%s %4dx%-4d batch %d %-4s%s (%s): median %.3f ms %.0f GFLOP/s, "
+            "fastest %.3f ms %.0f GFLOP/s\n",
             shapes[s].name, in_dim, out_dim, batches[b],
             clip_precision_get_name (variants[runs[p]].precision),
             variants[runs[p]].f16 ? " from F16" : "",
