@@ -11,7 +11,9 @@
 # CPU picks and with the plain one (CLIP_PREPROCESS=plain) in turn, so that
 # both see the same machine. ROUNDS (default 3) rounds; with VIT_MODEL set
 # to a model folder (e.g. a ViT-B/32 from gst-clip random-model), each
-# round also prints that model's ms per image, to compare with.
+# round also prints that model's ms per image at VIT_PRECISION (default
+# int8, the precision the element's cost is held to: issue 16), to compare
+# with.
 set -eu
 cd "$(dirname "$0")/.."
 build=${1:-build}
@@ -35,16 +37,17 @@ pipeline () { # FRAMES WIDTH HEIGHT FORMAT [ELEMENT...]
 per_frame () { # like pipeline, without FRAMES: ms per frame
   echo "($(seconds pipeline 510 "$@") - $(seconds pipeline 10 "$@")) * 1000 / 500" | bc -l
 }
-encoder_ms () { # MODEL: ms per image at batch 1 (preprocessed input)
+encoder_ms () { # MODEL [ITERATIONS [PRECISION]]: ms per image at batch 1 (preprocessed input)
   $build/tools/gst-clip bench --model $1 --vocab $V --backend cpu --threads 2 \
-    --batch 1 --iterations ${2:-500} | sed -n 's/^image ms\/image: //p'
+    --batch 1 --iterations ${2:-500} --precision ${3:-f32} | sed -n 's/^image ms\/image: //p'
 }
 element="! clipclassify model=$M vocab=$V mode=sync batch-size=1 threads=2 backend=cpu"
 for round in $(seq ${ROUNDS:-3}); do
   enc=$(encoder_ms $M)
   printf "round %d: tiny encoder %.3f ms/image" $round $enc
   if [ -n "${VIT_MODEL:-}" ]; then
-    printf ", %s %.1f ms/image" "$(basename $VIT_MODEL)" $(encoder_ms $VIT_MODEL 20)
+    printf ", %s %.1f ms/image at %s" "$(basename $VIT_MODEL)" \
+      $(encoder_ms $VIT_MODEL 20 ${VIT_PRECISION:-int8}) ${VIT_PRECISION:-int8}
   fi
   echo
   for input in $inputs; do
