@@ -678,6 +678,40 @@ tile_vnni_s8 (int rows, int steps, const guint8 *a, gsize lda, const gint8 *b,
   }
 }
 
+/* The F32 epilogue of rows (up to 6) x 16 int32 sums of the 256-bit INT8
+ * tiles: tile_vnni_rows's operations, 8 lanes at a time. */
+__attribute__ ((target ("avx2,fma"), always_inline)) static inline void
+finish_s8_ymm (int rows, __m256i acc[][2], float *c, gsize ldc, gboolean load_c,
+    const float *bias, const S8Scales *scales)
+{
+  __m256 col_scale[2], bias_v[2];
+  __m256i col_sum[2];
+#pragma GCC unroll 2
+  for (int h = 0; h < 2; h++) {
+    col_scale[h] = _mm256_loadu_ps (scales->col_scale + 8 * h);
+    col_sum[h] = _mm256_loadu_si256 (
+        (const __m256i *) (scales->col_sum + 8 * h));
+    bias_v[h] = bias != NULL ? _mm256_loadu_ps (bias + 8 * h)
+                             : _mm256_setzero_ps ();
+  }
+#pragma GCC unroll 6
+  for (int r = 0; r < 6; r++)
+    if (r < rows)
+#pragma GCC unroll 2
+      for (int h = 0; h < 2; h++) {
+        __m256i sum = _mm256_sub_epi32 (acc[r][h],
+            _mm256_mullo_epi32 (_mm256_set1_epi32 (scales->row_zero[r]),
+                col_sum[h]));
+        __m256 y = _mm256_fmadd_ps (_mm256_cvtepi32_ps (sum),
+            _mm256_mul_ps (_mm256_set1_ps (scales->row_scale[r]), col_scale[h]),
+            bias_v[h]);
+        float *out = c + r * ldc + 8 * h;
+        if (load_c)
+          y = _mm256_add_ps (_mm256_loadu_ps (out), y);
+        _mm256_storeu_ps (out, y);
+      }
+}
+
 /* INT8 on AVX2: 4 x 16 int32 accumulators. vpmaddubsw adds two u8 x s8
  * products into an s16 that saturates: with inputs in 0..255 and weights
  * in -63..63 (weight_levels 63) a pair stays within 32,130, so the sums
@@ -712,32 +746,7 @@ tile_avx2_s8_rows (int rows, int steps, const guint8 *a, gsize lda,
             _mm256_madd_epi16 (_mm256_maddubs_epi16 (x, b1), ones));
       }
   }
-  __m256 col_scale[2], bias_v[2];
-  __m256i col_sum[2];
-#pragma GCC unroll 2
-  for (int h = 0; h < 2; h++) {
-    col_scale[h] = _mm256_loadu_ps (scales->col_scale + 8 * h);
-    col_sum[h] = _mm256_loadu_si256 (
-        (const __m256i *) (scales->col_sum + 8 * h));
-    bias_v[h] = bias != NULL ? _mm256_loadu_ps (bias + 8 * h)
-                             : _mm256_setzero_ps ();
-  }
-#pragma GCC unroll 4
-  for (int r = 0; r < 4; r++)
-    if (r < rows)
-#pragma GCC unroll 2
-      for (int h = 0; h < 2; h++) {
-        __m256i sum = _mm256_sub_epi32 (acc[r][h],
-            _mm256_mullo_epi32 (_mm256_set1_epi32 (scales->row_zero[r]),
-                col_sum[h]));
-        __m256 y = _mm256_fmadd_ps (_mm256_cvtepi32_ps (sum),
-            _mm256_mul_ps (_mm256_set1_ps (scales->row_scale[r]), col_scale[h]),
-            bias_v[h]);
-        float *out = c + r * ldc + 8 * h;
-        if (load_c)
-          y = _mm256_add_ps (_mm256_loadu_ps (out), y);
-        _mm256_storeu_ps (out, y);
-      }
+  finish_s8_ymm (rows, acc, c, ldc, load_c, bias, scales);
 }
 
 __attribute__ ((target ("avx2,fma"))) static void
@@ -783,32 +792,7 @@ tile_avx_vnni_rows (int rows, int steps, const guint8 *a, gsize lda,
         acc[r][1] = _mm256_dpbusd_avx_epi32 (acc[r][1], x, b1);
       }
   }
-  __m256 col_scale[2], bias_v[2];
-  __m256i col_sum[2];
-#pragma GCC unroll 2
-  for (int h = 0; h < 2; h++) {
-    col_scale[h] = _mm256_loadu_ps (scales->col_scale + 8 * h);
-    col_sum[h] = _mm256_loadu_si256 (
-        (const __m256i *) (scales->col_sum + 8 * h));
-    bias_v[h] = bias != NULL ? _mm256_loadu_ps (bias + 8 * h)
-                             : _mm256_setzero_ps ();
-  }
-#pragma GCC unroll 6
-  for (int r = 0; r < 6; r++)
-    if (r < rows)
-#pragma GCC unroll 2
-      for (int h = 0; h < 2; h++) {
-        __m256i sum = _mm256_sub_epi32 (acc[r][h],
-            _mm256_mullo_epi32 (_mm256_set1_epi32 (scales->row_zero[r]),
-                col_sum[h]));
-        __m256 y = _mm256_fmadd_ps (_mm256_cvtepi32_ps (sum),
-            _mm256_mul_ps (_mm256_set1_ps (scales->row_scale[r]), col_scale[h]),
-            bias_v[h]);
-        float *out = c + r * ldc + 8 * h;
-        if (load_c)
-          y = _mm256_add_ps (_mm256_loadu_ps (out), y);
-        _mm256_storeu_ps (out, y);
-      }
+  finish_s8_ymm (rows, acc, c, ldc, load_c, bias, scales);
 }
 
 __attribute__ ((target ("avx2,fma,avxvnni"))) static void
