@@ -1086,6 +1086,49 @@ yuv_row_to_quads (const ClipFrame *frame, const YuvSplit *split, int y,
   }
 }
 
+/* The working memory of a SIMD resize of one crop: a block of rows as
+ * quads, the block's resampled lines (zero past the crop's 16 * size
+ * bytes, which the last tiles read), one RGBx line, and the chroma terms
+ * of a row (YUV frames: chroma_values, zeroed). */
+typedef struct {
+  guint8 *quads, *lines, *rgbx;
+  gint32 *chroma;
+} SimdScratch;
+
+static void
+simd_scratch_clear (SimdScratch *scratch)
+{
+  g_free (scratch->quads);
+  g_free (scratch->lines);
+  g_free (scratch->rgbx);
+  g_free (scratch->chroma);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (SimdScratch, simd_scratch_clear)
+
+static gboolean
+simd_scratch_init (SimdScratch *scratch, const ClipFrame *frame, int size,
+    gsize quad_bytes, int n_lines, gsize line_bytes, int chroma_values,
+    GError **error)
+{
+  scratch->quads = g_try_malloc (quad_bytes);
+  scratch->lines = g_try_malloc (n_lines * line_bytes);
+  scratch->rgbx = g_try_malloc (line_bytes);
+  scratch->chroma = chroma_values > 0 ? g_try_new0 (gint32, chroma_values)
+                                      : NULL;
+  if (!scratch->quads || !scratch->lines || !scratch->rgbx
+      || (chroma_values > 0 && !scratch->chroma)) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
+        "frame: out of memory resizing %dx%d for a %dx%d crop", frame->width,
+        frame->height, size, size);
+    return FALSE;
+  }
+  for (int line = 0; line < n_lines; line++)
+    memset (scratch->lines + line * line_bytes + 16 * (gsize) size, 0,
+        line_bytes - 16 * (gsize) size);
+  return TRUE;
+}
+
 /* The crop of a frame whose both axes are resampled: to rgb_out as RGB
  * bytes, or through table to tensor_out as CHW floats. */
 AVX512_TARGET static gboolean
@@ -1104,21 +1147,13 @@ resize_crop_avx512 (const ClipFrame *frame, const ClipResizePlan *plan,
   gboolean yuv = frame->format == CLIP_PIXEL_I420
       || frame->format == CLIP_PIXEL_NV12;
 
-  g_autofree guint8 *quads = g_try_malloc (n_quads * QUAD_BYTES);
-  g_autofree guint8 *lines = g_try_malloc ((gsize) n_blocks * 4 * line_bytes);
-  g_autofree guint8 *rgbx = g_try_malloc (line_bytes);
   int n_chroma = n_cols / 2 + 2;
-  g_autofree gint32 *chroma = yuv ? g_try_new (gint32, 3 * n_chroma) : NULL;
-  if (!quads || !lines || !rgbx || (yuv && !chroma)) {
-    g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
-        "frame: out of memory resizing %dx%d for a %dx%d crop", frame->width,
-        frame->height, size, size);
+  g_auto (SimdScratch) scratch = { 0 };
+  if (!simd_scratch_init (&scratch, frame, size, n_quads * QUAD_BYTES,
+          4 * n_blocks, line_bytes, yuv ? 3 * n_chroma : 0, error))
     return FALSE;
-  }
-  /* The columns past the crop that the last tiles read. */
-  for (int line = 0; line < 4 * n_blocks; line++)
-    memset (lines + line * line_bytes + 16 * (gsize) size, 0,
-        line_bytes - 16 * (gsize) size);
+  guint8 *quads = scratch.quads, *lines = scratch.lines, *rgbx = scratch.rgbx;
+  gint32 *chroma = scratch.chroma;
 
   /* Where each byte of 4 quads is in 16 pixels */
   int pixel_bytes = frame->format == CLIP_PIXEL_RGB ? 3 : 4;
@@ -1490,21 +1525,13 @@ resize_crop_avx2 (const ClipFrame *frame, const ClipResizePlan *plan,
   gboolean yuv = frame->format == CLIP_PIXEL_I420
       || frame->format == CLIP_PIXEL_NV12;
 
-  g_autofree guint8 *quads = g_try_malloc (n_quads * AVX2_QUAD_BYTES);
-  g_autofree guint8 *lines = g_try_malloc ((gsize) n_blocks * 2 * line_bytes);
-  g_autofree guint8 *rgbx = g_try_malloc (line_bytes);
   int n_chroma = n_cols / 2 + 2 + 8;
-  g_autofree gint32 *chroma = yuv ? g_try_new0 (gint32, 3 * n_chroma) : NULL;
-  if (!quads || !lines || !rgbx || (yuv && !chroma)) {
-    g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
-        "frame: out of memory resizing %dx%d for a %dx%d crop", frame->width,
-        frame->height, size, size);
+  g_auto (SimdScratch) scratch = { 0 };
+  if (!simd_scratch_init (&scratch, frame, size, n_quads * AVX2_QUAD_BYTES,
+          2 * n_blocks, line_bytes, yuv ? 3 * n_chroma : 0, error))
     return FALSE;
-  }
-  /* The columns past the crop that the last tiles read. */
-  for (int line = 0; line < 2 * n_blocks; line++)
-    memset (lines + line * line_bytes + 16 * (gsize) size, 0,
-        line_bytes - 16 * (gsize) size);
+  guint8 *quads = scratch.quads, *lines = scratch.lines, *rgbx = scratch.rgbx;
+  gint32 *chroma = scratch.chroma;
 
   /* Where each byte of a quad is in 4 pixels */
   int pixel_bytes = frame->format == CLIP_PIXEL_RGB ? 3 : 4;
