@@ -1213,6 +1213,7 @@ find_kernel (ClipGemmKernel kind)
 #endif
 }
 
+#ifdef HAVE_X86_KERNEL
 /* TRUE when kind is AMX, or AUTO on a CPU with AMX. */
 static gboolean
 uses_amx (ClipGemmKernel kind)
@@ -1220,6 +1221,7 @@ uses_amx (ClipGemmKernel kind)
   return (kind == CLIP_GEMM_AMX || kind == CLIP_GEMM_AUTO)
       && clip_gemm_kernel_supported (CLIP_GEMM_AMX);
 }
+#endif
 
 /* The INT8 kernel of kind: AMX's, else AVX512_VNNI's, else AVX-VNNI's,
  * else AVX2's, else plain C, as far as kind and the CPU allow. */
