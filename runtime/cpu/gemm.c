@@ -928,13 +928,9 @@ amx_configure (int rows)
 /* The sums of rows (up to 32) of a [rows, steps] (stride lda bytes) times
  * a panel b [steps, 32], 4 bytes a step each, into sums [32][32]: as F32
  * (bf16) or int32. */
-#define AMX_PREFETCH(next, s)                              \
-  if (next != NULL)                                        \
-    for (int line = 0; line < AMX_STEPS * 128; line += 64) \
-      _mm_prefetch ((const char *) next + (gsize) s * 128 + line, _MM_HINT_T1);
 #define DEFINE_AMX_PANEL(name, DOT)                                  \
   static void name (int rows, int steps, const guint8 *a, gsize lda, \
-      const guint8 *b, const guint8 *next, void *sums)               \
+      const guint8 *b, void *sums)                                   \
   {                                                                  \
     const guint8 *a2 = a + 16 * lda;                                 \
     AMX_ZERO (0);                                                    \
@@ -943,7 +939,6 @@ amx_configure (int rows)
       AMX_ZERO (2);                                                  \
       AMX_ZERO (3);                                                  \
       for (int s = 0; s < steps; s += AMX_STEPS) {                   \
-        AMX_PREFETCH (next, s)                                       \
         AMX_LOAD (6, b + (gsize) s * 128, 128);                      \
         AMX_LOAD (7, b + (gsize) s * 128 + 64, 128);                 \
         AMX_LOAD (4, a + (gsize) s * 4, lda);                        \
@@ -957,7 +952,6 @@ amx_configure (int rows)
       AMX_STORE (3, (guint8 *) sums + 16 * 128 + 64, 128);           \
     } else {                                                         \
       for (int s = 0; s < steps; s += AMX_STEPS) {                   \
-        AMX_PREFETCH (next, s)                                       \
         AMX_LOAD (6, b + (gsize) s * 128, 128);                      \
         AMX_LOAD (7, b + (gsize) s * 128 + 64, 128);                 \
         AMX_LOAD (4, a + (gsize) s * 4, lda);                        \
@@ -1038,8 +1032,9 @@ unit_amx (const GemmJob *job, int m0, int m, int first, int last, gboolean s8)
     gint32 s32[32][32];
   } sums __attribute__ ((aligned (64)));
   int configured = 0;
-  /* A block of rows stays in L1 while the panels stream by (the other way
-   * round, the rows reloaded from L2 for every panel, ran 20-40% slower). */
+  /* A block of rows stays in cache while the panels stream by (the other
+   * way round, the rows reloaded from L2 for every panel, ran 20-40%
+   * slower). */
   for (int r0 = m0; r0 < m0 + m; r0 += AMX_ROWS) {
     int rows = MIN (AMX_ROWS, m0 + m - r0);
     /* Once per unit, and once more for its last, shorter block: loading a
@@ -1050,20 +1045,17 @@ unit_amx (const GemmJob *job, int m0, int m, int first, int last, gboolean s8)
     const guint8 *a = (const guint8 *) job->in + (gsize) r0 * lda;
     for (int p = first; p < last; p++) {
       const guint8 *b = (const guint8 *) pw->data + (gsize) p * steps * 128;
-      /* The next panel on its way into L2 meanwhile: the first block of
-       * rows streams the weights from memory. */
-      const guint8 *next = p + 1 < last ? b + (gsize) steps * 128 : NULL;
       int col = p * panel, cols = MIN (panel, pw->out_dim - col);
       const float *bias = job->b != NULL ? job->b + col : NULL;
       float *c = job->out + (gsize) r0 * job->ldo + col;
       if (s8) {
-        amx_panel_s8 (rows, steps, a, lda, b, next, sums.s32);
+        amx_panel_s8 (rows, steps, a, lda, b, sums.s32);
         S8Scales scales = { pw->col_scale + col, job->row_scale + r0,
           pw->col_sum + col, job->row_zero + r0, panel };
         finish_s8 (sums.s32, rows, cols, c, job->ldo, job->accumulate, bias,
             &scales);
       } else {
-        amx_panel_bf16 (rows, steps, a, lda, b, next, sums.f32);
+        amx_panel_bf16 (rows, steps, a, lda, b, sums.f32);
         finish_f32 (sums.f32, rows, cols, c, job->ldo, job->accumulate, bias);
       }
       if (job->epilogue != NULL)
