@@ -26,7 +26,7 @@
 /* Limits that keep every index, product and byte count far from overflow
  * (and Pillow's float box edges exact, which needs sides below 2^24). */
 #define MAX_FRAME_SIDE (1 << 20)
-#define MAX_CROP_SIZE 8192
+#define MAX_CROP_SIZE CLIP_PREPROCESS_MAX_SIZE
 #define MAX_RESIZED_SIDE (1 << 28)
 
 /* Plans with more weights than this are built per call, not cached: only
@@ -324,18 +324,6 @@ horizontal_block (const guint8 *block, int nb, const AxisPlan *plan,
     for (int b = 0; b < nb; b++)
       memcpy (dest + (gsize) b * row_bytes + 3 * i, line + 3 * b, 3);
   }
-}
-
-/* The vertical pass: src holds the horizontally resampled rows from input
- * row plan->in_first on, row_bytes each. */
-static void
-vertical_pass (const guint8 *src, int row_bytes, const AxisPlan *plan,
-    gint32 *sums, guint8 *dest)
-{
-  for (int j = 0; j < plan->count; j++)
-    filter_line (src + (gsize) (plan->start[j] - plan->in_first) * row_bytes,
-        row_bytes, plan->weights + (gsize) j * plan->taps, plan->length[j],
-        sums, dest + (gsize) j * row_bytes);
 }
 
 /* ------------------------------------------------------------------- YUV */
@@ -689,6 +677,10 @@ prefetch_row (const ClipFrame *frame, int y, int col_first, int col_end,
  * instead of 1.30 ms on the development machine (loads falsely waiting on
  * those stores, most likely: 4K aliasing). */
 #define QUAD_BYTES 208
+/* The AVX2 passes' blocks (see below): 8 rows, quads of 96 bytes and room
+ * for a 16-byte store to the last row. */
+#define AVX2_QUAD_ROWS 8
+#define AVX2_QUAD_BYTES 128
 
 AVX512_TARGET static inline __mmask64
 first_bytes (int n)
@@ -1087,10 +1079,15 @@ yuv_row_to_quads (const ClipFrame *frame, const YuvSplit *split, int y,
 }
 
 /* The working memory of a SIMD resize of one crop: a block of rows as
- * quads, the block's resampled lines (zero past the crop's 16 * size
- * bytes, which the last tiles read), one RGBx line, and the chroma terms
- * of a row (YUV frames: chroma_values, zeroed). */
+ * quads, the resampled lines of every block (zero past the crop's
+ * 16 * size bytes, which the last tiles read), one RGBx line, and the
+ * chroma terms of a row (YUV frames, zeroed). The kernels lay these out
+ * alike with their own register width: rows_per_block input rows a block,
+ * line_bytes a line of 4 rows. */
 typedef struct {
+  int rows_per_block, n_blocks;
+  gsize n_quads, quad_bytes, line_bytes;
+  int n_chroma;
   guint8 *quads, *lines, *rgbx;
   gint32 *chroma;
 } SimdScratch;
@@ -1104,56 +1101,78 @@ simd_scratch_clear (SimdScratch *scratch)
   g_free (scratch->chroma);
 }
 
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (SimdScratch, simd_scratch_clear)
-
 static gboolean
-simd_scratch_init (SimdScratch *scratch, const ClipFrame *frame, int size,
-    gsize quad_bytes, int n_lines, gsize line_bytes, int chroma_values,
-    GError **error)
+simd_scratch_init (SimdScratch *scratch, const ClipFrame *frame,
+    const ClipResizePlan *plan, ClipPreprocessKernel kernel, GError **error)
 {
-  scratch->quads = g_try_malloc (quad_bytes);
-  scratch->lines = g_try_malloc (n_lines * line_bytes);
-  scratch->rgbx = g_try_malloc (line_bytes);
-  scratch->chroma = chroma_values > 0 ? g_try_new0 (gint32, chroma_values)
-                                      : NULL;
+  int size = plan->size;
+  int n_cols = plan->col_end - plan->col_first;
+  int n_rows = plan->row_end - plan->row_first;
+  gboolean avx512 = kernel == CLIP_PREPROCESS_AVX512;
+  scratch->rows_per_block = avx512 ? QUAD_ROWS : AVX2_QUAD_ROWS;
+  scratch->n_blocks = (n_rows + scratch->rows_per_block - 1)
+      / scratch->rows_per_block;
+  scratch->n_quads = avx512 ? (gsize) (n_cols + 15) / 16 * 4
+                            : (gsize) (n_cols + 3) / 4;
+  scratch->quad_bytes = avx512 ? QUAD_BYTES : AVX2_QUAD_BYTES;
+  /* AVX2: a multiple of 64 bytes, at least 16 past the crop's last column */
+  scratch->line_bytes = avx512 ? (gsize) (size + 3) / 4 * 64
+                               : (gsize) (size + 4) / 4 * 64;
+  /* AVX2 reads 8 terms at a time from each pixel's */
+  scratch->n_chroma = n_cols / 2 + 2 + (avx512 ? 0 : 8);
+  gboolean yuv = frame->format == CLIP_PIXEL_I420
+      || frame->format == CLIP_PIXEL_NV12;
+  gsize n_lines = (gsize) scratch->n_blocks * scratch->rows_per_block / 4;
+
+  scratch->quads = g_try_malloc (scratch->n_quads * scratch->quad_bytes);
+  scratch->lines = g_try_malloc (n_lines * scratch->line_bytes);
+  scratch->rgbx = g_try_malloc (scratch->line_bytes);
+  scratch->chroma = yuv ? g_try_new0 (gint32, 3 * scratch->n_chroma) : NULL;
   if (!scratch->quads || !scratch->lines || !scratch->rgbx
-      || (chroma_values > 0 && !scratch->chroma)) {
+      || (yuv && !scratch->chroma)) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
         "frame: out of memory resizing %dx%d for a %dx%d crop", frame->width,
         frame->height, size, size);
     return FALSE;
   }
-  for (int line = 0; line < n_lines; line++)
-    memset (scratch->lines + line * line_bytes + 16 * (gsize) size, 0,
-        line_bytes - 16 * (gsize) size);
+  for (gsize line = 0; line < n_lines; line++)
+    memset (scratch->lines + line * scratch->line_bytes + 16 * (gsize) size, 0,
+        scratch->line_bytes - 16 * (gsize) size);
   return TRUE;
 }
 
-/* The crop of a frame whose both axes are resampled: to rgb_out as RGB
- * bytes, or through table to tensor_out as CHW floats. */
-AVX512_TARGET static gboolean
-resize_crop_avx512 (const ClipFrame *frame, const ClipResizePlan *plan,
-    guint8 *rgb_out, const float table[3][256], float *tensor_out,
-    GError **error)
+/* The blocks whose lines output rows first .. end - 1 read:
+ * *block_first .. *block_end - 1. */
+static void
+simd_blocks_read (const SimdScratch *scratch, const ClipResizePlan *plan,
+    int first, int end, int *block_first, int *block_end)
 {
-  const AxisPlan *columns = plan->columns, *rows = plan->rows;
-  int size = plan->size;
+  const AxisPlan *rows = plan->rows;
+  int lines_per_block = scratch->rows_per_block / 4;
+  int line_first = G_MAXINT, line_end = 0;
+  for (int j = first; j < end; j++) {
+    line_first = MIN (line_first, rows->quad_first[j]);
+    line_end = MAX (line_end, rows->quad_first[j] + rows->quad_count[j]);
+  }
+  *block_first = line_first / lines_per_block;
+  *block_end = MIN ((line_end + lines_per_block - 1) / lines_per_block,
+      scratch->n_blocks);
+}
+
+/* The horizontal pass of blocks block_first .. block_end - 1 of a frame
+ * whose both axes are resampled, into their lines. */
+AVX512_TARGET static void
+resample_blocks_avx512 (const ClipFrame *frame, const ClipResizePlan *plan,
+    SimdScratch *scratch, int block_first, int block_end)
+{
   int n_cols = plan->col_end - plan->col_first;
-  int n_rows = plan->row_end - plan->row_first;
-  gsize n_quads = (gsize) (n_cols + 15) / 16 * 4;
-  int n_blocks = (n_rows + QUAD_ROWS - 1) / QUAD_ROWS;
-  int n_zmm = (size + 3) / 4;
-  gsize line_bytes = (gsize) n_zmm * 64;
+  gsize n_quads = scratch->n_quads, line_bytes = scratch->line_bytes;
+  int n_chroma = scratch->n_chroma;
+  guint8 *quads = scratch->quads;
+  gint32 *chroma = scratch->chroma;
   gboolean yuv = frame->format == CLIP_PIXEL_I420
       || frame->format == CLIP_PIXEL_NV12;
-
-  int n_chroma = n_cols / 2 + 2;
-  g_auto (SimdScratch) scratch = { 0 };
-  if (!simd_scratch_init (&scratch, frame, size, n_quads * QUAD_BYTES,
-          4 * n_blocks, line_bytes, yuv ? 3 * n_chroma : 0, error))
-    return FALSE;
-  guint8 *quads = scratch.quads, *lines = scratch.lines, *rgbx = scratch.rgbx;
-  gint32 *chroma = scratch.chroma;
+  int row_end = MIN (plan->row_first + block_end * QUAD_ROWS, plan->row_end);
 
   /* Where each byte of 4 quads is in 16 pixels */
   int pixel_bytes = frame->format == CLIP_PIXEL_RGB ? 3 : 4;
@@ -1168,16 +1187,17 @@ resize_crop_avx512 (const ClipFrame *frame, const ClipResizePlan *plan,
   const YuvSplit *split = yuv ? yuv_split_get (frame->matrix, frame->full_range)
                               : NULL;
 
-  for (int block = 0; block < n_blocks; block++) {
-    int block_first = plan->row_first + block * QUAD_ROWS;
-    int nb = MIN (QUAD_ROWS, plan->row_end - block_first);
+  for (int block = block_first; block < block_end; block++) {
+    int block_row = plan->row_first + block * QUAD_ROWS;
+    int nb = MIN (QUAD_ROWS, plan->row_end - block_row);
     for (int b = 0; b < nb; b++) {
-      int y = block_first + b;
-      if (y + PREFETCH_ROWS < plan->row_end)
+      int y = block_row + b;
+      if (y + PREFETCH_ROWS < row_end)
         prefetch_row (frame, y + PREFETCH_ROWS, plan->col_first, plan->col_end,
             yuv ? 1 : pixel_bytes);
       if (yuv) {
-        if (y == plan->row_first || y % 2 == 0)
+        /* a block may start on the second row of a chroma row */
+        if (b == 0 || y % 2 == 0)
           yuv_chroma_terms (frame, split, y, plan->col_first, plan->col_end,
               chroma, chroma + n_chroma, chroma + 2 * n_chroma);
         yuv_row_to_quads (frame, split, y, plan->col_first, plan->col_end,
@@ -1193,19 +1213,30 @@ resize_crop_avx512 (const ClipFrame *frame, const ClipResizePlan *plan,
     for (int b = nb; b < QUAD_ROWS; b++)
       for (gsize q = 0; q < n_quads; q++)
         memset (quads + q * QUAD_BYTES + QUAD_ROW_BYTES * b, 0, QUAD_ROW_BYTES);
-    horizontal_quads (quads, columns, lines + 4 * block * line_bytes,
-        line_bytes);
+    horizontal_quads (quads, plan->columns,
+        scratch->lines + 4 * (gsize) block * line_bytes, line_bytes);
   }
+}
 
+/* The vertical pass of output rows first .. end - 1 from the lines: to
+ * rgb_out as RGB bytes, or through table to tensor_out as CHW floats, each
+ * row at its place in the whole crop. */
+AVX512_TARGET static void
+output_rows_avx512 (const ClipResizePlan *plan, const SimdScratch *scratch,
+    int first, int end, guint8 *rgb_out, const float table[3][256],
+    float *tensor_out)
+{
+  int size = plan->size;
   gsize plane = (gsize) size * size;
-  for (int j = 0; j < size; j++) {
-    vertical_quads (lines, line_bytes, n_zmm, rows, j, rgbx);
+  for (int j = first; j < end; j++) {
+    vertical_quads (scratch->lines, scratch->line_bytes, (size + 3) / 4,
+        plan->rows, j, scratch->rgbx);
     if (tensor_out)
-      rgbx_to_tensor (rgbx, size, table, tensor_out + (gsize) j * size, plane);
+      rgbx_to_tensor (scratch->rgbx, size, table, tensor_out + (gsize) j * size,
+          plane);
     else
-      rgbx_to_rgb (rgbx, size, rgb_out + (gsize) j * 3 * size);
+      rgbx_to_rgb (scratch->rgbx, size, rgb_out + (gsize) j * 3 * size);
   }
-  return TRUE;
 }
 
 /* ------------------------------------------------------------ AVX2 */
@@ -1220,10 +1251,6 @@ resize_crop_avx512 (const ClipFrame *frame, const ClipResizePlan *plan,
  * looked up by gathers: 0.4 ns a value on a Sapphire Rapids, half the time
  * of scalar loads. */
 #define AVX2_TARGET __attribute__ ((target ("avx2")))
-
-#define AVX2_QUAD_ROWS 8
-/* 96 bytes and room for a 16-byte store to the last row */
-#define AVX2_QUAD_BYTES 128
 
 /* The 4-tap sums of quads v: low and high accumulate the products with
  * the low and the high words of the weights (four dwords from words). */
@@ -1507,31 +1534,21 @@ yuv_row_to_quads_avx2 (const ClipFrame *frame, const YuvTables *t, int y,
   }
 }
 
-/* The crop of a frame whose both axes are resampled, as
- * resize_crop_avx512. */
-AVX2_TARGET static gboolean
-resize_crop_avx2 (const ClipFrame *frame, const ClipResizePlan *plan,
-    guint8 *rgb_out, const float table[3][256], float *tensor_out,
-    GError **error)
+/* The horizontal pass of blocks block_first .. block_end - 1, as
+ * resample_blocks_avx512. */
+AVX2_TARGET static void
+resample_blocks_avx2 (const ClipFrame *frame, const ClipResizePlan *plan,
+    SimdScratch *scratch, int block_first, int block_end)
 {
-  const AxisPlan *columns = plan->columns, *rows = plan->rows;
-  int size = plan->size;
   int n_cols = plan->col_end - plan->col_first;
-  int n_rows = plan->row_end - plan->row_first;
-  gsize n_quads = (gsize) (n_cols + 3) / 4;
-  int n_blocks = (n_rows + AVX2_QUAD_ROWS - 1) / AVX2_QUAD_ROWS;
-  /* a multiple of 64 bytes, at least 16 past the crop's last column */
-  gsize line_bytes = (gsize) (size + 4) / 4 * 64;
+  gsize n_quads = scratch->n_quads, line_bytes = scratch->line_bytes;
+  int n_chroma = scratch->n_chroma;
+  guint8 *quads = scratch->quads;
+  gint32 *chroma = scratch->chroma;
   gboolean yuv = frame->format == CLIP_PIXEL_I420
       || frame->format == CLIP_PIXEL_NV12;
-
-  int n_chroma = n_cols / 2 + 2 + 8;
-  g_auto (SimdScratch) scratch = { 0 };
-  if (!simd_scratch_init (&scratch, frame, size, n_quads * AVX2_QUAD_BYTES,
-          2 * n_blocks, line_bytes, yuv ? 3 * n_chroma : 0, error))
-    return FALSE;
-  guint8 *quads = scratch.quads, *lines = scratch.lines, *rgbx = scratch.rgbx;
-  gint32 *chroma = scratch.chroma;
+  int row_end = MIN (plan->row_first + block_end * AVX2_QUAD_ROWS,
+      plan->row_end);
 
   /* Where each byte of a quad is in 4 pixels */
   int pixel_bytes = frame->format == CLIP_PIXEL_RGB ? 3 : 4;
@@ -1548,16 +1565,17 @@ resize_crop_avx2 (const ClipFrame *frame, const ClipResizePlan *plan,
       ? clip_yuv_tables_get (frame->matrix, frame->full_range)
       : NULL;
 
-  for (int block = 0; block < n_blocks; block++) {
-    int block_first = plan->row_first + block * AVX2_QUAD_ROWS;
-    int nb = MIN (AVX2_QUAD_ROWS, plan->row_end - block_first);
+  for (int block = block_first; block < block_end; block++) {
+    int block_row = plan->row_first + block * AVX2_QUAD_ROWS;
+    int nb = MIN (AVX2_QUAD_ROWS, plan->row_end - block_row);
     for (int b = 0; b < nb; b++) {
-      int y = block_first + b;
-      if (y + PREFETCH_ROWS < plan->row_end)
+      int y = block_row + b;
+      if (y + PREFETCH_ROWS < row_end)
         prefetch_row (frame, y + PREFETCH_ROWS, plan->col_first, plan->col_end,
             yuv ? 1 : pixel_bytes);
       if (yuv) {
-        if (y == plan->row_first || y % 2 == 0)
+        /* a block may start on the second row of a chroma row */
+        if (b == 0 || y % 2 == 0)
           yuv_chroma_terms_avx2 (frame, tables, y, plan->col_first,
               plan->col_end, chroma, chroma + n_chroma, chroma + 2 * n_chroma);
         yuv_row_to_quads_avx2 (frame, tables, y, plan->col_first, plan->col_end,
@@ -1574,20 +1592,28 @@ resize_crop_avx2 (const ClipFrame *frame, const ClipResizePlan *plan,
       for (gsize q = 0; q < n_quads; q++)
         memset (quads + q * AVX2_QUAD_BYTES + QUAD_ROW_BYTES * b, 0,
             QUAD_ROW_BYTES);
-    horizontal_quads_avx2 (quads, columns, lines + 2 * block * line_bytes,
-        line_bytes);
+    horizontal_quads_avx2 (quads, plan->columns,
+        scratch->lines + 2 * (gsize) block * line_bytes, line_bytes);
   }
+}
 
+/* Output rows first .. end - 1, as output_rows_avx512. */
+AVX2_TARGET static void
+output_rows_avx2 (const ClipResizePlan *plan, const SimdScratch *scratch,
+    int first, int end, guint8 *rgb_out, const float table[3][256],
+    float *tensor_out)
+{
+  int size = plan->size;
   gsize plane = (gsize) size * size;
-  for (int j = 0; j < size; j++) {
-    vertical_quads_avx2 (lines, line_bytes, size, rows, j, rgbx);
+  for (int j = first; j < end; j++) {
+    vertical_quads_avx2 (scratch->lines, scratch->line_bytes, size, plan->rows,
+        j, scratch->rgbx);
     if (tensor_out)
-      rgbx_to_tensor_avx2 (rgbx, size, table, tensor_out + (gsize) j * size,
-          plane);
+      rgbx_to_tensor_avx2 (scratch->rgbx, size, table,
+          tensor_out + (gsize) j * size, plane);
     else
-      rgbx_to_rgb_scalar (rgbx, size, rgb_out + (gsize) j * 3 * size);
+      rgbx_to_rgb_scalar (scratch->rgbx, size, rgb_out + (gsize) j * 3 * size);
   }
-  return TRUE;
 }
 
 /* The SIMD kernel that crops this frame, or the plain one: the SIMD
@@ -1641,42 +1667,47 @@ clip_resize_plan_clear (ClipResizePlan *plan)
   g_clear_pointer (&plan->rows, axis_plan_unref);
 }
 
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (ClipResizePlan, clip_resize_plan_clear)
+/* The plain passes' working memory: the horizontally resampled input rows
+ * that the crop reads, from plan->row_first on (13 MB for 20000x20000), a
+ * block of gathered rows, one filtered line, one converted YUV row, the
+ * sums, and one output row. */
+typedef struct {
+  guint8 *between, *block, *line, *yuv_row, *rgb_row;
+  gint32 *sums;
+} PlainScratch;
 
-/* The plain passes. */
-static gboolean
-resize_crop_plain (const ClipFrame *frame, const ClipResizePlan *plan,
-    guint8 *rgb_out, GError **error)
+static void
+plain_scratch_clear (PlainScratch *scratch)
 {
-  int size = plan->size;
-  const AxisPlan *columns = plan->columns, *rows = plan->rows;
-  int col_first = plan->col_first, col_end = plan->col_end;
-  int row_first = plan->row_first, row_end = plan->row_end;
-  int n_cols = col_end - col_first;
-  int row_bytes = 3 * size;
+  g_free (scratch->between);
+  g_free (scratch->block);
+  g_free (scratch->line);
+  g_free (scratch->yuv_row);
+  g_free (scratch->rgb_row);
+  g_free (scratch->sums);
+}
+
+static gboolean
+plain_scratch_init (PlainScratch *scratch, const ClipFrame *frame,
+    const ClipResizePlan *plan, GError **error)
+{
+  int size = plan->size, row_bytes = 3 * size;
+  int n_cols = plan->col_end - plan->col_first;
   gboolean yuv = frame->format == CLIP_PIXEL_I420
       || frame->format == CLIP_PIXEL_NV12;
-
-  /* Scratch of a few rows at most, except the vertical pass's input: the
-   * kept columns of every input row it reads (13 MB for 20000x20000). */
-  g_autofree guint8 *between = NULL;
-  g_autofree guint8 *block = NULL;
-  g_autofree guint8 *line = NULL;
-  g_autofree guint8 *yuv_row = NULL;
-  g_autofree gint32 *sums = g_try_new (gint32, MAX (row_bytes, 3 * BLOCK_ROWS));
-  gboolean allocated = sums != NULL;
-  if (rows) {
-    between = g_try_malloc ((gsize) (row_end - row_first) * row_bytes);
-    allocated = allocated && between;
-  }
-  if (columns) {
-    block = g_try_malloc ((gsize) n_cols * 3 * BLOCK_ROWS);
-    line = g_try_malloc (3 * BLOCK_ROWS);
-    allocated = allocated && block && line;
+  scratch->between = g_try_malloc (
+      (gsize) (plan->row_end - plan->row_first) * row_bytes);
+  scratch->rgb_row = g_try_malloc (row_bytes);
+  scratch->sums = g_try_new (gint32, MAX (row_bytes, 3 * BLOCK_ROWS));
+  gboolean allocated = scratch->between && scratch->rgb_row && scratch->sums;
+  if (plan->columns) {
+    scratch->block = g_try_malloc ((gsize) n_cols * 3 * BLOCK_ROWS);
+    scratch->line = g_try_malloc (3 * BLOCK_ROWS);
+    allocated = allocated && scratch->block && scratch->line;
   }
   if (yuv) {
-    yuv_row = g_try_malloc ((gsize) n_cols * 3);
-    allocated = allocated && yuv_row;
+    scratch->yuv_row = g_try_malloc ((gsize) n_cols * 3);
+    allocated = allocated && scratch->yuv_row;
   }
   if (!allocated) {
     g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
@@ -1684,63 +1715,211 @@ resize_crop_plain (const ClipFrame *frame, const ClipResizePlan *plan,
         frame->height, size, size);
     return FALSE;
   }
-  /* Without a vertical pass the horizontal one writes the output. */
-  guint8 *horizontal_out = rows ? between : rgb_out;
+  return TRUE;
+}
 
+/* The horizontal pass of input rows plan->row_first + first .. + end - 1,
+ * into scratch->between. */
+static void
+resample_rows_plain (const ClipFrame *frame, const ClipResizePlan *plan,
+    PlainScratch *scratch, int first, int end)
+{
+  int size = plan->size, row_bytes = 3 * size;
+  const AxisPlan *columns = plan->columns;
+  int col_first = plan->col_first, col_end = plan->col_end;
+  int n_cols = col_end - col_first;
+  gboolean yuv = frame->format == CLIP_PIXEL_I420
+      || frame->format == CLIP_PIXEL_NV12;
   const YuvTables *tables = yuv
       ? clip_yuv_tables_get (frame->matrix, frame->full_range)
       : NULL;
   int step = frame->format == CLIP_PIXEL_RGB || yuv ? 3 : 4;
   int red = frame->format == CLIP_PIXEL_BGRA ? 2 : 0;
 
-  for (int block_first = row_first; block_first < row_end;
-       block_first += BLOCK_ROWS) {
-    int nb = MIN (BLOCK_ROWS, row_end - block_first);
-    guint8 *block_out = horizontal_out
-        + (gsize) (block_first - row_first) * row_bytes;
+  for (int block_first = first; block_first < end; block_first += BLOCK_ROWS) {
+    int nb = MIN (BLOCK_ROWS, end - block_first);
+    guint8 *block_out = scratch->between + (gsize) block_first * row_bytes;
     for (int b = 0; b < nb; b++) {
-      int y = block_first + b;
+      int y = plan->row_first + block_first + b;
       const guint8 *src;
       if (yuv) {
-        yuv_row_to_rgb (frame, tables, y, col_first, col_end, yuv_row);
-        src = yuv_row;
+        yuv_row_to_rgb (frame, tables, y, col_first, col_end, scratch->yuv_row);
+        src = scratch->yuv_row;
       } else {
         src = frame->planes[0] + (gsize) y * frame->strides[0]
             + (gsize) col_first * step;
       }
       if (columns)
-        gather_row (src, step, red, n_cols, block + 3 * b, 3 * nb);
+        gather_row (src, step, red, n_cols, scratch->block + 3 * b, 3 * nb);
       else
         gather_row (src, step, red, size, block_out + (gsize) b * row_bytes, 3);
     }
     if (columns)
-      horizontal_block (block, nb, columns, col_first, sums, line, block_out,
-          row_bytes);
+      horizontal_block (scratch->block, nb, columns, col_first, scratch->sums,
+          scratch->line, block_out, row_bytes);
+  }
+}
+
+/* The vertical pass of output rows first .. end - 1 (a copy where the
+ * rows are not resampled), to rgb_out or through table to tensor_out, each
+ * row at its place in the whole crop. */
+static void
+output_rows_plain (const ClipResizePlan *plan, PlainScratch *scratch, int first,
+    int end, guint8 *rgb_out, const float table[3][256], float *tensor_out)
+{
+  int size = plan->size, row_bytes = 3 * size;
+  const AxisPlan *rows = plan->rows;
+  gsize plane = (gsize) size * size;
+  for (int j = first; j < end; j++) {
+    guint8 *rgb = rgb_out ? rgb_out + (gsize) j * row_bytes : scratch->rgb_row;
+    if (rows)
+      filter_line (scratch->between
+              + (gsize) (rows->start[j] - plan->row_first) * row_bytes,
+          row_bytes, rows->weights + (gsize) j * rows->taps, rows->length[j],
+          scratch->sums, rgb);
+    else
+      memcpy (rgb, scratch->between + (gsize) j * row_bytes, row_bytes);
+    if (tensor_out)
+      for (int x = 0; x < size; x++) {
+        gsize i = (gsize) j * size + x;
+        tensor_out[i] = table[0][rgb[3 * x + 0]];
+        tensor_out[plane + i] = table[1][rgb[3 * x + 1]];
+        tensor_out[2 * plane + i] = table[2][rgb[3 * x + 2]];
+      }
+  }
+}
+
+struct _ClipPreprocessRun {
+  const ClipFrame *frame;
+  ClipResizePlan plan;
+  ClipPreprocessKernel kernel;
+  gboolean to_tensor;
+  float table[3][256];
+#ifdef __x86_64__
+  SimdScratch simd;
+#endif
+  PlainScratch plain;
+  /* What is resampled so far, one range: blocks (SIMD kernels) or input
+   * rows from plan.row_first (plain) have_first .. have_end - 1. */
+  int have_first, have_end;
+};
+
+static void
+run_clear (ClipPreprocessRun *run)
+{
+  clip_resize_plan_clear (&run->plan);
+#ifdef __x86_64__
+  simd_scratch_clear (&run->simd);
+#endif
+  plain_scratch_clear (&run->plain);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (ClipPreprocessRun, run_clear)
+
+/* A run for size x size RGB bytes, or with config for its tensor. */
+static gboolean
+run_init (ClipPreprocessRun *run, const ClipFrame *frame, int size,
+    const ClipConfig *config, GError **error)
+{
+  memset (run, 0, sizeof *run);
+  run->frame = frame;
+  if (!clip_resize_plan_init (&run->plan, frame, size, error))
+    return FALSE;
+  if (config) {
+    run->to_tensor = TRUE;
+    clip_normalize_table (config, run->table);
+  }
+  run->kernel = CLIP_PREPROCESS_PLAIN;
+#ifdef __x86_64__
+  run->kernel = frame_kernel (&run->plan);
+  if (run->kernel != CLIP_PREPROCESS_PLAIN)
+    return simd_scratch_init (&run->simd, frame, &run->plan, run->kernel,
+        error);
+#endif
+  return plain_scratch_init (&run->plain, frame, &run->plan, error);
+}
+
+static void
+run_resample (ClipPreprocessRun *run, int first, int end)
+{
+  switch (run->kernel) {
+#ifdef __x86_64__
+    case CLIP_PREPROCESS_AVX512:
+      resample_blocks_avx512 (run->frame, &run->plan, &run->simd, first, end);
+      break;
+    case CLIP_PREPROCESS_AVX2:
+      resample_blocks_avx2 (run->frame, &run->plan, &run->simd, first, end);
+      break;
+#endif
+    default:
+      resample_rows_plain (run->frame, &run->plan, &run->plain, first, end);
+      break;
+  }
+}
+
+/* Output rows first .. end - 1, resampling first what they read and the
+ * run does not hold: bands taken in order up or down reuse the rows
+ * their neighbour read; a band elsewhere starts the range afresh. */
+static void
+run_rows (ClipPreprocessRun *run, int first, int end, guint8 *rgb_out,
+    float *tensor_out)
+{
+  const ClipResizePlan *plan = &run->plan;
+  const float (*table)[256] = run->to_tensor ? run->table : NULL;
+  int need_first = first, need_end = end;
+#ifdef __x86_64__
+  if (run->kernel != CLIP_PREPROCESS_PLAIN)
+    simd_blocks_read (&run->simd, plan, first, end, &need_first, &need_end);
+  else
+#endif
+      if (plan->rows) {
+    need_first = G_MAXINT, need_end = 0;
+    for (int j = first; j < end; j++) {
+      need_first = MIN (need_first, plan->rows->start[j] - plan->row_first);
+      need_end = MAX (need_end,
+          plan->rows->start[j] + plan->rows->length[j] - plan->row_first);
+    }
+  }
+  if (need_end < run->have_first || need_first > run->have_end) {
+    run_resample (run, need_first, need_end);
+    run->have_first = need_first;
+    run->have_end = need_end;
+  } else {
+    if (need_first < run->have_first)
+      run_resample (run, need_first, run->have_first);
+    if (need_end > run->have_end)
+      run_resample (run, run->have_end, need_end);
+    run->have_first = MIN (run->have_first, need_first);
+    run->have_end = MAX (run->have_end, need_end);
   }
 
-  if (rows)
-    vertical_pass (between, row_bytes, rows, sums, rgb_out);
-  return TRUE;
+  switch (run->kernel) {
+#ifdef __x86_64__
+    case CLIP_PREPROCESS_AVX512:
+      output_rows_avx512 (plan, &run->simd, first, end, rgb_out, table,
+          tensor_out);
+      break;
+    case CLIP_PREPROCESS_AVX2:
+      output_rows_avx2 (plan, &run->simd, first, end, rgb_out, table,
+          tensor_out);
+      break;
+#endif
+    default:
+      output_rows_plain (plan, &run->plain, first, end, rgb_out, table,
+          tensor_out);
+      break;
+  }
 }
 
 gboolean
 clip_resize_crop (const ClipFrame *frame, int size, guint8 *rgb_out,
     GError **error)
 {
-  g_auto (ClipResizePlan) plan = { 0 };
-  if (!clip_resize_plan_init (&plan, frame, size, error))
+  g_auto (ClipPreprocessRun) run;
+  if (!run_init (&run, frame, size, NULL, error))
     return FALSE;
-#ifdef __x86_64__
-  switch (frame_kernel (&plan)) {
-    case CLIP_PREPROCESS_AVX512:
-      return resize_crop_avx512 (frame, &plan, rgb_out, NULL, NULL, error);
-    case CLIP_PREPROCESS_AVX2:
-      return resize_crop_avx2 (frame, &plan, rgb_out, NULL, NULL, error);
-    default:
-      break;
-  }
-#endif
-  return resize_crop_plain (frame, &plan, rgb_out, error);
+  run_rows (&run, 0, size, rgb_out, NULL);
+  return TRUE;
 }
 
 void
@@ -1757,47 +1936,56 @@ clip_normalize_table (const ClipConfig *config, float table[3][256])
 }
 
 gboolean
+clip_preprocess_check_size (const ClipConfig *config, GError **error)
+{
+  if (config->image_size < 1 || config->image_size > MAX_CROP_SIZE) {
+    g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
+        "frame: model image size %d is outside 1..%d", config->image_size,
+        MAX_CROP_SIZE);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+ClipPreprocessRun *
+clip_preprocess_run_new (const ClipFrame *frame, const ClipConfig *config,
+    GError **error)
+{
+  if (!clip_preprocess_check_size (config, error))
+    return NULL;
+  ClipPreprocessRun *run = g_new (ClipPreprocessRun, 1);
+  if (!run_init (run, frame, config->image_size, config, error)) {
+    clip_preprocess_run_free (run);
+    return NULL;
+  }
+  return run;
+}
+
+void
+clip_preprocess_run_rows (ClipPreprocessRun *run, int first, int end,
+    float *tensor_out)
+{
+  g_return_if_fail (0 <= first && first < end && end <= run->plan.size);
+  run_rows (run, first, end, NULL, tensor_out);
+}
+
+void
+clip_preprocess_run_free (ClipPreprocessRun *run)
+{
+  if (run == NULL)
+    return;
+  run_clear (run);
+  g_free (run);
+}
+
+gboolean
 clip_preprocess (const ClipFrame *frame, const ClipConfig *config,
     float *tensor_out, GError **error)
 {
-  int size = config->image_size;
-  if (size < 1 || size > MAX_CROP_SIZE) {
-    g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
-        "frame: model image size %d is outside 1..%d", size, MAX_CROP_SIZE);
+  g_autoptr (ClipPreprocessRun) run = clip_preprocess_run_new (frame, config,
+      error);
+  if (run == NULL)
     return FALSE;
-  }
-  float table[3][256];
-  clip_normalize_table (config, table);
-#ifdef __x86_64__
-  {
-    g_auto (ClipResizePlan) plan = { 0 };
-    if (!clip_resize_plan_init (&plan, frame, size, error))
-      return FALSE;
-    switch (frame_kernel (&plan)) {
-      case CLIP_PREPROCESS_AVX512:
-        return resize_crop_avx512 (frame, &plan, NULL, table, tensor_out,
-            error);
-      case CLIP_PREPROCESS_AVX2:
-        return resize_crop_avx2 (frame, &plan, NULL, table, tensor_out, error);
-      default:
-        break;
-    }
-  }
-#endif
-  gsize plane = (gsize) size * size;
-  g_autofree guint8 *rgb = g_try_malloc (plane * 3);
-  if (rgb == NULL) {
-    g_set_error (error, CLIP_ERROR, CLIP_ERROR_INVALID,
-        "frame: out of memory for a %dx%d crop", size, size);
-    return FALSE;
-  }
-  if (!clip_resize_crop (frame, size, rgb, error))
-    return FALSE;
-
-  for (gsize i = 0; i < plane; i++) {
-    tensor_out[i] = table[0][rgb[3 * i + 0]];
-    tensor_out[plane + i] = table[1][rgb[3 * i + 1]];
-    tensor_out[2 * plane + i] = table[2][rgb[3 * i + 2]];
-  }
+  clip_preprocess_run_rows (run, 0, config->image_size, tensor_out);
   return TRUE;
 }

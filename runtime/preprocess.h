@@ -90,3 +90,26 @@ const ClipYuvTables *clip_yuv_tables_get (ClipYuvMatrix matrix,
 /* ToTensor then Normalize, as torch computes them in float32, for each
  * channel and byte: table[c][u] = (u / 255 - mean[c]) / std[c]. */
 void clip_normalize_table (const ClipConfig *config, float table[3][256]);
+
+/* One thread's preprocessing of one frame, a band of rows at a time, bit
+ * for bit clip_preprocess's floats: threads share a frame by bands. A run
+ * resamples the input rows its bands read and keeps them while its bands
+ * follow each other up or down, so that a thread going through a range in
+ * order does each row once. frame must outlive the run. */
+typedef struct _ClipPreprocessRun ClipPreprocessRun;
+
+/* The largest crop, and so model image size, preprocessing takes. */
+#define CLIP_PREPROCESS_MAX_SIZE 8192
+/* Fails, as clip_preprocess would on any frame, where the model's image
+ * size is outside 1..CLIP_PREPROCESS_MAX_SIZE. */
+gboolean clip_preprocess_check_size (const ClipConfig *config, GError **error);
+
+ClipPreprocessRun *clip_preprocess_run_new (const ClipFrame *frame,
+    const ClipConfig *config, GError **error);
+/* Rows first .. end - 1 (0 <= first < end <= image_size) of every channel
+ * of the tensor, written at their place in tensor_out. */
+void clip_preprocess_run_rows (ClipPreprocessRun *run, int first, int end,
+    float *tensor_out);
+void clip_preprocess_run_free (ClipPreprocessRun *run);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClipPreprocessRun, clip_preprocess_run_free)

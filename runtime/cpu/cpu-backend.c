@@ -18,6 +18,7 @@
 #include "backend.h"
 #include "gemm.h"
 #include "params.h"
+#include "preprocess.h"
 #include "ops.h"
 
 #include <cblas.h>
@@ -378,47 +379,121 @@ cpu_images (ClipBackend *b, const float *pixels, int n, float *out,
  * frame at 224, need not all exist at once. */
 #define FRAMES_CHUNK 16
 
+/* Output rows a thread takes from a region at a time: few, so that a
+ * thread that starts late (a worker waking up) leaves its region's rows to
+ * the others instead of holding them up. */
+#define BAND_ROWS 8
+
+/* The frames' rows are split into regions, each first the job of one
+ * thread, which goes down it a band at a time; a thread done with its own
+ * regions takes bands from the bottom of the others', going up. Each
+ * thread keeps going one way through a region, so the input rows its
+ * bands read are resampled once (ClipPreprocessRun); only where two
+ * threads meet are a few done twice. */
 typedef struct {
   const ClipFrame *frames;
   int n;
+  int regions; /* per frame */
   const ClipConfig *cfg;
   float *pixels;
-  GError *errors[FRAMES_CHUNK];
+  /* per region: its next row from the top | its end from the bottom << 16 */
+  gint *bounds;
+  GError **errors; /* per thread: the first error, of frame error_frame */
+  int *error_frame;
 } PreprocessJob;
 
-/* Thread index's frames: every threads-th one. */
+/* A band of region u: from the top (own) or the bottom; FALSE when the
+ * region is done. */
+static gboolean
+take_band (PreprocessJob *job, int u, gboolean from_top, int *first, int *end)
+{
+  for (;;) {
+    gint bounds = g_atomic_int_get (&job->bounds[u]);
+    int top = bounds & 0xffff, bottom = bounds >> 16;
+    if (top >= bottom)
+      return FALSE;
+    *first = from_top ? top : MAX (bottom - BAND_ROWS, top);
+    *end = from_top ? MIN (top + BAND_ROWS, bottom) : bottom;
+    gint taken = from_top ? *end | bottom << 16 : top | *first << 16;
+    if (g_atomic_int_compare_and_exchange (&job->bounds[u], bounds, taken))
+      return TRUE;
+  }
+}
+
 static void
 preprocess_share (gpointer data, int index, int threads)
 {
   PreprocessJob *job = data;
-  gsize image = 3 * (gsize) job->cfg->image_size * job->cfg->image_size;
-  for (int i = index; i < job->n; i += threads)
-    clip_preprocess (&job->frames[i], job->cfg, job->pixels + i * image,
-        &job->errors[i]);
+  int size = job->cfg->image_size, n_regions = job->n * job->regions;
+  gsize image = 3 * (gsize) size * size;
+  g_autoptr (ClipPreprocessRun) run = NULL;
+  int run_frame = -1;
+  /* own regions first, then the others' from thread index + 1 on */
+  for (int pass = 0; pass < 2; pass++)
+    for (int k = 0; k < n_regions; k++) {
+      int u = (index + k) % n_regions;
+      gboolean own = u % threads == index;
+      if (own != (pass == 0))
+        continue;
+      int i = u / job->regions, first, end;
+      while (take_band (job, u, own, &first, &end)) {
+        if (run_frame != i) {
+          g_clear_pointer (&run, clip_preprocess_run_free);
+          GError *error = NULL;
+          run = clip_preprocess_run_new (&job->frames[i], job->cfg, &error);
+          run_frame = i;
+          if (error
+              && (job->errors[index] == NULL || job->error_frame[index] > i)) {
+            g_clear_error (&job->errors[index]);
+            job->errors[index] = error;
+            job->error_frame[index] = i;
+          } else {
+            g_clear_error (&error);
+          }
+        }
+        if (run)
+          clip_preprocess_run_rows (run, first, end, job->pixels + i * image);
+      }
+    }
 }
 
-/* The frames are preprocessed on the pool's threads, one frame each. */
+/* The frames are preprocessed on the pool's threads (preprocess_share):
+ * a frame each, or, with fewer frames than threads (a camera at batch 1),
+ * each frame split among them. */
 static gboolean
 cpu_frames (ClipBackend *b, const ClipFrame *frames, int n, float *out,
     GError **error)
 {
   ClipCpuBackend *cpu = (ClipCpuBackend *) b;
   const ClipConfig *cfg = b->model.config;
-  gsize image = 3 * (gsize) cfg->image_size * cfg->image_size;
+  int size = cfg->image_size;
+  /* (and so the regions' rows fit bounds' 16 bits) */
+  if (!clip_preprocess_check_size (cfg, error))
+    return FALSE;
+  gsize image = 3 * (gsize) size * size;
   g_autofree float *pixels = g_new (float, image * MIN (n, FRAMES_CHUNK));
+  int regions = n < cpu->threads ? CLAMP (cpu->threads / n, 1, size) : 1;
+  g_autofree gint *bounds = g_new (gint, FRAMES_CHUNK * regions);
+  g_autofree GError **errors = g_new0 (GError *, cpu->threads);
+  g_autofree int *error_frame = g_new0 (int, cpu->threads);
   for (int done = 0; done < n; done += FRAMES_CHUNK) {
-    PreprocessJob job = { frames + done, MIN (n - done, FRAMES_CHUNK), cfg,
-      pixels };
-    clip_gemm_pool_run (job.n > 1 ? cpu->pool : NULL, preprocess_share, &job);
-    /* The first bad frame's error, as one thread going in order gives. */
-    GError *first = NULL;
-    for (int i = 0; i < job.n; i++) {
-      if (first == NULL)
-        first = g_steal_pointer (&job.errors[i]);
-      g_clear_error (&job.errors[i]);
+    PreprocessJob job = { frames + done, MIN (n - done, FRAMES_CHUNK), regions,
+      cfg, pixels, bounds, errors, error_frame };
+    for (int u = 0; u < job.n * regions; u++) {
+      int r = u % regions;
+      bounds[u] = r * size / regions | (r + 1) * size / regions << 16;
     }
-    if (first != NULL) {
-      g_propagate_error (error, first);
+    clip_gemm_pool_run (job.n * regions > 1 ? cpu->pool : NULL,
+        preprocess_share, &job);
+    /* The first bad frame's error, as one thread going in order gives. */
+    int first = -1;
+    for (int t = 0; t < cpu->threads; t++)
+      if (errors[t] && (first < 0 || error_frame[t] < error_frame[first]))
+        first = t;
+    if (first >= 0) {
+      g_propagate_error (error, g_steal_pointer (&errors[first]));
+      for (int t = 0; t < cpu->threads; t++)
+        g_clear_error (&errors[t]);
       return FALSE;
     }
     if (!cpu_images (b, pixels, job.n, out + (gsize) done * cfg->embed_dim,

@@ -5,8 +5,11 @@
  * claims, so that any read past a plane is an ASan error. Sizes are capped
  * to keep each run short. Every kernel the CPU runs must give the bytes
  * of the one it runs by default (the widest, unless CLIP_PREPROCESS caps
- * it), and so the plain kernel's. */
+ * it), and so the plain kernel's; and with each kernel, the tensor taken
+ * in bands of rows (1 to 8 of them, down, up, or the odd ones down then
+ * the even ones up: bytes 8 and 9) must be clip_preprocess's. */
 #include "clip.h"
+#include "model.h"
 #include "preprocess.h"
 
 #include <stdint.h>
@@ -74,13 +77,37 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   ClipPreprocessKernel initial = clip_preprocess_get_kernel ();
   const ClipPreprocessKernel kernels[] = { CLIP_PREPROCESS_PLAIN,
     CLIP_PREPROCESS_AVX2, CLIP_PREPROCESS_AVX512 };
+  ClipConfig config;
+  clip_config_init_default (&config);
+  config.image_size = output_size;
+  int bands = MIN (data[8] % 8 + 1, MAX (output_size, 1)), order = data[9] % 3;
   for (guint k = 0; ok && k < G_N_ELEMENTS (kernels); k++) {
-    if (kernels[k] == initial || !clip_preprocess_set_kernel (kernels[k]))
+    if (!clip_preprocess_set_kernel (kernels[k]))
       continue;
-    guint8 *other = g_malloc0 (rgb_bytes);
-    g_assert (clip_resize_crop (&frame, output_size, other, NULL));
-    g_assert (memcmp (rgb, other, rgb_bytes) == 0);
-    g_free (other);
+    if (kernels[k] != initial) {
+      guint8 *other = g_malloc0 (rgb_bytes);
+      g_assert (clip_resize_crop (&frame, output_size, other, NULL));
+      g_assert (memcmp (rgb, other, rgb_bytes) == 0);
+      g_free (other);
+    }
+    gsize floats = 3 * (gsize) output_size * output_size;
+    float *whole = g_new0 (float, floats), *banded = g_new0 (float, floats);
+    g_assert (clip_preprocess (&frame, &config, whole, NULL));
+    ClipPreprocessRun *run = clip_preprocess_run_new (&frame, &config, NULL);
+    g_assert (run != NULL);
+    for (int i = 0; i < bands; i++) {
+      int odd = bands / 2; /* how many of bands 1, 3, ... there are */
+      int band = order == 0 ? i
+          : order == 1      ? bands - 1 - i
+          : i < odd         ? 2 * i + 1
+                            : 2 * (bands - 1 - i);
+      clip_preprocess_run_rows (run, band * output_size / bands,
+          (band + 1) * output_size / bands, banded);
+    }
+    clip_preprocess_run_free (run);
+    g_assert (memcmp (whole, banded, floats * sizeof (float)) == 0);
+    g_free (whole);
+    g_free (banded);
   }
   clip_preprocess_set_kernel (initial);
   g_free (rgb);

@@ -390,8 +390,9 @@ test_batch_equals_single (void)
 }
 
 /* Frames of several sizes and formats, preprocessed in parallel by the CPU
- * backend: the embeddings of clip_preprocess's floats, bit for bit, and a
- * bad frame's error is the first bad frame's. */
+ * backend: the embeddings of clip_preprocess's floats, bit for bit, whether
+ * the threads take a frame each or share one (fewer frames than threads),
+ * and a bad frame's error is the first bad frame's. */
 static void
 test_frames (void)
 {
@@ -438,12 +439,28 @@ test_frames (void)
   g_assert_true (clip_encoder_encode_frames (enc, frames, n, got, &error));
   g_assert_no_error (error);
   g_assert_cmpmem (got, n * dim * 4, want, n * dim * 4);
+  /* one and two frames on 2 and 3 threads: frames shared by the threads */
+  for (int threads = 2; threads <= 3; threads++) {
+    g_autoptr (ClipEncoder) shared = open_cpu (model, threads);
+    for (int batch = 1; batch <= 2; batch++)
+      for (int i = 0; i + batch <= n; i += batch) {
+        g_assert_true (clip_encoder_encode_frames (shared, frames + i, batch,
+            got, &error));
+        g_assert_no_error (error);
+        g_assert_cmpmem (got, batch * dim * 4, want + i * dim, batch * dim * 4);
+      }
+  }
 
   g_autoptr (GError) first_error = NULL;
   frames[1].strides[0] = 3; /* shorter than a row */
   frames[3].planes[0] = NULL;
   g_assert_false (clip_preprocess (&frames[1], cfg, pixels, &first_error));
   g_assert_false (clip_encoder_encode_frames (enc, frames, n, got, &error));
+  g_assert_error (error, CLIP_ERROR, CLIP_ERROR_INVALID);
+  g_assert_cmpstr (error->message, ==, first_error->message);
+  g_clear_error (&error);
+  /* the same alone, its rows shared by two threads */
+  g_assert_false (clip_encoder_encode_frames (enc, frames + 1, 1, got, &error));
   g_assert_error (error, CLIP_ERROR, CLIP_ERROR_INVALID);
   g_assert_cmpstr (error->message, ==, first_error->message);
   for (int i = 0; i < n; i++)

@@ -57,4 +57,16 @@ expect_error 2 bench --model "$REF/models/tiny-openai" --vocab "$REF/vocab" \
   --precisions f32,bf16,int8,f32 -- "one to three"
 expect_error 2 bench --model "$REF/models/tiny-openai" --vocab "$REF/vocab" \
   --precisions f32,int8 --frames 640x360 -- "without --frames"
+# scripts/bench-element.sh, where the plugin is built: each size's cost, with
+# either kernel, and the share of the compared model's frame.
+if [ -x "$CLIP_BUILD_DIR/tests/element/bench-element" ]; then
+  CLIP_REFERENCE_DIR="$REF" FRAMES=3 ROUNDS=1 VIT_MODEL="$REF/models/tiny-openai" \
+    bash "$CLIP_SOURCE_DIR/scripts/bench-element.sh" "$CLIP_BUILD_DIR" \
+    64x48:RGB 64x48:I420 >"$TMP/out"
+  cat "$TMP/out"
+  [ "$(grep -cE "^  64x48:(RGB|I420): element [0-9.]+ ms/frame, encoder alone [0-9.]+ ms/image; element's own cost -?[0-9.]+ ms/frame$" "$TMP/out")" = 4 ] ||
+    fail "bench-element.sh did not print 2 sizes x 2 kernels"
+  grep -qE "tiny-openai at int8: [0-9.]+ ms/image \(median of 10\); the largest own cost above is -?[0-9.]+% of it$" "$TMP/out" ||
+    fail "bench-element.sh did not compare with VIT_MODEL"
+fi
 echo "ok: every bench field printed"
