@@ -789,6 +789,66 @@ run_kernel (ClipPreprocessKernel kernel, const ClipFrame *frame,
   g_assert_no_error (error);
 }
 
+/* The frames the kernels are checked on: of every size and format given,
+ * strides padded at random, for each crop size, with each of kernels that
+ * this CPU runs; check (kernel, frame, config) on each. */
+typedef struct {
+  const int (*sizes)[2];
+  int n_sizes;
+  const ClipPixelFormat *formats;
+  int n_formats;
+  const int *crops;
+  int n_crops;
+  const ClipPreprocessKernel *kernels;
+  int n_kernels;
+  guint32 seed;
+} FrameSet;
+
+static void
+for_each_frame (const FrameSet *set,
+    void (*check) (ClipPreprocessKernel, const ClipFrame *, ClipConfig *))
+{
+  ClipPreprocessKernel initial = clip_preprocess_get_kernel ();
+  g_autoptr (GRand) rand = g_rand_new_with_seed (set->seed);
+  ClipConfig config = *clip_config_224 ();
+  for (int k = 0; k < set->n_kernels; k++) {
+    if (!clip_preprocess_set_kernel (set->kernels[k])) {
+      g_test_message ("kernel %d: this CPU does not run it", set->kernels[k]);
+      continue;
+    }
+    for (int s = 0; s < set->n_sizes; s++)
+      for (int f = 0; f < set->n_formats; f++)
+        for (int c = 0; c < set->n_crops; c++) {
+          g_autofree guint8 *data = NULL;
+          ClipFrame frame = random_frame (rand, set->formats[f],
+              set->sizes[s][0], set->sizes[s][1], &data);
+          config.image_size = set->crops[c];
+          g_test_message ("kernel %d, format %d, %dx%d -> %d", set->kernels[k],
+              set->formats[f], set->sizes[s][0], set->sizes[s][1],
+              set->crops[c]);
+          g_assert_true (clip_preprocess_set_kernel (set->kernels[k]));
+          check (set->kernels[k], &frame, &config);
+        }
+  }
+  clip_preprocess_set_kernel (initial);
+}
+
+static void
+check_against_plain (ClipPreprocessKernel kernel, const ClipFrame *frame,
+    ClipConfig *config)
+{
+  gsize n = (gsize) config->image_size * config->image_size * 3;
+  g_autofree guint8 *rgb_plain = g_malloc (n);
+  g_autofree guint8 *rgb = g_malloc (n);
+  g_autofree float *tensor_plain = g_new (float, n);
+  g_autofree float *tensor = g_new (float, n);
+  run_kernel (CLIP_PREPROCESS_PLAIN, frame, config, rgb_plain, tensor_plain);
+  run_kernel (kernel, frame, config, rgb, tensor);
+  g_assert_cmpmem (rgb, n, rgb_plain, n);
+  g_assert_cmpmem (tensor, n * sizeof (float), tensor_plain,
+      n * sizeof (float));
+}
+
 /* Every kernel this CPU runs gives the plain kernel's bytes and floats, on
  * odd, thin, small and camera sizes, every format, padded strides and
  * several crop sizes. */
@@ -804,121 +864,74 @@ test_kernels_agree (void)
   const int crops[] = { 224, 1, 5, 33, 336 };
   const ClipPixelFormat formats[] = { CLIP_PIXEL_RGB, CLIP_PIXEL_RGBA,
     CLIP_PIXEL_BGRA, CLIP_PIXEL_I420, CLIP_PIXEL_NV12 };
-  ClipPreprocessKernel initial = clip_preprocess_get_kernel ();
-  g_autoptr (GRand) rand = g_rand_new_with_seed (16);
-  ClipConfig config = *clip_config_224 ();
-
-  for (guint k = 0; k < G_N_ELEMENTS (kernels); k++) {
-    if (!clip_preprocess_set_kernel (kernels[k])) {
-      g_test_message ("kernel %d: this CPU does not run it", kernels[k]);
-      continue;
-    }
-    for (guint s = 0; s < G_N_ELEMENTS (sizes); s++)
-      for (guint f = 0; f < G_N_ELEMENTS (formats); f++)
-        for (guint c = 0; c < G_N_ELEMENTS (crops); c++) {
-          g_autofree guint8 *data = NULL;
-          ClipFrame frame = random_frame (rand, formats[f], sizes[s][0],
-              sizes[s][1], &data);
-          config.image_size = crops[c];
-          gsize n = (gsize) crops[c] * crops[c] * 3;
-          g_autofree guint8 *rgb_plain = g_malloc (n);
-          g_autofree guint8 *rgb = g_malloc (n);
-          g_autofree float *tensor_plain = g_new (float, n);
-          g_autofree float *tensor = g_new (float, n);
-          run_kernel (CLIP_PREPROCESS_PLAIN, &frame, &config, rgb_plain,
-              tensor_plain);
-          run_kernel (kernels[k], &frame, &config, rgb, tensor);
-          g_test_message ("kernel %d, format %d, %dx%d -> %d", kernels[k],
-              formats[f], sizes[s][0], sizes[s][1], crops[c]);
-          g_assert_cmpmem (rgb, n, rgb_plain, n);
-          g_assert_cmpmem (tensor, n * sizeof (float), tensor_plain,
-              n * sizeof (float));
-        }
-  }
-  clip_preprocess_set_kernel (initial);
+  FrameSet set = { sizes, G_N_ELEMENTS (sizes), formats, G_N_ELEMENTS (formats),
+    crops, G_N_ELEMENTS (crops), kernels, G_N_ELEMENTS (kernels), 16 };
+  for_each_frame (&set, check_against_plain);
 }
 
-/* Bands of rows, as threads split one frame (ClipPreprocessRun), give
- * clip_preprocess's floats bit for bit with every kernel, a band writes
- * its own rows and no others, and a run gives the same taking its bands
- * down, up, or one here and one there. */
+/* The frame in 2, 7 and 33 bands of rows (fewer for small crops), each
+ * taken down, up, and the odd ones down then the even ones up, with one
+ * run: clip_preprocess's floats, and no band writes another's rows. */
+static void
+check_bands (ClipPreprocessKernel kernel, const ClipFrame *frame,
+    ClipConfig *config)
+{
+  const int splits[] = { 2, 7, 33 };
+  int size = config->image_size;
+  gsize plane = (gsize) size * size, n = 3 * plane;
+  g_autofree float *whole = g_new (float, n);
+  g_autofree float *banded = g_new (float, n);
+  g_autoptr (GError) error = NULL;
+  g_assert_true (clip_preprocess (frame, config, whole, &error));
+  g_assert_no_error (error);
+  for (guint b = 0; b < G_N_ELEMENTS (splits); b++)
+    for (int order = 0; order < 3; order++) {
+      int bands = MIN (splits[b], size), order_of[33], m = 0;
+      if (order == 2) {
+        for (int i = 1; i < bands; i += 2)
+          order_of[m++] = i;
+        for (int i = (bands - 1) / 2 * 2; i >= 0; i -= 2)
+          order_of[m++] = i;
+      } else {
+        for (int i = 0; i < bands; i++)
+          order_of[m++] = order == 0 ? i : bands - 1 - i;
+      }
+      g_assert_cmpint (m, ==, bands);
+      memset (banded, 0xff, n * sizeof (float));
+      g_autoptr (ClipPreprocessRun) run = clip_preprocess_run_new (frame,
+          config, &error);
+      g_assert_no_error (error);
+      for (int i = 0; i < bands; i++) {
+        int first = order_of[i] * size / bands;
+        int end = (order_of[i] + 1) * size / bands;
+        for (int ch = 0; ch < 3; ch++)
+          for (gsize x = (gsize) first * size; x < (gsize) end * size; x++)
+            g_assert_cmphex (((guint32 *) banded)[ch * plane + x], ==,
+                0xffffffff);
+        clip_preprocess_run_rows (run, first, end, banded);
+      }
+      g_assert_cmpmem (banded, n * sizeof (float), whole, n * sizeof (float));
+    }
+}
+
+/* Bands of rows, as threads split one frame (ClipPreprocessRun), with
+ * every kernel. Portrait frames too: there the crop starts at an input row
+ * that may be odd, and so may a block's (a YUV row without its chroma
+ * row). */
 static void
 test_bands (void)
 {
   const ClipPreprocessKernel kernels[] = { CLIP_PREPROCESS_PLAIN,
     CLIP_PREPROCESS_AVX2, CLIP_PREPROCESS_AVX512 };
-  /* portrait frames too: there the crop starts at an input row that may
-   * be odd, and so may a block's (a YUV row without its chroma row) */
   const int sizes[][2] = { { 640, 480 }, { 1920, 1080 }, { 481, 641 },
     { 480, 640 }, { 720, 1280 }, { 353, 1001 }, { 225, 224 }, { 224, 225 },
     { 97, 53 }, { 3, 977 }, { 500, 1 } };
   const int crops[] = { 224, 33, 5 };
-  const int splits[] = { 2, 7, 33 };
   const ClipPixelFormat formats[] = { CLIP_PIXEL_RGB, CLIP_PIXEL_BGRA,
     CLIP_PIXEL_I420, CLIP_PIXEL_NV12 };
-  ClipPreprocessKernel initial = clip_preprocess_get_kernel ();
-  g_autoptr (GRand) rand = g_rand_new_with_seed (23);
-  ClipConfig config = *clip_config_224 ();
-
-  for (guint k = 0; k < G_N_ELEMENTS (kernels); k++) {
-    if (!clip_preprocess_set_kernel (kernels[k])) {
-      g_test_message ("kernel %d: this CPU does not run it", kernels[k]);
-      continue;
-    }
-    for (guint s = 0; s < G_N_ELEMENTS (sizes); s++)
-      for (guint f = 0; f < G_N_ELEMENTS (formats); f++)
-        for (guint c = 0; c < G_N_ELEMENTS (crops); c++) {
-          g_autofree guint8 *data = NULL;
-          ClipFrame frame = random_frame (rand, formats[f], sizes[s][0],
-              sizes[s][1], &data);
-          int size = config.image_size = crops[c];
-          gsize plane = (gsize) size * size, n = 3 * plane;
-          g_autofree float *whole = g_new (float, n);
-          g_autofree float *banded = g_new (float, n);
-          g_autoptr (GError) error = NULL;
-          g_assert_true (clip_preprocess (&frame, &config, whole, &error));
-          g_assert_no_error (error);
-          for (guint b = 0; b < G_N_ELEMENTS (splits); b++)
-            for (int order = 0; order < 3; order++) {
-              int bands = MIN (splits[b], size);
-              g_test_message ("kernel %d, format %d, %dx%d -> %d, %d bands, "
-                              "order %d",
-                  kernels[k], formats[f], sizes[s][0], sizes[s][1], size, bands,
-                  order);
-              memset (banded, 0xff, n * sizeof (float));
-              /* one run for all bands: down, up, or the odd ones down
-               * then the even ones up */
-              int order_of[33], m = 0;
-              if (order == 2) {
-                for (int i = 1; i < bands; i += 2)
-                  order_of[m++] = i;
-                for (int i = (bands - 1) / 2 * 2; i >= 0; i -= 2)
-                  order_of[m++] = i;
-              } else {
-                for (int i = 0; i < bands; i++)
-                  order_of[m++] = order == 0 ? i : bands - 1 - i;
-              }
-              g_assert_cmpint (m, ==, bands);
-              g_autoptr (ClipPreprocessRun) run = clip_preprocess_run_new (
-                  &frame, &config, &error);
-              g_assert_no_error (error);
-              for (int i = 0; i < bands; i++) {
-                int first = order_of[i] * size / bands;
-                int end = (order_of[i] + 1) * size / bands;
-                /* no band before wrote these rows */
-                for (int ch = 0; ch < 3; ch++)
-                  for (gsize x = (gsize) first * size; x < (gsize) end * size;
-                       x++)
-                    g_assert_cmphex (((guint32 *) banded)[ch * plane + x], ==,
-                        0xffffffff);
-                clip_preprocess_run_rows (run, first, end, banded);
-              }
-              g_assert_cmpmem (banded, n * sizeof (float), whole,
-                  n * sizeof (float));
-            }
-        }
-  }
-  clip_preprocess_set_kernel (initial);
+  FrameSet set = { sizes, G_N_ELEMENTS (sizes), formats, G_N_ELEMENTS (formats),
+    crops, G_N_ELEMENTS (crops), kernels, G_N_ELEMENTS (kernels), 23 };
+  for_each_frame (&set, check_bands);
 }
 
 /* CLIP_PREPROCESS caps the kernel picked first: the widest this CPU runs,
