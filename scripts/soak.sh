@@ -7,8 +7,10 @@
 # the warm-up (caches and thread stacks fill during the first seconds).
 # Usage: scripts/soak.sh DURATION [INTERVAL] [CSV]
 # Environment: BUILD_DIR (default build), SOAK_MODEL (default model folder,
-# else the tiny reference model), SOAK_FPS (default 30), SOAK_WARMUP seconds
-# (default DURATION/10, at most 60).
+# else the tiny reference model), SOAK_FPS (default 30), SOAK_THREADS
+# (clipclassify's threads, default 1; 2 or more share each frame's
+# preprocessing among them), SOAK_WARMUP seconds (default DURATION/10, at
+# most 60).
 set -eu
 cd "$(dirname "$0")/.."
 duration=${1:?usage: scripts/soak.sh DURATION [INTERVAL] [CSV]}
@@ -33,7 +35,7 @@ export GST_REGISTRY_1_0="$(pwd)/$build/soak-registry.bin"
 
 gst-launch-1.0 -q videotestsrc is-live=true pattern=ball \
   ! video/x-raw,width=320,height=240,framerate=$fps/1 \
-  ! clipclassify model="$model" mode=live threads=1 \
+  ! clipclassify model="$model" mode=live threads=${SOAK_THREADS:-1} \
       labels="a ball,a dog,a cat,a car,a tree" \
   ! fakesink sync=true &
 pid=$!
