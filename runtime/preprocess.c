@@ -1821,7 +1821,7 @@ static gboolean
 run_init (ClipPreprocessRun *run, const ClipFrame *frame, int size,
     const ClipConfig *config, GError **error)
 {
-  memset (run, 0, sizeof *run);
+  memset (run, 0, sizeof *run); /* kernel: CLIP_PREPROCESS_PLAIN */
   run->frame = frame;
   if (!clip_resize_plan_init (&run->plan, frame, size, error))
     return FALSE;
@@ -1829,7 +1829,6 @@ run_init (ClipPreprocessRun *run, const ClipFrame *frame, int size,
     run->to_tensor = TRUE;
     clip_normalize_table (config, run->table);
   }
-  run->kernel = CLIP_PREPROCESS_PLAIN;
 #ifdef __x86_64__
   run->kernel = frame_kernel (&run->plan);
   if (run->kernel != CLIP_PREPROCESS_PLAIN)

@@ -467,7 +467,8 @@ cpu_frames (ClipBackend *b, const ClipFrame *frames, int n, float *out,
   ClipCpuBackend *cpu = (ClipCpuBackend *) b;
   const ClipConfig *cfg = b->model.config;
   int size = cfg->image_size;
-  /* (and so the regions' rows fit bounds' 16 bits) */
+  /* A size that preprocessing refuses fails every frame; the others fit
+   * the 16 bits of a region's bounds. */
   if (!clip_preprocess_check_size (cfg, error))
     return FALSE;
   gsize image = 3 * (gsize) size * size;
