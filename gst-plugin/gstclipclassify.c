@@ -1192,8 +1192,10 @@ gst_clip_classify_class_init (GstClipClassifyClass *klass)
   gst_clip_install_field_property (gobject_class, PROP_THREADS,
       G_STRUCT_OFFSET (GstClipClassify, threads),
       g_param_spec_int ("threads", "Threads",
-          "CPU backend threads; 0 = one per core", 0, 1024, DEFAULT_THREADS,
-          at_ready));
+          "CPU backend threads; 0 = one per core. They share each batch's "
+          "preprocessing too, a frame's rows when a batch has fewer frames "
+          "than threads",
+          0, 1024, DEFAULT_THREADS, at_ready));
   gst_clip_install_field_property (gobject_class, PROP_INTERVAL,
       G_STRUCT_OFFSET (GstClipClassify, interval),
       g_param_spec_uint ("interval", "Interval",
