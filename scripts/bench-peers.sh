@@ -1,10 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Peer benchmark (not a test, not run in CI): the ViT-B/32 image encoder in
-# gst-clip (F32, BF16 and INT8 precision in one process, their batches
-# taking turns: gst-clip bench --precisions; and the same weights as an F16
-# file), ONNX Runtime (fp32, and int8: the graph's MatMuls quantised
-# dynamically by scripts/bench/quantize_onnx.py) and PyTorch on the same
+# gst-clip (F32, BF16 and INT8 precision, and the same weights as an F16
+# file, in one process, their batches taking turns: gst-clip bench
+# --precisions --twin), ONNX Runtime (fp32, and int8: the graph's MatMuls
+# quantised dynamically by scripts/bench/quantize_onnx.py) and PyTorch on the same
 # random weights, 2 threads, batch 1 and 8, side by side; and how far their
 # embeddings are apart.
 #
@@ -90,21 +90,22 @@ results=$work/results.txt
 for round in $(seq "$rounds"); do
   echo "== round $round of $rounds; load average $(cut -d" " -f1-3 /proc/loadavg)"
   for batch in 1 8; do
-    # The three precisions in one process, their batches taking turns.
+    # The three precisions in one process, and the same weights as an F16
+    # file (--twin), all their batches taking turns.
     "$gst_clip" bench --model "$model" --backend cpu --threads "$threads" \
-      --precisions f32,bf16,int8 --batch "$batch" --iterations "$iterations" \
-      >"$work/gst-clip-$batch.txt"
+      --precisions f32,bf16,int8 --twin "$model-f16" --batch "$batch" \
+      --iterations "$iterations" >"$work/gst-clip-$batch.txt"
     cat "$work/gst-clip-$batch.txt"
-    for pair in "gst-clip f32" "gst-clip-bf16 bf16" "gst-clip-int8 int8"; do
+    for pair in "gst-clip f32" "gst-clip-bf16 bf16" "gst-clip-int8 int8" \
+      "gst-clip-f16-file f32, $model-f16"; do
       read -r name precision <<<"$pair"
-      echo "$name batch $batch: $(sed -n "s/^image ms\/image ($precision): //p" \
+      echo "$name batch $batch: $(sed -n "s|^image ms/image ($precision): ||p" \
         "$work/gst-clip-$batch.txt") ms/image" >>"$results"
     done
-    "$gst_clip" bench --model "$model-f16" --backend cpu --threads "$threads" \
-      --batch "$batch" --iterations "$iterations" >"$work/gst-clip-f16-file-$batch.txt"
-    cat "$work/gst-clip-f16-file-$batch.txt"
-    echo "gst-clip-f16-file batch $batch: $(sed -n 's/^image ms\/image: //p' \
-      "$work/gst-clip-f16-file-$batch.txt") ms/image" >>"$results"
+    # Its median ratio to the F32 file over the batches that ran back to back.
+    echo "gst-clip-f16-file batch $batch: $(sed -n \
+      "s|^image speed vs --model (f32, $model-f16): ||p" \
+      "$work/gst-clip-$batch.txt")x the F32 file" >>"$results"
   done
   NODE_PATH=$work/node_modules node "$bench/ort-bench.js" "$work/vit-b-32.onnx" 224 "$threads" "$iterations" \
     "$work/input.f32" "$work/ort-embedding.f32" 1 8 | tee -a "$results"
@@ -139,11 +140,14 @@ names = {"gst-clip": "gst-clip (cpu)", "gst-clip-bf16": "gst-clip bf16",
          "onnxruntime": f"ONNX Runtime {ort_version}",
          "onnxruntime-int8": f"ONNX Runtime {ort_version} int8",
          "pytorch": f"PyTorch {torch_version}"}
-table = {}
+table, paired = {}, {}
 for line in open(results):
     m = re.match(r"(\S+) batch (\d+): ([\d.]+) ms/image", line)
     if m:
         table.setdefault(m[1], {}).setdefault(int(m[2]), []).append(float(m[3]))
+    m = re.match(r"(\S+) batch (\d+): ([\d.]+)x the F32 file", line)
+    if m:
+        paired.setdefault(int(m[2]), []).append(float(m[3]))
 def cell(times):
     if not times:
         return "n/a"
@@ -172,6 +176,11 @@ for label, slow, fast in ratios:
         r = [x / y for x, y in zip(a, c) if y > 0]
         cells.append(f"{np.median(r):.2f}x ({min(r):.2f}-{max(r):.2f})" if r else "n/a")
     print(f"{label:<36}" + "".join(f"{x:>20}" for x in cells))
+# The F16 file against the F32 file batch by batch in one process: each
+# round's median of the batches' ratios.
+cells = [f"{np.median(paired[b]):.2f}x ({min(paired[b]):.2f}-{max(paired[b]):.2f})"
+         if paired.get(b) else "n/a" for b in (1, 8)]
+print(f"{'F16 file vs F32 file, batch by batch':<36}" + "".join(f"{x:>20}" for x in cells))
 torch_out = np.fromfile(f"{work}/torch-embedding.f32", "<f4")
 ort_out = np.fromfile(f"{work}/ort-embedding.f32", "<f4")
 ours = np.loadtxt(f"{work}/gst-clip-embedding.txt", dtype=np.float32)

@@ -56,63 +56,94 @@ median (double *values, int n)
   return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
 }
 
-/* --precisions: one encoder per precision, their batches taking turns
- * (image batches, then text batches), so that a slow spell of a shared
- * machine falls on all of them alike; each gets its median batch. */
+/* The encoder that goes k-th in round i of n: the order reverses every
+ * round, so that none always runs after the same one (whose caches and
+ * memory traffic it would inherit). */
 static int
-bench_side_by_side (const char *list, ClipModel *model, ToolModelOptions *opts,
-    const float *pixels, int batch, const gint32 *ids, int n_prompts,
-    int iterations, double flops, float *embeddings)
+turn (int i, int k, int n)
+{
+  return i % 2 == 0 ? k : n - 1 - k;
+}
+
+/* --precisions: one encoder per precision (and per model, with --twin),
+ * their batches taking turns (image batches, then text batches), so that
+ * a slow spell of a shared machine falls on all of them alike; each gets
+ * its median batch. */
+static int
+bench_side_by_side (const char *list, ClipModel *models[2],
+    ToolModelOptions *opts, const float *pixels, int batch, const gint32 *ids,
+    int n_prompts, int iterations, double flops, float *embeddings)
 {
   g_auto (GStrv) names = g_strsplit (list, ",", -1);
-  int n = (int) g_strv_length (names);
-  if (n < 1 || n > 3)
+  int n_precisions = (int) g_strv_length (names);
+  if (n_precisions < 1 || n_precisions > 3)
     return tool_usage_error ("bench",
         "--precisions wants one to three of f32, bf16 and int8, separated "
         "by commas, not '%s'",
         list);
-  ClipEncoder *encoders[3] = { NULL };
+  int n_models = models[1] != NULL ? 2 : 1, n = n_models * n_precisions;
+  ClipEncoder *encoders[6] = { NULL };
+  char *labels[6] = { NULL };
   g_autofree double *image_ms = g_new (double, (gsize) n * iterations);
   g_autofree double *text_ms = g_new (double, (gsize) n * iterations);
   char *own_precision = opts->precision;
   int status = TOOL_EXIT_OK;
   GError *error = NULL;
-  for (int p = 0; p < n && status == TOOL_EXIT_OK; p++) {
-    opts->precision = names[p];
-    encoders[p] = tool_open_encoder ("bench", model, opts, FALSE, &status);
-    if (encoders[p] != NULL)
-      printf ("backend (%s): %s\n", names[p],
-          clip_encoder_get_backend_name (encoders[p]));
+  for (int e = 0; e < n && status == TOOL_EXIT_OK; e++) {
+    ClipModel *model = models[e / n_precisions];
+    const char *precision = names[e % n_precisions];
+    /* The first model's lines keep the precision alone as their label. */
+    labels[e] = e < n_precisions
+        ? g_strdup (precision)
+        : g_strdup_printf ("%s, %s", precision, clip_model_get_dir (model));
+    opts->precision = (char *) precision;
+    encoders[e] = tool_open_encoder ("bench", model, opts, FALSE, &status);
+    if (encoders[e] != NULL)
+      printf ("backend (%s): %s\n", labels[e],
+          clip_encoder_get_backend_name (encoders[e]));
   }
   opts->precision = own_precision;
   for (int i = -1; i < iterations && status == TOOL_EXIT_OK; i++)
-    for (int p = 0; p < n && status == TOOL_EXIT_OK; p++) {
+    for (int k = 0; k < n && status == TOOL_EXIT_OK; k++) {
+      int e = turn (i, k, n);
       gint64 start = g_get_monotonic_time ();
-      if (!clip_encoder_encode_images (encoders[p], pixels, batch, embeddings,
+      if (!clip_encoder_encode_images (encoders[e], pixels, batch, embeddings,
               &error))
         status = tool_fail (error);
       else if (i >= 0) /* the first round warms up */
-        image_ms[p * iterations + i] = 1e3 * seconds_since (start) / batch;
+        image_ms[e * iterations + i] = 1e3 * seconds_since (start) / batch;
     }
   for (int i = -1; i < iterations && status == TOOL_EXIT_OK; i++)
-    for (int p = 0; p < n && status == TOOL_EXIT_OK; p++) {
+    for (int k = 0; k < n && status == TOOL_EXIT_OK; k++) {
+      int e = turn (i, k, n);
       gint64 start = g_get_monotonic_time ();
-      if (!clip_encoder_encode_texts (encoders[p], ids, n_prompts, embeddings,
+      if (!clip_encoder_encode_texts (encoders[e], ids, n_prompts, embeddings,
               &error))
         status = tool_fail (error);
       else if (i >= 0)
-        text_ms[p * iterations + i] = 1e3 * seconds_since (start) / n_prompts;
+        text_ms[e * iterations + i] = 1e3 * seconds_since (start) / n_prompts;
     }
-  for (int p = 0; p < n && status == TOOL_EXIT_OK; p++) {
-    double image = median (image_ms + p * iterations, iterations);
-    printf ("image ms/image (%s): %.2f\n", names[p], image);
-    printf ("image GFLOP/s (%s): %.1f\n", names[p], flops / image / 1e6);
-    printf ("text ms/prompt (%s): %.2f\n", names[p],
-        median (text_ms + p * iterations, iterations));
+  for (int e = 0; e < n && status == TOOL_EXIT_OK; e++) {
+    double image = median (image_ms + e * iterations, iterations);
+    printf ("image ms/image (%s): %.2f\n", labels[e], image);
+    printf ("image GFLOP/s (%s): %.1f\n", labels[e], flops / image / 1e6);
+    printf ("text ms/prompt (%s): %.2f\n", labels[e],
+        median (text_ms + e * iterations, iterations));
   }
-  for (int p = 0; p < n; p++)
-    if (encoders[p] != NULL)
-      clip_encoder_free (encoders[p]);
+  /* Each round's own ratio: the two models' batches ran back to back. */
+  g_autofree double *ratios = g_new (double, iterations);
+  for (int e = n_precisions; e < n && status == TOOL_EXIT_OK; e++) {
+    const double *first = image_ms + (e - n_precisions) * iterations;
+    for (int i = 0; i < iterations; i++)
+      ratios[i] = first[i] / image_ms[e * iterations + i];
+    printf ("image speed vs --model (%s): %.3f\n", labels[e],
+        median (ratios, iterations));
+  }
+  for (int e = 0; e < n; e++) {
+    if (encoders[e] != NULL)
+      clip_encoder_free (encoders[e]);
+    g_free (labels[e]);
+  }
   return status;
 }
 
@@ -133,7 +164,7 @@ tool_cmd_bench (int argc, char **argv)
   g_auto (ToolModelOptions) opts = { 0 };
   int batch = 1, iterations = 10;
   gboolean profile = FALSE;
-  g_autofree char *frames_size = NULL, *precisions = NULL;
+  g_autofree char *frames_size = NULL, *precisions = NULL, *twin_dir = NULL;
   int status = TOOL_EXIT_OK;
 
   const GOptionEntry entries[] = {
@@ -150,6 +181,11 @@ tool_cmd_bench (int argc, char **argv)
         "one encoder each, their batches taking turns; prints each one's "
         "median batch (preprocessed images only)",
         "LIST" },
+    { "twin", 0, 0, G_OPTION_ARG_FILENAME, &twin_dir,
+        "With --precisions: a second model folder of the same architecture "
+        "(e.g. the same weights saved as F16) compared side by side with "
+        "--model at each precision",
+        "DIR" },
     { "profile", 0, 0, G_OPTION_ARG_NONE, &profile,
         "Print the backend's per-stage timings of the last batch, where it "
         "has them (Vulkan)",
@@ -186,6 +222,15 @@ tool_cmd_bench (int argc, char **argv)
     return tool_usage_error ("bench",
         "--precisions compares preprocessed images, without --frames or "
         "--profile");
+  if (twin_dir != NULL && precisions == NULL)
+    return tool_usage_error ("bench", "--twin needs --precisions");
+  g_autoptr (ClipModel) twin = NULL;
+  if (twin_dir != NULL) {
+    ToolModelOptions twin_opts = opts;
+    twin_opts.model_dir = twin_dir;
+    if (!(twin = tool_load_model ("bench", &twin_opts, &status)))
+      return status;
+  }
   if (!(model = tool_load_model ("bench", &opts, &status))
       || (precisions == NULL
           && !(enc = tool_open_encoder ("bench", model, &opts, profile,
@@ -252,9 +297,18 @@ tool_cmd_bench (int argc, char **argv)
         config->image_size);
   printf ("image GFLOP/image: %.3f\n", flops / 1e9);
   fflush (stdout);
+  if (twin != NULL
+      && (clip_model_get_config (twin)->image_size != config->image_size
+          || clip_model_get_config (twin)->context_length
+              != config->context_length
+          || clip_model_get_config (twin)->embed_dim != config->embed_dim))
+    return tool_usage_error ("bench",
+        "--twin %s does not match --model (image size, context length "
+        "or embedding size)",
+        twin_dir);
   if (precisions != NULL)
-    return bench_side_by_side (precisions, model, &opts, pixels, batch, ids,
-        n_prompts, iterations, flops, embeddings);
+    return bench_side_by_side (precisions, (ClipModel *[2]) { model, twin },
+        &opts, pixels, batch, ids, n_prompts, iterations, flops, embeddings);
 
   gint64 start = 0;
   for (int i = -1; i < iterations; i++) { /* a warm-up, then the timed ones */

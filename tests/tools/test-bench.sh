@@ -57,6 +57,34 @@ expect_error 2 bench --model "$REF/models/tiny-openai" --vocab "$REF/vocab" \
   --precisions f32,bf16,int8,f32 -- "one to three"
 expect_error 2 bench --model "$REF/models/tiny-openai" --vocab "$REF/vocab" \
   --precisions f32,int8 --frames 640x360 -- "without --frames"
+# --twin: the second model at each precision, its batches taking turns with
+# the first's, and each round's ratio; not without --precisions, nor with a
+# model of other inputs.
+"$GST_CLIP" bench --model "$REF/models/tiny-openai" --vocab "$REF/vocab" \
+  --backend cpu --threads 1 --batch 2 --iterations 3 \
+  --precisions f32,int8 --twin "$REF/models/tiny-openai-f16" >"$TMP/out"
+cat "$TMP/out"
+twin="$REF/models/tiny-openai-f16"
+for p in f32 int8 "f32, $twin" "int8, $twin"; do
+  [[ "$(field "image ms\/image ($p)")" =~ $number ]] ||
+    fail "no ms/image for '$p': '$(field "image ms\/image ($p)")'"
+done
+for p in f32 int8; do
+  [[ "$(field "image speed vs --model ($p, $twin)")" =~ $number ]] ||
+    fail "no speed ratio for '$p' of the twin"
+done
+[ "$(grep -c '^image speed vs' "$TMP/out")" = 2 ] || fail "not 2 ratios"
+expect_error 2 bench --model "$REF/models/tiny-openai" --vocab "$REF/vocab" \
+  --twin "$twin" -- "--twin needs --precisions"
+# A model of other sizes (32-pixel images, 8-wide embeddings): one step of
+# training makes it.
+printf '[model]\nimage_size=32\npatch_size=16\nembed_dim=8\ncontext_length=77
+vision_width=16\nvision_layers=1\nvision_heads=1\ntext_width=16
+text_layers=1\ntext_heads=1\n[train]\nbatch=2\nsteps=1\n' >"$TMP/small.ini"
+"$GST_CLIP" train --synthetic --config "$TMP/small.ini" --out "$TMP/small" \
+  --vocab "$REF/vocab" >/dev/null || fail "train could not make a small model"
+expect_error 2 bench --model "$REF/models/tiny-openai" --vocab "$REF/vocab" \
+  --precisions f32 --twin "$TMP/small" -- "does not match --model"
 # scripts/bench-element.sh, where the plugin is built: each size's cost, with
 # either kernel, and the share of the compared model's frame.
 if [ -x "$CLIP_BUILD_DIR/tests/element/bench-element" ]; then
