@@ -651,6 +651,20 @@ prefetch_row (const ClipFrame *frame, int y, int col_first, int col_end,
       _mm_prefetch ((const char *) start[p] + offset, _MM_HINT_T0);
 }
 
+/* Where output row j of a size x size crop starts in out, when the floats
+ * go in patches of patch x patch pixels, in row-major grid order, each
+ * channel-major: the image encoder's patch rows (the order of conv1's
+ * [W, 3, P, P] weight). Channel c's pixels k * patch .. (k + 1) * patch - 1
+ * of the row then lie at c * patch^2 + (k / patch) * 3 * patch^2 from it;
+ * patch = size is the CHW tensor. */
+static inline float *
+tensor_row (float *out, int size, int patch, int j)
+{
+  gsize area = (gsize) patch * patch;
+  return out + (gsize) (j / patch) * (size / patch) * 3 * area
+      + (gsize) (j % patch) * patch;
+}
+
 /* ------------------------------------------------------------ AVX-512 */
 
 /* The same sums as the plain passes, four taps of a channel at a time by
@@ -859,22 +873,26 @@ lookup_floats (const __m512 table[16], __m512i index)
   return _mm512_mask_blend_ps (bit7, t[0], t[1]);
 }
 
-/* ToTensor and Normalize of one output row, from the table. */
+/* ToTensor and Normalize of one output row, from the table, to out as
+ * tensor_row places it: n / patch chunks of patch floats per channel. */
 AVX512_TARGET static void
 rgbx_to_tensor (const guint8 *rgbx, int n, const float table[3][256],
-    float *out, gsize plane)
+    float *out, int patch)
 {
+  gsize area = (gsize) patch * patch;
   for (int c = 0; c < 3; c++) {
     __m512 t[16];
     for (int k = 0; k < 16; k++)
       t[k] = _mm512_loadu_ps (table[c] + 16 * k);
-    for (int x = 0; x < n; x += 16) {
-      __mmask16 mask = first_dwords (n - x);
-      __m512i pixels = _mm512_maskz_loadu_epi32 (mask, rgbx + 4 * x);
-      __m512i value = _mm512_and_si512 (_mm512_srli_epi32 (pixels, 8 * c),
-          _mm512_set1_epi32 (255));
-      _mm512_mask_storeu_ps (out + c * plane + x, mask,
-          lookup_floats (t, value));
+    for (int k = 0; k < n; k += patch) {
+      float *chunk = out + c * area + (gsize) (k / patch) * 3 * area;
+      for (int x = 0; x < patch; x += 16) {
+        __mmask16 mask = first_dwords (patch - x);
+        __m512i pixels = _mm512_maskz_loadu_epi32 (mask, rgbx + 4 * (k + x));
+        __m512i value = _mm512_and_si512 (_mm512_srli_epi32 (pixels, 8 * c),
+            _mm512_set1_epi32 (255));
+        _mm512_mask_storeu_ps (chunk + x, mask, lookup_floats (t, value));
+      }
     }
   }
 }
@@ -1219,21 +1237,21 @@ resample_blocks_avx512 (const ClipFrame *frame, const ClipResizePlan *plan,
 }
 
 /* The vertical pass of output rows first .. end - 1 from the lines: to
- * rgb_out as RGB bytes, or through table to tensor_out as CHW floats, each
- * row at its place in the whole crop. */
+ * rgb_out as RGB bytes, or through table to tensor_out as floats in
+ * patches of patch x patch pixels (tensor_row), each row at its place in
+ * the whole crop. */
 AVX512_TARGET static void
 output_rows_avx512 (const ClipResizePlan *plan, const SimdScratch *scratch,
     int first, int end, guint8 *rgb_out, const float table[3][256],
-    float *tensor_out)
+    float *tensor_out, int patch)
 {
   int size = plan->size;
-  gsize plane = (gsize) size * size;
   for (int j = first; j < end; j++) {
     vertical_quads (scratch->lines, scratch->line_bytes, (size + 3) / 4,
         plan->rows, j, scratch->rgbx);
     if (tensor_out)
-      rgbx_to_tensor (scratch->rgbx, size, table, tensor_out + (gsize) j * size,
-          plane);
+      rgbx_to_tensor (scratch->rgbx, size, table,
+          tensor_row (tensor_out, size, patch, j), patch);
     else
       rgbx_to_rgb (scratch->rgbx, size, rgb_out + (gsize) j * 3 * size);
   }
@@ -1401,23 +1419,26 @@ vertical_quads_avx2 (const guint8 *lines, gsize line_bytes, int size,
         plan->quad_count[j], 1, rgbx + 8 * z);
 }
 
-/* ToTensor and Normalize of one output row, from the table. */
+/* ToTensor and Normalize of one output row, as rgbx_to_tensor. */
 AVX2_TARGET static void
 rgbx_to_tensor_avx2 (const guint8 *rgbx, int n, const float table[3][256],
-    float *out, gsize plane)
+    float *out, int patch)
 {
-  for (int c = 0; c < 3; c++) {
-    int x = 0;
-    for (; x + 8 <= n; x += 8) {
-      __m256i pixels = _mm256_loadu_si256 ((const __m256i *) (rgbx + 4 * x));
-      __m256i value = _mm256_and_si256 (_mm256_srli_epi32 (pixels, 8 * c),
-          _mm256_set1_epi32 (255));
-      _mm256_storeu_ps (out + c * plane + x,
-          _mm256_i32gather_ps (table[c], value, 4));
+  gsize area = (gsize) patch * patch;
+  for (int c = 0; c < 3; c++)
+    for (int k = 0; k < n; k += patch) {
+      float *chunk = out + c * area + (gsize) (k / patch) * 3 * area;
+      const guint8 *src = rgbx + 4 * k;
+      int x = 0;
+      for (; x + 8 <= patch; x += 8) {
+        __m256i pixels = _mm256_loadu_si256 ((const __m256i *) (src + 4 * x));
+        __m256i value = _mm256_and_si256 (_mm256_srli_epi32 (pixels, 8 * c),
+            _mm256_set1_epi32 (255));
+        _mm256_storeu_ps (chunk + x, _mm256_i32gather_ps (table[c], value, 4));
+      }
+      for (; x < patch; x++)
+        chunk[x] = table[c][src[4 * x + c]];
     }
-    for (; x < n; x++)
-      out[c * plane + x] = table[c][rgbx[4 * x + c]];
-  }
 }
 
 static void
@@ -1601,16 +1622,15 @@ resample_blocks_avx2 (const ClipFrame *frame, const ClipResizePlan *plan,
 AVX2_TARGET static void
 output_rows_avx2 (const ClipResizePlan *plan, const SimdScratch *scratch,
     int first, int end, guint8 *rgb_out, const float table[3][256],
-    float *tensor_out)
+    float *tensor_out, int patch)
 {
   int size = plan->size;
-  gsize plane = (gsize) size * size;
   for (int j = first; j < end; j++) {
     vertical_quads_avx2 (scratch->lines, scratch->line_bytes, size, plan->rows,
         j, scratch->rgbx);
     if (tensor_out)
       rgbx_to_tensor_avx2 (scratch->rgbx, size, table,
-          tensor_out + (gsize) j * size, plane);
+          tensor_row (tensor_out, size, patch, j), patch);
     else
       rgbx_to_rgb_scalar (scratch->rgbx, size, rgb_out + (gsize) j * 3 * size);
   }
@@ -1765,11 +1785,12 @@ resample_rows_plain (const ClipFrame *frame, const ClipResizePlan *plan,
  * row at its place in the whole crop. */
 static void
 output_rows_plain (const ClipResizePlan *plan, PlainScratch *scratch, int first,
-    int end, guint8 *rgb_out, const float table[3][256], float *tensor_out)
+    int end, guint8 *rgb_out, const float table[3][256], float *tensor_out,
+    int patch)
 {
   int size = plan->size, row_bytes = 3 * size;
   const AxisPlan *rows = plan->rows;
-  gsize plane = (gsize) size * size;
+  gsize area = (gsize) patch * patch;
   for (int j = first; j < end; j++) {
     guint8 *rgb = rgb_out ? rgb_out + (gsize) j * row_bytes : scratch->rgb_row;
     if (rows)
@@ -1779,13 +1800,18 @@ output_rows_plain (const ClipResizePlan *plan, PlainScratch *scratch, int first,
           scratch->sums, rgb);
     else
       memcpy (rgb, scratch->between + (gsize) j * row_bytes, row_bytes);
-    if (tensor_out)
-      for (int x = 0; x < size; x++) {
-        gsize i = (gsize) j * size + x;
-        tensor_out[i] = table[0][rgb[3 * x + 0]];
-        tensor_out[plane + i] = table[1][rgb[3 * x + 1]];
-        tensor_out[2 * plane + i] = table[2][rgb[3 * x + 2]];
+    if (tensor_out) {
+      float *row = tensor_row (tensor_out, size, patch, j);
+      for (int k = 0; k < size; k += patch) {
+        float *chunk = row + (gsize) (k / patch) * 3 * area;
+        for (int x = 0; x < patch; x++) {
+          const guint8 *pixel = rgb + 3 * (k + x);
+          chunk[x] = table[0][pixel[0]];
+          chunk[area + x] = table[1][pixel[1]];
+          chunk[2 * area + x] = table[2][pixel[2]];
+        }
       }
+    }
   }
 }
 
@@ -1861,7 +1887,7 @@ run_resample (ClipPreprocessRun *run, int first, int end)
  * their neighbour read; a band elsewhere starts the range afresh. */
 static void
 run_rows (ClipPreprocessRun *run, int first, int end, guint8 *rgb_out,
-    float *tensor_out)
+    float *tensor_out, int patch)
 {
   const ClipResizePlan *plan = &run->plan;
   const float (*table)[256] = run->to_tensor ? run->table : NULL;
@@ -1896,16 +1922,16 @@ run_rows (ClipPreprocessRun *run, int first, int end, guint8 *rgb_out,
 #ifdef __x86_64__
     case CLIP_PREPROCESS_AVX512:
       output_rows_avx512 (plan, &run->simd, first, end, rgb_out, table,
-          tensor_out);
+          tensor_out, patch);
       break;
     case CLIP_PREPROCESS_AVX2:
       output_rows_avx2 (plan, &run->simd, first, end, rgb_out, table,
-          tensor_out);
+          tensor_out, patch);
       break;
 #endif
     default:
       output_rows_plain (plan, &run->plain, first, end, rgb_out, table,
-          tensor_out);
+          tensor_out, patch);
       break;
   }
 }
@@ -1917,7 +1943,7 @@ clip_resize_crop (const ClipFrame *frame, int size, guint8 *rgb_out,
   g_auto (ClipPreprocessRun) run;
   if (!run_init (&run, frame, size, NULL, error))
     return FALSE;
-  run_rows (&run, 0, size, rgb_out, NULL);
+  run_rows (&run, 0, size, rgb_out, NULL, size);
   return TRUE;
 }
 
@@ -1961,11 +1987,13 @@ clip_preprocess_run_new (const ClipFrame *frame, const ClipConfig *config,
 }
 
 void
-clip_preprocess_run_rows (ClipPreprocessRun *run, int first, int end,
-    float *tensor_out)
+clip_preprocess_run_rows (ClipPreprocessRun *run, int first, int end, int patch,
+    float *out)
 {
-  g_return_if_fail (0 <= first && first < end && end <= run->plan.size);
-  run_rows (run, first, end, NULL, tensor_out);
+  int size = run->plan.size;
+  g_return_if_fail (0 <= first && first < end && end <= size);
+  g_return_if_fail (patch >= 0 && (patch == 0 || size % patch == 0));
+  run_rows (run, first, end, NULL, out, patch ? patch : size);
 }
 
 void
@@ -1985,6 +2013,6 @@ clip_preprocess (const ClipFrame *frame, const ClipConfig *config,
       error);
   if (run == NULL)
     return FALSE;
-  clip_preprocess_run_rows (run, 0, config->image_size, tensor_out);
+  clip_preprocess_run_rows (run, 0, config->image_size, 0, tensor_out);
   return TRUE;
 }

@@ -107,9 +107,13 @@ gboolean clip_preprocess_check_size (const ClipConfig *config, GError **error);
 ClipPreprocessRun *clip_preprocess_run_new (const ClipFrame *frame,
     const ClipConfig *config, GError **error);
 /* Rows first .. end - 1 (0 <= first < end <= image_size) of every channel
- * of the tensor, written at their place in tensor_out. */
+ * of the tensor, written at their place in out: with patch 0 the CHW
+ * tensor [3, image_size, image_size] that clip_preprocess writes; with
+ * patch P > 0, a divisor of image_size, the same floats as the image
+ * encoder's patch rows: (image_size / P)^2 rows of 3 P^2, the patches in
+ * row-major grid order, each channel-major P x P pixels. */
 void clip_preprocess_run_rows (ClipPreprocessRun *run, int first, int end,
-    float *tensor_out);
+    int patch, float *out);
 void clip_preprocess_run_free (ClipPreprocessRun *run);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ClipPreprocessRun, clip_preprocess_run_free)

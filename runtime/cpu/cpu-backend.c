@@ -318,9 +318,16 @@ image_to_patch_rows (float *rows, const float *image, int size, int patch)
     }
 }
 
+/* Writes the patch rows of the n images of an encoder call into
+ * patch_rows (encode_patch_rows). */
+typedef gboolean (
+    *PatchRowsFill) (gpointer data, float *patch_rows, GError **error);
+
+/* The image encoder on n images, from their patch rows as fill writes them
+ * into the layers' scratch. */
 static gboolean
-cpu_images (ClipBackend *b, const float *pixels, int n, float *out,
-    GError **error)
+encode_patch_rows (ClipBackend *b, int n, PatchRowsFill fill, gpointer data,
+    float *out, GError **error)
 {
   ClipCpuBackend *cpu = (ClipCpuBackend *) b;
   const ClipConfig *cfg = b->model.config;
@@ -343,10 +350,8 @@ cpu_images (ClipBackend *b, const float *pixels, int n, float *out,
 
   float *patch_rows = act.qkv;
   float *patch_emb = patch_rows + (gsize) n * patches * patch_len;
-  gsize image_floats = (gsize) 3 * cfg->image_size * cfg->image_size;
-  for (int i = 0; i < n; i++)
-    image_to_patch_rows (patch_rows + (gsize) i * patches * patch_len,
-        pixels + i * image_floats, cfg->image_size, patch);
+  if (!fill (data, patch_rows, error))
+    return FALSE;
   linear (cpu, patch_emb, w, patch_rows, vw->patch_w, NULL, n * patches,
       patch_len, w, FALSE);
 
@@ -375,7 +380,33 @@ cpu_images (ClipBackend *b, const float *pixels, int n, float *out,
   return TRUE;
 }
 
-/* Frames preprocessed per call of cpu_images: the batch's floats, 600 KB a
+typedef struct {
+  const float *pixels;
+  int n, size, patch;
+} ImagesToPatchRows;
+
+static gboolean
+images_to_patch_rows (gpointer data, float *patch_rows, GError **error)
+{
+  const ImagesToPatchRows *images = data;
+  gsize image_floats = (gsize) 3 * images->size * images->size;
+  (void) error;
+  for (int i = 0; i < images->n; i++)
+    image_to_patch_rows (patch_rows + i * image_floats,
+        images->pixels + i * image_floats, images->size, images->patch);
+  return TRUE;
+}
+
+static gboolean
+cpu_images (ClipBackend *b, const float *pixels, int n, float *out,
+    GError **error)
+{
+  const ClipConfig *cfg = b->model.config;
+  ImagesToPatchRows images = { pixels, n, cfg->image_size, cfg->patch_size };
+  return encode_patch_rows (b, n, images_to_patch_rows, &images, out, error);
+}
+
+/* Frames preprocessed per encoder call: the batch's patch rows, 600 KB a
  * frame at 224, need not all exist at once. */
 #define FRAMES_CHUNK 16
 
@@ -391,11 +422,13 @@ cpu_images (ClipBackend *b, const float *pixels, int n, float *out,
  * bands read are resampled once (ClipPreprocessRun); only where two
  * threads meet are a few done twice. */
 typedef struct {
+  ClipGemmPool *pool;
+  int threads; /* the encoder's: the size of errors and error_frame */
   const ClipFrame *frames;
   int n;
   int regions; /* per frame */
   const ClipConfig *cfg;
-  float *pixels;
+  float *patch_rows; /* the encoder's input, written straight */
   /* per region: its next row from the top | its end from the bottom << 16 */
   gint *bounds;
   GError **errors; /* per thread: the first error, of frame error_frame */
@@ -452,53 +485,63 @@ preprocess_share (gpointer data, int index, int threads)
           }
         }
         if (run)
-          clip_preprocess_run_rows (run, first, end, job->pixels + i * image);
+          clip_preprocess_run_rows (run, first, end, job->cfg->patch_size,
+              job->patch_rows + i * image);
       }
     }
 }
 
-/* The frames are preprocessed on the pool's threads (preprocess_share):
- * a frame each, or, with fewer frames than threads (a camera at batch 1),
- * each frame split among them. */
+/* PatchRowsFill of a chunk of frames: preprocessed on the pool's threads
+ * (preprocess_share) straight into the patch rows, a frame each, or, with
+ * fewer frames than threads (a camera at batch 1), each frame split among
+ * them. Fails with the first bad frame's error, as one thread going in
+ * order gives. */
+static gboolean
+preprocess_frames (gpointer data, float *patch_rows, GError **error)
+{
+  PreprocessJob *job = data;
+  int size = job->cfg->image_size, regions = job->regions;
+  job->patch_rows = patch_rows;
+  for (int u = 0; u < job->n * regions; u++) {
+    int r = u % regions;
+    job->bounds[u] = r * size / regions | (r + 1) * size / regions << 16;
+  }
+  clip_gemm_pool_run (job->n * regions > 1 ? job->pool : NULL, preprocess_share,
+      job);
+  int first = -1;
+  for (int t = 0; t < job->threads; t++)
+    if (job->errors[t]
+        && (first < 0 || job->error_frame[t] < job->error_frame[first]))
+      first = t;
+  if (first < 0)
+    return TRUE;
+  g_propagate_error (error, g_steal_pointer (&job->errors[first]));
+  for (int t = 0; t < job->threads; t++)
+    g_clear_error (&job->errors[t]);
+  return FALSE;
+}
+
 static gboolean
 cpu_frames (ClipBackend *b, const ClipFrame *frames, int n, float *out,
     GError **error)
 {
   ClipCpuBackend *cpu = (ClipCpuBackend *) b;
   const ClipConfig *cfg = b->model.config;
-  int size = cfg->image_size;
   /* A size that preprocessing refuses fails every frame; the others fit
    * the 16 bits of a region's bounds. */
   if (!clip_preprocess_check_size (cfg, error))
     return FALSE;
-  gsize image = 3 * (gsize) size * size;
-  g_autofree float *pixels = g_new (float, image * MIN (n, FRAMES_CHUNK));
-  int regions = n < cpu->threads ? CLAMP (cpu->threads / n, 1, size) : 1;
+  int regions = n < cpu->threads ? CLAMP (cpu->threads / n, 1, cfg->image_size)
+                                 : 1;
   g_autofree gint *bounds = g_new (gint, FRAMES_CHUNK * regions);
   g_autofree GError **errors = g_new0 (GError *, cpu->threads);
   g_autofree int *error_frame = g_new0 (int, cpu->threads);
   for (int done = 0; done < n; done += FRAMES_CHUNK) {
-    PreprocessJob job = { frames + done, MIN (n - done, FRAMES_CHUNK), regions,
-      cfg, pixels, bounds, errors, error_frame };
-    for (int u = 0; u < job.n * regions; u++) {
-      int r = u % regions;
-      bounds[u] = r * size / regions | (r + 1) * size / regions << 16;
-    }
-    clip_gemm_pool_run (job.n * regions > 1 ? cpu->pool : NULL,
-        preprocess_share, &job);
-    /* The first bad frame's error, as one thread going in order gives. */
-    int first = -1;
-    for (int t = 0; t < cpu->threads; t++)
-      if (errors[t] && (first < 0 || error_frame[t] < error_frame[first]))
-        first = t;
-    if (first >= 0) {
-      g_propagate_error (error, g_steal_pointer (&errors[first]));
-      for (int t = 0; t < cpu->threads; t++)
-        g_clear_error (&errors[t]);
-      return FALSE;
-    }
-    if (!cpu_images (b, pixels, job.n, out + (gsize) done * cfg->embed_dim,
-            error))
+    PreprocessJob job = { cpu->pool, cpu->threads, frames + done,
+      MIN (n - done, FRAMES_CHUNK), regions, cfg, NULL, bounds, errors,
+      error_frame };
+    if (!encode_patch_rows (b, job.n, preprocess_frames, &job,
+            out + (gsize) done * cfg->embed_dim, error))
       return FALSE;
   }
   return TRUE;

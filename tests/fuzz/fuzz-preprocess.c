@@ -7,7 +7,8 @@
  * of the one it runs by default (the widest, unless CLIP_PREPROCESS caps
  * it), and so the plain kernel's; and with each kernel, the tensor taken
  * in bands of rows (1 to 8 of them, down, up, or the odd ones down then
- * the even ones up: bytes 8 and 9) must be clip_preprocess's. */
+ * the even ones up: bytes 8 and 9), as the CHW tensor or as patch rows
+ * (byte 10), must be clip_preprocess's floats at their place. */
 #include "clip.h"
 #include "model.h"
 #include "preprocess.h"
@@ -81,6 +82,14 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   clip_config_init_default (&config);
   config.image_size = output_size;
   int bands = MIN (data[8] % 8 + 1, MAX (output_size, 1)), order = data[9] % 3;
+  /* Byte 10: the bands go into the CHW tensor (0) or into patch rows of
+   * the first divisor of the size from byte 10 on. */
+  int patch = 0;
+  for (int d = data[10] % 9; d > 0 && d <= output_size; d++)
+    if (output_size % d == 0) {
+      patch = d;
+      break;
+    }
   for (guint k = 0; ok && k < G_N_ELEMENTS (kernels); k++) {
     if (!clip_preprocess_set_kernel (kernels[k]))
       continue;
@@ -102,10 +111,23 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
           : i < odd         ? 2 * i + 1
                             : 2 * (bands - 1 - i);
       clip_preprocess_run_rows (run, band * output_size / bands,
-          (band + 1) * output_size / bands, banded);
+          (band + 1) * output_size / bands, patch, banded);
     }
     clip_preprocess_run_free (run);
-    g_assert (memcmp (whole, banded, floats * sizeof (float)) == 0);
+    /* In patch rows: each patch's channels, each a patch x patch block. */
+    for (int c = 0; c < 3; c++)
+      for (int y = 0; y < output_size; y++)
+        for (int x = 0; x < output_size; x++) {
+          gsize at = (gsize) (c * output_size + y) * output_size + x;
+          if (patch > 0) {
+            gsize row = (gsize) (y / patch) * (output_size / patch) + x / patch;
+            at = ((row * 3 + c) * patch + y % patch) * patch + x % patch;
+          }
+          g_assert (
+              memcmp (&whole[(gsize) (c * output_size + y) * output_size + x],
+                  &banded[at], sizeof (float))
+              == 0);
+        }
     g_free (whole);
     g_free (banded);
   }

@@ -869,9 +869,35 @@ test_kernels_agree (void)
   for_each_frame (&set, check_against_plain);
 }
 
+/* Where pixel (c, y, x) of a size x size crop goes with patch 0 (CHW) or
+ * in patch rows of patch x patch pixels (clip_preprocess_run_rows): written
+ * out from the definition, not from the library's formula. */
+static gsize
+layout_index (int size, int patch, int c, int y, int x)
+{
+  if (patch == 0)
+    return ((gsize) c * size + y) * size + x;
+  gsize patch_row = (gsize) (y / patch) * (size / patch) + x / patch;
+  return ((patch_row * 3 + c) * patch + y % patch) * patch + x % patch;
+}
+
+/* A patch size of the crop for the bands in patch rows: 32 (ViT-B/32) and
+ * 14 (ViT-L/14, not a multiple of a vector) at 224, else a divisor. */
+static int
+test_patch (int size, int turn)
+{
+  if (size == 224)
+    return turn % 2 ? 14 : 32;
+  for (int d = 2; d < size; d++)
+    if (size % d == 0)
+      return d;
+  return 1;
+}
+
 /* The frame in 2, 7 and 33 bands of rows (fewer for small crops), each
  * taken down, up, and the odd ones down then the even ones up, with one
- * run: clip_preprocess's floats, and no band writes another's rows. */
+ * run, into the CHW tensor or patch rows by turns: clip_preprocess's
+ * floats at their place, and no band writes another's rows. */
 static void
 check_bands (ClipPreprocessKernel kernel, const ClipFrame *frame,
     ClipConfig *config)
@@ -880,12 +906,19 @@ check_bands (ClipPreprocessKernel kernel, const ClipFrame *frame,
   int size = config->image_size;
   gsize plane = (gsize) size * size, n = 3 * plane;
   g_autofree float *whole = g_new (float, n);
+  g_autofree float *want = g_new (float, n);
   g_autofree float *banded = g_new (float, n);
   g_autoptr (GError) error = NULL;
   g_assert_true (clip_preprocess (frame, config, whole, &error));
   g_assert_no_error (error);
   for (guint b = 0; b < G_N_ELEMENTS (splits); b++)
     for (int order = 0; order < 3; order++) {
+      int patch = (b + order) % 2 ? 0 : test_patch (size, b);
+      for (int c = 0; c < 3; c++)
+        for (int y = 0; y < size; y++)
+          for (int x = 0; x < size; x++)
+            want[layout_index (size, patch, c, y, x)] =
+                whole[(c * (gsize) size + y) * size + x];
       int bands = MIN (splits[b], size), order_of[33], m = 0;
       if (order == 2) {
         for (int i = 1; i < bands; i += 2)
@@ -905,12 +938,14 @@ check_bands (ClipPreprocessKernel kernel, const ClipFrame *frame,
         int first = order_of[i] * size / bands;
         int end = (order_of[i] + 1) * size / bands;
         for (int ch = 0; ch < 3; ch++)
-          for (gsize x = (gsize) first * size; x < (gsize) end * size; x++)
-            g_assert_cmphex (((guint32 *) banded)[ch * plane + x], ==,
-                0xffffffff);
-        clip_preprocess_run_rows (run, first, end, banded);
+          for (int y = first; y < end; y++)
+            for (int x = 0; x < size; x++)
+              g_assert_cmphex (
+                  ((guint32 *) banded)[layout_index (size, patch, ch, y, x)],
+                  ==, 0xffffffff);
+        clip_preprocess_run_rows (run, first, end, patch, banded);
       }
-      g_assert_cmpmem (banded, n * sizeof (float), whole, n * sizeof (float));
+      g_assert_cmpmem (banded, n * sizeof (float), want, n * sizeof (float));
     }
 }
 
