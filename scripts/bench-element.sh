@@ -12,9 +12,10 @@
 # rounds measures every size with the preprocessing kernel the CPU picks,
 # then with the plain one (CLIP_PREPROCESS=plain). With VIT_MODEL set to a
 # model folder (e.g. a ViT-B/32 from gst-clip random-model), the first also
-# times that model's encoder at VIT_PRECISION (default int8, the precision
-# the element's cost is held to: issue 16) and gives the largest cost as a
-# share of its frame.
+# runs a frame of that model's encoder at VIT_PRECISION (default int8, the
+# precision the element's cost is held to: issue 16) after every 20 pairs,
+# and gives each size's cost as a share of the median of those frames:
+# both from the same moments of a machine whose speed varies.
 set -eu
 cd "$(dirname "$0")/.."
 build=${1:-build}

@@ -7,7 +7,10 @@
  * backend, THREADS threads) and the same model's encoder alone on an
  * image already preprocessed. The cost is the difference of their
  * medians. With --compare, also that model's encoder at --precision
- * (default int8), batch 1, to set the cost against.
+ * (default int8), batch 1, to set the cost against: a frame of it after
+ * every COMPARE_EVERY pairs, so that its time comes from the same moments
+ * of the machine as the cost (the pair right after it, whose caches it
+ * emptied, is left out).
  *
  * Usage: bench-element MODEL VOCAB FRAMES THREADS [--compare MODEL
  *   [--precision P]] WxH:FORMAT... */
@@ -57,12 +60,16 @@ open_encoder (const char *dir, const char *vocab, int threads,
   return enc;
 }
 
+#define COMPARE_EVERY 20
+
 /* One input: frames pairs of (a frame through the element, an image
  * through the encoder alone); prints both medians and their difference,
- * which it returns. */
+ * and with big the median of its frames taken among them and the
+ * difference's share of it, which it returns (else the difference). */
 static double
 measure (const char *model, const char *vocab, ClipEncoder *enc, int threads,
-    const char *input, int frames)
+    const char *input, int frames, ClipEncoder *big, const char *big_name,
+    ClipPrecision big_precision)
 {
   int width, height;
   char format[16];
@@ -103,6 +110,17 @@ measure (const char *model, const char *vocab, ClipEncoder *enc, int threads,
   g_autofree float *embedding = g_new (float, cfg->embed_dim);
   g_autofree double *element_ms = g_new (double, frames);
   g_autofree double *encoder_ms = g_new (double, frames);
+  g_autofree double *big_ms = g_new (double, frames / COMPARE_EVERY + 1);
+  g_autofree float *big_pixels = NULL, *big_embedding = NULL;
+  if (big) {
+    const ClipConfig *big_cfg = clip_model_get_config (
+        clip_encoder_get_model (big));
+    int size = big_cfg->image_size;
+    big_pixels = g_new0 (float, 3 * (gsize) size * size);
+    big_embedding = g_new (float, big_cfg->embed_dim);
+  }
+  int kept = 0, n_big = 0;
+  gboolean after_big = FALSE;
   const int warm_up = 5;
   for (int i = -warm_up; i < frames; i++) {
     GstBuffer *buffer = gst_buffer_copy_deep (pattern);
@@ -116,9 +134,18 @@ measure (const char *model, const char *vocab, ClipEncoder *enc, int threads,
     if (!clip_encoder_encode_images (enc, pixels, 1, embedding, &error))
       g_error ("%s", error->message);
     double t2 = now_ms ();
-    if (i >= 0) {
-      element_ms[i] = t1 - t0;
-      encoder_ms[i] = t2 - t1;
+    if (i >= 0 && !after_big) {
+      element_ms[kept] = t1 - t0;
+      encoder_ms[kept++] = t2 - t1;
+    }
+    after_big = FALSE;
+    if (big && i >= 0 && ((i + 1) % COMPARE_EVERY == 0 || i == frames - 1)) {
+      double t3 = now_ms ();
+      if (!clip_encoder_encode_images (big, big_pixels, 1, big_embedding,
+              &error))
+        g_error ("%s", error->message);
+      big_ms[n_big++] = now_ms () - t3;
+      after_big = TRUE;
     }
     GstMessage *message;
     while ((message = gst_bus_pop (bus)) != NULL) {
@@ -132,12 +159,19 @@ measure (const char *model, const char *vocab, ClipEncoder *enc, int threads,
   gst_bus_set_flushing (bus, TRUE);
   gst_object_unref (bus);
 
-  double through = median (element_ms, frames);
-  double alone = median (encoder_ms, frames);
+  double through = median (element_ms, kept);
+  double alone = median (encoder_ms, kept);
   printf ("  %s: element %.3f ms/frame, encoder alone %.3f ms/image; "
           "element's own cost %.3f ms/frame\n",
       input, through, alone, through - alone);
-  return through - alone;
+  if (!big)
+    return through - alone;
+  double frame = median (big_ms, n_big);
+  double share = 100 * (through - alone) / frame;
+  printf ("    %s at %s beside it: %.2f ms/image (median of %d); the own "
+          "cost is %.1f%% of it\n",
+      big_name, clip_precision_get_name (big_precision), frame, n_big, share);
+  return share;
 }
 
 int
@@ -165,34 +199,33 @@ main (int argc, char **argv)
 
   g_autoptr (ClipEncoder) enc = open_encoder (model, vocab, threads,
       CLIP_PRECISION_F32);
-  double worst = 0;
-  for (; arg < argc; arg++) {
-    double cost = measure (model, vocab, enc, threads, argv[arg], frames);
-    worst = MAX (worst, cost);
-  }
-
-  if (compare) {
-    g_autoptr (ClipEncoder) big = open_encoder (compare, vocab, threads,
-        precision);
+  g_autoptr (ClipEncoder) big = compare
+      ? open_encoder (compare, vocab, threads, precision)
+      : NULL;
+  if (big) { /* its first frames warm it up */
     const ClipConfig *cfg = clip_model_get_config (
         clip_encoder_get_model (big));
-    gsize image = 3 * (gsize) cfg->image_size * cfg->image_size;
-    g_autofree float *pixels = g_new0 (float, image);
+    g_autofree float *pixels = g_new0 (float,
+        3 * (gsize) cfg->image_size * cfg->image_size);
     g_autofree float *embedding = g_new (float, cfg->embed_dim);
-    double ms[10];
-    for (int i = -2; i < 10; i++) {
+    for (int i = 0; i < 2; i++) {
       g_autoptr (GError) error = NULL;
-      double t0 = now_ms ();
       if (!clip_encoder_encode_images (big, pixels, 1, embedding, &error))
         g_error ("%s", error->message);
-      if (i >= 0)
-        ms[i] = now_ms () - t0;
     }
-    double frame = median (ms, 10);
-    printf ("  %s at %s: %.2f ms/image (median of 10); the largest own cost "
-            "above is %.1f%% of it\n",
-        compare, clip_precision_get_name (precision), frame,
-        100 * worst / frame);
   }
+  double worst = -G_MAXDOUBLE;
+  const char *worst_input = NULL;
+  for (; arg < argc; arg++) {
+    double result = measure (model, vocab, enc, threads, argv[arg], frames, big,
+        compare, precision);
+    if (result > worst) {
+      worst = result;
+      worst_input = argv[arg];
+    }
+  }
+  if (big && worst_input)
+    printf ("  the largest share: %.1f%% (%s) of %s's %s frame\n", worst,
+        worst_input, compare, clip_precision_get_name (precision));
   return 0;
 }

@@ -94,7 +94,9 @@ if [ -x "$CLIP_BUILD_DIR/tests/element/bench-element" ]; then
   cat "$TMP/out"
   [ "$(grep -cE "^  64x48:(RGB|I420): element [0-9.]+ ms/frame, encoder alone [0-9.]+ ms/image; element's own cost -?[0-9.]+ ms/frame$" "$TMP/out")" = 4 ] ||
     fail "bench-element.sh did not print 2 sizes x 2 kernels"
-  grep -qE "tiny-openai at int8: [0-9.]+ ms/image \(median of 10\); the largest own cost above is -?[0-9.]+% of it$" "$TMP/out" ||
-    fail "bench-element.sh did not compare with VIT_MODEL"
+  [ "$(grep -cE "^    .*tiny-openai at int8 beside it: [0-9.]+ ms/image \(median of 1\); the own cost is -?[0-9.]+% of it$" "$TMP/out")" = 2 ] ||
+    fail "bench-element.sh did not compare each size with VIT_MODEL"
+  grep -qE "^  the largest share: -?[0-9.]+% \(64x48:(RGB|I420)\) of .*tiny-openai's int8 frame$" "$TMP/out" ||
+    fail "bench-element.sh gave no largest share"
 fi
 echo "ok: every bench field printed"
