@@ -328,16 +328,16 @@ worker_main (gpointer data)
         embedding, &scores, &error);
 
     gboolean skipped = !ok && skip_not_finite (self, error);
-    g_mutex_lock (&self->lock);
     if (!ok && !skipped) {
+      /* posted before the frame counts as done (see below) */
+      post_encode_error (self, error);
+      g_mutex_lock (&self->lock);
       self->worker_failed = TRUE;
       self->worker_busy = FALSE;
       g_cond_broadcast (&self->cond);
-      g_mutex_unlock (&self->lock);
-      post_encode_error (self, error);
-      g_mutex_lock (&self->lock);
       break;
     }
+    g_mutex_lock (&self->lock);
     if (ok && generation == self->generation) {
       if (self->worker_frame.frame_row)
         gst_clip_classify_analysed (self, embedding, &scores, 0, &times,
@@ -346,11 +346,14 @@ worker_main (gpointer data)
           &times, messages);
     }
     frame_regions_clear (&self->worker_frame.regions);
-    self->worker_busy = FALSE;
-    g_cond_broadcast (&self->cond);
     g_mutex_unlock (&self->lock);
+    /* The results go on the bus before the frame counts as done: EOS
+     * waits for that (gst_clip_classify_worker_wait_idle), and so finds
+     * them ahead of itself. */
     gst_clip_classify_post_messages (self, messages);
     g_mutex_lock (&self->lock);
+    self->worker_busy = FALSE;
+    g_cond_broadcast (&self->cond);
   }
   g_mutex_unlock (&self->lock);
   return NULL;
@@ -882,9 +885,7 @@ run_shared_batch (GstClipBatcher *batcher, const SharedBatch *batch,
   for (guint i = 0; i < batch->n; i++) {
     GstClipClassify *member = batch->members[i];
     g_mutex_lock (&member->lock);
-    if (!ok) {
-      member->worker_failed = TRUE;
-    } else if (batch->generations[i] == member->generation) {
+    if (ok && batch->generations[i] == member->generation) {
       if (batch->frames[i].frame_row)
         gst_clip_classify_analysed (member, embeddings + (gsize) i * embed_dim,
             &no_scores, 0, &batch->times[i], messages);
@@ -893,13 +894,17 @@ run_shared_batch (GstClipBatcher *batcher, const SharedBatch *batch,
     }
     /* the regions are the member's worker_frame's */
     frame_regions_clear (&member->worker_frame.regions);
-    member->worker_busy = FALSE;
-    g_cond_broadcast (&member->cond);
     g_mutex_unlock (&member->lock);
+    /* on the bus before the frame counts as done, as in worker_main */
     if (ok)
       gst_clip_classify_post_messages (member, messages);
     else
       post_encode_error (member, error);
+    g_mutex_lock (&member->lock);
+    member->worker_failed = member->worker_failed || !ok;
+    member->worker_busy = FALSE;
+    g_cond_broadcast (&member->cond);
+    g_mutex_unlock (&member->lock);
   }
 }
 

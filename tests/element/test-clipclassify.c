@@ -856,6 +856,44 @@ test_label_change_while_playing (void)
   }
 }
 
+/* Holds each clipclassify result in the posting thread, as a busy machine
+ * can hold the element's worker between finishing a frame and posting. */
+static GstBusSyncReply
+delay_results (GstBus *bus, GstMessage *message, gpointer data)
+{
+  (void) bus;
+  (void) data;
+  if (GST_MESSAGE_TYPE (message) == GST_MESSAGE_ELEMENT
+      && gst_message_has_name (message, "clipclassify"))
+    g_usleep (200 * 1000);
+  return GST_BUS_PASS;
+}
+
+/* Live mode, with its own worker and with a shared batcher: when EOS has
+ * gone through the element, the results of the frames before it are on
+ * the bus, ahead of the EOS message that an application stops reading
+ * at. */
+static void
+test_live_results_before_eos (void)
+{
+  if (!setup_model ())
+    return;
+  for (int shared = 0; shared < 2; shared++) {
+    GstBus *bus;
+    GstHarness *h = clip_test_harness_new (new_element ("labels", "p,q,r",
+                                               "mode", 2 /* live */,
+                                               "shared-batches", shared, NULL),
+        &bus);
+    gst_bus_set_sync_handler (bus, delay_results, NULL, NULL);
+    g_autoptr (Picture) a = picture_new (32, 24, 30);
+    gst_harness_set_src_caps (h, picture_caps (a, GST_VIDEO_FORMAT_RGB));
+    gst_harness_push (h, picture_buffer (a, GST_VIDEO_FORMAT_RGB, 0));
+    g_assert_true (gst_harness_push_event (h, gst_event_new_eos ()));
+    g_assert_cmpuint (count_messages (bus, "clipclassify", NULL), ==, 1);
+    clip_test_harness_free (h, bus);
+  }
+}
+
 /* A flush discards held buffers and resets smoothing; EOS flushes. */
 static void
 test_flush_and_eos (void)
@@ -1212,6 +1250,8 @@ main (int argc, char **argv)
   g_test_add_func ("/clipclassify/label-change-while-playing",
       test_label_change_while_playing);
   g_test_add_func ("/clipclassify/flush-and-eos", test_flush_and_eos);
+  g_test_add_func ("/clipclassify/live-results-before-eos",
+      test_live_results_before_eos);
   g_test_add_func ("/clipclassify/smoothing", test_smoothing);
   g_test_add_func ("/clipclassify/segments", test_segments);
   g_test_add_func ("/clipclassify/latency", test_latency);
