@@ -238,6 +238,15 @@ tool_cmd_bench (int argc, char **argv)
     return status;
 
   const ClipConfig *config = clip_model_get_config (model);
+  if (twin != NULL
+      && (clip_model_get_config (twin)->image_size != config->image_size
+          || clip_model_get_config (twin)->context_length
+              != config->context_length
+          || clip_model_get_config (twin)->embed_dim != config->embed_dim))
+    return tool_usage_error ("bench",
+        "--twin %s does not match --model (image size, context length "
+        "or embedding size)",
+        twin_dir);
   gsize image_floats = 3 * (gsize) config->image_size * config->image_size;
   g_autofree float *embeddings = g_new (float,
       (gsize) MAX (batch, (int) G_N_ELEMENTS (bench_prompts)) * config->embed_dim);
@@ -297,15 +306,6 @@ tool_cmd_bench (int argc, char **argv)
         config->image_size);
   printf ("image GFLOP/image: %.3f\n", flops / 1e9);
   fflush (stdout);
-  if (twin != NULL
-      && (clip_model_get_config (twin)->image_size != config->image_size
-          || clip_model_get_config (twin)->context_length
-              != config->context_length
-          || clip_model_get_config (twin)->embed_dim != config->embed_dim))
-    return tool_usage_error ("bench",
-        "--twin %s does not match --model (image size, context length "
-        "or embedding size)",
-        twin_dir);
   if (precisions != NULL)
     return bench_side_by_side (precisions, (ClipModel *[2]) { model, twin },
         &opts, pixels, batch, ids, n_prompts, iterations, flops, embeddings);
