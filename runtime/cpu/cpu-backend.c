@@ -13,8 +13,10 @@
  * model keeps them. The packed copy is made once per model, kernel and
  * precision in a process and shared by every CPU encoder on them (see
  * PackedSet). At BF16 precision the packed weights are rounded to BF16
- * (and on AVX512_BF16 the GEMM inputs too); layer norms, softmax,
- * attention and the residual stream stay F32. */
+ * (and on AMX or AVX512_BF16 the GEMM inputs too); at INT8 the transformer
+ * blocks' weights are s8, and the patch embedding and the projections BF16
+ * or F32 (edge_precision); layer norms, softmax, attention and the
+ * residual stream stay F32. */
 #include "backend.h"
 #include "gemm.h"
 #include "params.h"
@@ -36,6 +38,7 @@ typedef struct {
   const ClipWeights *weights; /* the model's, which outlives every user */
   const char *kernel;         /* clip_gemm_kernel_name_at: the resolved one */
   ClipPrecision precision;
+  ClipPrecision edges; /* of the patch embedding and the projections */
   gboolean complete;   /* every deferred F16/BF16 weight is packed */
   GHashTable *linears; /* weight pointer -> ClipGemmWeight */
 } PackedSet;
@@ -650,7 +653,7 @@ pack_linear (GHashTable *linears, const ClipWeightsView *model,
  * v) as one matrix, as transformer_layer uses it. */
 static GHashTable *
 pack_weights (const ClipWeightsView *model, ClipGemmKernel kernel,
-    ClipPrecision precision, gboolean *complete)
+    ClipPrecision precision, ClipPrecision edges, gboolean *complete)
 {
   const ClipConfig *cfg = model->config;
   const ClipWeights *weights = model->weights;
@@ -666,12 +669,7 @@ pack_weights (const ClipWeightsView *model, ClipGemmKernel kernel,
     gint64 shape[4];
     clip_param_span_shape (span, cfg, CLIP_LAYOUT_HF, shape);
     int in_dim = span->part_size / shape[0];
-    /* At INT8 the patch embedding and the projections stay F32: 2% of
-     * ViT-B/32's multiply-adds, and the largest error (see
-     * docs/performance.md). */
-    ClipPrecision at = precision == CLIP_PRECISION_INT8 && span->layer < 0
-        ? CLIP_PRECISION_F32
-        : precision;
+    ClipPrecision at = span->layer < 0 ? edges : precision;
     if (clip_param_span_is_fused (span, weights)) {
       *complete &= pack_linear (linears, model, kernel, at,
           *clip_param_span_view (span, weights, 0), span->size / in_dim,
@@ -686,6 +684,21 @@ pack_weights (const ClipWeightsView *model, ClipGemmKernel kernel,
   return linears;
 }
 
+/* The precision of the patch embedding and the projections at precision.
+ * At INT8 they are 2% of ViT-B/32's multiply-adds but the largest error,
+ * and run at BF16 where kernel has BF16 products: the patch embedding 2.4x
+ * as fast on AMX and 1.6-1.9x on Zen 5's AVX512_BF16, the image embeddings
+ * 1.6e-3 -> 1.8e-3 from the reference outputs; else at F32 (see
+ * docs/performance.md). */
+static ClipPrecision
+edge_precision (ClipGemmKernel kernel, ClipPrecision precision)
+{
+  if (precision != CLIP_PRECISION_INT8)
+    return precision;
+  return clip_gemm_has_bf16_kernel (kernel) ? CLIP_PRECISION_BF16
+                                            : CLIP_PRECISION_F32;
+}
+
 /* The packed set of model for kernel at precision: the one in use, with
  * one more reference, or a new one. */
 static PackedSet *
@@ -693,6 +706,7 @@ packed_set_acquire (const ClipWeightsView *model, ClipGemmKernel kernel,
     ClipPrecision precision)
 {
   const char *kernel_name = clip_gemm_kernel_name_at (kernel, precision);
+  ClipPrecision edges = edge_precision (kernel, precision);
   g_mutex_lock (&packed_lock);
   if (packed_sets == NULL)
     packed_sets = g_ptr_array_new ();
@@ -701,7 +715,7 @@ packed_set_acquire (const ClipWeightsView *model, ClipGemmKernel kernel,
     PackedSet *candidate = g_ptr_array_index (packed_sets, i);
     if (candidate->weights == model->weights
         && strcmp (candidate->kernel, kernel_name) == 0
-        && candidate->precision == precision)
+        && candidate->precision == precision && candidate->edges == edges)
       set = candidate;
   }
   if (set != NULL)
@@ -712,8 +726,10 @@ packed_set_acquire (const ClipWeightsView *model, ClipGemmKernel kernel,
     set->weights = model->weights;
     set->kernel = kernel_name;
     set->precision = precision;
+    set->edges = edges;
     set->complete = TRUE;
-    set->linears = pack_weights (model, kernel, precision, &set->complete);
+    set->linears = pack_weights (model, kernel, precision, edges,
+        &set->complete);
     g_ptr_array_add (packed_sets, set);
   }
   g_mutex_unlock (&packed_lock);
@@ -772,13 +788,20 @@ clip_cpu_backend_open (const ClipWeightsView *model,
    * cblas_sgemm reads the model's F32 views. */
   if (cpu->packed == NULL || !cpu->packed->complete)
     clip_weights_view_widen_all (&cpu->base.model);
-  g_autofree char *packed = linears_are_packed (cpu)
-      ? g_strdup_printf (" + packed %s GEMM%s%s", cpu->packed->kernel,
-          cpu->packed->precision != CLIP_PRECISION_F32 ? ", " : "",
-          cpu->packed->precision != CLIP_PRECISION_F32
-              ? clip_precision_get_name (cpu->packed->precision)
-              : "")
-      : NULL;
+  g_autofree char *packed = NULL;
+  if (linears_are_packed (cpu)) {
+    const PackedSet *set = cpu->packed;
+    g_autofree char *edges = set->edges != set->precision
+        ? g_strdup_printf (" (patch embedding and projections %s)",
+            clip_precision_get_name (set->edges))
+        : NULL;
+    packed = g_strdup_printf (" + packed %s GEMM%s%s%s", set->kernel,
+        set->precision != CLIP_PRECISION_F32 ? ", " : "",
+        set->precision != CLIP_PRECISION_F32
+            ? clip_precision_get_name (set->precision)
+            : "",
+        edges != NULL ? edges : "");
+  }
   cpu->description = g_strdup_printf ("OpenBLAS %s%s, %d thread%s",
       openblas_get_corename (), packed != NULL ? packed : "", cpu->threads,
       cpu->threads == 1 ? "" : "s");

@@ -1387,6 +1387,12 @@ find_bf16_pairs_kernel (ClipGemmKernel kind)
   return NULL;
 }
 
+gboolean
+clip_gemm_has_bf16_kernel (ClipGemmKernel kind)
+{
+  return find_bf16_pairs_kernel (kind) != NULL;
+}
+
 /* Steps of k a weight of kernel is packed with: zero past in_dim up to
  * the kernel's multiple. */
 static int

@@ -69,6 +69,10 @@ ClipGemmWeight *clip_gemm_pack_int8 (const void *w, ClipDType dtype,
  * clip_gemm_pack_bf16 at BF16, clip_gemm_pack_int8 at INT8. */
 ClipGemmWeight *clip_gemm_pack_at (const void *w, ClipDType dtype, int out_dim,
     int in_dim, ClipGemmKernel kind, ClipPrecision precision);
+/* TRUE when clip_gemm_pack_bf16 packs for kind on this CPU for a BF16
+ * dot-product kernel (AMX, AVX512_BF16), whose inputs are rounded to BF16
+ * too; FALSE when kind's F32 kernel would only widen BF16 weights. */
+gboolean clip_gemm_has_bf16_kernel (ClipGemmKernel kind);
 /* clip_gemm_weight_kernel of what clip_gemm_pack_at packs for kind at
  * precision on this CPU; NULL when it runs none. */
 const char *clip_gemm_kernel_name_at (ClipGemmKernel kind,

@@ -475,6 +475,7 @@ test_gemm_bf16_precision (void)
           amx       ? "AMX-BF16"
               : dot ? "AVX512_BF16"
                     : clip_gemm_kernel_name (kind));
+      g_assert_cmpint (clip_gemm_has_bf16_kernel (kind), ==, dot);
       clip_gemm_linear (pool, packed, got, out_dim, x, b, n, FALSE);
       clip_gemm_weight_free (packed);
       for (int r = 0; r < n; r++)

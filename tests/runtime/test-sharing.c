@@ -255,6 +255,39 @@ test_other_precision (Fixture *f, gconstpointer data)
   clip_model_unref (model);
 }
 
+/* At INT8 the patch embedding and the projections run at BF16 where the
+ * kernel has BF16 products, else at F32: two kernel choices with the same
+ * INT8 kernel that differ there do not share a set, and each says which
+ * it runs. */
+static void
+test_int8_edges (Fixture *f, gconstpointer data)
+{
+  if (!clip_gemm_kernel_supported (CLIP_GEMM_AVX512_VNNI)
+      || !clip_gemm_kernel_supported (CLIP_GEMM_AVX512_BF16)) {
+    g_test_skip ("this CPU does not run AVX512_VNNI and AVX512_BF16");
+    return;
+  }
+  ClipModel *model = load (f->model_dir, NULL);
+  ClipWeightsView view;
+  clip_weights_view_init (&view, model);
+  ClipCpuOptions options = { 1, FALSE, CLIP_GEMM_AVX512_VNNI,
+    CLIP_PRECISION_INT8 };
+  ClipBackend *vnni = clip_cpu_backend_open (&view, &options);
+  options.kernel = CLIP_GEMM_AVX512_BF16;
+  ClipBackend *with_bf16 = clip_cpu_backend_open (&view, &options);
+  g_assert_nonnull (strstr (vnni->ops->describe (vnni),
+      "packed AVX512_VNNI GEMM, int8 (patch embedding and projections f32)"));
+  g_assert_nonnull (strstr (with_bf16->ops->describe (with_bf16),
+      "packed AVX512_VNNI GEMM, int8 (patch embedding and projections "
+      "bf16)"));
+  g_assert_true (clip_cpu_backend_get_packed (vnni)
+      != clip_cpu_backend_get_packed (with_bf16));
+  g_assert_cmpuint (clip_cpu_count_packed (), ==, 2);
+  vnni->ops->close (vnni);
+  with_bf16->ops->close (with_bf16);
+  clip_model_unref (model);
+}
+
 /* A folder whose weights were rewritten since it was loaded loads afresh;
  * the model loaded before lives on for those holding it. */
 static void
@@ -337,6 +370,8 @@ main (int argc, char **argv)
       test_other_kernel, fixture_teardown);
   g_test_add ("/sharing/other-precision", Fixture, NULL, fixture_setup,
       test_other_precision, fixture_teardown);
+  g_test_add ("/sharing/int8-edges", Fixture, NULL, fixture_setup,
+      test_int8_edges, fixture_teardown);
   g_test_add ("/sharing/rewritten-folder", Fixture, NULL, fixture_setup,
       test_rewritten_folder, fixture_teardown);
   g_test_add ("/sharing/concurrent-opens", Fixture, NULL, fixture_setup,

@@ -48,7 +48,7 @@ for p in f32 bf16 int8; do
     [[ "$(field "$key")" =~ $number ]] || fail "'$key' is not a number: '$(field "$key")'"
   done
 done
-[[ "$(field 'backend (int8)')" == *", int8, 1 thread)" ]] ||
+[[ "$(field 'backend (int8)')" =~ ", int8 (patch embedding and projections "(bf16|f32)"), 1 thread)"$ ]] ||
   fail "backend (int8) is '$(field 'backend (int8)')'"
 grep -q '^image ms/image:' "$TMP/out" && fail "--precisions printed a single figure too"
 expect_error 2 bench --model "$REF/models/tiny-openai" --vocab "$REF/vocab" \
